@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fills models/ with the demo's detection model (YOLOX-nano, Apache-2.0, COCO classes).
+# Order: KVS_MODELS_MIRROR (an offline folder laid out like ../shared/models; tests and CI use
+# ../shared/models next to the checkout by default), then the model's official release URL.
+# Exits 1 with instructions when neither works; everything else still runs without the model.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+dest="$here/models/coco"
+mkdir -p "$dest"
+name=yolox_nano.onnx
+url=https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx
+[ -s "$dest/$name" ] && exit 0
+mirror=${KVS_MODELS_MIRROR:-$here/../shared/models}
+if [ -d "$mirror" ]; then
+  # Tests use several of the mirror's models: link the whole folder tree, never copy it into git.
+  for f in "$mirror"/*/*; do
+    [ -f "$f" ] || continue
+    sub=$(basename "$(dirname "$f")"); mkdir -p "$here/models/$sub"
+    ln -sf "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$here/models/$sub/$(basename "$f")"
+  done
+  [ -s "$dest/$name" ] && exit 0
+fi
+if curl -fsSL --connect-timeout 5 --max-time 120 -o "$dest/$name.part" "$url" 2>/dev/null; then
+  mv "$dest/$name.part" "$dest/$name"; exit 0
+fi
+rm -f "$dest/$name.part"
+cat >&2 <<MSG
+setup: models: no detection model could be had.
+  Either set KVS_MODELS_MIRROR to a folder holding coco/$name (an offline copy),
+  or download $url
+  and put it at $dest/$name. Without it the demo still decodes, samples and
+  publishes, but detects nothing.
+MSG
+exit 1

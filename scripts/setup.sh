@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything kvs-infer needs to build, test and run on Debian 12 (or newer), as root.
+# Idempotent: a second run only checks and returns in a second or two.
+#   ORT_ROOT=/path/to/onnxruntime  use an existing ONNX Runtime release folder (include/ + lib/)
+#   KVS_MODELS_MIRROR=/dir          copy models from this folder instead of downloading them
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+APT_PKGS=(build-essential pkg-config cmake libavformat-dev libavcodec-dev libavutil-dev
+  libswscale-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
+  libturbojpeg0-dev libcmocka-dev ffmpeg fonts-dejavu-core python3-onnx python3-numpy
+  nodejs npm valgrind curl ca-certificates binutils xz-utils)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  # NodeSource's nodejs bundles npm and conflicts with Debian's npm: any working npm will do.
+  case "$p" in nodejs|npm) command -v npm >/dev/null 2>&1 && continue ;; esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# Debian 13 and recent Ubuntu package ONNX Runtime: prefer theirs.
+if [ -z "${ORT_ROOT:-}" ] && ! pkg-config --exists libonnxruntime 2>/dev/null; then
+  if apt-cache show libonnxruntime-dev >/dev/null 2>&1 &&
+     apt-get install -s -y libonnxruntime-dev >/dev/null 2>&1; then
+    missing+=(libonnxruntime-dev)
+  fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+"$here/scripts/install-onnxruntime.sh"
+"$here/scripts/fetch-media.sh"
+"$here/scripts/fetch-models.sh" || log "models: see the message above; the pipeline still runs without them"
+log "done"

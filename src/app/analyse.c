@@ -1,0 +1,106 @@
+/* One analysed frame of one camera: detectors -> ROI -> tracker -> events. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../metrics/metrics.h"
+#include "app.h"
+
+static event *make_event(camera *c, cam_detector *d, const kframe *f, const detection *det,
+                         int64_t track_id, const char **zones, int nzones)
+{
+    event *e = event_new();
+    if (!e) return NULL;
+    uuid_v7(e->event_id);
+    e->camera_name = kstrdup(c->cfg->name);
+    e->stream_name = kstrdup(c->cfg->stream_name);
+    e->detector = kstrdup(d->cfg->type);
+    e->label = kstrdup(detector_label(d->det, det->cls));
+    e->confidence = det->score;
+    e->x1 = det->x1, e->y1 = det->y1, e->x2 = det->x2, e->y2 = det->y2;
+    e->frame_w = f->width;
+    e->frame_h = f->height;
+    e->track_id = track_id;
+    for (int i = 0; i < nzones && i < EVENT_MAX_ROI; i++) e->roi[e->nroi++] = kstrdup(zones[i]);
+    e->producer_ts_ms = f->producer_ts_ms;
+    e->server_ts_ms = f->server_ts_ms;
+    snprintf(e->fragment_number, sizeof e->fragment_number, "%s", f->fragment_number);
+    e->pts_ms = f->pts_ms;
+    e->detected_at_ms = clock_wall_ms();
+    snprintf(e->model_name, sizeof e->model_name, "%s", d->det->model.name);
+    snprintf(e->model_sha256, sizeof e->model_sha256, "%s", d->det->model.sha256);
+    e->decoded_mono_ns = f->decoded_mono_ns;
+    return e;
+}
+
+static void emit(camera *c, cam_detector *d, const kframe *f, const detection *det,
+                 int64_t track_id, const char **zones, int nzones)
+{
+    event *e = make_event(c, d, f, det, track_id, zones, nzones);
+    if (!e) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name), "out of memory building an event");
+        return;
+    }
+    int64_t t0 = clock_mono_ns();
+    kerr err = {0};
+    if (event_encode_images(e, f, 85, &err) != KERR_OK) /* the event still goes out */
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name, "event_id", e->event_id),
+               "snapshot: %s", err.msg);
+    metric_observe(M_STAGE_SECONDS, "stage=\"encode\"", (double)(clock_mono_ns() - t0) / 1e9);
+    char labels[400];
+    mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, NULL);
+    metric_add(M_EVENTS, labels, 1);
+    atomic_fetch_add(&c->events, 1);
+    log_kv(LOG_INFO,
+           LOG_CTX("camera_name", c->cfg->name, "detector", d->cfg->type, "event_id", e->event_id),
+           "event: %s %.2f track %lld", e->label, e->confidence, (long long)track_id);
+    publish_hub_submit(app_hub(c->app), e);
+}
+
+static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *dets)
+{
+    int64_t t0 = clock_mono_ns();
+    kerr err = {0};
+    if (detector_run(d->det, f, dets, &err) != KERR_OK) {
+        camera_count_error(c, "inference");
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name, "detector", d->cfg->type), "%s",
+               err.msg);
+        return;
+    }
+    metric_observe(M_INFERENCE_SECONDS, d->labels, (double)(clock_mono_ns() - t0) / 1e9);
+    /* ROI: keep detections whose centre passes the camera's zones. */
+    const char *zones[64][EVENT_MAX_ROI];
+    int nz[64];
+    int kept = 0;
+    for (int i = 0; i < dets->n && kept < 64; i++) {
+        const detection *b = &dets->v[i];
+        double cx = (b->x1 + b->x2) / 2 / f->width, cy = (b->y1 + b->y2) / 2 / f->height;
+        if (!roi_filter_accept(&d->roi, cx, cy, zones[kept], EVENT_MAX_ROI, &nz[kept])) continue;
+        dets->v[kept++] = *b;
+    }
+    dets->n = kept;
+    int64_t ids[64];
+    bool fresh[64];
+    int64_t now = f->pts_ms >= 0 ? f->pts_ms : clock_mono_ns() / 1000000;
+    tracker_update(&d->trk, dets, now, ids, fresh);
+    for (int i = 0; i < dets->n; i++) {
+        char labels[400];
+        mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, "label",
+                detector_label(d->det, dets->v[i].cls), NULL);
+        metric_add(M_DETECTIONS, labels, 1);
+        if (fresh[i]) emit(c, d, f, &dets->v[i], ids[i], zones[i], nz[i]);
+    }
+}
+
+void camera_analyse(void *cam, kframe *f, int worker, void *user)
+{
+    (void)worker, (void)user;
+    camera *c = cam;
+    det_list dets = {0};
+    for (int i = 0; i < c->ndet; i++)
+        if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets);
+    det_list_free(&dets);
+    atomic_fetch_add(&c->analysed, 1);
+    metric_add(M_FRAMES_PROCESSED, c->cam_label, 1);
+    frame_unref(f);
+}

@@ -1,0 +1,261 @@
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../infer/infer.h"
+#include "../metrics/metrics.h"
+#include "app.h"
+
+enum { MAX_CONFIGS = 64 };
+
+struct app {
+    config *configs[MAX_CONFIGS]; /* every loaded config stays alive until exit */
+    int nconfigs;
+    config *cfg; /* the current one */
+    camera **cams;
+    int ncams;
+    pthread_mutex_t cams_mu;
+    sched *sched;
+    publish_hub *hub;
+    metrics_server *http;
+    detector_ctx dctx;
+    int64_t started_ns;
+};
+
+sched *app_sched(app *a) { return a->sched; }
+publish_hub *app_hub(app *a) { return a->hub; }
+const detector_ctx *app_detector_ctx(app *a) { return &a->dctx; }
+int app_queue_depth(app *a) { return a->cfg->queue_depth; }
+
+static bool ready(void *user, char *why, size_t len)
+{
+    app *a = user;
+    bool ok = true;
+    pthread_mutex_lock(&a->cams_mu);
+    for (int i = 0; i < a->ncams && ok; i++) {
+        int s = atomic_load(&a->cams[i]->state);
+        if (s != CAM_RUNNING && s != CAM_ENDED) {
+            snprintf(why, len, "camera %s is %s", a->cams[i]->cfg->name, cam_state_name(s));
+            ok = false;
+        }
+    }
+    pthread_mutex_unlock(&a->cams_mu);
+    return ok && publish_hub_healthy(a->hub, why, len);
+}
+
+static void add_camera(app *a, const cfg_camera *cc)
+{
+    kerr err = {0};
+    camera *c = camera_start(a, cc, &err);
+    if (!c) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: %s", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&a->cams_mu);
+    camera **n = realloc(a->cams, (size_t)(a->ncams + 1) * sizeof *n);
+    if (n) {
+        a->cams = n;
+        a->cams[a->ncams++] = c;
+    }
+    pthread_mutex_unlock(&a->cams_mu);
+    if (!n) {
+        camera_request_stop(c);
+        camera_join(c);
+        camera_free(c);
+    }
+}
+
+static void stop_cameras(app *a, bool (*which)(app *, camera *))
+{
+    pthread_mutex_lock(&a->cams_mu);
+    for (int i = 0; i < a->ncams; i++)
+        if (!which || which(a, a->cams[i])) camera_request_stop(a->cams[i]);
+    pthread_mutex_unlock(&a->cams_mu);
+    for (int i = 0; i < a->ncams;) {
+        camera *c = a->cams[i];
+        if (which && !which(a, c)) {
+            i++;
+            continue;
+        }
+        camera_join(c);
+        pthread_mutex_lock(&a->cams_mu);
+        a->cams[i] = a->cams[--a->ncams];
+        pthread_mutex_unlock(&a->cams_mu);
+        camera_free(c);
+    }
+}
+
+static bool all_ended(app *a)
+{
+    bool all = a->ncams > 0;
+    pthread_mutex_lock(&a->cams_mu);
+    for (int i = 0; i < a->ncams; i++) {
+        int s = atomic_load(&a->cams[i]->state);
+        if (s != CAM_ENDED && s != CAM_FAILED) all = false;
+    }
+    pthread_mutex_unlock(&a->cams_mu);
+    return all;
+}
+
+/* A camera survives a reload only if its settings are byte-for-byte the same. */
+static const config *g_reload_next;
+static bool changed_or_removed(app *a, camera *c)
+{
+    (void)a;
+    for (int i = 0; i < g_reload_next->ncam; i++) {
+        const cfg_camera *n = &g_reload_next->cams[i];
+        if (strcmp(n->name, c->cfg->name) == 0) return strcmp(n->fingerprint, c->cfg->fingerprint);
+    }
+    return true;
+}
+
+static void reload(app *a, const char *path)
+{
+    int nerr = 0;
+    config *next = app_load_config(path, false, &nerr);
+    if (!next || a->nconfigs == MAX_CONFIGS) {
+        log_error("reload: the new config has %d error(s) (printed on stderr); keeping the "
+                  "running one",
+                  nerr);
+        config_free(next);
+        return;
+    }
+    if (strcmp(next->device, a->cfg->device) != 0 || next->workers != a->cfg->workers)
+        log_warn("reload: device and workers changes take effect after a restart");
+    g_reload_next = next;
+    stop_cameras(a, changed_or_removed);
+    a->configs[a->nconfigs++] = next;
+    a->cfg = next;
+    int started = 0;
+    for (int i = 0; i < next->ncam; i++) {
+        bool running = false;
+        pthread_mutex_lock(&a->cams_mu);
+        for (int k = 0; k < a->ncams; k++)
+            if (strcmp(a->cams[k]->cfg->name, next->cams[i].name) == 0) running = true;
+        pthread_mutex_unlock(&a->cams_mu);
+        if (!running) add_camera(a, &next->cams[i]), started++;
+    }
+    log_info("reload: %d camera(s) running, %d (re)started", a->ncams, started);
+}
+
+static void summary(app *a, camera **cams, int n, const char *where)
+{
+    double secs = (double)(clock_mono_ns() - a->started_ns) / 1e9;
+    long long dec = 0, ana = 0, drop = 0, ev = 0, err = 0;
+    for (int i = 0; i < n; i++) {
+        dec += cams[i]->decoded, ana += cams[i]->analysed, drop += cams[i]->dropped;
+        ev += cams[i]->events, err += cams[i]->errors;
+    }
+    fprintf(stderr,
+            "\nkvs-infer summary: %d camera(s), %lld frames decoded, %lld analysed (%.1f/s), "
+            "%lld dropped as stale, %lld events, %lld stream errors, %.1f s\n",
+            n, dec, ana, secs > 0 ? (double)ana / secs : 0, drop, ev, err, secs);
+    for (int i = 0; i < n; i++) {
+        camera *c = cams[i];
+        fprintf(stderr, "  %-16s %-9s decoded %lld, analysed %lld, dropped %lld, events %lld\n",
+                c->cfg->name, cam_state_name(atomic_load(&c->state)), (long long)c->decoded,
+                (long long)c->analysed, (long long)c->dropped, (long long)c->events);
+    }
+    fprintf(stderr, "  output: %s\n", *where ? where : "(none)");
+}
+
+static int wait_for_end(app *a, const char *path, sigset_t *set)
+{
+    for (;;) {
+        struct timespec ts = {0, 200000000L};
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            log_info("signal %d: draining", sig);
+            return 0;
+        }
+        if (sig == SIGHUP) {
+            log_info("SIGHUP: reloading %s", path);
+            reload(a, path);
+        }
+        if (all_ended(a)) {
+            log_info("every source has ended: draining");
+            return 0;
+        }
+    }
+}
+
+static int workers_for(const config *cfg)
+{
+    if (cfg->workers > 0) return cfg->workers;
+    int n = cpu_count();
+    return cfg->ncam < n ? cfg->ncam : n;
+}
+
+int app_run(const char *path)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this; main waits */
+    signal(SIGPIPE, SIG_IGN);
+
+    int nerr = 0;
+    config *cfg = app_load_config(path, false, &nerr);
+    if (!cfg) return 2;
+    app a;
+    memset(&a, 0, sizeof a);
+    a.configs[a.nconfigs++] = cfg;
+    a.cfg = cfg;
+    a.started_ns = clock_mono_ns();
+    pthread_mutex_init(&a.cams_mu, NULL);
+    kerr err = {0};
+    if (infer_check_device(cfg->device, &err) != KERR_OK) {
+        log_error("%s", err.msg);
+        config_free(cfg);
+        return 1;
+    }
+    int workers = workers_for(cfg), ncpu = cpu_count();
+    a.dctx = (detector_ctx){.config_file = path, .device = cfg->device,
+                            .intra_threads = ncpu / workers > 1 ? ncpu / workers : 1};
+    a.hub = publish_hub_new(cfg, 256, &err);
+    a.sched = a.hub ? sched_new(workers, camera_analyse, &a) : NULL;
+    if (!a.sched) {
+        log_error("cannot start: %s", err.msg);
+        publish_hub_free(a.hub);
+        config_free(cfg);
+        return 1;
+    }
+    int port = 0;
+    a.http = metrics_serve(cfg->metrics_listen, ready, &a, &port, &err);
+    if (!a.http)
+        log_kv(LOG_ERROR, NULL, "metrics endpoint disabled: %s", err.msg);
+    else
+        log_kv(LOG_INFO, NULL, "metrics on http://%.*s:%d/metrics",
+               (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
+               port);
+    log_info("kvs-infer starting: %d camera(s), %d inference worker(s) x %d thread(s), device %s, "
+             "ONNX Runtime %s",
+             cfg->ncam, workers, a.dctx.intra_threads, cfg->device, infer_runtime_version());
+    for (int i = 0; i < cfg->ncam; i++) add_camera(&a, &cfg->cams[i]);
+
+    int rc = wait_for_end(&a, path, &set);
+    int64_t t0 = clock_mono_ns();
+    /* Readers stop first; queued frames are analysed; then the publisher flushes. */
+    pthread_mutex_lock(&a.cams_mu);
+    for (int i = 0; i < a.ncams; i++) camera_request_stop(a.cams[i]);
+    pthread_mutex_unlock(&a.cams_mu);
+    for (int i = 0; i < a.ncams; i++) camera_join(a.cams[i]);
+    sched_free(a.sched);
+    char where[2048];
+    publish_hub_describe(a.hub, where, sizeof where);
+    publish_hub_free(a.hub);
+    a.hub = NULL;
+    log_info("drained in %.2f s", (double)(clock_mono_ns() - t0) / 1e9);
+    summary(&a, a.cams, a.ncams, where);
+    metrics_server_stop(a.http);
+    for (int i = 0; i < a.ncams; i++) camera_free(a.cams[i]);
+    free(a.cams);
+    for (int i = 0; i < a.nconfigs; i++) config_free(a.configs[i]);
+    infer_shutdown();
+    metrics_reset();
+    pthread_mutex_destroy(&a.cams_mu);
+    return rc;
+}

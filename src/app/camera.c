@@ -1,0 +1,334 @@
+/* A camera: its reader thread (source -> decoder -> sampler -> frame slot)
+ * and its detectors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../decode/decode.h"
+#include "../metrics/metrics.h"
+#include "app.h"
+
+static const char *const k_states[] = {"connecting", "running", "backoff", "ended", "failed"};
+
+const char *cam_state_name(cam_state s) { return k_states[s]; }
+
+static void set_state(camera *c, cam_state s)
+{
+    int old = atomic_exchange(&c->state, (int)s);
+    char labels[300];
+    mlabels(labels, sizeof labels, "camera", c->cfg->name, "state", k_states[old], NULL);
+    metric_set(M_SOURCE_STATE, labels, 0);
+    mlabels(labels, sizeof labels, "camera", c->cfg->name, "state", k_states[s], NULL);
+    metric_set(M_SOURCE_STATE, labels, 1);
+}
+
+void camera_count_error(camera *c, const char *kind)
+{
+    char labels[300];
+    mlabels(labels, sizeof labels, "camera", c->cfg->name, "kind", kind, NULL);
+    metric_add(M_STREAM_ERRORS, labels, 1);
+    atomic_fetch_add(&c->errors, 1);
+}
+
+#define CAM_LOG(c, lvl, ...) log_kv(lvl, LOG_CTX("camera_name", (c)->cfg->name), __VA_ARGS__)
+
+/* Paces a file like a live camera: frame at media time t is released at
+ * start + t. Returns false when asked to stop while waiting. */
+static bool pace(camera *c, int64_t start_ns, int64_t media_ms)
+{
+    int64_t due = start_ns + media_ms * 1000000LL;
+    for (;;) {
+        int64_t wait = due - clock_mono_ns();
+        if (wait <= 0) return true;
+        if (atomic_load(&c->stop)) return false;
+        clock_sleep_ns(wait < 100000000LL ? wait : 100000000LL);
+    }
+}
+
+typedef struct {
+    decoder *dec;
+    sampler samp;
+    AVFrame *frame;
+    int64_t loop_offset_ms, last_ms, start_ns, first_ms;
+    bool have_first;
+    int consecutive_errors;
+} reader_ctx;
+
+/* Pulls decoded frames out of the decoder; false when the camera must stop. */
+static bool drain_decoder(camera *c, reader_ctx *r, bool live, const packet_meta *meta)
+{
+    for (;;) {
+        kerr err = {0};
+        kerr_code rc = decoder_receive(r->dec, r->frame, &err);
+        if (rc == KERR_AGAIN || rc == KERR_EOF) return true;
+        if (rc != KERR_OK) {
+            camera_count_error(c, "decode");
+            CAM_LOG(c, LOG_WARN, "decode error: %s", err.msg);
+            av_frame_unref(r->frame);
+            r->consecutive_errors++;
+            continue;
+        }
+        r->consecutive_errors = 0;
+        atomic_fetch_add(&c->decoded, 1);
+        metric_add(M_FRAMES_DECODED, c->cam_label, 1);
+        int64_t ms = decoder_frame_ms(r->dec, r->frame);
+        if (ms >= 0) {
+            ms += r->loop_offset_ms;
+            r->last_ms = ms;
+            if (!r->have_first) r->first_ms = ms, r->start_ns = clock_mono_ns(), r->have_first = true;
+            if (c->cfg->realtime && !live && !pace(c, r->start_ns, ms - r->first_ms)) {
+                av_frame_unref(r->frame);
+                return false;
+            }
+        }
+        if (!sampler_take(&r->samp, ms)) {
+            atomic_fetch_add(&c->skipped, 1);
+            metric_add(M_FRAMES_SKIPPED, c->cam_label, 1);
+            av_frame_unref(r->frame);
+            continue;
+        }
+        int64_t t0 = clock_mono_ns();
+        kframe *f = decoder_to_rgb(r->dec, r->frame, &err);
+        av_frame_unref(r->frame);
+        if (!f) {
+            camera_count_error(c, "convert");
+            CAM_LOG(c, LOG_WARN, "%s", err.msg);
+            continue;
+        }
+        metric_observe(M_STAGE_SECONDS, "stage=\"convert\"", (double)(clock_mono_ns() - t0) / 1e9);
+        f->pts_ms = ms;
+        f->producer_ts_ms = meta->producer_ts_ms;
+        f->server_ts_ms = meta->server_ts_ms;
+        snprintf(f->fragment_number, sizeof f->fragment_number, "%s", meta->fragment_number);
+        int dropped = sched_push(c->slot, f);
+        if (dropped < 0) return false;
+        if (dropped) {
+            atomic_fetch_add(&c->dropped, 1);
+            char labels[300];
+            mlabels(labels, sizeof labels, "camera", c->cfg->name, "reason", "stale", NULL);
+            metric_add(M_FRAMES_DROPPED, labels, 1);
+        }
+        metric_set(M_FRAME_QUEUE, c->cam_label, sched_cam_depth(c->slot));
+    }
+}
+
+typedef enum { READ_STOP, READ_END, READ_RECONNECT } read_outcome;
+
+static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
+{
+    AVPacket *pkt = av_packet_alloc();
+    read_outcome out = READ_RECONNECT;
+    while (pkt) {
+        if (atomic_load(&c->stop)) {
+            out = READ_STOP;
+            break;
+        }
+        kerr err = {0};
+        packet_meta meta;
+        kerr_code rc = c->src->read(c->src_state, pkt, &meta, &err);
+        if (rc == KERR_EOF) {
+            if (atomic_load(&c->stop)) {
+                out = READ_STOP;
+                break;
+            }
+            decoder_send(r->dec, NULL, &err); /* flush the last frames */
+            if (!drain_decoder(c, r, info->is_live, &meta)) {
+                out = READ_STOP;
+                break;
+            }
+            if (c->cfg->loop && c->src->rewind && c->src->rewind(c->src_state, &err) == KERR_OK) {
+                int64_t step = info->fps > 0 ? (int64_t)(1000.0 / info->fps) : 40;
+                r->loop_offset_ms = r->last_ms + step;
+                decoder_close(r->dec);
+                r->dec = decoder_open(info->codecpar, info->time_base, 1, &err);
+                if (!r->dec) break;
+                continue;
+            }
+            out = info->is_live ? READ_RECONNECT : READ_END;
+            break;
+        }
+        if (rc != KERR_OK) {
+            camera_count_error(c, "read");
+            CAM_LOG(c, LOG_ERROR, "%s", err.msg);
+            out = info->is_live ? READ_RECONNECT : READ_END;
+            break;
+        }
+        if (decoder_send(r->dec, pkt, &err) != KERR_OK) {
+            camera_count_error(c, "decode");
+            CAM_LOG(c, LOG_WARN, "%s", err.msg);
+        }
+        av_packet_unref(pkt);
+        if (!drain_decoder(c, r, info->is_live, &meta)) {
+            out = READ_STOP;
+            break;
+        }
+        if (r->consecutive_errors > 200) {
+            CAM_LOG(c, LOG_ERROR, "too many consecutive decode errors: giving up on this input");
+            out = info->is_live ? READ_RECONNECT : READ_END;
+            break;
+        }
+    }
+    av_packet_free(&pkt);
+    return out;
+}
+
+static void close_source(camera *c)
+{
+    pthread_mutex_lock(&c->src_mu);
+    if (c->src_state) c->src->close(c->src_state);
+    c->src_state = NULL;
+    pthread_mutex_unlock(&c->src_mu);
+}
+
+static void *reader_main(void *p)
+{
+    camera *c = p;
+    backoff bo;
+    backoff_init(&bo, (int64_t)c->cfg->reconnect_max_s * 1000);
+    reader_ctx r;
+    memset(&r, 0, sizeof r);
+    sampler_init(&r.samp, c->cfg->fps_limit, c->cfg->skip_frames);
+    r.frame = av_frame_alloc();
+    cam_state final = CAM_ENDED;
+    while (!atomic_load(&c->stop) && r.frame) {
+        set_state(c, CAM_CONNECTING);
+        kerr err = {0};
+        source_info info;
+        memset(&info, 0, sizeof info);
+        void *st = NULL;
+        kerr_code rc = c->src->open(&st, c->cfg, &info, &err);
+        if (rc == KERR_OK) {
+            pthread_mutex_lock(&c->src_mu);
+            c->src_state = st;
+            pthread_mutex_unlock(&c->src_mu);
+            r.dec = decoder_open(info.codecpar, info.time_base, 1, &err);
+            if (!r.dec) rc = err.code ? err.code : KERR_INVALID;
+        }
+        if (rc != KERR_OK) {
+            camera_count_error(c, "open");
+            CAM_LOG(c, LOG_ERROR, "cannot open the source: %s", err.msg);
+            close_source(c);
+            bool live = strstr(c->cfg->url ? c->cfg->url : "", "://") != NULL;
+            if (!live) { /* a missing or broken file will not fix itself */
+                final = CAM_FAILED;
+                break;
+            }
+            set_state(c, CAM_BACKOFF);
+            int64_t wait = backoff_next(&bo);
+            for (int64_t t = 0; t < wait && !atomic_load(&c->stop); t += 100)
+                clock_sleep_ns(100000000LL);
+            continue;
+        }
+        set_state(c, CAM_RUNNING);
+        CAM_LOG(c, LOG_INFO, "source open: %s %dx%d at %.2f fps", avcodec_get_name(info.codecpar->codec_id),
+                info.codecpar->width, info.codecpar->height, info.fps);
+        read_outcome out = read_loop(c, &r, &info);
+        decoder_close(r.dec);
+        r.dec = NULL;
+        close_source(c);
+        if (out == READ_STOP) break;
+        if (out == READ_END) {
+            CAM_LOG(c, LOG_INFO, "source ended after %lld frames", (long long)atomic_load(&c->decoded));
+            break;
+        }
+        backoff_reset(&bo);
+        set_state(c, CAM_BACKOFF);
+        clock_sleep_ns(backoff_next(&bo) * 1000000LL);
+    }
+    av_frame_free(&r.frame);
+    set_state(c, final);
+    return NULL;
+}
+
+static void open_detectors(camera *c, const detector_ctx *ctx)
+{
+    c->dets = calloc((size_t)c->cfg->ndet + 1, sizeof *c->dets);
+    if (!c->dets) return;
+    for (int i = 0; i < c->cfg->ndet; i++) {
+        const cfg_detector *dc = &c->cfg->dets[i];
+        if (!dc->enabled) continue;
+        cam_detector *d = &c->dets[c->ndet++];
+        d->cfg = dc;
+        mlabels(d->labels, sizeof d->labels, "detector", dc->type, NULL);
+        roi_filter_init(&d->roi, c->cfg, dc);
+        tracker_init(&d->trk, 0.3f, 2, 1000);
+        kerr err = {0};
+        d->det = detector_open(dc, ctx, &err);
+        if (!d->det) {
+            camera_count_error(c, "detector");
+            log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name, "detector", dc->type),
+                   "detector disabled: %s", err.msg);
+            continue;
+        }
+        log_kv(LOG_INFO, LOG_CTX("camera_name", c->cfg->name, "detector", dc->type),
+               "detector ready: model %s sha256 %s threshold %.2f", d->det->model.name,
+               d->det->model.sha256, d->det->threshold);
+    }
+}
+
+camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
+{
+    camera *c = calloc(1, sizeof *c);
+    if (!c) {
+        kerr_set(err, KERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->app = a;
+    c->cfg = cfg;
+    pthread_mutex_init(&c->src_mu, NULL);
+    mlabels(c->cam_label, sizeof c->cam_label, "camera", cfg->name, NULL);
+    atomic_init(&c->state, CAM_CONNECTING);
+    open_detectors(c, app_detector_ctx(a));
+    if (publish_hub_add_camera(app_hub(a), cfg->name, &cfg->pub, err) != KERR_OK) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "publisher: %s", err->msg);
+        camera_count_error(c, "publisher");
+    }
+    c->src = source_find(cfg->mode);
+    bool batch = cfg->mode == SOURCE_URL && !cfg->realtime;
+    c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !batch);
+    if (!c->src) {
+        camera_count_error(c, "source");
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name),
+               "source mode %s is not available in this build (use source: {mode: url, url: ...})",
+               source_mode_name(cfg->mode));
+        atomic_store(&c->state, CAM_FAILED);
+        set_state(c, CAM_FAILED);
+        return c;
+    }
+    if (!c->slot || pthread_create(&c->reader, NULL, reader_main, c) != 0) {
+        kerr_set(err, KERR_INTERNAL, "cannot start the reader thread");
+        set_state(c, CAM_FAILED);
+        return c;
+    }
+    c->reader_started = true;
+    return c;
+}
+
+void camera_request_stop(camera *c)
+{
+    atomic_store(&c->stop, true);
+    pthread_mutex_lock(&c->src_mu);
+    if (c->src_state && c->src->interrupt) c->src->interrupt(c->src_state);
+    pthread_mutex_unlock(&c->src_mu);
+}
+
+void camera_join(camera *c)
+{
+    if (c->reader_started) pthread_join(c->reader, NULL);
+    c->reader_started = false;
+    sched_cam_remove(c->slot);
+    c->slot = NULL;
+}
+
+void camera_free(camera *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->ndet; i++) {
+        detector_close(c->dets[i].det);
+        roi_filter_free(&c->dets[i].roi);
+        tracker_free(&c->dets[i].trk);
+    }
+    free(c->dets);
+    pthread_mutex_destroy(&c->src_mu);
+    free(c);
+}

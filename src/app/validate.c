@@ -1,0 +1,27 @@
+#include <stdio.h>
+
+#include "app.h"
+
+config *app_load_config(const char *path, bool check_detectors, int *nerrors)
+{
+    cfg_diags d = {.file = path};
+    config *cfg = config_load(path, NULL, &d);
+    if (cfg && check_detectors) {
+        detector_ctx ctx = {.config_file = path, .device = cfg->device, .intra_threads = 1};
+        for (int i = 0; i < cfg->ncam; i++)
+            for (int k = 0; k < cfg->cams[i].ndet; k++)
+                detector_check(&cfg->cams[i].dets[k], &ctx, &d);
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        char line[2048];
+        cfg_diag_format(&d.items[i], line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+    }
+    *nerrors = (int)d.n;
+    cfg_diags_free(&d);
+    if (*nerrors && check_detectors) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}

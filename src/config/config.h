@@ -1,0 +1,139 @@
+/* config: the YAML file of design.md turned into typed structs, with every
+ * problem reported as FILE:LINE:COLUMN: key.path: what is wrong.
+ *
+ * Detector parameters stay as a YAML subtree (ynode) here: each detector
+ * validates its own `params` through the helpers below, so a new detector
+ * never has to touch this module. */
+#ifndef KVS_CONFIG_H
+#define KVS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+
+/* ---- YAML tree with positions ---- */
+typedef enum { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP } ynode_kind;
+
+typedef struct ynode ynode;
+struct ynode {
+    ynode_kind kind;
+    int line, col;   /* 1-based, of the node's first character */
+    char *value;     /* scalars: text after ${VAR} expansion */
+    bool quoted;     /* scalars written with quotes are always strings */
+    size_t n;        /* children (SEQ items, MAP values) */
+    ynode **items;
+    char **keys;     /* MAP only: keys[i] names items[i] */
+    int *key_line, *key_col;
+};
+
+/* ---- diagnostics: collected, never fatal on the first one ---- */
+typedef struct {
+    char *file;
+    int line, col;
+    char *path;
+    char *msg;
+} cfg_diag;
+
+typedef struct {
+    const char *file;
+    cfg_diag *items;
+    size_t n, cap;
+} cfg_diags;
+
+void cfg_diag_add(cfg_diags *d, const ynode *at, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void cfg_diag_add_pos(cfg_diags *d, int line, int col, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void cfg_diags_free(cfg_diags *d);
+/* "FILE:LINE:COL: path: msg" into buf */
+void cfg_diag_format(const cfg_diag *d, char *buf, size_t len);
+
+/* ---- typed readers used by config and by detectors for their params.
+ * Each returns true when the key was present and valid; on a wrong type or
+ * range it adds a diagnostic and leaves *out unchanged. ---- */
+const ynode *ynode_get(const ynode *map, const char *key);
+bool cfg_read_str(cfg_diags *d, const ynode *map, const char *key, const char *path, char **out);
+bool cfg_read_bool(cfg_diags *d, const ynode *map, const char *key, const char *path, bool *out);
+bool cfg_read_int(cfg_diags *d, const ynode *map, const char *key, const char *path, int64_t min,
+                  int64_t max, int64_t *out);
+bool cfg_read_double(cfg_diags *d, const ynode *map, const char *key, const char *path, double min,
+                     double max, double *out);
+/* Reports every key of map not in the NULL-terminated allowed list. */
+void cfg_check_keys(cfg_diags *d, const ynode *map, const char *path, const char *const *allowed);
+bool cfg_expect_map(cfg_diags *d, const ynode *n, const char *path);
+/* Resolves a model or data path: absolute; else relative to the working
+ * directory if it exists there; else relative to the config file's folder.
+ * Returns a malloc'd path (which may not exist). */
+char *cfg_resolve_path(const char *config_file, const char *p);
+
+/* ---- typed configuration ---- */
+typedef enum { SOURCE_HLS = 0, SOURCE_GETMEDIA, SOURCE_URL } source_mode;
+
+typedef struct {
+    char *name;
+    double (*pts)[2]; /* fractions of width, height */
+    int npts;
+    bool exclude; /* exclusion zone: detections centred here are dropped for all detectors */
+} cfg_roi;
+
+typedef struct {
+    char *type;
+    bool enabled;
+    double confidence_threshold; /* < 0: the detector's own default */
+    char **roi;
+    int nroi;
+    const ynode *params; /* owned by config.root; may be NULL */
+    char *path;          /* key path, e.g. cameras[0].detectors[1] */
+    int line, col;
+} cfg_detector;
+
+typedef struct {
+    char *kinesis_stream_name, *s3_bucket, *s3_prefix, *dynamodb_table, *local_dir;
+} cfg_publishers;
+
+typedef struct {
+    char *name, *stream_name, *region;
+    source_mode mode;
+    char *url;
+    bool loop, realtime;
+    double fps_limit; /* 0: no limit */
+    int skip_frames;
+    int reconnect_max_s;
+    cfg_roi *rois;
+    int nroi;
+    cfg_detector *dets;
+    int ndet;
+    cfg_publishers pub;
+    char *fingerprint; /* canonical text of the camera's settings, for reload */
+} cfg_camera;
+
+typedef struct {
+    char *file;
+    char *aws_region;
+    char *device; /* cpu | cuda:N */
+    char *metrics_listen;
+    char *spool_dir;
+    int64_t spool_max_bytes;
+    int workers;    /* 0: automatic */
+    int queue_depth; /* frames waiting per camera before stale ones are dropped */
+    char *endpoint[5]; /* kinesisvideo, kinesis, s3, dynamodb, sts */
+    bool s3_force_path_style;
+    cfg_camera *cams;
+    int ncam;
+    ynode *root;
+} config;
+
+enum { CFG_EP_KINESISVIDEO, CFG_EP_KINESIS, CFG_EP_S3, CFG_EP_DYNAMODB, CFG_EP_STS };
+
+/* Parses the file (or, when text != NULL, the text, naming it file). Returns
+ * NULL with diagnostics in *d when anything is wrong; on success d->n == 0. */
+config *config_load(const char *file, const char *text, cfg_diags *d);
+void config_free(config *c);
+/* Parses a YAML text into a tree; NULL with a diagnostic on syntax errors. */
+ynode *ynode_parse(const char *text, size_t len, cfg_diags *d);
+void ynode_free(ynode *n);
+/* ${VAR} and ${VAR:-default}; "$$" is a literal '$'. NULL + msg on a bad reference. */
+char *cfg_expand_env(const char *in, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,77 @@
+/* core: the small shared pieces every stage uses — errors, JSON logs, clocks,
+ * bounded queues and event ids. Nothing here knows about video or AWS. */
+#ifndef KVS_CORE_H
+#define KVS_CORE_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors: a code plus a human message, filled by the callee ---- */
+typedef enum {
+    KERR_OK = 0,
+    KERR_INVALID,   /* bad input: config, media, model */
+    KERR_IO,        /* file system or network */
+    KERR_NOMEM,
+    KERR_UNSUPPORTED,
+    KERR_EOF,
+    KERR_AGAIN,
+    KERR_INTERNAL,
+} kerr_code;
+
+typedef struct {
+    kerr_code code;
+    char msg[512];
+} kerr;
+
+/* Sets err (may be NULL) and returns code, so callers can `return kerr_set(...)`. */
+kerr_code kerr_set(kerr *err, kerr_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *kerr_name(kerr_code code);
+
+/* ---- logging: one JSON object per line on stdout ---- */
+typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+void log_set_level(log_level lvl);
+int log_parse_level(const char *s, log_level *out); /* 0 on success */
+bool log_enabled(log_level lvl);
+/* kv is a NULL-terminated list of key, value string pairs added as context. */
+void log_kv(log_level lvl, const char *const *kv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define LOG_CTX(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define log_info(...) log_kv(LOG_INFO, NULL, __VA_ARGS__)
+#define log_warn(...) log_kv(LOG_WARN, NULL, __VA_ARGS__)
+#define log_error(...) log_kv(LOG_ERROR, NULL, __VA_ARGS__)
+#define log_debug(...) log_kv(LOG_DEBUG, NULL, __VA_ARGS__)
+
+/* ---- clocks ---- */
+int64_t clock_mono_ns(void);
+int64_t clock_wall_ms(void);
+void clock_sleep_ns(int64_t ns);
+/* ISO-8601 UTC with milliseconds, e.g. 2026-11-25T10:00:00.123Z; buf >= 32 */
+void clock_format_iso(int64_t wall_ms, char *buf, size_t len);
+
+/* ---- UUIDv7: time-ordered, so event ids sort by creation ---- */
+void uuid_v7(char out[37]);
+
+/* ---- bounded blocking queue of pointers ---- */
+typedef struct kqueue kqueue;
+kqueue *kqueue_new(size_t capacity);
+void kqueue_free(kqueue *q);
+/* Blocks while full; returns false once the queue is closed. */
+bool kqueue_push(kqueue *q, void *item);
+/* Blocks while empty; returns NULL once closed and drained, or on timeout (timeout_ms >= 0). */
+void *kqueue_pop(kqueue *q, int timeout_ms);
+void kqueue_close(kqueue *q);
+size_t kqueue_len(kqueue *q);
+
+/* ---- small helpers with single owners ---- */
+char *kstrdup(const char *s);
+int mkdir_p(const char *path, kerr *err);
+/* Reads a whole file into a NUL-terminated buffer; caller frees. */
+char *read_file(const char *path, size_t *len, kerr *err);
+int cpu_count(void);
+
+#endif

@@ -1,0 +1,103 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect.h"
+
+extern const detector_ops detector_yolo;
+extern const detector_ops detector_weapon;
+
+/* One line per detector. */
+static const detector_ops *const k_detectors[] = {
+    &detector_yolo,
+    &detector_weapon,
+    NULL,
+};
+
+const detector_ops *detector_find(const char *type)
+{
+    for (int i = 0; type && k_detectors[i]; i++)
+        if (strcmp(k_detectors[i]->name, type) == 0) return k_detectors[i];
+    return NULL;
+}
+
+void detector_names(char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; k_detectors[i]; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", k_detectors[i]->name);
+        if (w < 0 || (size_t)w >= len - used) break;
+        used += (size_t)w;
+    }
+}
+
+static const detector_ops *find_or_report(const cfg_detector *cfg, cfg_diags *d)
+{
+    const detector_ops *ops = detector_find(cfg->type);
+    if (!ops && cfg->type) {
+        char names[256];
+        detector_names(names, sizeof names);
+        cfg_diag_add_pos(d, cfg->line, cfg->col, cfg->path,
+                         "unknown detector type \"%s\" (available in this build: %s)", cfg->type,
+                         names);
+    }
+    return ops;
+}
+
+bool detector_check(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d)
+{
+    const detector_ops *ops = find_or_report(cfg, d);
+    if (!ops) return false;
+    void *conf = ops->configure(cfg, ctx, d);
+    if (!conf) return false;
+    ops->free_conf(conf);
+    return true;
+}
+
+detector *detector_open(const cfg_detector *cfg, const detector_ctx *ctx, kerr *err)
+{
+    cfg_diags d = {.file = ctx->config_file};
+    const detector_ops *ops = find_or_report(cfg, &d);
+    void *conf = ops ? ops->configure(cfg, ctx, &d) : NULL;
+    if (!conf) {
+        char msg[600] = "invalid detector settings";
+        if (d.n) cfg_diag_format(&d.items[0], msg, sizeof msg);
+        kerr_set(err, KERR_INVALID, "%s", msg);
+        cfg_diags_free(&d);
+        return NULL;
+    }
+    cfg_diags_free(&d);
+    detector *det = calloc(1, sizeof *det);
+    if (!det) {
+        ops->free_conf(conf);
+        kerr_set(err, KERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    det->ops = ops;
+    det->conf = conf;
+    det->threshold = cfg->confidence_threshold >= 0 ? (float)cfg->confidence_threshold
+                                                    : ops->default_threshold;
+    if (ops->open(conf, ctx, &det->state, &det->model, err) != KERR_OK) {
+        ops->free_conf(conf);
+        free(det);
+        return NULL;
+    }
+    return det;
+}
+
+kerr_code detector_run(detector *d, const kframe *f, det_list *out, kerr *err)
+{
+    out->n = 0;
+    return d->ops->detect(d->state, f, d->threshold, out, err);
+}
+
+const char *detector_label(detector *d, int cls) { return d->ops->label(d->state, cls); }
+
+void detector_close(detector *d)
+{
+    if (!d) return;
+    d->ops->close(d->state);
+    d->ops->free_conf(d->conf);
+    free(d);
+}

@@ -1,0 +1,387 @@
+/* The generic YOLO detector: letterbox -> ONNX Runtime -> layout decoding ->
+ * class filter -> NMS -> frame pixels. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../infer/infer.h"
+#include "yolo_internal.h"
+
+enum { NAMES_META = 0, NAMES_COCO, NAMES_LIST, NAMES_FILE };
+
+typedef struct {
+    char *model_path;
+    yolo_layout layout;
+    int names_kind;
+    class_names names_list;
+    char *names_file;
+    char **classes;
+    int nclasses;
+    float nms_iou;
+    int max_det;
+    int bgr, normalize, center; /* -1: the layout's convention */
+    int input_size;             /* for models with a dynamic input */
+    const yolo_defaults *defs;
+} yolo_conf;
+
+typedef struct {
+    const yolo_conf *conf;
+    model *m;
+    yolo_layout layout;
+    int in_w, in_h;
+    class_names names;
+    bool *allowed;
+    preprocess_opts pre;
+    float *input;
+    det_list scratch;
+} yolo_state;
+
+static const char *const k_params[] = {"model",     "model_path", "model_size", "layout",
+                                       "class_names", "classes",  "nms_iou",    "max_detections",
+                                       "input_color", "normalize", "letterbox", "input_size",
+                                       NULL};
+
+void yolo_free_conf(void *p)
+{
+    yolo_conf *c = p;
+    if (!c) return;
+    free(c->model_path);
+    class_names_free(&c->names_list);
+    free(c->names_file);
+    for (int i = 0; i < c->nclasses; i++) free(c->classes[i]);
+    free(c->classes);
+    free(c);
+}
+
+static void read_model_path(yolo_conf *c, const cfg_detector *cfg, const detector_ctx *ctx,
+                            cfg_diags *d, const char *pp)
+{
+    char *raw = NULL, *size = NULL;
+    const ynode *P = cfg->params;
+    if (!cfg_read_str(d, P, "model", pp, &raw)) cfg_read_str(d, P, "model_path", pp, &raw);
+    if (cfg_read_str(d, P, "model_size", pp, &size)) {
+        if (strlen(size) != 1 || !strchr("nsmlx", size[0]))
+            cfg_diag_add(d, ynode_get(P, "model_size"), pp, "model_size must be n, s, m, l or x");
+    }
+    if (!raw) {
+        cfg_diag_add_pos(d, cfg->line, cfg->col, cfg->path, "%s needs params.model (an ONNX file)",
+                         cfg->type);
+        free(size);
+        return;
+    }
+    char *tpl = strstr(raw, "{size}");
+    if (tpl && size) { /* models/yolov8{size}.onnx + model_size: s */
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(tpl - raw), raw, size, tpl + 6);
+        free(raw);
+        raw = kstrdup(buf);
+    }
+    c->model_path = cfg_resolve_path(ctx->config_file, raw);
+    struct stat st;
+    const ynode *at = ynode_get(P, "model") ? ynode_get(P, "model") : ynode_get(P, "model_path");
+    if (stat(c->model_path, &st) != 0)
+        cfg_diag_add(d, at, pp,
+                     "model file \"%s\" not found (relative paths are tried from the working "
+                     "directory, then beside the config file)",
+                     raw);
+    else if (!S_ISREG(st.st_mode))
+        cfg_diag_add(d, at, pp, "model \"%s\" is not a regular file", raw);
+    free(raw);
+    free(size);
+}
+
+static void read_names(yolo_conf *c, const ynode *P, const detector_ctx *ctx, cfg_diags *d,
+                       const char *pp)
+{
+    const ynode *n = ynode_get(P, "class_names");
+    if (!n) return;
+    if (n->kind == YNODE_SEQ) {
+        c->names_kind = NAMES_LIST;
+        for (size_t i = 0; i < n->n; i++) {
+            if (n->items[i]->kind != YNODE_SCALAR) {
+                cfg_diag_add(d, n->items[i], pp, "class_names entries must be strings");
+                continue;
+            }
+            char **nn = realloc(c->names_list.names, (i + 1) * sizeof *nn);
+            if (!nn) return;
+            c->names_list.names = nn;
+            c->names_list.names[c->names_list.n++] = kstrdup(n->items[i]->value);
+        }
+    } else if (n->kind == YNODE_SCALAR && strcmp(n->value, "coco") == 0) {
+        c->names_kind = NAMES_COCO;
+    } else if (n->kind == YNODE_SCALAR) {
+        c->names_kind = NAMES_FILE;
+        c->names_file = cfg_resolve_path(ctx->config_file, n->value);
+        kerr err = {0};
+        class_names tmp;
+        if (class_names_from_file(c->names_file, &tmp, &err) != KERR_OK)
+            cfg_diag_add(d, n, pp, "class_names: %s", err.msg);
+        else
+            class_names_free(&tmp);
+    } else {
+        cfg_diag_add(d, n, pp, "class_names: coco, a list of names or a file path");
+    }
+}
+
+static void read_choice(cfg_diags *d, const ynode *P, const char *key, const char *pp,
+                        const char *a, const char *b, int *out)
+{
+    char *v = NULL;
+    if (!cfg_read_str(d, P, key, pp, &v)) return;
+    if (strcmp(v, a) == 0)
+        *out = 0;
+    else if (strcmp(v, b) == 0)
+        *out = 1;
+    else
+        cfg_diag_add(d, ynode_get(P, key), pp, "%s must be %s or %s", key, a, b);
+    free(v);
+}
+
+void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d,
+                          const yolo_defaults *defs)
+{
+    size_t before = d->n;
+    yolo_conf *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->defs = defs;
+    c->nms_iou = 0.45f;
+    c->max_det = 100;
+    c->bgr = c->normalize = c->center = -1;
+    c->input_size = 640;
+    char pp[600];
+    snprintf(pp, sizeof pp, "%s.params", cfg->path);
+    const ynode *P = cfg->params;
+    cfg_check_keys(d, P, pp, k_params);
+    read_model_path(c, cfg, ctx, d, pp);
+    char *layout = NULL;
+    if (cfg_read_str(d, P, "layout", pp, &layout) && yolo_layout_parse(layout, &c->layout) != 0)
+        cfg_diag_add(d, ynode_get(P, "layout"), pp,
+                     "unknown layout \"%s\" (auto, yolov5, yolov8, yolo11 or yolox)", layout);
+    free(layout);
+    read_names(c, P, ctx, d, pp);
+    const ynode *cl = ynode_get(P, "classes");
+    if (cl && cl->kind != YNODE_SEQ) cfg_diag_add(d, cl, pp, "classes must be a list of names");
+    if (cl && cl->kind == YNODE_SEQ) {
+        c->classes = calloc(cl->n + 1, sizeof *c->classes);
+        for (size_t i = 0; c->classes && i < cl->n; i++)
+            if (cl->items[i]->kind == YNODE_SCALAR)
+                c->classes[c->nclasses++] = kstrdup(cl->items[i]->value);
+    }
+    double iou;
+    if (cfg_read_double(d, P, "nms_iou", pp, 0.0, 1.0, &iou)) c->nms_iou = (float)iou;
+    int64_t v;
+    if (cfg_read_int(d, P, "max_detections", pp, 1, 10000, &v)) c->max_det = (int)v;
+    if (cfg_read_int(d, P, "input_size", pp, 32, 4096, &v)) c->input_size = (int)v;
+    read_choice(d, P, "input_color", pp, "rgb", "bgr", &c->bgr);
+    read_choice(d, P, "letterbox", pp, "topleft", "center", &c->center);
+    bool norm;
+    if (cfg_read_bool(d, P, "normalize", pp, &norm)) c->normalize = norm;
+    if (d->n > before) {
+        yolo_free_conf(c);
+        return NULL;
+    }
+    return c;
+}
+
+static kerr_code load_names(const yolo_conf *c, const model_info *mi, int nc, class_names *out,
+                            kerr *err)
+{
+    kerr_code rc = KERR_OK;
+    switch (c->names_kind) {
+    case NAMES_COCO: class_names_coco(out); break;
+    case NAMES_FILE: rc = class_names_from_file(c->names_file, out, err); break;
+    case NAMES_LIST:
+        memset(out, 0, sizeof *out);
+        out->names = calloc((size_t)c->names_list.n, sizeof *out->names);
+        for (int i = 0; out->names && i < c->names_list.n; i++)
+            out->names[out->n++] = kstrdup(c->names_list.names[i]);
+        break;
+    default:
+        if (mi->meta_names)
+            rc = class_names_from_meta(mi->meta_names, out, err);
+        else if (nc == 80)
+            class_names_coco(out);
+        else
+            return kerr_set(err, KERR_INVALID,
+                            "%s: the model has no class names in its metadata and %d classes; "
+                            "set params.class_names",
+                            mi->path, nc);
+    }
+    if (rc) return rc;
+    if (out->n != nc)
+        return kerr_set(err, KERR_INVALID, "%s: the model outputs %d classes but %d class names "
+                                           "are configured",
+                        mi->path, nc, out->n);
+    return KERR_OK;
+}
+
+static kerr_code build_filter(yolo_state *s, kerr *err)
+{
+    const yolo_conf *c = s->conf;
+    s->allowed = calloc((size_t)s->names.n, sizeof *s->allowed);
+    if (!s->allowed) return kerr_set(err, KERR_NOMEM, "out of memory");
+    if (c->nclasses) {
+        for (int i = 0; i < c->nclasses; i++) {
+            int k = class_names_find(&s->names, c->classes[i]);
+            if (k < 0)
+                return kerr_set(err, KERR_INVALID, "params.classes: \"%s\" is not a class of %s",
+                                c->classes[i], c->model_path);
+            s->allowed[k] = true;
+        }
+        return KERR_OK;
+    }
+    if (!c->defs || !c->defs->default_classes) {
+        free(s->allowed);
+        s->allowed = NULL; /* every class */
+        return KERR_OK;
+    }
+    int found = 0;
+    for (int i = 0; c->defs->default_classes[i]; i++) {
+        int k = class_names_find(&s->names, c->defs->default_classes[i]);
+        if (k >= 0) s->allowed[k] = true, found++;
+    }
+    if (!found && c->defs->require_default_class)
+        return kerr_set(err, KERR_INVALID,
+                        "%s: none of the model's classes is a %s class; name them in "
+                        "params.classes",
+                        c->model_path, c->defs->kind);
+    return KERR_OK;
+}
+
+/* Output dims may be symbolic: one run on a blank image gives the real shape. */
+static kerr_code probe_output(yolo_state *s, int64_t *dims, int *nd, kerr *err)
+{
+    const model_info *mi = model_get_info(s->m);
+    bool dynamic = false;
+    for (int i = 0; i < mi->outputs[0].ndims; i++) dynamic |= mi->outputs[0].dims[i] <= 0;
+    if (!dynamic) {
+        *nd = mi->outputs[0].ndims;
+        memcpy(dims, mi->outputs[0].dims, sizeof(int64_t) * (size_t)*nd);
+        return KERR_OK;
+    }
+    memset(s->input, 0, sizeof(float) * 3 * (size_t)s->in_w * (size_t)s->in_h);
+    int64_t shape[4] = {1, 3, s->in_h, s->in_w};
+    infer_output out;
+    kerr_code rc = model_run(s->m, s->input, shape, 4, &out, err);
+    if (rc) return rc;
+    *nd = out.ndims;
+    memcpy(dims, out.dims, sizeof(int64_t) * (size_t)out.ndims);
+    infer_output_release(&out);
+    return KERR_OK;
+}
+
+static kerr_code open_model(yolo_state *s, const detector_ctx *ctx, kerr *err)
+{
+    const yolo_conf *c = s->conf;
+    s->m = model_open(c->model_path, ctx->device, ctx->intra_threads, err);
+    if (!s->m) return err ? err->code : KERR_INVALID;
+    const model_info *mi = model_get_info(s->m);
+    const tensor_info *in = &mi->input;
+    if (in->ndims != 4 || (in->dims[1] > 0 && in->dims[1] != 3))
+        return kerr_set(err, KERR_INVALID,
+                        "%s: input %s must be [1, 3, H, W] (an image), it has %d dims", mi->path,
+                        in->name, in->ndims);
+    s->in_h = in->dims[2] > 0 ? (int)in->dims[2] : c->input_size;
+    s->in_w = in->dims[3] > 0 ? (int)in->dims[3] : c->input_size;
+    s->input = malloc(sizeof(float) * 3 * (size_t)s->in_w * (size_t)s->in_h);
+    if (!s->input) return kerr_set(err, KERR_NOMEM, "out of memory");
+    int64_t dims[INFER_MAX_DIMS];
+    int nd = 0, nc = 0;
+    kerr_code rc = probe_output(s, dims, &nd, err);
+    if (rc) return rc;
+    yolo_layout detected;
+    rc = yolo_layout_detect(dims, nd, s->in_w, s->in_h, &detected, &nc, err);
+    if (rc) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return kerr_set(err, KERR_INVALID, "%s: %s", mi->path, why);
+    }
+    s->layout = c->layout != YOLO_AUTO ? c->layout : detected;
+    if (s->layout != detected) /* a forced layout reads the shape its own way */
+        nc = (int)(s->layout == YOLO_V8 ? dims[nd - 2] - 4 : dims[nd - 1] - 5);
+    if (nc < 1) return kerr_set(err, KERR_INVALID, "%s: no class scores in the output", mi->path);
+    rc = load_names(c, mi, nc, &s->names, err);
+    if (rc) return rc;
+    bool yx = s->layout == YOLO_X;
+    s->pre.bgr = c->bgr >= 0 ? c->bgr : yx;
+    s->pre.normalize = c->normalize >= 0 ? c->normalize : !yx;
+    s->pre.center = c->center >= 0 ? c->center : !yx;
+    return build_filter(s, err);
+}
+
+kerr_code yolo_open(const void *conf, const detector_ctx *ctx, void **state,
+                    detector_model *model_out, kerr *err)
+{
+    yolo_state *s = calloc(1, sizeof *s);
+    if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
+    s->conf = conf;
+    kerr_code rc = open_model(s, ctx, err);
+    if (rc) {
+        yolo_close(s);
+        return rc;
+    }
+    const model_info *mi = model_get_info(s->m);
+    const char *base = strrchr(mi->path, '/');
+    snprintf(model_out->name, sizeof model_out->name, "%s", base ? base + 1 : mi->path);
+    memcpy(model_out->sha256, mi->sha256, sizeof model_out->sha256);
+    *state = s;
+    return KERR_OK;
+}
+
+kerr_code yolo_detect(void *state, const kframe *f, float threshold, det_list *out, kerr *err)
+{
+    yolo_state *s = state;
+    letterbox lb;
+    letterbox_to_tensor(f, s->in_w, s->in_h, &s->pre, s->input, &lb);
+    int64_t shape[4] = {1, 3, s->in_h, s->in_w};
+    infer_output o;
+    kerr_code rc = model_run(s->m, s->input, shape, 4, &o, err);
+    if (rc) return rc;
+    s->scratch.n = 0;
+    rc = yolo_decode(s->layout, o.data, o.dims, o.ndims, s->in_w, s->in_h, threshold, s->allowed,
+                     &s->scratch, err);
+    infer_output_release(&o);
+    if (rc) return rc;
+    nms(&s->scratch, s->conf->nms_iou, true, s->conf->max_det);
+    for (int i = 0; i < s->scratch.n; i++) {
+        detection d = s->scratch.v[i];
+        letterbox_unmap(&lb, &d, f->width, f->height);
+        if (d.x2 - d.x1 >= 1.f && d.y2 - d.y1 >= 1.f) det_list_push(out, d);
+    }
+    return KERR_OK;
+}
+
+const char *yolo_label(void *state, int cls)
+{
+    yolo_state *s = state;
+    return cls >= 0 && cls < s->names.n ? s->names.names[cls] : "unknown";
+}
+
+void yolo_close(void *state)
+{
+    yolo_state *s = state;
+    if (!s) return;
+    model_release(s->m);
+    class_names_free(&s->names);
+    free(s->allowed);
+    free(s->input);
+    det_list_free(&s->scratch);
+    free(s);
+}
+
+static void *yolo_configure(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d)
+{
+    return yolo_configure_with(cfg, ctx, d, NULL);
+}
+
+const detector_ops detector_yolo = {
+    .name = "yolo",
+    .default_threshold = 0.4f,
+    .configure = yolo_configure,
+    .free_conf = yolo_free_conf,
+    .open = yolo_open,
+    .detect = yolo_detect,
+    .label = yolo_label,
+    .close = yolo_close,
+};

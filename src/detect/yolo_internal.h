@@ -1,0 +1,22 @@
+/* Shared by the detectors built on the generic YOLO one (yolo.c, weapon.c). */
+#ifndef KVS_YOLO_INTERNAL_H
+#define KVS_YOLO_INTERNAL_H
+
+#include "detect.h"
+
+typedef struct {
+    const char *kind;                   /* detector type, for messages */
+    const char *const *default_classes; /* filter used when `classes` is not given */
+    bool require_default_class;         /* the model must have one of them */
+} yolo_defaults;
+
+void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d,
+                          const yolo_defaults *defs);
+void yolo_free_conf(void *conf);
+kerr_code yolo_open(const void *conf, const detector_ctx *ctx, void **state,
+                    detector_model *model, kerr *err);
+kerr_code yolo_detect(void *state, const kframe *f, float threshold, det_list *out, kerr *err);
+const char *yolo_label(void *state, int cls);
+void yolo_close(void *state);
+
+#endif

@@ -1,0 +1,51 @@
+/* event: what kvs-infer publishes about one detected object — the JSON of
+ * design.md (schema_version 1) and its JPEG snapshot and crop. */
+#ifndef KVS_EVENT_H
+#define KVS_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+#include "../frame/frame.h"
+
+enum { EVENT_SCHEMA_VERSION = 1, EVENT_MAX_ROI = 8 };
+
+typedef struct {
+    unsigned char *data;
+    size_t len;
+} event_image;
+
+typedef struct {
+    char event_id[37];
+    char *camera_name, *stream_name, *detector, *label;
+    double confidence;
+    double x1, y1, x2, y2; /* pixels */
+    int frame_w, frame_h;
+    int64_t track_id;
+    char *roi[EVENT_MAX_ROI];
+    int nroi;
+    int64_t producer_ts_ms, server_ts_ms; /* -1: unknown */
+    char fragment_number[64];
+    int64_t pts_ms; /* -1: unknown */
+    int64_t detected_at_ms;
+    char model_name[128], model_sha256[65];
+    char *snapshot_ref;     /* S3 URI or local path, as published */
+    char *crop_refs[4];
+    int ncrops;
+    event_image snapshot;   /* JPEG bytes, not part of the JSON */
+    event_image crops[4];
+    int64_t decoded_mono_ns; /* for the capture-to-publish latency */
+} event;
+
+event *event_new(void);
+void event_free(event *e);
+/* Compact UTF-8 JSON, one line; caller frees. */
+char *event_to_json(const event *e);
+event *event_from_json(const char *json, kerr *err);
+/* Encodes the whole frame and the box crop (with a small margin) as JPEG. */
+kerr_code event_encode_images(event *e, const kframe *f, int quality, kerr *err);
+/* {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/{name} (design.md) */
+void event_object_key(const event *e, const char *prefix, const char *name, char *out, size_t len);
+
+#endif

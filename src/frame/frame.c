@@ -1,0 +1,37 @@
+#include "frame.h"
+
+#include <stdlib.h>
+
+kframe *frame_new(int width, int height)
+{
+    if (width <= 0 || height <= 0 || width > 16384 || height > 16384) return NULL;
+    kframe *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->width = width;
+    f->height = height;
+    f->stride = width * 3;
+    f->rgb = malloc((size_t)f->stride * (size_t)height);
+    if (!f->rgb) {
+        free(f);
+        return NULL;
+    }
+    f->producer_ts_ms = -1;
+    f->server_ts_ms = -1;
+    atomic_init(&f->refs, 1);
+    return f;
+}
+
+kframe *frame_ref(kframe *f)
+{
+    atomic_fetch_add(&f->refs, 1);
+    return f;
+}
+
+void frame_unref(kframe *f)
+{
+    if (!f) return;
+    if (atomic_fetch_sub(&f->refs, 1) == 1) {
+        free(f->rgb);
+        free(f);
+    }
+}

@@ -1,0 +1,327 @@
+#include <onnxruntime_c_api.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer.h"
+
+struct model {
+    model_info info;
+    char *device;
+    OrtSession *session;
+    int refs;
+    model *next;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static const OrtApi *g_api;
+static OrtEnv *g_env;
+static model *g_models;
+
+/* Turns an OrtStatus into our error and frees it. */
+static kerr_code ort_fail(OrtStatus *st, kerr *err, const char *what, const char *path)
+{
+    const char *m = g_api->GetErrorMessage(st);
+    kerr_set(err, KERR_INVALID, "%s%s%s: %s", what, path ? " " : "", path ? path : "", m);
+    g_api->ReleaseStatus(st);
+    return KERR_INVALID;
+}
+
+/* For calls whose failure leaves a safe default (thread counts, optional info). */
+static bool ort_ok(OrtStatus *st)
+{
+    if (!st) return true;
+    g_api->ReleaseStatus(st);
+    return false;
+}
+
+static kerr_code ensure_env(kerr *err)
+{
+    if (g_env) return KERR_OK;
+    g_api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
+    if (!g_api)
+        return kerr_set(err, KERR_UNSUPPORTED,
+                        "ONNX Runtime %s does not provide API version %d",
+                        OrtGetApiBase()->GetVersionString(), ORT_API_VERSION);
+    OrtStatus *st = g_api->CreateEnv(ORT_LOGGING_LEVEL_ERROR, "kvs-infer", &g_env);
+    if (st) return ort_fail(st, err, "cannot create the ONNX Runtime environment", NULL);
+    return KERR_OK;
+}
+
+const char *infer_runtime_version(void) { return OrtGetApiBase()->GetVersionString(); }
+
+static bool has_cuda(char *available, size_t len)
+{
+    char **names = NULL;
+    int n = 0;
+    bool found = false;
+    available[0] = '\0';
+    OrtStatus *st = g_api->GetAvailableProviders(&names, &n);
+    if (st) {
+        g_api->ReleaseStatus(st);
+        return false;
+    }
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], "CUDAExecutionProvider") == 0) found = true;
+        int w = snprintf(available + used, len - used, "%s%s", i ? ", " : "", names[i]);
+        if (w > 0 && (size_t)w < len - used) used += (size_t)w;
+    }
+    ort_ok(g_api->ReleaseAvailableProviders(names, n));
+    return found;
+}
+
+static int cuda_index(const char *device)
+{
+    if (strcmp(device, "cuda") == 0) return 0;
+    if (strncmp(device, "cuda:", 5) == 0) return atoi(device + 5);
+    return -1;
+}
+
+kerr_code infer_check_device(const char *device, kerr *err)
+{
+    pthread_mutex_lock(&g_lock);
+    kerr_code rc = ensure_env(err);
+    if (rc == KERR_OK && cuda_index(device) >= 0) {
+        char avail[256];
+        if (!has_cuda(avail, sizeof avail))
+            rc = kerr_set(err, KERR_UNSUPPORTED,
+                          "device %s needs ONNX Runtime's CUDA execution provider, but the "
+                          "installed runtime (%s) has only: %s. Install a GPU build of ONNX "
+                          "Runtime (ORT_ROOT=...) or set device: cpu",
+                          device, OrtGetApiBase()->GetVersionString(), avail);
+    } else if (rc == KERR_OK && strcmp(device, "cpu") != 0) {
+        rc = kerr_set(err, KERR_INVALID, "unknown device \"%s\" (cpu or cuda:N)", device);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static kerr_code read_tensor_info(OrtTypeInfo *ti, tensor_info *out, kerr *err, const char *path)
+{
+    const OrtTensorTypeAndShapeInfo *tsi = NULL;
+    OrtStatus *st = g_api->CastTypeInfoToTensorInfo(ti, &tsi);
+    if (st || !tsi) {
+        if (st) g_api->ReleaseStatus(st);
+        return kerr_set(err, KERR_INVALID, "%s: tensor %s is not a tensor", path, out->name);
+    }
+    enum ONNXTensorElementDataType et;
+    size_t nd = 0;
+    ort_ok(g_api->GetTensorElementType(tsi, &et));
+    ort_ok(g_api->GetDimensionsCount(tsi, &nd));
+    if (nd > INFER_MAX_DIMS) return kerr_set(err, KERR_INVALID, "%s: too many dims", path);
+    out->elem_type = (int)et;
+    out->ndims = (int)nd;
+    ort_ok(g_api->GetDimensions(tsi, out->dims, nd));
+    return KERR_OK;
+}
+
+static kerr_code read_io(model *m, OrtAllocator *alloc, kerr *err)
+{
+    size_t nin = 0, nout = 0;
+    ort_ok(g_api->SessionGetInputCount(m->session, &nin));
+    ort_ok(g_api->SessionGetOutputCount(m->session, &nout));
+    if (nin != 1)
+        return kerr_set(err, KERR_INVALID, "%s: expected one input tensor, the model has %zu",
+                        m->info.path, nin);
+    if (nout < 1 || nout > INFER_MAX_OUTPUTS)
+        return kerr_set(err, KERR_INVALID, "%s: unsupported output count %zu", m->info.path, nout);
+    for (size_t i = 0; i < 1 + nout; i++) {
+        bool is_in = i == 0;
+        size_t idx = is_in ? 0 : i - 1;
+        tensor_info *t = is_in ? &m->info.input : &m->info.outputs[idx];
+        char *name = NULL;
+        OrtTypeInfo *ti = NULL;
+        OrtStatus *st = is_in ? g_api->SessionGetInputName(m->session, idx, alloc, &name)
+                              : g_api->SessionGetOutputName(m->session, idx, alloc, &name);
+        if (st) return ort_fail(st, err, "cannot read tensor names of", m->info.path);
+        snprintf(t->name, sizeof t->name, "%s", name);
+        alloc->Free(alloc, name);
+        st = is_in ? g_api->SessionGetInputTypeInfo(m->session, idx, &ti)
+                   : g_api->SessionGetOutputTypeInfo(m->session, idx, &ti);
+        if (st) return ort_fail(st, err, "cannot read tensor types of", m->info.path);
+        kerr_code rc = read_tensor_info(ti, t, err, m->info.path);
+        g_api->ReleaseTypeInfo(ti);
+        if (rc) return rc;
+    }
+    m->info.noutputs = (int)nout;
+    OrtModelMetadata *meta = NULL;
+    if (!g_api->SessionGetModelMetadata(m->session, &meta) && meta) {
+        char *v = NULL;
+        OrtStatus *st = g_api->ModelMetadataLookupCustomMetadataMap(meta, alloc, "names", &v);
+        if (st)
+            g_api->ReleaseStatus(st);
+        else if (v) {
+            m->info.meta_names = kstrdup(v);
+            alloc->Free(alloc, v);
+        }
+        g_api->ReleaseModelMetadata(meta);
+    }
+    return KERR_OK;
+}
+
+static kerr_code create_session(model *m, int intra_threads, kerr *err)
+{
+    OrtSessionOptions *so = NULL;
+    OrtStatus *st = g_api->CreateSessionOptions(&so);
+    if (st) return ort_fail(st, err, "cannot create session options for", m->info.path);
+    if (intra_threads > 0) ort_ok(g_api->SetIntraOpNumThreads(so, intra_threads));
+    ort_ok(g_api->SetInterOpNumThreads(so, 1));
+    ort_ok(g_api->SetSessionExecutionMode(so, ORT_SEQUENTIAL));
+    ort_ok(g_api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL));
+    int cuda = cuda_index(m->device);
+    if (cuda >= 0) {
+        OrtCUDAProviderOptions opts;
+        memset(&opts, 0, sizeof opts);
+        opts.device_id = cuda;
+        opts.arena_extend_strategy = 0;
+        opts.gpu_mem_limit = SIZE_MAX;
+        opts.do_copy_in_default_stream = 1;
+        st = g_api->SessionOptionsAppendExecutionProvider_CUDA(so, &opts);
+        if (st) {
+            g_api->ReleaseSessionOptions(so);
+            return ort_fail(st, err, "cannot enable CUDA for", m->info.path);
+        }
+    }
+    st = g_api->CreateSession(g_env, m->info.path, so, &m->session);
+    g_api->ReleaseSessionOptions(so);
+    if (st) return ort_fail(st, err, "cannot load the model", m->info.path);
+    OrtAllocator *alloc = NULL;
+    ort_ok(g_api->GetAllocatorWithDefaultOptions(&alloc));
+    return read_io(m, alloc, err);
+}
+
+static void free_model(model *m)
+{
+    if (m->session) g_api->ReleaseSession(m->session);
+    free(m->info.path);
+    free(m->info.meta_names);
+    free(m->device);
+    free(m);
+}
+
+model *model_open(const char *path, const char *device, int intra_threads, kerr *err)
+{
+    if (infer_check_device(device, err) != KERR_OK) return NULL;
+    pthread_mutex_lock(&g_lock);
+    for (model *m = g_models; m; m = m->next)
+        if (strcmp(m->info.path, path) == 0 && strcmp(m->device, device) == 0) {
+            m->refs++;
+            pthread_mutex_unlock(&g_lock);
+            return m;
+        }
+    model *m = calloc(1, sizeof *m);
+    if (!m) {
+        pthread_mutex_unlock(&g_lock);
+        kerr_set(err, KERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    m->info.path = kstrdup(path);
+    m->device = kstrdup(device);
+    m->refs = 1;
+    if (file_sha256(path, m->info.sha256, err) != KERR_OK ||
+        create_session(m, intra_threads, err) != KERR_OK) {
+        free_model(m);
+        pthread_mutex_unlock(&g_lock);
+        return NULL;
+    }
+    m->next = g_models;
+    g_models = m;
+    pthread_mutex_unlock(&g_lock);
+    return m;
+}
+
+void model_release(model *m)
+{
+    if (!m) return;
+    pthread_mutex_lock(&g_lock);
+    if (--m->refs == 0) {
+        for (model **pp = &g_models; *pp; pp = &(*pp)->next)
+            if (*pp == m) {
+                *pp = m->next;
+                break;
+            }
+        free_model(m);
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+const model_info *model_get_info(const model *m) { return &m->info; }
+
+kerr_code model_run(model *m, const float *input, const int64_t *shape, int ndims,
+                    infer_output *out, kerr *err)
+{
+    memset(out, 0, sizeof *out);
+    const tensor_info *in = &m->info.input;
+    if (in->elem_type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+        return kerr_set(err, KERR_INVALID, "%s: input %s must be float32 (element type %d)",
+                        m->info.path, in->name, in->elem_type);
+    if (ndims != in->ndims)
+        return kerr_set(err, KERR_INVALID, "%s: input %s has %d dims, we feed %d", m->info.path,
+                        in->name, in->ndims, ndims);
+    size_t count = 1;
+    for (int i = 0; i < ndims; i++) {
+        if (in->dims[i] > 0 && in->dims[i] != shape[i])
+            return kerr_set(err, KERR_INVALID, "%s: input %s dim %d is %lld, we feed %lld",
+                            m->info.path, in->name, i, (long long)in->dims[i],
+                            (long long)shape[i]);
+        count *= (size_t)shape[i];
+    }
+    OrtMemoryInfo *mi = NULL;
+    OrtStatus *st = g_api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &mi);
+    if (st) return ort_fail(st, err, "memory info", NULL);
+    OrtValue *tin = NULL, *tout = NULL;
+    st = g_api->CreateTensorWithDataAsOrtValue(mi, (void *)input, count * sizeof(float), shape,
+                                               (size_t)ndims,
+                                               ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &tin);
+    g_api->ReleaseMemoryInfo(mi);
+    if (st) return ort_fail(st, err, "cannot wrap the input for", m->info.path);
+    const char *in_names[] = {in->name};
+    const char *out_names[] = {m->info.outputs[0].name};
+    st = g_api->Run(m->session, NULL, in_names, (const OrtValue *const *)&tin, 1, out_names, 1,
+                    &tout);
+    g_api->ReleaseValue(tin);
+    if (st) return ort_fail(st, err, "inference failed for", m->info.path);
+    OrtTensorTypeAndShapeInfo *tsi = NULL;
+    st = g_api->GetTensorTypeAndShape(tout, &tsi);
+    if (st) {
+        g_api->ReleaseValue(tout);
+        return ort_fail(st, err, "output shape of", m->info.path);
+    }
+    enum ONNXTensorElementDataType et;
+    size_t nd = 0, cnt = 0;
+    ort_ok(g_api->GetTensorElementType(tsi, &et));
+    ort_ok(g_api->GetDimensionsCount(tsi, &nd));
+    ort_ok(g_api->GetTensorShapeElementCount(tsi, &cnt));
+    if (nd <= INFER_MAX_DIMS) ort_ok(g_api->GetDimensions(tsi, out->dims, nd));
+    g_api->ReleaseTensorTypeAndShapeInfo(tsi);
+    if (et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || nd > INFER_MAX_DIMS) {
+        g_api->ReleaseValue(tout);
+        return kerr_set(err, KERR_INVALID, "%s: output %s must be a float32 tensor",
+                        m->info.path, out_names[0]);
+    }
+    void *data = NULL;
+    ort_ok(g_api->GetTensorMutableData(tout, &data));
+    out->data = data;
+    out->ndims = (int)nd;
+    out->count = cnt;
+    out->handle = tout;
+    return KERR_OK;
+}
+
+void infer_output_release(infer_output *out)
+{
+    if (out && out->handle) g_api->ReleaseValue((OrtValue *)out->handle);
+    if (out) out->handle = NULL;
+}
+
+void infer_shutdown(void)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_env && !g_models) {
+        g_api->ReleaseEnv(g_env);
+        g_env = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+}

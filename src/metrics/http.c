@@ -1,0 +1,103 @@
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int mhd_result;
+#else
+typedef enum MHD_Result mhd_result;
+#endif
+
+struct metrics_server {
+    struct MHD_Daemon *d;
+    ready_fn ready;
+    void *user;
+};
+
+static mhd_result reply(struct MHD_Connection *c, unsigned code, const char *type, char *body,
+                        bool owned)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(body), body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!r) {
+        if (owned) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    mhd_result rc = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static mhd_result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                         const char *version, const char *upload, size_t *upload_len, void **ptr)
+{
+    (void)version, (void)upload, (void)upload_len, (void)ptr;
+    metrics_server *s = cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply(c, 405, "text/plain", "method not allowed\n", false);
+    if (strcmp(url, "/metrics") == 0) {
+        char *text = metrics_render();
+        if (!text) return reply(c, 500, "text/plain", "out of memory\n", false);
+        return reply(c, 200, "text/plain; version=0.0.4", text, true);
+    }
+    if (strcmp(url, "/healthz") == 0) return reply(c, 200, "text/plain", "ok\n", false);
+    if (strcmp(url, "/readyz") == 0) {
+        char why[512] = "";
+        bool ok = s->ready ? s->ready(s->user, why, sizeof why) : true;
+        char body[600];
+        snprintf(body, sizeof body, "%s%s%s\n", ok ? "ready" : "not ready", *why ? ": " : "", why);
+        return reply(c, ok ? 200 : 503, "text/plain", body, false);
+    }
+    return reply(c, 404, "text/plain", "not found: try /metrics, /healthz or /readyz\n", false);
+}
+
+metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, int *bound_port,
+                              kerr *err)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon) {
+        kerr_set(err, KERR_INVALID, "metrics.listen \"%s\" must be host:port", listen);
+        return NULL;
+    }
+    char host[128];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (*end || port < 0 || port > 65535 ||
+        inet_pton(AF_INET, *host ? host : "0.0.0.0", &addr.sin_addr) != 1) {
+        kerr_set(err, KERR_INVALID, "metrics.listen \"%s\": expected IPv4:port", listen);
+        return NULL;
+    }
+    metrics_server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->ready = ready;
+    s->user = user;
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, handle, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    if (!s->d) {
+        free(s);
+        kerr_set(err, KERR_IO, "cannot listen on %s (address in use or not local?)", listen);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    if (bound_port) *bound_port = info ? info->port : (int)port;
+    return s;
+}
+
+void metrics_server_stop(metrics_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->d);
+    free(s);
+}

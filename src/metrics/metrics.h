@@ -1,0 +1,51 @@
+/* metrics: Prometheus counters, gauges and histograms with labels, and the
+ * HTTP endpoint (/metrics, /healthz, /readyz) on libmicrohttpd.
+ * Series are looked up by (family, label text) under one lock: our update
+ * rates are per frame and per event, far below where that matters. */
+#ifndef KVS_METRICS_H
+#define KVS_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../core/core.h"
+
+/* Metric families (the names are an interface: see design.md). */
+#define M_FRAMES_DECODED "kvs_infer_frames_decoded_total"
+#define M_FRAMES_PROCESSED "kvs_infer_frames_processed_total"
+#define M_FRAMES_SKIPPED "kvs_infer_frames_skipped_total"
+#define M_FRAMES_DROPPED "kvs_infer_frames_dropped_total"
+#define M_DETECTIONS "kvs_infer_detections_total"
+#define M_INFERENCE_SECONDS "kvs_infer_inference_seconds"
+#define M_STAGE_SECONDS "kvs_infer_stage_seconds"
+#define M_EVENTS "kvs_infer_events_total"
+#define M_EVENTS_PUBLISHED "kvs_infer_events_published_total"
+#define M_PUBLISHER_RETRIES "kvs_infer_publisher_retries_total"
+#define M_STREAM_ERRORS "kvs_infer_stream_errors_total"
+#define M_SOURCE_STATE "kvs_infer_source_state"
+#define M_EVENT_LATENCY "kvs_infer_event_latency_seconds"
+#define M_FRAME_QUEUE "kvs_infer_frame_queue_depth"
+#define M_PUBLISH_QUEUE "kvs_infer_publish_queue_depth"
+
+void metrics_init(void);
+void metrics_reset(void); /* frees every series (tests, shutdown) */
+void metric_add(const char *family, const char *labels, double v);
+void metric_set(const char *family, const char *labels, double v);
+void metric_observe(const char *family, const char *labels, double v);
+/* Current value (counters/gauges) or observation count (histograms); 0 if absent. */
+double metric_get(const char *family, const char *labels);
+/* Sum over every series of a family (for summaries). */
+double metric_sum(const char *family);
+/* The whole exposition text; caller frees. */
+char *metrics_render(void);
+/* Builds `k1="v1",k2="v2"` with Prometheus escaping from NULL-terminated pairs. */
+void mlabels(char *buf, size_t len, ...);
+
+typedef bool (*ready_fn)(void *user, char *why, size_t len);
+typedef struct metrics_server metrics_server;
+/* listen: "host:port"; port 0 picks a free one (logged, and in *bound_port). */
+metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, int *bound_port,
+                              kerr *err);
+void metrics_server_stop(metrics_server *s);
+
+#endif

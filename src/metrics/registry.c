@@ -1,0 +1,235 @@
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HIST } kind;
+
+static const double k_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                   0.25,  0.5,    1,     2.5,  5,     10,   30};
+enum { NB = sizeof k_buckets / sizeof k_buckets[0] };
+
+typedef struct {
+    const char *name, *help;
+    kind k;
+} family;
+
+static const family k_families[] = {
+    {M_FRAMES_DECODED, "Frames decoded, before sampling.", KIND_COUNTER},
+    {M_FRAMES_PROCESSED, "Frames analysed by the detectors.", KIND_COUNTER},
+    {M_FRAMES_SKIPPED, "Decoded frames not analysed because of fps_limit or skip_frames.",
+     KIND_COUNTER},
+    {M_FRAMES_DROPPED, "Frames dropped before analysis (stale: inference fell behind).",
+     KIND_COUNTER},
+    {M_DETECTIONS, "Detections kept after thresholds, NMS and ROI.", KIND_COUNTER},
+    {M_INFERENCE_SECONDS, "Detector time per analysed frame, pre-processing included.", KIND_HIST},
+    {M_STAGE_SECONDS, "Time per pipeline stage.", KIND_HIST},
+    {M_EVENTS, "Events produced (one per tracked object).", KIND_COUNTER},
+    {M_EVENTS_PUBLISHED, "Events handed to publishers, by outcome.", KIND_COUNTER},
+    {M_PUBLISHER_RETRIES, "Publisher retries after a failed attempt.", KIND_COUNTER},
+    {M_STREAM_ERRORS, "Stream errors by camera and kind.", KIND_COUNTER},
+    {M_SOURCE_STATE, "1 for the current state of each camera's source.", KIND_GAUGE},
+    {M_EVENT_LATENCY, "From frame decode to event published.", KIND_HIST},
+    {M_FRAME_QUEUE, "Frames waiting for analysis per camera.", KIND_GAUGE},
+    {M_PUBLISH_QUEUE, "Events waiting for the publisher thread.", KIND_GAUGE},
+};
+enum { NF = sizeof k_families / sizeof k_families[0] };
+
+typedef struct series {
+    int fam;
+    char *labels;
+    double value; /* counter/gauge; histogram sum */
+    uint64_t count;
+    uint64_t buckets[NB];
+    struct series *next;
+} series;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static series *g_series;
+
+void metrics_init(void) {}
+
+void metrics_reset(void)
+{
+    pthread_mutex_lock(&g_lock);
+    while (g_series) {
+        series *n = g_series->next;
+        free(g_series->labels);
+        free(g_series);
+        g_series = n;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+static int find_family(const char *name)
+{
+    for (int i = 0; i < NF; i++)
+        if (strcmp(k_families[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Caller holds the lock. */
+static series *lookup(const char *family, const char *labels, bool create)
+{
+    int f = find_family(family);
+    if (f < 0) return NULL;
+    if (!labels) labels = "";
+    for (series *s = g_series; s; s = s->next)
+        if (s->fam == f && strcmp(s->labels, labels) == 0) return s;
+    if (!create) return NULL;
+    series *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->fam = f;
+    s->labels = kstrdup(labels);
+    s->next = g_series;
+    g_series = s;
+    return s;
+}
+
+void metric_add(const char *family, const char *labels, double v)
+{
+    pthread_mutex_lock(&g_lock);
+    series *s = lookup(family, labels, true);
+    if (s) s->value += v;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void metric_set(const char *family, const char *labels, double v)
+{
+    pthread_mutex_lock(&g_lock);
+    series *s = lookup(family, labels, true);
+    if (s) s->value = v;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void metric_observe(const char *family, const char *labels, double v)
+{
+    pthread_mutex_lock(&g_lock);
+    series *s = lookup(family, labels, true);
+    if (s) {
+        s->value += v;
+        s->count++;
+        for (int i = 0; i < NB; i++)
+            if (v <= k_buckets[i]) s->buckets[i]++;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+double metric_get(const char *family, const char *labels)
+{
+    pthread_mutex_lock(&g_lock);
+    series *s = lookup(family, labels, false);
+    double v = s ? (k_families[s->fam].k == KIND_HIST ? (double)s->count : s->value) : 0;
+    pthread_mutex_unlock(&g_lock);
+    return v;
+}
+
+double metric_sum(const char *family)
+{
+    int f = find_family(family);
+    double v = 0;
+    pthread_mutex_lock(&g_lock);
+    for (series *s = g_series; s; s = s->next)
+        if (s->fam == f) v += k_families[f].k == KIND_HIST ? (double)s->count : s->value;
+    pthread_mutex_unlock(&g_lock);
+    return v;
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} buf;
+
+static void bprintf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bprintf(buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *np = realloc(b->p, cap);
+        if (!np) return;
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static void fmt_num(char *out, size_t len, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(out, len, "%.0f", v);
+    else
+        snprintf(out, len, "%.9g", v);
+}
+
+char *metrics_render(void)
+{
+    buf b = {0};
+    bprintf(&b, "%s", "");
+    pthread_mutex_lock(&g_lock);
+    for (int f = 0; f < NF; f++) {
+        const family *fm = &k_families[f];
+        const char *type = fm->k == KIND_COUNTER ? "counter" : fm->k == KIND_GAUGE ? "gauge"
+                                                                                   : "histogram";
+        bprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", fm->name, fm->help, fm->name, type);
+        for (series *s = g_series; s; s = s->next) {
+            if (s->fam != f) continue;
+            char num[64];
+            const char *sep = *s->labels ? "," : "";
+            if (fm->k != KIND_HIST) {
+                fmt_num(num, sizeof num, s->value);
+                if (*s->labels)
+                    bprintf(&b, "%s{%s} %s\n", fm->name, s->labels, num);
+                else
+                    bprintf(&b, "%s %s\n", fm->name, num);
+                continue;
+            }
+            for (int i = 0; i < NB; i++)
+                bprintf(&b, "%s_bucket{%s%sle=\"%g\"} %llu\n", fm->name, s->labels, sep,
+                        k_buckets[i], (unsigned long long)s->buckets[i]);
+            bprintf(&b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", fm->name, s->labels, sep,
+                    (unsigned long long)s->count);
+            fmt_num(num, sizeof num, s->value);
+            bprintf(&b, "%s_sum{%s} %s\n%s_count{%s} %llu\n", fm->name, s->labels, num, fm->name,
+                    s->labels, (unsigned long long)s->count);
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return b.p;
+}
+
+void mlabels(char *out, size_t len, ...)
+{
+    va_list ap;
+    va_start(ap, len);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0;; i++) {
+        const char *k = va_arg(ap, const char *);
+        if (!k) break;
+        const char *v = va_arg(ap, const char *);
+        if (!v) v = "";
+        int w = snprintf(out + used, len - used, "%s%s=\"", i ? "," : "", k);
+        if (w < 0 || (size_t)w >= len - used) break;
+        used += (size_t)w;
+        for (; *v && used + 3 < len; v++) {
+            if (*v == '\\' || *v == '"') out[used++] = '\\', out[used++] = *v;
+            else if (*v == '\n') out[used++] = '\\', out[used++] = 'n';
+            else out[used++] = *v;
+        }
+        if (used + 2 > len) break;
+        out[used++] = '"';
+        out[used] = '\0';
+    }
+    va_end(ap);
+}

@@ -1,0 +1,149 @@
+/* The local sink: {dir}/events.jsonl (one event per line, appended) and the
+ * images at {dir}/{camera}/{yyyy}/{mm}/{dd}/{event_id}/frame.jpg, crop-N.jpg.
+ * Images are written before the line that names them, each through a
+ * temporary file and rename, so a reader never sees a line whose images are
+ * missing or half-written. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "publish.h"
+
+typedef struct {
+    char *dir;
+    int fd;
+} local_state;
+
+static bool local_wanted(const cfg_publishers *p) { return p->local_dir != NULL; }
+
+static void local_key(const cfg_publishers *p, char *out, size_t len)
+{
+    snprintf(out, len, "local:%s", p->local_dir);
+}
+
+static kerr_code local_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
+{
+    (void)cfg;
+    if (mkdir_p(p->local_dir, err) != KERR_OK) return KERR_IO;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/events.jsonl", p->local_dir);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return kerr_set(err, KERR_IO, "cannot open %s: %s", path, strerror(errno));
+    local_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return kerr_set(err, KERR_NOMEM, "out of memory");
+    }
+    s->dir = kstrdup(p->local_dir);
+    s->fd = fd;
+    *state = s;
+    return KERR_OK;
+}
+
+static void local_image_ref(void *state, const cfg_publishers *p, const event *e,
+                            const char *name, char *out, size_t len)
+{
+    (void)state;
+    char key[1024];
+    event_object_key(e, "", name, key, sizeof key);
+    snprintf(out, len, "%s/%s", p->local_dir, key);
+}
+
+kerr_code append_line(int fd, const char *line, size_t len, kerr *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) return kerr_set(err, KERR_IO, "fstat: %s", strerror(errno));
+    ssize_t w = write(fd, line, len);
+    if (w == (ssize_t)len) return KERR_OK;
+    int e = w < 0 ? errno : ENOSPC;
+    if (w > 0 && ftruncate(fd, st.st_size) != 0)
+        return kerr_set(err, KERR_IO, "short write and cannot cut back: %s", strerror(errno));
+    return kerr_set(err, KERR_IO, "append: %s", strerror(e));
+}
+
+static kerr_code write_file(const char *path, const event_image *img, kerr *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return kerr_set(err, KERR_IO, "%s: %s", tmp, strerror(errno));
+    size_t off = 0;
+    while (off < img->len) {
+        ssize_t w = write(fd, img->data + off, img->len - off);
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            close(fd);
+            unlink(tmp);
+            return kerr_set(err, KERR_IO, "%s: %s", tmp, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return kerr_set(err, KERR_IO, "%s: %s", path, strerror(e));
+    }
+    return KERR_OK;
+}
+
+static kerr_code write_images(const event *e, kerr *err)
+{
+    if (!e->snapshot_ref || !e->snapshot.data) return KERR_OK;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", e->snapshot_ref);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    if (mkdir_p(dir, err) != KERR_OK) return KERR_IO;
+    if (write_file(e->snapshot_ref, &e->snapshot, err) != KERR_OK) return KERR_IO;
+    for (int i = 0; i < e->ncrops; i++)
+        if (e->crop_refs[i] && write_file(e->crop_refs[i], &e->crops[i], err) != KERR_OK)
+            return KERR_IO;
+    return KERR_OK;
+}
+
+static kerr_code local_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+{
+    local_state *s = state;
+    (void)p;
+    /* Only write images that are refs into this folder (S3 refs are not ours). */
+    if (e->snapshot_ref && strncmp(e->snapshot_ref, s->dir, strlen(s->dir)) == 0 &&
+        write_images(e, err) != KERR_OK)
+        return KERR_IO;
+    char *json = event_to_json(e);
+    if (!json) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
+    size_t n = strlen(json);
+    char *line = realloc(json, n + 2);
+    if (!line) {
+        free(json);
+        return kerr_set(err, KERR_NOMEM, "out of memory");
+    }
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    kerr_code rc = append_line(s->fd, line, n + 1, err);
+    free(line);
+    return rc;
+}
+
+static void local_close(void *state)
+{
+    local_state *s = state;
+    if (!s) return;
+    fsync(s->fd);
+    close(s->fd);
+    free(s->dir);
+    free(s);
+}
+
+const publisher_ops publisher_local = {
+    .name = "local",
+    .wanted = local_wanted,
+    .key = local_key,
+    .open = local_open,
+    .image_ref = local_image_ref,
+    .publish = local_publish,
+    .close = local_close,
+};

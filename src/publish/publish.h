@@ -1,0 +1,50 @@
+/* publish: events leave the process here. Publishers are small vtables
+ * registered by name (registry.c); a hub owns one publisher thread that takes
+ * events from a bounded queue and hands each to the publishers of its camera.
+ * The queue blocks producers when full (back-pressure reaches inference, which
+ * then drops stale frames): events are never dropped. */
+#ifndef KVS_PUBLISH_H
+#define KVS_PUBLISH_H
+
+#include "../config/config.h"
+#include "../core/core.h"
+#include "../event/event.h"
+
+typedef struct publisher_ops {
+    const char *name;
+    /* Whether a camera's publishers section asks for this one. */
+    bool (*wanted)(const cfg_publishers *p);
+    /* Identity: cameras with the same key share one instance (e.g. one folder). */
+    void (*key)(const cfg_publishers *p, char *out, size_t len);
+    kerr_code (*open)(const cfg_publishers *p, const config *cfg, void **state, kerr *err);
+    /* Where an image of this event will live (S3 URI, local path); NULL if none. */
+    void (*image_ref)(void *state, const cfg_publishers *p, const event *e, const char *name,
+                      char *out, size_t len);
+    /* KERR_OK when stored. Any other code is retried with backoff (the error
+     * is logged and counted); events are not given up. */
+    kerr_code (*publish)(void *state, const cfg_publishers *p, const event *e, kerr *err);
+    void (*close)(void *state);
+} publisher_ops;
+
+const publisher_ops *publisher_find(const char *name);
+
+typedef struct publish_hub publish_hub;
+
+publish_hub *publish_hub_new(const config *cfg, int queue_capacity, kerr *err);
+/* Opens (or shares) the publishers a camera's config asks for. */
+kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_publishers *p,
+                                 kerr *err);
+/* Takes ownership of the event; blocks while the queue is full. */
+void publish_hub_submit(publish_hub *h, event *e);
+/* Publishes everything queued, then stops the thread and closes publishers. */
+void publish_hub_free(publish_hub *h);
+/* True unless a publisher has been failing for a while (readiness). */
+bool publish_hub_healthy(publish_hub *h, char *why, size_t len);
+/* Folders written by the local sink, for the summary. */
+void publish_hub_describe(publish_hub *h, char *out, size_t len);
+
+/* The local sink's line writer, exposed for its tests: appends one line with a
+ * single write(2); on a short write the file is cut back so no torn line stays. */
+kerr_code append_line(int fd, const char *line, size_t len, kerr *err);
+
+#endif

@@ -1,0 +1,29 @@
+#include "sched.h"
+
+#include <math.h>
+
+void sampler_init(sampler *s, double fps_limit, int skip_frames)
+{
+    s->interval_ms = fps_limit > 0 ? (int64_t)llround(1000.0 / fps_limit) : 0;
+    s->skip = skip_frames > 0 ? skip_frames : 0;
+    s->count = 0;
+    s->next_ms = 0;
+    s->started = false;
+}
+
+bool sampler_take(sampler *s, int64_t pts_ms)
+{
+    int64_t n = s->count++;
+    if (s->skip && n % (s->skip + 1) != 0) return false;
+    if (!s->interval_ms || pts_ms < 0) return true;
+    /* A jump backwards (a looped file, a reconnect) restarts the schedule. */
+    if (!s->started || pts_ms < s->next_ms - 2 * s->interval_ms) {
+        s->started = true;
+        s->next_ms = pts_ms + s->interval_ms;
+        return true;
+    }
+    if (pts_ms < s->next_ms) return false;
+    s->next_ms += s->interval_ms;
+    if (s->next_ms <= pts_ms) s->next_ms = pts_ms + s->interval_ms; /* after a gap, no burst */
+    return true;
+}

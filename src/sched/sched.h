@@ -1,0 +1,46 @@
+/* sched: between the readers and the detectors. A sampler decides which
+ * decoded frames are analysed (before any conversion); each camera has a small
+ * frame slot; a bounded pool of workers takes cameras whose slot holds a frame.
+ * A camera is analysed by one worker at a time, so its frames stay in order and
+ * its tracker needs no lock. When analysis falls behind a live camera, the
+ * oldest waiting frame is dropped (stale), never an event. */
+#ifndef KVS_SCHED_H
+#define KVS_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../frame/frame.h"
+
+typedef struct {
+    int64_t interval_ms; /* 0: no fps limit */
+    int skip;            /* analyse every (skip+1)th frame */
+    int64_t count;
+    int64_t next_ms;
+    bool started;
+} sampler;
+
+void sampler_init(sampler *s, double fps_limit, int skip_frames);
+/* pts_ms < 0 (unknown) passes the fps limit; the skip rule still applies. */
+bool sampler_take(sampler *s, int64_t pts_ms);
+
+typedef struct sched sched;
+typedef struct sched_cam sched_cam;
+/* Called on a worker thread; takes ownership of the frame reference. */
+typedef void (*sched_fn)(void *cam_ctx, kframe *f, int worker, void *user);
+
+sched *sched_new(int workers, sched_fn fn, void *user);
+/* Finishes the frames already queued, then joins the workers. */
+void sched_free(sched *s);
+
+/* drop_stale: live cameras drop the oldest waiting frame when the slot is full;
+ * batch inputs (realtime: false) block the reader instead. */
+sched_cam *sched_cam_add(sched *s, void *cam_ctx, int depth, bool drop_stale);
+/* Returns the number of stale frames dropped to make room (0 or 1), or -1 when
+ * the camera was closed (the frame is released). */
+int sched_push(sched_cam *c, kframe *f);
+/* Stops accepting frames, waits until the queued ones are analysed, frees. */
+void sched_cam_remove(sched_cam *c);
+int sched_cam_depth(sched_cam *c);
+
+#endif

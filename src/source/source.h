@@ -1,0 +1,53 @@
+/* source: where compressed video comes from. A source hands out packets with
+ * their codec parameters; decoding is the decoder's job. Sources register by
+ * name the way FFmpeg registers demuxers: one file plus one line in
+ * registry.c. */
+#ifndef KVS_SOURCE_H
+#define KVS_SOURCE_H
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+
+#include "../config/config.h"
+#include "../core/core.h"
+
+typedef struct {
+    const AVCodecParameters *codecpar; /* owned by the source, valid until close */
+    AVRational time_base;
+    double fps;    /* nominal frame rate, 0 when unknown */
+    bool is_live;  /* network/live input: pacing comes from the source itself */
+} source_info;
+
+typedef struct {
+    int64_t producer_ts_ms; /* -1 when unknown */
+    int64_t server_ts_ms;
+    char fragment_number[64];
+    bool new_stream; /* codec parameters changed: the decoder must be reopened */
+} packet_meta;
+
+typedef struct source_ops {
+    const char *name;
+    source_mode mode;
+    kerr_code (*open)(void **state, const cfg_camera *cam, source_info *info, kerr *err);
+    /* KERR_OK with a packet, KERR_EOF at the end of the input, other codes on errors
+     * (the reader then closes and reconnects with backoff). */
+    kerr_code (*read)(void *state, AVPacket *pkt, packet_meta *meta, kerr *err);
+    /* Rewind to the start (files with loop: true); NULL when not seekable. */
+    kerr_code (*rewind)(void *state, kerr *err);
+    void (*close)(void *state);
+    /* Set from another thread to make a blocking read return (shutdown). */
+    void (*interrupt)(void *state);
+} source_ops;
+
+const source_ops *source_find(source_mode mode);
+const char *source_mode_name(source_mode mode);
+
+/* Reconnect policy: capped exponential backoff, reset after a good read. */
+typedef struct {
+    int64_t delay_ms, max_ms;
+} backoff;
+void backoff_init(backoff *b, int64_t max_ms);
+int64_t backoff_next(backoff *b); /* the delay to wait now, then doubles */
+void backoff_reset(backoff *b);
+
+#endif

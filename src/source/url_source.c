@@ -1,0 +1,123 @@
+/* The URL source: local files, HTTP(S) HLS playlists and RTSP through
+ * libavformat. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "source.h"
+
+typedef struct {
+    AVFormatContext *fmt;
+    int stream;
+    atomic_bool interrupted;
+    int64_t io_deadline_ns; /* a stalled network read gives up after this */
+} url_state;
+
+static int interrupt_cb(void *opaque)
+{
+    url_state *s = opaque;
+    if (atomic_load(&s->interrupted)) return 1;
+    return s->io_deadline_ns && clock_mono_ns() > s->io_deadline_ns;
+}
+
+static void url_close(void *state)
+{
+    url_state *s = state;
+    if (!s) return;
+    avformat_close_input(&s->fmt);
+    free(s);
+}
+
+static kerr_code av_fail(kerr *err, const char *what, const char *url, int rc)
+{
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(rc, buf, sizeof buf);
+    return kerr_set(err, rc == AVERROR(ENOENT) ? KERR_IO : KERR_INVALID, "%s %s: %s", what, url,
+                    buf);
+}
+
+static kerr_code url_open(void **state, const cfg_camera *cam, source_info *info, kerr *err)
+{
+    url_state *s = calloc(1, sizeof *s);
+    if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
+    s->fmt = avformat_alloc_context();
+    if (!s->fmt) {
+        free(s);
+        return kerr_set(err, KERR_NOMEM, "out of memory");
+    }
+    s->fmt->interrupt_callback.callback = interrupt_cb;
+    s->fmt->interrupt_callback.opaque = s;
+    AVDictionary *opts = NULL;
+    bool net = strstr(cam->url, "://") != NULL && strncmp(cam->url, "file:", 5) != 0;
+    if (strncmp(cam->url, "rtsp://", 7) == 0) av_dict_set(&opts, "rtsp_transport", "tcp", 0);
+    if (net) av_dict_set(&opts, "rw_timeout", "10000000", 0);
+    s->io_deadline_ns = net ? clock_mono_ns() + 15000000000LL : 0;
+    int rc = avformat_open_input(&s->fmt, cam->url, NULL, &opts);
+    av_dict_free(&opts);
+    if (rc < 0) {
+        free(s); /* avformat_open_input frees the context on failure */
+        return av_fail(err, "cannot open", cam->url, rc);
+    }
+    rc = avformat_find_stream_info(s->fmt, NULL);
+    if (rc < 0) {
+        url_close(s);
+        return av_fail(err, "cannot read stream info of", cam->url, rc);
+    }
+    s->stream = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (s->stream < 0) {
+        url_close(s);
+        return kerr_set(err, KERR_INVALID, "%s: no video stream", cam->url);
+    }
+    AVStream *st = s->fmt->streams[s->stream];
+    info->codecpar = st->codecpar;
+    info->time_base = st->time_base;
+    AVRational fr = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+    info->fps = fr.num && fr.den ? av_q2d(fr) : 0;
+    info->is_live = net;
+    *state = s;
+    return KERR_OK;
+}
+
+static kerr_code url_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *err)
+{
+    url_state *s = state;
+    memset(meta, 0, sizeof *meta);
+    meta->producer_ts_ms = -1;
+    meta->server_ts_ms = -1;
+    for (;;) {
+        if (s->io_deadline_ns) s->io_deadline_ns = clock_mono_ns() + 15000000000LL;
+        int rc = av_read_frame(s->fmt, pkt);
+        if (rc == AVERROR_EOF) return KERR_EOF;
+        if (rc < 0) {
+            if (atomic_load(&s->interrupted)) return kerr_set(err, KERR_EOF, "interrupted");
+            return av_fail(err, "read error in", s->fmt->url, rc);
+        }
+        if (pkt->stream_index == s->stream) return KERR_OK;
+        av_packet_unref(pkt);
+    }
+}
+
+static kerr_code url_rewind(void *state, kerr *err)
+{
+    url_state *s = state;
+    int rc = av_seek_frame(s->fmt, s->stream, 0, AVSEEK_FLAG_BACKWARD);
+    if (rc < 0) rc = avformat_seek_file(s->fmt, -1, INT64_MIN, 0, 0, 0);
+    if (rc < 0) return av_fail(err, "cannot rewind", s->fmt->url, rc);
+    return KERR_OK;
+}
+
+static void url_interrupt(void *state)
+{
+    url_state *s = state;
+    atomic_store(&s->interrupted, true);
+}
+
+const source_ops source_url = {
+    .name = "url",
+    .mode = SOURCE_URL,
+    .open = url_open,
+    .read = url_read,
+    .rewind = url_rewind,
+    .close = url_close,
+    .interrupt = url_interrupt,
+};
