@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Builds the small ONNX models the tests use (Debian's python3-onnx, no
+runtime needed). Each model ignores its input pixels and returns a planted
+output tensor, so the tests know exactly which detections must come out of
+the real ONNX Runtime path for every YOLO layout.
+
+Usage: make_models.py OUTDIR
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+SIZE = 96
+GRID = sum((SIZE // s) ** 2 for s in (8, 16, 32))  # 189 cells at 96x96
+NAMES = ["person", "car", "knife"]
+# (cx, cy, w, h, class, score) in model-input pixels.
+BOXES = [
+    (48.0, 40.0, 20.0, 30.0, 0, 0.90),
+    (49.0, 41.0, 20.0, 30.0, 0, 0.60),  # overlaps the first: NMS removes it
+    (20.0, 70.0, 10.0, 12.0, 2, 0.80),
+    (80.0, 20.0, 8.0, 8.0, 1, 0.30),    # below the usual thresholds
+]
+
+
+def model(out_array, name, in_shape=(1, 3, SIZE, SIZE), names=NAMES):
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, list(in_shape))
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out_array.shape))
+    const = numpy_helper.from_array(out_array.astype(np.float32), "planted")
+    # output = planted + 0 * mean(images): the graph really reads its input.
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+        helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0.0, np.float32))),
+        helper.make_node("Mul", ["m", "zero"], ["z"]),
+        helper.make_node("Add", ["planted", "z"], ["output0"]),
+    ]
+    graph = helper.make_graph(nodes, name, [inp], [out], initializer=[const])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    if names is not None:
+        meta = m.metadata_props.add()
+        meta.key = "names"
+        meta.value = "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(names)) + "}"
+    onnx.checker.check_model(m)
+    return m
+
+
+def yolov8():
+    out = np.zeros((1, 4 + len(NAMES), GRID), np.float32)
+    for i, (cx, cy, w, h, c, s) in enumerate(BOXES):
+        col = 10 + 40 * i
+        out[0, 0:4, col] = (cx, cy, w, h)
+        out[0, 4 + c, col] = s
+    return out
+
+
+def yolov5():
+    out = np.zeros((1, 3 * GRID, 5 + len(NAMES)), np.float32)
+    for i, (cx, cy, w, h, c, s) in enumerate(BOXES):
+        row = 7 + 100 * i
+        out[0, row, 0:5] = (cx, cy, w, h, 1.0)
+        out[0, row, 5 + c] = s
+    return out
+
+
+def main():
+    outdir = sys.argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    onnx.save(model(yolov8(), "yolov8_planted"), os.path.join(outdir, "yolov8_96.onnx"))
+    onnx.save(model(yolov5(), "yolov5_planted"), os.path.join(outdir, "yolov5_96.onnx"))
+    # No class-name metadata: the config must name the classes.
+    onnx.save(model(yolov8(), "yolov8_nonames", names=None), os.path.join(outdir, "yolov8_nonames.onnx"))
+    # Wrong input: one channel instead of three.
+    onnx.save(model(yolov8(), "gray", in_shape=(1, 1, SIZE, SIZE)), os.path.join(outdir, "gray_input.onnx"))
+    # An output no YOLO layout explains.
+    onnx.save(model(np.zeros((1, 3, 4), np.float32), "odd"), os.path.join(outdir, "odd_output.onnx"))
+    with open(os.path.join(outdir, "not_a_model.onnx"), "wb") as f:
+        f.write(b"this is not protobuf\x00\x01")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+/* Config: the design.md shape and legacy files load; every error names
+ * file:line:column and the key path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/config/config.h"
+#include "../../src/detect/detect.h"
+
+static char g_msgs[8192];
+
+/* Loads text; returns the config (or NULL) and joins the formatted diagnostics. */
+static config *load(const char *text, size_t *ndiag)
+{
+    cfg_diags d = {0};
+    config *c = config_load("t.yaml", text, &d);
+    g_msgs[0] = '\0';
+    for (size_t i = 0; i < d.n; i++) {
+        char line[1024];
+        cfg_diag_format(&d.items[i], line, sizeof line);
+        strncat(g_msgs, line, sizeof g_msgs - strlen(g_msgs) - 2);
+        strcat(g_msgs, "\n");
+    }
+    *ndiag = d.n;
+    cfg_diags_free(&d);
+    return c;
+}
+
+#define ASSERT_MSG(needle)                                                                 \
+    do {                                                                                   \
+        if (!strstr(g_msgs, needle)) fail_msg("missing \"%s\" in:\n%s", needle, g_msgs);   \
+    } while (0)
+
+static const char *k_design =
+    "aws_region: us-east-1\n"
+    "device: cpu\n"
+    "metrics: {listen: \"0.0.0.0:9090\"}\n"
+    "spool: {dir: /var/lib/kvs-infer/spool, max_bytes: 1073741824}\n"
+    "cameras:\n"
+    "  - name: front-door\n"
+    "    stream_name: my-kvs-stream\n"
+    "    region: us-east-1\n"
+    "    source: {mode: hls}\n"
+    "    fps_limit: 5\n"
+    "    skip_frames: 0\n"
+    "    roi:\n"
+    "      - {name: driveway, polygon: [[0.1, 0.5], [0.9, 0.5], [0.9, 1.0], [0.1, 1.0]]}\n"
+    "    detectors:\n"
+    "      - type: weapon\n"
+    "        enabled: true\n"
+    "        confidence_threshold: 0.6\n"
+    "        roi: [driveway]\n"
+    "        params: {model: models/weapon.onnx, model_size: n}\n"
+    "    publishers:\n"
+    "      kinesis_stream_name: detection-events\n"
+    "      s3_bucket: my-bucket\n"
+    "      s3_prefix: kvs-infer/\n"
+    "      dynamodb_table: detections\n"
+    "      local_dir: ./out\n"
+    "  - name: lobby\n"
+    "    source: {mode: url, url: rtsp://10.0.0.5/stream1}\n"
+    "    detectors:\n"
+    "      - type: yolo\n"
+    "        confidence_threshold: 0.4\n"
+    "        params:\n"
+    "          model: models/yolox_nano.onnx\n"
+    "          layout: auto\n"
+    "          class_names: coco\n"
+    "          classes: [person, knife]\n"
+    "    publishers: {local_dir: ./out}\n"
+    "  - name: gate\n"
+    "    stream_name: gate-cam\n"
+    "    source: {mode: getmedia}\n"
+    "    detectors:\n"
+    "      - type: alpr\n"
+    "        params:\n"
+    "          det_model: models/paddleocr/ch_PP-OCRv4_det_infer.onnx\n"
+    "aws:\n"
+    "  endpoints: {kinesisvideo: \"http://127.0.0.1:4566\", kinesis: \"...\", s3: \"...\"}\n"
+    "  s3_force_path_style: true\n";
+
+static void design_example_loads(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load(k_design, &n);
+    assert_non_null(c);
+    assert_int_equal(n, 0);
+    assert_int_equal(c->ncam, 3);
+    assert_string_equal(c->cams[0].name, "front-door");
+    assert_int_equal(c->cams[0].mode, SOURCE_HLS);
+    assert_true(c->cams[0].fps_limit == 5.0);
+    assert_int_equal(c->cams[0].nroi, 1);
+    assert_int_equal(c->cams[0].rois[0].npts, 4);
+    assert_true(c->cams[0].rois[0].pts[1][0] == 0.9);
+    assert_string_equal(c->cams[0].dets[0].roi[0], "driveway");
+    assert_string_equal(c->cams[0].pub.s3_prefix, "kvs-infer/");
+    assert_int_equal(c->cams[1].mode, SOURCE_URL);
+    assert_string_equal(c->cams[1].url, "rtsp://10.0.0.5/stream1");
+    assert_int_equal(c->cams[2].mode, SOURCE_GETMEDIA);
+    assert_string_equal(c->cams[2].region, "us-east-1"); /* inherited from aws_region */
+    assert_string_equal(c->endpoint[CFG_EP_KINESISVIDEO], "http://127.0.0.1:4566");
+    assert_true(c->s3_force_path_style);
+    config_free(c);
+}
+
+static void legacy_file_loads(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("aws_region: eu-west-1\n"
+                     "device: cpu\n"
+                     "cameras:\n"
+                     "  - name: cam1\n"
+                     "    stream_name: s1\n"
+                     "    region: eu-west-1\n"
+                     "    fps_limit: 2\n"
+                     "    detectors:\n"
+                     "      - type: weapon\n"
+                     "        enabled: false\n"
+                     "        confidence_threshold: 0.5\n"
+                     "        params: {model_path: w.onnx}\n"
+                     "    publishers:\n"
+                     "      kinesis_stream_name: ev\n"
+                     "      s3_bucket: b\n",
+                     &n);
+    assert_non_null(c);
+    assert_int_equal(c->cams[0].mode, SOURCE_HLS); /* a stream_name without source: KVS HLS */
+    assert_false(c->cams[0].dets[0].enabled);
+    assert_null(c->cams[0].pub.local_dir); /* AWS publishers given: no implicit local sink */
+    config_free(c);
+}
+
+static void unknown_key_has_position_and_path(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("cameras:\n"
+                     "  - name: a\n"
+                     "    source: {mode: url, url: x.mp4}\n"
+                     "    fps_limt: 5\n"
+                     "    detectors: [{type: yolo}]\n",
+                     &n);
+    assert_null(c);
+    ASSERT_MSG("t.yaml:4:5: cameras[0].fps_limt: unknown key");
+}
+
+static void wrong_type_and_range(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("cameras:\n"
+                     "  - name: a\n"
+                     "    source: {mode: url, url: x.mp4, loop: maybe}\n"
+                     "    fps_limit: fast\n"
+                     "    skip_frames: -1\n"
+                     "    detectors:\n"
+                     "      - {type: yolo, confidence_threshold: 1.5}\n",
+                     &n);
+    assert_null(c);
+    assert_int_equal(n, 4);
+    ASSERT_MSG("t.yaml:3:43: cameras[0].source.loop: expected true or false, got \"maybe\"");
+    ASSERT_MSG("t.yaml:4:16: cameras[0].fps_limit: expected a number, got \"fast\"");
+    ASSERT_MSG("t.yaml:5:18: cameras[0].skip_frames: -1 is out of range [0, 10000]");
+    ASSERT_MSG("t.yaml:7:44: cameras[0].detectors[0].confidence_threshold: 1.5 is out of range");
+}
+
+static void duplicate_camera_names(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("defaults: {source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}\n"
+                     "cameras:\n"
+                     "  - name: a\n"
+                     "  - name: a\n",
+                     &n);
+    assert_null(c);
+    ASSERT_MSG("t.yaml:4:11: cameras[1]: duplicate camera name \"a\" (also cameras[0])");
+}
+
+static void bad_polygons(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("cameras:\n"
+                     "  - name: a\n"
+                     "    source: {mode: url, url: x.mp4}\n"
+                     "    detectors: [{type: yolo, roi: [nowhere]}]\n"
+                     "    roi:\n"
+                     "      - {name: two, polygon: [[0, 0], [1, 1]]}\n"
+                     "      - {name: big, polygon: [[0, 0], [2, 0], [1, 1]]}\n"
+                     "      - {name: bow, polygon: [[0, 0], [1, 1], [1, 0.5], [0, 1]]}\n"
+                     "      - {name: flat, polygon: [[0, 0], [0.5, 0.5], [1, 1]]}\n",
+                     &n);
+    assert_null(c);
+    ASSERT_MSG("t.yaml:6:30: cameras[0].roi[0].polygon: a polygon needs at least 3 points");
+    ASSERT_MSG("t.yaml:7:40: cameras[0].roi[1].polygon[1]: 2 is outside [0, 1]");
+    ASSERT_MSG("t.yaml:8:30: cameras[0].roi[2].polygon: the polygon crosses itself");
+    ASSERT_MSG("t.yaml:9:31: cameras[0].roi[3].polygon: the polygon has no area");
+    ASSERT_MSG("t.yaml:4:36: cameras[0].detectors[0].roi: no ROI named \"nowhere\"");
+}
+
+static void env_expansion(void **state)
+{
+    (void)state;
+    setenv("KVS_TEST_URL", "/data/clip.mp4", 1);
+    unsetenv("KVS_TEST_UNSET");
+    size_t n;
+    config *c = load("cameras:\n"
+                     "  - name: ${KVS_TEST_UNSET:-cam}-1\n"
+                     "    source: {mode: url, url: \"${KVS_TEST_URL}\"}\n"
+                     "    detectors: [{type: yolo}]\n",
+                     &n);
+    assert_non_null(c);
+    assert_string_equal(c->cams[0].name, "cam-1");
+    assert_string_equal(c->cams[0].url, "/data/clip.mp4");
+    config_free(c);
+    c = load("cameras:\n"
+             "  - name: a\n"
+             "    source: {mode: url, url: \"${KVS_TEST_UNSET}\"}\n"
+             "    detectors: [{type: yolo}]\n",
+             &n);
+    assert_null(c);
+    ASSERT_MSG("t.yaml:3:30: environment variable KVS_TEST_UNSET is not set");
+}
+
+static void syntax_error_position(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("cameras:\n  - name: [a\n", &n);
+    assert_null(c);
+    assert_int_equal(n, 1);
+    ASSERT_MSG("t.yaml:3:1: YAML syntax error");
+}
+
+static void defaults_apply_and_are_overridden(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("defaults:\n"
+                     "  fps_limit: 3\n"
+                     "  source: {mode: url, url: a.mp4, realtime: false}\n"
+                     "  detectors: [{type: yolo}]\n"
+                     "cameras:\n"
+                     "  - name: a\n"
+                     "  - name: b\n"
+                     "    fps_limit: 7\n",
+                     &n);
+    assert_non_null(c);
+    assert_true(c->cams[0].fps_limit == 3.0);
+    assert_true(c->cams[1].fps_limit == 7.0);
+    assert_false(c->cams[1].realtime);
+    assert_string_equal(c->cams[0].pub.local_dir, "./out"); /* the default sink */
+    assert_string_not_equal(c->cams[0].fingerprint, c->cams[1].fingerprint);
+    config_free(c);
+}
+
+static void missing_model_is_reported_by_the_detector(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("cameras:\n"
+                     "  - name: a\n"
+                     "    source: {mode: url, url: a.mp4}\n"
+                     "    detectors:\n"
+                     "      - type: yolo\n"
+                     "        params: {model: /nonexistent/m.onnx, layout: yolov9}\n"
+                     "      - type: teleport\n",
+                     &n);
+    assert_non_null(c);
+    cfg_diags d = {.file = "t.yaml"};
+    detector_ctx ctx = {.config_file = "t.yaml", .device = "cpu", .intra_threads = 1};
+    assert_false(detector_check(&c->cams[0].dets[0], &ctx, &d));
+    assert_false(detector_check(&c->cams[0].dets[1], &ctx, &d));
+    g_msgs[0] = '\0';
+    for (size_t i = 0; i < d.n; i++) {
+        char line[1024];
+        cfg_diag_format(&d.items[i], line, sizeof line);
+        strcat(g_msgs, line);
+        strcat(g_msgs, "\n");
+    }
+    ASSERT_MSG("t.yaml:6:25: cameras[0].detectors[0].params: model file \"/nonexistent/m.onnx\" "
+               "not found");
+    ASSERT_MSG("t.yaml:6:54: cameras[0].detectors[0].params: unknown layout \"yolov9\"");
+    ASSERT_MSG("t.yaml:7:9: cameras[0].detectors[1]: unknown detector type \"teleport\"");
+    cfg_diags_free(&d);
+    config_free(c);
+}
+
+static void kvs_source_needs_stream(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("cameras:\n  - name: a\n    source: {mode: getmedia}\n    detectors: []\n", &n);
+    assert_null(c);
+    ASSERT_MSG("cameras[0]: a KVS source (mode getmedia) needs `stream_name`");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(design_example_loads),
+        cmocka_unit_test(legacy_file_loads),
+        cmocka_unit_test(unknown_key_has_position_and_path),
+        cmocka_unit_test(wrong_type_and_range),
+        cmocka_unit_test(duplicate_camera_names),
+        cmocka_unit_test(bad_polygons),
+        cmocka_unit_test(env_expansion),
+        cmocka_unit_test(syntax_error_position),
+        cmocka_unit_test(defaults_apply_and_are_overridden),
+        cmocka_unit_test(missing_model_is_reported_by_the_detector),
+        cmocka_unit_test(kvs_source_needs_stream),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,336 @@
+/* YOLO decoding of all three layouts on known tensors, layout detection, NMS,
+ * letterbox geometry, class names, and the real ONNX Runtime path on the
+ * planted models that tests/models/make_models.py builds. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/detect/detect.h"
+#include "../../src/infer/infer.h"
+
+#define NEAR(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) < (eps))
+
+static void layout_detection(void **state)
+{
+    (void)state;
+    yolo_layout l;
+    int nc;
+    int64_t x[3] = {1, 3549, 85}; /* YOLOX-nano 416: raw grid */
+    assert_int_equal(yolo_layout_detect(x, 3, 416, 416, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_X);
+    assert_int_equal(nc, 80);
+    int64_t v8[3] = {1, 84, 8400}; /* YOLOv8 640 */
+    assert_int_equal(yolo_layout_detect(v8, 3, 640, 640, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_V8);
+    assert_int_equal(nc, 80);
+    int64_t v8s[3] = {1, 84, 2100}; /* YOLO11 320 */
+    assert_int_equal(yolo_layout_detect(v8s, 3, 320, 320, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_V8);
+    int64_t v5[3] = {1, 25200, 85}; /* YOLOv5 640: 3 anchors per cell */
+    assert_int_equal(yolo_layout_detect(v5, 3, 640, 640, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_V5);
+    assert_int_equal(nc, 80);
+    int64_t odd[3] = {1, 3, 4};
+    kerr err = {0};
+    assert_int_equal(yolo_layout_detect(odd, 3, 640, 640, &l, &nc, &err), KERR_INVALID);
+    assert_non_null(strstr(err.msg, "set params.layout"));
+    int64_t rank4[4] = {1, 1, 84, 8400};
+    assert_int_equal(yolo_layout_detect(rank4, 4, 640, 640, &l, &nc, &err), KERR_INVALID);
+}
+
+static void decode_yolov8(void **state)
+{
+    (void)state;
+    enum { C = 2, N = 5 };
+    float out[(4 + C) * N] = {0};
+    /* box 1: cx 50 cy 60 w 20 h 40, class 1 at 0.8; box 3 below threshold */
+    int64_t dims[3] = {1, 4 + C, N};
+    float *row[6];
+    for (int r = 0; r < 6; r++) row[r] = out + r * N;
+    row[0][1] = 50, row[1][1] = 60, row[2][1] = 20, row[3][1] = 40, row[5][1] = 0.8f;
+    row[0][3] = 10, row[1][3] = 10, row[2][3] = 4, row[3][3] = 4, row[4][3] = 0.2f;
+    det_list l = {0};
+    assert_int_equal(yolo_decode(YOLO_V8, out, dims, 3, 64, 64, 0.25f, NULL, &l, NULL), KERR_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].cls, 1);
+    NEAR(l.v[0].score, 0.8, 1e-6);
+    NEAR(l.v[0].x1, 40, 1e-4);
+    NEAR(l.v[0].y1, 40, 1e-4);
+    NEAR(l.v[0].x2, 60, 1e-4);
+    NEAR(l.v[0].y2, 80, 1e-4);
+    /* the class filter hides class 1 */
+    bool allowed[C] = {true, false};
+    l.n = 0;
+    yolo_decode(YOLO_V8, out, dims, 3, 64, 64, 0.25f, allowed, &l, NULL);
+    assert_int_equal(l.n, 0);
+    det_list_free(&l);
+}
+
+static void decode_yolov5(void **state)
+{
+    (void)state;
+    enum { C = 3, N = 4, W = 5 + C };
+    float out[N * W] = {0};
+    float *r = out + 2 * W; /* row 2: obj 0.9, class 2 at 0.5 -> 0.45 */
+    r[0] = 100, r[1] = 50, r[2] = 30, r[3] = 10, r[4] = 0.9f, r[5 + 2] = 0.5f;
+    float *q = out + 3 * W; /* row 3: obj 0.3 fails a 0.4 threshold */
+    q[0] = 10, q[1] = 10, q[2] = 5, q[3] = 5, q[4] = 0.3f, q[5] = 1.0f;
+    int64_t dims[3] = {1, N, W};
+    det_list l = {0};
+    assert_int_equal(yolo_decode(YOLO_V5, out, dims, 3, 640, 640, 0.4f, NULL, &l, NULL), KERR_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].cls, 2);
+    NEAR(l.v[0].score, 0.45, 1e-6);
+    NEAR(l.v[0].x1, 85, 1e-4);
+    NEAR(l.v[0].y2, 55, 1e-4);
+    det_list_free(&l);
+}
+
+static void decode_yolox_grid(void **state)
+{
+    (void)state;
+    /* 64x64 input: grids 8x8 (s8), 4x4 (s16), 2x2 (s32) = 84 cells */
+    enum { C = 2, W = 5 + C, N = 84 };
+    float *out = calloc(N * W, sizeof(float));
+    /* stride 8, cell (gx 3, gy 2) = index 2*8+3 = 19 */
+    float *r = out + 19 * W;
+    r[0] = 0.5f, r[1] = 0.25f, r[2] = logf(2.0f), r[3] = 0.0f, r[4] = 0.9f, r[5] = 0.8f;
+    /* stride 16, cell (1, 1) = 64 + 1*4 + 1 = 69 */
+    float *s = out + 69 * W;
+    s[0] = 0, s[1] = 0, s[2] = 0, s[3] = 0, s[4] = 1.0f, s[6] = 0.7f;
+    int64_t dims[3] = {1, N, W};
+    det_list l = {0};
+    assert_int_equal(yolo_decode(YOLO_X, out, dims, 3, 64, 64, 0.3f, NULL, &l, NULL), KERR_OK);
+    assert_int_equal(l.n, 2);
+    /* cx = (0.5 + 3) * 8 = 28, cy = (0.25 + 2) * 8 = 18, w = 2 * 8 = 16, h = 8 */
+    NEAR(l.v[0].x1, 20, 1e-4);
+    NEAR(l.v[0].x2, 36, 1e-4);
+    NEAR(l.v[0].y1, 14, 1e-4);
+    NEAR(l.v[0].y2, 22, 1e-4);
+    NEAR(l.v[0].score, 0.72, 1e-5);
+    /* cx = cy = 16, w = h = 16 */
+    assert_int_equal(l.v[1].cls, 1);
+    NEAR(l.v[1].x1, 8, 1e-4);
+    NEAR(l.v[1].y2, 24, 1e-4);
+    /* a row count that is not the grid is an error, not garbage */
+    int64_t bad[3] = {1, N - 1, W};
+    kerr err = {0};
+    assert_int_equal(yolo_decode(YOLO_X, out, bad, 3, 64, 64, 0.3f, NULL, &l, &err), KERR_INVALID);
+    det_list_free(&l);
+    free(out);
+}
+
+static void nms_keeps_best_per_class(void **state)
+{
+    (void)state;
+    det_list l = {0};
+    det_list_push(&l, (detection){0, 0, 10, 10, 0.6f, 0});
+    det_list_push(&l, (detection){1, 1, 11, 11, 0.9f, 0}); /* IoU 0.68 with the first */
+    det_list_push(&l, (detection){1, 1, 11, 11, 0.5f, 1}); /* same place, other class */
+    det_list_push(&l, (detection){50, 50, 60, 60, 0.4f, 0});
+    NEAR(box_iou(&l.v[0], &l.v[1]), 81.0 / 119.0, 1e-5);
+    nms(&l, 0.45f, true, 100);
+    assert_int_equal(l.n, 3);
+    NEAR(l.v[0].score, 0.9, 1e-6);
+    NEAR(l.v[1].score, 0.5, 1e-6);
+    NEAR(l.v[2].score, 0.4, 1e-6);
+    nms(&l, 0.45f, false, 100); /* class-agnostic removes the class-1 box */
+    assert_int_equal(l.n, 2);
+    nms(&l, 0.45f, false, 1);
+    assert_int_equal(l.n, 1);
+    det_list_free(&l);
+}
+
+static void letterbox_round_trip(void **state)
+{
+    (void)state;
+    kframe *f = frame_new(200, 100);
+    memset(f->rgb, 0, (size_t)f->stride * 100);
+    /* a red pixel block at (100..109, 50..59) */
+    for (int y = 50; y < 60; y++)
+        for (int x = 100; x < 110; x++) f->rgb[y * f->stride + x * 3] = 255;
+    float *t = malloc(sizeof(float) * 3 * 100 * 100);
+    preprocess_opts o = {.bgr = false, .normalize = true, .center = true};
+    letterbox lb;
+    letterbox_to_tensor(f, 100, 100, &o, t, &lb);
+    NEAR(lb.scale, 0.5, 1e-6);
+    NEAR(lb.pad_x, 0, 1e-6);
+    NEAR(lb.pad_y, 25, 1e-6);
+    NEAR(t[0], 114.0 / 255.0, 1e-6);                 /* padding row */
+    NEAR(t[(25 + 27) * 100 + 52], 1.0, 1e-6);         /* the red block, R plane */
+    NEAR(t[100 * 100 + (25 + 27) * 100 + 52], 0, 1e-6); /* G plane */
+    detection d = {50, 50, 55, 55, 1, 0};
+    letterbox_unmap(&lb, &d, 200, 100);
+    NEAR(d.x1, 100, 1e-4);
+    NEAR(d.y1, 50, 1e-4);
+    NEAR(d.x2, 110, 1e-4);
+    NEAR(d.y2, 60, 1e-4);
+    /* top-left padding, BGR, 0..255 (YOLOX) */
+    preprocess_opts ox = {.bgr = true, .normalize = false, .center = false};
+    letterbox_to_tensor(f, 100, 100, &ox, t, &lb);
+    NEAR(lb.pad_y, 0, 1e-6);
+    NEAR(t[2 * 100 * 100 + 27 * 100 + 52], 255.0, 1e-4); /* R lands in plane 2 */
+    NEAR(t[99 * 100 + 5], 114.0, 1e-6);                   /* bottom padding */
+    free(t);
+    frame_unref(f);
+}
+
+static void class_names_parsing(void **state)
+{
+    (void)state;
+    class_names c;
+    assert_int_equal(class_names_from_meta("{0: 'person', 1: \"fire hydrant\", 2: 'x'}", &c, NULL),
+                     KERR_OK);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.names[1], "fire hydrant");
+    assert_int_equal(class_names_find(&c, "x"), 2);
+    class_names_free(&c);
+    kerr err = {0};
+    assert_int_equal(class_names_from_meta("{0: 'a', 2: 'b'}", &c, &err), KERR_INVALID);
+    assert_int_equal(class_names_from_meta("[a, b]", &c, &err), KERR_INVALID);
+    class_names_coco(&c);
+    assert_int_equal(c.n, 80);
+    assert_string_equal(c.names[43], "knife");
+    class_names_free(&c);
+}
+
+/* ---- the real runtime on planted models ---- */
+
+static char g_dir[1024];
+
+static int need_models(void **state)
+{
+    (void)state;
+    const char *d = getenv("KVS_TEST_MODELS");
+    if (!d) return -1;
+    snprintf(g_dir, sizeof g_dir, "%s", d);
+    return 0;
+}
+
+static detector *open_planted(const char *file, const char *type, const char *extra, kerr *err)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "cameras:\n  - name: a\n    source: {mode: url, url: x}\n    detectors:\n"
+             "      - type: %s\n        params: {model: \"%s/%s\"%s}\n",
+             type, g_dir, file, extra ? extra : "");
+    cfg_diags d = {0};
+    config *c = config_load("planted.yaml", text, &d);
+    assert_non_null(c);
+    detector_ctx ctx = {.config_file = "planted.yaml", .device = "cpu", .intra_threads = 1};
+    detector *det = detector_open(&c->cams[0].dets[0], &ctx, err);
+    cfg_diags_free(&d);
+    config_free(c);
+    return det;
+}
+
+static void check_planted(const char *file)
+{
+    if (!g_dir[0]) skip();
+    kerr err = {0};
+    detector *det = open_planted(file, "yolo", NULL, &err);
+    if (!det) fail_msg("%s", err.msg);
+    NEAR(det->threshold, 0.4, 1e-6);
+    assert_int_equal(strlen(det->model.sha256), 64);
+    /* 192x192 frame -> 96x96 input: scale 0.5, no padding */
+    kframe *f = frame_new(192, 192);
+    memset(f->rgb, 80, (size_t)f->stride * 192);
+    det_list l = {0};
+    assert_int_equal(detector_run(det, f, &l, &err), KERR_OK);
+    assert_int_equal(l.n, 2); /* the 0.6 duplicate is suppressed, the 0.3 box is below 0.4 */
+    assert_string_equal(detector_label(det, l.v[0].cls), "person");
+    NEAR(l.v[0].score, 0.9, 1e-5);
+    NEAR(l.v[0].x1, (48 - 10) * 2, 1e-3);
+    NEAR(l.v[0].y1, (40 - 15) * 2, 1e-3);
+    NEAR(l.v[0].x2, (48 + 10) * 2, 1e-3);
+    NEAR(l.v[0].y2, (40 + 15) * 2, 1e-3);
+    assert_string_equal(detector_label(det, l.v[1].cls), "knife");
+    NEAR(l.v[1].x1, 30, 1e-3);
+    det_list_free(&l);
+    frame_unref(f);
+    detector_close(det);
+}
+
+static void planted_yolov8(void **state)
+{
+    (void)state;
+    check_planted("yolov8_96.onnx");
+}
+
+static void planted_yolov5(void **state)
+{
+    (void)state;
+    check_planted("yolov5_96.onnx");
+}
+
+static void weapon_uses_its_class_map(void **state)
+{
+    (void)state;
+    if (!g_dir[0]) skip();
+    kerr err = {0};
+    detector *det = open_planted("yolov8_96.onnx", "weapon", NULL, &err);
+    if (!det) fail_msg("%s", err.msg);
+    NEAR(det->threshold, 0.6, 1e-6);
+    kframe *f = frame_new(96, 96);
+    memset(f->rgb, 0, (size_t)f->stride * 96);
+    det_list l = {0};
+    assert_int_equal(detector_run(det, f, &l, &err), KERR_OK);
+    assert_int_equal(l.n, 1); /* only the knife; persons are not weapons */
+    assert_string_equal(detector_label(det, l.v[0].cls), "knife");
+    det_list_free(&l);
+    frame_unref(f);
+    detector_close(det);
+}
+
+static void model_errors_are_precise(void **state)
+{
+    (void)state;
+    if (!g_dir[0]) skip();
+    kerr err = {0};
+    assert_null(open_planted("gray_input.onnx", "yolo", NULL, &err));
+    assert_non_null(strstr(err.msg, "must be [1, 3, H, W]"));
+    assert_null(open_planted("odd_output.onnx", "yolo", NULL, &err));
+    assert_non_null(strstr(err.msg, "cannot tell the YOLO layout"));
+    assert_null(open_planted("not_a_model.onnx", "yolo", NULL, &err));
+    assert_non_null(strstr(err.msg, "cannot load the model"));
+    assert_null(open_planted("yolov8_nonames.onnx", "yolo", NULL, &err));
+    assert_non_null(strstr(err.msg, "set params.class_names"));
+    assert_null(open_planted("yolov8_nonames.onnx", "yolo", ", class_names: [a, b]", &err));
+    assert_non_null(strstr(err.msg, "outputs 3 classes but 2 class names"));
+    assert_null(open_planted("yolov8_96.onnx", "yolo", ", classes: [dragon]", &err));
+    assert_non_null(strstr(err.msg, "\"dragon\" is not a class"));
+    detector *ok = open_planted("yolov8_nonames.onnx", "yolo", ", class_names: [p, q, r]", &err);
+    assert_non_null(ok);
+    detector_close(ok);
+    /* no silent fallback from CUDA to CPU */
+    kerr_code rc = infer_check_device("cuda:0", &err);
+    if (rc != KERR_OK) assert_non_null(strstr(err.msg, "CUDA execution provider"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(layout_detection),
+        cmocka_unit_test(decode_yolov8),
+        cmocka_unit_test(decode_yolov5),
+        cmocka_unit_test(decode_yolox_grid),
+        cmocka_unit_test(nms_keeps_best_per_class),
+        cmocka_unit_test(letterbox_round_trip),
+        cmocka_unit_test(class_names_parsing),
+        cmocka_unit_test(planted_yolov8),
+        cmocka_unit_test(planted_yolov5),
+        cmocka_unit_test(weapon_uses_its_class_map),
+        cmocka_unit_test(model_errors_are_precise),
+    };
+    if (need_models(NULL) != 0)
+        fprintf(stderr, "KVS_TEST_MODELS is not set: the planted-model tests are skipped\n");
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    infer_shutdown();
+    return rc;
+}

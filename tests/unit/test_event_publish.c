@@ -1,0 +1,191 @@
+/* Event JSON round trip, JPEG snapshot and crop, object keys, the local
+ * sink's files and its torn-line protection. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/event/event.h"
+#include "../../src/publish/publish.h"
+
+static event *sample(void)
+{
+    event *e = event_new();
+    uuid_v7(e->event_id);
+    e->camera_name = kstrdup("front \"door\"");
+    e->stream_name = kstrdup("stream-1");
+    e->detector = kstrdup("yolo");
+    e->label = kstrdup("person");
+    e->confidence = 0.875;
+    e->x1 = 10, e->y1 = 20, e->x2 = 60, e->y2 = 120;
+    e->frame_w = 320, e->frame_h = 240;
+    e->track_id = 7;
+    e->roi[e->nroi++] = kstrdup("driveway");
+    e->producer_ts_ms = 1764064800123LL;
+    e->pts_ms = 1500;
+    snprintf(e->fragment_number, sizeof e->fragment_number, "9134385233318150666");
+    e->detected_at_ms = 1764064801456LL;
+    snprintf(e->model_name, sizeof e->model_name, "m.onnx");
+    memset(e->model_sha256, 'a', 64);
+    return e;
+}
+
+static void json_round_trip(void **state)
+{
+    (void)state;
+    event *e = sample();
+    e->snapshot_ref = kstrdup("s3://b/k/frame.jpg");
+    e->crop_refs[0] = kstrdup("s3://b/k/crop-0.jpg");
+    e->ncrops = 1;
+    char *json = event_to_json(e);
+    assert_non_null(json);
+    assert_null(strchr(json, '\n'));
+    assert_non_null(strstr(json, "\"schema_version\":1"));
+    assert_non_null(strstr(json, "\"producer_timestamp\":\"2025-11-25T10:00:00.123Z\""));
+    assert_non_null(strstr(json, "\"server_timestamp\":null"));
+    kerr err = {0};
+    event *back = event_from_json(json, &err);
+    if (!back) fail_msg("%s", err.msg);
+    assert_string_equal(back->event_id, e->event_id);
+    assert_string_equal(back->camera_name, e->camera_name);
+    assert_string_equal(back->label, "person");
+    assert_true(back->confidence == 0.875);
+    assert_true(back->x1 == 10 && back->y2 == 120);
+    assert_int_equal(back->frame_w, 320);
+    assert_int_equal(back->track_id, 7);
+    assert_string_equal(back->roi[0], "driveway");
+    assert_int_equal(back->producer_ts_ms, e->producer_ts_ms);
+    assert_int_equal(back->server_ts_ms, -1);
+    assert_int_equal(back->pts_ms, 1500);
+    assert_string_equal(back->fragment_number, e->fragment_number);
+    assert_int_equal(back->detected_at_ms, e->detected_at_ms);
+    assert_string_equal(back->model_sha256, e->model_sha256);
+    assert_string_equal(back->crop_refs[0], "s3://b/k/crop-0.jpg");
+    char *again = event_to_json(back);
+    assert_string_equal(json, again); /* a stable serialisation */
+    free(again);
+    free(json);
+    event_free(back);
+    event_free(e);
+    assert_null(event_from_json("{\"schema_version\":1}", &err));
+    assert_null(event_from_json("not json", &err));
+}
+
+static void uuid_v7_is_sortable(void **state)
+{
+    (void)state;
+    char prev[37] = "", id[37];
+    for (int i = 0; i < 1000; i++) {
+        uuid_v7(id);
+        assert_int_equal(strlen(id), 36);
+        assert_int_equal(id[14], '7');
+        assert_true(strcmp(prev, id) < 0);
+        memcpy(prev, id, sizeof id);
+    }
+}
+
+static void jpeg_snapshot_and_crop(void **state)
+{
+    (void)state;
+    kframe *f = frame_new(320, 240);
+    for (int i = 0; i < f->stride * 240; i++) f->rgb[i] = (uint8_t)(i * 7);
+    event *e = sample();
+    assert_int_equal(event_encode_images(e, f, 85, NULL), KERR_OK);
+    tjhandle tj = tjInitDecompress();
+    int w, h, sub, cs;
+    assert_int_equal(tjDecompressHeader3(tj, e->snapshot.data, e->snapshot.len, &w, &h, &sub, &cs), 0);
+    assert_int_equal(w, 320);
+    assert_int_equal(h, 240);
+    assert_int_equal(e->ncrops, 1);
+    assert_int_equal(tjDecompressHeader3(tj, e->crops[0].data, e->crops[0].len, &w, &h, &sub, &cs), 0);
+    assert_int_equal(w, 60); /* 50 wide + 10% margin each side */
+    assert_int_equal(h, 120);
+    tjDestroy(tj);
+    char key[512];
+    event_object_key(e, "kvs-infer/", "crop-0.jpg", key, sizeof key);
+    char want[512];
+    snprintf(want, sizeof want, "kvs-infer/front \"door\"/2025/11/25/%s/crop-0.jpg", e->event_id);
+    assert_string_equal(key, want);
+    event_free(e);
+    frame_unref(f);
+}
+
+static void local_sink_writes_lines_and_images(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kvs-sink-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const publisher_ops *local = publisher_find("local");
+    assert_non_null(local);
+    cfg_publishers p = {.local_dir = dir};
+    void *st = NULL;
+    assert_int_equal(local->open(&p, NULL, &st, NULL), KERR_OK);
+    kframe *f = frame_new(64, 48);
+    memset(f->rgb, 128, (size_t)f->stride * 48);
+    for (int i = 0; i < 3; i++) {
+        event *e = sample();
+        e->x2 = 30, e->y2 = 40;
+        assert_int_equal(event_encode_images(e, f, 80, NULL), KERR_OK);
+        char ref[1024];
+        local->image_ref(st, &p, e, "frame.jpg", ref, sizeof ref);
+        e->snapshot_ref = kstrdup(ref);
+        local->image_ref(st, &p, e, "crop-0.jpg", ref, sizeof ref);
+        e->crop_refs[0] = kstrdup(ref);
+        assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+        struct stat sb;
+        assert_int_equal(stat(e->snapshot_ref, &sb), 0);
+        assert_int_equal((size_t)sb.st_size, e->snapshot.len);
+        assert_int_equal(stat(e->crop_refs[0], &sb), 0);
+        event_free(e);
+    }
+    local->close(st);
+    char path[512];
+    snprintf(path, sizeof path, "%s/events.jsonl", dir);
+    char *text = read_file(path, NULL, NULL);
+    assert_non_null(text);
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        event *e = event_from_json(line, NULL);
+        assert_non_null(e);
+        event_free(e);
+        lines++;
+    }
+    assert_int_equal(lines, 3);
+    free(text);
+    frame_unref(f);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void append_line_never_leaves_a_torn_line(void **state)
+{
+    (void)state;
+    /* /dev/full fails every write with ENOSPC: the error must come back. */
+    int fd = open("/dev/full", O_WRONLY);
+    if (fd < 0) skip();
+    kerr err = {0};
+    assert_int_not_equal(append_line(fd, "{}\n", 3, &err), KERR_OK);
+    assert_non_null(strstr(err.msg, "No space"));
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_round_trip),
+        cmocka_unit_test(uuid_v7_is_sortable),
+        cmocka_unit_test(jpeg_snapshot_and_crop),
+        cmocka_unit_test(local_sink_writes_lines_and_images),
+        cmocka_unit_test(append_line_never_leaves_a_torn_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

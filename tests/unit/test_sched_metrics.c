@@ -1,0 +1,146 @@
+/* Sampling (fps_limit, skip_frames), frame slots that drop stale frames or
+ * block, the bounded queue, and the Prometheus exposition. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/metrics/metrics.h"
+#include "../../src/sched/sched.h"
+
+static void sampler_fps_limit(void **state)
+{
+    (void)state;
+    sampler s;
+    sampler_init(&s, 5, 0); /* 25 fps input, 5 fps wanted */
+    int taken = 0;
+    for (int i = 0; i < 250; i++) taken += sampler_take(&s, i * 40);
+    assert_int_equal(taken, 50);
+    /* a loop restart (pts back to 0) keeps sampling */
+    taken = 0;
+    for (int i = 0; i < 25; i++) taken += sampler_take(&s, i * 40);
+    assert_int_equal(taken, 5);
+}
+
+static void sampler_skip_frames(void **state)
+{
+    (void)state;
+    sampler s;
+    sampler_init(&s, 0, 2);
+    bool got[7];
+    for (int i = 0; i < 7; i++) got[i] = sampler_take(&s, -1);
+    assert_true(got[0] && !got[1] && !got[2] && got[3] && !got[4] && !got[5] && got[6]);
+    sampler_init(&s, 0, 0); /* no limits: every frame */
+    for (int i = 0; i < 10; i++) assert_true(sampler_take(&s, i));
+}
+
+typedef struct {
+    int seen;
+    int64_t last_seq;
+    bool ordered;
+    int delay_ms;
+} sink;
+
+static void analyse(void *cam, kframe *f, int worker, void *user)
+{
+    (void)worker, (void)user;
+    sink *s = cam;
+    usleep((useconds_t)s->delay_ms * 1000);
+    if (f->seq <= s->last_seq) s->ordered = false;
+    s->last_seq = f->seq;
+    s->seen++;
+    frame_unref(f);
+}
+
+static void slot_drops_stale_frames(void **state)
+{
+    (void)state;
+    sched *sc = sched_new(1, analyse, NULL);
+    sink s = {.last_seq = -1, .ordered = true, .delay_ms = 20};
+    sched_cam *c = sched_cam_add(sc, &s, 2, true);
+    int dropped = 0;
+    for (int i = 0; i < 50; i++) {
+        kframe *f = frame_new(2, 2);
+        f->seq = i;
+        dropped += sched_push(c, f);
+    }
+    sched_cam_remove(c);
+    sched_free(sc);
+    assert_true(dropped > 30); /* a slow worker: most frames are dropped, never queued */
+    assert_int_equal(s.seen + dropped, 50);
+    assert_true(s.ordered);
+}
+
+static void batch_slot_blocks_instead(void **state)
+{
+    (void)state;
+    sched *sc = sched_new(2, analyse, NULL);
+    sink a = {.last_seq = -1, .ordered = true, .delay_ms = 1};
+    sink b = {.last_seq = -1, .ordered = true, .delay_ms = 1};
+    sched_cam *ca = sched_cam_add(sc, &a, 2, false), *cb = sched_cam_add(sc, &b, 2, false);
+    for (int i = 0; i < 40; i++) {
+        kframe *f = frame_new(2, 2), *g = frame_new(2, 2);
+        f->seq = g->seq = i;
+        assert_int_equal(sched_push(ca, f), 0);
+        assert_int_equal(sched_push(cb, g), 0);
+    }
+    sched_cam_remove(ca);
+    sched_cam_remove(cb);
+    sched_free(sc);
+    assert_int_equal(a.seen, 40);
+    assert_int_equal(b.seen, 40);
+    assert_true(a.ordered && b.ordered); /* two workers, yet each camera stays in order */
+}
+
+static void queue_bounds_and_close(void **state)
+{
+    (void)state;
+    kqueue *q = kqueue_new(2);
+    int x = 1, y = 2;
+    assert_true(kqueue_push(q, &x));
+    assert_true(kqueue_push(q, &y));
+    assert_int_equal(kqueue_len(q), 2);
+    assert_ptr_equal(kqueue_pop(q, 0), &x);
+    kqueue_close(q);
+    assert_false(kqueue_push(q, &x));
+    assert_ptr_equal(kqueue_pop(q, -1), &y); /* drained after close */
+    assert_null(kqueue_pop(q, -1));
+    kqueue_free(q);
+}
+
+static void prometheus_text(void **state)
+{
+    (void)state;
+    metrics_reset();
+    char l[256];
+    mlabels(l, sizeof l, "camera", "a\"b\\c", NULL);
+    assert_string_equal(l, "camera=\"a\\\"b\\\\c\"");
+    metric_add(M_FRAMES_PROCESSED, l, 3);
+    metric_add(M_FRAMES_PROCESSED, l, 2);
+    metric_observe(M_INFERENCE_SECONDS, "detector=\"yolo\"", 0.02);
+    metric_observe(M_INFERENCE_SECONDS, "detector=\"yolo\"", 0.2);
+    assert_true(metric_get(M_FRAMES_PROCESSED, l) == 5);
+    char *text = metrics_render();
+    assert_non_null(strstr(text, "# TYPE kvs_infer_frames_processed_total counter\n"));
+    assert_non_null(strstr(text, "kvs_infer_frames_processed_total{camera=\"a\\\"b\\\\c\"} 5\n"));
+    assert_non_null(strstr(text, "kvs_infer_inference_seconds_bucket{detector=\"yolo\",le=\"0.025\"} 1\n"));
+    assert_non_null(strstr(text, "kvs_infer_inference_seconds_bucket{detector=\"yolo\",le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(text, "kvs_infer_inference_seconds_count{detector=\"yolo\"} 2\n"));
+    assert_non_null(strstr(text, "# TYPE kvs_infer_stream_errors_total counter\n"));
+    free(text);
+    metrics_reset();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sampler_fps_limit),   cmocka_unit_test(sampler_skip_frames),
+        cmocka_unit_test(slot_drops_stale_frames), cmocka_unit_test(batch_slot_blocks_instead),
+        cmocka_unit_test(queue_bounds_and_close), cmocka_unit_test(prometheus_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
