@@ -144,7 +144,7 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
                 if (!r->dec) break;
                 continue;
             }
-            out = info->is_live ? READ_RECONNECT : READ_END;
+            out = info->finite ? READ_END : READ_RECONNECT;
             break;
         }
         if (rc != KERR_OK) {

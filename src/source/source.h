@@ -16,6 +16,7 @@ typedef struct {
     AVRational time_base;
     double fps;    /* nominal frame rate, 0 when unknown */
     bool is_live;  /* network/live input: pacing comes from the source itself */
+    bool finite;   /* a file or VOD playlist: its end is the end, not a disconnect */
 } source_info;
 
 typedef struct {

@@ -74,6 +74,7 @@ static kerr_code url_open(void **state, const cfg_camera *cam, source_info *info
     AVRational fr = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
     info->fps = fr.num && fr.den ? av_q2d(fr) : 0;
     info->is_live = net;
+    info->finite = !net || s->fmt->duration != AV_NOPTS_VALUE;
     *state = s;
     return KERR_OK;
 }
@@ -92,7 +93,16 @@ static kerr_code url_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *e
             if (atomic_load(&s->interrupted)) return kerr_set(err, KERR_EOF, "interrupted");
             return av_fail(err, "read error in", s->fmt->url, rc);
         }
-        if (pkt->stream_index == s->stream) return KERR_OK;
+        if (pkt->stream_index == s->stream) {
+            /* pts count from the start of the input (MPEG-TS starts at 1.4 s, RTSP
+             * anywhere), so events carry comparable media times. */
+            int64_t start = s->fmt->streams[s->stream]->start_time;
+            if (start != AV_NOPTS_VALUE) {
+                if (pkt->pts != AV_NOPTS_VALUE) pkt->pts -= start;
+                if (pkt->dts != AV_NOPTS_VALUE) pkt->dts -= start;
+            }
+            return KERR_OK;
+        }
         av_packet_unref(pkt);
     }
 }

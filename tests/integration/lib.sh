@@ -1,0 +1,87 @@
+# Shared helpers for the integration tests: they run the real kvs-infer binary
+# on real footage and check what it produced. Sourced, not run.
+set -euo pipefail
+
+: "${KVS_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${KVS_BIN:=$KVS_SOURCE_DIR/build/kvs-infer}"
+PY=/usr/bin/python3
+CHECK="$PY $KVS_SOURCE_DIR/tests/integration/check_events.py"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kvs-it.XXXXXX")
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+note() { echo "-- $*" >&2; }
+
+# The COCO YOLOX-nano model: the repo's models/ (filled by set-up), the offline
+# mirror, or skip with a clear message.
+find_model() {
+  local m
+  for m in "$KVS_SOURCE_DIR/models/coco/yolox_nano.onnx" \
+           "${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/../shared/models}/coco/yolox_nano.onnx"; do
+    [ -f "$m" ] && { echo "$m"; return 0; }
+  done
+  skip "models/coco/yolox_nano.onnx is missing: run scripts/fetch-models.sh (or set KVS_MODELS_MIRROR)"
+}
+
+find_media() {
+  local m
+  for m in "$KVS_SOURCE_DIR/media/vtest.avi" \
+           "${KVS_MEDIA_MIRROR:-$KVS_SOURCE_DIR/../shared/media}/opencv/vtest.avi" \
+           /usr/share/doc/opencv-doc/examples/data/vtest.avi; do
+    [ -f "$m" ] && { echo "$m"; return 0; }
+  done
+  skip "vtest.avi is missing: run scripts/fetch-media.sh"
+}
+
+free_port() {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Polls a URL until it answers (bounded); prints the body.
+http_get() { $PY - "$1" <<'PYEOF'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=3) as r:
+        sys.stdout.write(r.read().decode())
+except urllib.error.HTTPError as e:
+    sys.stdout.write(e.read().decode()); sys.exit(22)
+except Exception as e:
+    sys.exit(7)
+PYEOF
+}
+
+# wait_for SECONDS CMD...: retries CMD every 0.2 s until it succeeds or time runs out.
+wait_for() {
+  local limit=$1; shift
+  local end=$(( $(date +%s) + limit ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$end" ] && return 1
+    sleep 0.2
+  done
+}
+
+# metric PREFIX: the sum of every /metrics series whose line starts with PREFIX,
+# e.g. metric 'kvs_infer_stream_errors_total{camera="bad"' (0 when absent).
+metric() { http_get "http://127.0.0.1:$METRICS_PORT/metrics" | $PY -c '
+import sys
+want, total = sys.argv[1], 0.0
+for line in sys.stdin:
+    if line.startswith(want) and not line.startswith("#"):
+        total += float(line.rsplit(" ", 1)[1])
+print(int(total) if total == int(total) else total)' "$1"; }
+
+# Runs kvs-infer in the background: run_bg CONFIG LOG
+run_bg() {
+  "$KVS_BIN" --config "$1" >"$2" 2>"$2.err" &
+  KVS_PID=$!
+  PIDS+=("$KVS_PID")
+}
