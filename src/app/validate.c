@@ -5,7 +5,7 @@
 config *app_load_config(const char *path, bool check_detectors, int *nerrors)
 {
     cfg_diags d = {.file = path};
-    config *cfg = config_load(path, NULL, &d);
+    config *cfg = check_detectors ? config_load_all(path, NULL, &d) : config_load(path, NULL, &d);
     if (cfg && check_detectors) {
         detector_ctx ctx = {.config_file = path, .device = cfg->device, .intra_threads = 1};
         for (int i = 0; i < cfg->ncam; i++)
@@ -19,7 +19,7 @@ config *app_load_config(const char *path, bool check_detectors, int *nerrors)
     }
     *nerrors = (int)d.n;
     cfg_diags_free(&d);
-    if (*nerrors && check_detectors) {
+    if (*nerrors) {
         config_free(cfg);
         return NULL;
     }

@@ -129,6 +129,10 @@ enum { CFG_EP_KINESISVIDEO, CFG_EP_KINESIS, CFG_EP_S3, CFG_EP_DYNAMODB, CFG_EP_S
 /* Parses the file (or, when text != NULL, the text, naming it file). Returns
  * NULL with diagnostics in *d when anything is wrong; on success d->n == 0. */
 config *config_load(const char *file, const char *text, cfg_diags *d);
+/* Same, but returns whatever could be read even when there are diagnostics
+ * (NULL only when the YAML itself cannot be parsed), so --validate can go on
+ * checking detectors and report every problem at once. */
+config *config_load_all(const char *file, const char *text, cfg_diags *d);
 void config_free(config *c);
 /* Parses a YAML text into a tree; NULL with a diagnostic on syntax errors. */
 ynode *ynode_parse(const char *text, size_t len, cfg_diags *d);

@@ -384,6 +384,17 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
 
 config *config_load(const char *file, const char *text, cfg_diags *d)
 {
+    size_t before = d->n;
+    config *cfg = config_load_all(file, text, d);
+    if (cfg && d->n > before) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+config *config_load_all(const char *file, const char *text, cfg_diags *d)
+{
     d->file = file;
     char *owned = NULL;
     size_t len = 0;
@@ -443,10 +454,6 @@ config *config_load(const char *file, const char *text, cfg_diags *d)
                     cfg_diag_add(d, ynode_get(cams->items[i], "name"), p,
                                  "duplicate camera name \"%s\" (also cameras[%d])", c->name, j);
         }
-    }
-    if (d->n > 0) {
-        config_free(cfg);
-        return NULL;
     }
     return cfg;
 }

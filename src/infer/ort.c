@@ -79,21 +79,49 @@ static int cuda_index(const char *device)
     return -1;
 }
 
+static OrtStatus *append_cuda(OrtSessionOptions *so, int device_id)
+{
+    OrtCUDAProviderOptions opts;
+    memset(&opts, 0, sizeof opts);
+    opts.device_id = device_id;
+    opts.gpu_mem_limit = SIZE_MAX;
+    opts.do_copy_in_default_stream = 1;
+    return g_api->SessionOptionsAppendExecutionProvider_CUDA(so, &opts);
+}
+
+/* Listing a provider only means the build knows it: official builds list CUDA
+ * and load it from a separate library at run time. Enabling it on a throwaway
+ * session options object is the real test. */
+static kerr_code probe_cuda(const char *device, kerr *err)
+{
+    char avail[256];
+    bool listed = has_cuda(avail, sizeof avail);
+    OrtSessionOptions *so = NULL;
+    OrtStatus *st = g_api->CreateSessionOptions(&so);
+    if (!st && listed) st = append_cuda(so, cuda_index(device));
+    kerr_code rc = KERR_OK;
+    if (st || !listed) {
+        rc = kerr_set(err, KERR_UNSUPPORTED,
+                      "device %s needs ONNX Runtime's CUDA execution provider, which the "
+                      "installed runtime (%s; providers: %s) cannot load: %s. Install a GPU "
+                      "build of ONNX Runtime with its CUDA provider library (ORT_ROOT=...) or "
+                      "set device: cpu",
+                      device, OrtGetApiBase()->GetVersionString(), avail,
+                      st ? g_api->GetErrorMessage(st) : "not built in");
+        if (st) g_api->ReleaseStatus(st);
+    }
+    if (so) g_api->ReleaseSessionOptions(so);
+    return rc;
+}
+
 kerr_code infer_check_device(const char *device, kerr *err)
 {
     pthread_mutex_lock(&g_lock);
     kerr_code rc = ensure_env(err);
-    if (rc == KERR_OK && cuda_index(device) >= 0) {
-        char avail[256];
-        if (!has_cuda(avail, sizeof avail))
-            rc = kerr_set(err, KERR_UNSUPPORTED,
-                          "device %s needs ONNX Runtime's CUDA execution provider, but the "
-                          "installed runtime (%s) has only: %s. Install a GPU build of ONNX "
-                          "Runtime (ORT_ROOT=...) or set device: cpu",
-                          device, OrtGetApiBase()->GetVersionString(), avail);
-    } else if (rc == KERR_OK && strcmp(device, "cpu") != 0) {
+    if (rc == KERR_OK && cuda_index(device) >= 0)
+        rc = probe_cuda(device, err);
+    else if (rc == KERR_OK && strcmp(device, "cpu") != 0)
         rc = kerr_set(err, KERR_INVALID, "unknown device \"%s\" (cpu or cuda:N)", device);
-    }
     pthread_mutex_unlock(&g_lock);
     return rc;
 }
@@ -172,13 +200,7 @@ static kerr_code create_session(model *m, int intra_threads, kerr *err)
     ort_ok(g_api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL));
     int cuda = cuda_index(m->device);
     if (cuda >= 0) {
-        OrtCUDAProviderOptions opts;
-        memset(&opts, 0, sizeof opts);
-        opts.device_id = cuda;
-        opts.arena_extend_strategy = 0;
-        opts.gpu_mem_limit = SIZE_MAX;
-        opts.do_copy_in_default_stream = 1;
-        st = g_api->SessionOptionsAppendExecutionProvider_CUDA(so, &opts);
+        st = append_cuda(so, cuda);
         if (st) {
             g_api->ReleaseSessionOptions(so);
             return ort_fail(st, err, "cannot enable CUDA for", m->info.path);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# A long-running service: /healthz, /readyz and the design.md metric names on
+# the metrics port; SIGHUP adds, changes and removes cameras while untouched
+# ones keep running; a broken config on reload is refused and the old one
+# kept; SIGINT drains and exits 0 within seconds.
+. "$(dirname "$0")/lib.sh"
+MODEL=$(find_model)
+MEDIA=$(find_media)
+METRICS_PORT=$(free_port)
+write_config() { # $@: camera names
+  {
+    echo "metrics: {listen: \"127.0.0.1:$METRICS_PORT\"}"
+    echo "defaults:"
+    echo "  source: {mode: url, url: \"$MEDIA\", loop: true}"
+    echo "  fps_limit: ${FPS:-2}"
+    echo "  publishers: {local_dir: \"$WORK/out\"}"
+    echo "  detectors: [{type: yolo, confidence_threshold: 0.5, params: {model: \"$MODEL\", classes: [person]}}]"
+    echo "cameras:"
+    for c in "$@"; do echo "  - name: $c"; done
+  } >"$WORK/c.yaml"
+}
+write_config keep change
+run_bg "$WORK/c.yaml" "$WORK/log"
+wait_for 20 http_get "http://127.0.0.1:$METRICS_PORT/readyz" || fail "never ready: $(cat "$WORK/log.err")"
+http_get "http://127.0.0.1:$METRICS_PORT/healthz" | grep -qx ok || fail "/healthz"
+wait_for 30 bash -c "[ \$(grep -c '\"msg\":\"event: ' '$WORK/log') -ge 2 ]" || fail "no events"
+http_get "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics"
+for name in kvs_infer_frames_processed_total kvs_infer_detections_total kvs_infer_inference_seconds_bucket \
+            kvs_infer_events_published_total kvs_infer_stream_errors_total kvs_infer_frames_dropped_total \
+            kvs_infer_source_state kvs_infer_event_latency_seconds_count kvs_infer_frame_queue_depth; do
+  grep -q "^# TYPE ${name%_bucket}\|^${name}" "$WORK/metrics" || fail "metric $name missing"
+done
+grep -q '^kvs_infer_detections_total{camera="keep",detector="yolo",label="person"} [1-9]' "$WORK/metrics" || fail "detections by label"
+grep -q '^kvs_infer_events_published_total{publisher="local",outcome="ok"} [1-9]' "$WORK/metrics" || fail "published by outcome"
+grep -q '^kvs_infer_source_state{camera="keep",state="running"} 1' "$WORK/metrics" || fail "source state"
+
+# Reload: keep stays, change gets a new fps_limit... (same name, new settings), gone is removed, new is added.
+keep_before=$(metric 'kvs_infer_frames_processed_total{camera="keep"')
+{
+  cat "$WORK/c.yaml" | sed '/^cameras:/,$d'
+  echo "cameras:"
+  echo "  - name: keep"
+  echo "  - name: change"
+  echo "    fps_limit: 1"
+  echo "  - name: added"
+} >"$WORK/c2.yaml"
+mv "$WORK/c2.yaml" "$WORK/c.yaml"
+kill -HUP "$KVS_PID"
+wait_for 20 grep -q 'reload: 3 camera(s) running, 2 (re)started' "$WORK/log" || fail "reload: $(grep reload "$WORK/log")"
+wait_for 20 bash -c "METRICS_PORT=$METRICS_PORT; . '$(dirname "$0")/lib.sh' >/dev/null; [ \$(metric 'kvs_infer_frames_processed_total{camera=\"added\"') -ge 1 ]" || fail "added camera idle"
+keep_after=$(metric 'kvs_infer_frames_processed_total{camera="keep"')
+[ "$keep_after" -gt "$keep_before" ] || fail "keep stopped"
+grep -q '"msg":"source open' "$WORK/log"
+[ "$(grep -c '"msg":"source open.*"camera_name":"keep"' "$WORK/log")" = 1 ] || fail "keep was restarted"
+
+# A broken config on reload: refused, nothing stops.
+echo "cameras: [{name: x, bogus: 1}]" >"$WORK/c.yaml"
+kill -HUP "$KVS_PID"
+wait_for 20 grep -q 'reload: the new config has [0-9]* error' "$WORK/log" || fail "bad reload not refused"
+grep -q 'cameras\[0\].bogus: unknown key' "$WORK/log.err" || fail "bad reload: no diagnostic"
+sleep 1
+kill -0 "$KVS_PID" || fail "died on a bad reload"
+
+t0=$(date +%s%N)
+kill -INT "$KVS_PID"
+wait "$KVS_PID" || fail "exit code $? after SIGINT"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+note "SIGINT to exit: ${ms} ms"
+[ "$ms" -lt 5000 ] || fail "shutdown took ${ms} ms"
+produced=$(grep -c '"msg":"event: ' "$WORK/log")
+$CHECK verify "$WORK/out" keep --min-events 1
+lines=$(wc -l <"$WORK/out/events.jsonl")
+[ "$lines" = "$produced" ] || fail "$produced events produced, $lines written"
+echo PASS
