@@ -20,7 +20,8 @@ struct ynode {
     ynode_kind kind;
     int line, col;   /* 1-based, of the node's first character */
     char *value;     /* scalars: text after ${VAR} expansion */
-    bool quoted;     /* scalars written with quotes are always strings */
+    bool quoted;     /* scalars written with quotes are strings... */
+    bool expanded;   /* ...unless they came from ${VAR}: "${PORT}" may be a number */
     size_t n;        /* children (SEQ items, MAP values) */
     ynode **items;
     char **keys;     /* MAP only: keys[i] names items[i] */

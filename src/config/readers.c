@@ -58,7 +58,7 @@ bool cfg_read_bool(cfg_diags *d, const ynode *map, const char *key, const char *
     if (!v || is_null(v)) return false;
     char p[512];
     join(p, sizeof p, path, key);
-    if (v->kind == YNODE_SCALAR && !v->quoted) {
+    if (v->kind == YNODE_SCALAR && (!v->quoted || v->expanded)) {
         const char *s = v->value;
         if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") || !strcmp(s, "yes") ||
             !strcmp(s, "on")) {
@@ -80,6 +80,7 @@ bool cfg_read_bool(cfg_diags *d, const ynode *map, const char *key, const char *
 static bool parse_number(const ynode *v, double *out)
 {
     if (v->kind != YNODE_SCALAR || v->value[0] == '\0') return false;
+    if (v->quoted && !v->expanded) return false; /* "5" is a string */
     char *end;
     errno = 0;
     double x = strtod(v->value, &end);

@@ -54,6 +54,7 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
         n->quoted = st == YAML_SINGLE_QUOTED_SCALAR_STYLE || st == YAML_DOUBLE_QUOTED_SCALAR_STYLE ||
                     st == YAML_LITERAL_SCALAR_STYLE || st == YAML_FOLDED_SCALAR_STYLE;
         char msg[300];
+        n->expanded = strstr((const char *)src->data.scalar.value, "${") != NULL;
         n->value = cfg_expand_env((const char *)src->data.scalar.value, msg, sizeof msg);
         if (!n->value) {
             cfg_diag_add(b->d, n, "", "%s", msg);

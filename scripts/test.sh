@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: set-up (idempotent), a release
+# build and an ASan+UBSan build, every unit and integration test in both,
+# the unit tests under valgrind, and a bounded fuzzing run of each parser.
+#   KVS_MODELS_MIRROR / KVS_MEDIA_MIRROR  offline folders for models and footage
+#                                         (default: ../shared/models, ../shared/media)
+#   KVS_FUZZ_SECONDS                      per fuzz target (default 20; 0 skips)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export KVS_MODELS_MIRROR="${KVS_MODELS_MIRROR:-$root/../shared/models}"
+export KVS_MEDIA_MIRROR="${KVS_MEDIA_MIRROR:-$root/../shared/media}"
+jobs=$(nproc)
+step() { printf '\n=== %s\n' "$*"; }
+
+step "set-up"
+scripts/setup.sh
+
+step "release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+
+step "tests (release)"
+ctest --test-dir build --output-on-failure
+
+step "sanitizer build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVS_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+
+step "tests (ASan + UBSan)"
+# ONNX Runtime keeps a few process-lifetime allocations of its own: suppressed
+# by library name only, so any leak of ours still fails.
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1" \
+LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ctest --test-dir build-asan --output-on-failure
+
+step "valgrind (unit tests and a short run of the binary)"
+for t in build/tests/test_*; do
+  [ -x "$t" ] || continue
+  KVS_TEST_MODELS="$root/build/test-models" valgrind -q --error-exitcode=99 --leak-check=full \
+    --errors-for-leak-kinds=definite --suppressions="$root/tests/valgrind.supp" "$t" >/dev/null ||
+    { echo "valgrind: $t failed"; exit 1; }
+  echo "valgrind clean: $t"
+done
+tests/valgrind_run.sh "$root/build"
+
+step "fuzzing"
+scripts/fuzz.sh "${KVS_FUZZ_SECONDS:-20}"
+
+step "all tests passed"
