@@ -255,7 +255,6 @@ int app_run(const char *path)
     free(a.cams);
     for (int i = 0; i < a.nconfigs; i++) config_free(a.configs[i]);
     infer_shutdown();
-    metrics_reset();
     pthread_mutex_destroy(&a.cams_mu);
     return rc;
 }

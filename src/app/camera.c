@@ -153,7 +153,10 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             out = info->is_live ? READ_RECONNECT : READ_END;
             break;
         }
-        if (decoder_send(r->dec, pkt, &err) != KERR_OK) {
+        int64_t t0 = clock_mono_ns();
+        kerr_code sent = decoder_send(r->dec, pkt, &err);
+        metric_observe(M_STAGE_SECONDS, "stage=\"decode\"", (double)(clock_mono_ns() - t0) / 1e9);
+        if (sent != KERR_OK) {
             camera_count_error(c, "decode");
             CAM_LOG(c, LOG_WARN, "%s", err.msg);
         }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../infer/infer.h"
+#include "../metrics/metrics.h"
 #include "app.h"
 
 #ifndef KVS_VERSION
@@ -79,5 +80,7 @@ int main(int argc, char **argv)
         infer_shutdown();
         return 0;
     }
-    return app_run(config_path);
+    int rc = app_run(config_path);
+    metrics_reset();
+    return rc;
 }

@@ -36,6 +36,9 @@ void metric_observe(const char *family, const char *labels, double v);
 double metric_get(const char *family, const char *labels);
 /* Sum over every series of a family (for summaries). */
 double metric_sum(const char *family);
+/* Histograms: observation sum and count over the series whose labels equal
+ * labels (NULL: every series of the family). */
+void metric_hist_totals(const char *family, const char *labels, double *sum, double *count);
 /* The whole exposition text; caller frees. */
 char *metrics_render(void);
 /* Builds `k1="v1",k2="v2"` with Prometheus escaping from NULL-terminated pairs. */

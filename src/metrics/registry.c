@@ -138,6 +138,19 @@ double metric_sum(const char *family)
     return v;
 }
 
+void metric_hist_totals(const char *family, const char *labels, double *sum, double *count)
+{
+    int f = find_family(family);
+    *sum = *count = 0;
+    pthread_mutex_lock(&g_lock);
+    for (series *s = g_series; s; s = s->next)
+        if (s->fam == f && (!labels || strcmp(s->labels, labels) == 0)) {
+            *sum += s->value;
+            *count += (double)s->count;
+        }
+    pthread_mutex_unlock(&g_lock);
+}
+
 typedef struct {
     char *p;
     size_t len, cap;
