@@ -43,7 +43,7 @@ for t in build/tests/test_*; do
     { echo "valgrind: $t failed"; exit 1; }
   echo "valgrind clean: $t"
 done
-tests/valgrind_run.sh "$root/build"
+bash tests/valgrind_run.sh "$root/build"
 
 step "fuzzing"
 scripts/fuzz.sh "${KVS_FUZZ_SECONDS:-20}"
