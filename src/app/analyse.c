@@ -69,18 +69,24 @@ static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *
     }
     metric_observe(M_INFERENCE_SECONDS, d->labels, (double)(clock_mono_ns() - t0) / 1e9);
     /* ROI: keep detections whose centre passes the camera's zones. */
-    const char *zones[64][EVENT_MAX_ROI];
-    int nz[64];
+    int n = dets->n;
+    const char *(*zones)[EVENT_MAX_ROI] = malloc(sizeof *zones * (size_t)(n ? n : 1));
+    int *nz = malloc(sizeof *nz * (size_t)(n ? n : 1));
+    int64_t *ids = malloc(sizeof *ids * (size_t)(n ? n : 1));
+    bool *fresh = malloc(sizeof *fresh * (size_t)(n ? n : 1));
+    if (!zones || !nz || !ids || !fresh) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name), "out of memory analysing a frame");
+        free(zones), free(nz), free(ids), free(fresh);
+        return;
+    }
     int kept = 0;
-    for (int i = 0; i < dets->n && kept < 64; i++) {
+    for (int i = 0; i < n; i++) {
         const detection *b = &dets->v[i];
         double cx = (b->x1 + b->x2) / 2 / f->width, cy = (b->y1 + b->y2) / 2 / f->height;
         if (!roi_filter_accept(&d->roi, cx, cy, zones[kept], EVENT_MAX_ROI, &nz[kept])) continue;
         dets->v[kept++] = *b;
     }
     dets->n = kept;
-    int64_t ids[64];
-    bool fresh[64];
     int64_t now = f->pts_ms >= 0 ? f->pts_ms : clock_mono_ns() / 1000000;
     tracker_update(&d->trk, dets, now, ids, fresh);
     for (int i = 0; i < dets->n; i++) {
@@ -88,8 +94,10 @@ static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *
         mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, "label",
                 detector_label(d->det, dets->v[i].cls), NULL);
         metric_add(M_DETECTIONS, labels, 1);
+        atomic_fetch_add(&c->detections, 1);
         if (fresh[i]) emit(c, d, f, &dets->v[i], ids[i], zones[i], nz[i]);
     }
+    free(zones), free(nz), free(ids), free(fresh);
 }
 
 void camera_analyse(void *cam, kframe *f, int worker, void *user)

@@ -153,9 +153,12 @@ static void summary(app *a, camera **cams, int n, const char *where)
             n, dec, ana, secs > 0 ? (double)ana / secs : 0, drop, ev, err, secs);
     for (int i = 0; i < n; i++) {
         camera *c = cams[i];
-        fprintf(stderr, "  %-16s %-9s decoded %lld, analysed %lld, dropped %lld, events %lld\n",
+        fprintf(stderr,
+                "  %-16s %-9s decoded %lld, analysed %lld, dropped %lld, detections %lld, "
+                "events %lld\n",
                 c->cfg->name, cam_state_name(atomic_load(&c->state)), (long long)c->decoded,
-                (long long)c->analysed, (long long)c->dropped, (long long)c->events);
+                (long long)c->analysed, (long long)c->dropped, (long long)c->detections,
+                (long long)c->events);
     }
     fprintf(stderr, "  output: %s\n", *where ? where : "(none)");
 }

@@ -47,7 +47,7 @@ typedef struct camera {
     cam_detector *dets;
     int ndet;
     char cam_label[200]; /* camera="..." */
-    atomic_llong decoded, analysed, skipped, dropped, events, errors;
+    atomic_llong decoded, analysed, skipped, dropped, detections, events, errors;
 } camera;
 
 /* camera.c */

@@ -254,7 +254,7 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
         d->cfg = dc;
         mlabels(d->labels, sizeof d->labels, "detector", dc->type, NULL);
         roi_filter_init(&d->roi, c->cfg, dc);
-        tracker_init(&d->trk, 0.3f, 2, 1000);
+        tracker_init(&d->trk, 0.3f, 2, 1500);
         kerr err = {0};
         d->det = detector_open(dc, ctx, &err);
         if (!d->det) {

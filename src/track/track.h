@@ -1,6 +1,10 @@
-/* track: a per-camera, per-detector IoU tracker so one object raises one event,
- * not one per frame. Greedy association by IoU within a class; a track is
- * confirmed after min_hits matches and forgotten after max_age_ms unseen. */
+/* track: a per-camera, per-detector tracker so one object raises one event,
+ * not one per frame. Each track predicts where its box is now from a
+ * constant-velocity estimate (people walk a box width in half a second, far
+ * more than sampled frames apart can absorb with plain IoU); detections are
+ * associated greedily, best score first, by IoU with the prediction, or by
+ * centre distance when the box is small and fast. A track is confirmed after
+ * min_hits matches and forgotten after max_age_ms unseen. */
 #ifndef KVS_TRACK_H
 #define KVS_TRACK_H
 
@@ -11,6 +15,7 @@
 typedef struct {
     int64_t id;
     detection box;
+    float vx, vy; /* centre velocity, pixels per ms */
     int hits;
     int64_t last_seen_ms;
     bool confirmed;

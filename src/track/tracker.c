@@ -27,6 +27,46 @@ static void expire(tracker *t, int64_t now_ms)
     t->n = k;
 }
 
+static detection predict(const track *tr, int64_t now_ms)
+{
+    float dt = (float)(now_ms - tr->last_seen_ms);
+    detection p = tr->box;
+    p.x1 += tr->vx * dt, p.x2 += tr->vx * dt;
+    p.y1 += tr->vy * dt, p.y2 += tr->vy * dt;
+    return p;
+}
+
+/* Association score: IoU with the predicted box; failing that, a centre within
+ * half a box size of the prediction still matches (scored below any IoU hit). */
+static float match_score(const detection *pred, const detection *d, float iou_min)
+{
+    float iou = box_iou(pred, d);
+    if (iou >= iou_min) return 1.0f + iou;
+    float pw = pred->x2 - pred->x1, ph = pred->y2 - pred->y1;
+    float dx = (pred->x1 + pred->x2 - d->x1 - d->x2) / 2, dy = (pred->y1 + pred->y2 - d->y1 - d->y2) / 2;
+    float reach = 0.5f * (pw > ph ? pw : ph);
+    float dw = (d->x2 - d->x1) / (pw > 0 ? pw : 1), dh = (d->y2 - d->y1) / (ph > 0 ? ph : 1);
+    bool similar = dw > 0.5f && dw < 2.0f && dh > 0.5f && dh < 2.0f;
+    float dist2 = dx * dx + dy * dy;
+    if (similar && dist2 <= reach * reach) return 1.0f - dist2 / (reach * reach + 1e-6f);
+    return 0.0f;
+}
+
+static void observe(track *tr, const detection *d, int64_t now_ms)
+{
+    float dt = (float)(now_ms - tr->last_seen_ms);
+    if (dt > 0) {
+        float mvx = ((d->x1 + d->x2) - (tr->box.x1 + tr->box.x2)) / 2 / dt;
+        float mvy = ((d->y1 + d->y2) - (tr->box.y1 + tr->box.y2)) / 2 / dt;
+        bool first = tr->hits == 1;
+        tr->vx = first ? mvx : 0.5f * tr->vx + 0.5f * mvx;
+        tr->vy = first ? mvy : 0.5f * tr->vy + 0.5f * mvy;
+    }
+    tr->box = *d;
+    tr->hits++;
+    tr->last_seen_ms = now_ms;
+}
+
 void tracker_update(tracker *t, const det_list *dets, int64_t now_ms, int64_t *ids, bool *is_new)
 {
     expire(t, now_ms);
@@ -40,18 +80,17 @@ void tracker_update(tracker *t, const det_list *dets, int64_t now_ms, int64_t *i
     for (int i = 0; i < dets->n; i++) {
         const detection *d = &dets->v[i];
         int best = -1;
-        float best_iou = t->iou_match;
+        float best_score = 0.0f;
         for (int k = 0; used && k < base; k++) {
             if (used[k] || t->v[k].box.cls != d->cls) continue;
-            float iou = box_iou(&t->v[k].box, d);
-            if (iou >= best_iou) best_iou = iou, best = k;
+            detection pred = predict(&t->v[k], now_ms);
+            float sc = match_score(&pred, d, t->iou_match);
+            if (sc > best_score) best_score = sc, best = k;
         }
         if (best >= 0) {
             track *tr = &t->v[best];
             used[best] = true;
-            tr->box = *d;
-            tr->hits++;
-            tr->last_seen_ms = now_ms;
+            observe(tr, d, now_ms);
             ids[i] = tr->id;
             if (!tr->confirmed && tr->hits >= t->min_hits) tr->confirmed = is_new[i] = true;
             continue;
@@ -66,6 +105,7 @@ void tracker_update(tracker *t, const det_list *dets, int64_t now_ms, int64_t *i
         track *tr = &t->v[t->n++];
         tr->id = t->next_id++;
         tr->box = *d;
+        tr->vx = tr->vy = 0;
         tr->hits = 1;
         tr->last_seen_ms = now_ms;
         tr->confirmed = t->min_hits <= 1;

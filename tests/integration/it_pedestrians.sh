@@ -42,9 +42,16 @@ $CHECK verify "$WORK/out" left --roi left --inside 0,0,0.5,1 --min-events 3
 $CHECK verify "$WORK/out" strict --min-conf 0.8 --min-events 1
 $CHECK verify "$WORK/out" nobottom --outside 0,0.6,1,1 --min-events 3
 $CHECK compare "$WORK/out" h264 all --min-match 0.6
-# Thresholds and zones remove events, they never add any.
-counts=$($CHECK summary "$WORK/out")
-$PY -c "import json,sys; c=json.loads(sys.argv[1]); assert c['strict'] < c['all'] and c['left'] < c['all'], c" "$counts"
+# Thresholds and zones remove detections, they never add any (events are per
+# tracked object, so a flickering threshold can split one object in two).
+$PY - "$WORK/err" <<'PYEOF'
+import re, sys
+det = dict(re.findall(r"^  (\S+) .*detections (\d+)", open(sys.argv[1]).read(), re.M))
+det = {k: int(v) for k, v in det.items()}
+assert det["strict"] < det["all"] and det["left"] < det["all"] and det["nobottom"] < det["all"], det
+assert det["all"] > 300, det
+print("detections per camera:", det)
+PYEOF
 # Every log line is one JSON object with ts, level and msg.
 $PY -c '
 import json, sys

@@ -91,12 +91,45 @@ static void tracker_one_event_per_object(void **state)
     tracker_free(&t);
 }
 
+static void tracker_follows_fast_objects(void **state)
+{
+    (void)state;
+    /* a 30 px wide person moving 32 px between sampled frames: consecutive
+     * boxes do not overlap at all, the velocity prediction keeps the track */
+    tracker t;
+    tracker_init(&t, 0.3f, 2, 1500);
+    det_list l = {0};
+    int64_t ids[2];
+    bool fresh[2];
+    int events = 0;
+    for (int i = 0; i < 15; i++) {
+        l.n = 0;
+        float x = 400.0f - 32.0f * (float)i;
+        det_list_push(&l, (detection){x, 170, x + 30, 240, 0.8f, 0});
+        /* a second, still person far away */
+        det_list_push(&l, (detection){700, 50, 730, 120, 0.7f, 0});
+        tracker_update(&t, &l, i * 400, ids, fresh);
+        events += fresh[0] + fresh[1];
+        assert_int_equal(ids[0], 1);
+        assert_int_equal(ids[1], 2);
+    }
+    assert_int_equal(events, 2);
+    /* a different-sized box near the prediction is another object */
+    l.n = 0;
+    det_list_push(&l, (detection){400 - 32 * 15, 100, 400 - 32 * 15 + 120, 300, 0.8f, 0});
+    tracker_update(&t, &l, 15 * 400, ids, fresh);
+    assert_int_equal(ids[0], 3);
+    det_list_free(&l);
+    tracker_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(point_in_polygon),
         cmocka_unit_test(include_and_exclude),
         cmocka_unit_test(tracker_one_event_per_object),
+        cmocka_unit_test(tracker_follows_fast_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
