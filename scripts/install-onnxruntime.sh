@@ -29,7 +29,7 @@ mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial"
 echo "deb http://deb.debian.org/debian trixie main" >"$work/apt/sources.list"
 aptopt=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
   -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache::archives="$work/apt/archives"
-  -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1)
+  -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 apt-get "${aptopt[@]}" update -qq >/dev/null
 (cd "$work" && apt-get "${aptopt[@]}" download libonnxruntime-dev >/dev/null)
 dpkg -x "$work"/libonnxruntime-dev_*.deb "$work/dev"
