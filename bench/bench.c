@@ -82,7 +82,8 @@ static void *infer_loop(void *p)
 static double inference_only(const char *model, const kframe *f, int workers, double secs)
 {
     int ncpu = cpu_count();
-    detector_ctx ctx = {.config_file = "bench.yaml", .device = "cpu",
+    detector_ctx ctx = {.config_file = "bench.yaml",
+                        .device = "cpu",
                         .intra_threads = ncpu / workers > 1 ? ncpu / workers : 1};
     char text[1024];
     snprintf(text, sizeof text,
@@ -139,7 +140,8 @@ static double pipeline(const char *model, const char *clip, int ncams, const cha
             "  detectors: [{type: yolo, confidence_threshold: 0.5, params: {model: \"%s\"}}]\n"
             "cameras:\n",
             clip, dir, ncams, model);
-    for (int i = 0; i < ncams; i++) fprintf(f, "  - name: cam%d\n", i);
+    for (int i = 0; i < ncams; i++)
+        fprintf(f, "  - name: cam%d\n", i);
     fclose(f);
     metrics_reset();
     int64_t t0 = clock_mono_ns();
@@ -171,14 +173,20 @@ int main(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch == 'm') model = optarg;
-        else if (ch == 'c') clip = optarg;
-        else if (ch == 'n') cams = optarg;
-        else if (ch == 's') secs = atof(optarg);
-        else return 2;
+        if (ch == 'm')
+            model = optarg;
+        else if (ch == 'c')
+            clip = optarg;
+        else if (ch == 'n')
+            cams = optarg;
+        else if (ch == 's')
+            secs = atof(optarg);
+        else
+            return 2;
     }
     if (!model || !clip) {
-        fprintf(stderr, "usage: kvs-bench --model M.onnx --clip CLIP [--cameras 1,4] [--seconds S]\n");
+        fprintf(stderr,
+                "usage: kvs-bench --model M.onnx --clip CLIP [--cameras 1,4] [--seconds S]\n");
         return 2;
     }
     log_set_level(LOG_WARN);
@@ -186,8 +194,8 @@ int main(int argc, char **argv)
     if (!mkdtemp(dir)) return 1;
     kframe *f = first_frame(clip);
     if (!f) return 1;
-    printf("kvs-bench: %d CPU(s), model %s, clip %s (%dx%d), ONNX Runtime %s\n", cpu_count(),
-           model, clip, f->width, f->height, infer_runtime_version());
+    printf("kvs-bench: %d CPU(s), model %s, clip %s (%dx%d), ONNX Runtime %s\n", cpu_count(), model,
+           clip, f->width, f->height, infer_runtime_version());
     char list[64];
     snprintf(list, sizeof list, "%s", cams);
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {

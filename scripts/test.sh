@@ -16,6 +16,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "set-up"
 scripts/setup.sh
 
+step "format (clang-format, .clang-format)"
+clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
+
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"

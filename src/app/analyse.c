@@ -21,7 +21,8 @@ static event *make_event(camera *c, cam_detector *d, const kframe *f, const dete
     e->frame_w = f->width;
     e->frame_h = f->height;
     e->track_id = track_id;
-    for (int i = 0; i < nzones && i < EVENT_MAX_ROI; i++) e->roi[e->nroi++] = kstrdup(zones[i]);
+    for (int i = 0; i < nzones && i < EVENT_MAX_ROI; i++)
+        e->roi[e->nroi++] = kstrdup(zones[i]);
     e->producer_ts_ms = f->producer_ts_ms;
     e->server_ts_ms = f->server_ts_ms;
     snprintf(e->fragment_number, sizeof e->fragment_number, "%s", f->fragment_number);

@@ -23,10 +23,22 @@ struct app {
     int64_t started_ns;
 };
 
-sched *app_sched(app *a) { return a->sched; }
-publish_hub *app_hub(app *a) { return a->hub; }
-const detector_ctx *app_detector_ctx(app *a) { return &a->dctx; }
-int app_queue_depth(app *a) { return a->cfg->queue_depth; }
+sched *app_sched(app *a)
+{
+    return a->sched;
+}
+publish_hub *app_hub(app *a)
+{
+    return a->hub;
+}
+const detector_ctx *app_detector_ctx(app *a)
+{
+    return &a->dctx;
+}
+int app_queue_depth(app *a)
+{
+    return a->cfg->queue_depth;
+}
 
 static bool ready(void *user, char *why, size_t len)
 {
@@ -66,15 +78,26 @@ static void add_camera(app *a, const cfg_camera *cc)
     }
 }
 
-static void stop_cameras(app *a, bool (*which)(app *, camera *))
+/* A camera survives a reload only if its settings are byte-for-byte the same. */
+static bool changed_or_removed(const config *next, const camera *c)
+{
+    for (int i = 0; i < next->ncam; i++) {
+        const cfg_camera *n = &next->cams[i];
+        if (strcmp(n->name, c->cfg->name) == 0) return strcmp(n->fingerprint, c->cfg->fingerprint);
+    }
+    return true;
+}
+
+/* Stops and frees the cameras the next config changes or removes. */
+static void stop_cameras(app *a, const config *next)
 {
     pthread_mutex_lock(&a->cams_mu);
     for (int i = 0; i < a->ncams; i++)
-        if (!which || which(a, a->cams[i])) camera_request_stop(a->cams[i]);
+        if (changed_or_removed(next, a->cams[i])) camera_request_stop(a->cams[i]);
     pthread_mutex_unlock(&a->cams_mu);
     for (int i = 0; i < a->ncams;) {
         camera *c = a->cams[i];
-        if (which && !which(a, c)) {
+        if (!changed_or_removed(next, c)) {
             i++;
             continue;
         }
@@ -98,18 +121,6 @@ static bool all_ended(app *a)
     return all;
 }
 
-/* A camera survives a reload only if its settings are byte-for-byte the same. */
-static const config *g_reload_next;
-static bool changed_or_removed(app *a, camera *c)
-{
-    (void)a;
-    for (int i = 0; i < g_reload_next->ncam; i++) {
-        const cfg_camera *n = &g_reload_next->cams[i];
-        if (strcmp(n->name, c->cfg->name) == 0) return strcmp(n->fingerprint, c->cfg->fingerprint);
-    }
-    return true;
-}
-
 static void reload(app *a, const char *path)
 {
     int nerr = 0;
@@ -123,8 +134,7 @@ static void reload(app *a, const char *path)
     }
     if (strcmp(next->device, a->cfg->device) != 0 || next->workers != a->cfg->workers)
         log_warn("reload: device and workers changes take effect after a restart");
-    g_reload_next = next;
-    stop_cameras(a, changed_or_removed);
+    stop_cameras(a, next);
     a->configs[a->nconfigs++] = next;
     a->cfg = next;
     int started = 0;
@@ -216,7 +226,8 @@ int app_run(const char *path)
         return 1;
     }
     int workers = workers_for(cfg), ncpu = cpu_count();
-    a.dctx = (detector_ctx){.config_file = path, .device = cfg->device,
+    a.dctx = (detector_ctx){.config_file = path,
+                            .device = cfg->device,
                             .intra_threads = ncpu / workers > 1 ? ncpu / workers : 1};
     a.hub = publish_hub_new(cfg, 256, &err);
     a.sched = a.hub ? sched_new(workers, camera_analyse, &a) : NULL;
@@ -237,15 +248,18 @@ int app_run(const char *path)
     log_info("kvs-infer starting: %d camera(s), %d inference worker(s) x %d thread(s), device %s, "
              "ONNX Runtime %s",
              cfg->ncam, workers, a.dctx.intra_threads, cfg->device, infer_runtime_version());
-    for (int i = 0; i < cfg->ncam; i++) add_camera(&a, &cfg->cams[i]);
+    for (int i = 0; i < cfg->ncam; i++)
+        add_camera(&a, &cfg->cams[i]);
 
     int rc = wait_for_end(&a, path, &set);
     int64_t t0 = clock_mono_ns();
     /* Readers stop first; queued frames are analysed; then the publisher flushes. */
     pthread_mutex_lock(&a.cams_mu);
-    for (int i = 0; i < a.ncams; i++) camera_request_stop(a.cams[i]);
+    for (int i = 0; i < a.ncams; i++)
+        camera_request_stop(a.cams[i]);
     pthread_mutex_unlock(&a.cams_mu);
-    for (int i = 0; i < a.ncams; i++) camera_join(a.cams[i]);
+    for (int i = 0; i < a.ncams; i++)
+        camera_join(a.cams[i]);
     sched_free(a.sched);
     char where[2048];
     publish_hub_describe(a.hub, where, sizeof where);
@@ -254,9 +268,11 @@ int app_run(const char *path)
     log_info("drained in %.2f s", (double)(clock_mono_ns() - t0) / 1e9);
     summary(&a, a.cams, a.ncams, where);
     metrics_server_stop(a.http);
-    for (int i = 0; i < a.ncams; i++) camera_free(a.cams[i]);
+    for (int i = 0; i < a.ncams; i++)
+        camera_free(a.cams[i]);
     free(a.cams);
-    for (int i = 0; i < a.nconfigs; i++) config_free(a.configs[i]);
+    for (int i = 0; i < a.nconfigs; i++)
+        config_free(a.configs[i]);
     infer_shutdown();
     pthread_mutex_destroy(&a.cams_mu);
     return rc;

@@ -10,7 +10,10 @@
 
 static const char *const k_states[] = {"connecting", "running", "backoff", "ended", "failed"};
 
-const char *cam_state_name(cam_state s) { return k_states[s]; }
+const char *cam_state_name(cam_state s)
+{
+    return k_states[s];
+}
 
 static void set_state(camera *c, cam_state s)
 {
@@ -75,7 +78,8 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool live, const packet_meta
         if (ms >= 0) {
             ms += r->loop_offset_ms;
             r->last_ms = ms;
-            if (!r->have_first) r->first_ms = ms, r->start_ns = clock_mono_ns(), r->have_first = true;
+            if (!r->have_first)
+                r->first_ms = ms, r->start_ns = clock_mono_ns(), r->have_first = true;
             if (c->cfg->realtime && !live && !pace(c, r->start_ns, ms - r->first_ms)) {
                 av_frame_unref(r->frame);
                 return false;
@@ -223,15 +227,17 @@ static void *reader_main(void *p)
             continue;
         }
         set_state(c, CAM_RUNNING);
-        CAM_LOG(c, LOG_INFO, "source open: %s %dx%d at %.2f fps", avcodec_get_name(info.codecpar->codec_id),
-                info.codecpar->width, info.codecpar->height, info.fps);
+        CAM_LOG(c, LOG_INFO, "source open: %s %dx%d at %.2f fps",
+                avcodec_get_name(info.codecpar->codec_id), info.codecpar->width,
+                info.codecpar->height, info.fps);
         read_outcome out = read_loop(c, &r, &info);
         decoder_close(r.dec);
         r.dec = NULL;
         close_source(c);
         if (out == READ_STOP) break;
         if (out == READ_END) {
-            CAM_LOG(c, LOG_INFO, "source ended after %lld frames", (long long)atomic_load(&c->decoded));
+            CAM_LOG(c, LOG_INFO, "source ended after %lld frames",
+                    (long long)atomic_load(&c->decoded));
             break;
         }
         backoff_reset(&bo);
@@ -294,7 +300,6 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name),
                "source mode %s is not available in this build (use source: {mode: url, url: ...})",
                source_mode_name(cfg->mode));
-        atomic_store(&c->state, CAM_FAILED);
         set_state(c, CAM_FAILED);
         return c;
     }

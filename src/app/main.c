@@ -13,29 +13,30 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: kvs-infer --config FILE [--validate] [--log-level LEVEL]\n"
-            "\n"
-            "Watches cameras (KVS streams, files, HLS, RTSP), runs detectors on their frames\n"
-            "and publishes events. Runs until SIGTERM/SIGINT (or until every file source has\n"
-            "ended), then drains and exits 0. SIGHUP reloads the config.\n"
-            "\n"
-            "  -c, --config FILE     the YAML configuration (see config/demo.yaml)\n"
-            "      --validate        check the configuration and exit: 0 valid, 2 invalid\n"
-            "      --log-level LVL   debug, info, warn or error (default info)\n"
-            "  -V, --version         print the version and exit\n"
-            "  -h, --help            this help\n"
-            "\n"
-            "Logs are JSON lines on stdout; metrics on the metrics.listen address\n"
-            "(/metrics, /healthz, /readyz).\n");
+    fprintf(out, "Usage: kvs-infer --config FILE [--validate] [--log-level LEVEL]\n"
+                 "\n"
+                 "Watches cameras (KVS streams, files, HLS, RTSP), runs detectors on their frames\n"
+                 "and publishes events. Runs until SIGTERM/SIGINT (or until every file source has\n"
+                 "ended), then drains and exits 0. SIGHUP reloads the config.\n"
+                 "\n"
+                 "  -c, --config FILE     the YAML configuration (see config/demo.yaml)\n"
+                 "      --validate        check the configuration and exit: 0 valid, 2 invalid\n"
+                 "      --log-level LVL   debug, info, warn or error (default info)\n"
+                 "  -V, --version         print the version and exit\n"
+                 "  -h, --help            this help\n"
+                 "\n"
+                 "Logs are JSON lines on stdout; metrics on the metrics.listen address\n"
+                 "(/metrics, /healthz, /readyz).\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"validate", no_argument, NULL, 'v'},
-        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"validate", no_argument, NULL, 'v'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
     bool validate = false;
     int ch;

@@ -18,13 +18,13 @@ typedef enum { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP } ynode_kind;
 typedef struct ynode ynode;
 struct ynode {
     ynode_kind kind;
-    int line, col;   /* 1-based, of the node's first character */
-    char *value;     /* scalars: text after ${VAR} expansion */
-    bool quoted;     /* scalars written with quotes are strings... */
-    bool expanded;   /* ...unless they came from ${VAR}: "${PORT}" may be a number */
-    size_t n;        /* children (SEQ items, MAP values) */
+    int line, col; /* 1-based, of the node's first character */
+    char *value;   /* scalars: text after ${VAR} expansion */
+    bool quoted;   /* scalars written with quotes are strings... */
+    bool expanded; /* ...unless they came from ${VAR}: "${PORT}" may be a number */
+    size_t n;      /* children (SEQ items, MAP values) */
     ynode **items;
-    char **keys;     /* MAP only: keys[i] names items[i] */
+    char **keys; /* MAP only: keys[i] names items[i] */
     int *key_line, *key_col;
 };
 
@@ -116,8 +116,8 @@ typedef struct {
     char *metrics_listen;
     char *spool_dir;
     int64_t spool_max_bytes;
-    int workers;    /* 0: automatic */
-    int queue_depth; /* frames waiting per camera before stale ones are dropped */
+    int workers;       /* 0: automatic */
+    int queue_depth;   /* frames waiting per camera before stale ones are dropped */
     char *endpoint[5]; /* kinesisvideo, kinesis, s3, dynamodb, sts */
     bool s3_force_path_style;
     cfg_camera *cams;

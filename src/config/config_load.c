@@ -7,17 +7,17 @@
 
 #include "config.h"
 
-static const char *const k_top_keys[] = {"aws_region", "device", "metrics", "spool", "workers",
-                                         "queue_depth", "cameras", "defaults", "aws", NULL};
-static const char *const k_cam_keys[] = {"name",      "stream_name", "region",     "source",
-                                         "fps_limit", "skip_frames", "roi",        "detectors",
+static const char *const k_top_keys[] = {"aws_region",  "device",  "metrics",  "spool", "workers",
+                                         "queue_depth", "cameras", "defaults", "aws",   NULL};
+static const char *const k_cam_keys[] = {"name",       "stream_name", "region", "source",
+                                         "fps_limit",  "skip_frames", "roi",    "detectors",
                                          "publishers", NULL};
 static const char *const k_src_keys[] = {"mode", "url", "loop", "realtime", "reconnect_max_s",
                                          NULL};
-static const char *const k_det_keys[] = {"type", "enabled", "confidence_threshold", "roi",
-                                         "params", NULL};
+static const char *const k_det_keys[] = {"type", "enabled", "confidence_threshold",
+                                         "roi",  "params",  NULL};
 static const char *const k_pub_keys[] = {"kinesis_stream_name", "s3_bucket", "s3_prefix",
-                                         "dynamodb_table", "local_dir", NULL};
+                                         "dynamodb_table",      "local_dir", NULL};
 static const char *const k_roi_keys[] = {"name", "polygon", "exclude", NULL};
 static const char *const k_ep_names[] = {"kinesisvideo", "kinesis", "s3", "dynamodb", "sts", NULL};
 
@@ -67,7 +67,11 @@ static void dump(const ynode *n, char **buf, size_t *len, size_t *cap)
 {
     const char *parts[3] = {NULL, NULL, NULL};
     switch (n->kind) {
-    case YNODE_SCALAR: parts[0] = "\""; parts[1] = n->value; parts[2] = "\""; break;
+    case YNODE_SCALAR:
+        parts[0] = "\"";
+        parts[1] = n->value;
+        parts[2] = "\"";
+        break;
     case YNODE_SEQ: parts[0] = "["; break;
     case YNODE_MAP: parts[0] = "{"; break;
     }
@@ -186,8 +190,7 @@ static void load_rois(cfg_diags *d, const ynode *rn, const char *path, cfg_camer
         if (!cfg_expect_map(d, it, p)) continue;
         cfg_check_keys(d, it, p, k_roi_keys);
         cfg_roi *r = &c->rois[c->nroi++];
-        if (!cfg_read_str(d, it, "name", p, &r->name))
-            cfg_diag_add(d, it, p, "missing `name`");
+        if (!cfg_read_str(d, it, "name", p, &r->name)) cfg_diag_add(d, it, p, "missing `name`");
         for (int j = 0; r->name && j < c->nroi - 1; j++)
             if (c->rois[j].name && strcmp(c->rois[j].name, r->name) == 0)
                 cfg_diag_add(d, ynode_get(it, "name"), p, "duplicate ROI name \"%s\"", r->name);
@@ -278,8 +281,9 @@ static void load_source(cfg_diags *d, const config *cfg, const ynode *cam, const
         cfg_diag_add(d, ynode_get(sn, "mode"), p, "unknown mode \"%s\" (hls, getmedia or url)",
                      mode);
     if (c->mode == SOURCE_URL && !c->url)
-        cfg_diag_add(d, sn ? sn : cam, p, "mode url needs `url:` (a file path, http(s) .m3u8 or "
-                                          "rtsp:// address)");
+        cfg_diag_add(d, sn ? sn : cam, p,
+                     "mode url needs `url:` (a file path, http(s) .m3u8 or "
+                     "rtsp:// address)");
     if (c->mode != SOURCE_URL && !c->stream_name)
         cfg_diag_add(d, cam, path, "a KVS source (mode %s) needs `stream_name`", mode);
     if (c->mode != SOURCE_URL && !c->region && !cfg->aws_region)
@@ -370,8 +374,8 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
     if (cfg_read_int(d, root, "queue_depth", "", 1, 64, &v)) cfg->queue_depth = (int)v;
     const ynode *aws = ynode_get(root, "aws");
     if (aws && cfg_expect_map(d, aws, "aws")) {
-        cfg_check_keys(d, aws, "aws", (const char *const[]){"endpoints", "s3_force_path_style",
-                                                             NULL});
+        cfg_check_keys(d, aws, "aws",
+                       (const char *const[]){"endpoints", "s3_force_path_style", NULL});
         cfg_read_bool(d, aws, "s3_force_path_style", "aws", &cfg->s3_force_path_style);
         const ynode *ep = ynode_get(aws, "endpoints");
         if (ep && cfg_expect_map(d, ep, "aws.endpoints")) {
@@ -461,12 +465,14 @@ config *config_load_all(const char *file, const char *text, cfg_diags *d)
 static void free_camera(cfg_camera *c)
 {
     free(c->name), free(c->stream_name), free(c->region), free(c->url), free(c->fingerprint);
-    for (int i = 0; i < c->nroi; i++) free(c->rois[i].name), free(c->rois[i].pts);
+    for (int i = 0; i < c->nroi; i++)
+        free(c->rois[i].name), free(c->rois[i].pts);
     free(c->rois);
     for (int i = 0; i < c->ndet; i++) {
         free(c->dets[i].type);
         free(c->dets[i].path);
-        for (int j = 0; j < c->dets[i].nroi; j++) free(c->dets[i].roi[j]);
+        for (int j = 0; j < c->dets[i].nroi; j++)
+            free(c->dets[i].roi[j]);
         free(c->dets[i].roi);
     }
     free(c->dets);
@@ -477,11 +483,13 @@ static void free_camera(cfg_camera *c)
 void config_free(config *c)
 {
     if (!c) return;
-    for (int i = 0; i < c->ncam; i++) free_camera(&c->cams[i]);
+    for (int i = 0; i < c->ncam; i++)
+        free_camera(&c->cams[i]);
     free(c->cams);
     free(c->file), free(c->aws_region), free(c->device), free(c->metrics_listen);
     free(c->spool_dir);
-    for (int i = 0; i < 5; i++) free(c->endpoint[i]);
+    for (int i = 0; i < 5; i++)
+        free(c->endpoint[i]);
     ynode_free(c->root);
     free(c);
 }

@@ -4,8 +4,7 @@
 
 #include "config.h"
 
-static void add_v(cfg_diags *d, int line, int col, const char *path, const char *fmt,
-                  va_list ap)
+static void add_v(cfg_diags *d, int line, int col, const char *path, const char *fmt, va_list ap)
 {
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;

@@ -78,8 +78,8 @@ char *cfg_expand_env(const char *in, char *msg, size_t msglen)
         } else if (dflt) {
             ds_add(&out, dflt + 2, (size_t)(end - dflt - 2));
         } else if (!val) {
-            snprintf(msg, msglen, "environment variable %s is not set (use ${%s:-default})",
-                     name, name);
+            snprintf(msg, msglen, "environment variable %s is not set (use ${%s:-default})", name,
+                     name);
             free(out.p);
             return NULL;
         }

@@ -1,12 +1,12 @@
 /* Typed access to YAML nodes with diagnostics, shared by the config loader and
  * by detectors validating their own params. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <limits.h>
 
 #include "config.h"
 
@@ -65,8 +65,8 @@ bool cfg_read_bool(cfg_diags *d, const ynode *map, const char *key, const char *
             *out = true;
             return true;
         }
-        if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE") ||
-            !strcmp(s, "no") || !strcmp(s, "off")) {
+        if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE") || !strcmp(s, "no") ||
+            !strcmp(s, "off")) {
             *out = false;
             return true;
         }
@@ -98,8 +98,7 @@ bool cfg_read_double(cfg_diags *d, const ynode *map, const char *key, const char
     join(p, sizeof p, path, key);
     double x;
     if (!parse_number(v, &x)) {
-        cfg_diag_add(d, v, p, "expected a number, got %s%s%s",
-                     v->kind == YNODE_SCALAR ? "\"" : "",
+        cfg_diag_add(d, v, p, "expected a number, got %s%s%s", v->kind == YNODE_SCALAR ? "\"" : "",
                      v->kind == YNODE_SCALAR ? v->value : kind_name(v),
                      v->kind == YNODE_SCALAR ? "\"" : "");
         return false;
@@ -121,10 +120,9 @@ bool cfg_read_int(cfg_diags *d, const ynode *map, const char *key, const char *p
     join(p, sizeof p, path, key);
     double x;
     if (!parse_number(v, &x) || x != floor(x) || fabs(x) > 9.0e15) {
-        cfg_diag_add(d, v, p, "expected an integer, got %s%s%s",
-                     v->kind == YNODE_SCALAR ? "\"" : "",
-                     v->kind == YNODE_SCALAR ? v->value : kind_name(v),
-                     v->kind == YNODE_SCALAR ? "\"" : "");
+        cfg_diag_add(
+            d, v, p, "expected an integer, got %s%s%s", v->kind == YNODE_SCALAR ? "\"" : "",
+            v->kind == YNODE_SCALAR ? v->value : kind_name(v), v->kind == YNODE_SCALAR ? "\"" : "");
         return false;
     }
     if (x < (double)min || x > (double)max) {

@@ -35,8 +35,8 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
 {
     if (b->failed) return NULL;
     if (++b->count > MAX_NODES || depth > MAX_DEPTH) {
-        cfg_diag_add_pos(b->d, (int)src->start_mark.line + 1, (int)src->start_mark.column + 1,
-                         "", "document too large or too deeply nested (aliases?)");
+        cfg_diag_add_pos(b->d, (int)src->start_mark.line + 1, (int)src->start_mark.column + 1, "",
+                         "document too large or too deeply nested (aliases?)");
         b->failed = true;
         return NULL;
     }
@@ -51,8 +51,9 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
     case YAML_SCALAR_NODE: {
         n->kind = YNODE_SCALAR;
         yaml_scalar_style_t st = src->data.scalar.style;
-        n->quoted = st == YAML_SINGLE_QUOTED_SCALAR_STYLE || st == YAML_DOUBLE_QUOTED_SCALAR_STYLE ||
-                    st == YAML_LITERAL_SCALAR_STYLE || st == YAML_FOLDED_SCALAR_STYLE;
+        n->quoted = st == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                    st == YAML_DOUBLE_QUOTED_SCALAR_STYLE || st == YAML_LITERAL_SCALAR_STYLE ||
+                    st == YAML_FOLDED_SCALAR_STYLE;
         char msg[300];
         n->expanded = strstr((const char *)src->data.scalar.value, "${") != NULL;
         n->value = cfg_expand_env((const char *)src->data.scalar.value, msg, sizeof msg);
@@ -87,8 +88,8 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
             yaml_node_t *v = yaml_document_get_node(b->doc, pr->value);
             if (!k || !v) break;
             if (k->type != YAML_SCALAR_NODE) {
-                cfg_diag_add_pos(b->d, (int)k->start_mark.line + 1,
-                                 (int)k->start_mark.column + 1, "", "keys must be plain strings");
+                cfg_diag_add_pos(b->d, (int)k->start_mark.line + 1, (int)k->start_mark.column + 1,
+                                 "", "keys must be plain strings");
                 continue;
             }
             const char *key = (const char *)k->data.scalar.value;
@@ -108,9 +109,7 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
         }
         break;
     }
-    default:
-        n->kind = YNODE_SCALAR;
-        n->value = kstrdup("");
+    default: n->kind = YNODE_SCALAR; n->value = kstrdup("");
     }
     return n;
 }

@@ -12,8 +12,8 @@
 /* ---- errors: a code plus a human message, filled by the callee ---- */
 typedef enum {
     KERR_OK = 0,
-    KERR_INVALID,   /* bad input: config, media, model */
-    KERR_IO,        /* file system or network */
+    KERR_INVALID, /* bad input: config, media, model */
+    KERR_IO,      /* file system or network */
     KERR_NOMEM,
     KERR_UNSUPPORTED,
     KERR_EOF,

@@ -10,8 +10,14 @@ static _Atomic int g_level = LOG_INFO;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const k_names[] = {"debug", "info", "warn", "error"};
 
-void log_set_level(log_level lvl) { atomic_store(&g_level, (int)lvl); }
-bool log_enabled(log_level lvl) { return (int)lvl >= atomic_load(&g_level); }
+void log_set_level(log_level lvl)
+{
+    atomic_store(&g_level, (int)lvl);
+}
+bool log_enabled(log_level lvl)
+{
+    return (int)lvl >= atomic_load(&g_level);
+}
 
 int log_parse_level(const char *s, log_level *out)
 {
@@ -39,7 +45,8 @@ static void sb_putc(sbuf *b, char c)
 
 static void sb_puts(sbuf *b, const char *s)
 {
-    while (*s) sb_putc(b, *s++);
+    while (*s)
+        sb_putc(b, *s++);
 }
 
 static void sb_json_str(sbuf *b, const char *s)

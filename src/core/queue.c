@@ -45,7 +45,8 @@ void kqueue_free(kqueue *q)
 bool kqueue_push(kqueue *q, void *item)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->len == q->cap && !q->closed) pthread_cond_wait(&q->not_full, &q->mu);
+    while (q->len == q->cap && !q->closed)
+        pthread_cond_wait(&q->not_full, &q->mu);
     if (q->closed) {
         pthread_mutex_unlock(&q->mu);
         return false;

@@ -15,7 +15,8 @@ void uuid_v7(char out[37])
     if (RAND_bytes(b, sizeof b) != 1) {
         /* OpenSSL's CSPRNG does not fail on Linux once seeded; the timestamp and
          * counter still keep ids unique within this process if it ever does. */
-        for (int i = 0; i < 16; i++) b[i] = (uint8_t)(i * 37u);
+        for (int i = 0; i < 16; i++)
+            b[i] = (uint8_t)(i * 37u);
     }
     pthread_mutex_lock(&g_lock);
     int64_t ms = clock_wall_ms();
@@ -28,11 +29,12 @@ void uuid_v7(char out[37])
     g_last_ms = ms;
     uint16_t seq = g_seq & 0x0fff;
     pthread_mutex_unlock(&g_lock);
-    for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    for (int i = 0; i < 6; i++)
+        b[i] = (uint8_t)(ms >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (seq >> 8));
     b[7] = (uint8_t)(seq & 0xff);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }

@@ -88,7 +88,7 @@ typedef struct {
 } detector_ctx;
 
 typedef struct {
-    char name[128];  /* model file name */
+    char name[128]; /* model file name */
     char sha256[65];
 } detector_model;
 

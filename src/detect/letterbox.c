@@ -25,7 +25,8 @@ void letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preprocess_o
     float *wx = malloc(sizeof(float) * (size_t)nw);
     if (!x0 || !wx) {
         free(x0), free(wx);
-        for (size_t i = 0; i < plane * 3; i++) dst[i] = padv;
+        for (size_t i = 0; i < plane * 3; i++)
+            dst[i] = padv;
         return;
     }
     for (int x = 0; x < nw; x++) {
@@ -40,11 +41,13 @@ void letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preprocess_o
     }
     for (int y = 0; y < in_h; y++) {
         float *row[3];
-        for (int c = 0; c < 3; c++) row[c] = dst + (size_t)ch[c] * plane + (size_t)y * in_w;
+        for (int c = 0; c < 3; c++)
+            row[c] = dst + (size_t)ch[c] * plane + (size_t)y * in_w;
         int yy = y - py;
         if (yy < 0 || yy >= nh) {
             for (int c = 0; c < 3; c++)
-                for (int x = 0; x < in_w; x++) row[c][x] = padv;
+                for (int x = 0; x < in_w; x++)
+                    row[c][x] = padv;
             continue;
         }
         float sy = ((float)yy + 0.5f) / r - 0.5f;
@@ -55,7 +58,8 @@ void letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preprocess_o
         float wy = sy - (float)ya;
         const uint8_t *ra = f->rgb + (size_t)ya * f->stride, *rb = f->rgb + (size_t)yb * f->stride;
         for (int x = 0; x < px; x++)
-            for (int c = 0; c < 3; c++) row[c][x] = padv;
+            for (int c = 0; c < 3; c++)
+                row[c][x] = padv;
         for (int x = 0; x < nw; x++) {
             int a = x0[2 * x], b = x0[2 * x + 1];
             float w1 = wx[x];
@@ -66,13 +70,17 @@ void letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preprocess_o
             }
         }
         for (int x = px + nw; x < in_w; x++)
-            for (int c = 0; c < 3; c++) row[c][x] = padv;
+            for (int c = 0; c < 3; c++)
+                row[c][x] = padv;
     }
     free(x0);
     free(wx);
 }
 
-static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+static float clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 void letterbox_unmap(const letterbox *lb, detection *d, int frame_w, int frame_h)
 {

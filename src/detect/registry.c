@@ -76,8 +76,8 @@ detector *detector_open(const cfg_detector *cfg, const detector_ctx *ctx, kerr *
     }
     det->ops = ops;
     det->conf = conf;
-    det->threshold = cfg->confidence_threshold >= 0 ? (float)cfg->confidence_threshold
-                                                    : ops->default_threshold;
+    det->threshold =
+        cfg->confidence_threshold >= 0 ? (float)cfg->confidence_threshold : ops->default_threshold;
     if (ops->open(conf, ctx, &det->state, &det->model, err) != KERR_OK) {
         ops->free_conf(conf);
         free(det);
@@ -92,7 +92,10 @@ kerr_code detector_run(detector *d, const kframe *f, det_list *out, kerr *err)
     return d->ops->detect(d->state, f, d->threshold, out, err);
 }
 
-const char *detector_label(detector *d, int cls) { return d->ops->label(d->state, cls); }
+const char *detector_label(detector *d, int cls)
+{
+    return d->ops->label(d->state, cls);
+}
 
 void detector_close(detector *d)
 {

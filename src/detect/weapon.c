@@ -4,7 +4,7 @@
 #include "yolo_internal.h"
 
 static const char *const k_weapon_classes[] = {
-    "weapon", "gun",   "handgun", "pistol",  "rifle",    "firearm",      "shotgun",
+    "weapon", "gun",   "handgun", "pistol",   "rifle",        "firearm", "shotgun",
     "knife",  "blade", "machete", "scissors", "baseball bat", NULL};
 
 static const yolo_defaults k_weapon = {

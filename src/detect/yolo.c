@@ -37,10 +37,9 @@ typedef struct {
     det_list scratch;
 } yolo_state;
 
-static const char *const k_params[] = {"model",     "model_path", "model_size", "layout",
-                                       "class_names", "classes",  "nms_iou",    "max_detections",
-                                       "input_color", "normalize", "letterbox", "input_size",
-                                       NULL};
+static const char *const k_params[] = {
+    "model",          "model_path",  "model_size", "layout",    "class_names", "classes", "nms_iou",
+    "max_detections", "input_color", "normalize",  "letterbox", "input_size",  NULL};
 
 void yolo_free_conf(void *p)
 {
@@ -49,7 +48,8 @@ void yolo_free_conf(void *p)
     free(c->model_path);
     class_names_free(&c->names_list);
     free(c->names_file);
-    for (int i = 0; i < c->nclasses; i++) free(c->classes[i]);
+    for (int i = 0; i < c->nclasses; i++)
+        free(c->classes[i]);
     free(c->classes);
     free(c);
 }
@@ -210,8 +210,9 @@ static kerr_code load_names(const yolo_conf *c, const model_info *mi, int nc, cl
     }
     if (rc) return rc;
     if (out->n != nc)
-        return kerr_set(err, KERR_INVALID, "%s: the model outputs %d classes but %d class names "
-                                           "are configured",
+        return kerr_set(err, KERR_INVALID,
+                        "%s: the model outputs %d classes but %d class names "
+                        "are configured",
                         mi->path, nc, out->n);
     return KERR_OK;
 }
@@ -254,7 +255,8 @@ static kerr_code probe_output(yolo_state *s, int64_t *dims, int *nd, kerr *err)
 {
     const model_info *mi = model_get_info(s->m);
     bool dynamic = false;
-    for (int i = 0; i < mi->outputs[0].ndims; i++) dynamic |= mi->outputs[0].dims[i] <= 0;
+    for (int i = 0; i < mi->outputs[0].ndims; i++)
+        dynamic |= mi->outputs[0].dims[i] <= 0;
     if (!dynamic) {
         *nd = mi->outputs[0].ndims;
         memcpy(dims, mi->outputs[0].dims, sizeof(int64_t) * (size_t)*nd);

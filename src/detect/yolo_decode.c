@@ -26,8 +26,11 @@ int yolo_layout_parse(const char *s, yolo_layout *out)
     static const struct {
         const char *n;
         yolo_layout l;
-    } k[] = {{"auto", YOLO_AUTO}, {"yolov5", YOLO_V5}, {"yolov8", YOLO_V8},
-             {"yolo11", YOLO_V8}, {"yolox", YOLO_X}};
+    } k[] = {{"auto", YOLO_AUTO},
+             {"yolov5", YOLO_V5},
+             {"yolov8", YOLO_V8},
+             {"yolo11", YOLO_V8},
+             {"yolox", YOLO_X}};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strcmp(s, k[i].n) == 0) {
             *out = k[i].l;
@@ -39,7 +42,8 @@ int yolo_layout_parse(const char *s, yolo_layout *out)
 static int64_t grid_cells(int in_w, int in_h)
 {
     int64_t n = 0;
-    for (int i = 0; i < 3; i++) n += (int64_t)(in_w / k_strides[i]) * (in_h / k_strides[i]);
+    for (int i = 0; i < 3; i++)
+        n += (int64_t)(in_w / k_strides[i]) * (in_h / k_strides[i]);
     return n;
 }
 
@@ -101,8 +105,7 @@ static int best_class(const float *scores, int64_t stride, int nc, const bool *a
 
 static void push_box(det_list *out, float cx, float cy, float w, float h, float score, int cls)
 {
-    if (!(w > 0 && h > 0) || !isfinite(cx) || !isfinite(cy) || !isfinite(w) || !isfinite(h))
-        return;
+    if (!(w > 0 && h > 0) || !isfinite(cx) || !isfinite(cy) || !isfinite(w) || !isfinite(h)) return;
     detection d = {cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, cls};
     det_list_push(out, d);
 }
@@ -124,7 +127,8 @@ kerr_code yolo_decode(yolo_layout l, const float *data, const int64_t *dims, int
         }
         return KERR_OK;
     }
-    if (b < 6) return kerr_set(err, KERR_INVALID, "%s output needs >= 6 columns", yolo_layout_name(l));
+    if (b < 6)
+        return kerr_set(err, KERR_INVALID, "%s output needs >= 6 columns", yolo_layout_name(l));
     int nc = (int)(b - 5);
     if (l == YOLO_V5) {
         for (int64_t i = 0; i < a; i++) {

@@ -13,8 +13,8 @@ typedef struct {
 void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d,
                           const yolo_defaults *defs);
 void yolo_free_conf(void *conf);
-kerr_code yolo_open(const void *conf, const detector_ctx *ctx, void **state,
-                    detector_model *model, kerr *err);
+kerr_code yolo_open(const void *conf, const detector_ctx *ctx, void **state, detector_model *model,
+                    kerr *err);
 kerr_code yolo_detect(void *state, const kframe *f, float threshold, det_list *out, kerr *err);
 const char *yolo_label(void *state, int cls);
 void yolo_close(void *state);

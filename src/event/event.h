@@ -30,10 +30,10 @@ typedef struct {
     int64_t pts_ms; /* -1: unknown */
     int64_t detected_at_ms;
     char model_name[128], model_sha256[65];
-    char *snapshot_ref;     /* S3 URI or local path, as published */
+    char *snapshot_ref; /* S3 URI or local path, as published */
     char *crop_refs[4];
     int ncrops;
-    event_image snapshot;   /* JPEG bytes, not part of the JSON */
+    event_image snapshot; /* JPEG bytes, not part of the JSON */
     event_image crops[4];
     int64_t decoded_mono_ns; /* for the capture-to-publish latency */
 } event;

@@ -17,9 +17,11 @@ void event_free(event *e)
 {
     if (!e) return;
     free(e->camera_name), free(e->stream_name), free(e->detector), free(e->label);
-    for (int i = 0; i < e->nroi; i++) free(e->roi[i]);
+    for (int i = 0; i < e->nroi; i++)
+        free(e->roi[i]);
     free(e->snapshot_ref);
-    for (int i = 0; i < e->ncrops; i++) free(e->crop_refs[i]), free(e->crops[i].data);
+    for (int i = 0; i < e->ncrops; i++)
+        free(e->crop_refs[i]), free(e->crops[i].data);
     free(e->snapshot.data);
     free(e);
 }
@@ -32,30 +34,35 @@ static json_t *iso_or_null(int64_t ms)
     return json_string(buf);
 }
 
-static json_t *str_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
 
 char *event_to_json(const event *e)
 {
     double fw = e->frame_w > 0 ? e->frame_w : 1, fh = e->frame_h > 0 ? e->frame_h : 1;
-    json_t *bbox = json_pack(
-        "{s:f,s:f,s:f,s:f,s:i,s:i,s:{s:f,s:f,s:f,s:f}}", "x", e->x1, "y", e->y1, "width",
-        e->x2 - e->x1, "height", e->y2 - e->y1, "frame_width", e->frame_w, "frame_height",
-        e->frame_h, "fractions", "x", e->x1 / fw, "y", e->y1 / fh, "width", (e->x2 - e->x1) / fw,
-        "height", (e->y2 - e->y1) / fh);
+    json_t *bbox =
+        json_pack("{s:f,s:f,s:f,s:f,s:i,s:i,s:{s:f,s:f,s:f,s:f}}", "x", e->x1, "y", e->y1, "width",
+                  e->x2 - e->x1, "height", e->y2 - e->y1, "frame_width", e->frame_w, "frame_height",
+                  e->frame_h, "fractions", "x", e->x1 / fw, "y", e->y1 / fh, "width",
+                  (e->x2 - e->x1) / fw, "height", (e->y2 - e->y1) / fh);
     json_t *roi = json_array();
-    for (int i = 0; i < e->nroi; i++) json_array_append_new(roi, json_string(e->roi[i]));
+    for (int i = 0; i < e->nroi; i++)
+        json_array_append_new(roi, json_string(e->roi[i]));
     json_t *crops = json_array();
-    for (int i = 0; i < e->ncrops; i++) json_array_append_new(crops, str_or_null(e->crop_refs[i]));
-    json_t *frame = json_pack("{s:o,s:o,s:o,s:o}", "producer_timestamp",
-                              iso_or_null(e->producer_ts_ms), "server_timestamp",
-                              iso_or_null(e->server_ts_ms), "fragment_number",
-                              str_or_null(e->fragment_number), "pts",
-                              e->pts_ms >= 0 ? json_real((double)e->pts_ms / 1000.0) : json_null());
+    for (int i = 0; i < e->ncrops; i++)
+        json_array_append_new(crops, str_or_null(e->crop_refs[i]));
+    json_t *frame =
+        json_pack("{s:o,s:o,s:o,s:o}", "producer_timestamp", iso_or_null(e->producer_ts_ms),
+                  "server_timestamp", iso_or_null(e->server_ts_ms), "fragment_number",
+                  str_or_null(e->fragment_number), "pts",
+                  e->pts_ms >= 0 ? json_real((double)e->pts_ms / 1000.0) : json_null());
     json_t *root = json_pack(
         "{s:i,s:s,s:s,s:o,s:s,s:s,s:f,s:o,s:o,s:o,s:o,s:o,s:{s:s,s:s},s:o,s:o}", "schema_version",
-        EVENT_SCHEMA_VERSION, "event_id", e->event_id, "camera_name", e->camera_name,
-        "stream_name", str_or_null(e->stream_name), "detector", e->detector, "label", e->label,
-        "confidence", e->confidence, "bbox", bbox, "track_id",
+        EVENT_SCHEMA_VERSION, "event_id", e->event_id, "camera_name", e->camera_name, "stream_name",
+        str_or_null(e->stream_name), "detector", e->detector, "label", e->label, "confidence",
+        e->confidence, "bbox", bbox, "track_id",
         e->track_id > 0 ? json_integer(e->track_id) : json_null(), "roi", roi, "frame", frame,
         "detected_at", iso_or_null(e->detected_at_ms), "model", "name", e->model_name, "sha256",
         e->model_sha256, "snapshot", str_or_null(e->snapshot_ref), "crops", crops);
@@ -79,7 +86,10 @@ static int64_t parse_iso(const char *s)
     return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
-static char *dup_str(json_t *v) { return json_is_string(v) ? kstrdup(json_string_value(v)) : NULL; }
+static char *dup_str(json_t *v)
+{
+    return json_is_string(v) ? kstrdup(json_string_value(v)) : NULL;
+}
 
 static int64_t iso_field(json_t *o, const char *k)
 {
@@ -92,7 +102,8 @@ event *event_from_json(const char *text, kerr *err)
     json_error_t je;
     json_t *root = json_loads(text, 0, &je);
     if (!root) {
-        kerr_set(err, KERR_INVALID, "event JSON line %d column %d: %s", je.line, je.column, je.text);
+        kerr_set(err, KERR_INVALID, "event JSON line %d column %d: %s", je.line, je.column,
+                 je.text);
         return NULL;
     }
     event *e = event_new();
@@ -102,8 +113,8 @@ event *event_from_json(const char *text, kerr *err)
     if (!e || json_unpack_ex(root, &je, 0, "{s:i,s:s,s:o,s:o,s:F,s:o,s:o,s:o,s:o,s:o,s:o}",
                              "schema_version", &ver, "event_id", &id, "bbox", &bbox, "frame",
                              &frame, "confidence", &e->confidence, "model", &model, "roi", &roi,
-                             "crops", &crops, "track_id", &tid, "camera_name",
-                             &(json_t *){NULL}, "label", &(json_t *){NULL}) != 0) {
+                             "crops", &crops, "track_id", &tid, "camera_name", &(json_t *){NULL},
+                             "label", &(json_t *){NULL}) != 0) {
         kerr_set(err, KERR_INVALID, "event JSON: %s", je.text);
         event_free(e);
         json_decref(root);
@@ -126,13 +137,15 @@ event *event_from_json(const char *text, kerr *err)
     e->producer_ts_ms = iso_field(frame, "producer_timestamp");
     e->server_ts_ms = iso_field(frame, "server_timestamp");
     json_t *fn = json_object_get(frame, "fragment_number"), *pts = json_object_get(frame, "pts");
-    if (json_is_string(fn)) snprintf(e->fragment_number, sizeof e->fragment_number, "%s",
-                                     json_string_value(fn));
+    if (json_is_string(fn))
+        snprintf(e->fragment_number, sizeof e->fragment_number, "%s", json_string_value(fn));
     e->pts_ms = json_is_number(pts) ? (int64_t)(json_number_value(pts) * 1000.0 + 0.5) : -1;
     e->detected_at_ms = iso_field(root, "detected_at");
     json_t *mn = json_object_get(model, "name"), *ms = json_object_get(model, "sha256");
-    snprintf(e->model_name, sizeof e->model_name, "%s", json_is_string(mn) ? json_string_value(mn) : "");
-    snprintf(e->model_sha256, sizeof e->model_sha256, "%s", json_is_string(ms) ? json_string_value(ms) : "");
+    snprintf(e->model_name, sizeof e->model_name, "%s",
+             json_is_string(mn) ? json_string_value(mn) : "");
+    snprintf(e->model_sha256, sizeof e->model_sha256, "%s",
+             json_is_string(ms) ? json_string_value(ms) : "");
     e->snapshot_ref = dup_str(json_object_get(root, "snapshot"));
     for (size_t i = 0; i < json_array_size(crops) && e->ncrops < 4; i++)
         e->crop_refs[e->ncrops++] = dup_str(json_array_get(crops, i));

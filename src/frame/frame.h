@@ -9,13 +9,13 @@
 
 typedef struct {
     int width, height, stride;
-    uint8_t *rgb;                /* stride * height bytes, R,G,B order */
-    int64_t pts_ms;              /* media time of the frame */
-    int64_t producer_ts_ms;      /* capture time from the source, -1 when unknown */
-    int64_t server_ts_ms;        /* ingestion time, -1 when unknown */
-    char fragment_number[64];    /* KVS fragment, "" when none */
-    int64_t decoded_mono_ns;     /* when the decoder produced it (latency) */
-    int64_t seq;                 /* per-camera sequence of analysed frames */
+    uint8_t *rgb;             /* stride * height bytes, R,G,B order */
+    int64_t pts_ms;           /* media time of the frame */
+    int64_t producer_ts_ms;   /* capture time from the source, -1 when unknown */
+    int64_t server_ts_ms;     /* ingestion time, -1 when unknown */
+    char fragment_number[64]; /* KVS fragment, "" when none */
+    int64_t decoded_mono_ns;  /* when the decoder produced it (latency) */
+    int64_t seq;              /* per-camera sequence of analysed frames */
     atomic_int refs;
 } kframe;
 

@@ -41,15 +41,17 @@ static kerr_code ensure_env(kerr *err)
     if (g_env) return KERR_OK;
     g_api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
     if (!g_api)
-        return kerr_set(err, KERR_UNSUPPORTED,
-                        "ONNX Runtime %s does not provide API version %d",
+        return kerr_set(err, KERR_UNSUPPORTED, "ONNX Runtime %s does not provide API version %d",
                         OrtGetApiBase()->GetVersionString(), ORT_API_VERSION);
     OrtStatus *st = g_api->CreateEnv(ORT_LOGGING_LEVEL_ERROR, "kvs-infer", &g_env);
     if (st) return ort_fail(st, err, "cannot create the ONNX Runtime environment", NULL);
     return KERR_OK;
 }
 
-const char *infer_runtime_version(void) { return OrtGetApiBase()->GetVersionString(); }
+const char *infer_runtime_version(void)
+{
+    return OrtGetApiBase()->GetVersionString();
+}
 
 static bool has_cuda(char *available, size_t len)
 {
@@ -269,7 +271,10 @@ void model_release(model *m)
     pthread_mutex_unlock(&g_lock);
 }
 
-const model_info *model_get_info(const model *m) { return &m->info; }
+const model_info *model_get_info(const model *m)
+{
+    return &m->info;
+}
 
 kerr_code model_run(model *m, const float *input, const int64_t *shape, int ndims,
                     infer_output *out, kerr *err)
@@ -286,8 +291,7 @@ kerr_code model_run(model *m, const float *input, const int64_t *shape, int ndim
     for (int i = 0; i < ndims; i++) {
         if (in->dims[i] > 0 && in->dims[i] != shape[i])
             return kerr_set(err, KERR_INVALID, "%s: input %s dim %d is %lld, we feed %lld",
-                            m->info.path, in->name, i, (long long)in->dims[i],
-                            (long long)shape[i]);
+                            m->info.path, in->name, i, (long long)in->dims[i], (long long)shape[i]);
         count *= (size_t)shape[i];
     }
     OrtMemoryInfo *mi = NULL;
@@ -295,8 +299,8 @@ kerr_code model_run(model *m, const float *input, const int64_t *shape, int ndim
     if (st) return ort_fail(st, err, "memory info", NULL);
     OrtValue *tin = NULL, *tout = NULL;
     st = g_api->CreateTensorWithDataAsOrtValue(mi, (void *)input, count * sizeof(float), shape,
-                                               (size_t)ndims,
-                                               ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &tin);
+                                               (size_t)ndims, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+                                               &tin);
     g_api->ReleaseMemoryInfo(mi);
     if (st) return ort_fail(st, err, "cannot wrap the input for", m->info.path);
     const char *in_names[] = {in->name};
@@ -320,8 +324,8 @@ kerr_code model_run(model *m, const float *input, const int64_t *shape, int ndim
     g_api->ReleaseTensorTypeAndShapeInfo(tsi);
     if (et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || nd > INFER_MAX_DIMS) {
         g_api->ReleaseValue(tout);
-        return kerr_set(err, KERR_INVALID, "%s: output %s must be a float32 tensor",
-                        m->info.path, out_names[0]);
+        return kerr_set(err, KERR_INVALID, "%s: output %s must be a float32 tensor", m->info.path,
+                        out_names[0]);
     }
     void *data = NULL;
     ort_ok(g_api->GetTensorMutableData(tout, &data));

@@ -17,7 +17,8 @@ kerr_code file_sha256(const char *path, char out[65], kerr *err)
     }
     unsigned char buf[65536];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) EVP_DigestUpdate(ctx, buf, n);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(ctx, buf, n);
     bool failed = ferror(f);
     fclose(f);
     unsigned char md[32];
@@ -25,6 +26,7 @@ kerr_code file_sha256(const char *path, char out[65], kerr *err)
     EVP_DigestFinal_ex(ctx, md, &mdlen);
     EVP_MD_CTX_free(ctx);
     if (failed) return kerr_set(err, KERR_IO, "%s: read error", path);
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
     return KERR_OK;
 }

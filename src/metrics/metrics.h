@@ -27,7 +27,6 @@
 #define M_FRAME_QUEUE "kvs_infer_frame_queue_depth"
 #define M_PUBLISH_QUEUE "kvs_infer_publish_queue_depth"
 
-void metrics_init(void);
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 void metric_add(const char *family, const char *labels, double v);
 void metric_set(const char *family, const char *labels, double v);

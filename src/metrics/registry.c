@@ -50,8 +50,6 @@ typedef struct series {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static series *g_series;
 
-void metrics_init(void) {}
-
 void metrics_reset(void)
 {
     pthread_mutex_lock(&g_lock);
@@ -192,8 +190,9 @@ char *metrics_render(void)
     pthread_mutex_lock(&g_lock);
     for (int f = 0; f < NF; f++) {
         const family *fm = &k_families[f];
-        const char *type = fm->k == KIND_COUNTER ? "counter" : fm->k == KIND_GAUGE ? "gauge"
-                                                                                   : "histogram";
+        const char *type = fm->k == KIND_COUNTER ? "counter"
+                           : fm->k == KIND_GAUGE ? "gauge"
+                                                 : "histogram";
         bprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", fm->name, fm->help, fm->name, type);
         for (series *s = g_series; s; s = s->next) {
             if (s->fam != f) continue;
@@ -236,9 +235,12 @@ void mlabels(char *out, size_t len, ...)
         if (w < 0 || (size_t)w >= len - used) break;
         used += (size_t)w;
         for (; *v && used + 3 < len; v++) {
-            if (*v == '\\' || *v == '"') out[used++] = '\\', out[used++] = *v;
-            else if (*v == '\n') out[used++] = '\\', out[used++] = 'n';
-            else out[used++] = *v;
+            if (*v == '\\' || *v == '"')
+                out[used++] = '\\', out[used++] = *v;
+            else if (*v == '\n')
+                out[used++] = '\\', out[used++] = 'n';
+            else
+                out[used++] = *v;
         }
         if (used + 2 > len) break;
         out[used++] = '"';

@@ -64,8 +64,9 @@ static int open_instance(publish_hub *h, const publisher_ops *ops, const cfg_pub
 
 static bool aws_wanted(const cfg_publishers *p, int i)
 {
-    return i == 0 ? p->kinesis_stream_name != NULL : i == 1 ? p->s3_bucket != NULL
-                                                            : p->dynamodb_table != NULL;
+    return i == 0   ? p->kinesis_stream_name != NULL
+           : i == 1 ? p->s3_bucket != NULL
+                    : p->dynamodb_table != NULL;
 }
 
 kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_publishers *p,
@@ -190,7 +191,8 @@ static void *hub_main(void *p)
         if (r) {
             int64_t t0 = clock_mono_ns();
             assign_refs(h, r, e);
-            for (int i = 0; i < r->ninst; i++) deliver(h, r, &h->inst[r->inst[i]], e);
+            for (int i = 0; i < r->ninst; i++)
+                deliver(h, r, &h->inst[r->inst[i]], e);
             int64_t now = clock_mono_ns();
             metric_observe(M_STAGE_SECONDS, "stage=\"publish\"", (double)(now - t0) / 1e9);
             if (e->decoded_mono_ns)
@@ -240,7 +242,8 @@ void publish_hub_free(publish_hub *h)
     kqueue_close(h->q);
     pthread_join(h->thread, NULL);
     kqueue_free(h->q);
-    for (int i = 0; i < h->ninst; i++) h->inst[i].ops->close(h->inst[i].state);
+    for (int i = 0; i < h->ninst; i++)
+        h->inst[i].ops->close(h->inst[i].state);
     for (int i = 0; i < h->nroutes; i++) {
         route *r = &h->routes[i];
         free(r->camera);

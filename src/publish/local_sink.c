@@ -18,7 +18,10 @@ typedef struct {
     int fd;
 } local_state;
 
-static bool local_wanted(const cfg_publishers *p) { return p->local_dir != NULL; }
+static bool local_wanted(const cfg_publishers *p)
+{
+    return p->local_dir != NULL;
+}
 
 static void local_key(const cfg_publishers *p, char *out, size_t len)
 {
@@ -44,8 +47,8 @@ static kerr_code local_open(const cfg_publishers *p, const config *cfg, void **s
     return KERR_OK;
 }
 
-static void local_image_ref(void *state, const cfg_publishers *p, const event *e,
-                            const char *name, char *out, size_t len)
+static void local_image_ref(void *state, const cfg_publishers *p, const event *e, const char *name,
+                            char *out, size_t len)
 {
     (void)state;
     char key[1024];

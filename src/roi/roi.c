@@ -46,9 +46,12 @@ bool roi_filter_accept(const roi_filter *f, double cx, double cy, const char **z
             return false;
         }
         bool listed = f->ninclude == 0;
-        for (int i = 0; i < f->ninclude && !listed; i++) listed = f->include[i] == k;
-        if (listed && zones && nz < max) zones[nz++] = r->name;
-        else if (listed && !zones) nz++;
+        for (int i = 0; i < f->ninclude && !listed; i++)
+            listed = f->include[i] == k;
+        if (listed && zones && nz < max)
+            zones[nz++] = r->name;
+        else if (listed && !zones)
+            nz++;
     }
     if (nzones) *nzones = nz;
     if (f->ninclude == 0) return true;

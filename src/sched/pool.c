@@ -50,7 +50,8 @@ static void *worker_main(void *p)
     free(a);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->rhead && !s->stopping) pthread_cond_wait(&s->work, &s->mu);
+        while (!s->rhead && !s->stopping)
+            pthread_cond_wait(&s->work, &s->mu);
         sched_cam *c = s->rhead;
         if (!c) break; /* stopping and nothing left */
         s->rhead = c->next_ready;
@@ -108,7 +109,8 @@ void sched_free(sched *s)
     s->stopping = true;
     pthread_cond_broadcast(&s->work);
     pthread_mutex_unlock(&s->mu);
-    for (int i = 0; i < s->nthreads; i++) pthread_join(s->threads[i], NULL);
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->threads[i], NULL);
     free(s->threads);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);
@@ -137,7 +139,8 @@ int sched_push(sched_cam *c, kframe *f)
     sched *s = c->s;
     int dropped = 0;
     pthread_mutex_lock(&s->mu);
-    while (!c->drop_stale && c->len == c->cap && !c->closed) pthread_cond_wait(&s->changed, &s->mu);
+    while (!c->drop_stale && c->len == c->cap && !c->closed)
+        pthread_cond_wait(&s->changed, &s->mu);
     if (c->closed) {
         pthread_mutex_unlock(&s->mu);
         frame_unref(f);

@@ -35,4 +35,7 @@ int64_t backoff_next(backoff *b)
     return d;
 }
 
-void backoff_reset(backoff *b) { b->delay_ms = 250; }
+void backoff_reset(backoff *b)
+{
+    b->delay_ms = 250;
+}

@@ -14,9 +14,9 @@
 typedef struct {
     const AVCodecParameters *codecpar; /* owned by the source, valid until close */
     AVRational time_base;
-    double fps;    /* nominal frame rate, 0 when unknown */
-    bool is_live;  /* network/live input: pacing comes from the source itself */
-    bool finite;   /* a file or VOD playlist: its end is the end, not a disconnect */
+    double fps;   /* nominal frame rate, 0 when unknown */
+    bool is_live; /* network/live input: pacing comes from the source itself */
+    bool finite;  /* a file or VOD playlist: its end is the end, not a disconnect */
 } source_info;
 
 typedef struct {

@@ -43,7 +43,8 @@ static float match_score(const detection *pred, const detection *d, float iou_mi
     float iou = box_iou(pred, d);
     if (iou >= iou_min) return 1.0f + iou;
     float pw = pred->x2 - pred->x1, ph = pred->y2 - pred->y1;
-    float dx = (pred->x1 + pred->x2 - d->x1 - d->x2) / 2, dy = (pred->y1 + pred->y2 - d->y1 - d->y2) / 2;
+    float dx = (pred->x1 + pred->x2 - d->x1 - d->x2) / 2,
+          dy = (pred->y1 + pred->y2 - d->y1 - d->y2) / 2;
     float reach = 0.5f * (pw > ph ? pw : ph);
     float dw = (d->x2 - d->x1) / (pw > 0 ? pw : 1), dh = (d->y2 - d->y1) / (ph > 0 ? ph : 1);
     bool similar = dw > 0.5f && dw < 2.0f && dh > 0.5f && dh < 2.0f;

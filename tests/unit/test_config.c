@@ -31,9 +31,9 @@ static config *load(const char *text, size_t *ndiag)
     return c;
 }
 
-#define ASSERT_MSG(needle)                                                                 \
-    do {                                                                                   \
-        if (!strstr(g_msgs, needle)) fail_msg("missing \"%s\" in:\n%s", needle, g_msgs);   \
+#define ASSERT_MSG(needle)                                                                         \
+    do {                                                                                           \
+        if (!strstr(g_msgs, needle)) fail_msg("missing \"%s\" in:\n%s", needle, g_msgs);           \
     } while (0)
 
 static const char *k_design =
@@ -297,7 +297,8 @@ static void kvs_source_needs_stream(void **state)
 {
     (void)state;
     size_t n;
-    config *c = load("cameras:\n  - name: a\n    source: {mode: getmedia}\n    detectors: []\n", &n);
+    config *c =
+        load("cameras:\n  - name: a\n    source: {mode: getmedia}\n    detectors: []\n", &n);
     assert_null(c);
     ASSERT_MSG("cameras[0]: a KVS source (mode getmedia) needs `stream_name`");
 }

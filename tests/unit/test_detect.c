@@ -52,7 +52,8 @@ static void decode_yolov8(void **state)
     /* box 1: cx 50 cy 60 w 20 h 40, class 1 at 0.8; box 3 below threshold */
     int64_t dims[3] = {1, 4 + C, N};
     float *row[6];
-    for (int r = 0; r < 6; r++) row[r] = out + r * N;
+    for (int r = 0; r < 6; r++)
+        row[r] = out + r * N;
     row[0][1] = 50, row[1][1] = 60, row[2][1] = 20, row[3][1] = 40, row[5][1] = 0.8f;
     row[0][3] = 10, row[1][3] = 10, row[2][3] = 4, row[3][3] = 4, row[4][3] = 0.2f;
     det_list l = {0};
@@ -154,7 +155,8 @@ static void letterbox_round_trip(void **state)
     memset(f->rgb, 0, (size_t)f->stride * 100);
     /* a red pixel block at (100..109, 50..59) */
     for (int y = 50; y < 60; y++)
-        for (int x = 100; x < 110; x++) f->rgb[y * f->stride + x * 3] = 255;
+        for (int x = 100; x < 110; x++)
+            f->rgb[y * f->stride + x * 3] = 255;
     float *t = malloc(sizeof(float) * 3 * 100 * 100);
     preprocess_opts o = {.bgr = false, .normalize = true, .center = true};
     letterbox lb;
@@ -162,8 +164,8 @@ static void letterbox_round_trip(void **state)
     NEAR(lb.scale, 0.5, 1e-6);
     NEAR(lb.pad_x, 0, 1e-6);
     NEAR(lb.pad_y, 25, 1e-6);
-    NEAR(t[0], 114.0 / 255.0, 1e-6);                 /* padding row */
-    NEAR(t[(25 + 27) * 100 + 52], 1.0, 1e-6);         /* the red block, R plane */
+    NEAR(t[0], 114.0 / 255.0, 1e-6);                    /* padding row */
+    NEAR(t[(25 + 27) * 100 + 52], 1.0, 1e-6);           /* the red block, R plane */
     NEAR(t[100 * 100 + (25 + 27) * 100 + 52], 0, 1e-6); /* G plane */
     detection d = {50, 50, 55, 55, 1, 0};
     letterbox_unmap(&lb, &d, 200, 100);
@@ -176,7 +178,7 @@ static void letterbox_round_trip(void **state)
     letterbox_to_tensor(f, 100, 100, &ox, t, &lb);
     NEAR(lb.pad_y, 0, 1e-6);
     NEAR(t[2 * 100 * 100 + 27 * 100 + 52], 255.0, 1e-4); /* R lands in plane 2 */
-    NEAR(t[99 * 100 + 5], 114.0, 1e-6);                   /* bottom padding */
+    NEAR(t[99 * 100 + 5], 114.0, 1e-6);                  /* bottom padding */
     free(t);
     frame_unref(f);
 }

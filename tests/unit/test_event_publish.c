@@ -96,16 +96,19 @@ static void jpeg_snapshot_and_crop(void **state)
 {
     (void)state;
     kframe *f = frame_new(320, 240);
-    for (int i = 0; i < f->stride * 240; i++) f->rgb[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < f->stride * 240; i++)
+        f->rgb[i] = (uint8_t)(i * 7);
     event *e = sample();
     assert_int_equal(event_encode_images(e, f, 85, NULL), KERR_OK);
     tjhandle tj = tjInitDecompress();
     int w, h, sub, cs;
-    assert_int_equal(tjDecompressHeader3(tj, e->snapshot.data, e->snapshot.len, &w, &h, &sub, &cs), 0);
+    assert_int_equal(tjDecompressHeader3(tj, e->snapshot.data, e->snapshot.len, &w, &h, &sub, &cs),
+                     0);
     assert_int_equal(w, 320);
     assert_int_equal(h, 240);
     assert_int_equal(e->ncrops, 1);
-    assert_int_equal(tjDecompressHeader3(tj, e->crops[0].data, e->crops[0].len, &w, &h, &sub, &cs), 0);
+    assert_int_equal(tjDecompressHeader3(tj, e->crops[0].data, e->crops[0].len, &w, &h, &sub, &cs),
+                     0);
     assert_int_equal(w, 60); /* 50 wide + 10% margin each side */
     assert_int_equal(h, 120);
     tjDestroy(tj);

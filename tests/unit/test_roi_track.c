@@ -29,7 +29,8 @@ static void include_and_exclude(void **state)
     double left[4][2] = {{0, 0}, {0.5, 0}, {0.5, 1}, {0, 1}};
     double door[4][2] = {{0.1, 0.1}, {0.2, 0.1}, {0.2, 0.2}, {0.1, 0.2}};
     double right[4][2] = {{0.5, 0}, {1, 0}, {1, 1}, {0.5, 1}};
-    cfg_roi rois[3] = {{"left", left, 4, false}, {"door", door, 4, true}, {"right", right, 4, false}};
+    cfg_roi rois[3] = {
+        {"left", left, 4, false}, {"door", door, 4, true}, {"right", right, 4, false}};
     cfg_camera cam = {.rois = rois, .nroi = 3};
     char *only_left[] = {"left"};
     cfg_detector limited = {.roi = only_left, .nroi = 1};
@@ -42,10 +43,10 @@ static void include_and_exclude(void **state)
     assert_true(roi_filter_accept(&fl, 0.3, 0.5, z, 4, &nz));
     assert_int_equal(nz, 1);
     assert_string_equal(z[0], "left");
-    assert_false(roi_filter_accept(&fl, 0.7, 0.5, z, 4, &nz)); /* outside its zone */
+    assert_false(roi_filter_accept(&fl, 0.7, 0.5, z, 4, &nz));   /* outside its zone */
     assert_false(roi_filter_accept(&fl, 0.15, 0.15, z, 4, &nz)); /* exclusion wins */
     assert_false(roi_filter_accept(&fw, 0.15, 0.15, z, 4, &nz)); /* ...for every detector */
-    assert_true(roi_filter_accept(&fw, 0.7, 0.5, z, 4, &nz));  /* no roi: whole frame */
+    assert_true(roi_filter_accept(&fw, 0.7, 0.5, z, 4, &nz));    /* no roi: whole frame */
     assert_int_equal(nz, 1);
     assert_string_equal(z[0], "right");
     roi_filter_free(&fl);

@@ -18,11 +18,13 @@ static void sampler_fps_limit(void **state)
     sampler s;
     sampler_init(&s, 5, 0); /* 25 fps input, 5 fps wanted */
     int taken = 0;
-    for (int i = 0; i < 250; i++) taken += sampler_take(&s, i * 40);
+    for (int i = 0; i < 250; i++)
+        taken += sampler_take(&s, i * 40);
     assert_int_equal(taken, 50);
     /* a loop restart (pts back to 0) keeps sampling */
     taken = 0;
-    for (int i = 0; i < 25; i++) taken += sampler_take(&s, i * 40);
+    for (int i = 0; i < 25; i++)
+        taken += sampler_take(&s, i * 40);
     assert_int_equal(taken, 5);
 }
 
@@ -32,10 +34,12 @@ static void sampler_skip_frames(void **state)
     sampler s;
     sampler_init(&s, 0, 2);
     bool got[7];
-    for (int i = 0; i < 7; i++) got[i] = sampler_take(&s, -1);
+    for (int i = 0; i < 7; i++)
+        got[i] = sampler_take(&s, -1);
     assert_true(got[0] && !got[1] && !got[2] && got[3] && !got[4] && !got[5] && got[6]);
     sampler_init(&s, 0, 0); /* no limits: every frame */
-    for (int i = 0; i < 10; i++) assert_true(sampler_take(&s, i));
+    for (int i = 0; i < 10; i++)
+        assert_true(sampler_take(&s, i));
 }
 
 typedef struct {
@@ -127,8 +131,10 @@ static void prometheus_text(void **state)
     char *text = metrics_render();
     assert_non_null(strstr(text, "# TYPE kvs_infer_frames_processed_total counter\n"));
     assert_non_null(strstr(text, "kvs_infer_frames_processed_total{camera=\"a\\\"b\\\\c\"} 5\n"));
-    assert_non_null(strstr(text, "kvs_infer_inference_seconds_bucket{detector=\"yolo\",le=\"0.025\"} 1\n"));
-    assert_non_null(strstr(text, "kvs_infer_inference_seconds_bucket{detector=\"yolo\",le=\"+Inf\"} 2\n"));
+    assert_non_null(
+        strstr(text, "kvs_infer_inference_seconds_bucket{detector=\"yolo\",le=\"0.025\"} 1\n"));
+    assert_non_null(
+        strstr(text, "kvs_infer_inference_seconds_bucket{detector=\"yolo\",le=\"+Inf\"} 2\n"));
     assert_non_null(strstr(text, "kvs_infer_inference_seconds_count{detector=\"yolo\"} 2\n"));
     assert_non_null(strstr(text, "# TYPE kvs_infer_stream_errors_total counter\n"));
     free(text);
@@ -138,9 +144,9 @@ static void prometheus_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sampler_fps_limit),   cmocka_unit_test(sampler_skip_frames),
+        cmocka_unit_test(sampler_fps_limit),       cmocka_unit_test(sampler_skip_frames),
         cmocka_unit_test(slot_drops_stale_frames), cmocka_unit_test(batch_slot_blocks_instead),
-        cmocka_unit_test(queue_bounds_and_close), cmocka_unit_test(prometheus_text),
+        cmocka_unit_test(queue_bounds_and_close),  cmocka_unit_test(prometheus_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
