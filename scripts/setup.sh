@@ -13,7 +13,7 @@ SUDO=""
 APT_PKGS=(build-essential pkg-config cmake libavformat-dev libavcodec-dev libavutil-dev
   libswscale-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
   libturbojpeg0-dev libcmocka-dev ffmpeg fonts-dejavu-core python3-onnx python3-numpy
-  nodejs npm valgrind clang clang-format curl ca-certificates binutils xz-utils)
+  nodejs npm valgrind clang libclang-rt-dev clang-format curl ca-certificates binutils xz-utils)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
