@@ -36,6 +36,17 @@ static bool ort_ok(OrtStatus *st)
     return false;
 }
 
+/* ONNX Runtime's own messages join our JSON log instead of raw stderr. */
+static void ort_log(void *param, OrtLoggingLevel severity, const char *category, const char *logid,
+                    const char *code_location, const char *message)
+{
+    (void)param, (void)logid, (void)code_location;
+    log_level lvl = severity >= ORT_LOGGING_LEVEL_ERROR     ? LOG_ERROR
+                    : severity == ORT_LOGGING_LEVEL_WARNING ? LOG_WARN
+                                                            : LOG_DEBUG;
+    log_kv(lvl, LOG_CTX("component", "onnxruntime", "category", category), "%s", message);
+}
+
 static kerr_code ensure_env(kerr *err)
 {
     if (g_env) return KERR_OK;
@@ -43,7 +54,8 @@ static kerr_code ensure_env(kerr *err)
     if (!g_api)
         return kerr_set(err, KERR_UNSUPPORTED, "ONNX Runtime %s does not provide API version %d",
                         OrtGetApiBase()->GetVersionString(), ORT_API_VERSION);
-    OrtStatus *st = g_api->CreateEnv(ORT_LOGGING_LEVEL_ERROR, "kvs-infer", &g_env);
+    OrtStatus *st = g_api->CreateEnvWithCustomLogger(ort_log, NULL, ORT_LOGGING_LEVEL_ERROR,
+                                                     "kvs-infer", &g_env);
     if (st) return ort_fail(st, err, "cannot create the ONNX Runtime environment", NULL);
     return KERR_OK;
 }
