@@ -12,7 +12,7 @@ SUDO=""
 
 APT_PKGS=(build-essential pkg-config cmake libavformat-dev libavcodec-dev libavutil-dev
   libswscale-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
-  libturbojpeg0-dev libcmocka-dev ffmpeg fonts-dejavu-core python3-onnx python3-numpy
+  libturbojpeg0-dev zlib1g-dev libcmocka-dev ffmpeg fonts-dejavu-core python3-onnx python3-numpy
   nodejs npm valgrind clang libclang-rt-dev clang-format curl ca-certificates binutils xz-utils)
 
 missing=()
