@@ -134,12 +134,13 @@ static double pipeline(const char *model, const char *clip, int ncams, const cha
     if (!f) return 0;
     fprintf(f,
             "metrics: {listen: \"127.0.0.1:0\"}\n"
+            "spool: {dir: \"%s/spool-%d\"}\n"
             "defaults:\n"
             "  source: {mode: url, url: \"%s\", realtime: false}\n"
             "  publishers: {local_dir: \"%s/out-%d\"}\n"
             "  detectors: [{type: yolo, confidence_threshold: 0.5, params: {model: \"%s\"}}]\n"
             "cameras:\n",
-            clip, dir, ncams, model);
+            dir, ncams, clip, dir, ncams, model);
     for (int i = 0; i < ncams; i++)
         fprintf(f, "  - name: cam%d\n", i);
     fclose(f);

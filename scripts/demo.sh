@@ -17,7 +17,7 @@ demo: models/coco/yolox_nano.onnx is missing, so the detector will be disabled a
         scripts/fetch-models.sh   (downloads the official YOLOX release file)
 MSG
 fi
-rm -rf out/demo
+rm -rf out/demo out/spool
 mkdir -p out
 echo "demo: 4 cameras on media/vtest.avi; JSON logs in out/demo.log, metrics on http://127.0.0.1:9090/metrics while it runs" >&2
 start=$(date +%s.%N)

@@ -9,6 +9,7 @@ MEDIA=$(find_media)
 ffmpeg -v error -y -i "$MEDIA" -t 3 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/short.mp4"
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:0"}
+spool: {dir: "$WORK/spool"}
 defaults:
   source: {mode: url, url: "$WORK/short.mp4", realtime: false}
   fps_limit: 2

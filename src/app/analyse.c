@@ -52,9 +52,6 @@ static void emit(camera *c, cam_detector *d, const kframe *f, const detection *d
     mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, NULL);
     metric_add(M_EVENTS, labels, 1);
     atomic_fetch_add(&c->events, 1);
-    log_kv(LOG_INFO,
-           LOG_CTX("camera_name", c->cfg->name, "detector", d->cfg->type, "event_id", e->event_id),
-           "event: %s %.2f track %lld", e->label, e->confidence, (long long)track_id);
     publish_hub_submit(app_hub(c->app), e);
 }
 

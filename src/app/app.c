@@ -229,7 +229,7 @@ int app_run(const char *path)
     a.dctx = (detector_ctx){.config_file = path,
                             .device = cfg->device,
                             .intra_threads = ncpu / workers > 1 ? ncpu / workers : 1};
-    a.hub = publish_hub_new(cfg, 256, &err);
+    a.hub = publish_hub_new(cfg, &err);
     a.sched = a.hub ? sched_new(workers, camera_analyse, &a) : NULL;
     if (!a.sched) {
         log_error("cannot start: %s", err.msg);

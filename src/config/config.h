@@ -116,6 +116,7 @@ typedef struct {
     char *metrics_listen;
     char *spool_dir;
     int64_t spool_max_bytes;
+    int spool_fsync;   /* spool_fsync: 0 batch, 1 always, 2 never */
     int workers;       /* 0: automatic */
     int queue_depth;   /* frames waiting per camera before stale ones are dropped */
     char *endpoint[5]; /* kinesisvideo, kinesis, s3, dynamodb, sts */

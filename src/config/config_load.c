@@ -364,8 +364,21 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
     cfg->spool_max_bytes = 1LL << 30;
     const ynode *s = ynode_get(root, "spool");
     if (s && cfg_expect_map(d, s, "spool")) {
-        cfg_check_keys(d, s, "spool", (const char *const[]){"dir", "max_bytes", NULL});
+        cfg_check_keys(d, s, "spool", (const char *const[]){"dir", "max_bytes", "fsync", NULL});
         cfg_read_str(d, s, "dir", "spool", &cfg->spool_dir);
+        char *fs = NULL;
+        if (cfg_read_str(d, s, "fsync", "spool", &fs)) {
+            if (strcmp(fs, "batch") == 0)
+                cfg->spool_fsync = 0;
+            else if (strcmp(fs, "always") == 0)
+                cfg->spool_fsync = 1;
+            else if (strcmp(fs, "never") == 0)
+                cfg->spool_fsync = 2;
+            else
+                cfg_diag_add(d, ynode_get(s, "fsync"), "spool.fsync",
+                             "must be batch, always or never");
+        }
+        free(fs);
         cfg_read_int(d, s, "max_bytes", "spool", 1 << 20, INT64_C(1) << 50, &cfg->spool_max_bytes);
     }
     int64_t v;

@@ -25,7 +25,10 @@
 #define M_SOURCE_STATE "kvs_infer_source_state"
 #define M_EVENT_LATENCY "kvs_infer_event_latency_seconds"
 #define M_FRAME_QUEUE "kvs_infer_frame_queue_depth"
-#define M_PUBLISH_QUEUE "kvs_infer_publish_queue_depth"
+#define M_SPOOL_RECORDS "kvs_infer_spool_records"
+#define M_SPOOL_BYTES "kvs_infer_spool_bytes"
+#define M_SPOOL_OLDEST "kvs_infer_spool_oldest_unacked_seconds"
+#define M_SPOOL_CORRUPT "kvs_infer_spool_corrupt_bytes_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 void metric_add(const char *family, const char *labels, double v);

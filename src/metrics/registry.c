@@ -32,9 +32,12 @@ static const family k_families[] = {
     {M_PUBLISHER_RETRIES, "Publisher retries after a failed attempt.", KIND_COUNTER},
     {M_STREAM_ERRORS, "Stream errors by camera and kind.", KIND_COUNTER},
     {M_SOURCE_STATE, "1 for the current state of each camera's source.", KIND_GAUGE},
-    {M_EVENT_LATENCY, "From frame decode to event published.", KIND_HIST},
+    {M_EVENT_LATENCY, "From detection to delivery, per publisher.", KIND_HIST},
     {M_FRAME_QUEUE, "Frames waiting for analysis per camera.", KIND_GAUGE},
-    {M_PUBLISH_QUEUE, "Events waiting for the publisher thread.", KIND_GAUGE},
+    {M_SPOOL_RECORDS, "Events in the spool not yet delivered by every publisher.", KIND_GAUGE},
+    {M_SPOOL_BYTES, "Bytes of spool segments on disk.", KIND_GAUGE},
+    {M_SPOOL_OLDEST, "Age of the oldest event not yet delivered by every publisher.", KIND_GAUGE},
+    {M_SPOOL_CORRUPT, "Torn or corrupt spool bytes cut off at start.", KIND_COUNTER},
 };
 enum { NF = sizeof k_families / sizeof k_families[0] };
 

@@ -1,40 +1,50 @@
-/* The publisher thread and the routing from cameras to publisher instances. */
+/* The spool in the middle: producers append, one delivery thread per
+ * publisher type reads, delivers and acknowledges. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../metrics/metrics.h"
+#include "../spool/spool.h"
 #include "publish.h"
 
-enum { MAX_INSTANCES = 64, MAX_ROUTES = 1024, MAX_PER_ROUTE = 4 };
+enum { MAX_INSTANCES = 64, MAX_ROUTES = 1024, MAX_TYPES = SPOOL_MAX_CONSUMERS };
 
 typedef struct {
     const publisher_ops *ops;
     char key[1024];
     void *state;
-    int64_t failing_since_ms; /* 0 when healthy */
-    char last_error[256];
 } instance;
 
 typedef struct {
     char *camera;
-    cfg_publishers pub; /* deep copy */
-    int inst[MAX_PER_ROUTE];
-    int ninst;
+    cfg_publishers pub; /* deep copy, AWS fallbacks applied */
 } route;
+
+typedef struct publish_hub publish_hub;
+
+typedef struct {
+    publish_hub *h;
+    const publisher_ops *ops;
+    int index; /* spool consumer */
+    pthread_t thread;
+    int64_t failing_since_ms; /* 0 when healthy; under h->mu */
+    char last_error[256];
+} deliverer;
 
 struct publish_hub {
     const config *cfg;
-    kqueue *q;
-    pthread_t thread;
+    spool *sp;
     pthread_mutex_t mu;
     instance inst[MAX_INSTANCES];
     int ninst;
     route routes[MAX_ROUTES];
     int nroutes;
+    deliverer types[MAX_TYPES];
+    int ntypes;
     atomic_bool stopping;
-    int64_t stop_deadline_ms;
+    atomic_llong stop_deadline_ms;
 };
 
 static const char *const k_aws[] = {"kinesis", "s3", "dynamodb"};
@@ -46,20 +56,25 @@ static route *find_route(publish_hub *h, const char *camera)
     return NULL;
 }
 
-static int open_instance(publish_hub *h, const publisher_ops *ops, const cfg_publishers *p,
-                         kerr *err)
+/* Caller holds h->mu. Instances are shared by every camera with the same key. */
+static instance *get_instance(publish_hub *h, const publisher_ops *ops, const cfg_publishers *p,
+                              kerr *err)
 {
     char key[1024];
     ops->key(p, key, sizeof key);
     for (int i = 0; i < h->ninst; i++)
-        if (strcmp(h->inst[i].key, key) == 0) return i;
-    if (h->ninst == MAX_INSTANCES) return -(int)kerr_set(err, KERR_INVALID, "too many publishers");
+        if (h->inst[i].ops == ops && strcmp(h->inst[i].key, key) == 0) return &h->inst[i];
+    if (h->ninst == MAX_INSTANCES) {
+        kerr_set(err, KERR_INVALID, "too many publisher destinations");
+        return NULL;
+    }
     instance *in = &h->inst[h->ninst];
     memset(in, 0, sizeof *in);
-    if (ops->open(p, h->cfg, &in->state, err) != KERR_OK) return -1;
+    if (ops->open(p, h->cfg, &in->state, err) != KERR_OK) return NULL;
     in->ops = ops;
     snprintf(in->key, sizeof in->key, "%s", key);
-    return h->ninst++;
+    h->ninst++;
+    return in;
 }
 
 static bool aws_wanted(const cfg_publishers *p, int i)
@@ -67,6 +82,16 @@ static bool aws_wanted(const cfg_publishers *p, int i)
     return i == 0   ? p->kinesis_stream_name != NULL
            : i == 1 ? p->s3_bucket != NULL
                     : p->dynamodb_table != NULL;
+}
+
+static void copy_pub(cfg_publishers *d, const cfg_publishers *s)
+{
+    cfg_publishers_free(d);
+    d->kinesis_stream_name = kstrdup(s->kinesis_stream_name);
+    d->s3_bucket = kstrdup(s->s3_bucket);
+    d->s3_prefix = kstrdup(s->s3_prefix);
+    d->dynamodb_table = kstrdup(s->dynamodb_table);
+    d->local_dir = kstrdup(s->local_dir);
 }
 
 kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_publishers *p,
@@ -83,14 +108,7 @@ kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_p
         memset(r, 0, sizeof *r);
         r->camera = kstrdup(camera);
     }
-    free(r->pub.kinesis_stream_name), free(r->pub.s3_bucket), free(r->pub.s3_prefix);
-    free(r->pub.dynamodb_table), free(r->pub.local_dir);
-    r->pub.kinesis_stream_name = kstrdup(p->kinesis_stream_name);
-    r->pub.s3_bucket = kstrdup(p->s3_bucket);
-    r->pub.s3_prefix = kstrdup(p->s3_prefix);
-    r->pub.dynamodb_table = kstrdup(p->dynamodb_table);
-    r->pub.local_dir = kstrdup(p->local_dir);
-    r->ninst = 0;
+    copy_pub(&r->pub, p);
     for (int i = 0; i < 3; i++) {
         if (!aws_wanted(p, i) || publisher_find(k_aws[i])) continue;
         /* Not built yet: say so loudly and keep every event on local disk instead. */
@@ -100,113 +118,182 @@ kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_p
                "the local sink in %s",
                k_aws[i], r->pub.local_dir);
     }
-    static const char *const order[] = {"s3", "kinesis", "dynamodb", "local", NULL};
+    /* Open the destinations now, so a bad one is reported at start. */
     kerr_code rc = KERR_OK;
-    for (int i = 0; order[i] && rc == KERR_OK; i++) {
-        const publisher_ops *ops = publisher_find(order[i]);
-        if (!ops || !ops->wanted(&r->pub)) continue;
-        int idx = open_instance(h, ops, &r->pub, err);
-        if (idx < 0)
+    for (int t = 0; t < h->ntypes && rc == KERR_OK; t++)
+        if (h->types[t].ops->wanted(&r->pub) && !get_instance(h, h->types[t].ops, &r->pub, err))
             rc = err ? err->code : KERR_IO;
-        else if (r->ninst < MAX_PER_ROUTE)
-            r->inst[r->ninst++] = idx;
-    }
     pthread_mutex_unlock(&h->mu);
     return rc;
 }
 
-static void assign_refs(publish_hub *h, route *r, event *e)
+/* The first publisher that stores images names them (S3 before local). */
+static void assign_refs(publish_hub *h, const cfg_publishers *p, event *e)
 {
-    for (int i = 0; i < r->ninst; i++) {
-        instance *in = &h->inst[r->inst[i]];
-        if (!in->ops->image_ref) continue;
+    static const char *const order[] = {"s3", "local", NULL};
+    (void)h;
+    for (int i = 0; order[i]; i++) {
+        const publisher_ops *ops = publisher_find(order[i]);
+        if (!ops || !ops->image_ref || !ops->wanted(p)) continue;
         char ref[4096];
         if (e->snapshot.data) {
-            in->ops->image_ref(in->state, &r->pub, e, "frame.jpg", ref, sizeof ref);
+            ops->image_ref(p, e, "frame.jpg", ref, sizeof ref);
             free(e->snapshot_ref);
             e->snapshot_ref = kstrdup(ref);
         }
         for (int c = 0; c < e->ncrops; c++) {
             char name[32];
             snprintf(name, sizeof name, "crop-%d.jpg", c);
-            in->ops->image_ref(in->state, &r->pub, e, name, ref, sizeof ref);
+            ops->image_ref(p, e, name, ref, sizeof ref);
             free(e->crop_refs[c]);
             e->crop_refs[c] = kstrdup(ref);
         }
-        return; /* the first publisher that stores images names them */
+        return;
     }
 }
 
-static void deliver(publish_hub *h, route *r, instance *in, event *e)
+static void spool_metrics(publish_hub *h)
 {
+    spool_stats st;
+    spool_get_stats(h->sp, &st);
+    metric_set(M_SPOOL_RECORDS, "", (double)st.records);
+    metric_set(M_SPOOL_BYTES, "", (double)st.bytes);
+    metric_set(M_SPOOL_OLDEST, "",
+               st.oldest_unacked_ms ? (double)(clock_wall_ms() - st.oldest_unacked_ms) / 1e3 : 0);
+}
+
+void publish_hub_submit(publish_hub *h, event *e)
+{
+    pthread_mutex_lock(&h->mu);
+    route *r = find_route(h, e->camera_name);
+    cfg_publishers pub = {0};
+    if (r) copy_pub(&pub, &r->pub);
+    pthread_mutex_unlock(&h->mu);
+    if (!r) pub.local_dir = kstrdup("./out"); /* a camera without a route is a bug: keep it */
+    assign_refs(h, &pub, e);
+    size_t len = 0;
+    void *rec = spool_record_pack(e, &pub, &len);
+    cfg_publishers_free(&pub);
+    int64_t t0 = clock_mono_ns(), last_log = 0;
+    for (;;) { /* an event is never dropped: wait for the spool */
+        kerr err = {0};
+        uint64_t seq;
+        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, 1000, &err)
+                           : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
+        if (rc == KERR_OK) break;
+        if (clock_mono_ns() - last_log > 10000000000LL) {
+            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
+                   "cannot spool the event yet (%s); waiting", err.msg);
+            last_log = clock_mono_ns();
+        }
+        if (rc != KERR_AGAIN) clock_sleep_ns(500000000LL);
+        if (!rec) rec = spool_record_pack(e, &pub, &len);
+    }
+    metric_observe(M_STAGE_SECONDS, "stage=\"spool\"", (double)(clock_mono_ns() - t0) / 1e9);
+    free(rec);
+    log_kv(LOG_INFO,
+           LOG_CTX("camera_name", e->camera_name, "detector", e->detector, "event_id", e->event_id),
+           "event: %s %.2f track %lld", e->label, e->confidence, (long long)e->track_id);
+    spool_metrics(h);
+    event_free(e);
+}
+
+static bool past_deadline(publish_hub *h)
+{
+    return atomic_load(&h->stopping) && clock_wall_ms() > atomic_load(&h->stop_deadline_ms);
+}
+
+/* Delivers one event to its destination of this type, retrying with backoff.
+ * False when shutting down with the destination still failing (the record
+ * stays in the spool). */
+static bool deliver(deliverer *d, const cfg_publishers *p, const event *e)
+{
+    publish_hub *h = d->h;
     char labels[256];
     int64_t delay = 100;
     for (;;) {
         kerr err = {0};
-        kerr_code rc = in->ops->publish(in->state, &r->pub, e, &err);
-        if (rc == KERR_OK) {
-            mlabels(labels, sizeof labels, "publisher", in->ops->name, "outcome", "ok", NULL);
-            metric_add(M_EVENTS_PUBLISHED, labels, 1);
-            pthread_mutex_lock(&h->mu);
-            in->failing_since_ms = 0;
-            pthread_mutex_unlock(&h->mu);
-            return;
-        }
-        mlabels(labels, sizeof labels, "publisher", in->ops->name, "outcome", "error", NULL);
+        pthread_mutex_lock(&h->mu);
+        instance *in = get_instance(h, d->ops, p, &err);
+        pthread_mutex_unlock(&h->mu);
+        kerr_code rc = in ? in->ops->publish(in->state, p, e, &err) : KERR_IO;
+        mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome",
+                rc == KERR_OK ? "ok" : "error", NULL);
         metric_add(M_EVENTS_PUBLISHED, labels, 1);
         pthread_mutex_lock(&h->mu);
-        if (!in->failing_since_ms) in->failing_since_ms = clock_wall_ms();
-        snprintf(in->last_error, sizeof in->last_error, "%s", err.msg);
+        if (rc == KERR_OK)
+            d->failing_since_ms = 0;
+        else {
+            if (!d->failing_since_ms) d->failing_since_ms = clock_wall_ms();
+            snprintf(d->last_error, sizeof d->last_error, "%s", err.msg);
+        }
         pthread_mutex_unlock(&h->mu);
+        if (rc == KERR_OK) return true;
         log_kv(LOG_ERROR,
-               LOG_CTX("camera_name", e->camera_name, "publisher", in->ops->name, "event_id",
+               LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id",
                        e->event_id),
                "publish failed, retrying in %lld ms: %s", (long long)delay, err.msg);
-        if (atomic_load(&h->stopping) && clock_wall_ms() > h->stop_deadline_ms) {
-            char *json = event_to_json(e);
-            log_kv(LOG_ERROR,
-                   LOG_CTX("camera_name", e->camera_name, "publisher", in->ops->name, "event_id",
-                           e->event_id, "event", json ? json : ""),
-                   "shutting down with the publisher still failing: the event is in this log "
-                   "line");
-            free(json);
-            return;
-        }
-        mlabels(labels, sizeof labels, "publisher", in->ops->name, NULL);
+        if (past_deadline(h)) return false;
+        mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
         metric_add(M_PUBLISHER_RETRIES, labels, 1);
         clock_sleep_ns(delay * 1000000LL);
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
 }
 
-static void *hub_main(void *p)
+static void *deliver_main(void *arg)
 {
-    publish_hub *h = p;
-    event *e;
-    while ((e = kqueue_pop(h->q, -1)) != NULL) {
-        metric_set(M_PUBLISH_QUEUE, "", (double)kqueue_len(h->q));
-        pthread_mutex_lock(&h->mu);
-        route *r = find_route(h, e->camera_name);
-        pthread_mutex_unlock(&h->mu);
-        if (r) {
-            int64_t t0 = clock_mono_ns();
-            assign_refs(h, r, e);
-            for (int i = 0; i < r->ninst; i++)
-                deliver(h, r, &h->inst[r->inst[i]], e);
-            int64_t now = clock_mono_ns();
-            metric_observe(M_STAGE_SECONDS, "stage=\"publish\"", (double)(now - t0) / 1e9);
-            if (e->decoded_mono_ns)
-                metric_observe(M_EVENT_LATENCY, "", (double)(now - e->decoded_mono_ns) / 1e9);
-        } else {
-            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
-                   "no publisher route for this camera (bug)");
+    deliverer *d = arg;
+    publish_hub *h = d->h;
+    for (;;) {
+        uint64_t seq;
+        void *data = NULL;
+        size_t len = 0;
+        kerr err = {0};
+        kerr_code rc = spool_next(h->sp, d->index, &seq, &data, &len, 200, &err);
+        if (rc == KERR_AGAIN) {
+            spool_stats st;
+            spool_get_stats(h->sp, &st);
+            if (atomic_load(&h->stopping) && (st.pending[d->index] == 0 || past_deadline(h))) break;
+            continue;
         }
+        if (rc != KERR_OK) {
+            log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name), "spool: %s", err.msg);
+            clock_sleep_ns(500000000LL);
+            spool_rewind(h->sp, d->index);
+            continue;
+        }
+        cfg_publishers p;
+        event *e = spool_record_unpack(data, len, &p, &err);
+        free(data);
+        if (!e) { /* checksummed, so only a bug writes this: keep going, loudly */
+            log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
+                   "spool record %llu is unreadable and skipped: %s", (unsigned long long)seq,
+                   err.msg);
+            spool_ack(h->sp, d->index, seq, NULL);
+            continue;
+        }
+        bool done = true;
+        if (d->ops->wanted(&p)) {
+            int64_t t0 = clock_mono_ns();
+            done = deliver(d, &p, e);
+            char l[128];
+            mlabels(l, sizeof l, "stage", "publish", NULL);
+            metric_observe(M_STAGE_SECONDS, l, (double)(clock_mono_ns() - t0) / 1e9);
+            if (done && e->detected_at_ms > 0)
+                metric_observe(M_EVENT_LATENCY, "",
+                               (double)(clock_wall_ms() - e->detected_at_ms) / 1e3);
+        }
+        if (done) spool_ack(h->sp, d->index, seq, NULL);
+        cfg_publishers_free(&p);
         event_free(e);
+        spool_metrics(h);
+        if (!done) break; /* shutting down: the rest waits in the spool */
     }
     return NULL;
 }
 
-publish_hub *publish_hub_new(const config *cfg, int queue_capacity, kerr *err)
+publish_hub *publish_hub_new(const config *cfg, kerr *err)
 {
     publish_hub *h = calloc(1, sizeof *h);
     if (!h) {
@@ -214,41 +301,58 @@ publish_hub *publish_hub_new(const config *cfg, int queue_capacity, kerr *err)
         return NULL;
     }
     h->cfg = cfg;
-    h->q = kqueue_new((size_t)queue_capacity);
     pthread_mutex_init(&h->mu, NULL);
-    if (!h->q || pthread_create(&h->thread, NULL, hub_main, h) != 0) {
-        kqueue_free(h->q);
+    spool_opts o = {.dir = cfg->spool_dir,
+                    .max_bytes = cfg->spool_max_bytes,
+                    .fsync = (spool_fsync)cfg->spool_fsync};
+    for (int i = 0; publisher_at(i) && o.nconsumers < MAX_TYPES; i++) {
+        h->types[o.nconsumers] = (deliverer){.h = h, .ops = publisher_at(i), .index = o.nconsumers};
+        o.consumers[o.nconsumers++] = publisher_at(i)->name;
+    }
+    h->ntypes = o.nconsumers;
+    h->sp = spool_open(&o, err);
+    if (!h->sp) {
+        pthread_mutex_destroy(&h->mu);
         free(h);
-        kerr_set(err, KERR_INTERNAL, "cannot start the publisher thread");
         return NULL;
     }
+    spool_stats st;
+    spool_get_stats(h->sp, &st);
+    if (st.records || st.corrupt_bytes)
+        log_kv(LOG_INFO, LOG_CTX("component", "spool"),
+               "spool %s: %llu event(s) from an earlier run to deliver, %llu corrupt byte(s) cut",
+               cfg->spool_dir, (unsigned long long)st.records,
+               (unsigned long long)st.corrupt_bytes);
+    metric_add(M_SPOOL_CORRUPT, "", (double)st.corrupt_bytes);
+    for (int t = 0; t < h->ntypes; t++)
+        if (pthread_create(&h->types[t].thread, NULL, deliver_main, &h->types[t]) != 0) {
+            kerr_set(err, KERR_INTERNAL, "cannot start a delivery thread");
+            h->ntypes = t;
+            publish_hub_free(h);
+            return NULL;
+        }
     return h;
-}
-
-void publish_hub_submit(publish_hub *h, event *e)
-{
-    if (!kqueue_push(h->q, e)) { /* only after free: a bug, but never lose it silently */
-        log_kv(LOG_ERROR, LOG_CTX("event_id", e->event_id), "event submitted after shutdown");
-        event_free(e);
-    }
-    metric_set(M_PUBLISH_QUEUE, "", (double)kqueue_len(h->q));
 }
 
 void publish_hub_free(publish_hub *h)
 {
     if (!h) return;
-    h->stop_deadline_ms = clock_wall_ms() + 10000;
+    atomic_store(&h->stop_deadline_ms, clock_wall_ms() + 10000);
     atomic_store(&h->stopping, true);
-    kqueue_close(h->q);
-    pthread_join(h->thread, NULL);
-    kqueue_free(h->q);
+    for (int t = 0; t < h->ntypes; t++)
+        pthread_join(h->types[t].thread, NULL);
+    spool_stats st;
+    spool_get_stats(h->sp, &st);
+    if (st.records)
+        log_kv(LOG_WARN, LOG_CTX("component", "spool"),
+               "%llu event(s) not yet delivered stay in the spool for the next start",
+               (unsigned long long)st.records);
+    spool_close(h->sp);
     for (int i = 0; i < h->ninst; i++)
         h->inst[i].ops->close(h->inst[i].state);
     for (int i = 0; i < h->nroutes; i++) {
-        route *r = &h->routes[i];
-        free(r->camera);
-        free(r->pub.kinesis_stream_name), free(r->pub.s3_bucket), free(r->pub.s3_prefix);
-        free(r->pub.dynamodb_table), free(r->pub.local_dir);
+        free(h->routes[i].camera);
+        cfg_publishers_free(&h->routes[i].pub);
     }
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -259,12 +363,14 @@ bool publish_hub_healthy(publish_hub *h, char *why, size_t len)
     bool ok = true;
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&h->mu);
-    for (int i = 0; i < h->ninst && ok; i++)
-        if (h->inst[i].failing_since_ms && now - h->inst[i].failing_since_ms > 30000) {
-            snprintf(why, len, "publisher %s failing for %llds: %s", h->inst[i].ops->name,
-                     (long long)(now - h->inst[i].failing_since_ms) / 1000, h->inst[i].last_error);
+    for (int t = 0; t < h->ntypes && ok; t++) {
+        deliverer *d = &h->types[t];
+        if (d->failing_since_ms && now - d->failing_since_ms > 30000) {
+            snprintf(why, len, "publisher %s failing for %llds: %s", d->ops->name,
+                     (long long)(now - d->failing_since_ms) / 1000, d->last_error);
             ok = false;
         }
+    }
     pthread_mutex_unlock(&h->mu);
     return ok;
 }

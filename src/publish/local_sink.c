@@ -47,10 +47,9 @@ static kerr_code local_open(const cfg_publishers *p, const config *cfg, void **s
     return KERR_OK;
 }
 
-static void local_image_ref(void *state, const cfg_publishers *p, const event *e, const char *name,
-                            char *out, size_t len)
+static void local_image_ref(const cfg_publishers *p, const event *e, const char *name, char *out,
+                            size_t len)
 {
-    (void)state;
     char key[1024];
     event_object_key(e, "", name, key, sizeof key);
     snprintf(out, len, "%s/%s", p->local_dir, key);

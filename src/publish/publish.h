@@ -1,8 +1,12 @@
 /* publish: events leave the process here. Publishers are small vtables
- * registered by name (registry.c); a hub owns one publisher thread that takes
- * events from a bounded queue and hands each to the publishers of its camera.
- * The queue blocks producers when full (back-pressure reaches inference, which
- * then drops stale frames): events are never dropped. */
+ * registered by name (registry.c). The hub writes every event, with its
+ * images and its camera's publisher settings, to the durable spool before it
+ * counts as produced; one thread per publisher type reads the spool at its own
+ * cursor, delivers (retrying with backoff, never giving up) and acknowledges.
+ * A restart replays whatever was not acknowledged: at-least-once, with
+ * event_id for consumers to drop duplicates. A full spool blocks producers
+ * (back-pressure reaches inference, which then drops stale frames): events are
+ * never dropped. */
 #ifndef KVS_PUBLISH_H
 #define KVS_PUBLISH_H
 
@@ -17,9 +21,10 @@ typedef struct publisher_ops {
     /* Identity: cameras with the same key share one instance (e.g. one folder). */
     void (*key)(const cfg_publishers *p, char *out, size_t len);
     kerr_code (*open)(const cfg_publishers *p, const config *cfg, void **state, kerr *err);
-    /* Where an image of this event will live (S3 URI, local path); NULL if none. */
-    void (*image_ref)(void *state, const cfg_publishers *p, const event *e, const char *name,
-                      char *out, size_t len);
+    /* Where an image of this event will live (S3 URI, local path); NULL when
+     * this publisher does not store images. Decided before spooling. */
+    void (*image_ref)(const cfg_publishers *p, const event *e, const char *name, char *out,
+                      size_t len);
     /* KERR_OK when stored. Any other code is retried with backoff (the error
      * is logged and counted); events are not given up. */
     kerr_code (*publish)(void *state, const cfg_publishers *p, const event *e, kerr *err);
@@ -27,21 +32,32 @@ typedef struct publisher_ops {
 } publisher_ops;
 
 const publisher_ops *publisher_find(const char *name);
+/* The i-th registered publisher, NULL past the end. */
+const publisher_ops *publisher_at(int i);
 
 typedef struct publish_hub publish_hub;
 
-publish_hub *publish_hub_new(const config *cfg, int queue_capacity, kerr *err);
+/* Opens the spool (cfg->spool_dir) and starts one delivery thread per
+ * registered publisher; events left from a previous run are delivered first. */
+publish_hub *publish_hub_new(const config *cfg, kerr *err);
 /* Opens (or shares) the publishers a camera's config asks for. */
 kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_publishers *p,
                                  kerr *err);
-/* Takes ownership of the event; blocks while the queue is full. */
+/* Takes ownership of the event: decides its image references, spools it
+ * (blocking while the spool is full), logs it as produced. */
 void publish_hub_submit(publish_hub *h, event *e);
-/* Publishes everything queued, then stops the thread and closes publishers. */
+/* Delivers what is spooled (for up to 10 s), then stops; anything still not
+ * delivered stays in the spool for the next start. */
 void publish_hub_free(publish_hub *h);
 /* True unless a publisher has been failing for a while (readiness). */
 bool publish_hub_healthy(publish_hub *h, char *why, size_t len);
 /* Folders written by the local sink, for the summary. */
 void publish_hub_describe(publish_hub *h, char *out, size_t len);
+
+/* Spool records (spool_record.c). */
+void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
+event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err);
+void cfg_publishers_free(cfg_publishers *p);
 
 /* The local sink's line writer, exposed for its tests: appends one line with a
  * single write(2); on a short write the file is cut back so no torn line stays. */

@@ -13,3 +13,9 @@ const publisher_ops *publisher_find(const char *name)
         if (strcmp(k_publishers[i]->name, name) == 0) return k_publishers[i];
     return NULL;
 }
+
+const publisher_ops *publisher_at(int i)
+{
+    int n = (int)(sizeof k_publishers / sizeof k_publishers[0]) - 1;
+    return i >= 0 && i < n ? k_publishers[i] : NULL;
+}

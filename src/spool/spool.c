@@ -219,7 +219,7 @@ static kerr_code load_segments(spool *s, kerr *err)
         }
     }
     closedir(d);
-    qsort(ids, n, sizeof *ids, cmp_u64);
+    if (n) qsort(ids, n, sizeof *ids, cmp_u64);
     for (size_t i = 0; i < n; i++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/seg-%020llu.log", s->dir, (unsigned long long)ids[i]);

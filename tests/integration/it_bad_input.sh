@@ -17,6 +17,7 @@ printf 'not a model' >"$WORK/bad.onnx"
 METRICS_PORT=$(free_port)
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+spool: {dir: "$WORK/spool"}
 defaults:
   fps_limit: 4
   publishers: {local_dir: "$WORK/out"}

@@ -92,6 +92,7 @@ fi
 cat >"$WORK/cuda.yaml" <<YAML
 device: cuda:0
 metrics: {listen: "127.0.0.1:0"}
+spool: {dir: "$WORK/spool"}
 cameras:
   - name: a
     source: {mode: url, url: x.mp4}

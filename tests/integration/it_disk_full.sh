@@ -13,6 +13,7 @@ trap 'umount_small; cleanup' EXIT
 METRICS_PORT=$(free_port)
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+spool: {dir: "$WORK/spool"}
 cameras:
   - name: cam
     source: {mode: url, url: "$MEDIA", realtime: false}

@@ -22,6 +22,7 @@ METRICS_PORT=$(free_port)
 
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+spool: {dir: "$WORK/spool"}
 defaults:
   fps_limit: 2
   publishers: {local_dir: "$WORK/out"}

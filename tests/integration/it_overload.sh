@@ -9,6 +9,7 @@ ffmpeg -v error -y -i "$MEDIA" -t 8 -c:v libx264 -preset veryfast -pix_fmt yuv42
 METRICS_PORT=$(free_port)
 {
   echo "metrics: {listen: \"127.0.0.1:$METRICS_PORT\"}"
+  echo "spool: {dir: \"$WORK/spool\"}"
   echo "defaults:"
   echo "  source: {mode: url, url: \"$WORK/clip.mp4\", realtime: true}"
   echo "  publishers: {local_dir: \"$WORK/out\"}"

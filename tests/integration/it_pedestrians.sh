@@ -10,6 +10,7 @@ ffmpeg -v error -y -i "$MEDIA" -t 30 -c:v libx264 -preset veryfast -pix_fmt yuv4
 
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:0"}
+spool: {dir: "$WORK/spool"}
 defaults:
   source: {mode: url, url: "$MEDIA", realtime: false}
   fps_limit: 2

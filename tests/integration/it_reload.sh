@@ -10,6 +10,7 @@ METRICS_PORT=$(free_port)
 write_config() { # $@: camera names
   {
     echo "metrics: {listen: \"127.0.0.1:$METRICS_PORT\"}"
+    echo "spool: {dir: \"$WORK/spool\"}"
     echo "defaults:"
     echo "  source: {mode: url, url: \"$MEDIA\", loop: true}"
     echo "  fps_limit: ${FPS:-2}"

@@ -138,9 +138,9 @@ static void local_sink_writes_lines_and_images(void **state)
         e->x2 = 30, e->y2 = 40;
         assert_int_equal(event_encode_images(e, f, 80, NULL), KERR_OK);
         char ref[1024];
-        local->image_ref(st, &p, e, "frame.jpg", ref, sizeof ref);
+        local->image_ref(&p, e, "frame.jpg", ref, sizeof ref);
         e->snapshot_ref = kstrdup(ref);
-        local->image_ref(st, &p, e, "crop-0.jpg", ref, sizeof ref);
+        local->image_ref(&p, e, "crop-0.jpg", ref, sizeof ref);
         e->crop_refs[0] = kstrdup(ref);
         assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
         struct stat sb;

@@ -64,7 +64,9 @@ static int drain(spool *s, int c, bool ack, int *first)
     void *data;
     size_t len;
     while (spool_next(s, c, &seq, &data, &len, 0, NULL) == KERR_OK) {
-        int idx = atoi((char *)data + 6);
+        char text[32] = {0}; /* records are bytes, not strings */
+        memcpy(text, data, len < sizeof text - 1 ? len : sizeof text - 1);
+        int idx = atoi(text + 6);
         if (count == 0 && first) *first = idx;
         free(data);
         if (ack) assert_int_equal(spool_ack(s, c, seq, NULL), KERR_OK);
