@@ -36,6 +36,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$here/scripts/install-onnxruntime.sh"
+# AWS stand-ins and AWS's JavaScript signer for the tests (versions pinned in the lock file).
+if [ ! -d "$here/tests/standins/node_modules/kinesalite" ]; then
+  log "installing the AWS stand-ins (npm: kinesalite, dynalite, s3rver, @smithy/signature-v4)"
+  (cd "$here/tests/standins" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+fi
 "$here/scripts/fetch-media.sh"
 "$here/scripts/fetch-models.sh" || log "models: see the message above; the pipeline still runs without them"
 log "done"

@@ -69,4 +69,65 @@ void aws_sha256_hex(const void *data, size_t len, char out[65]);
 void aws_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                      unsigned char out[32]);
 
+/* ---- HTTP: one libcurl multi loop shared by every caller (http.c) ---- */
+typedef struct aws_http aws_http;
+
+typedef struct {
+    long status;
+    char *body; /* NUL-terminated */
+    size_t body_len;
+    char request_id[128], etag[128], date[64];
+} aws_http_response;
+
+/* ca_bundle: a CA file to trust instead of the system's (NULL: system). */
+aws_http *aws_http_new(const char *ca_bundle, kerr *err);
+void aws_http_free(aws_http *h);
+/* Blocks the calling thread until the response (or a transport error: KERR_IO). */
+kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aws_header *headers,
+                      int nheaders, const void *body, size_t body_len, int timeout_ms,
+                      aws_http_response *resp, kerr *err);
+void aws_http_response_free(aws_http_response *r);
+
+/* ---- credentials: the standard provider chain (credentials.c) ---- */
+typedef struct {
+    char access_key_id[128];
+    char secret_access_key[128];
+    char session_token[4096]; /* "" for long-term credentials */
+    int64_t expires_ms;       /* 0: does not expire */
+    char source[64];          /* which provider answered, for logs (never the values) */
+} aws_creds;
+
+/* Environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), then
+ * the shared credentials and config files for AWS_PROFILE (default "default",
+ * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, ~/.aws/). */
+kerr_code aws_creds_resolve(aws_creds *out, kerr *err);
+
+/* ---- JSON-protocol services with the standard retry mode (json_call.c) ---- */
+typedef struct {
+    const char *service; /* signing name: kinesis, dynamodb */
+    const char *region;
+    const char *endpoint;      /* NULL: https://{service}.{region}.amazonaws.com */
+    const char *target_prefix; /* Kinesis_20131202, DynamoDB_20120810 */
+    const char *json_version;  /* 1.1 (Kinesis), 1.0 (DynamoDB) */
+    int timeout_ms;
+} aws_target;
+
+typedef struct {
+    long status;
+    char code[128]; /* e.g. ProvisionedThroughputExceededException */
+    char message[512];
+    bool retryable, throttle;
+    int retries; /* retries spent inside the call */
+} aws_error;
+
+/* KERR_OK on 2xx (resp holds the body; free it). KERR_AGAIN when the error is
+ * retryable but attempts or the retry quota ran out; KERR_INVALID for client
+ * errors. aerr says which. */
+kerr_code aws_json_call(aws_http *http, const aws_creds *creds, const aws_target *t,
+                        const char *operation, const char *body, aws_http_response *resp,
+                        aws_error *aerr, kerr *err);
+void aws_classify(long status, const char *code, aws_error *e);
+/* Full-jitter backoff for the attempt (0-based), capped at 20 s. */
+int64_t aws_backoff_ms(int attempt);
+
 #endif

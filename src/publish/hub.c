@@ -229,6 +229,15 @@ static bool deliver(deliverer *d, const cfg_publishers *p, const event *e)
         }
         pthread_mutex_unlock(&h->mu);
         if (rc == KERR_OK) return true;
+        if (rc == KERR_UNSUPPORTED) { /* can never succeed (too large): counted, skipped */
+            log_kv(LOG_ERROR,
+                   LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id",
+                           e->event_id),
+                   "rejected for good: %s", err.msg);
+            mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "rejected", NULL);
+            metric_add(M_EVENTS_PUBLISHED, labels, 1);
+            return true;
+        }
         log_kv(LOG_ERROR,
                LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id",
                        e->event_id),

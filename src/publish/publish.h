@@ -25,8 +25,9 @@ typedef struct publisher_ops {
      * this publisher does not store images. Decided before spooling. */
     void (*image_ref)(const cfg_publishers *p, const event *e, const char *name, char *out,
                       size_t len);
-    /* KERR_OK when stored. Any other code is retried with backoff (the error
-     * is logged and counted); events are not given up. */
+    /* KERR_OK when stored. KERR_UNSUPPORTED when it can never be stored there
+     * (an event over a service limit): logged, counted as rejected, skipped for
+     * this publisher only. Any other code is retried with backoff forever. */
     kerr_code (*publish)(void *state, const cfg_publishers *p, const event *e, kerr *err);
     void (*close)(void *state);
 } publisher_ops;

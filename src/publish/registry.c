@@ -3,9 +3,10 @@
 #include "publish.h"
 
 extern const publisher_ops publisher_local;
+extern const publisher_ops publisher_kinesis;
 
-/* Kinesis Data Streams, S3 and DynamoDB register here when they are built. */
-static const publisher_ops *const k_publishers[] = {&publisher_local, NULL};
+/* S3 and DynamoDB register here when they are built. */
+static const publisher_ops *const k_publishers[] = {&publisher_local, &publisher_kinesis, NULL};
 
 const publisher_ops *publisher_find(const char *name)
 {

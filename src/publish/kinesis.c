@@ -1,0 +1,117 @@
+/* Kinesis Data Streams: each event's JSON as one record, partition key = the
+ * camera, so one camera's events stay in order on one shard. */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../aws/aws.h"
+#include "../metrics/metrics.h"
+#include "publish.h"
+
+enum { MAX_RECORD_BYTES = 1 << 20 };
+
+typedef struct {
+    aws_http *http;
+    aws_creds creds;
+    char stream[256], region[64], endpoint[512];
+} kinesis_state;
+
+static bool kinesis_wanted(const cfg_publishers *p)
+{
+    return p->kinesis_stream_name != NULL;
+}
+
+static void kinesis_key(const cfg_publishers *p, char *out, size_t len)
+{
+    snprintf(out, len, "kinesis:%s", p->kinesis_stream_name);
+}
+
+static kerr_code kinesis_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
+{
+    if (!cfg || !cfg->aws_region)
+        return kerr_set(err, KERR_INVALID, "the kinesis publisher needs aws_region in the config");
+    kinesis_state *s = calloc(1, sizeof *s);
+    if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
+    if (aws_creds_resolve(&s->creds, err) != KERR_OK || !(s->http = aws_http_new(NULL, err))) {
+        free(s);
+        return err ? err->code : KERR_INVALID;
+    }
+    snprintf(s->stream, sizeof s->stream, "%s", p->kinesis_stream_name);
+    snprintf(s->region, sizeof s->region, "%s", cfg->aws_region);
+    snprintf(s->endpoint, sizeof s->endpoint, "%s",
+             cfg->endpoint[CFG_EP_KINESIS] ? cfg->endpoint[CFG_EP_KINESIS] : "");
+    log_kv(LOG_INFO, LOG_CTX("publisher", "kinesis"),
+           "kinesis stream %s in %s (credentials from %s)", s->stream, s->region, s->creds.source);
+    *state = s;
+    return KERR_OK;
+}
+
+static char *base64(const char *data, size_t len)
+{
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (out) EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data, (int)len);
+    return out;
+}
+
+static kerr_code kinesis_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+{
+    (void)p;
+    kinesis_state *s = state;
+    char *json = event_to_json(e);
+    if (!json) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
+    size_t n = strlen(json);
+    if (n + strlen(e->camera_name) > MAX_RECORD_BYTES) {
+        free(json);
+        return kerr_set(err, KERR_UNSUPPORTED,
+                        "event %s is %zu bytes, over the 1 MiB Kinesis record limit", e->event_id,
+                        n);
+    }
+    char *data = base64(json, n);
+    free(json);
+    json_t *body = json_pack("{s:s,s:[{s:s,s:s}]}", "StreamName", s->stream, "Records", "Data",
+                             data ? data : "", "PartitionKey", e->camera_name);
+    free(data);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) return kerr_set(err, KERR_NOMEM, "out of memory");
+    aws_target t = {"kinesis", s->region, s->endpoint, "Kinesis_20131202", "1.1", 10000};
+    aws_http_response resp;
+    aws_error aerr;
+    kerr_code rc = aws_json_call(s->http, &s->creds, &t, "PutRecords", text, &resp, &aerr, err);
+    free(text);
+    if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", aerr.retries);
+    if (rc == KERR_OK) { /* per-record failures come back with HTTP 200 */
+        json_t *r = json_loads(resp.body ? resp.body : "", 0, NULL);
+        json_int_t failed = json_integer_value(json_object_get(r, "FailedRecordCount"));
+        if (!r || failed > 0) {
+            json_t *rec0 = json_array_get(json_object_get(r, "Records"), 0);
+            const char *code = json_string_value(json_object_get(rec0, "ErrorCode"));
+            rc = kerr_set(err, KERR_AGAIN, "PutRecords: record failed: %s",
+                          code ? code : "unreadable response");
+        }
+        json_decref(r);
+    }
+    aws_http_response_free(&resp);
+    return rc;
+}
+
+static void kinesis_close(void *state)
+{
+    kinesis_state *s = state;
+    if (!s) return;
+    aws_http_free(s->http);
+    OPENSSL_cleanse(&s->creds, sizeof s->creds);
+    free(s);
+}
+
+const publisher_ops publisher_kinesis = {
+    .name = "kinesis",
+    .wanted = kinesis_wanted,
+    .key = kinesis_key,
+    .open = kinesis_open,
+    .image_ref = NULL,
+    .publish = kinesis_publish,
+    .close = kinesis_close,
+};

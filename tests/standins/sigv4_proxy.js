@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// A loopback proxy in front of a stand-in that recomputes every request's
+// SigV4 signature with AWS's own signer (@smithy/signature-v4) and the known
+// secret, and answers 403 on any mismatch: every integration test through it is
+// also a signing test. It can also inject faults for a share of requests.
+//   node sigv4_proxy.js --port P --target T --secret S [--throttle 0.2] [--errors 0.1] [--seed N]
+// GET /__proxy/stats answers {"checked":n,"rejected":n,"throttled":n,"failed":n}.
+'use strict';
+const http = require('http');
+const { SignatureV4 } = require('@smithy/signature-v4');
+const { Sha256 } = require('@aws-crypto/sha256-js');
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, v, i, a) =>
+  (v.startsWith('--') ? acc.concat([[v.slice(2), a[i + 1]]]) : acc), []));
+const port = Number(args.port), target = Number(args.target);
+const secret = args.secret;
+let seed = Number(args.seed || 1);
+const throttle = Number(args.throttle || 0), errors = Number(args.errors || 0);
+const stats = { checked: 0, rejected: 0, throttled: 0, failed: 0 };
+function rand() { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; }
+
+function fault(res, service, status, code, message) {
+  if (service === 's3') {
+    res.writeHead(status, { 'content-type': 'application/xml' });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+  } else {
+    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+    res.end(JSON.stringify({ __type: code, message }));
+  }
+}
+
+async function verify(req, body) {
+  const auth = req.headers.authorization || '';
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return { ok: false, why: 'missing or malformed Authorization header' };
+  const [, akid, , region, service, signedHeaders, signature] = m;
+  const amzDate = req.headers['x-amz-date'];
+  if (!amzDate) return { ok: false, why: 'missing X-Amz-Date', service };
+  const headers = {};
+  for (const h of signedHeaders.split(';')) {
+    if (req.headers[h] === undefined) return { ok: false, why: `signed header ${h} not sent`, service };
+    headers[h] = Array.isArray(req.headers[h]) ? req.headers[h].join(',') : req.headers[h];
+  }
+  const url = new URL(req.url, 'http://placeholder');
+  const query = {};
+  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : [].concat(query[k], v);
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: akid, secretAccessKey: secret, sessionToken: req.headers['x-amz-security-token'] },
+    region, service, sha256: Sha256, uriEscapePath: service !== 's3', applyChecksum: false,
+  });
+  const date = new Date(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+  const signed = await signer.sign({
+    method: req.method, protocol: 'http:', hostname: (headers.host || '').split(':')[0],
+    port: Number((headers.host || '').split(':')[1]) || undefined,
+    path: url.pathname, query, headers: { ...headers }, body,
+  }, { signingDate: date, unsignableHeaders: new Set(), signableHeaders: new Set(Object.keys(headers)) });
+  const expected = /Signature=([0-9a-f]{64})/.exec(signed.headers.authorization)[1];
+  return expected === signature ? { ok: true, service } : { ok: false, service, why: `signature mismatch for ${req.method} ${req.url}` };
+}
+
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', async () => {
+    const body = Buffer.concat(chunks);
+    if (req.url === '/__proxy/stats') { res.end(JSON.stringify(stats)); return; }
+    let v;
+    try { v = await verify(req, body); } catch (e) { v = { ok: false, why: String(e) }; }
+    stats.checked++;
+    const service = v.service || 'unknown';
+    if (!v.ok) {
+      stats.rejected++;
+      console.error(`sigv4-proxy: 403 ${v.why}`);
+      fault(res, service, 403, service === 's3' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException', v.why);
+      return;
+    }
+    const r = rand();
+    if (r < throttle) {
+      stats.throttled++;
+      if (service === 's3') fault(res, service, 503, 'SlowDown', 'Please reduce your request rate.');
+      else if (service === 'kinesis') fault(res, service, 400, 'ProvisionedThroughputExceededException', 'Rate exceeded for shard');
+      else fault(res, service, 400, 'ThrottlingException', 'Rate of requests exceeds the allowed throughput.');
+      return;
+    }
+    if (r < throttle + errors) {
+      stats.failed++;
+      fault(res, service, 500, service === 's3' ? 'InternalError' : 'InternalFailure', 'injected failure');
+      return;
+    }
+    const fwd = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    });
+    fwd.on('error', () => fault(res, service, 502, 'ServiceUnavailable', 'stand-in unreachable'));
+    fwd.end(body);
+  });
+}).listen(port, '127.0.0.1', () => console.log(JSON.stringify({ proxy: port, target, ready: true })));
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { console.log(JSON.stringify(stats)); process.exit(0); });
