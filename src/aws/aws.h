@@ -127,6 +127,25 @@ kerr_code aws_json_call(aws_http *http, const aws_creds *creds, const aws_target
                         const char *operation, const char *body, aws_http_response *resp,
                         aws_error *aerr, kerr *err);
 void aws_classify(long status, const char *code, aws_error *e);
+
+/* Any signed REST call with the same retry rules (S3 and friends). */
+typedef struct {
+    const char *method, *url;
+    const char *path, *query;  /* as on the request line, for signing */
+    const aws_header *headers; /* include Host (and x-amz-content-sha256 for S3) */
+    int nheaders;
+    const void *body;
+    size_t body_len;
+    const char *payload_hash; /* NULL: SHA-256 of body */
+    const char *service, *region;
+    bool s3;
+    int timeout_ms;
+} aws_call;
+
+kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call *c,
+                          aws_http_response *resp, aws_error *aerr, kerr *err);
+/* "http://127.0.0.1:4566/x" -> host "127.0.0.1:4566", base "http://127.0.0.1:4566" */
+void aws_split_endpoint(const char *url, char *host, size_t hlen, char *base, size_t blen);
 /* Full-jitter backoff for the attempt (0-based), capped at 20 s. */
 int64_t aws_backoff_ms(int attempt);
 

@@ -104,6 +104,69 @@ static void split_endpoint(const char *url, char *host, size_t hlen, char *base,
     snprintf(base, blen, "%.*s", (int)(p - url) + (int)n, url);
 }
 
+/* Error code from a JSON body (__type) or an XML one (<Code>), else the status. */
+static void parse_any_error(const aws_http_response *r, aws_error *e)
+{
+    parse_error(r, e);
+    if (strncmp(e->code, "HTTP", 4) != 0 || !r->body) return;
+    const char *c = strstr(r->body, "<Code>"), *m = strstr(r->body, "<Message>");
+    if (c) {
+        const char *end = strstr(c, "</Code>");
+        if (end) snprintf(e->code, sizeof e->code, "%.*s", (int)(end - c - 6), c + 6);
+    }
+    if (m) {
+        const char *end = strstr(m, "</Message>");
+        if (end) snprintf(e->message, sizeof e->message, "%.*s", (int)(end - m - 9), m + 9);
+    }
+    aws_classify(r->status, e->code, e);
+}
+
+kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call *c,
+                          aws_http_response *resp, aws_error *aerr, kerr *err)
+{
+    memset(aerr, 0, sizeof *aerr);
+    for (int attempt = 0;; attempt++) {
+        aws_header h[16];
+        int nh = 0;
+        for (int i = 0; i < c->nheaders && nh < 12; i++)
+            h[nh++] = c->headers[i];
+        aws_request req = {c->method, c->path, c->query,    h,
+                           nh,        c->body, c->body_len, c->payload_hash};
+        aws_credentials cr = {creds->access_key_id, creds->secret_access_key,
+                              creds->session_token[0] ? creds->session_token : NULL};
+        aws_signing how = {c->region, c->service, c->s3};
+        aws_signature sig;
+        kerr_code rc = sigv4_sign(&req, &cr, &how, clock_wall_ms(), &sig, err);
+        if (rc) return rc;
+        h[nh++] = (aws_header){"X-Amz-Date", sig.amz_date};
+        h[nh++] = (aws_header){"Authorization", sig.authorization};
+        if (cr.session_token) h[nh++] = (aws_header){"X-Amz-Security-Token", cr.session_token};
+        rc = aws_http_do(http, c->method, c->url, h, nh, c->body, c->body_len,
+                         c->timeout_ms ? c->timeout_ms : 10000, resp, err);
+        aws_signature_free(&sig);
+        int cost = COST_RETRY;
+        if (rc == KERR_OK && resp->status >= 200 && resp->status < 300) {
+            give_quota(attempt ? COST_RETRY : 1);
+            return KERR_OK;
+        }
+        if (rc == KERR_OK) {
+            parse_any_error(resp, aerr);
+        } else {
+            memset(aerr, 0, sizeof *aerr);
+            snprintf(aerr->code, sizeof aerr->code, "TransportError");
+            snprintf(aerr->message, sizeof aerr->message, "%s", err ? err->msg : "");
+            aerr->retryable = true;
+            cost = COST_TIMEOUT;
+        }
+        if (!aerr->retryable || attempt + 1 >= MAX_ATTEMPTS || !take_quota(cost)) break;
+        aerr->retries++;
+        aws_http_response_free(resp);
+        clock_sleep_ns(aws_backoff_ms(attempt) * 1000000LL);
+    }
+    return kerr_set(err, aerr->retryable ? KERR_AGAIN : KERR_INVALID, "%s %s %s: %s %s", c->service,
+                    c->method, c->path, aerr->code, aerr->message);
+}
+
 kerr_code aws_json_call(aws_http *http, const aws_creds *creds, const aws_target *t,
                         const char *operation, const char *body, aws_http_response *resp,
                         aws_error *aerr, kerr *err)
@@ -117,43 +180,27 @@ kerr_code aws_json_call(aws_http *http, const aws_creds *creds, const aws_target
     snprintf(url, sizeof url, "%s/", base);
     snprintf(target, sizeof target, "%s.%s", t->target_prefix, operation);
     snprintf(ctype, sizeof ctype, "application/x-amz-json-%s", t->json_version);
-    size_t len = strlen(body);
-    memset(aerr, 0, sizeof *aerr);
-    for (int attempt = 0;; attempt++) {
-        aws_header h[6] = {{"Host", host}, {"Content-Type", ctype}, {"X-Amz-Target", target}};
-        aws_request req = {"POST", "/", NULL, h, 3, body, len, NULL};
-        aws_credentials c = {creds->access_key_id, creds->secret_access_key,
-                             creds->session_token[0] ? creds->session_token : NULL};
-        aws_signing how = {t->region, t->service, false};
-        aws_signature sig;
-        kerr_code rc = sigv4_sign(&req, &c, &how, clock_wall_ms(), &sig, err);
-        if (rc) return rc;
-        int nh = 3;
-        h[nh++] = (aws_header){"X-Amz-Date", sig.amz_date};
-        h[nh++] = (aws_header){"Authorization", sig.authorization};
-        if (c.session_token) h[nh++] = (aws_header){"X-Amz-Security-Token", c.session_token};
-        rc = aws_http_do(http, "POST", url, h, nh, body, len, t->timeout_ms ? t->timeout_ms : 10000,
-                         resp, err);
-        aws_signature_free(&sig);
-        int cost = COST_RETRY;
-        if (rc == KERR_OK && resp->status >= 200 && resp->status < 300) {
-            give_quota(attempt ? COST_RETRY : 1);
-            return KERR_OK;
-        }
-        if (rc == KERR_OK) {
-            parse_error(resp, aerr);
-        } else {
-            memset(aerr, 0, sizeof *aerr);
-            snprintf(aerr->code, sizeof aerr->code, "TransportError");
-            snprintf(aerr->message, sizeof aerr->message, "%s", err ? err->msg : "");
-            aerr->retryable = true;
-            cost = COST_TIMEOUT;
-        }
-        if (!aerr->retryable || attempt + 1 >= MAX_ATTEMPTS || !take_quota(cost)) break;
-        aerr->retries++;
-        aws_http_response_free(resp);
-        clock_sleep_ns(aws_backoff_ms(attempt) * 1000000LL);
+    aws_header h[] = {{"Host", host}, {"Content-Type", ctype}, {"X-Amz-Target", target}};
+    aws_call c = {.method = "POST",
+                  .url = url,
+                  .path = "/",
+                  .headers = h,
+                  .nheaders = 3,
+                  .body = body,
+                  .body_len = strlen(body),
+                  .service = t->service,
+                  .region = t->region,
+                  .timeout_ms = t->timeout_ms};
+    kerr_code rc = aws_signed_call(http, creds, &c, resp, aerr, err);
+    if (rc != KERR_OK) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s %s: %s %s", t->service, operation, aerr->code, aerr->message);
+        kerr_set(err, rc, "%s", why);
     }
-    return kerr_set(err, aerr->retryable ? KERR_AGAIN : KERR_INVALID, "%s %s: %s %s", t->service,
-                    operation, aerr->code, aerr->message);
+    return rc;
+}
+
+void aws_split_endpoint(const char *url, char *host, size_t hlen, char *base, size_t blen)
+{
+    split_endpoint(url, host, hlen, base, blen);
 }

@@ -43,6 +43,7 @@ struct publish_hub {
     int nroutes;
     deliverer types[MAX_TYPES];
     int ntypes;
+    int s3_index; /* spool consumer of the s3 publisher, -1 if none */
     atomic_bool stopping;
     atomic_llong stop_deadline_ms;
 };
@@ -283,7 +284,18 @@ static void *deliver_main(void *arg)
             continue;
         }
         bool done = true;
-        if (d->ops->wanted(&p)) {
+        /* An event names its S3 images: it goes out only after they are uploaded. */
+        int s3 = h->s3_index;
+        bool wanted = d->ops->wanted(&p);
+        if (wanted && s3 >= 0 && d->index != s3 && p.s3_bucket && !d->ops->image_ref) {
+            while (!spool_is_acked(h->sp, s3, seq) && !past_deadline(h))
+                clock_sleep_ns(20000000LL);
+            if (!spool_is_acked(h->sp, s3, seq)) {
+                done = false; /* shutting down before the upload: both stay in the spool */
+                wanted = false;
+            }
+        }
+        if (wanted) {
             int64_t t0 = clock_mono_ns();
             done = deliver(d, &p, e);
             char l[128];
@@ -319,6 +331,9 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
         o.consumers[o.nconsumers++] = publisher_at(i)->name;
     }
     h->ntypes = o.nconsumers;
+    h->s3_index = -1;
+    for (int t = 0; t < h->ntypes; t++)
+        if (strcmp(h->types[t].ops->name, "s3") == 0) h->s3_index = t;
     h->sp = spool_open(&o, err);
     if (!h->sp) {
         pthread_mutex_destroy(&h->mu);

@@ -92,29 +92,32 @@ static kerr_code write_file(const char *path, const event_image *img, kerr *err)
     return KERR_OK;
 }
 
-static kerr_code write_images(const event *e, kerr *err)
+/* The images always land in this folder too (also when the event names their
+ * S3 copies), at the same layout. */
+static kerr_code write_images(const cfg_publishers *p, const event *e, kerr *err)
 {
-    if (!e->snapshot_ref || !e->snapshot.data) return KERR_OK;
+    if (!e->snapshot.data) return KERR_OK;
+    char path[4096];
+    local_image_ref(p, e, "frame.jpg", path, sizeof path);
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", e->snapshot_ref);
+    snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
     if (mkdir_p(dir, err) != KERR_OK) return KERR_IO;
-    if (write_file(e->snapshot_ref, &e->snapshot, err) != KERR_OK) return KERR_IO;
-    for (int i = 0; i < e->ncrops; i++)
-        if (e->crop_refs[i] && write_file(e->crop_refs[i], &e->crops[i], err) != KERR_OK)
-            return KERR_IO;
+    if (write_file(path, &e->snapshot, err) != KERR_OK) return KERR_IO;
+    for (int i = 0; i < e->ncrops; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "crop-%d.jpg", i);
+        local_image_ref(p, e, name, path, sizeof path);
+        if (write_file(path, &e->crops[i], err) != KERR_OK) return KERR_IO;
+    }
     return KERR_OK;
 }
 
 static kerr_code local_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
 {
     local_state *s = state;
-    (void)p;
-    /* Only write images that are refs into this folder (S3 refs are not ours). */
-    if (e->snapshot_ref && strncmp(e->snapshot_ref, s->dir, strlen(s->dir)) == 0 &&
-        write_images(e, err) != KERR_OK)
-        return KERR_IO;
+    if (write_images(p, e, err) != KERR_OK) return KERR_IO;
     char *json = event_to_json(e);
     if (!json) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
     size_t n = strlen(json);

@@ -4,9 +4,13 @@
 
 extern const publisher_ops publisher_local;
 extern const publisher_ops publisher_kinesis;
+extern const publisher_ops publisher_s3;
+extern const publisher_ops publisher_dynamodb;
 
-/* S3 and DynamoDB register here when they are built. */
-static const publisher_ops *const k_publishers[] = {&publisher_local, &publisher_kinesis, NULL};
+/* One line per publisher. */
+static const publisher_ops *const k_publishers[] = {
+    &publisher_local, &publisher_s3, &publisher_kinesis, &publisher_dynamodb, NULL,
+};
 
 const publisher_ops *publisher_find(const char *name)
 {

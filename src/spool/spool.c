@@ -500,3 +500,13 @@ void spool_get_stats(spool *s, spool_stats *out)
     out->corrupt_bytes = s->corrupt_bytes;
     pthread_mutex_unlock(&s->mu);
 }
+
+bool spool_is_acked(spool *s, int consumer, uint64_t seq)
+{
+    pthread_mutex_lock(&s->mu);
+    bool done = seq <= s->watermark[consumer];
+    for (size_t i = 0; !done && i < s->n; i++)
+        if (s->recs[s->head + i].seq == seq) done = s->recs[s->head + i].acked & (1u << consumer);
+    pthread_mutex_unlock(&s->mu);
+    return done;
+}

@@ -59,6 +59,9 @@ kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t 
                      int timeout_ms, kerr *err);
 /* Marks seq done for the consumer. */
 kerr_code spool_ack(spool *s, int consumer, uint64_t seq, kerr *err);
+/* Whether the consumer has acknowledged seq (publishers that must wait for
+ * another one, e.g. an event naming images only after they are uploaded). */
+bool spool_is_acked(spool *s, int consumer, uint64_t seq);
 /* Hands every unacknowledged record to the consumer again (after a failure). */
 void spool_rewind(spool *s, int consumer);
 void spool_get_stats(spool *s, spool_stats *out);

@@ -2,6 +2,8 @@
 // Test helper: signed AWS JSON calls with AWS's own signer, and a Kinesis reader.
 //   node aws_call.js call ENDPOINT SERVICE TARGET 'JSON'      -> prints the response body
 //   node aws_call.js kinesis-dump ENDPOINT STREAM             -> one decoded record per line
+//   node aws_call.js s3-verify ENDPOINT BUCKET LIST            -> objects equal local files
+//   node aws_call.js ddb-verify ENDPOINT TABLE IDS             -> an item per event id
 // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region us-east-1.
 'use strict';
 const http = require('http');
@@ -34,6 +36,52 @@ async function call(endpoint, service, target, body) {
   });
 }
 
+async function s3Get(endpoint, bucket, key) {
+  const url = new URL(endpoint);
+  const path = `/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
+    region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false,
+  });
+  const empty = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+  const req = await signer.sign({ method: 'GET', protocol: 'http:', hostname: url.hostname, port: Number(url.port),
+    path, headers: { host: url.host, 'x-amz-content-sha256': empty } });
+  return new Promise((resolve, reject) => {
+    http.get({ host: url.hostname, port: url.port, path, headers: req.headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks))
+        : reject(new Error(`GET ${path}: ${res.statusCode} ${Buffer.concat(chunks)}`))));
+    }).on('error', reject);
+  });
+}
+
+// Each line of LIST: "s3-key<TAB>local file"; every object must equal its file byte for byte.
+async function s3Verify(endpoint, bucket, list) {
+  const fs = require('fs');
+  let n = 0;
+  for (const line of fs.readFileSync(list, 'utf8').split('\n').filter(Boolean)) {
+    const [key, file] = line.split('\t');
+    const got = await s3Get(endpoint, bucket, key);
+    if (!got.equals(fs.readFileSync(file))) throw new Error(`s3://${bucket}/${key} differs from ${file}`);
+    n++;
+  }
+  console.log(`${n} objects identical`);
+}
+
+// Each line of IDS is an event_id: its item must exist and carry the same event.
+async function ddbVerify(endpoint, table, ids) {
+  const fs = require('fs');
+  let n = 0;
+  for (const id of fs.readFileSync(ids, 'utf8').split('\n').filter(Boolean)) {
+    const r = JSON.parse(await call(endpoint, 'dynamodb', 'DynamoDB_20120810.GetItem',
+      JSON.stringify({ TableName: table, Key: { event_id: { S: id } }, ConsistentRead: true })));
+    if (!r.Item || JSON.parse(r.Item.event.S).event_id !== id) throw new Error(`item ${id} missing`);
+    n++;
+  }
+  console.log(`${n} items found`);
+}
+
 async function kinesisDump(endpoint, stream) {
   const k = (op, o) => call(endpoint, 'kinesis', `Kinesis_20131202.${op}`, JSON.stringify(o)).then(JSON.parse);
   const shards = (await k('ListShards', { StreamName: stream })).Shards;
@@ -53,5 +101,7 @@ async function kinesisDump(endpoint, stream) {
 const [cmd, ...a] = process.argv.slice(2);
 (cmd === 'call' ? call(a[0], a[1], a[2], a[3]).then((t) => console.log(t))
   : cmd === 'kinesis-dump' ? kinesisDump(a[0], a[1])
+  : cmd === 's3-verify' ? s3Verify(a[0], a[1], a[2])
+  : cmd === 'ddb-verify' ? ddbVerify(a[0], a[1], a[2])
   : Promise.reject(new Error('usage: aws_call.js call|kinesis-dump ...')))
   .catch((e) => { console.error(e.message); process.exit(1); });

@@ -1,36 +1,50 @@
 #!/usr/bin/env bash
-# Events to Kinesis Data Streams: the real binary on real footage publishes
-# through the signature-checking proxy (AWS's own signer recomputes every
-# signature and answers 403 on a mismatch) into kinesalite; the test reads the
-# stream back and finds every event (exactly once or more, none missing,
-# partition key = camera). No secret appears in anything kvs-infer printed.
+# Events to AWS: the real binary on real footage publishes through
+# signature-checking proxies (AWS's own signer recomputes every signature and
+# answers 403 on a mismatch) into kinesalite, s3rver and dynalite; the test
+# reads everything back: every event in the stream (once or more, partition key
+# = camera), its images in S3 byte-identical to what was produced, its item in
+# DynamoDB. No secret appears in anything kvs-infer printed.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
 NODE_DIR="$KVS_SOURCE_DIR/tests/standins"
 [ -d "$NODE_DIR/node_modules/kinesalite" ] || skip "stand-ins not installed: run scripts/setup.sh"
-export AWS_ACCESS_KEY_ID=AKIDKVSINFERTEST AWS_SECRET_ACCESS_KEY=kvs-infer-test-secret-d41d8cd98f00b204
+# s3rver accepts only this key pair; the proxies check every signature with it.
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 unset AWS_SESSION_TOKEN AWS_PROFILE
 KPORT=$(free_port); PPORT=$(free_port); METRICS_PORT=$(free_port)
+SPORT=$(free_port); SPPORT=$(free_port); DPORT=$(free_port); DPPORT=$(free_port)
+mkdir -p "$WORK/s3data"
 node "$NODE_DIR/serve.js" kinesis "$KPORT" >"$WORK/kinesalite.log" 2>&1 &
 PIDS+=($!)
-node "$NODE_DIR/sigv4_proxy.js" --port "$PPORT" --target "$KPORT" --secret "$AWS_SECRET_ACCESS_KEY" >"$WORK/proxy.log" 2>&1 &
-PROXY_PID=$!
-PIDS+=($PROXY_PID)
-wait_for 20 grep -q ready "$WORK/kinesalite.log" || fail "kinesalite did not start"
-wait_for 20 grep -q ready "$WORK/proxy.log" || fail "proxy did not start"
-EP="http://127.0.0.1:$PPORT"
+node "$NODE_DIR/serve.js" s3 "$SPORT" "$WORK/s3data" snapshots >"$WORK/s3rver.log" 2>&1 &
+PIDS+=($!)
+node "$NODE_DIR/serve.js" dynamodb "$DPORT" >"$WORK/dynalite.log" 2>&1 &
+PIDS+=($!)
+for pair in "$PPORT:$KPORT:proxy" "$SPPORT:$SPORT:proxy-s3" "$DPPORT:$DPORT:proxy-ddb"; do
+  IFS=: read -r from to name <<<"$pair"
+  node "$NODE_DIR/sigv4_proxy.js" --port "$from" --target "$to" --secret "$AWS_SECRET_ACCESS_KEY" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+done
+for f in kinesalite s3rver dynalite proxy proxy-s3 proxy-ddb; do
+  wait_for 30 grep -q ready "$WORK/$f.log" || fail "$f did not start: $(cat "$WORK/$f.log")"
+done
+EP="http://127.0.0.1:$PPORT"; S3EP="http://127.0.0.1:$SPPORT"; DDBEP="http://127.0.0.1:$DPPORT"
 node "$NODE_DIR/aws_call.js" call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"detections","ShardCount":2}' >/dev/null
+node "$NODE_DIR/aws_call.js" call "$DDBEP" dynamodb DynamoDB_20120810.CreateTable \
+  '{"TableName":"detections","AttributeDefinitions":[{"AttributeName":"event_id","AttributeType":"S"}],"KeySchema":[{"AttributeName":"event_id","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
 cat >"$WORK/c.yaml" <<YAML
 aws_region: us-east-1
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
 spool: {dir: "$WORK/spool"}
 aws:
-  endpoints: {kinesis: "$EP"}
+  endpoints: {kinesis: "$EP", s3: "$S3EP", dynamodb: "$DDBEP"}
+  s3_force_path_style: true
 defaults:
   source: {mode: url, url: "$MEDIA", realtime: false}
   fps_limit: 2
-  publishers: {kinesis_stream_name: detections, local_dir: "$WORK/out"}
+  publishers: {kinesis_stream_name: detections, s3_bucket: snapshots, s3_prefix: kvs-infer/, dynamodb_table: detections, local_dir: "$WORK/out"}
   detectors: [{type: yolo, confidence_threshold: 0.5, params: {model: "$MODEL", classes: [person]}}]
 cameras:
   - name: front
@@ -51,11 +65,24 @@ missing = set(produced) - set(got)
 assert produced and not missing, f"{len(missing)} of {len(produced)} events missing from Kinesis"
 local = {json.loads(l)["event_id"]: json.loads(l) for l in open(sys.argv[3])}
 assert all(got[i] == local[i] for i in produced), "Kinesis and the local sink disagree"
+out = sys.argv[3].rsplit("/", 1)[0]
+with open(out + "/../s3list", "w") as f, open(out + "/../ids", "w") as g:
+    for i in produced:
+        e = got[i]
+        assert e["snapshot"].startswith("s3://snapshots/kvs-infer/" + e["camera_name"] + "/"), e["snapshot"]
+        for ref in [e["snapshot"]] + e["crops"]:
+            key = ref[len("s3://snapshots/"):]
+            f.write(key + "\t" + out + "/" + key[len("kvs-infer/"):] + "\n")
+        g.write(i + "\n")
 print(f"{len(produced)} events produced, {len(recs)} records in Kinesis, none missing")
 PYEOF
-stats=$(http_get "$EP/__proxy/stats")
-note "proxy: $stats"
-$PY -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["checked"] > 0 and s["rejected"] == 0, s' "$stats"
+node "$NODE_DIR/aws_call.js" s3-verify "$S3EP" snapshots "$WORK/s3list" || fail "S3 objects"
+node "$NODE_DIR/aws_call.js" ddb-verify "$DDBEP" detections "$WORK/ids" || fail "DynamoDB items"
+for ep in "$EP" "$S3EP" "$DDBEP"; do
+  stats=$(http_get "$ep/__proxy/stats")
+  note "proxy $ep: $stats"
+  $PY -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["checked"] > 0 and s["rejected"] == 0, s' "$stats"
+done
 ! grep -rq "$AWS_SECRET_ACCESS_KEY" "$WORK/log" "$WORK/err" || fail "the secret appeared in the output"
 
 # The same through a proxy that throttles 20% and fails 10% of the requests:
@@ -66,7 +93,7 @@ node "$NODE_DIR/sigv4_proxy.js" --port "$FPORT" --target "$KPORT" --secret "$AWS
 PIDS+=($!)
 wait_for 20 grep -q ready "$WORK/proxy2.log" || fail "faulty proxy did not start"
 node "$NODE_DIR/aws_call.js" call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"faulty","ShardCount":1}' >/dev/null
-sed -e "s#$EP#http://127.0.0.1:$FPORT#" -e 's/kinesis_stream_name: detections/kinesis_stream_name: faulty/' \
+sed -e "s#kinesis: \"$EP\"#kinesis: \"http://127.0.0.1:$FPORT\"#" -e 's/kinesis_stream_name: detections/kinesis_stream_name: faulty/' \
   -e "s#$WORK/spool#$WORK/spool2#" -e "s#$WORK/out#$WORK/out2#" -e 's/fps_limit: 2/fps_limit: 1/' "$WORK/c.yaml" >"$WORK/c2.yaml"
 run_bg "$WORK/c2.yaml" "$WORK/log2"
 wait_for 240 bash -c "! kill -0 $KVS_PID 2>/dev/null" || fail "the faulty run did not finish"

@@ -1,0 +1,136 @@
+/* S3: the snapshot and crops, at {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/
+ * frame.jpg and crop-N.jpg (design.md). Uploaded before any publisher that
+ * names them sends the event (the hub orders that). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../aws/aws.h"
+#include "../metrics/metrics.h"
+#include "publish.h"
+
+typedef struct {
+    aws_http *http;
+    aws_creds creds;
+    char bucket[256], region[64], endpoint[512];
+    bool path_style;
+} s3_state;
+
+static bool s3_wanted(const cfg_publishers *p)
+{
+    return p->s3_bucket != NULL;
+}
+
+static void s3_key(const cfg_publishers *p, char *out, size_t len)
+{
+    snprintf(out, len, "s3:%s", p->s3_bucket);
+}
+
+static kerr_code s3_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
+{
+    if (!cfg || !cfg->aws_region)
+        return kerr_set(err, KERR_INVALID, "the s3 publisher needs aws_region in the config");
+    s3_state *s = calloc(1, sizeof *s);
+    if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
+    if (aws_creds_resolve(&s->creds, err) != KERR_OK || !(s->http = aws_http_new(NULL, err))) {
+        free(s);
+        return err ? err->code : KERR_INVALID;
+    }
+    snprintf(s->bucket, sizeof s->bucket, "%s", p->s3_bucket);
+    snprintf(s->region, sizeof s->region, "%s", cfg->aws_region);
+    snprintf(s->endpoint, sizeof s->endpoint, "%s",
+             cfg->endpoint[CFG_EP_S3] ? cfg->endpoint[CFG_EP_S3] : "");
+    s->path_style = cfg->s3_force_path_style || *s->endpoint;
+    log_kv(LOG_INFO, LOG_CTX("publisher", "s3"), "s3 bucket %s in %s (credentials from %s)",
+           s->bucket, s->region, s->creds.source);
+    *state = s;
+    return KERR_OK;
+}
+
+static void s3_image_ref(const cfg_publishers *p, const event *e, const char *name, char *out,
+                         size_t len)
+{
+    char key[2048];
+    event_object_key(e, p->s3_prefix, name, key, sizeof key);
+    snprintf(out, len, "s3://%s/%s", p->s3_bucket, key);
+}
+
+static kerr_code put_object(s3_state *s, const char *key, const event_image *img, int *retries,
+                            kerr *err)
+{
+    char *ekey = aws_uri_encode(key, strlen(key), true);
+    if (!ekey) return kerr_set(err, KERR_NOMEM, "out of memory");
+    char url[4096], host[512], base[1024], path[3072], hash[65];
+    if (s->path_style) {
+        char ep[600];
+        snprintf(ep, sizeof ep, "%s", *s->endpoint ? s->endpoint : "https://s3.amazonaws.com");
+        aws_split_endpoint(ep, host, sizeof host, base, sizeof base);
+        snprintf(path, sizeof path, "/%s/%s", s->bucket, ekey);
+    } else {
+        snprintf(base, sizeof base, "https://%s.s3.%s.amazonaws.com", s->bucket, s->region);
+        aws_split_endpoint(base, host, sizeof host, base, sizeof base);
+        snprintf(path, sizeof path, "/%s", ekey);
+    }
+    free(ekey);
+    snprintf(url, sizeof url, "%s%s", base, path);
+    aws_sha256_hex(img->data, img->len, hash);
+    aws_header h[] = {
+        {"Host", host}, {"Content-Type", "image/jpeg"}, {"x-amz-content-sha256", hash}};
+    aws_call c = {.method = "PUT",
+                  .url = url,
+                  .path = path,
+                  .headers = h,
+                  .nheaders = 3,
+                  .body = img->data,
+                  .body_len = img->len,
+                  .payload_hash = hash,
+                  .service = "s3",
+                  .region = s->region,
+                  .s3 = true,
+                  .timeout_ms = 30000};
+    aws_http_response resp;
+    aws_error aerr;
+    kerr_code rc = aws_signed_call(s->http, &s->creds, &c, &resp, &aerr, err);
+    *retries += aerr.retries;
+    aws_http_response_free(&resp);
+    return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing bucket may be created: retry */
+}
+
+static kerr_code s3_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+{
+    s3_state *s = state;
+    int retries = 0;
+    kerr_code rc = KERR_OK;
+    char key[2048];
+    if (e->snapshot.data) {
+        event_object_key(e, p->s3_prefix, "frame.jpg", key, sizeof key);
+        rc = put_object(s, key, &e->snapshot, &retries, err);
+    }
+    for (int i = 0; rc == KERR_OK && i < e->ncrops; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "crop-%d.jpg", i);
+        event_object_key(e, p->s3_prefix, name, key, sizeof key);
+        rc = put_object(s, key, &e->crops[i], &retries, err);
+    }
+    if (retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"s3\"", retries);
+    return rc;
+}
+
+static void s3_close(void *state)
+{
+    s3_state *s = state;
+    if (!s) return;
+    aws_http_free(s->http);
+    memset(&s->creds, 0, sizeof s->creds);
+    free(s);
+}
+
+const publisher_ops publisher_s3 = {
+    .name = "s3",
+    .wanted = s3_wanted,
+    .key = s3_key,
+    .open = s3_open,
+    .image_ref = s3_image_ref,
+    .publish = s3_publish,
+    .close = s3_close,
+};
