@@ -149,6 +149,7 @@ kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call
             give_quota(attempt ? COST_RETRY : 1);
             return KERR_OK;
         }
+        int retries = aerr->retries;
         if (rc == KERR_OK) {
             parse_any_error(resp, aerr);
         } else {
@@ -158,6 +159,7 @@ kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call
             aerr->retryable = true;
             cost = COST_TIMEOUT;
         }
+        aerr->retries = retries;
         if (!aerr->retryable || attempt + 1 >= MAX_ATTEMPTS || !take_quota(cost)) break;
         aerr->retries++;
         aws_http_response_free(resp);

@@ -251,10 +251,159 @@ static bool deliver(deliverer *d, const cfg_publishers *p, const event *e)
     }
 }
 
+/* An event that names S3 images goes out only after they are uploaded. False
+ * when shutting down first (the record then stays in the spool). */
+static bool wait_for_images(deliverer *d, const cfg_publishers *p, uint64_t seq)
+{
+    publish_hub *h = d->h;
+    int s3 = h->s3_index;
+    if (s3 < 0 || d->index == s3 || !p->s3_bucket || d->ops->image_ref) return true;
+    while (!spool_is_acked(h->sp, s3, seq) && !past_deadline(h))
+        clock_sleep_ns(20000000LL);
+    return spool_is_acked(h->sp, s3, seq);
+}
+
+typedef struct {
+    uint64_t seq;
+    event *e;
+    cfg_publishers p;
+    size_t bytes;
+} batch_item;
+
+static void batch_free(batch_item *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        event_free(b[i].e), cfg_publishers_free(&b[i].p);
+}
+
+/* Takes spooled events for one destination, at most one per camera, until the
+ * batch is full or has lingered 50 ms. Returns the count; *held is set when a
+ * record was left for the next batch (it comes back after spool_rewind). */
+static int collect(deliverer *d, batch_item *b, bool *held)
+{
+    publish_hub *h = d->h;
+    int n = 0;
+    size_t bytes = 0;
+    int64_t until = 0;
+    char key0[1024] = "";
+    *held = false;
+    while (n < d->ops->batch_max) {
+        int timeout = n == 0 ? 200 : (int)((until - clock_mono_ns()) / 1000000);
+        uint64_t seq;
+        void *data = NULL;
+        size_t len = 0;
+        kerr err = {0};
+        if (timeout < 0 || spool_next(h->sp, d->index, &seq, &data, &len, timeout, &err) != KERR_OK)
+            break;
+        cfg_publishers p;
+        event *e = spool_record_unpack(data, len, &p, &err);
+        free(data);
+        if (!e || !d->ops->wanted(&p)) { /* unreadable (logged) or not for us */
+            if (!e)
+                log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
+                       "spool record %llu is unreadable and skipped: %s", (unsigned long long)seq,
+                       err.msg);
+            spool_ack(h->sp, d->index, seq, NULL);
+            if (e) event_free(e), cfg_publishers_free(&p);
+            continue;
+        }
+        char key[1024];
+        d->ops->key(&p, key, sizeof key);
+        bool same_camera = false;
+        for (int i = 0; i < n; i++)
+            same_camera |= strcmp(b[i].e->camera_name, e->camera_name) == 0;
+        size_t sz = len + 256;
+        if (same_camera || (n && strcmp(key, key0) != 0) || bytes + sz > d->ops->batch_max_bytes ||
+            !wait_for_images(d, &p, seq)) {
+            *held = true;
+            event_free(e);
+            cfg_publishers_free(&p);
+            break;
+        }
+        if (n == 0) snprintf(key0, sizeof key0, "%s", key), until = clock_mono_ns() + 50000000LL;
+        b[n++] = (batch_item){seq, e, p, sz};
+        bytes += sz;
+    }
+    return n;
+}
+
+static void batch_loop(deliverer *d)
+{
+    publish_hub *h = d->h;
+    batch_item *b = calloc((size_t)d->ops->batch_max, sizeof *b);
+    const event **ev = calloc((size_t)d->ops->batch_max, sizeof *ev);
+    bool *ok = calloc((size_t)d->ops->batch_max, sizeof *ok);
+    int64_t delay = 100;
+    char labels[256];
+    while (b && ev && ok) {
+        bool held;
+        int n = collect(d, b, &held);
+        if (n == 0) {
+            if (held) {
+                spool_rewind(h->sp, d->index);
+                continue;
+            }
+            spool_stats st;
+            spool_get_stats(h->sp, &st);
+            if (atomic_load(&h->stopping) && (st.pending[d->index] == 0 || past_deadline(h))) break;
+            continue;
+        }
+        for (int i = 0; i < n; i++)
+            ev[i] = b[i].e;
+        kerr err = {0};
+        pthread_mutex_lock(&h->mu);
+        instance *in = get_instance(h, d->ops, &b[0].p, &err);
+        pthread_mutex_unlock(&h->mu);
+        kerr_code rc = in ? d->ops->publish_batch(in->state, &b[0].p, ev, n, ok, &err) : KERR_IO;
+        int good = 0;
+        for (int i = 0; i < n; i++) {
+            bool done = rc == KERR_OK && ok[i];
+            good += done;
+            if (!done) continue;
+            spool_ack(h->sp, d->index, b[i].seq, NULL);
+            if (b[i].e->detected_at_ms > 0)
+                metric_observe(M_EVENT_LATENCY, "",
+                               (double)(clock_wall_ms() - b[i].e->detected_at_ms) / 1e3);
+        }
+        mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "ok", NULL);
+        metric_add(M_EVENTS_PUBLISHED, labels, good);
+        pthread_mutex_lock(&h->mu);
+        if (good == n)
+            d->failing_since_ms = 0;
+        else {
+            if (!d->failing_since_ms) d->failing_since_ms = clock_wall_ms();
+            snprintf(d->last_error, sizeof d->last_error, "%s", err.msg);
+        }
+        pthread_mutex_unlock(&h->mu);
+        batch_free(b, n);
+        spool_metrics(h);
+        if (good < n || held) spool_rewind(h->sp, d->index); /* failed and held ones again */
+        if (good == n) {
+            delay = 100;
+            continue;
+        }
+        mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "error", NULL);
+        metric_add(M_EVENTS_PUBLISHED, labels, n - good);
+        mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
+        metric_add(M_PUBLISHER_RETRIES, labels, n - good);
+        log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
+               "%d of %d event(s) not delivered, retrying in %lld ms: %s", n - good, n,
+               (long long)delay, err.msg);
+        if (past_deadline(h)) break;
+        clock_sleep_ns(delay * 1000000LL);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    free(b), free(ev), free(ok);
+}
+
 static void *deliver_main(void *arg)
 {
     deliverer *d = arg;
     publish_hub *h = d->h;
+    if (d->ops->publish_batch) {
+        batch_loop(d);
+        return NULL;
+    }
     for (;;) {
         uint64_t seq;
         void *data = NULL;
@@ -284,16 +433,10 @@ static void *deliver_main(void *arg)
             continue;
         }
         bool done = true;
-        /* An event names its S3 images: it goes out only after they are uploaded. */
-        int s3 = h->s3_index;
         bool wanted = d->ops->wanted(&p);
-        if (wanted && s3 >= 0 && d->index != s3 && p.s3_bucket && !d->ops->image_ref) {
-            while (!spool_is_acked(h->sp, s3, seq) && !past_deadline(h))
-                clock_sleep_ns(20000000LL);
-            if (!spool_is_acked(h->sp, s3, seq)) {
-                done = false; /* shutting down before the upload: both stay in the spool */
-                wanted = false;
-            }
+        if (wanted && !wait_for_images(d, &p, seq)) {
+            done = false; /* shutting down before the upload: both stay in the spool */
+            wanted = false;
         }
         if (wanted) {
             int64_t t0 = clock_mono_ns();

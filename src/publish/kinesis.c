@@ -55,28 +55,35 @@ static char *base64(const char *data, size_t len)
     return out;
 }
 
-static kerr_code kinesis_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+/* Builds the PutRecords body; fails only on memory. */
+static char *records_body(const kinesis_state *s, const event *const *ev, int n, kerr *err)
+{
+    json_t *recs = json_array();
+    for (int i = 0; i < n; i++) {
+        char *json = event_to_json(ev[i]);
+        char *data = json ? base64(json, strlen(json)) : NULL;
+        free(json);
+        json_array_append_new(recs, json_pack("{s:s,s:s}", "Data", data ? data : "", "PartitionKey",
+                                              ev[i]->camera_name));
+        free(data);
+    }
+    json_t *body = json_pack("{s:s,s:o}", "StreamName", s->stream, "Records", recs);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) kerr_set(err, KERR_NOMEM, "out of memory");
+    return text;
+}
+
+static kerr_code kinesis_batch(void *state, const cfg_publishers *p, const event *const *ev, int n,
+                               bool *ok, kerr *err)
 {
     (void)p;
     kinesis_state *s = state;
-    char *json = event_to_json(e);
-    if (!json) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
-    size_t n = strlen(json);
-    if (n + strlen(e->camera_name) > MAX_RECORD_BYTES) {
-        free(json);
-        return kerr_set(err, KERR_UNSUPPORTED,
-                        "event %s is %zu bytes, over the 1 MiB Kinesis record limit", e->event_id,
-                        n);
-    }
-    char *data = base64(json, n);
-    free(json);
-    json_t *body = json_pack("{s:s,s:[{s:s,s:s}]}", "StreamName", s->stream, "Records", "Data",
-                             data ? data : "", "PartitionKey", e->camera_name);
-    free(data);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text) return kerr_set(err, KERR_NOMEM, "out of memory");
-    aws_target t = {"kinesis", s->region, s->endpoint, "Kinesis_20131202", "1.1", 10000};
+    for (int i = 0; i < n; i++)
+        ok[i] = false;
+    char *text = records_body(s, ev, n, err);
+    if (!text) return KERR_NOMEM;
+    aws_target t = {"kinesis", s->region, s->endpoint, "Kinesis_20131202", "1.1", 15000};
     aws_http_response resp;
     aws_error aerr;
     kerr_code rc = aws_json_call(s->http, &s->creds, &t, "PutRecords", text, &resp, &aerr, err);
@@ -84,17 +91,38 @@ static kerr_code kinesis_publish(void *state, const cfg_publishers *p, const eve
     if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", aerr.retries);
     if (rc == KERR_OK) { /* per-record failures come back with HTTP 200 */
         json_t *r = json_loads(resp.body ? resp.body : "", 0, NULL);
-        json_int_t failed = json_integer_value(json_object_get(r, "FailedRecordCount"));
-        if (!r || failed > 0) {
-            json_t *rec0 = json_array_get(json_object_get(r, "Records"), 0);
-            const char *code = json_string_value(json_object_get(rec0, "ErrorCode"));
-            rc = kerr_set(err, KERR_AGAIN, "PutRecords: record failed: %s",
-                          code ? code : "unreadable response");
+        json_t *recs = json_object_get(r, "Records");
+        const char *first_error = NULL;
+        int failed = 0;
+        for (int i = 0; i < n; i++) {
+            json_t *ri = json_array_get(recs, (size_t)i);
+            const char *code = json_string_value(json_object_get(ri, "ErrorCode"));
+            ok[i] = ri && !code && json_object_get(ri, "SequenceNumber");
+            if (!ok[i]) failed++, first_error = first_error ? first_error : code;
+        }
+        if (failed) {
+            metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", failed);
+            kerr_set(err, KERR_AGAIN, "PutRecords: %d of %d records failed (%s)", failed, n,
+                     first_error ? first_error : "unreadable response");
         }
         json_decref(r);
     }
     aws_http_response_free(&resp);
     return rc;
+}
+
+static kerr_code kinesis_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+{
+    char *json = event_to_json(e);
+    size_t n = json ? strlen(json) : 0;
+    free(json);
+    if (n + strlen(e->camera_name) > MAX_RECORD_BYTES)
+        return kerr_set(err, KERR_UNSUPPORTED,
+                        "event %s is %zu bytes, over the 1 MiB Kinesis record limit", e->event_id,
+                        n);
+    bool ok = false;
+    kerr_code rc = kinesis_batch(state, p, &e, 1, &ok, err);
+    return rc == KERR_OK && !ok ? KERR_AGAIN : rc;
 }
 
 static void kinesis_close(void *state)
@@ -113,5 +141,8 @@ const publisher_ops publisher_kinesis = {
     .open = kinesis_open,
     .image_ref = NULL,
     .publish = kinesis_publish,
+    .publish_batch = kinesis_batch,
+    .batch_max = 500,
+    .batch_max_bytes = 5u << 20,
     .close = kinesis_close,
 };

@@ -29,6 +29,14 @@ typedef struct publisher_ops {
      * (an event over a service limit): logged, counted as rejected, skipped for
      * this publisher only. Any other code is retried with backoff forever. */
     kerr_code (*publish)(void *state, const cfg_publishers *p, const event *e, kerr *err);
+    /* Optional: many events in one call (Kinesis PutRecords). The hub puts at
+     * most one event per camera in a batch, so a partial failure never
+     * reorders a camera's events. Fills ok[i]; returns KERR_OK when the call
+     * itself went through (some records may still have failed). */
+    kerr_code (*publish_batch)(void *state, const cfg_publishers *p, const event *const *e, int n,
+                               bool *ok, kerr *err);
+    int batch_max;          /* records per call */
+    size_t batch_max_bytes; /* payload per call */
     void (*close)(void *state);
 } publisher_ops;
 
