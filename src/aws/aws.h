@@ -94,13 +94,30 @@ typedef struct {
     char secret_access_key[128];
     char session_token[4096]; /* "" for long-term credentials */
     int64_t expires_ms;       /* 0: does not expire */
-    char source[64];          /* which provider answered, for logs (never the values) */
+    int64_t fetched_ms;
+    char source[64]; /* which provider answered, for logs (never the values) */
 } aws_creds;
 
 /* Environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), then
  * the shared credentials and config files for AWS_PROFILE (default "default",
  * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, ~/.aws/). */
 kerr_code aws_creds_resolve(aws_creds *out, kerr *err);
+/* The whole chain: then web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
+ * -> STS, sts_endpoint overrides), ECS (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
+ * _FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]), EC2 IMDSv2
+ * (AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED). */
+kerr_code aws_creds_fetch(aws_http *http, const char *sts_endpoint, const char *region,
+                          aws_creds *out, kerr *err);
+
+/* Cached credentials shared by the publishers, refreshed ahead of expiry (5
+ * minutes, or a quarter of a short lifetime) so requests never see a gap. */
+typedef struct aws_creds_provider aws_creds_provider;
+aws_creds_provider *aws_creds_provider_new(aws_http *http, const char *sts_endpoint,
+                                           const char *region);
+void aws_creds_provider_free(aws_creds_provider *p);
+kerr_code aws_creds_provider_get(aws_creds_provider *p, aws_creds *out, kerr *err);
+/* After an ExpiredToken answer: fetch again on the next get. */
+void aws_creds_provider_invalidate(aws_creds_provider *p);
 
 /* ---- JSON-protocol services with the standard retry mode (json_call.c) ---- */
 typedef struct {

@@ -7,11 +7,10 @@
 
 #include "../aws/aws.h"
 #include "../metrics/metrics.h"
-#include "publish.h"
+#include "aws_publish.h"
 
 typedef struct {
-    aws_http *http;
-    aws_creds creds;
+    const aws_shared *aws;
     char table[256], region[64], endpoint[512];
 } ddb_state;
 
@@ -31,7 +30,7 @@ static kerr_code ddb_open(const cfg_publishers *p, const config *cfg, void **sta
         return kerr_set(err, KERR_INVALID, "the dynamodb publisher needs aws_region in the config");
     ddb_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
-    if (aws_creds_resolve(&s->creds, err) != KERR_OK || !(s->http = aws_http_new(NULL, err))) {
+    if (!(s->aws = aws_shared_acquire(cfg, err))) {
         free(s);
         return err ? err->code : KERR_INVALID;
     }
@@ -89,7 +88,7 @@ static kerr_code ddb_publish(void *state, const cfg_publishers *p, const event *
     aws_target t = {"dynamodb", s->region, s->endpoint, "DynamoDB_20120810", "1.0", 10000};
     aws_http_response resp;
     aws_error aerr;
-    kerr_code rc = aws_json_call(s->http, &s->creds, &t, "PutItem", text, &resp, &aerr, err);
+    kerr_code rc = aws_call_with_creds(s->aws, &t, "PutItem", text, &resp, &aerr, err);
     free(text);
     aws_http_response_free(&resp);
     if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"dynamodb\"", aerr.retries);
@@ -102,8 +101,7 @@ static void ddb_close(void *state)
 {
     ddb_state *s = state;
     if (!s) return;
-    aws_http_free(s->http);
-    memset(&s->creds, 0, sizeof s->creds);
+    aws_shared_release();
     free(s);
 }
 

@@ -8,13 +8,12 @@
 
 #include "../aws/aws.h"
 #include "../metrics/metrics.h"
-#include "publish.h"
+#include "aws_publish.h"
 
 enum { MAX_RECORD_BYTES = 1 << 20 };
 
 typedef struct {
-    aws_http *http;
-    aws_creds creds;
+    const aws_shared *aws;
     char stream[256], region[64], endpoint[512];
 } kinesis_state;
 
@@ -34,7 +33,7 @@ static kerr_code kinesis_open(const cfg_publishers *p, const config *cfg, void *
         return kerr_set(err, KERR_INVALID, "the kinesis publisher needs aws_region in the config");
     kinesis_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
-    if (aws_creds_resolve(&s->creds, err) != KERR_OK || !(s->http = aws_http_new(NULL, err))) {
+    if (!(s->aws = aws_shared_acquire(cfg, err))) {
         free(s);
         return err ? err->code : KERR_INVALID;
     }
@@ -42,8 +41,8 @@ static kerr_code kinesis_open(const cfg_publishers *p, const config *cfg, void *
     snprintf(s->region, sizeof s->region, "%s", cfg->aws_region);
     snprintf(s->endpoint, sizeof s->endpoint, "%s",
              cfg->endpoint[CFG_EP_KINESIS] ? cfg->endpoint[CFG_EP_KINESIS] : "");
-    log_kv(LOG_INFO, LOG_CTX("publisher", "kinesis"),
-           "kinesis stream %s in %s (credentials from %s)", s->stream, s->region, s->creds.source);
+    log_kv(LOG_INFO, LOG_CTX("publisher", "kinesis"), "kinesis stream %s in %s", s->stream,
+           s->region);
     *state = s;
     return KERR_OK;
 }
@@ -86,7 +85,7 @@ static kerr_code kinesis_batch(void *state, const cfg_publishers *p, const event
     aws_target t = {"kinesis", s->region, s->endpoint, "Kinesis_20131202", "1.1", 15000};
     aws_http_response resp;
     aws_error aerr;
-    kerr_code rc = aws_json_call(s->http, &s->creds, &t, "PutRecords", text, &resp, &aerr, err);
+    kerr_code rc = aws_call_with_creds(s->aws, &t, "PutRecords", text, &resp, &aerr, err);
     free(text);
     if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", aerr.retries);
     if (rc == KERR_OK) { /* per-record failures come back with HTTP 200 */
@@ -129,8 +128,7 @@ static void kinesis_close(void *state)
 {
     kinesis_state *s = state;
     if (!s) return;
-    aws_http_free(s->http);
-    OPENSSL_cleanse(&s->creds, sizeof s->creds);
+    aws_shared_release();
     free(s);
 }
 

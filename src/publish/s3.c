@@ -7,11 +7,10 @@
 
 #include "../aws/aws.h"
 #include "../metrics/metrics.h"
-#include "publish.h"
+#include "aws_publish.h"
 
 typedef struct {
-    aws_http *http;
-    aws_creds creds;
+    const aws_shared *aws;
     char bucket[256], region[64], endpoint[512];
     bool path_style;
 } s3_state;
@@ -32,7 +31,7 @@ static kerr_code s3_open(const cfg_publishers *p, const config *cfg, void **stat
         return kerr_set(err, KERR_INVALID, "the s3 publisher needs aws_region in the config");
     s3_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
-    if (aws_creds_resolve(&s->creds, err) != KERR_OK || !(s->http = aws_http_new(NULL, err))) {
+    if (!(s->aws = aws_shared_acquire(cfg, err))) {
         free(s);
         return err ? err->code : KERR_INVALID;
     }
@@ -41,8 +40,7 @@ static kerr_code s3_open(const cfg_publishers *p, const config *cfg, void **stat
     snprintf(s->endpoint, sizeof s->endpoint, "%s",
              cfg->endpoint[CFG_EP_S3] ? cfg->endpoint[CFG_EP_S3] : "");
     s->path_style = cfg->s3_force_path_style || *s->endpoint;
-    log_kv(LOG_INFO, LOG_CTX("publisher", "s3"), "s3 bucket %s in %s (credentials from %s)",
-           s->bucket, s->region, s->creds.source);
+    log_kv(LOG_INFO, LOG_CTX("publisher", "s3"), "s3 bucket %s in %s", s->bucket, s->region);
     *state = s;
     return KERR_OK;
 }
@@ -90,7 +88,7 @@ static kerr_code put_object(s3_state *s, const char *key, const event_image *img
                   .timeout_ms = 30000};
     aws_http_response resp;
     aws_error aerr;
-    kerr_code rc = aws_signed_call(s->http, &s->creds, &c, &resp, &aerr, err);
+    kerr_code rc = aws_signed_call_with_creds(s->aws, &c, &resp, &aerr, err);
     *retries += aerr.retries;
     aws_http_response_free(&resp);
     return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing bucket may be created: retry */
@@ -120,8 +118,7 @@ static void s3_close(void *state)
 {
     s3_state *s = state;
     if (!s) return;
-    aws_http_free(s->http);
-    memset(&s->creds, 0, sizeof s->creds);
+    aws_shared_release();
     free(s);
 }
 

@@ -1,0 +1,16 @@
+/* Private to the AWS publishers (kinesis.c, s3.c, dynamodb.c). */
+#ifndef KVS_AWS_PUBLISH_H
+#define KVS_AWS_PUBLISH_H
+
+#include "../aws/aws.h"
+#include "publish.h"
+
+/* Signed calls with the current credentials; an expired token is refreshed
+ * and the call tried once more. */
+kerr_code aws_call_with_creds(const aws_shared *a, const aws_target *t, const char *operation,
+                              const char *body, aws_http_response *resp, aws_error *aerr,
+                              kerr *err);
+kerr_code aws_signed_call_with_creds(const aws_shared *a, const aws_call *call,
+                                     aws_http_response *resp, aws_error *aerr, kerr *err);
+
+#endif

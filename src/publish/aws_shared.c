@@ -1,0 +1,94 @@
+/* What the AWS publishers share: one libcurl multi loop and one cached
+ * credentials provider for the whole process. */
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "../aws/aws.h"
+#include "aws_publish.h"
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_refs;
+static aws_shared g_shared;
+
+const aws_shared *aws_shared_acquire(const config *cfg, kerr *err)
+{
+    pthread_mutex_lock(&g_mu);
+    if (g_refs == 0) {
+        g_shared.http = aws_http_new(NULL, err);
+        g_shared.creds =
+            g_shared.http
+                ? aws_creds_provider_new(g_shared.http, cfg->endpoint[CFG_EP_STS], cfg->aws_region)
+                : NULL;
+        aws_creds c;
+        if (!g_shared.creds || aws_creds_provider_get(g_shared.creds, &c, err) != KERR_OK) {
+            aws_creds_provider_free(g_shared.creds);
+            aws_http_free(g_shared.http);
+            g_shared.http = NULL;
+            g_shared.creds = NULL;
+            pthread_mutex_unlock(&g_mu);
+            return NULL;
+        }
+    }
+    g_refs++;
+    pthread_mutex_unlock(&g_mu);
+    return &g_shared;
+}
+
+void aws_shared_release(void)
+{
+    pthread_mutex_lock(&g_mu);
+    if (g_refs > 0 && --g_refs == 0) {
+        aws_http_free(g_shared.http);
+        aws_creds_provider_free(g_shared.creds);
+        g_shared.http = NULL;
+        g_shared.creds = NULL;
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* A token that expired under us (clock skew, a revoked session): fetch new
+ * credentials and try once more. */
+static bool expired(const aws_error *e)
+{
+    static const char *const codes[] = {"ExpiredToken", "ExpiredTokenException",
+                                        "TokenRefreshRequired", "InvalidToken", NULL};
+    for (int i = 0; codes[i]; i++)
+        if (strcmp(e->code, codes[i]) == 0) return true;
+    return false;
+}
+
+kerr_code aws_call_with_creds(const aws_shared *a, const aws_target *t, const char *operation,
+                              const char *body, aws_http_response *resp, aws_error *aerr, kerr *err)
+{
+    kerr_code rc = KERR_AGAIN;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        aws_creds c;
+        memset(aerr, 0, sizeof *aerr);
+        memset(resp, 0, sizeof *resp);
+        if (aws_creds_provider_get(a->creds, &c, err) != KERR_OK) return KERR_AGAIN;
+        rc = aws_json_call(a->http, &c, t, operation, body, resp, aerr, err);
+        OPENSSL_cleanse(&c, sizeof c);
+        if (rc == KERR_OK || !expired(aerr) || attempt) break;
+        aws_creds_provider_invalidate(a->creds);
+        aws_http_response_free(resp);
+    }
+    return rc;
+}
+
+kerr_code aws_signed_call_with_creds(const aws_shared *a, const aws_call *call,
+                                     aws_http_response *resp, aws_error *aerr, kerr *err)
+{
+    kerr_code rc = KERR_AGAIN;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        aws_creds c;
+        memset(aerr, 0, sizeof *aerr);
+        memset(resp, 0, sizeof *resp);
+        if (aws_creds_provider_get(a->creds, &c, err) != KERR_OK) return KERR_AGAIN;
+        rc = aws_signed_call(a->http, &c, call, resp, aerr, err);
+        OPENSSL_cleanse(&c, sizeof c);
+        if (rc == KERR_OK || !expired(aerr) || attempt) break;
+        aws_creds_provider_invalidate(a->creds);
+        aws_http_response_free(resp);
+    }
+    return rc;
+}
