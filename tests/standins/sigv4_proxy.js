@@ -4,7 +4,8 @@
 // secret, and answers 403 on any mismatch: every integration test through it is
 // also a signing test. It can also inject faults for a share of requests.
 //   node sigv4_proxy.js --port P --target T --secret S [--throttle 0.2] [--errors 0.1] [--seed N]
-// GET /__proxy/stats answers {"checked":n,"rejected":n,"throttled":n,"failed":n}.
+//                       [--check-token-expiry]   (tokens "exp-<ms>" from creds_server.js)
+// GET /__proxy/stats answers {"checked":n,"rejected":n,"throttled":n,"failed":n,"expired":n}.
 'use strict';
 const http = require('http');
 const { SignatureV4 } = require('@smithy/signature-v4');
@@ -16,7 +17,8 @@ const port = Number(args.port), target = Number(args.target);
 const secret = args.secret;
 let seed = Number(args.seed || 1);
 const throttle = Number(args.throttle || 0), errors = Number(args.errors || 0);
-const stats = { checked: 0, rejected: 0, throttled: 0, failed: 0 };
+const checkExpiry = 'check-token-expiry' in args;
+const stats = { checked: 0, rejected: 0, throttled: 0, failed: 0, expired: 0 };
 function rand() { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; }
 
 function fault(res, service, status, code, message) {
@@ -68,6 +70,12 @@ http.createServer((req, res) => {
     try { v = await verify(req, body); } catch (e) { v = { ok: false, why: String(e) }; }
     stats.checked++;
     const service = v.service || 'unknown';
+    const token = req.headers['x-amz-security-token'];
+    if (v.ok && checkExpiry && token && /^exp-\d+$/.test(token) && Date.now() > Number(token.slice(4))) {
+      stats.expired++;
+      fault(res, service, 400, 'ExpiredTokenException', 'The security token included in the request is expired');
+      return;
+    }
     if (!v.ok) {
       stats.rejected++;
       console.error(`sigv4-proxy: 403 ${v.why}`);
