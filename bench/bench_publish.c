@@ -88,8 +88,11 @@ int main(int argc, char **argv)
     publish_hub_free(h); /* returns once everything is delivered (or 10 s after) */
     double total_s = (double)(clock_mono_ns() - t0) / 1e9;
     double ok = metric_get(M_EVENTS_PUBLISHED, "publisher=\"kinesis\",outcome=\"ok\"");
+    double spool_sum, spool_n;
+    metric_hist_totals(M_STAGE_SECONDS, "stage=\"spool\"", &spool_sum, &spool_n);
     printf("kvs-bench-publish: %d events from %d cameras, spool fsync %s\n", events, cams, fsync);
-    printf("  spooled   %.0f events/s (%.2f s)\n", events / spooled_s, spooled_s);
+    printf("  spooled   %.0f events/s (%.2f s); spool write %.1f us per event (%d KiB each)\n",
+           events / spooled_s, spooled_s, spool_n ? spool_sum / spool_n * 1e6 : 0, 16);
     printf("  delivered %.0f of %d to Kinesis, %.0f events/s end to end (%.2f s)\n", ok, events,
            ok / total_s, total_s);
     config_free(cfg);

@@ -13,4 +13,7 @@ for _ in $(seq 50); do grep -q ready "$log" && break; sleep 0.2; done
 export AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=bench-secret
 node tests/standins/aws_call.js call "http://127.0.0.1:$port" kinesis Kinesis_20131202.CreateStream \
   '{"StreamName":"bench","ShardCount":4}' >/dev/null
-"$bin" --endpoint "http://127.0.0.1:$port" --stream bench --events "${KVS_BENCH_EVENTS:-5000}" --cameras 50
+for fs in batch always; do
+  "$bin" --endpoint "http://127.0.0.1:$port" --stream bench --events "${KVS_BENCH_EVENTS:-5000}" \
+    --cameras 50 --fsync "$fs"
+done
