@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Temporary credentials that expire every 6 s (an ECS-style endpoint), a
 # proxy that rejects expired session tokens: kvs-infer refreshes them ahead of
-# expiry, without a gap, and every event still arrives. Nothing secret is printed.
+# expiry, without a gap, and every event still arrives. Nothing secret is
+# printed or exported: logs, stderr and /metrics are searched for the secret,
+# the session tokens and the container authorization token.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
@@ -36,6 +38,7 @@ cameras:
 YAML
 run_bg "$WORK/c.yaml" "$WORK/log"
 sleep 20
+http_get "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics" || fail "no /metrics"
 kill -TERM "$KVS_PID"
 wait "$KVS_PID" || fail "exit $?"
 issued=$($PY -c 'import json,sys; print(json.load(sys.stdin)["issued"])' < <(http_get "http://127.0.0.1:$CPORT/stats"))
@@ -53,5 +56,6 @@ assert produced and not missing, f"{len(missing)} of {len(produced)} events lost
 print(f"all {len(produced)} events arrived across credential rotations")
 PYEOF
 $PY -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["rejected"] == 0, s' "$stats"
-! grep -q -e "$SECRET" -e 'exp-[0-9]' "$WORK/log" "$WORK/log.err" || fail "a secret or token was printed"
+! grep -q -e "$SECRET" -e 'exp-[0-9]' -e ecs-auth-token "$WORK/log" "$WORK/log.err" "$WORK/metrics" ||
+  fail "a secret or token was printed or exported"
 echo PASS
