@@ -91,6 +91,9 @@ typedef struct {
 
 typedef struct {
     char *kinesis_stream_name, *s3_bucket, *s3_prefix, *dynamodb_table, *local_dir;
+    char *s3_sse;          /* AES256 | aws:kms, NULL: the bucket's default */
+    char *s3_kms_key_id;   /* with aws:kms */
+    int dynamodb_ttl_days; /* 0: no TTL attribute */
 } cfg_publishers;
 
 typedef struct {
@@ -121,6 +124,7 @@ typedef struct {
     int queue_depth;   /* frames waiting per camera before stale ones are dropped */
     char *endpoint[5]; /* kinesisvideo, kinesis, s3, dynamodb, sts */
     bool s3_force_path_style;
+    char *ca_bundle; /* CA file for TLS to AWS, NULL: the system's */
     cfg_camera *cams;
     int ncam;
     ynode *root;

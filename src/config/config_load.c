@@ -16,8 +16,9 @@ static const char *const k_src_keys[] = {"mode", "url", "loop", "realtime", "rec
                                          NULL};
 static const char *const k_det_keys[] = {"type", "enabled", "confidence_threshold",
                                          "roi",  "params",  NULL};
-static const char *const k_pub_keys[] = {"kinesis_stream_name", "s3_bucket", "s3_prefix",
-                                         "dynamodb_table",      "local_dir", NULL};
+static const char *const k_pub_keys[] = {
+    "kinesis_stream_name", "s3_bucket",         "s3_prefix", "s3_sse", "s3_kms_key_id",
+    "dynamodb_table",      "dynamodb_ttl_days", "local_dir", NULL};
 static const char *const k_roi_keys[] = {"name", "polygon", "exclude", NULL};
 static const char *const k_ep_names[] = {"kinesisvideo", "kinesis", "s3", "dynamodb", "sts", NULL};
 
@@ -331,6 +332,17 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
         cfg_read_str(d, pn, "s3_prefix", p, &c->pub.s3_prefix);
         cfg_read_str(d, pn, "dynamodb_table", p, &c->pub.dynamodb_table);
         cfg_read_str(d, pn, "local_dir", p, &c->pub.local_dir);
+        if (cfg_read_str(d, pn, "s3_sse", p, &c->pub.s3_sse) && strcmp(c->pub.s3_sse, "AES256") &&
+            strcmp(c->pub.s3_sse, "aws:kms"))
+            cfg_diag_add(d, ynode_get(pn, "s3_sse"), p,
+                         "s3_sse must be AES256 or aws:kms, not \"%s\"", c->pub.s3_sse);
+        if (cfg_read_str(d, pn, "s3_kms_key_id", p, &c->pub.s3_kms_key_id) &&
+            (!c->pub.s3_sse || strcmp(c->pub.s3_sse, "aws:kms")))
+            cfg_diag_add(d, ynode_get(pn, "s3_kms_key_id"), p,
+                         "s3_kms_key_id needs s3_sse: aws:kms");
+        int64_t ttl;
+        if (cfg_read_int(d, pn, "dynamodb_ttl_days", p, 1, 36500, &ttl))
+            c->pub.dynamodb_ttl_days = (int)ttl;
     }
     if (!c->pub.kinesis_stream_name && !c->pub.s3_bucket && !c->pub.dynamodb_table &&
         !c->pub.local_dir)
@@ -387,8 +399,10 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
     if (cfg_read_int(d, root, "queue_depth", "", 1, 64, &v)) cfg->queue_depth = (int)v;
     const ynode *aws = ynode_get(root, "aws");
     if (aws && cfg_expect_map(d, aws, "aws")) {
-        cfg_check_keys(d, aws, "aws",
-                       (const char *const[]){"endpoints", "s3_force_path_style", NULL});
+        cfg_check_keys(
+            d, aws, "aws",
+            (const char *const[]){"endpoints", "s3_force_path_style", "ca_bundle", NULL});
+        cfg_read_str(d, aws, "ca_bundle", "aws", &cfg->ca_bundle);
         cfg_read_bool(d, aws, "s3_force_path_style", "aws", &cfg->s3_force_path_style);
         const ynode *ep = ynode_get(aws, "endpoints");
         if (ep && cfg_expect_map(d, ep, "aws.endpoints")) {
@@ -491,6 +505,7 @@ static void free_camera(cfg_camera *c)
     free(c->dets);
     free(c->pub.kinesis_stream_name), free(c->pub.s3_bucket), free(c->pub.s3_prefix);
     free(c->pub.dynamodb_table), free(c->pub.local_dir);
+    free(c->pub.s3_sse), free(c->pub.s3_kms_key_id);
 }
 
 void config_free(config *c)
@@ -500,7 +515,7 @@ void config_free(config *c)
         free_camera(&c->cams[i]);
     free(c->cams);
     free(c->file), free(c->aws_region), free(c->device), free(c->metrics_listen);
-    free(c->spool_dir);
+    free(c->spool_dir), free(c->ca_bundle);
     for (int i = 0; i < 5; i++)
         free(c->endpoint[i]);
     ynode_free(c->root);

@@ -29,6 +29,7 @@
 #define M_SPOOL_BYTES "kvs_infer_spool_bytes"
 #define M_SPOOL_OLDEST "kvs_infer_spool_oldest_unacked_seconds"
 #define M_SPOOL_CORRUPT "kvs_infer_spool_corrupt_bytes_total"
+#define M_SPOOL_FULL "kvs_infer_spool_full_waits_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 void metric_add(const char *family, const char *labels, double v);

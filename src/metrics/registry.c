@@ -38,6 +38,8 @@ static const family k_families[] = {
     {M_SPOOL_BYTES, "Bytes of spool segments on disk.", KIND_GAUGE},
     {M_SPOOL_OLDEST, "Age of the oldest event not yet delivered by every publisher.", KIND_GAUGE},
     {M_SPOOL_CORRUPT, "Torn or corrupt spool bytes cut off at start.", KIND_COUNTER},
+    {M_SPOOL_FULL, "Seconds producers waited on a full spool (back-pressure, nothing dropped).",
+     KIND_COUNTER},
 };
 enum { NF = sizeof k_families / sizeof k_families[0] };
 

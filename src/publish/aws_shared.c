@@ -14,7 +14,7 @@ const aws_shared *aws_shared_acquire(const config *cfg, kerr *err)
 {
     pthread_mutex_lock(&g_mu);
     if (g_refs == 0) {
-        g_shared.http = aws_http_new(NULL, err);
+        g_shared.http = aws_http_new(cfg->ca_bundle, err);
         g_shared.creds =
             g_shared.http
                 ? aws_creds_provider_new(g_shared.http, cfg->endpoint[CFG_EP_STS], cfg->aws_region)

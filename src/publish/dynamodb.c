@@ -54,7 +54,7 @@ static json_t *N(double v)
     return json_pack("{s:s}", "N", buf);
 }
 
-static json_t *item(const event *e)
+static json_t *item(const cfg_publishers *p, const event *e)
 {
     char *json = event_to_json(e);
     char when[40];
@@ -72,15 +72,17 @@ static json_t *item(const event *e)
     if (e->snapshot_ref) json_object_set_new(it, "snapshot", S(e->snapshot_ref));
     json_object_set_new(it, "model_sha256", S(e->model_sha256));
     json_object_set_new(it, "event", S(json));
+    if (p->dynamodb_ttl_days > 0) /* epoch seconds, for the table's TTL setting */
+        json_object_set_new(it, "expires_at",
+                            N((double)(e->detected_at_ms / 1000 + p->dynamodb_ttl_days * 86400LL)));
     free(json);
     return it;
 }
 
 static kerr_code ddb_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
 {
-    (void)p;
     ddb_state *s = state;
-    json_t *body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", item(e),
+    json_t *body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", item(p, e),
                              "ConditionExpression", "attribute_not_exists(event_id)");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

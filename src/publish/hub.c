@@ -93,6 +93,9 @@ static void copy_pub(cfg_publishers *d, const cfg_publishers *s)
     d->s3_prefix = kstrdup(s->s3_prefix);
     d->dynamodb_table = kstrdup(s->dynamodb_table);
     d->local_dir = kstrdup(s->local_dir);
+    d->s3_sse = kstrdup(s->s3_sse);
+    d->s3_kms_key_id = kstrdup(s->s3_kms_key_id);
+    d->dynamodb_ttl_days = s->dynamodb_ttl_days;
 }
 
 kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_publishers *p,
@@ -182,6 +185,7 @@ void publish_hub_submit(publish_hub *h, event *e)
         kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, 1000, &err)
                            : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
         if (rc == KERR_OK) break;
+        if (rc == KERR_AGAIN) metric_add(M_SPOOL_FULL, "", 1);
         if (clock_mono_ns() - last_log > 10000000000LL) {
             log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
                    "cannot spool the event yet (%s); waiting", err.msg);
@@ -276,6 +280,26 @@ static void batch_free(batch_item *b, int n)
         event_free(b[i].e), cfg_publishers_free(&b[i].p);
 }
 
+/* An event over the service's record limit can never be sent: a clear,
+ * counted error for this publisher (its images and the other publishers are
+ * unaffected). */
+static bool too_large(deliverer *d, const event *e)
+{
+    char *json = event_to_json(e);
+    size_t n = json ? strlen(json) + strlen(e->camera_name) : 0;
+    free(json);
+    if (n <= d->ops->record_max_bytes) return false;
+    char labels[256];
+    mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "rejected", NULL);
+    metric_add(M_EVENTS_PUBLISHED, labels, 1);
+    log_kv(
+        LOG_ERROR,
+        LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id", e->event_id),
+        "event of %zu bytes is over the %zu-byte record limit: not sent to %s", n,
+        d->ops->record_max_bytes, d->ops->name);
+    return true;
+}
+
 /* Takes spooled events for one destination, at most one per camera, until the
  * batch is full or has lingered 50 ms. Returns the count; *held is set when a
  * record was left for the next batch (it comes back after spool_rewind). */
@@ -305,6 +329,12 @@ static int collect(deliverer *d, batch_item *b, bool *held)
                        err.msg);
             spool_ack(h->sp, d->index, seq, NULL);
             if (e) event_free(e), cfg_publishers_free(&p);
+            continue;
+        }
+        if (d->ops->record_max_bytes && too_large(d, e)) {
+            spool_ack(h->sp, d->index, seq, NULL);
+            event_free(e);
+            cfg_publishers_free(&p);
             continue;
         }
         char key[1024];

@@ -142,5 +142,6 @@ const publisher_ops publisher_kinesis = {
     .publish_batch = kinesis_batch,
     .batch_max = 500,
     .batch_max_bytes = 5u << 20,
+    .record_max_bytes = MAX_RECORD_BYTES,
     .close = kinesis_close,
 };

@@ -35,8 +35,9 @@ typedef struct publisher_ops {
      * itself went through (some records may still have failed). */
     kerr_code (*publish_batch)(void *state, const cfg_publishers *p, const event *const *e, int n,
                                bool *ok, kerr *err);
-    int batch_max;          /* records per call */
-    size_t batch_max_bytes; /* payload per call */
+    int batch_max;           /* records per call */
+    size_t batch_max_bytes;  /* payload per call */
+    size_t record_max_bytes; /* an event's JSON over this can never be sent */
     void (*close)(void *state);
 } publisher_ops;
 

@@ -53,8 +53,8 @@ static void s3_image_ref(const cfg_publishers *p, const event *e, const char *na
     snprintf(out, len, "s3://%s/%s", p->s3_bucket, key);
 }
 
-static kerr_code put_object(s3_state *s, const char *key, const event_image *img, int *retries,
-                            kerr *err)
+static kerr_code put_object(s3_state *s, const cfg_publishers *p, const char *key,
+                            const event_image *img, int *retries, kerr *err)
 {
     char *ekey = aws_uri_encode(key, strlen(key), true);
     if (!ekey) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -72,13 +72,17 @@ static kerr_code put_object(s3_state *s, const char *key, const event_image *img
     free(ekey);
     snprintf(url, sizeof url, "%s%s", base, path);
     aws_sha256_hex(img->data, img->len, hash);
-    aws_header h[] = {
+    aws_header h[5] = {
         {"Host", host}, {"Content-Type", "image/jpeg"}, {"x-amz-content-sha256", hash}};
+    int nh = 3;
+    if (p->s3_sse) h[nh++] = (aws_header){"x-amz-server-side-encryption", p->s3_sse};
+    if (p->s3_kms_key_id)
+        h[nh++] = (aws_header){"x-amz-server-side-encryption-aws-kms-key-id", p->s3_kms_key_id};
     aws_call c = {.method = "PUT",
                   .url = url,
                   .path = path,
                   .headers = h,
-                  .nheaders = 3,
+                  .nheaders = nh,
                   .body = img->data,
                   .body_len = img->len,
                   .payload_hash = hash,
@@ -102,13 +106,13 @@ static kerr_code s3_publish(void *state, const cfg_publishers *p, const event *e
     char key[2048];
     if (e->snapshot.data) {
         event_object_key(e, p->s3_prefix, "frame.jpg", key, sizeof key);
-        rc = put_object(s, key, &e->snapshot, &retries, err);
+        rc = put_object(s, p, key, &e->snapshot, &retries, err);
     }
     for (int i = 0; rc == KERR_OK && i < e->ncrops; i++) {
         char name[32];
         snprintf(name, sizeof name, "crop-%d.jpg", i);
         event_object_key(e, p->s3_prefix, name, key, sizeof key);
-        rc = put_object(s, key, &e->crops[i], &retries, err);
+        rc = put_object(s, p, key, &e->crops[i], &retries, err);
     }
     if (retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"s3\"", retries);
     return rc;

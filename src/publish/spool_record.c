@@ -6,7 +6,8 @@
 
 #include "publish.h"
 
-enum { RECORD_VERSION = 1, NO_STRING = 0xffffffffu };
+/* v2 added s3_sse, s3_kms_key_id and dynamodb_ttl_days; v1 records still read. */
+enum { RECORD_VERSION = 2, NO_STRING = 0xffffffffu };
 
 typedef struct {
     unsigned char *p;
@@ -64,6 +65,9 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
                            p->local_dir};
     for (int i = 0; i < 5; i++)
         w_str(&b, pubs[i]);
+    w_str(&b, p->s3_sse);
+    w_str(&b, p->s3_kms_key_id);
+    w_u32(&b, (uint32_t)p->dynamodb_ttl_days);
     w_blob(&b, &e->snapshot);
     w_u32(&b, (uint32_t)e->ncrops);
     for (int i = 0; i < e->ncrops; i++)
@@ -130,7 +134,8 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
 {
     rbuf r = {data, len, 0, false};
     memset(p, 0, sizeof *p);
-    if (r_u32(&r) != RECORD_VERSION || r.bad) {
+    uint32_t version = r_u32(&r);
+    if ((version != 1 && version != RECORD_VERSION) || r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: unknown version");
         return NULL;
     }
@@ -145,6 +150,11 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
                       &p->local_dir};
     for (int i = 0; i < 5; i++)
         *pubs[i] = r_str(&r);
+    if (version >= 2) {
+        p->s3_sse = r_str(&r);
+        p->s3_kms_key_id = r_str(&r);
+        p->dynamodb_ttl_days = (int)r_u32(&r);
+    }
     r_blob(&r, &e->snapshot);
     uint32_t nc = r_u32(&r);
     if (nc > 4) r.bad = true;
@@ -163,5 +173,6 @@ void cfg_publishers_free(cfg_publishers *p)
 {
     free(p->kinesis_stream_name), free(p->s3_bucket), free(p->s3_prefix);
     free(p->dynamodb_table), free(p->local_dir);
+    free(p->s3_sse), free(p->s3_kms_key_id);
     memset(p, 0, sizeof *p);
 }

@@ -44,7 +44,7 @@ aws:
 defaults:
   source: {mode: url, url: "$MEDIA", realtime: false}
   fps_limit: 2
-  publishers: {kinesis_stream_name: detections, s3_bucket: snapshots, s3_prefix: kvs-infer/, dynamodb_table: detections, local_dir: "$WORK/out"}
+  publishers: {kinesis_stream_name: detections, s3_bucket: snapshots, s3_prefix: kvs-infer/, s3_sse: AES256, dynamodb_table: detections, dynamodb_ttl_days: 30, local_dir: "$WORK/out"}
   detectors: [{type: yolo, confidence_threshold: 0.5, params: {model: "$MODEL", classes: [person]}}]
 cameras:
   - name: front

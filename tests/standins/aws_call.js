@@ -3,7 +3,7 @@
 //   node aws_call.js call ENDPOINT SERVICE TARGET 'JSON'      -> prints the response body
 //   node aws_call.js kinesis-dump ENDPOINT STREAM             -> one decoded record per line
 //   node aws_call.js s3-verify ENDPOINT BUCKET LIST            -> objects equal local files
-//   node aws_call.js ddb-verify ENDPOINT TABLE IDS             -> an item per event id
+//   node aws_call.js ddb-verify ENDPOINT TABLE IDS             -> an item (with expires_at) per event id
 // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region us-east-1.
 'use strict';
 const http = require('http');
@@ -77,6 +77,7 @@ async function ddbVerify(endpoint, table, ids) {
     const r = JSON.parse(await call(endpoint, 'dynamodb', 'DynamoDB_20120810.GetItem',
       JSON.stringify({ TableName: table, Key: { event_id: { S: id } }, ConsistentRead: true })));
     if (!r.Item || JSON.parse(r.Item.event.S).event_id !== id) throw new Error(`item ${id} missing`);
+    if (!r.Item.expires_at || !(Number(r.Item.expires_at.N) > Date.now() / 1000)) throw new Error(`item ${id}: no TTL attribute`);
     n++;
   }
   console.log(`${n} items found`);

@@ -303,6 +303,37 @@ static void kvs_source_needs_stream(void **state)
     ASSERT_MSG("cameras[0]: a KVS source (mode getmedia) needs `stream_name`");
 }
 
+static void publisher_options(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("aws_region: us-east-1\n"
+                     "aws: {ca_bundle: /etc/ssl/certs/ca-certificates.crt}\n"
+                     "cameras:\n"
+                     "  - name: a\n"
+                     "    source: {mode: url, url: x}\n"
+                     "    detectors: [{type: yolo}]\n"
+                     "    publishers: {s3_bucket: b, s3_sse: aws:kms, s3_kms_key_id: k1,\n"
+                     "                 dynamodb_table: t, dynamodb_ttl_days: 30}\n",
+                     &n);
+    assert_non_null(c);
+    assert_string_equal(c->cams[0].pub.s3_sse, "aws:kms");
+    assert_int_equal(c->cams[0].pub.dynamodb_ttl_days, 30);
+    assert_string_equal(c->ca_bundle, "/etc/ssl/certs/ca-certificates.crt");
+    config_free(c);
+    c = load("cameras:\n"
+             "  - name: a\n"
+             "    source: {mode: url, url: x}\n"
+             "    detectors: [{type: yolo}]\n"
+             "    publishers: {s3_bucket: b, s3_sse: DES, dynamodb_table: t,\n"
+             "                 dynamodb_ttl_days: 0, s3_kms_key_id: k}\n",
+             &n);
+    assert_null(c);
+    ASSERT_MSG("t.yaml:5:40: cameras[0].publishers: s3_sse must be AES256 or aws:kms, not \"DES\"");
+    ASSERT_MSG("cameras[0].publishers.dynamodb_ttl_days: 0 is out of range");
+    ASSERT_MSG("t.yaml:6:55: cameras[0].publishers: s3_kms_key_id needs s3_sse: aws:kms");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +348,7 @@ int main(void)
         cmocka_unit_test(defaults_apply_and_are_overridden),
         cmocka_unit_test(missing_model_is_reported_by_the_detector),
         cmocka_unit_test(kvs_source_needs_stream),
+        cmocka_unit_test(publisher_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
