@@ -60,14 +60,25 @@ static bool unreserved(unsigned char c)
     return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-char *aws_uri_encode(const char *s, size_t len, bool keep_slash)
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* RFC 3986 encoding: unreserved bytes stay; keep_slash leaves '/', and
+ * keep_escapes leaves existing %XX escapes (S3 signs its path as sent). */
+static char *encode(const char *s, size_t len, bool keep_slash, bool keep_escapes)
 {
     char *out = malloc(len * 3 + 1);
     if (!out) return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (unreserved(c) || (keep_slash && c == '/')) {
+        bool escape = keep_escapes && c == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
+                      hexval(s[i + 2]) >= 0;
+        if (unreserved(c) || (keep_slash && c == '/') || escape) {
             out[o++] = (char)c;
         } else {
             snprintf(out + o, 4, "%%%02X", c);
@@ -78,11 +89,9 @@ char *aws_uri_encode(const char *s, size_t len, bool keep_slash)
     return out;
 }
 
-static int hexval(char c)
+char *aws_uri_encode(const char *s, size_t len, bool keep_slash)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return encode(s, len, keep_slash, false);
 }
 
 /* Percent-decoding of a query component ('+' stays '+': AWS does not read it as a space). */
@@ -145,32 +154,10 @@ static char *normalize_path(const char *path)
     return out;
 }
 
-/* S3 signs the path as sent: only bytes that are not valid there yet get
- * encoded; existing %XX escapes stay as they are (no second encoding). */
-static char *encode_s3_path(const char *path)
-{
-    size_t n = strlen(path);
-    char *out = malloc(n * 3 + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)path[i];
-        bool escape = c == '%' && i + 2 < n && hexval(path[i + 1]) >= 0 && hexval(path[i + 2]) >= 0;
-        if (unreserved(c) || c == '/' || escape) {
-            out[o++] = (char)c;
-        } else {
-            snprintf(out + o, 4, "%%%02X", c);
-            o += 3;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static char *canonical_uri(const char *path, bool s3)
 {
     if (!path || !*path) return kstrdup("/");
-    if (s3) return encode_s3_path(path);
+    if (s3) return encode(path, strlen(path), true, true);
     char *norm = normalize_path(path);
     if (!norm) return NULL;
     char *enc = aws_uri_encode(norm, strlen(norm), true);

@@ -1,6 +1,7 @@
 /* What the AWS publishers share: one libcurl multi loop and one cached
  * credentials provider for the whole process. */
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../aws/aws.h"
@@ -57,8 +58,12 @@ static bool expired(const aws_error *e)
     return false;
 }
 
-kerr_code aws_call_with_creds(const aws_shared *a, const aws_target *t, const char *operation,
-                              const char *body, aws_http_response *resp, aws_error *aerr, kerr *err)
+/* One signed call with the current credentials (json: an aws_target call;
+ * otherwise a REST aws_call); an expired token is refreshed and the call tried
+ * once more. */
+static kerr_code with_creds(const aws_shared *a, const aws_target *t, const char *operation,
+                            const char *body, const aws_call *call, aws_http_response *resp,
+                            aws_error *aerr, kerr *err)
 {
     kerr_code rc = KERR_AGAIN;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -66,7 +71,8 @@ kerr_code aws_call_with_creds(const aws_shared *a, const aws_target *t, const ch
         memset(aerr, 0, sizeof *aerr);
         memset(resp, 0, sizeof *resp);
         if (aws_creds_provider_get(a->creds, &c, err) != KERR_OK) return KERR_AGAIN;
-        rc = aws_json_call(a->http, &c, t, operation, body, resp, aerr, err);
+        rc = t ? aws_json_call(a->http, &c, t, operation, body, resp, aerr, err)
+               : aws_signed_call(a->http, &c, call, resp, aerr, err);
         OPENSSL_cleanse(&c, sizeof c);
         if (rc == KERR_OK || !expired(aerr) || attempt) break;
         aws_creds_provider_invalidate(a->creds);
@@ -75,20 +81,34 @@ kerr_code aws_call_with_creds(const aws_shared *a, const aws_target *t, const ch
     return rc;
 }
 
+kerr_code aws_call_with_creds(const aws_shared *a, const aws_target *t, const char *operation,
+                              const char *body, aws_http_response *resp, aws_error *aerr, kerr *err)
+{
+    return with_creds(a, t, operation, body, NULL, resp, aerr, err);
+}
+
 kerr_code aws_signed_call_with_creds(const aws_shared *a, const aws_call *call,
                                      aws_http_response *resp, aws_error *aerr, kerr *err)
 {
-    kerr_code rc = KERR_AGAIN;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        aws_creds c;
-        memset(aerr, 0, sizeof *aerr);
-        memset(resp, 0, sizeof *resp);
-        if (aws_creds_provider_get(a->creds, &c, err) != KERR_OK) return KERR_AGAIN;
-        rc = aws_signed_call(a->http, &c, call, resp, aerr, err);
-        OPENSSL_cleanse(&c, sizeof c);
-        if (rc == KERR_OK || !expired(aerr) || attempt) break;
-        aws_creds_provider_invalidate(a->creds);
-        aws_http_response_free(resp);
-    }
-    return rc;
+    return with_creds(a, NULL, NULL, NULL, call, resp, aerr, err);
+}
+
+kerr_code aws_dest_open(aws_dest *d, const config *cfg, int endpoint_index, const char *publisher,
+                        kerr *err)
+{
+    memset(d, 0, sizeof *d);
+    if (!cfg || !cfg->aws_region)
+        return kerr_set(err, KERR_INVALID, "the %s publisher needs aws_region in the config",
+                        publisher);
+    if (!(d->aws = aws_shared_acquire(cfg, err))) return err ? err->code : KERR_INVALID;
+    snprintf(d->region, sizeof d->region, "%s", cfg->aws_region);
+    snprintf(d->endpoint, sizeof d->endpoint, "%s",
+             cfg->endpoint[endpoint_index] ? cfg->endpoint[endpoint_index] : "");
+    return KERR_OK;
+}
+
+void aws_dest_close(aws_dest *d)
+{
+    if (d->aws) aws_shared_release();
+    d->aws = NULL;
 }

@@ -10,8 +10,8 @@
 #include "aws_publish.h"
 
 typedef struct {
-    const aws_shared *aws;
-    char table[256], region[64], endpoint[512];
+    aws_dest dest;
+    char table[256];
 } ddb_state;
 
 static bool ddb_wanted(const cfg_publishers *p)
@@ -26,18 +26,13 @@ static void ddb_key(const cfg_publishers *p, char *out, size_t len)
 
 static kerr_code ddb_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
 {
-    if (!cfg || !cfg->aws_region)
-        return kerr_set(err, KERR_INVALID, "the dynamodb publisher needs aws_region in the config");
     ddb_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
-    if (!(s->aws = aws_shared_acquire(cfg, err))) {
+    if (aws_dest_open(&s->dest, cfg, CFG_EP_DYNAMODB, "dynamodb", err) != KERR_OK) {
         free(s);
         return err ? err->code : KERR_INVALID;
     }
     snprintf(s->table, sizeof s->table, "%s", p->dynamodb_table);
-    snprintf(s->region, sizeof s->region, "%s", cfg->aws_region);
-    snprintf(s->endpoint, sizeof s->endpoint, "%s",
-             cfg->endpoint[CFG_EP_DYNAMODB] ? cfg->endpoint[CFG_EP_DYNAMODB] : "");
     *state = s;
     return KERR_OK;
 }
@@ -87,10 +82,11 @@ static kerr_code ddb_publish(void *state, const cfg_publishers *p, const event *
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) return kerr_set(err, KERR_NOMEM, "out of memory");
-    aws_target t = {"dynamodb", s->region, s->endpoint, "DynamoDB_20120810", "1.0", 10000};
+    aws_target t = {"dynamodb",          s->dest.region, s->dest.endpoint,
+                    "DynamoDB_20120810", "1.0",          10000};
     aws_http_response resp;
     aws_error aerr;
-    kerr_code rc = aws_call_with_creds(s->aws, &t, "PutItem", text, &resp, &aerr, err);
+    kerr_code rc = aws_call_with_creds(s->dest.aws, &t, "PutItem", text, &resp, &aerr, err);
     free(text);
     aws_http_response_free(&resp);
     if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"dynamodb\"", aerr.retries);
@@ -103,7 +99,7 @@ static void ddb_close(void *state)
 {
     ddb_state *s = state;
     if (!s) return;
-    aws_shared_release();
+    aws_dest_close(&s->dest);
     free(s);
 }
 

@@ -13,8 +13,8 @@
 enum { MAX_RECORD_BYTES = 1 << 20 };
 
 typedef struct {
-    const aws_shared *aws;
-    char stream[256], region[64], endpoint[512];
+    aws_dest dest;
+    char stream[256];
 } kinesis_state;
 
 static bool kinesis_wanted(const cfg_publishers *p)
@@ -29,20 +29,15 @@ static void kinesis_key(const cfg_publishers *p, char *out, size_t len)
 
 static kerr_code kinesis_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
 {
-    if (!cfg || !cfg->aws_region)
-        return kerr_set(err, KERR_INVALID, "the kinesis publisher needs aws_region in the config");
     kinesis_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
-    if (!(s->aws = aws_shared_acquire(cfg, err))) {
+    if (aws_dest_open(&s->dest, cfg, CFG_EP_KINESIS, "kinesis", err) != KERR_OK) {
         free(s);
         return err ? err->code : KERR_INVALID;
     }
     snprintf(s->stream, sizeof s->stream, "%s", p->kinesis_stream_name);
-    snprintf(s->region, sizeof s->region, "%s", cfg->aws_region);
-    snprintf(s->endpoint, sizeof s->endpoint, "%s",
-             cfg->endpoint[CFG_EP_KINESIS] ? cfg->endpoint[CFG_EP_KINESIS] : "");
     log_kv(LOG_INFO, LOG_CTX("publisher", "kinesis"), "kinesis stream %s in %s", s->stream,
-           s->region);
+           s->dest.region);
     *state = s;
     return KERR_OK;
 }
@@ -82,10 +77,10 @@ static kerr_code kinesis_batch(void *state, const cfg_publishers *p, const event
         ok[i] = false;
     char *text = records_body(s, ev, n, err);
     if (!text) return KERR_NOMEM;
-    aws_target t = {"kinesis", s->region, s->endpoint, "Kinesis_20131202", "1.1", 15000};
+    aws_target t = {"kinesis", s->dest.region, s->dest.endpoint, "Kinesis_20131202", "1.1", 15000};
     aws_http_response resp;
     aws_error aerr;
-    kerr_code rc = aws_call_with_creds(s->aws, &t, "PutRecords", text, &resp, &aerr, err);
+    kerr_code rc = aws_call_with_creds(s->dest.aws, &t, "PutRecords", text, &resp, &aerr, err);
     free(text);
     if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", aerr.retries);
     if (rc == KERR_OK) { /* per-record failures come back with HTTP 200 */
@@ -128,7 +123,7 @@ static void kinesis_close(void *state)
 {
     kinesis_state *s = state;
     if (!s) return;
-    aws_shared_release();
+    aws_dest_close(&s->dest);
     free(s);
 }
 

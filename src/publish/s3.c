@@ -10,8 +10,8 @@
 #include "aws_publish.h"
 
 typedef struct {
-    const aws_shared *aws;
-    char bucket[256], region[64], endpoint[512];
+    aws_dest dest;
+    char bucket[256];
     bool path_style;
 } s3_state;
 
@@ -27,20 +27,15 @@ static void s3_key(const cfg_publishers *p, char *out, size_t len)
 
 static kerr_code s3_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
 {
-    if (!cfg || !cfg->aws_region)
-        return kerr_set(err, KERR_INVALID, "the s3 publisher needs aws_region in the config");
     s3_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
-    if (!(s->aws = aws_shared_acquire(cfg, err))) {
+    if (aws_dest_open(&s->dest, cfg, CFG_EP_S3, "s3", err) != KERR_OK) {
         free(s);
         return err ? err->code : KERR_INVALID;
     }
     snprintf(s->bucket, sizeof s->bucket, "%s", p->s3_bucket);
-    snprintf(s->region, sizeof s->region, "%s", cfg->aws_region);
-    snprintf(s->endpoint, sizeof s->endpoint, "%s",
-             cfg->endpoint[CFG_EP_S3] ? cfg->endpoint[CFG_EP_S3] : "");
-    s->path_style = cfg->s3_force_path_style || *s->endpoint;
-    log_kv(LOG_INFO, LOG_CTX("publisher", "s3"), "s3 bucket %s in %s", s->bucket, s->region);
+    s->path_style = cfg->s3_force_path_style || *s->dest.endpoint;
+    log_kv(LOG_INFO, LOG_CTX("publisher", "s3"), "s3 bucket %s in %s", s->bucket, s->dest.region);
     *state = s;
     return KERR_OK;
 }
@@ -61,11 +56,12 @@ static kerr_code put_object(s3_state *s, const cfg_publishers *p, const char *ke
     char url[4096], host[512], base[1024], path[3072], hash[65];
     if (s->path_style) {
         char ep[600];
-        snprintf(ep, sizeof ep, "%s", *s->endpoint ? s->endpoint : "https://s3.amazonaws.com");
+        snprintf(ep, sizeof ep, "%s",
+                 *s->dest.endpoint ? s->dest.endpoint : "https://s3.amazonaws.com");
         aws_split_endpoint(ep, host, sizeof host, base, sizeof base);
         snprintf(path, sizeof path, "/%s/%s", s->bucket, ekey);
     } else {
-        snprintf(base, sizeof base, "https://%s.s3.%s.amazonaws.com", s->bucket, s->region);
+        snprintf(base, sizeof base, "https://%s.s3.%s.amazonaws.com", s->bucket, s->dest.region);
         aws_split_endpoint(base, host, sizeof host, base, sizeof base);
         snprintf(path, sizeof path, "/%s", ekey);
     }
@@ -87,12 +83,12 @@ static kerr_code put_object(s3_state *s, const cfg_publishers *p, const char *ke
                   .body_len = img->len,
                   .payload_hash = hash,
                   .service = "s3",
-                  .region = s->region,
+                  .region = s->dest.region,
                   .s3 = true,
                   .timeout_ms = 30000};
     aws_http_response resp;
     aws_error aerr;
-    kerr_code rc = aws_signed_call_with_creds(s->aws, &c, &resp, &aerr, err);
+    kerr_code rc = aws_signed_call_with_creds(s->dest.aws, &c, &resp, &aerr, err);
     *retries += aerr.retries;
     aws_http_response_free(&resp);
     return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing bucket may be created: retry */
@@ -122,7 +118,7 @@ static void s3_close(void *state)
 {
     s3_state *s = state;
     if (!s) return;
-    aws_shared_release();
+    aws_dest_close(&s->dest);
     free(s);
 }
 
