@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -363,21 +364,17 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
         return KERR_IO;
     }
     g = &s->segs[s->nsegs - 1];
-    unsigned char *buf = malloc((size_t)need);
-    if (!buf) {
-        pthread_mutex_unlock(&s->mu);
-        return kerr_set(err, KERR_NOMEM, "out of memory");
-    }
+    /* Header and payload in one writev: one system call, no copy of the payload. */
+    unsigned char hdr[HDR];
     uint64_t q = s->next_seq;
     int64_t now = clock_wall_ms();
-    put32(buf, REC_MAGIC);
-    put32(buf + 4, (uint32_t)len);
-    put64(buf + 8, q);
-    put64(buf + 16, (uint64_t)now);
-    memcpy(buf + HDR, data, len);
-    put32(buf + 24, record_crc(buf, data, len));
-    ssize_t w = write(s->active_fd, buf, (size_t)need);
-    free(buf);
+    put32(hdr, REC_MAGIC);
+    put32(hdr + 4, (uint32_t)len);
+    put64(hdr + 8, q);
+    put64(hdr + 16, (uint64_t)now);
+    put32(hdr + 24, record_crc(hdr, data, len));
+    struct iovec iov[2] = {{hdr, HDR}, {(void *)data, len}};
+    ssize_t w = writev(s->active_fd, iov, 2);
     if (w != need) {
         int e = w < 0 ? errno : ENOSPC;
         if (w > 0 && ftruncate(s->active_fd, g->bytes) != 0) e = errno;
