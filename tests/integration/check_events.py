@@ -5,6 +5,11 @@
   check_events.py verify OUT_DIR CAMERA [--label L] [--min-events N] [--min-conf C]
                   [--roi NAME] [--inside X0,Y0,X1,Y1] [--outside X0,Y0,X1,Y1] [--pedestrians]
   check_events.py compare OUT_DIR CAM_A CAM_B --min-match F
+  check_events.py delivered LOG RECORDS [--same-as JSONL] [--ids FILE]
+                  [--s3list FILE --bucket B --prefix P --images DIR]
+      every event kvs-infer logged as produced (LOG) is in RECORDS (a Kinesis dump, one
+      {"partition_key", "data"} per line, or an events.jsonl); optionally each equals its line in
+      JSONL; --ids writes the produced ids; the s3list FILE lists "s3-key<TAB>local copy" for every image the events name
 """
 import argparse
 import collections
@@ -59,6 +64,38 @@ def box(s):
     return [float(v) for v in s.split(",")]
 
 
+def delivered(a):
+    produced = [json.loads(l)["event_id"] for l in open(a.out) if '"msg":"event: ' in l]
+    got, lines = {}, 0
+    for l in open(a.cams[0]):
+        r = json.loads(l)
+        e = json.loads(r["data"]) if "data" in r else r
+        if "partition_key" in r and r["partition_key"] != e["camera_name"]:
+            sys.exit(f"{e['event_id']}: partition key {r['partition_key']} is not the camera")
+        got[e["event_id"]] = e
+        lines += 1
+    missing = set(produced) - set(got)
+    if not produced or missing:
+        sys.exit(f"{len(missing)} of {len(produced)} produced events missing")
+    if a.same_as:
+        local = {json.loads(l)["event_id"]: json.loads(l) for l in open(a.same_as)}
+        if any(got[i] != local[i] for i in produced):
+            sys.exit("the records and the local sink disagree")
+    if a.ids:
+        with open(a.ids, "w") as f:
+            f.write("".join(i + "\n" for i in produced))
+    if a.s3list:
+        with open(a.s3list, "w") as f:
+            for i in produced:
+                for ref in [got[i]["snapshot"]] + got[i]["crops"]:
+                    want = f"s3://{a.bucket}/{a.prefix}"
+                    if not ref.startswith(want):
+                        sys.exit(f"{i}: image {ref} is not under {want}")
+                    key = ref[len(f"s3://{a.bucket}/"):]
+                    f.write(f"{key}\t{a.images}/{key[len(a.prefix):]}\n")
+    print(f"{len(produced)} events produced, {lines} records, none missing")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd")
@@ -73,7 +110,16 @@ def main():
     ap.add_argument("--outside")
     ap.add_argument("--pedestrians", action="store_true")
     ap.add_argument("--min-match", type=float, default=0.6)
+    ap.add_argument("--same-as")
+    ap.add_argument("--s3list")
+    ap.add_argument("--bucket")
+    ap.add_argument("--prefix", default="")
+    ap.add_argument("--images")
+    ap.add_argument("--ids")
     a = ap.parse_args()
+    if a.cmd == "delivered":
+        delivered(a)
+        return
     events = load(a.out)
     ids = [e["event_id"] for e in events]
     if len(ids) != len(set(ids)):

@@ -7,19 +7,16 @@
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
-NODE_DIR="$KVS_SOURCE_DIR/tests/standins"
-[ -d "$NODE_DIR/node_modules/kinesalite" ] || skip "stand-ins not installed: run scripts/setup.sh"
+need_standins
 SECRET=short-lived-secret-7f3a9c
 KPORT=$(free_port); PPORT=$(free_port); CPORT=$(free_port); METRICS_PORT=$(free_port)
-node "$NODE_DIR/serve.js" kinesis "$KPORT" >"$WORK/kinesalite.log" 2>&1 &
-PIDS+=($!)
-node "$NODE_DIR/sigv4_proxy.js" --port "$PPORT" --target "$KPORT" --secret "$SECRET" --check-token-expiry yes >"$WORK/proxy.log" 2>&1 &
-PIDS+=($!)
+standin kinesalite kinesis "$KPORT"
+sigv4_proxy proxy "$PPORT" "$KPORT" "$SECRET" --check-token-expiry yes
 node "$NODE_DIR/creds_server.js" "$CPORT" "$SECRET" 6 ecs-auth-token >"$WORK/creds.log" 2>&1 &
 PIDS+=($!)
-for f in kinesalite proxy creds; do wait_for 20 grep -q ready "$WORK/$f.log" || fail "$f did not start"; done
+wait_ready kinesalite proxy creds
 EP="http://127.0.0.1:$PPORT"
-AWS_ACCESS_KEY_ID=ASIASETUP AWS_SECRET_ACCESS_KEY=$SECRET node "$NODE_DIR/aws_call.js" call "$EP" kinesis \
+AWS_ACCESS_KEY_ID=ASIASETUP AWS_SECRET_ACCESS_KEY=$SECRET aws_call call "$EP" kinesis \
   Kinesis_20131202.CreateStream '{"StreamName":"ev","ShardCount":1}' >/dev/null
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
 export HOME="$WORK" AWS_EC2_METADATA_DISABLED=true
@@ -46,15 +43,8 @@ refreshed=$(grep -c 'credentials refreshed from container credentials' "$WORK/lo
 stats=$(http_get "$EP/__proxy/stats")
 note "credentials issued: $issued, refreshes logged: $refreshed, proxy: $stats"
 [ "$issued" -ge 3 ] || fail "credentials were not refreshed"
-AWS_ACCESS_KEY_ID=ASIAREAD AWS_SECRET_ACCESS_KEY=$SECRET node "$NODE_DIR/aws_call.js" kinesis-dump "$EP" ev >"$WORK/stream.jsonl"
-$PY - "$WORK/log" "$WORK/stream.jsonl" <<'PYEOF'
-import json, sys
-produced = [json.loads(l)["event_id"] for l in open(sys.argv[1]) if '"msg":"event: ' in l]
-got = {json.loads(json.loads(l)["data"])["event_id"] for l in open(sys.argv[2])}
-missing = set(produced) - got
-assert produced and not missing, f"{len(missing)} of {len(produced)} events lost"
-print(f"all {len(produced)} events arrived across credential rotations")
-PYEOF
+AWS_ACCESS_KEY_ID=ASIAREAD AWS_SECRET_ACCESS_KEY=$SECRET aws_call kinesis-dump "$EP" ev >"$WORK/stream.jsonl"
+$CHECK delivered "$WORK/log" "$WORK/stream.jsonl"
 $PY -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["rejected"] == 0, s' "$stats"
 ! grep -q -e "$SECRET" -e 'exp-[0-9]' -e ecs-auth-token "$WORK/log" "$WORK/log.err" "$WORK/metrics" ||
   fail "a secret or token was printed or exported"

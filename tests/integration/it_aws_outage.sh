@@ -7,27 +7,22 @@
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
-NODE_DIR="$KVS_SOURCE_DIR/tests/standins"
-[ -d "$NODE_DIR/node_modules/kinesalite" ] || skip "stand-ins not installed: run scripts/setup.sh"
+need_standins
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 unset AWS_SESSION_TOKEN AWS_PROFILE
 KPORT=$(free_port); PPORT=$(free_port); METRICS_PORT=$(free_port); SPORT=$(free_port); SPPORT=$(free_port)
 mkdir -p "$WORK/s3data"
-node "$NODE_DIR/serve.js" kinesis "$KPORT" >"$WORK/kinesalite.log" 2>&1 &
-PIDS+=($!)
+standin kinesalite kinesis "$KPORT"
 start_s3() {
-  node "$NODE_DIR/serve.js" s3 "$SPORT" "$WORK/s3data" snaps >>"$WORK/s3rver.log" 2>&1 &
-  S3_PID=$!
-  PIDS+=($S3_PID)
+  standin s3rver s3 "$SPORT" "$WORK/s3data" snaps
+  S3_PID=$LAST_PID
 }
 start_s3
-node "$NODE_DIR/sigv4_proxy.js" --port "$PPORT" --target "$KPORT" --secret "$AWS_SECRET_ACCESS_KEY" >"$WORK/proxy.log" 2>&1 &
-PIDS+=($!)
-node "$NODE_DIR/sigv4_proxy.js" --port "$SPPORT" --target "$SPORT" --secret "$AWS_SECRET_ACCESS_KEY" >"$WORK/proxy-s3.log" 2>&1 &
-PIDS+=($!)
-for f in kinesalite s3rver proxy proxy-s3; do wait_for 20 grep -q ready "$WORK/$f.log" || fail "$f did not start"; done
+sigv4_proxy proxy "$PPORT" "$KPORT" "$AWS_SECRET_ACCESS_KEY"
+sigv4_proxy proxy-s3 "$SPPORT" "$SPORT" "$AWS_SECRET_ACCESS_KEY"
+wait_ready kinesalite s3rver proxy proxy-s3
 EP="http://127.0.0.1:$PPORT"; S3EP="http://127.0.0.1:$SPPORT"
-node "$NODE_DIR/aws_call.js" call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"ev","ShardCount":1}' >/dev/null
+aws_call call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"ev","ShardCount":1}' >/dev/null
 cat >"$WORK/c.yaml" <<YAML
 aws_region: us-east-1
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
@@ -61,22 +56,7 @@ wait_for 90 bash -c "METRICS_PORT=$METRICS_PORT; . '$(dirname "$0")/lib.sh' >/de
 wait_for 30 http_get "http://127.0.0.1:$METRICS_PORT/readyz" || fail "never ready again"
 kill -TERM "$KVS_PID"
 wait "$KVS_PID" || fail "exit $?"
-node "$NODE_DIR/aws_call.js" kinesis-dump "$EP" ev >"$WORK/stream.jsonl"
-$PY - "$WORK/log" "$WORK/stream.jsonl" "$WORK" <<'PYEOF'
-import json, sys
-produced = [json.loads(l)["event_id"] for l in open(sys.argv[1]) if '"msg":"event: ' in l]
-events = {}
-for l in open(sys.argv[2]):
-    e = json.loads(json.loads(l)["data"])
-    events[e["event_id"]] = e
-missing = set(produced) - set(events)
-assert not missing, f"{len(missing)} of {len(produced)} events lost in the outage"
-with open(sys.argv[3] + "/s3list", "w") as f:
-    for i in produced:
-        for ref in [events[i]["snapshot"]] + events[i]["crops"]:
-            key = ref[len("s3://snaps/"):]
-            f.write(f"{key}\t{sys.argv[3]}/out/{key}\n")
-print(f"all {len(produced)} events arrived after a 30 s outage")
-PYEOF
-node "$NODE_DIR/aws_call.js" s3-verify "$S3EP" snaps "$WORK/s3list" || fail "S3 objects after the outage"
+aws_call kinesis-dump "$EP" ev >"$WORK/stream.jsonl"
+$CHECK delivered "$WORK/log" "$WORK/stream.jsonl" --s3list "$WORK/s3list" --bucket snaps --images "$WORK/out"
+aws_call s3-verify "$S3EP" snaps "$WORK/s3list" || fail "S3 objects after the outage"
 echo PASS

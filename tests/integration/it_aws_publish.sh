@@ -8,31 +8,23 @@
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
-NODE_DIR="$KVS_SOURCE_DIR/tests/standins"
-[ -d "$NODE_DIR/node_modules/kinesalite" ] || skip "stand-ins not installed: run scripts/setup.sh"
+need_standins
 # s3rver accepts only this key pair; the proxies check every signature with it.
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 unset AWS_SESSION_TOKEN AWS_PROFILE
 KPORT=$(free_port); PPORT=$(free_port); METRICS_PORT=$(free_port)
 SPORT=$(free_port); SPPORT=$(free_port); DPORT=$(free_port); DPPORT=$(free_port)
 mkdir -p "$WORK/s3data"
-node "$NODE_DIR/serve.js" kinesis "$KPORT" >"$WORK/kinesalite.log" 2>&1 &
-PIDS+=($!)
-node "$NODE_DIR/serve.js" s3 "$SPORT" "$WORK/s3data" snapshots >"$WORK/s3rver.log" 2>&1 &
-PIDS+=($!)
-node "$NODE_DIR/serve.js" dynamodb "$DPORT" >"$WORK/dynalite.log" 2>&1 &
-PIDS+=($!)
-for pair in "$PPORT:$KPORT:proxy" "$SPPORT:$SPORT:proxy-s3" "$DPPORT:$DPORT:proxy-ddb"; do
-  IFS=: read -r from to name <<<"$pair"
-  node "$NODE_DIR/sigv4_proxy.js" --port "$from" --target "$to" --secret "$AWS_SECRET_ACCESS_KEY" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-done
-for f in kinesalite s3rver dynalite proxy proxy-s3 proxy-ddb; do
-  wait_for 30 grep -q ready "$WORK/$f.log" || fail "$f did not start: $(cat "$WORK/$f.log")"
-done
+standin kinesalite kinesis "$KPORT"
+standin s3rver s3 "$SPORT" "$WORK/s3data" snapshots
+standin dynalite dynamodb "$DPORT"
+sigv4_proxy proxy "$PPORT" "$KPORT" "$AWS_SECRET_ACCESS_KEY"
+sigv4_proxy proxy-s3 "$SPPORT" "$SPORT" "$AWS_SECRET_ACCESS_KEY"
+sigv4_proxy proxy-ddb "$DPPORT" "$DPORT" "$AWS_SECRET_ACCESS_KEY"
+wait_ready kinesalite s3rver dynalite proxy proxy-s3 proxy-ddb
 EP="http://127.0.0.1:$PPORT"; S3EP="http://127.0.0.1:$SPPORT"; DDBEP="http://127.0.0.1:$DPPORT"
-node "$NODE_DIR/aws_call.js" call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"detections","ShardCount":2}' >/dev/null
-node "$NODE_DIR/aws_call.js" call "$DDBEP" dynamodb DynamoDB_20120810.CreateTable \
+aws_call call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"detections","ShardCount":2}' >/dev/null
+aws_call call "$DDBEP" dynamodb DynamoDB_20120810.CreateTable \
   '{"TableName":"detections","AttributeDefinitions":[{"AttributeName":"event_id","AttributeType":"S"}],"KeySchema":[{"AttributeName":"event_id","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
 cat >"$WORK/c.yaml" <<YAML
 aws_region: us-east-1
@@ -51,33 +43,11 @@ cameras:
   - name: back
 YAML
 timeout 300 "$KVS_BIN" --config "$WORK/c.yaml" >"$WORK/log" 2>"$WORK/err" || fail "exit $?: $(tail -3 "$WORK/err")"
-node "$NODE_DIR/aws_call.js" kinesis-dump "$EP" detections >"$WORK/stream.jsonl"
-$PY - "$WORK/log" "$WORK/stream.jsonl" "$WORK/out/events.jsonl" <<'PYEOF'
-import json, sys
-produced = [json.loads(l)["event_id"] for l in open(sys.argv[1]) if '"msg":"event: ' in l]
-recs = [json.loads(l) for l in open(sys.argv[2])]
-got = {}
-for r in recs:
-    e = json.loads(r["data"])
-    assert r["partition_key"] == e["camera_name"], r
-    got[e["event_id"]] = e
-missing = set(produced) - set(got)
-assert produced and not missing, f"{len(missing)} of {len(produced)} events missing from Kinesis"
-local = {json.loads(l)["event_id"]: json.loads(l) for l in open(sys.argv[3])}
-assert all(got[i] == local[i] for i in produced), "Kinesis and the local sink disagree"
-out = sys.argv[3].rsplit("/", 1)[0]
-with open(out + "/../s3list", "w") as f, open(out + "/../ids", "w") as g:
-    for i in produced:
-        e = got[i]
-        assert e["snapshot"].startswith("s3://snapshots/kvs-infer/" + e["camera_name"] + "/"), e["snapshot"]
-        for ref in [e["snapshot"]] + e["crops"]:
-            key = ref[len("s3://snapshots/"):]
-            f.write(key + "\t" + out + "/" + key[len("kvs-infer/"):] + "\n")
-        g.write(i + "\n")
-print(f"{len(produced)} events produced, {len(recs)} records in Kinesis, none missing")
-PYEOF
-node "$NODE_DIR/aws_call.js" s3-verify "$S3EP" snapshots "$WORK/s3list" || fail "S3 objects"
-node "$NODE_DIR/aws_call.js" ddb-verify "$DDBEP" detections "$WORK/ids" || fail "DynamoDB items"
+aws_call kinesis-dump "$EP" detections >"$WORK/stream.jsonl"
+$CHECK delivered "$WORK/log" "$WORK/stream.jsonl" --same-as "$WORK/out/events.jsonl" --ids "$WORK/ids" \
+  --s3list "$WORK/s3list" --bucket snapshots --prefix kvs-infer/ --images "$WORK/out"
+aws_call s3-verify "$S3EP" snapshots "$WORK/s3list" || fail "S3 objects"
+aws_call ddb-verify "$DDBEP" detections "$WORK/ids" || fail "DynamoDB items"
 for ep in "$EP" "$S3EP" "$DDBEP"; do
   stats=$(http_get "$ep/__proxy/stats")
   note "proxy $ep: $stats"
@@ -88,25 +58,16 @@ done
 # The same through a proxy that throttles 20% and fails 10% of the requests:
 # everything still arrives, and the retries are counted.
 FPORT=$(free_port)
-node "$NODE_DIR/sigv4_proxy.js" --port "$FPORT" --target "$KPORT" --secret "$AWS_SECRET_ACCESS_KEY" \
-  --throttle 0.2 --errors 0.1 --seed 7 >"$WORK/proxy2.log" 2>&1 &
-PIDS+=($!)
-wait_for 20 grep -q ready "$WORK/proxy2.log" || fail "faulty proxy did not start"
-node "$NODE_DIR/aws_call.js" call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"faulty","ShardCount":1}' >/dev/null
+sigv4_proxy proxy2 "$FPORT" "$KPORT" "$AWS_SECRET_ACCESS_KEY" --throttle 0.2 --errors 0.1 --seed 7
+wait_ready proxy2
+aws_call call "$EP" kinesis Kinesis_20131202.CreateStream '{"StreamName":"faulty","ShardCount":1}' >/dev/null
 sed -e "s#kinesis: \"$EP\"#kinesis: \"http://127.0.0.1:$FPORT\"#" -e 's/kinesis_stream_name: detections/kinesis_stream_name: faulty/' \
   -e "s#$WORK/spool#$WORK/spool2#" -e "s#$WORK/out#$WORK/out2#" -e 's/fps_limit: 2/fps_limit: 1/' "$WORK/c.yaml" >"$WORK/c2.yaml"
 run_bg "$WORK/c2.yaml" "$WORK/log2"
 wait_for 240 bash -c "! kill -0 $KVS_PID 2>/dev/null" || fail "the faulty run did not finish"
 wait "$KVS_PID" || fail "faulty run exit $?"
-node "$NODE_DIR/aws_call.js" kinesis-dump "$EP" faulty >"$WORK/stream2.jsonl"
-$PY - "$WORK/log2" "$WORK/stream2.jsonl" <<'PYEOF'
-import json, sys
-produced = [json.loads(l)["event_id"] for l in open(sys.argv[1]) if '"msg":"event: ' in l]
-got = {json.loads(json.loads(l)["data"])["event_id"] for l in open(sys.argv[2])}
-missing = set(produced) - got
-assert produced and not missing, f"{len(missing)} of {len(produced)} events lost to injected faults"
-print(f"with faults: all {len(produced)} events arrived")
-PYEOF
+aws_call kinesis-dump "$EP" faulty >"$WORK/stream2.jsonl"
+$CHECK delivered "$WORK/log2" "$WORK/stream2.jsonl"
 stats=$(http_get "http://127.0.0.1:$FPORT/__proxy/stats")
 note "faulty proxy: $stats"
 $PY -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["throttled"] > 0 and s["failed"] > 0 and s["rejected"] == 0, s' "$stats"

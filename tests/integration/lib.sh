@@ -85,3 +85,33 @@ run_bg() {
   KVS_PID=$!
   PIDS+=("$KVS_PID")
 }
+
+# ---- AWS stand-ins (tests/standins, installed by scripts/setup.sh) ----
+NODE_DIR="$KVS_SOURCE_DIR/tests/standins"
+need_standins() {
+  [ -d "$NODE_DIR/node_modules/kinesalite" ] || skip "stand-ins not installed: run scripts/setup.sh"
+}
+# standin NAME KIND PORT [DIR BUCKET...]: kinesalite, s3rver or dynalite on
+# 127.0.0.1, logging to $WORK/NAME.log; its pid is left in LAST_PID.
+standin() {
+  local name=$1; shift
+  node "$NODE_DIR/serve.js" "$@" >>"$WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+# sigv4_proxy NAME PORT TARGET_PORT SECRET [OPTIONS...]: the signature-checking proxy.
+sigv4_proxy() {
+  local name=$1 port=$2 target=$3 secret=$4; shift 4
+  node "$NODE_DIR/sigv4_proxy.js" --port "$port" --target "$target" --secret "$secret" "$@" \
+    >>"$WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+# wait_ready NAME...: every named process has logged that it is ready.
+wait_ready() {
+  local f
+  for f in "$@"; do
+    wait_for 30 grep -q ready "$WORK/$f.log" || fail "$f did not start: $(cat "$WORK/$f.log")"
+  done
+}
+aws_call() { node "$NODE_DIR/aws_call.js" "$@"; }
