@@ -19,7 +19,7 @@ typedef struct {
 
 typedef struct {
     char *camera;
-    cfg_publishers pub; /* deep copy, AWS fallbacks applied */
+    cfg_publishers pub; /* deep copy */
 } route;
 
 typedef struct publish_hub publish_hub;
@@ -48,8 +48,6 @@ struct publish_hub {
     atomic_llong stop_deadline_ms;
 };
 
-static const char *const k_aws[] = {"kinesis", "s3", "dynamodb"};
-
 static route *find_route(publish_hub *h, const char *camera)
 {
     for (int i = 0; i < h->nroutes; i++)
@@ -76,13 +74,6 @@ static instance *get_instance(publish_hub *h, const publisher_ops *ops, const cf
     snprintf(in->key, sizeof in->key, "%s", key);
     h->ninst++;
     return in;
-}
-
-static bool aws_wanted(const cfg_publishers *p, int i)
-{
-    return i == 0   ? p->kinesis_stream_name != NULL
-           : i == 1 ? p->s3_bucket != NULL
-                    : p->dynamodb_table != NULL;
 }
 
 static void copy_pub(cfg_publishers *d, const cfg_publishers *s)
@@ -113,15 +104,6 @@ kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_p
         r->camera = kstrdup(camera);
     }
     copy_pub(&r->pub, p);
-    for (int i = 0; i < 3; i++) {
-        if (!aws_wanted(p, i) || publisher_find(k_aws[i])) continue;
-        /* Not built yet: say so loudly and keep every event on local disk instead. */
-        if (!r->pub.local_dir) r->pub.local_dir = kstrdup("./out");
-        log_kv(LOG_WARN, LOG_CTX("camera_name", camera, "publisher", k_aws[i]),
-               "the %s publisher is not available in this build; events of this camera go to "
-               "the local sink in %s",
-               k_aws[i], r->pub.local_dir);
-    }
     /* Open the destinations now, so a bad one is reported at start. */
     kerr_code rc = KERR_OK;
     for (int t = 0; t < h->ntypes && rc == KERR_OK; t++)
