@@ -161,6 +161,24 @@ typedef struct {
 
 kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call *c,
                           aws_http_response *resp, aws_error *aerr, kerr *err);
+/* ---- the process-wide AWS session (shared.c): publishers and KVS sources ---- */
+typedef struct {
+    aws_http *http;
+    aws_creds_provider *creds;
+} aws_shared;
+/* Reference-counted; the first caller's settings create it (and prove that
+ * credentials resolve). */
+const aws_shared *aws_shared_acquire(const char *ca_bundle, const char *sts_endpoint,
+                                     const char *region, kerr *err);
+void aws_shared_release(void);
+/* Signed calls with the current credentials; an expired token is refreshed
+ * and the call tried once more. */
+kerr_code aws_call_with_creds(const aws_shared *a, const aws_target *t, const char *operation,
+                              const char *body, aws_http_response *resp, aws_error *aerr,
+                              kerr *err);
+kerr_code aws_signed_call_with_creds(const aws_shared *a, const aws_call *call,
+                                     aws_http_response *resp, aws_error *aerr, kerr *err);
+
 /* "http://127.0.0.1:4566/x" -> host "127.0.0.1:4566", base "http://127.0.0.1:4566" */
 void aws_split_endpoint(const char *url, char *host, size_t hlen, char *base, size_t blen);
 /* Full-jitter backoff for the attempt (0-based), capped at 20 s. */

@@ -64,16 +64,6 @@ bool publish_hub_healthy(publish_hub *h, char *why, size_t len);
 /* Folders written by the local sink, for the summary. */
 void publish_hub_describe(publish_hub *h, char *out, size_t len);
 
-/* The AWS publishers' shared HTTP loop and credentials (aws_shared.c). */
-struct aws_http;
-struct aws_creds_provider;
-typedef struct {
-    struct aws_http *http;
-    struct aws_creds_provider *creds;
-} aws_shared;
-const aws_shared *aws_shared_acquire(const config *cfg, kerr *err);
-void aws_shared_release(void);
-
 /* Spool records (spool_record.c). */
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err);

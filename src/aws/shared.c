@@ -1,24 +1,24 @@
-/* What the AWS publishers share: one libcurl multi loop and one cached
- * credentials provider for the whole process. */
+/* What every AWS caller shares (publishers and KVS sources): one libcurl
+ * multi loop and one cached credentials provider for the whole process. */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../aws/aws.h"
-#include "aws_publish.h"
+#include "aws.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_refs;
 static aws_shared g_shared;
 
-const aws_shared *aws_shared_acquire(const config *cfg, kerr *err)
+const aws_shared *aws_shared_acquire(const char *ca_bundle, const char *sts_endpoint,
+                                     const char *region, kerr *err)
 {
     pthread_mutex_lock(&g_mu);
     if (g_refs == 0) {
-        g_shared.http = aws_http_new(cfg->ca_bundle, err);
+        g_shared.http = aws_http_new(ca_bundle, err);
         g_shared.creds =
             g_shared.http
-                ? aws_creds_provider_new(g_shared.http, cfg->endpoint[CFG_EP_STS], cfg->aws_region)
+                ? aws_creds_provider_new(g_shared.http, sts_endpoint, region)
                 : NULL;
         aws_creds c;
         if (!g_shared.creds || aws_creds_provider_get(g_shared.creds, &c, err) != KERR_OK) {
@@ -93,22 +93,3 @@ kerr_code aws_signed_call_with_creds(const aws_shared *a, const aws_call *call,
     return with_creds(a, NULL, NULL, NULL, call, resp, aerr, err);
 }
 
-kerr_code aws_dest_open(aws_dest *d, const config *cfg, int endpoint_index, const char *publisher,
-                        kerr *err)
-{
-    memset(d, 0, sizeof *d);
-    if (!cfg || !cfg->aws_region)
-        return kerr_set(err, KERR_INVALID, "the %s publisher needs aws_region in the config",
-                        publisher);
-    if (!(d->aws = aws_shared_acquire(cfg, err))) return err ? err->code : KERR_INVALID;
-    snprintf(d->region, sizeof d->region, "%s", cfg->aws_region);
-    snprintf(d->endpoint, sizeof d->endpoint, "%s",
-             cfg->endpoint[endpoint_index] ? cfg->endpoint[endpoint_index] : "");
-    return KERR_OK;
-}
-
-void aws_dest_close(aws_dest *d)
-{
-    if (d->aws) aws_shared_release();
-    d->aws = NULL;
-}
