@@ -36,7 +36,8 @@ static kframe *first_frame(const char *clip)
     void *st = NULL;
     source_info info;
     kerr err = {0};
-    if (src->open(&st, &cam, &info, &err) != KERR_OK) {
+    source_env env = {.camera = "bench"};
+    if (src->open(&st, &cam, &env, &info, &err) != KERR_OK) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return NULL;
     }

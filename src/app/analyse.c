@@ -102,6 +102,9 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
 {
     (void)worker, (void)user;
     camera *c = cam;
+    if (f->producer_ts_ms > 0)
+        metric_observe(M_FRAME_DELAY, c->cam_label,
+                       (double)(clock_wall_ms() - f->producer_ts_ms) / 1000.0);
     det_list dets = {0};
     for (int i = 0; i < c->ndet; i++)
         if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets);

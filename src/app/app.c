@@ -35,6 +35,10 @@ const detector_ctx *app_detector_ctx(app *a)
 {
     return &a->dctx;
 }
+const config *app_config(app *a)
+{
+    return a->cfg;
+}
 int app_queue_depth(app *a)
 {
     return a->cfg->queue_depth;

@@ -21,6 +21,7 @@ typedef enum {
     CAM_BACKOFF,
     CAM_ENDED,
     CAM_FAILED,
+    CAM_STALLED, /* connected, but the stream brings no new frames */
 } cam_state;
 
 typedef struct app app;
@@ -44,6 +45,7 @@ typedef struct camera {
     pthread_mutex_t src_mu; /* guards src_state for interrupt() from another thread */
     const source_ops *src;
     void *src_state;
+    source_env env; /* what the source reports through */
     cam_detector *dets;
     int ndet;
     char cam_label[200]; /* camera="..." */
@@ -66,6 +68,7 @@ sched *app_sched(app *a);
 publish_hub *app_hub(app *a);
 const detector_ctx *app_detector_ctx(app *a);
 int app_queue_depth(app *a);
+const config *app_config(app *a);
 
 /* validate.c */
 /* Loads and fully checks a config (structure, detectors, models); prints each

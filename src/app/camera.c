@@ -8,7 +8,8 @@
 #include "../metrics/metrics.h"
 #include "app.h"
 
-static const char *const k_states[] = {"connecting", "running", "backoff", "ended", "failed"};
+static const char *const k_states[] = {"connecting", "running", "backoff",
+                                       "ended",      "failed",  "stalled"};
 
 const char *cam_state_name(cam_state s)
 {
@@ -31,6 +32,18 @@ void camera_count_error(camera *c, const char *kind)
     mlabels(labels, sizeof labels, "camera", c->cfg->name, "kind", kind, NULL);
     metric_add(M_STREAM_ERRORS, labels, 1);
     atomic_fetch_add(&c->errors, 1);
+}
+
+static void on_source_state(void *owner, source_state s)
+{
+    static const cam_state map[] = {CAM_CONNECTING, CAM_RUNNING, CAM_BACKOFF, CAM_STALLED};
+    camera *c = owner;
+    if (atomic_load(&c->state) != (int)map[s]) set_state(c, map[s]);
+}
+
+static void on_source_error(void *owner, const char *kind)
+{
+    camera_count_error(owner, kind);
 }
 
 #define CAM_LOG(c, lvl, ...) log_kv(lvl, LOG_CTX("camera_name", (c)->cfg->name), __VA_ARGS__)
@@ -118,6 +131,27 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool live, const packet_meta
 
 typedef enum { READ_STOP, READ_END, READ_RECONNECT } read_outcome;
 
+/* The stream changed (resolution, codec data): finish the old decoder's frames
+ * and open one for the new parameters. */
+static bool reopen_decoder(camera *c, reader_ctx *r, const source_info *info,
+                           const packet_meta *meta)
+{
+    kerr err = {0};
+    decoder_send(r->dec, NULL, &err);
+    if (!drain_decoder(c, r, info->is_live, meta)) return false;
+    decoder_close(r->dec);
+    r->dec = decoder_open(info->codecpar, info->time_base, 1, &err);
+    if (!r->dec) {
+        camera_count_error(c, "decode");
+        CAM_LOG(c, LOG_ERROR, "cannot open a decoder for the changed stream: %s", err.msg);
+        return false;
+    }
+    CAM_LOG(c, LOG_INFO, "stream changed: decoding %s %dx%d",
+            avcodec_get_name(info->codecpar->codec_id), info->codecpar->width,
+            info->codecpar->height);
+    return true;
+}
+
 static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
 {
     AVPacket *pkt = av_packet_alloc();
@@ -155,6 +189,10 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             camera_count_error(c, "read");
             CAM_LOG(c, LOG_ERROR, "%s", err.msg);
             out = info->is_live ? READ_RECONNECT : READ_END;
+            break;
+        }
+        if (meta.new_stream && !reopen_decoder(c, r, info, &meta)) {
+            av_packet_unref(pkt);
             break;
         }
         int64_t t0 = clock_mono_ns();
@@ -203,7 +241,7 @@ static void *reader_main(void *p)
         source_info info;
         memset(&info, 0, sizeof info);
         void *st = NULL;
-        kerr_code rc = c->src->open(&st, c->cfg, &info, &err);
+        kerr_code rc = c->src->open(&st, c->cfg, &c->env, &info, &err);
         if (rc == KERR_OK) {
             pthread_mutex_lock(&c->src_mu);
             c->src_state = st;
@@ -293,6 +331,7 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
         camera_count_error(c, "publisher");
     }
     c->src = source_find(cfg->mode);
+    c->env = (source_env){app_config(a), cfg->name, c, on_source_state, on_source_error};
     bool batch = cfg->mode == SOURCE_URL && !cfg->realtime;
     c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !batch);
     if (!c->src) {

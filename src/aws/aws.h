@@ -77,6 +77,7 @@ typedef struct {
     char *body; /* NUL-terminated */
     size_t body_len;
     char request_id[128], etag[128], date[64];
+    char error_type[128]; /* x-amzn-ErrorType (KVS puts the error code there) */
 } aws_http_response;
 
 /* ca_bundle: a CA file to trust instead of the system's (NULL: system). */

@@ -31,6 +31,8 @@ static void give_quota(int amount)
 }
 
 static const char *const k_throttling[] = {"Throttling",
+                                           "ClientLimitExceededException",
+                                           "ConnectionLimitExceededException",
                                            "ThrottlingException",
                                            "ThrottledException",
                                            "RequestThrottledException",
@@ -77,6 +79,9 @@ static void parse_error(const aws_http_response *r, aws_error *e)
     if (!msg && root) msg = json_string_value(json_object_get(root, "Message"));
     if (type && strchr(type, '#')) type = strchr(type, '#') + 1;
     snprintf(e->code, sizeof e->code, "%s", type ? type : "");
+    /* KVS: the code is in x-amzn-ErrorType, maybe with ":namespace" after it. */
+    if (!*e->code && r->error_type[0])
+        snprintf(e->code, sizeof e->code, "%.*s", (int)strcspn(r->error_type, ":"), r->error_type);
     snprintf(e->message, sizeof e->message, "%s", msg ? msg : "");
     if (!*e->code) snprintf(e->code, sizeof e->code, "HTTP%ld", r->status);
     aws_classify(r->status, e->code, e);

@@ -70,6 +70,7 @@ char *cfg_resolve_path(const char *config_file, const char *p);
 
 /* ---- typed configuration ---- */
 typedef enum { SOURCE_HLS = 0, SOURCE_GETMEDIA, SOURCE_URL } source_mode;
+enum { KVS_START_NOW = -1, KVS_START_EARLIEST = -2 };
 
 typedef struct {
     char *name;
@@ -104,6 +105,11 @@ typedef struct {
     double fps_limit; /* 0: no limit */
     int skip_frames;
     int reconnect_max_s;
+    /* KVS sources */
+    int64_t start_ms;       /* KVS_START_NOW, KVS_START_EARLIEST or an epoch ms (replay) */
+    bool hls_ts;            /* container: ts (MPEG-TS) instead of fmp4 */
+    int playlist_fragments; /* HLS MaxMediaPlaylistFragmentResults */
+    int session_expires_s;  /* HLS session lifetime asked for (renewed before it ends) */
     cfg_roi *rois;
     int nroi;
     cfg_detector *dets;

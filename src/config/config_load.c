@@ -12,8 +12,10 @@ static const char *const k_top_keys[] = {"aws_region",  "device",  "metrics",  "
 static const char *const k_cam_keys[] = {"name",       "stream_name", "region", "source",
                                          "fps_limit",  "skip_frames", "roi",    "detectors",
                                          "publishers", NULL};
-static const char *const k_src_keys[] = {"mode", "url", "loop", "realtime", "reconnect_max_s",
-                                         NULL};
+static const char *const k_src_keys[] = {"mode",      "url",       "loop",
+                                         "realtime",  "reconnect_max_s",
+                                         "start",     "container", "playlist_fragments",
+                                         "expires_s", NULL};
 static const char *const k_det_keys[] = {"type", "enabled", "confidence_threshold",
                                          "roi",  "params",  NULL};
 static const char *const k_pub_keys[] = {
@@ -253,10 +255,46 @@ static void load_detector(cfg_diags *d, const ynode *it, const char *p, cfg_came
     }
 }
 
+/* start: now | earliest | an ISO-8601 time or epoch seconds (replay from there). */
+static void load_kvs_source(cfg_diags *d, const ynode *sn, const char *p, cfg_camera *c)
+{
+    char *start = NULL, *container = NULL;
+    if (cfg_read_str(d, sn, "start", p, &start)) {
+        char *end = NULL;
+        double secs = strtod(start, &end);
+        if (strcmp(start, "now") == 0)
+            c->start_ms = KVS_START_NOW;
+        else if (strcmp(start, "earliest") == 0)
+            c->start_ms = KVS_START_EARLIEST;
+        else if (end != start && !*end && secs > 0)
+            c->start_ms = (int64_t)(secs * 1000);
+        else if ((c->start_ms = clock_parse_iso(start)) < 0)
+            cfg_diag_add(d, ynode_get(sn, "start"), p,
+                         "start \"%s\" is not now, earliest, an ISO-8601 time "
+                         "(2026-01-02T03:04:05Z) or epoch seconds",
+                         start);
+    }
+    if (cfg_read_str(d, sn, "container", p, &container)) {
+        if (strcmp(container, "ts") == 0)
+            c->hls_ts = true;
+        else if (strcmp(container, "fmp4") != 0)
+            cfg_diag_add(d, ynode_get(sn, "container"), p,
+                         "container \"%s\" is not fmp4 or ts", container);
+    }
+    int64_t v;
+    if (cfg_read_int(d, sn, "playlist_fragments", p, 1, 5000, &v)) c->playlist_fragments = (int)v;
+    if (cfg_read_int(d, sn, "expires_s", p, 300, 43200, &v)) c->session_expires_s = (int)v;
+    free(start);
+    free(container);
+}
+
 static void load_source(cfg_diags *d, const config *cfg, const ynode *cam, const char *path,
                         cfg_camera *c)
 {
     c->realtime = true;
+    c->start_ms = KVS_START_NOW;
+    c->playlist_fragments = 5;
+    c->session_expires_s = 3600;
     c->reconnect_max_s = 30;
     const ynode *sn = ynode_get(cam, "source");
     char p[512];
@@ -270,6 +308,7 @@ static void load_source(cfg_diags *d, const config *cfg, const ynode *cam, const
         cfg_read_bool(d, sn, "realtime", p, &c->realtime);
         int64_t rs;
         if (cfg_read_int(d, sn, "reconnect_max_s", p, 1, 3600, &rs)) c->reconnect_max_s = (int)rs;
+        load_kvs_source(d, sn, p, c);
     }
     if (!mode) mode = kstrdup(c->url ? "url" : "hls");
     if (strcmp(mode, "hls") == 0)

@@ -52,6 +52,8 @@ int64_t clock_wall_ms(void);
 void clock_sleep_ns(int64_t ns);
 /* ISO-8601 UTC with milliseconds, e.g. 2026-11-25T10:00:00.123Z; buf >= 32 */
 void clock_format_iso(int64_t wall_ms, char *buf, size_t len);
+/* ISO-8601 date-time (YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM)) -> epoch ms; -1 if malformed. */
+int64_t clock_parse_iso(const char *s);
 
 /* ---- UUIDv7: time-ordered, so event ids sort by creation ---- */
 void uuid_v7(char out[37]);

@@ -67,7 +67,7 @@ char *event_to_json(const event *e)
         "detected_at", iso_or_null(e->detected_at_ms), "model", "name", e->model_name, "sha256",
         e->model_sha256, "snapshot", str_or_null(e->snapshot_ref), "crops", crops);
     if (!root) return NULL;
-    char *out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char *out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(13));
     json_decref(root);
     return out;
 }

@@ -10,7 +10,11 @@ typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HIST } kind;
 
 static const double k_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                    0.25,  0.5,    1,     2.5,  5,     10,   30};
-enum { NB = sizeof k_buckets / sizeof k_buckets[0] };
+/* Delays of live video are seconds long: finer steps there, so p50/p95 can be read off. */
+static const double k_delay_buckets[] = {0.05, 0.1, 0.15, 0.2, 0.25, 0.3,  0.4, 0.5, 0.6, 0.7,
+                                         0.8,  0.9, 1,    1.2, 1.4,  1.6,  1.8, 2,   2.5, 3,
+                                         3.5,  4,   5,    6,   8,    10,   15,  30};
+enum { NBMAX = 32 };
 
 typedef struct {
     const char *name, *help;
@@ -38,6 +42,10 @@ static const family k_families[] = {
     {M_SPOOL_BYTES, "Bytes of spool segments on disk.", KIND_GAUGE},
     {M_SPOOL_OLDEST, "Age of the oldest event not yet delivered by every publisher.", KIND_GAUGE},
     {M_SPOOL_CORRUPT, "Torn or corrupt spool bytes cut off at start.", KIND_COUNTER},
+    {M_SOURCE_BEHIND, "GetMedia: how far the last fragment read is behind the live edge (ms).",
+     KIND_GAUGE},
+    {M_SOURCE_FRAGMENTS, "KVS fragments read completely, per camera.", KIND_COUNTER},
+    {M_FRAME_DELAY, "From a frame's producer timestamp to a detector starting on it.", KIND_HIST},
     {M_SPOOL_FULL, "Seconds producers waited on a full spool (back-pressure, nothing dropped).",
      KIND_COUNTER},
 };
@@ -48,9 +56,19 @@ typedef struct series {
     char *labels;
     double value; /* counter/gauge; histogram sum */
     uint64_t count;
-    uint64_t buckets[NB];
+    uint64_t buckets[NBMAX];
     struct series *next;
 } series;
+
+static int buckets_of(int fam, const double **b)
+{
+    if (strcmp(k_families[fam].name, M_FRAME_DELAY) == 0) {
+        *b = k_delay_buckets;
+        return (int)(sizeof k_delay_buckets / sizeof k_delay_buckets[0]);
+    }
+    *b = k_buckets;
+    return (int)(sizeof k_buckets / sizeof k_buckets[0]);
+}
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static series *g_series;
@@ -115,8 +133,10 @@ void metric_observe(const char *family, const char *labels, double v)
     if (s) {
         s->value += v;
         s->count++;
-        for (int i = 0; i < NB; i++)
-            if (v <= k_buckets[i]) s->buckets[i]++;
+        const double *b;
+        int nb = buckets_of(s->fam, &b);
+        for (int i = 0; i < nb; i++)
+            if (v <= b[i]) s->buckets[i]++;
     }
     pthread_mutex_unlock(&g_lock);
 }
@@ -211,9 +231,11 @@ char *metrics_render(void)
                     bprintf(&b, "%s %s\n", fm->name, num);
                 continue;
             }
-            for (int i = 0; i < NB; i++)
-                bprintf(&b, "%s_bucket{%s%sle=\"%g\"} %llu\n", fm->name, s->labels, sep,
-                        k_buckets[i], (unsigned long long)s->buckets[i]);
+            const double *bk;
+            int nb = buckets_of(f, &bk);
+            for (int i = 0; i < nb; i++)
+                bprintf(&b, "%s_bucket{%s%sle=\"%g\"} %llu\n", fm->name, s->labels, sep, bk[i],
+                        (unsigned long long)s->buckets[i]);
             bprintf(&b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", fm->name, s->labels, sep,
                     (unsigned long long)s->count);
             fmt_num(num, sizeof num, s->value);

@@ -12,7 +12,7 @@ enum { MAX_LINE = 16384, MAX_SEGMENTS = 100000 };
 void m3u8_free(m3u8_playlist *p)
 {
     for (int i = 0; i < p->nsegs; i++)
-        free(p->segs[i].uri), free(p->segs[i].fragment_number);
+        free(p->segs[i].uri), free(p->segs[i].fragment_number), free(p->segs[i].map_uri);
     free(p->segs);
     for (int i = 0; i < p->nvariants; i++)
         free(p->variants[i]);
@@ -47,35 +47,6 @@ static bool parse_i64(const char *s, int64_t *out)
 }
 
 /* 2022-01-28T07:00:35.931Z (offsets other than Z are accepted as +hh:mm). */
-static int64_t parse_pdt(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int ms = 0, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -1;
-    const char *p = s + n;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3) ms = ms * 10 + (*p - '0');
-        for (; digits < 3; digits++)
-            ms *= 10;
-    }
-    int offset_min = 0;
-    if (*p == '+' || *p == '-') {
-        int h = 0, m = 0;
-        if (sscanf(p + 1, "%2d:%2d", &h, &m) < 1) return -1;
-        offset_min = (*p == '-' ? -1 : 1) * (h * 60 + m);
-    } else if (*p != 'Z') {
-        return -1;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return ((int64_t)timegm(&tm) - offset_min * 60) * 1000 + ms;
-}
-
 /* The value of key=... in a query string, or NULL. */
 static char *query_param(const char *uri, const char *key)
 {
@@ -167,7 +138,7 @@ kerr_code m3u8_parse(const char *text, size_t len, m3u8_playlist *out, kerr *err
                 if (!parse_double(line + 8, 0, 86400, &pending_dur))
                     rc = bad(err, lineno, "bad EXTINF duration");
             } else if (starts(line, "#EXT-X-PROGRAM-DATE-TIME:")) {
-                pending_pdt = parse_pdt(line + 25);
+                pending_pdt = clock_parse_iso(line + 25);
                 if (pending_pdt < 0) rc = bad(err, lineno, "bad program date time");
             } else if (strcmp(line, "#EXT-X-DISCONTINUITY") == 0) {
                 pending_disc = true;
@@ -222,6 +193,7 @@ kerr_code m3u8_parse(const char *text, size_t len, m3u8_playlist *out, kerr *err
                        : -1;
         s->discontinuity = pending_disc;
         s->fragment_number = query_param(line, "FragmentNumber");
+        s->map_uri = out->map_uri ? kstrdup(out->map_uri) : NULL;
         pending_dur = -1;
         pending_pdt = -1;
         pending_disc = false;

@@ -19,6 +19,7 @@ typedef struct {
     int64_t program_date_time_ms; /* EXT-X-PROGRAM-DATE-TIME, -1 when absent */
     bool discontinuity;           /* EXT-X-DISCONTINUITY before it */
     char *fragment_number;        /* KVS FragmentNumber query parameter, NULL if none */
+    char *map_uri;                /* the EXT-X-MAP in effect (fMP4 init), NULL for TS */
 } m3u8_segment;
 
 typedef struct {

@@ -1,9 +1,8 @@
 #include "source.h"
 
-extern const source_ops source_url;
+extern const source_ops source_url, source_kvs_getmedia;
 
-/* KVS HLS and GetMedia register here when they are built (see the issues). */
-static const source_ops *const k_sources[] = {&source_url, NULL};
+static const source_ops *const k_sources[] = {&source_url, &source_kvs_getmedia, NULL};
 
 const source_ops *source_find(source_mode mode)
 {

@@ -26,12 +26,27 @@ typedef struct {
     bool new_stream; /* codec parameters changed: the decoder must be reopened */
 } packet_meta;
 
+/* How a source reports to its camera while it reconnects on its own. */
+typedef enum { SRC_CONNECTING, SRC_RUNNING, SRC_BACKOFF, SRC_STALLED } source_state;
+
+typedef struct {
+    const config *global; /* aws settings, endpoints */
+    const char *camera;   /* for logs and metric labels */
+    void *owner;
+    void (*state)(void *owner, source_state s);
+    void (*error)(void *owner, const char *kind); /* counts kvs_infer_stream_errors_total */
+} source_env;
+
 typedef struct source_ops {
     const char *name;
     source_mode mode;
-    kerr_code (*open)(void **state, const cfg_camera *cam, source_info *info, kerr *err);
+    /* info stays the source's to update until close: when a packet comes with
+     * meta->new_stream, info->codecpar describes the new stream. */
+    kerr_code (*open)(void **state, const cfg_camera *cam, const source_env *env,
+                      source_info *info, kerr *err);
     /* KERR_OK with a packet, KERR_EOF at the end of the input, other codes on errors
-     * (the reader then closes and reconnects with backoff). */
+     * (the reader then closes and reconnects with backoff). KVS sources retry
+     * inside, forever, reporting through env, and return only on interrupt. */
     kerr_code (*read)(void *state, AVPacket *pkt, packet_meta *meta, kerr *err);
     /* Rewind to the start (files with loop: true); NULL when not seekable. */
     kerr_code (*rewind)(void *state, kerr *err);

@@ -36,8 +36,10 @@ static kerr_code av_fail(kerr *err, const char *what, const char *url, int rc)
                     buf);
 }
 
-static kerr_code url_open(void **state, const cfg_camera *cam, source_info *info, kerr *err)
+static kerr_code url_open(void **state, const cfg_camera *cam, const source_env *env,
+                          source_info *info, kerr *err)
 {
+    (void)env;
     url_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
     s->fmt = avformat_alloc_context();

@@ -1,0 +1,39 @@
+/* What the two KVS sources (kvs_hls.c, kvs_getmedia.c) share: the stream's
+ * control-plane client with cached data endpoints, signed calls, and the
+ * reconnect bookkeeping. Private to src/source. */
+#ifndef KVS_SOURCE_KVS_H
+#define KVS_SOURCE_KVS_H
+
+#include <stdatomic.h>
+
+#include "../aws/aws.h"
+#include "source.h"
+
+typedef struct {
+    const aws_shared *aws;
+    const source_env *env;
+    char region[64], control[512], stream[260];
+    char endpoint[512], endpoint_api[48]; /* the cached data endpoint and its APIName */
+    int64_t endpoint_ms;
+    atomic_bool *interrupted;
+} kvs_client;
+
+kerr_code kvs_client_open(kvs_client *k, const cfg_camera *cam, const source_env *env,
+                          atomic_bool *interrupted, kerr *err);
+void kvs_client_close(kvs_client *k);
+/* GetDataEndpoint for api (GET_MEDIA, GET_HLS_STREAMING_SESSION_URL), cached
+ * for 45 minutes and until kvs_forget_endpoint after an error. */
+kerr_code kvs_data_endpoint(kvs_client *k, const char *api, aws_error *ae, kerr *err);
+void kvs_forget_endpoint(kvs_client *k);
+/* A signed POST of JSON to base + path (service kinesisvideo). */
+kerr_code kvs_post(kvs_client *k, const char *base, const char *path, const char *body,
+                   aws_http_response *resp, aws_error *ae, kerr *err);
+/* The signed headers for a POST the caller sends itself (GetMedia streams). */
+kerr_code kvs_sign(kvs_client *k, const char *url, const char *body, struct curl_slist **out,
+                   kerr *err);
+/* Waits ms unless interrupted; false when interrupted. */
+bool kvs_sleep(kvs_client *k, int64_t ms);
+/* JSON string escaping for the few request bodies we write. */
+void kvs_json_body(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

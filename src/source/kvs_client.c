@@ -1,0 +1,151 @@
+/* The KVS control plane for one camera: GetDataEndpoint with a cache, and
+ * signed calls on the process-wide AWS session (SigV4, service kinesisvideo
+ * for every KVS API). */
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kvs.h"
+
+#define ENDPOINT_TTL_MS (45 * 60 * 1000)
+
+kerr_code kvs_client_open(kvs_client *k, const cfg_camera *cam, const source_env *env,
+                          atomic_bool *interrupted, kerr *err)
+{
+    memset(k, 0, sizeof *k);
+    const config *g = env->global;
+    const char *region = cam->region ? cam->region : g ? g->aws_region : NULL;
+    if (!region || !cam->stream_name)
+        return kerr_set(err, KERR_INVALID, "a KVS source needs stream_name and a region");
+    snprintf(k->region, sizeof k->region, "%s", region);
+    snprintf(k->stream, sizeof k->stream, "%s", cam->stream_name);
+    const char *ep = g ? g->endpoint[CFG_EP_KINESISVIDEO] : NULL;
+    if (ep && *ep)
+        snprintf(k->control, sizeof k->control, "%s", ep);
+    else
+        snprintf(k->control, sizeof k->control, "https://kinesisvideo.%s.amazonaws.com", region);
+    size_t n = strlen(k->control);
+    while (n && k->control[n - 1] == '/')
+        k->control[--n] = '\0';
+    k->env = env;
+    k->interrupted = interrupted;
+    k->aws = aws_shared_acquire(g ? g->ca_bundle : NULL, g ? g->endpoint[CFG_EP_STS] : NULL, region,
+                                err);
+    return k->aws ? KERR_OK : (err ? err->code : KERR_INVALID);
+}
+
+void kvs_client_close(kvs_client *k)
+{
+    if (k->aws) aws_shared_release();
+    k->aws = NULL;
+}
+
+void kvs_json_body(char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, len, fmt, ap);
+    va_end(ap);
+}
+
+kerr_code kvs_post(kvs_client *k, const char *base, const char *path, const char *body,
+                   aws_http_response *resp, aws_error *ae, kerr *err)
+{
+    char url[1024], host[512], b[600];
+    aws_split_endpoint(base, host, sizeof host, b, sizeof b);
+    snprintf(url, sizeof url, "%s%s", b, path);
+    aws_header h[] = {{"Host", host}, {"Content-Type", "application/json"}};
+    aws_call c = {.method = "POST",
+                  .url = url,
+                  .path = path,
+                  .headers = h,
+                  .nheaders = 2,
+                  .body = body,
+                  .body_len = strlen(body),
+                  .service = "kinesisvideo",
+                  .region = k->region,
+                  .timeout_ms = 10000};
+    return aws_signed_call_with_creds(k->aws, &c, resp, ae, err);
+}
+
+void kvs_forget_endpoint(kvs_client *k)
+{
+    k->endpoint[0] = '\0';
+}
+
+kerr_code kvs_data_endpoint(kvs_client *k, const char *api, aws_error *ae, kerr *err)
+{
+    if (k->endpoint[0] && strcmp(k->endpoint_api, api) == 0 &&
+        clock_mono_ns() / 1000000 - k->endpoint_ms < ENDPOINT_TTL_MS)
+        return KERR_OK;
+    json_t *req = json_pack("{s:s, s:s}", "StreamName", k->stream, "APIName", api);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body) return kerr_set(err, KERR_NOMEM, "out of memory");
+    aws_http_response resp;
+    kerr_code rc = kvs_post(k, k->control, "/getDataEndpoint", body, &resp, ae, err);
+    free(body);
+    if (rc != KERR_OK) return rc;
+    json_t *root = json_loads(resp.body ? resp.body : "", 0, NULL);
+    const char *ep = json_string_value(json_object_get(root, "DataEndpoint"));
+    /* KVS may answer 200 with an UnknownOperationException body: check the field. */
+    if (!ep || (strncmp(ep, "https://", 8) != 0 && strncmp(ep, "http://", 7) != 0))
+        rc = kerr_set(err, KERR_INVALID, "GetDataEndpoint for %s: no DataEndpoint in the answer",
+                      k->stream);
+    else {
+        snprintf(k->endpoint, sizeof k->endpoint, "%s", ep);
+        snprintf(k->endpoint_api, sizeof k->endpoint_api, "%s", api);
+        k->endpoint_ms = clock_mono_ns() / 1000000;
+    }
+    json_decref(root);
+    aws_http_response_free(&resp);
+    return rc;
+}
+
+kerr_code kvs_sign(kvs_client *k, const char *url, const char *body, struct curl_slist **out,
+                   kerr *err)
+{
+    char host[512], base[600];
+    aws_split_endpoint(url, host, sizeof host, base, sizeof base);
+    const char *path = url + strlen(base);
+    aws_creds c;
+    kerr_code rc = aws_creds_provider_get(k->aws->creds, &c, err);
+    if (rc != KERR_OK) return rc;
+    aws_header h[] = {{"Host", host}, {"Content-Type", "application/json"}};
+    aws_request req = {"POST", *path ? path : "/", NULL, h, 2, body, strlen(body), NULL};
+    aws_credentials cr = {c.access_key_id, c.secret_access_key,
+                          c.session_token[0] ? c.session_token : NULL};
+    aws_signing how = {k->region, "kinesisvideo", false};
+    aws_signature sig;
+    rc = sigv4_sign(&req, &cr, &how, clock_wall_ms(), &sig, err);
+    if (rc == KERR_OK) {
+        char line[4200];
+        struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
+        snprintf(line, sizeof line, "X-Amz-Date: %s", sig.amz_date);
+        l = curl_slist_append(l, line);
+        snprintf(line, sizeof line, "Authorization: %s", sig.authorization);
+        l = curl_slist_append(l, line);
+        if (cr.session_token) {
+            snprintf(line, sizeof line, "X-Amz-Security-Token: %s", cr.session_token);
+            l = curl_slist_append(l, line);
+        }
+        OPENSSL_cleanse(line, sizeof line);
+        *out = l;
+        aws_signature_free(&sig);
+    }
+    OPENSSL_cleanse(&c, sizeof c);
+    return rc;
+}
+
+bool kvs_sleep(kvs_client *k, int64_t ms)
+{
+    for (int64_t t = 0; t < ms; t += 50) {
+        if (atomic_load(k->interrupted)) return false;
+        clock_sleep_ns((ms - t < 50 ? ms - t : 50) * 1000000LL);
+    }
+    return !atomic_load(k->interrupted);
+}
