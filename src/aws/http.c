@@ -193,7 +193,8 @@ kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aw
     pthread_mutex_unlock(&h->mu);
     kerr_code rc = KERR_OK;
     if (r.result != CURLE_OK)
-        rc = kerr_set(err, KERR_IO, "%s %s: %s", method, url,
+        /* Never the query: it may hold a session token or a presigned signature. */
+        rc = kerr_set(err, KERR_IO, "%s %.*s: %s", method, (int)strcspn(url, "?"), url,
                       r.errbuf[0] ? r.errbuf : curl_easy_strerror(r.result));
     else
         curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &resp->status);

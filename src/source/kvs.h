@@ -4,6 +4,7 @@
 #ifndef KVS_SOURCE_KVS_H
 #define KVS_SOURCE_KVS_H
 
+#include <curl/curl.h>
 #include <stdatomic.h>
 
 #include "../aws/aws.h"

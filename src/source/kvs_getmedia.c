@@ -45,11 +45,13 @@ typedef struct {
     /* the fragment being read */
     char frag[64];
     int64_t frag_server, frag_producer, cluster_tc, frag_last_ts;
+    int frag_frames; /* frames of this fragment passed on, across a reconnect */
     bool frag_done, error_fragment;
     char token[136];
     /* resume: the fragment a broken connection was in, and the last frame passed on */
     char partial[64];
     int64_t partial_last_ts, partial_producer;
+    int partial_frames;
     /* the video track */
     uint64_t track;
     AVCodecParameters *par, *old_par;
@@ -57,7 +59,7 @@ typedef struct {
     queued q[QUEUE_MAX];
     int qhead, qlen;
     int64_t last_rx_ms, last_frame_ms, last_connect_ms;
-    bool stalled, got_media;
+    bool stalled, got_media, conn_media; /* conn_media: this connection brought frames */
     kerr parse_err;
     bool parse_failed;
     int64_t fragments, duplicates;
@@ -97,6 +99,7 @@ static void on_fragment(void *u)
     s->frag[0] = '\0';
     s->frag_server = s->frag_producer = -1;
     s->frag_last_ts = INT64_MIN;
+    s->frag_frames = 0;
     s->frag_done = s->error_fragment = false;
 }
 
@@ -161,7 +164,8 @@ static void on_tag(void *u, const char *name, const char *value)
             s->frag_done = true;
             s->fragments++;
             metric_add(M_SOURCE_FRAGMENTS, s->labels, 1);
-            log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera), "fragment %s done", s->frag);
+            log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera), "fragment %s done (%d frames)",
+                   s->frag, s->frag_frames);
         }
     } else if (strcmp(n, "ERROR_CODE") == 0 || strcmp(n, "ERROR_ID") == 0) {
         if (!s->error_fragment) count(s, "kvs_error");
@@ -183,9 +187,12 @@ static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8
     if (!s->par || track != s->track) return;
     int64_t scale = (int64_t)ebml_reader_timecode_scale(s->rd);
     int64_t ts = (s->cluster_tc + rel) * scale / 1000000;
-    if (s->partial[0] && strcmp(s->frag, s->partial) == 0 && ts <= s->partial_last_ts) {
-        s->duplicates++; /* already passed on before the reconnect */
-        return;
+    if (s->partial[0] && strcmp(s->frag, s->partial) == 0) {
+        if (ts <= s->partial_last_ts) {
+            s->duplicates++; /* already passed on before the reconnect */
+            return;
+        }
+        if (!s->frag_frames) s->frag_frames = s->partial_frames;
     }
     if (s->qlen == QUEUE_MAX) return; /* cannot happen: curl pauses first */
     AVPacket *pkt = av_packet_alloc();
@@ -207,8 +214,9 @@ static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8
     e->meta.new_stream = s->new_stream;
     s->new_stream = false;
     s->frag_last_ts = ts;
+    s->frag_frames++;
     s->last_frame_ms = now_ms();
-    s->got_media = true;
+    s->got_media = s->conn_media = true;
 }
 
 /* ---- the connection ---- */
@@ -268,6 +276,9 @@ static void disconnect(gm_state *s)
         snprintf(s->partial, sizeof s->partial, "%s", s->frag);
         s->partial_last_ts = s->frag_last_ts;
         s->partial_producer = s->frag_producer;
+        s->partial_frames = s->frag_frames;
+        log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera),
+               "connection ended inside fragment %s after %d frames", s->frag, s->frag_frames);
     }
     ebml_reader_reset(s->rd);
     on_fragment(s);
@@ -322,6 +333,7 @@ static kerr_code connect_once(gm_state *s, kerr *err)
     s->errbody[0] = s->error_type[0] = '\0';
     s->parse_failed = false;
     s->paused = false;
+    s->conn_media = false;
     s->last_rx_ms = now_ms();
     s->last_connect_ms = now_ms();
     curl_multi_add_handle(s->multi, s->easy);
@@ -367,6 +379,7 @@ static int64_t finished(gm_state *s, CURLcode res)
         wait = -1; /* back off */
     } else if (res != CURLE_OK) {
         count(s, "disconnect");
+        if (!s->conn_media) wait = -1; /* nothing came through: the service is down, back off */
         GM_LOG(s, LOG_WARN, "GetMedia connection broke: %s; resuming after fragment %s",
                curl_easy_strerror(res), s->token[0] ? s->token : "(none)");
     }
@@ -447,7 +460,7 @@ static kerr_code pump(gm_state *s, int64_t deadline_ms, kerr *err)
             done = true;
         }
         if (done) {
-            bool progressed = s->got_media && s->qlen;
+            bool progressed = s->conn_media;
             disconnect(s);
             if (wait < 0) {
                 report(s, SRC_BACKOFF);

@@ -1,8 +1,9 @@
 #include "source.h"
 
-extern const source_ops source_url, source_kvs_getmedia;
+extern const source_ops source_url, source_kvs_hls, source_kvs_getmedia;
 
-static const source_ops *const k_sources[] = {&source_url, &source_kvs_getmedia, NULL};
+static const source_ops *const k_sources[] = {&source_url, &source_kvs_hls, &source_kvs_getmedia,
+                                              NULL};
 
 const source_ops *source_find(source_mode mode)
 {

@@ -115,3 +115,29 @@ wait_ready() {
   done
 }
 aws_call() { node "$NODE_DIR/aws_call.js" "$@"; }
+
+# ---- the KVS emulator (tests/standins/kvs) ----
+# kvs_emulator NAME PORT STREAMS [OPTIONS...]: real footage cut into KVS
+# fragments, SigV4 checked against $AWS_SECRET_ACCESS_KEY. The prepared media
+# is cached between runs (KVS_EMULATOR_CACHE).
+kvs_emulator() {
+  local name=$1 port=$2 streams=$3; shift 3
+  node "$NODE_DIR/kvs/emulator.js" --port "$port" --media "$(find_media)" --streams "$streams" \
+    --secret "$AWS_SECRET_ACCESS_KEY" --work "${KVS_EMULATOR_CACHE:-${TMPDIR:-/tmp}/kvs-emulator-cache}" \
+    "$@" >>"$WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+# kvs_fault PORT STREAM KIND [COUNT_OR_MS]: arms one of the emulator's fault switches.
+kvs_fault() {
+  $PY - "$@" <<'PYEOF'
+import json, sys, urllib.request
+port, stream, kind = sys.argv[1:4]
+body = {"stream": stream, "kind": kind}
+if len(sys.argv) > 4:
+    body["ms" if kind == "stall" else "count"] = int(sys.argv[4])
+req = urllib.request.Request(f"http://127.0.0.1:{port}/_emulator/fault", json.dumps(body).encode(), method="POST")
+urllib.request.urlopen(req, timeout=5).read()
+PYEOF
+}
+CHECK_KVS="$PY $KVS_SOURCE_DIR/tests/integration/check_kvs.py"
