@@ -303,6 +303,38 @@ static void kvs_source_needs_stream(void **state)
     ASSERT_MSG("cameras[0]: a KVS source (mode getmedia) needs `stream_name`");
 }
 
+static void kvs_source_options(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("aws_region: eu-west-1\ncameras:\n"
+                     "  - {name: a, stream_name: s, source: {mode: hls, container: ts, "
+                     "playlist_fragments: 3, expires_s: 600, start: \"2026-01-02T03:04:05.250Z\"}}\n"
+                     "  - {name: b, stream_name: s, source: {mode: getmedia, start: earliest}}\n"
+                     "  - {name: c, stream_name: s, source: {mode: getmedia, start: 1767323045.5}}\n"
+                     "  - {name: d, stream_name: s}\ndefaults: {detectors: []}\n",
+                     &n);
+    assert_non_null(c);
+    assert_true(c->cams[0].hls_ts);
+    assert_int_equal(c->cams[0].playlist_fragments, 3);
+    assert_int_equal(c->cams[0].session_expires_s, 600);
+    assert_int_equal(c->cams[0].start_ms, 1767323045250LL);
+    assert_int_equal(c->cams[1].start_ms, KVS_START_EARLIEST);
+    assert_int_equal(c->cams[2].start_ms, 1767323045500LL);
+    assert_int_equal(c->cams[3].mode, SOURCE_HLS); /* a stream name alone: HLS from now */
+    assert_int_equal(c->cams[3].start_ms, KVS_START_NOW);
+    assert_false(c->cams[3].hls_ts);
+    config_free(c);
+    c = load("aws_region: eu-west-1\ncameras:\n"
+             "  - {name: a, stream_name: s, source: {mode: hls, container: mkv, start: yesterday, "
+             "expires_s: 60}, detectors: []}\n",
+             &n);
+    assert_null(c);
+    ASSERT_MSG("container \"mkv\" is not fmp4 or ts");
+    ASSERT_MSG("start \"yesterday\" is not now, earliest");
+    ASSERT_MSG("expires_s");
+}
+
 static void publisher_options(void **state)
 {
     (void)state;
@@ -349,6 +381,7 @@ int main(void)
         cmocka_unit_test(missing_model_is_reported_by_the_detector),
         cmocka_unit_test(kvs_source_needs_stream),
         cmocka_unit_test(publisher_options),
+        cmocka_unit_test(kvs_source_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
