@@ -48,13 +48,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
     aws_http_response *r = user;
     size_t len = size * n;
     /* Keep the few headers callers use (request ids, ETag, Date for clock skew). */
-    static const char *const keep[] = {
-        "x-amzn-requestid:", "x-amz-request-id:", "etag:", "date:", "x-amzn-errortype:",
-        "x-amz-errortype:", NULL};
+    static const char *const keep[] = {"x-amzn-requestid:", "x-amz-request-id:", "etag:", "date:",
+                                       "x-amzn-errortype:", "x-amz-errortype:",  NULL};
     for (int i = 0; keep[i]; i++) {
         size_t kl = strlen(keep[i]);
         if (len > kl && strncasecmp(p, keep[i], kl) == 0) {
-            char *dst = i <= 1 ? r->request_id : i == 2 ? r->etag : i == 3 ? r->date : r->error_type;
+            char *dst = i <= 1   ? r->request_id
+                        : i == 2 ? r->etag
+                        : i == 3 ? r->date
+                                 : r->error_type;
             size_t cap = i <= 1   ? sizeof r->request_id
                          : i == 2 ? sizeof r->etag
                          : i == 3 ? sizeof r->date

@@ -17,9 +17,7 @@ const aws_shared *aws_shared_acquire(const char *ca_bundle, const char *sts_endp
     if (g_refs == 0) {
         g_shared.http = aws_http_new(ca_bundle, err);
         g_shared.creds =
-            g_shared.http
-                ? aws_creds_provider_new(g_shared.http, sts_endpoint, region)
-                : NULL;
+            g_shared.http ? aws_creds_provider_new(g_shared.http, sts_endpoint, region) : NULL;
         aws_creds c;
         if (!g_shared.creds || aws_creds_provider_get(g_shared.creds, &c, err) != KERR_OK) {
             aws_creds_provider_free(g_shared.creds);
@@ -92,4 +90,3 @@ kerr_code aws_signed_call_with_creds(const aws_shared *a, const aws_call *call,
 {
     return with_creds(a, NULL, NULL, NULL, call, resp, aerr, err);
 }
-

@@ -12,10 +12,16 @@ static const char *const k_top_keys[] = {"aws_region",  "device",  "metrics",  "
 static const char *const k_cam_keys[] = {"name",       "stream_name", "region", "source",
                                          "fps_limit",  "skip_frames", "roi",    "detectors",
                                          "publishers", NULL};
-static const char *const k_src_keys[] = {"mode",      "url",       "loop",
-                                         "realtime",  "reconnect_max_s",
-                                         "start",     "container", "playlist_fragments",
-                                         "expires_s", NULL};
+static const char *const k_src_keys[] = {"mode",
+                                         "url",
+                                         "loop",
+                                         "realtime",
+                                         "reconnect_max_s",
+                                         "start",
+                                         "container",
+                                         "playlist_fragments",
+                                         "expires_s",
+                                         NULL};
 static const char *const k_det_keys[] = {"type", "enabled", "confidence_threshold",
                                          "roi",  "params",  NULL};
 static const char *const k_pub_keys[] = {
@@ -278,8 +284,8 @@ static void load_kvs_source(cfg_diags *d, const ynode *sn, const char *p, cfg_ca
         if (strcmp(container, "ts") == 0)
             c->hls_ts = true;
         else if (strcmp(container, "fmp4") != 0)
-            cfg_diag_add(d, ynode_get(sn, "container"), p,
-                         "container \"%s\" is not fmp4 or ts", container);
+            cfg_diag_add(d, ynode_get(sn, "container"), p, "container \"%s\" is not fmp4 or ts",
+                         container);
     }
     int64_t v;
     if (cfg_read_int(d, sn, "playlist_fragments", p, 1, 5000, &v)) c->playlist_fragments = (int)v;
@@ -331,12 +337,24 @@ static void load_source(cfg_diags *d, const config *cfg, const ynode *cam, const
     free(mode);
 }
 
+/* KVS: [a-zA-Z0-9_.-]{1,256}; it also goes into JSON request bodies as is. */
+static bool valid_stream_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 256) return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
 static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char *path,
                         cfg_camera *c)
 {
     cfg_check_keys(d, cam, path, k_cam_keys);
     if (!cfg_read_str(d, cam, "name", path, &c->name)) cfg_diag_add(d, cam, path, "missing `name`");
-    cfg_read_str(d, cam, "stream_name", path, &c->stream_name);
+    if (cfg_read_str(d, cam, "stream_name", path, &c->stream_name) &&
+        !valid_stream_name(c->stream_name))
+        cfg_diag_add(d, ynode_get(cam, "stream_name"), path,
+                     "stream_name \"%s\" is not a KVS stream name (1-256 of A-Z a-z 0-9 _ . -)",
+                     c->stream_name);
     cfg_read_str(d, cam, "region", path, &c->region);
     if (!c->region && cfg->aws_region) c->region = kstrdup(cfg->aws_region);
     load_source(d, cfg, cam, path, c);

@@ -11,9 +11,9 @@ typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HIST } kind;
 static const double k_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                    0.25,  0.5,    1,     2.5,  5,     10,   30};
 /* Delays of live video are seconds long: finer steps there, so p50/p95 can be read off. */
-static const double k_delay_buckets[] = {0.05, 0.1, 0.15, 0.2, 0.25, 0.3,  0.4, 0.5, 0.6, 0.7,
-                                         0.8,  0.9, 1,    1.2, 1.4,  1.6,  1.8, 2,   2.5, 3,
-                                         3.5,  4,   5,    6,   8,    10,   15,  30};
+static const double k_delay_buckets[] = {0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7,
+                                         0.8,  0.9, 1,    1.2, 1.4,  1.6, 1.8, 2,   2.5, 3,
+                                         3.5,  4,   5,    6,   8,    10,  15,  30};
 enum { NBMAX = 32 };
 
 typedef struct {

@@ -16,5 +16,4 @@ kerr_code aws_dest_open(aws_dest *d, const config *cfg, int endpoint_index, cons
                         kerr *err);
 void aws_dest_close(aws_dest *d);
 
-
 #endif

@@ -264,7 +264,8 @@ static kerr_code leaf(ebml_reader *r, uint32_t id, const uint8_t *p, size_t n, u
 static void pop_ended(ebml_reader *r)
 {
     uint64_t off = r->base + r->pos;
-    while (r->depth && r->stack[r->depth - 1].end != UINT64_MAX && off >= r->stack[r->depth - 1].end)
+    while (r->depth && r->stack[r->depth - 1].end != UINT64_MAX &&
+           off >= r->stack[r->depth - 1].end)
         pop(r);
 }
 
@@ -298,9 +299,8 @@ static kerr_code step(ebml_reader *r, kerr *err)
         if (r->cb.fragment) r->cb.fragment(r->cb.user);
         r->timecode_scale = 1000000;
     } else if (r->depth == 0 && eid != ID_SEGMENT) {
-        return kerr_set(err, KERR_INVALID,
-                        "EBML: element 0x%X at offset %llu outside a Segment", (unsigned)eid,
-                        (unsigned long long)off);
+        return kerr_set(err, KERR_INVALID, "EBML: element 0x%X at offset %llu outside a Segment",
+                        (unsigned)eid, (unsigned long long)off);
     }
     size_t hl = (size_t)il + (size_t)sl;
     uint64_t body = off + hl;
@@ -311,8 +311,7 @@ static kerr_code step(ebml_reader *r, kerr *err)
         uint64_t end = unknown ? UINT64_MAX : body + size;
         if (r->depth && r->stack[r->depth - 1].end != UINT64_MAX && end != UINT64_MAX &&
             end > r->stack[r->depth - 1].end)
-            return kerr_set(err, KERR_INVALID,
-                            "EBML: element at offset %llu overruns its parent",
+            return kerr_set(err, KERR_INVALID, "EBML: element at offset %llu overruns its parent",
                             (unsigned long long)off);
         r->stack[r->depth++] = (open_el){eid, end};
         r->pos += hl;

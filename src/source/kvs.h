@@ -34,7 +34,5 @@ kerr_code kvs_sign(kvs_client *k, const char *url, const char *body, struct curl
                    kerr *err);
 /* Waits ms unless interrupted; false when interrupted. */
 bool kvs_sleep(kvs_client *k, int64_t ms);
-/* JSON string escaping for the few request bodies we write. */
-void kvs_json_body(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

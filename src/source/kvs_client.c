@@ -3,7 +3,6 @@
  * for every KVS API). */
 #include <curl/curl.h>
 #include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,14 +41,6 @@ void kvs_client_close(kvs_client *k)
 {
     if (k->aws) aws_shared_release();
     k->aws = NULL;
-}
-
-void kvs_json_body(char *out, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, len, fmt, ap);
-    va_end(ap);
 }
 
 kerr_code kvs_post(kvs_client *k, const char *base, const char *path, const char *body,

@@ -16,9 +16,9 @@
 #include "ebml.h"
 #include "kvs.h"
 
-#define QUEUE_MAX 256         /* packets parsed ahead of the reader before curl pauses */
-#define STALL_MS 10000        /* no byte for this long: the connection is dead */
-#define FIRST_TRACK_MS 20000  /* open gives up when no fragment starts within this */
+#define QUEUE_MAX 256          /* packets parsed ahead of the reader before curl pauses */
+#define STALL_MS 10000         /* no byte for this long: the connection is dead */
+#define FIRST_TRACK_MS 20000   /* open gives up when no fragment starts within this */
 #define MIN_CONNECT_GAP_MS 200 /* GetMedia allows 5 calls per second per stream */
 
 typedef struct {
@@ -122,7 +122,8 @@ static void on_track(void *u, uint64_t number, const char *codec_id, const uint8
     s->track = number;
     AVCodecParameters *p = s->par;
     if (p && p->codec_id == id && p->width == width && p->height == height &&
-        (size_t)p->extradata_size == priv_len && (!priv_len || !memcmp(p->extradata, priv, priv_len)))
+        (size_t)p->extradata_size == priv_len &&
+        (!priv_len || !memcmp(p->extradata, priv, priv_len)))
         return; /* the same stream, repeated in every fragment */
     AVCodecParameters *np = avcodec_parameters_alloc();
     if (!np) return;
@@ -132,11 +133,12 @@ static void on_track(void *u, uint64_t number, const char *codec_id, const uint8
     np->height = height;
     if (priv_len) {
         np->extradata = av_mallocz(priv_len + AV_INPUT_BUFFER_PADDING_SIZE);
-        if (np->extradata) memcpy(np->extradata, priv, priv_len), np->extradata_size = (int)priv_len;
+        if (np->extradata)
+            memcpy(np->extradata, priv, priv_len), np->extradata_size = (int)priv_len;
     }
     if (p) {
-        GM_LOG(s, LOG_INFO, "stream changed: %s %dx%d -> %dx%d", codec_id, p->width, p->height, width,
-               height);
+        GM_LOG(s, LOG_INFO, "stream changed: %s %dx%d -> %dx%d", codec_id, p->width, p->height,
+               width, height);
         avcodec_parameters_free(&s->old_par); /* the decoder made its own copy long ago */
         s->old_par = p;
         s->new_stream = true;
@@ -164,8 +166,8 @@ static void on_tag(void *u, const char *name, const char *value)
             s->frag_done = true;
             s->fragments++;
             metric_add(M_SOURCE_FRAGMENTS, s->labels, 1);
-            log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera), "fragment %s done (%d frames)",
-                   s->frag, s->frag_frames);
+            log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera),
+                   "fragment %s done (%d frames)", s->frag, s->frag_frames);
         }
     } else if (strcmp(n, "ERROR_CODE") == 0 || strcmp(n, "ERROR_ID") == 0) {
         if (!s->error_fragment) count(s, "kvs_error");
@@ -181,7 +183,8 @@ static void on_cluster(void *u, uint64_t tc)
     s->cluster_tc = (int64_t)tc;
 }
 
-static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8_t *data, size_t len)
+static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8_t *data,
+                     size_t len)
 {
     gm_state *s = u;
     if (!s->par || track != s->track) return;
@@ -287,7 +290,8 @@ static void disconnect(gm_state *s)
 static void selector(gm_state *s, char *out, size_t len)
 {
     if (s->token[0])
-        snprintf(out, len, "{\"StartSelectorType\":\"CONTINUATION_TOKEN\",\"ContinuationToken\":\"%s\"}",
+        snprintf(out, len,
+                 "{\"StartSelectorType\":\"CONTINUATION_TOKEN\",\"ContinuationToken\":\"%s\"}",
                  s->token);
     else if (s->partial[0] && s->partial_producer >= 0)
         snprintf(out, len, "{\"StartSelectorType\":\"PRODUCER_TIMESTAMP\",\"StartTimestamp\":%.3f}",

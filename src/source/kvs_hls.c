@@ -44,7 +44,7 @@ typedef struct {
     /* session */
     char *media_url;
     int64_t session_ms, renew_at_ms;
-    bool replay, on_demand;
+    bool replay;
     /* playlist */
     hls_frag pending[PENDING_MAX];
     int npending;
@@ -61,10 +61,10 @@ typedef struct {
     int64_t stream_off;
     span spans[SPANS];
     int nspans;
-    char *cur_map;                 /* URL of the init fragment in use (fMP4) */
-    uint8_t *init, *next_init;     /* its bytes; the next stream's, at a change */
+    char *cur_map;             /* URL of the init fragment in use (fMP4) */
+    uint8_t *init, *next_init; /* its bytes; the next stream's, at a change */
     size_t init_len, next_init_len;
-    bool feed_init;                /* a new demuxer starts with the init bytes */
+    bool feed_init; /* a new demuxer starts with the init bytes */
     bool restart, new_stream;
     backoff bo;
 } hls_state;
@@ -295,8 +295,7 @@ static kerr_code poll_playlist(hls_state *s, kerr *err)
     }
     if (resp.status != 200) {
         count(s, resp.status >= 500 ? "server" : resp.status == 400 ? "throttled" : "playlist");
-        rc = kerr_set(err, KERR_AGAIN, "media playlist: HTTP %ld %s", resp.status,
-                      resp.error_type);
+        rc = kerr_set(err, KERR_AGAIN, "media playlist: HTTP %ld %s", resp.status, resp.error_type);
         aws_http_response_free(&resp);
         return rc;
     }
@@ -479,8 +478,7 @@ static bool load_next(hls_state *s)
             snprintf(s->last_fetched, sizeof s->last_fetched, "%s", f.number);
             s->last_fetched_pdt = f.pdt_ms;
             metric_add(M_SOURCE_FRAGMENTS, s->labels, 1);
-            log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera), "fragment %s done",
-                   f.number);
+            log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera), "fragment %s done", f.number);
         }
         frag_free(&f);
         if (r == GOT) return true;
@@ -536,8 +534,10 @@ static kerr_code open_demuxer(hls_state *s, kerr *err)
     AVIOContext *pb = iobuf ? avio_alloc_context(iobuf, IOBUF, 0, s, io_read, NULL, NULL) : NULL;
     s->fmt = pb ? avformat_alloc_context() : NULL;
     if (!s->fmt) {
-        if (pb) av_freep(&pb->buffer);
-        else av_free(iobuf);
+        if (pb)
+            av_freep(&pb->buffer);
+        else
+            av_free(iobuf);
         avio_context_free(&pb);
         return kerr_set(err, KERR_NOMEM, "out of memory");
     }

@@ -42,8 +42,8 @@ typedef struct source_ops {
     source_mode mode;
     /* info stays the source's to update until close: when a packet comes with
      * meta->new_stream, info->codecpar describes the new stream. */
-    kerr_code (*open)(void **state, const cfg_camera *cam, const source_env *env,
-                      source_info *info, kerr *err);
+    kerr_code (*open)(void **state, const cfg_camera *cam, const source_env *env, source_info *info,
+                      kerr *err);
     /* KERR_OK with a packet, KERR_EOF at the end of the input, other codes on errors
      * (the reader then closes and reconnects with backoff). KVS sources retry
      * inside, forever, reporting through env, and return only on interrupt. */

@@ -10,7 +10,8 @@ static void on_tag(void *u, const char *name, const char *value)
     (void)u, (void)name, (void)value;
 }
 
-static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8_t *data, size_t len)
+static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8_t *data,
+                     size_t len)
 {
     (void)u, (void)track, (void)rel, (void)key;
     volatile uint8_t sink = len ? data[len - 1] : 0; /* touch the payload: ASan checks the bounds */

@@ -307,13 +307,14 @@ static void kvs_source_options(void **state)
 {
     (void)state;
     size_t n;
-    config *c = load("aws_region: eu-west-1\ncameras:\n"
-                     "  - {name: a, stream_name: s, source: {mode: hls, container: ts, "
-                     "playlist_fragments: 3, expires_s: 600, start: \"2026-01-02T03:04:05.250Z\"}}\n"
-                     "  - {name: b, stream_name: s, source: {mode: getmedia, start: earliest}}\n"
-                     "  - {name: c, stream_name: s, source: {mode: getmedia, start: 1767323045.5}}\n"
-                     "  - {name: d, stream_name: s}\ndefaults: {detectors: []}\n",
-                     &n);
+    config *c =
+        load("aws_region: eu-west-1\ncameras:\n"
+             "  - {name: a, stream_name: s, source: {mode: hls, container: ts, "
+             "playlist_fragments: 3, expires_s: 600, start: \"2026-01-02T03:04:05.250Z\"}}\n"
+             "  - {name: b, stream_name: s, source: {mode: getmedia, start: earliest}}\n"
+             "  - {name: c, stream_name: s, source: {mode: getmedia, start: 1767323045.5}}\n"
+             "  - {name: d, stream_name: s}\ndefaults: {detectors: []}\n",
+             &n);
     assert_non_null(c);
     assert_true(c->cams[0].hls_ts);
     assert_int_equal(c->cams[0].playlist_fragments, 3);
@@ -327,12 +328,14 @@ static void kvs_source_options(void **state)
     config_free(c);
     c = load("aws_region: eu-west-1\ncameras:\n"
              "  - {name: a, stream_name: s, source: {mode: hls, container: mkv, start: yesterday, "
-             "expires_s: 60}, detectors: []}\n",
+             "expires_s: 60}, detectors: []}\n"
+             "  - {name: b, stream_name: \"x\\\"y\", detectors: []}\n",
              &n);
     assert_null(c);
     ASSERT_MSG("container \"mkv\" is not fmp4 or ts");
     ASSERT_MSG("start \"yesterday\" is not now, earliest");
     ASSERT_MSG("expires_s");
+    ASSERT_MSG("is not a KVS stream name");
 }
 
 static void publisher_options(void **state)

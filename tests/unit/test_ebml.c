@@ -86,7 +86,8 @@ static void fragment(buf *o, const char *number, uint64_t tc, int frames)
     el_str(&info, 0x7BA9, "Kinesis Video SDK");
     el_master(o, 0x1549A966, &info);
     buf video = {0}, entry = {0}, tracks = {0};
-    uint8_t w[2] = {0x03, 0x00}, h[2] = {0x02, 0x40}, one = 1, priv[5] = {1, 0x4D, 0x40, 0x1F, 0xFF};
+    uint8_t w[2] = {0x03, 0x00}, h[2] = {0x02, 0x40}, one = 1,
+            priv[5] = {1, 0x4D, 0x40, 0x1F, 0xFF};
     el(&video, 0xB0, w, 2);
     el(&video, 0xBA, h, 2);
     el(&entry, 0xD7, &one, 1);
@@ -96,10 +97,10 @@ static void fragment(buf *o, const char *number, uint64_t tc, int frames)
     el_master(&entry, 0xE0, &video);
     el_master(&tracks, 0xAE, &entry);
     el_master(o, 0x1654AE6B, &tracks);
-    tags_el(o, (const char *const[]){"AWS_KINESISVIDEO_FRAGMENT_NUMBER", number,
-                                     "AWS_KINESISVIDEO_SERVER_TIMESTAMP", "1726677687.758",
-                                     "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", "1726677688.724",
-                                     NULL});
+    tags_el(o,
+            (const char *const[]){"AWS_KINESISVIDEO_FRAGMENT_NUMBER", number,
+                                  "AWS_KINESISVIDEO_SERVER_TIMESTAMP", "1726677687.758",
+                                  "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", "1726677688.724", NULL});
     put_id(o, 0x1F43B675);
     put(o, UNKNOWN, 8);
     uint8_t t[6];
@@ -152,13 +153,15 @@ static void on_tag(void *u, const char *name, const char *value)
     if (strcmp(name, "AWS_KINESISVIDEO_CONTINUATION_TOKEN") == 0)
         snprintf(s->last_token, sizeof s->last_token, "%s", value);
     if (strcmp(name, "AWS_KINESISVIDEO_FRAGMENT_NUMBER") == 0)
-        strncat(s->numbers, value, sizeof s->numbers - strlen(s->numbers) - 2), strcat(s->numbers, ",");
+        strncat(s->numbers, value, sizeof s->numbers - strlen(s->numbers) - 2),
+            strcat(s->numbers, ",");
 }
 static void on_cluster(void *u, uint64_t tc)
 {
     ((seen *)u)->tc = tc;
 }
-static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8_t *data, size_t len)
+static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8_t *data,
+                     size_t len)
 {
     seen *s = u;
     assert_int_equal(track, 1);
