@@ -73,11 +73,12 @@ def metrics(port):
     return out
 
 
-def delay_buckets(m):
-    """Cumulative counts per bucket bound, summed over every camera."""
+def delay_buckets(m, cams=None):
+    """Cumulative counts per bucket bound, summed over the cameras (default: all)."""
     b = {}
     for k, v in m.items():
-        if k.startswith("kvs_infer_frame_delay_seconds_bucket{"):
+        if k.startswith("kvs_infer_frame_delay_seconds_bucket{") and (
+                cams is None or k.split('camera="')[1].split('"')[0] in cams):
             le = k.split('le="')[1].split('"')[0]
             bound = float("inf") if le == "+Inf" else float(le)
             b[bound] = b.get(bound, 0) + v
@@ -154,6 +155,11 @@ def run(args, cams, eport, model, work, seconds, on_tick=None):
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
     b = diff(delay_buckets(m0), delay_buckets(m1))
+    by_source = {}
+    for src in sorted(set(c[2] for c in cams)):
+        names = {c[0] for c in cams if c[2] == src}
+        bs = diff(delay_buckets(m0, names), delay_buckets(m1, names))
+        by_source[src] = (quantile(bs, 0.5), quantile(bs, 0.95))
     dec = sum(v for k, v in m1.items() if k.startswith("kvs_infer_frames_decoded_total")) - \
         sum(v for k, v in m0.items() if k.startswith("kvs_infer_frames_decoded_total"))
     errs = sum(v for k, v in m1.items() if k.startswith("kvs_infer_stream_errors_total"))
@@ -161,7 +167,7 @@ def run(args, cams, eport, model, work, seconds, on_tick=None):
         "p50": quantile(b, 0.5), "p95": quantile(b, 0.95), "n": b[-1][1] if b else 0,
         "fps": dec / (t1 - t0), "cpu_per_cam": 100.0 * (cpu1 - cpu0) / (t1 - t0) / len(cams),
         "rss0": rss0, "rss1": rss1, "rss_max": max(r for _, r in samples), "samples": samples,
-        "errors": errs,
+        "errors": errs, "by_source": by_source,
     }
 
 
@@ -209,6 +215,8 @@ def main():
                 print(f"soak: {args.seconds:.0f} s, RSS {r['rss0']:.1f} -> {r['rss1']:.1f} MiB (max {r['rss_max']:.1f}), "
                       f"{r['fps']:.1f} frames/s decoded, {r['errors']:.0f} stream errors (faults injected every 30 s), "
                       f"delay p50 {r['p50']:.2f} s p95 {r['p95']:.2f} s")
+                for src, (p50, p95) in r["by_source"].items():
+                    print(f"soak: {src}: delay p50 {p50:.2f} s p95 {p95:.2f} s")
                 return
             res = {}
             for mode in args.modes.split(","):
