@@ -13,10 +13,22 @@
 #include "../core/core.h"
 #include "../frame/frame.h"
 
+/* A plate read that goes with a detection (ALPR). */
+typedef struct {
+    bool has;
+    char text[17];  /* A-Z 0-9 */
+    float conf[16]; /* per character */
+    int n;
+    float mean;   /* mean character confidence */
+    int format;   /* index of the matched format, -1 none */
+    float box[4]; /* the plate, axis-aligned, frame pixels: x1 y1 x2 y2 */
+} plate_read;
+
 typedef struct {
     float x1, y1, x2, y2; /* pixels of the analysed frame */
     float score;
     int cls;
+    plate_read plate;
 } detection;
 
 typedef struct {
@@ -122,5 +134,7 @@ detector *detector_open(const cfg_detector *cfg, const detector_ctx *ctx, kerr *
 kerr_code detector_run(detector *d, const kframe *f, det_list *out, kerr *err);
 const char *detector_label(detector *d, int cls);
 void detector_close(detector *d);
+/* ALPR: the configured name of plate format i (NULL when none). */
+const char *alpr_format_name(const void *conf, int i);
 
 #endif

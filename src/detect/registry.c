@@ -6,11 +6,13 @@
 
 extern const detector_ops detector_yolo;
 extern const detector_ops detector_weapon;
+extern const detector_ops detector_alpr;
 
 /* One line per detector. */
 static const detector_ops *const k_detectors[] = {
     &detector_yolo,
     &detector_weapon,
+    &detector_alpr,
     NULL,
 };
 

@@ -106,7 +106,12 @@ static int best_class(const float *scores, int64_t stride, int nc, const bool *a
 static void push_box(det_list *out, float cx, float cy, float w, float h, float score, int cls)
 {
     if (!(w > 0 && h > 0) || !isfinite(cx) || !isfinite(cy) || !isfinite(w) || !isfinite(h)) return;
-    detection d = {cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, cls};
+    detection d = {.x1 = cx - w / 2,
+                   .y1 = cy - h / 2,
+                   .x2 = cx + w / 2,
+                   .y2 = cy + h / 2,
+                   .score = score,
+                   .cls = cls};
     det_list_push(out, d);
 }
 

@@ -36,6 +36,12 @@ typedef struct {
     event_image snapshot; /* JPEG bytes, not part of the JSON */
     event_image crops[4];
     int64_t decoded_mono_ns; /* for the capture-to-publish latency */
+    /* ALPR */
+    bool has_plate;
+    char plate_text[17];
+    double plate_confidence;
+    char *plate_format;  /* the format that matched, NULL: none */
+    double plate_box[4]; /* x1 y1 x2 y2 pixels, for the plate crop */
 } event;
 
 event *event_new(void);
@@ -43,7 +49,8 @@ void event_free(event *e);
 /* Compact UTF-8 JSON, one line; caller frees. */
 char *event_to_json(const event *e);
 event *event_from_json(const char *json, kerr *err);
-/* Encodes the whole frame and the box crop (with a small margin) as JPEG. */
+/* Encodes the whole frame and the box crop (with a small margin) as JPEG,
+ * and with a plate, the plate crop as the second crop. */
 kerr_code event_encode_images(event *e, const kframe *f, int quality, kerr *err);
 /* {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/{name} (design.md) */
 void event_object_key(const event *e, const char *prefix, const char *name, char *out, size_t len);

@@ -23,6 +23,7 @@ void event_free(event *e)
     for (int i = 0; i < e->ncrops; i++)
         free(e->crop_refs[i]), free(e->crops[i].data);
     free(e->snapshot.data);
+    free(e->plate_format);
     free(e);
 }
 
@@ -67,6 +68,10 @@ char *event_to_json(const event *e)
         "detected_at", iso_or_null(e->detected_at_ms), "model", "name", e->model_name, "sha256",
         e->model_sha256, "snapshot", str_or_null(e->snapshot_ref), "crops", crops);
     if (!root) return NULL;
+    if (e->has_plate)
+        json_object_set_new(root, "plate",
+                            json_pack("{s:s,s:f,s:o}", "text", e->plate_text, "confidence",
+                                      e->plate_confidence, "format", str_or_null(e->plate_format)));
     char *out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(13));
     json_decref(root);
     return out;
@@ -149,6 +154,14 @@ event *event_from_json(const char *text, kerr *err)
     e->snapshot_ref = dup_str(json_object_get(root, "snapshot"));
     for (size_t i = 0; i < json_array_size(crops) && e->ncrops < 4; i++)
         e->crop_refs[e->ncrops++] = dup_str(json_array_get(crops, i));
+    json_t *plate = json_object_get(root, "plate");
+    if (json_is_object(plate) && json_is_string(json_object_get(plate, "text"))) {
+        e->has_plate = true;
+        snprintf(e->plate_text, sizeof e->plate_text, "%s",
+                 json_string_value(json_object_get(plate, "text")));
+        e->plate_confidence = json_number_value(json_object_get(plate, "confidence"));
+        e->plate_format = dup_str(json_object_get(plate, "format"));
+    }
     json_decref(root);
     return e;
 }

@@ -173,6 +173,20 @@ static bool is_segment_child(uint32_t id)
            id == ID_SEEK_HEAD || id == ID_CHAPTERS || id == ID_ATTACHMENTS;
 }
 
+/* Children a KVS Segment or Cluster may have: anything else there is damage
+ * (garbage between fragments), reported instead of skipped, since a random
+ * "size" could swallow megabytes of good fragments. */
+static bool valid_child(uint32_t parent, uint32_t id)
+{
+    if (id == 0xEC || id == 0xBF) return true; /* Void, CRC-32 */
+    if (parent == ID_SEGMENT) return is_segment_child(id);
+    if (parent == ID_CLUSTER)
+        return id == ID_TIMECODE || id == ID_SIMPLE_BLOCK || id == ID_BLOCK_GROUP ||
+               id == 0xA7 /* Position */ || id == 0xAB /* PrevSize */ ||
+               id == 0x5854 /* SilentTracks */ || id == 0xAF /* EncryptedBlock */;
+    return true;
+}
+
 /* Whether an element with this ID ends the unknown-size master `parent`. */
 static bool ends_unknown(uint32_t parent, uint32_t id)
 {
@@ -302,6 +316,10 @@ static kerr_code step(ebml_reader *r, kerr *err)
         return kerr_set(err, KERR_INVALID, "EBML: element 0x%X at offset %llu outside a Segment",
                         (unsigned)eid, (unsigned long long)off);
     }
+    if (r->depth && !valid_child(r->stack[r->depth - 1].id, eid))
+        return kerr_set(err, KERR_INVALID, "EBML: unexpected element 0x%X in 0x%X at offset %llu",
+                        (unsigned)eid, (unsigned)r->stack[r->depth - 1].id,
+                        (unsigned long long)off);
     size_t hl = (size_t)il + (size_t)sl;
     uint64_t body = off + hl;
     if (is_master(eid)) {
@@ -331,6 +349,9 @@ static kerr_code step(ebml_reader *r, kerr *err)
         r->pos += hl + (size_t)size;
         return KERR_OK;
     }
+    if (size > MAX_LEAF)
+        return kerr_set(err, KERR_INVALID, "EBML: element 0x%X at offset %llu is too large",
+                        (unsigned)eid, (unsigned long long)off);
     r->pos += hl;
     r->skip = size;
     return KERR_OK;

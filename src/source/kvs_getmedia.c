@@ -457,6 +457,16 @@ static kerr_code pump(gm_state *s, int64_t deadline_ms, kerr *err)
                 wait = finished(s, m->data.result);
                 done = true;
             }
+        int64_t since_frame = now_ms() - (s->conn_media ? s->last_frame_ms : s->last_connect_ms);
+        if (!done && since_frame > 2 * STALL_MS && s->last_rx_ms > now_ms() - STALL_MS &&
+            !s->paused) {
+            /* Bytes but no frame for this long: the stream is damaged in a way the
+             * reader cannot see. Start again from the last good fragment. */
+            count(s, "disconnect");
+            GM_LOG(s, LOG_WARN, "GetMedia: bytes but no frame for %d s; reconnecting",
+                   2 * STALL_MS / 1000);
+            done = true;
+        }
         if (!done && now_ms() - s->last_rx_ms > STALL_MS && !s->paused) {
             count(s, "disconnect");
             GM_LOG(s, LOG_WARN, "GetMedia: nothing received for %d s; reconnecting",

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Bad input never crashes the process and never stops the other cameras:
 # a truncated video, a file of garbage, a missing file, a video corrupted in
-# the middle, a model that is not a model. Each is logged and counted in
+# the middle, a model that is not a model, a KVS endpoint that is down. Each is logged and counted in
 # kvs_infer_stream_errors_total; the good camera keeps producing events.
 . "$(dirname "$0")/lib.sh"
+# The KVS camera's endpoint is a port nobody listens on.
+DEAD_PORT=$(free_port)
+export AWS_ACCESS_KEY_ID=AKIDTEST AWS_SECRET_ACCESS_KEY=test-secret
 MODEL=$(find_model)
 MEDIA=$(find_media)
 ffmpeg -v error -y -i "$MEDIA" -t 16 -c:v libx264 -preset veryfast -pix_fmt yuv420p -f mpegts "$WORK/good.ts"
@@ -18,6 +21,7 @@ METRICS_PORT=$(free_port)
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
 spool: {dir: "$WORK/spool"}
+aws: {endpoints: {kinesisvideo: "http://127.0.0.1:$DEAD_PORT"}}
 defaults:
   fps_limit: 4
   publishers: {local_dir: "$WORK/out"}
@@ -59,7 +63,8 @@ metric 'kvs_infer_stream_errors_total{camera="badmodel",kind="detector"' | grep 
 metric 'kvs_infer_stream_errors_total{camera="good"' | grep -qx 0 || fail "the good camera has errors"
 grep -q 'cannot load the model' "$WORK/log" || fail "no clear model error in the log"
 grep -q 'No such file or directory' "$WORK/log" || fail "no clear error for the missing file"
-grep -q 'source mode hls is not available' "$WORK/log" || fail "no clear error for the KVS camera"
+grep '"camera_name":"kvs"' "$WORK/log" | grep -q 'cannot open the source: .*getDataEndpoint' ||
+  fail "no clear error for the KVS camera whose endpoint is down"
 # readiness reports the failed cameras; liveness stays up
 code=0; http_get "http://127.0.0.1:$METRICS_PORT/readyz" >"$WORK/ready" || code=$?
 [ "$code" = 22 ] || fail "/readyz should be 503 with failed cameras (got $code)"

@@ -14,6 +14,10 @@
 #include "../../src/detect/detect.h"
 #include "../../src/infer/infer.h"
 
+/* A box with no plate read: x1, y1, x2, y2, score, class. */
+#define DET(a, b, c, d, e, f)                                                                      \
+    ((detection){.x1 = (a), .y1 = (b), .x2 = (c), .y2 = (d), .score = (e), .cls = (f)})
+
 #define NEAR(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) < (eps))
 
 static void layout_detection(void **state)
@@ -131,10 +135,10 @@ static void nms_keeps_best_per_class(void **state)
 {
     (void)state;
     det_list l = {0};
-    det_list_push(&l, (detection){0, 0, 10, 10, 0.6f, 0});
-    det_list_push(&l, (detection){1, 1, 11, 11, 0.9f, 0}); /* IoU 0.68 with the first */
-    det_list_push(&l, (detection){1, 1, 11, 11, 0.5f, 1}); /* same place, other class */
-    det_list_push(&l, (detection){50, 50, 60, 60, 0.4f, 0});
+    det_list_push(&l, DET(0, 0, 10, 10, 0.6f, 0));
+    det_list_push(&l, DET(1, 1, 11, 11, 0.9f, 0)); /* IoU 0.68 with the first */
+    det_list_push(&l, DET(1, 1, 11, 11, 0.5f, 1)); /* same place, other class */
+    det_list_push(&l, DET(50, 50, 60, 60, 0.4f, 0));
     NEAR(box_iou(&l.v[0], &l.v[1]), 81.0 / 119.0, 1e-5);
     nms(&l, 0.45f, true, 100);
     assert_int_equal(l.n, 3);
@@ -167,7 +171,7 @@ static void letterbox_round_trip(void **state)
     NEAR(t[0], 114.0 / 255.0, 1e-6);                    /* padding row */
     NEAR(t[(25 + 27) * 100 + 52], 1.0, 1e-6);           /* the red block, R plane */
     NEAR(t[100 * 100 + (25 + 27) * 100 + 52], 0, 1e-6); /* G plane */
-    detection d = {50, 50, 55, 55, 1, 0};
+    detection d = DET(50, 50, 55, 55, 1, 0);
     letterbox_unmap(&lb, &d, 200, 100);
     NEAR(d.x1, 100, 1e-4);
     NEAR(d.y1, 50, 1e-4);

@@ -251,6 +251,14 @@ static void malformed_input_is_an_error(void **state)
     put(&in, junk, 4);
     assert_int_equal(feed_all(in.b, in.n, &err), KERR_INVALID);
     assert_non_null(strstr(err.msg, "offset"));
+    /* a stray element between fragments, whose "size" would swallow what follows */
+    buf stray_in = {0};
+    fragment(&stray_in, "1", 1000, 1);
+    const uint8_t junk2[] = {0x42, 0x86, 0x08, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00};
+    put(&stray_in, junk2, sizeof junk2);
+    fragment(&stray_in, "2", 2000, 1);
+    assert_int_equal(feed_all(stray_in.b, stray_in.n, &err), KERR_INVALID);
+    assert_non_null(strstr(err.msg, "unexpected element"));
     /* an element outside any Segment */
     const uint8_t stray[] = {0xA3, 0x81, 0x00};
     assert_int_equal(feed_all(stray, sizeof stray, &err), KERR_INVALID);

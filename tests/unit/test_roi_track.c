@@ -9,6 +9,10 @@
 #include "../../src/roi/roi.h"
 #include "../../src/track/track.h"
 
+/* A box with no plate read: x1, y1, x2, y2, score, class. */
+#define DET(a, b, c, d, e, f)                                                                      \
+    ((detection){.x1 = (a), .y1 = (b), .x2 = (c), .y2 = (d), .score = (e), .cls = (f)})
+
 static void point_in_polygon(void **state)
 {
     (void)state;
@@ -66,7 +70,7 @@ static void tracker_one_event_per_object(void **state)
     for (int i = 0; i < 20; i++) {
         l.n = 0;
         float x = 10.0f + 3.0f * (float)i;
-        det_list_push(&l, (detection){x, 10, x + 30, 70, 0.8f, 0});
+        det_list_push(&l, DET(x, 10, x + 30, 70, 0.8f, 0));
         tracker_update(&t, &l, i * 200, ids, fresh);
         events += fresh[0];
         assert_int_equal(ids[0], 1);
@@ -74,7 +78,7 @@ static void tracker_one_event_per_object(void **state)
     assert_int_equal(events, 1);
     /* a second object appears: one more event, on its second sighting */
     l.n = 0;
-    det_list_push(&l, (detection){300, 10, 330, 70, 0.9f, 0});
+    det_list_push(&l, DET(300, 10, 330, 70, 0.9f, 0));
     tracker_update(&t, &l, 4000, ids, fresh);
     assert_false(fresh[0]);
     tracker_update(&t, &l, 4200, ids, fresh);
@@ -85,7 +89,7 @@ static void tracker_one_event_per_object(void **state)
     assert_int_equal(ids[0], 3);
     /* different classes never share a track */
     l.n = 0;
-    det_list_push(&l, (detection){300, 10, 330, 70, 0.9f, 1});
+    det_list_push(&l, DET(300, 10, 330, 70, 0.9f, 1));
     tracker_update(&t, &l, 9200, ids, fresh);
     assert_int_equal(ids[0], 4);
     det_list_free(&l);
@@ -106,9 +110,9 @@ static void tracker_follows_fast_objects(void **state)
     for (int i = 0; i < 15; i++) {
         l.n = 0;
         float x = 400.0f - 32.0f * (float)i;
-        det_list_push(&l, (detection){x, 170, x + 30, 240, 0.8f, 0});
+        det_list_push(&l, DET(x, 170, x + 30, 240, 0.8f, 0));
         /* a second, still person far away */
-        det_list_push(&l, (detection){700, 50, 730, 120, 0.7f, 0});
+        det_list_push(&l, DET(700, 50, 730, 120, 0.7f, 0));
         tracker_update(&t, &l, i * 400, ids, fresh);
         events += fresh[0] + fresh[1];
         assert_int_equal(ids[0], 1);
@@ -117,7 +121,7 @@ static void tracker_follows_fast_objects(void **state)
     assert_int_equal(events, 2);
     /* a different-sized box near the prediction is another object */
     l.n = 0;
-    det_list_push(&l, (detection){400 - 32 * 15, 100, 400 - 32 * 15 + 120, 300, 0.8f, 0});
+    det_list_push(&l, DET(400 - 32 * 15, 100, 400 - 32 * 15 + 120, 300, 0.8f, 0));
     tracker_update(&t, &l, 15 * 400, ids, fresh);
     assert_int_equal(ids[0], 3);
     det_list_free(&l);

@@ -1,0 +1,561 @@
+/* `alpr`: licence plates. Localisation: a plate YOLO model when given
+ * (params.plate_model); else PaddleOCR's DB text detector on the vehicles a
+ * COCO model finds (params.vehicle_model) or on the whole frame. Recognition:
+ * PaddleOCR's CTC recogniser on each rotated text crop, letters and digits
+ * upper-cased, then the configured plate formats (with confusion repair).
+ * Voting across frames is the tracker's side (app/analyse.c). */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../infer/infer.h"
+#include "../ocr/ocr.h"
+#include "detect.h"
+
+enum { MAX_TEXT_BOXES = 8, REC_H = 48, REC_MIN_W = 320, REC_MAX_W = 640 };
+
+typedef struct {
+    char *det_model, *rec_model, *dict, *plate_model, *vehicle_model;
+    char **format_names, **format_patterns;
+    int nformats;
+    db_params db;
+    int det_max_side;
+    int min_chars, max_chars;
+    char **vehicle_classes;
+    int nvehicle_classes;
+} alpr_conf;
+
+typedef struct {
+    model *m;
+    int in_w, in_h;
+    yolo_layout layout;
+    bool *allowed; /* NULL: every class */
+    class_names names;
+} yolo_lite;
+
+typedef struct {
+    const alpr_conf *conf;
+    model *det, *rec;
+    ocr_dict dict;
+    int rec_classes;
+    plate_formats *formats;
+    yolo_lite plate, vehicle;
+    bool has_plate, has_vehicle;
+    float *buf; /* model input scratch */
+    size_t buf_len;
+    uint8_t *crop;
+} alpr_state;
+
+static const char *const k_params[] = {"det_model",     "rec_model",
+                                       "dict",          "plate_model",
+                                       "vehicle_model", "vehicle_classes",
+                                       "formats",       "det_max_side",
+                                       "det_threshold", "box_threshold",
+                                       "unclip_ratio",  "min_chars",
+                                       "max_chars",     NULL};
+
+static void free_list(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void alpr_free_conf(void *p)
+{
+    alpr_conf *c = p;
+    if (!c) return;
+    free(c->det_model), free(c->rec_model), free(c->dict), free(c->plate_model);
+    free(c->vehicle_model);
+    free_list(c->format_names, c->nformats);
+    free_list(c->format_patterns, c->nformats);
+    free_list(c->vehicle_classes, c->nvehicle_classes);
+    free(c);
+}
+
+static char *model_param(const ynode *P, const char *key, const char *pp, const detector_ctx *ctx,
+                         cfg_diags *d, bool required, const char *what)
+{
+    char *raw = NULL;
+    if (!cfg_read_str(d, P, key, pp, &raw)) {
+        if (required) cfg_diag_add(d, P, pp, "alpr needs params.%s (%s)", key, what);
+        return NULL;
+    }
+    char *path = cfg_resolve_path(ctx->config_file, raw);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        cfg_diag_add(d, ynode_get(P, key), pp,
+                     "%s \"%s\" not found (relative paths are tried from the working directory, "
+                     "then beside the config file)",
+                     key, raw);
+    free(raw);
+    return path;
+}
+
+/* formats: ['^[A-Z]{3}[0-9]{4}$', ...] or [{name: US-WA, pattern: '...'}, ...] */
+static void read_formats(alpr_conf *c, const ynode *P, const char *pp, cfg_diags *d)
+{
+    const ynode *f = ynode_get(P, "formats");
+    if (!f) return;
+    if (f->kind != YNODE_SEQ) {
+        cfg_diag_add(d, f, pp, "formats must be a list of regular expressions");
+        return;
+    }
+    c->format_names = calloc(f->n + 1, sizeof *c->format_names);
+    c->format_patterns = calloc(f->n + 1, sizeof *c->format_patterns);
+    if (!c->format_names || !c->format_patterns) return;
+    for (size_t i = 0; i < f->n; i++) {
+        const ynode *it = f->items[i];
+        char *name = NULL, *pat = NULL;
+        if (it->kind == YNODE_SCALAR) {
+            pat = kstrdup(it->value), name = kstrdup(it->value);
+        } else if (it->kind == YNODE_MAP) {
+            static const char *const keys[] = {"name", "pattern", NULL};
+            cfg_check_keys(d, it, pp, keys);
+            cfg_read_str(d, it, "name", pp, &name);
+            if (!cfg_read_str(d, it, "pattern", pp, &pat))
+                cfg_diag_add(d, it, pp, "a format needs `pattern`");
+            if (!name && pat) name = kstrdup(pat);
+        } else {
+            cfg_diag_add(d, it, pp, "a format is a regular expression or {name, pattern}");
+        }
+        if (!pat) {
+            free(name);
+            continue;
+        }
+        c->format_names[c->nformats] = name;
+        c->format_patterns[c->nformats++] = pat;
+    }
+    kerr err = {0};
+    plate_formats *pf = plate_formats_new(c->format_patterns, c->nformats, &err);
+    if (!pf) cfg_diag_add(d, f, pp, "%s", err.msg);
+    plate_formats_free(pf);
+}
+
+static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d)
+{
+    size_t before = d->n;
+    alpr_conf *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    char pp[600];
+    snprintf(pp, sizeof pp, "%s.params", cfg->path);
+    const ynode *P = cfg->params;
+    db_params_default(&c->db);
+    c->det_max_side = 960;
+    c->min_chars = 4;
+    c->max_chars = 10;
+    if (!P) {
+        cfg_diag_add_pos(d, cfg->line, cfg->col, cfg->path,
+                         "alpr needs params: det_model, rec_model and dict (PaddleOCR)");
+        alpr_free_conf(c);
+        return NULL;
+    }
+    cfg_check_keys(d, P, pp, k_params);
+    c->det_model = model_param(P, "det_model", pp, ctx, d, true, "PaddleOCR DB text detector");
+    c->rec_model = model_param(P, "rec_model", pp, ctx, d, true, "PaddleOCR recogniser");
+    c->dict = model_param(P, "dict", pp, ctx, d, true, "the recogniser's dictionary");
+    c->plate_model = model_param(P, "plate_model", pp, ctx, d, false, NULL);
+    c->vehicle_model = model_param(P, "vehicle_model", pp, ctx, d, false, NULL);
+    read_formats(c, P, pp, d);
+    const ynode *vc = ynode_get(P, "vehicle_classes");
+    const char *def[] = {"car", "truck", "bus", "motorcycle", "motorbike", NULL};
+    int n = vc && vc->kind == YNODE_SEQ ? (int)vc->n : 5;
+    c->vehicle_classes = calloc((size_t)n + 1, sizeof *c->vehicle_classes);
+    for (int i = 0; c->vehicle_classes && i < n; i++) {
+        const char *v = vc && vc->kind == YNODE_SEQ ? vc->items[i]->value : def[i];
+        if (v) c->vehicle_classes[c->nvehicle_classes++] = kstrdup(v);
+    }
+    int64_t v;
+    double x;
+    if (cfg_read_int(d, P, "det_max_side", pp, 64, 4096, &v)) c->det_max_side = (int)v;
+    if (cfg_read_double(d, P, "det_threshold", pp, 0.01, 0.99, &x)) c->db.bin_thresh = (float)x;
+    if (cfg_read_double(d, P, "box_threshold", pp, 0.01, 0.99, &x)) c->db.box_thresh = (float)x;
+    if (cfg_read_double(d, P, "unclip_ratio", pp, 0.5, 5, &x)) c->db.unclip_ratio = (float)x;
+    if (cfg_read_int(d, P, "min_chars", pp, 1, 16, &v)) c->min_chars = (int)v;
+    if (cfg_read_int(d, P, "max_chars", pp, 1, 16, &v)) c->max_chars = (int)v;
+    if (d->n > before) {
+        alpr_free_conf(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- a YOLO model used inside ALPR (plates, vehicles) ---- */
+
+static kerr_code lite_open(yolo_lite *y, const char *path, const detector_ctx *ctx,
+                           char *const *want, int nwant, kerr *err)
+{
+    y->m = model_open(path, ctx->device, ctx->intra_threads, err);
+    if (!y->m) return err->code;
+    const model_info *mi = model_get_info(y->m);
+    if (mi->input.ndims != 4)
+        return kerr_set(err, KERR_INVALID, "%s: input must be [1, 3, H, W]", path);
+    y->in_h = mi->input.dims[2] > 0 ? (int)mi->input.dims[2] : 640;
+    y->in_w = mi->input.dims[3] > 0 ? (int)mi->input.dims[3] : 640;
+    int nc = 0;
+    kerr_code rc = yolo_layout_detect(mi->outputs[0].dims, mi->outputs[0].ndims, y->in_w, y->in_h,
+                                      &y->layout, &nc, err);
+    if (rc) return kerr_set(err, KERR_INVALID, "%s: %s", path, err->msg);
+    if (mi->meta_names)
+        rc = class_names_from_meta(mi->meta_names, &y->names, err);
+    else if (nc == 80)
+        class_names_coco(&y->names);
+    if (rc) return rc;
+    if (!want || !y->names.n) return KERR_OK;
+    y->allowed = calloc((size_t)y->names.n, sizeof *y->allowed);
+    int found = 0;
+    for (int i = 0; y->allowed && i < nwant; i++) {
+        int k = class_names_find(&y->names, want[i]);
+        if (k >= 0) y->allowed[k] = true, found++;
+    }
+    if (!found)
+        return kerr_set(err, KERR_INVALID, "%s: none of its classes is a vehicle class", path);
+    return KERR_OK;
+}
+
+static void lite_close(yolo_lite *y)
+{
+    model_release(y->m);
+    free(y->allowed);
+    class_names_free(&y->names);
+    memset(y, 0, sizeof *y);
+}
+
+static bool reserve(alpr_state *s, size_t floats)
+{
+    if (floats <= s->buf_len) return true;
+    float *nb = realloc(s->buf, floats * sizeof *nb);
+    if (!nb) return false;
+    s->buf = nb;
+    s->buf_len = floats;
+    return true;
+}
+
+static kerr_code lite_run(alpr_state *s, yolo_lite *y, const kframe *f, float thr, det_list *out,
+                          kerr *err)
+{
+    if (!reserve(s, 3 * (size_t)y->in_w * (size_t)y->in_h))
+        return kerr_set(err, KERR_NOMEM, "out of memory");
+    bool yx = y->layout == YOLO_X;
+    preprocess_opts pre = {yx, !yx, !yx};
+    letterbox lb;
+    letterbox_to_tensor(f, y->in_w, y->in_h, &pre, s->buf, &lb);
+    int64_t shape[4] = {1, 3, y->in_h, y->in_w};
+    infer_output o;
+    kerr_code rc = model_run(y->m, s->buf, shape, 4, &o, err);
+    if (rc) return rc;
+    det_list tmp = {0};
+    rc = yolo_decode(y->layout, o.data, o.dims, o.ndims, y->in_w, y->in_h, thr, y->allowed, &tmp,
+                     err);
+    infer_output_release(&o);
+    nms(&tmp, 0.45f, false, 20);
+    for (int i = 0; rc == KERR_OK && i < tmp.n; i++) {
+        letterbox_unmap(&lb, &tmp.v[i], f->width, f->height);
+        det_list_push(out, tmp.v[i]);
+    }
+    det_list_free(&tmp);
+    return rc;
+}
+
+/* ---- DB text detection on a region ---- */
+
+/* Region (x, y, w, h) of the frame -> text quads in frame pixels. */
+static kerr_code find_text(alpr_state *s, const kframe *f, int rx, int ry, int rw, int rh,
+                           ocr_quad *quads, int *nq, kerr *err)
+{
+    *nq = 0;
+    int side = rw > rh ? rw : rh;
+    double scale = side > s->conf->det_max_side ? (double)s->conf->det_max_side / side : 1.0;
+    if (side * scale < 320) scale = 320.0 / side; /* small plates read better a little larger */
+    int tw = (int)lround(rw * scale / 32) * 32, th = (int)lround(rh * scale / 32) * 32;
+    if (tw < 32) tw = 32;
+    if (th < 32) th = 32;
+    if (!reserve(s, 3 * (size_t)tw * (size_t)th)) return kerr_set(err, KERR_NOMEM, "out of memory");
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+    size_t plane = (size_t)tw * (size_t)th;
+    for (int y = 0; y < th; y++) {
+        float sy = ry + ((float)y + 0.5f) * (float)rh / (float)th - 0.5f;
+        int iy = (int)fminf(fmaxf(sy, 0), (float)f->height - 1);
+        for (int x = 0; x < tw; x++) {
+            float sx = rx + ((float)x + 0.5f) * (float)rw / (float)tw - 0.5f;
+            int ix = (int)fminf(fmaxf(sx, 0), (float)f->width - 1);
+            const uint8_t *px = f->rgb + (size_t)iy * f->stride + (size_t)ix * 3;
+            for (int c = 0; c < 3; c++) /* PaddleOCR feeds BGR with these means */
+                s->buf[(size_t)c * plane + (size_t)y * tw + x] =
+                    ((float)px[2 - c] / 255.f - mean[c]) / sd[c];
+        }
+    }
+    int64_t shape[4] = {1, 3, th, tw};
+    infer_output o;
+    kerr_code rc = model_run(s->det, s->buf, shape, 4, &o, err);
+    if (rc) return rc;
+    if (o.ndims != 4 || o.dims[2] != th || o.dims[3] != tw) {
+        infer_output_release(&o);
+        return kerr_set(err, KERR_INVALID,
+                        "det_model: output must be the [1, 1, H, W] probability map of its input");
+    }
+    *nq = db_boxes(o.data, tw, th, &s->conf->db, quads, MAX_TEXT_BOXES);
+    infer_output_release(&o);
+    for (int i = 0; i < *nq; i++)
+        for (int k = 0; k < 4; k++) {
+            quads[i].p[k].x = rx + quads[i].p[k].x * (float)rw / (float)tw;
+            quads[i].p[k].y = ry + quads[i].p[k].y * (float)rh / (float)th;
+        }
+    return KERR_OK;
+}
+
+/* ---- recognition ---- */
+
+static kerr_code recognise(alpr_state *s, const kframe *f, const ocr_quad *q, ocr_text *out,
+                           kerr *err)
+{
+    float qw, qh;
+    quad_size(q, &qw, &qh);
+    if (qh < 4 || qw < 4) {
+        memset(out, 0, sizeof *out);
+        return KERR_OK;
+    }
+    int w = (int)ceilf(REC_H * qw / qh);
+    if (w > REC_MAX_W) w = REC_MAX_W;
+    int pw = w < REC_MIN_W ? REC_MIN_W : w;
+    uint8_t *crop = realloc(s->crop, (size_t)w * REC_H * 3);
+    if (!crop || !reserve(s, 3 * (size_t)pw * REC_H)) {
+        free(crop == s->crop ? NULL : crop);
+        return kerr_set(err, KERR_NOMEM, "out of memory");
+    }
+    s->crop = crop;
+    quad_crop(f->rgb, f->stride, f->width, f->height, q, crop, w, REC_H);
+    size_t plane = (size_t)pw * REC_H;
+    memset(s->buf, 0, 3 * plane * sizeof *s->buf);
+    for (int y = 0; y < REC_H; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) /* BGR, (v/255 - 0.5) / 0.5 */
+                s->buf[(size_t)c * plane + (size_t)y * pw + x] =
+                    (float)crop[((size_t)y * w + x) * 3 + 2 - c] / 127.5f - 1.f;
+    int64_t shape[4] = {1, 3, REC_H, pw};
+    infer_output o;
+    kerr_code rc = model_run(s->rec, s->buf, shape, 4, &o, err);
+    if (rc) return rc;
+    if (o.ndims != 3 || o.dims[2] != s->rec_classes) {
+        infer_output_release(&o);
+        return kerr_set(err, KERR_INVALID,
+                        "rec_model: output must be [1, T, %d] (blank + %d dictionary symbols + "
+                        "space)",
+                        s->rec_classes, s->dict.n);
+    }
+    ctc_greedy(o.data, (int)o.dims[1], (int)o.dims[2], &s->dict, out);
+    infer_output_release(&o);
+    return KERR_OK;
+}
+
+/* The plate among a region's text lines: with formats, one that fits; without,
+ * one with a digit (state names and slogans have none; vanity plates need a
+ * format). The tallest text (plate numbers are the largest characters on a
+ * plate) and the surest read win ties. -1: not a plate. */
+static float candidate_score(const alpr_state *s, const ocr_text *t, int format, float height,
+                             float tallest)
+{
+    if (t->n < s->conf->min_chars || t->n > s->conf->max_chars) return -1;
+    if (plate_formats_count(s->formats) && format < 0) return -1;
+    bool digit = false, alpha = false;
+    for (int i = 0; i < t->n; i++)
+        digit |= isdigit((unsigned char)t->text[i]) != 0,
+            alpha |= isalpha((unsigned char)t->text[i]) != 0;
+    if (!plate_formats_count(s->formats) && !digit) return -1;
+    return t->mean + (format >= 0 ? 2.f : 0.f) + (digit && alpha ? 0.25f : 0.f) +
+           (tallest > 0 ? height / tallest : 0);
+}
+
+static void quad_bounds(const ocr_quad *q, float box[4])
+{
+    box[0] = box[2] = q->p[0].x, box[1] = box[3] = q->p[0].y;
+    for (int k = 1; k < 4; k++) {
+        box[0] = fminf(box[0], q->p[k].x), box[2] = fmaxf(box[2], q->p[k].x);
+        box[1] = fminf(box[1], q->p[k].y), box[3] = fmaxf(box[3], q->p[k].y);
+    }
+}
+
+static void to_read(const ocr_text *t, int format, const ocr_quad *q, plate_read *r)
+{
+    memset(r, 0, sizeof *r);
+    r->has = true;
+    r->n = t->n > 16 ? 16 : t->n;
+    memcpy(r->text, t->text, (size_t)r->n);
+    memcpy(r->conf, t->conf, sizeof(float) * (size_t)r->n);
+    r->mean = t->mean;
+    r->format = format;
+    quad_bounds(q, r->box);
+}
+
+/* Reads the plates in a region: all of them (whole frame) or the best one. */
+static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int rw, int rh,
+                             bool all, plate_read *reads, int *nreads, kerr *err)
+{
+    ocr_quad quads[MAX_TEXT_BOXES];
+    int nq = 0;
+    *nreads = 0;
+    kerr_code rc = find_text(s, f, rx, ry, rw, rh, quads, &nq, err);
+    float best = -1, tallest = 0, qw, qh;
+    for (int i = 0; i < nq; i++) {
+        quad_size(&quads[i], &qw, &qh);
+        tallest = fmaxf(tallest, qh);
+    }
+    for (int i = 0; rc == KERR_OK && i < nq && i < (all ? MAX_TEXT_BOXES : 4); i++) {
+        quad_size(&quads[i], &qw, &qh);
+        if (!all && qh < tallest * 0.5f) continue; /* small print on the plate: not the number */
+        ocr_text t;
+        if ((rc = recognise(s, f, &quads[i], &t, err)) != KERR_OK) break;
+        int format = plate_formats_match(s->formats, &t);
+        float sc = candidate_score(s, &t, format, qh, tallest);
+        if (sc < 0) continue;
+        if (all)
+            to_read(&t, format, &quads[i], &reads[(*nreads)++]);
+        else if (sc > best)
+            best = sc, to_read(&t, format, &quads[i], &reads[0]), *nreads = 1;
+    }
+    return rc;
+}
+
+static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_list *out,
+                             kerr *err)
+{
+    alpr_state *s = state;
+    det_list regions = {0};
+    kerr_code rc = KERR_OK;
+    yolo_lite *loc = s->has_plate ? &s->plate : s->has_vehicle ? &s->vehicle : NULL;
+    if (loc)
+        rc = lite_run(s, loc, f, 0.3f, &regions, err);
+    else
+        det_list_push(
+            &regions,
+            (detection){.x2 = (float)f->width, .y2 = (float)f->height, .score = 1, .cls = -1});
+    for (int i = 0; rc == KERR_OK && i < regions.n; i++) {
+        detection r = regions.v[i];
+        float mx = s->has_plate ? (r.x2 - r.x1) * 0.1f : 0,
+              my = s->has_plate ? (r.y2 - r.y1) * 0.2f : 0;
+        int rx = (int)fmaxf(0, r.x1 - mx), ry = (int)fmaxf(0, r.y1 - my);
+        int rw = (int)fminf((float)f->width, r.x2 + mx) - rx,
+            rh = (int)fminf((float)f->height, r.y2 + my) - ry;
+        if (rw < 8 || rh < 8) continue;
+        plate_read reads[MAX_TEXT_BOXES];
+        int n = 0;
+        rc = read_region(s, f, rx, ry, rw, rh, !loc, reads, &n, err);
+        for (int k = 0; rc == KERR_OK && k < n; k++) {
+            if (reads[k].mean < threshold) continue;
+            detection d = {.score = reads[k].mean, .plate = reads[k]};
+            if (s->has_vehicle && !s->has_plate) { /* the event is the vehicle, with its plate */
+                d.x1 = r.x1, d.y1 = r.y1, d.x2 = r.x2, d.y2 = r.y2;
+                d.cls = r.cls;
+            } else {
+                d.x1 = reads[k].box[0], d.y1 = reads[k].box[1];
+                d.x2 = reads[k].box[2], d.y2 = reads[k].box[3];
+                d.cls = -1;
+            }
+            det_list_push(out, d);
+        }
+    }
+    det_list_free(&regions);
+    return rc;
+}
+
+static const char *alpr_label(void *state, int cls)
+{
+    alpr_state *s = state;
+    if (cls >= 0 && s->has_vehicle && cls < s->vehicle.names.n) return s->vehicle.names.names[cls];
+    return "plate";
+}
+
+static void alpr_close(void *state)
+{
+    alpr_state *s = state;
+    if (!s) return;
+    model_release(s->det);
+    model_release(s->rec);
+    ocr_dict_free(&s->dict);
+    plate_formats_free(s->formats);
+    lite_close(&s->plate);
+    lite_close(&s->vehicle);
+    free(s->buf);
+    free(s->crop);
+    free(s);
+}
+
+static kerr_code check_models(alpr_state *s, kerr *err)
+{
+    const model_info *d = model_get_info(s->det), *r = model_get_info(s->rec);
+    if (d->input.ndims != 4 || (d->input.dims[1] > 0 && d->input.dims[1] != 3))
+        return kerr_set(err, KERR_INVALID, "det_model %s: input must be [1, 3, H, W]", d->path);
+    if (r->input.ndims != 4 || (r->input.dims[2] > 0 && r->input.dims[2] != REC_H))
+        return kerr_set(err, KERR_INVALID,
+                        "rec_model %s: input must be [1, 3, %d, W] (PP-OCRv3/v4 recogniser)",
+                        r->path, REC_H);
+    int64_t c = r->outputs[0].ndims == 3 ? r->outputs[0].dims[2] : -2;
+    if (c > 0 && c != s->dict.n + 1 && c != s->dict.n + 2)
+        return kerr_set(err, KERR_INVALID,
+                        "rec_model %s outputs %lld classes but dict has %d symbols (expected %d "
+                        "or %d)",
+                        r->path, (long long)c, s->dict.n, s->dict.n + 1, s->dict.n + 2);
+    if (c == -2)
+        return kerr_set(err, KERR_INVALID, "rec_model %s: output must be [1, T, classes]", r->path);
+    s->rec_classes = c > 0 ? (int)c : s->dict.n + 2;
+    s->dict.space = s->rec_classes == s->dict.n + 2;
+    return KERR_OK;
+}
+
+static kerr_code alpr_open(const void *conf, const detector_ctx *ctx, void **state,
+                           detector_model *mo, kerr *err)
+{
+    const alpr_conf *c = conf;
+    alpr_state *s = calloc(1, sizeof *s);
+    if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
+    s->conf = c;
+    kerr_code rc = KERR_OK;
+    if (!(s->det = model_open(c->det_model, ctx->device, ctx->intra_threads, err)) ||
+        !(s->rec = model_open(c->rec_model, ctx->device, ctx->intra_threads, err)))
+        rc = err->code ? err->code : KERR_INVALID;
+    if (rc == KERR_OK) rc = ocr_dict_load(c->dict, &s->dict, err);
+    if (rc == KERR_OK) rc = check_models(s, err);
+    if (rc == KERR_OK && c->nformats &&
+        !(s->formats = plate_formats_new(c->format_patterns, c->nformats, err)))
+        rc = err->code;
+    if (rc == KERR_OK && c->plate_model) {
+        s->has_plate = true;
+        rc = lite_open(&s->plate, c->plate_model, ctx, NULL, 0, err);
+    }
+    if (rc == KERR_OK && c->vehicle_model) {
+        s->has_vehicle = true;
+        rc = lite_open(&s->vehicle, c->vehicle_model, ctx, c->vehicle_classes, c->nvehicle_classes,
+                       err);
+    }
+    if (rc != KERR_OK) {
+        alpr_close(s);
+        return rc;
+    }
+    const model_info *mi = model_get_info(s->rec);
+    const char *base = strrchr(mi->path, '/');
+    snprintf(mo->name, sizeof mo->name, "%s", base ? base + 1 : mi->path);
+    memcpy(mo->sha256, mi->sha256, sizeof mo->sha256);
+    *state = s;
+    return KERR_OK;
+}
+
+/* The name of a format for events (its pattern when it has no name). */
+const char *alpr_format_name(const void *conf, int i)
+{
+    const alpr_conf *c = conf;
+    return c && i >= 0 && i < c->nformats ? c->format_names[i] : NULL;
+}
+
+const detector_ops detector_alpr = {
+    .name = "alpr",
+    .default_threshold = 0.5f,
+    .configure = alpr_configure,
+    .free_conf = alpr_free_conf,
+    .open = alpr_open,
+    .detect = alpr_detect,
+    .label = alpr_label,
+    .close = alpr_close,
+};
