@@ -6,12 +6,18 @@
 #include "../metrics/metrics.h"
 #include "app.h"
 
-static event *make_event(camera *c, cam_detector *d, const kframe *f, const detection *det,
-                         int64_t track_id, const char **zones, int nzones)
+static event *make_event(camera *c, cam_detector *d, const track_event *te)
 {
     event *e = event_new();
     if (!e) return NULL;
+    const kframe *f = te->frame;
+    const detection *det = &te->det;
     uuid_v7(e->event_id);
+    static const char *const kinds[] = {"object", "update", "track_end"};
+    snprintf(e->kind, sizeof e->kind, "%s", kinds[te->kind]);
+    e->track_first_ms = te->first_ms >= 1000000000000LL ? te->first_ms : -1;
+    e->track_last_ms = te->last_ms >= 1000000000000LL ? te->last_ms : -1;
+    e->track_sightings = te->sightings;
     e->camera_name = kstrdup(c->cfg->name);
     e->stream_name = kstrdup(c->cfg->stream_name);
     e->detector = kstrdup(d->cfg->type);
@@ -20,9 +26,9 @@ static event *make_event(camera *c, cam_detector *d, const kframe *f, const dete
     e->x1 = det->x1, e->y1 = det->y1, e->x2 = det->x2, e->y2 = det->y2;
     e->frame_w = f->width;
     e->frame_h = f->height;
-    e->track_id = track_id;
-    for (int i = 0; i < nzones && i < EVENT_MAX_ROI; i++)
-        e->roi[e->nroi++] = kstrdup(zones[i]);
+    e->track_id = te->track_id;
+    for (int i = 0; i < te->nzones && i < EVENT_MAX_ROI; i++)
+        e->roi[e->nroi++] = kstrdup(te->zones[i]);
     e->producer_ts_ms = f->producer_ts_ms;
     e->server_ts_ms = f->server_ts_ms;
     snprintf(e->fragment_number, sizeof e->fragment_number, "%s", f->fragment_number);
@@ -31,28 +37,59 @@ static event *make_event(camera *c, cam_detector *d, const kframe *f, const dete
     snprintf(e->model_name, sizeof e->model_name, "%s", d->det->model.name);
     snprintf(e->model_sha256, sizeof e->model_sha256, "%s", d->det->model.sha256);
     e->decoded_mono_ns = f->decoded_mono_ns;
+    if (det->plate.has) {
+        e->has_plate = true;
+        snprintf(e->plate_text, sizeof e->plate_text, "%s", det->plate.text);
+        e->plate_confidence = det->plate.mean;
+        const char *fmt = alpr_format_name(d->det->conf, det->plate.format);
+        e->plate_format = fmt ? kstrdup(fmt) : NULL;
+        for (int k = 0; k < 4; k++)
+            e->plate_box[k] = det->plate.box[k];
+    }
     return e;
 }
 
-static void emit(camera *c, cam_detector *d, const kframe *f, const detection *det,
-                 int64_t track_id, const char **zones, int nzones)
+/* Publishes what a track raised and releases its frame reference. */
+static void emit(camera *c, cam_detector *d, track_event *te)
 {
-    event *e = make_event(c, d, f, det, track_id, zones, nzones);
+    if (!te->frame) return;
+    event *e = make_event(c, d, te);
     if (!e) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name), "out of memory building an event");
+        frame_unref(te->frame);
         return;
     }
     int64_t t0 = clock_mono_ns();
     kerr err = {0};
-    if (event_encode_images(e, f, 85, &err) != KERR_OK) /* the event still goes out */
+    if (event_encode_images(e, te->frame, 85, &err) != KERR_OK) /* the event still goes out */
         log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name, "event_id", e->event_id),
                "snapshot: %s", err.msg);
+    frame_unref(te->frame);
+    te->frame = NULL;
     metric_observe(M_STAGE_SECONDS, "stage=\"encode\"", (double)(clock_mono_ns() - t0) / 1e9);
     char labels[400];
     mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, NULL);
     metric_add(M_EVENTS, labels, 1);
     atomic_fetch_add(&c->events, 1);
     publish_hub_submit(app_hub(c->app), e);
+}
+
+/* Tracks that ended (all: every one) raise their last events. */
+static void end_tracks(camera *c, cam_detector *d, bool all)
+{
+    track_event ev[4];
+    int n;
+    do {
+        n = track_book_end(&d->book, &d->trk, all, ev, 4);
+        for (int i = 0; i < n; i++)
+            emit(c, d, &ev[i]);
+    } while (n == 4);
+}
+
+void camera_end_tracks(camera *c)
+{
+    for (int i = 0; i < c->ndet; i++)
+        if (c->dets[i].det) end_tracks(c, &c->dets[i], true);
 }
 
 static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *dets)
@@ -93,8 +130,13 @@ static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *
                 detector_label(d->det, dets->v[i].cls), NULL);
         metric_add(M_DETECTIONS, labels, 1);
         atomic_fetch_add(&c->detections, 1);
-        if (fresh[i]) emit(c, d, f, &dets->v[i], ids[i], zones[i], nz[i]);
+        track_event ev[2];
+        int k = track_book_see(&d->book, ids[i], fresh[i], &dets->v[i], (kframe *)f, zones[i],
+                               nz[i], now, ev);
+        for (int j = 0; j < k; j++)
+            emit(c, d, &ev[j]);
     }
+    end_tracks(c, d, false);
     free(zones), free(nz), free(ids), free(fresh);
 }
 

@@ -31,6 +31,7 @@ typedef struct {
     const cfg_detector *cfg;
     roi_filter roi;
     tracker trk;
+    track_book book;  /* what each tracked object raises */
     char labels[256]; /* detector="..." for metrics */
 } cam_detector;
 
@@ -62,6 +63,8 @@ const char *cam_state_name(cam_state s);
 
 /* analyse.c: runs on a worker thread for one frame of one camera. */
 void camera_analyse(void *cam, kframe *f, int worker, void *user);
+/* After the camera stopped: every open track ends (pending ALPR reads go out). */
+void camera_end_tracks(camera *c);
 
 /* app.c: what cameras need from the app. */
 sched *app_sched(app *a);

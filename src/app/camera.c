@@ -299,6 +299,12 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
         mlabels(d->labels, sizeof d->labels, "detector", dc->type, NULL);
         roi_filter_init(&d->roi, c->cfg, dc);
         tracker_init(&d->trk, 0.3f, 2, 1500);
+        track_policy pol = {.plates = strcmp(dc->type, "alpr") == 0,
+                            .plate_min_reads = dc->plate_reads,
+                            .cooldown_ms = (int64_t)(dc->cooldown_s * 1000),
+                            .updates = dc->updates,
+                            .summary = dc->summary};
+        track_book_init(&d->book, &pol);
         kerr err = {0};
         d->det = detector_open(dc, ctx, &err);
         if (!d->det) {
@@ -365,6 +371,7 @@ void camera_join(camera *c)
     c->reader_started = false;
     sched_cam_remove(c->slot);
     c->slot = NULL;
+    camera_end_tracks(c);
 }
 
 void camera_free(camera *c)
@@ -374,6 +381,7 @@ void camera_free(camera *c)
         detector_close(c->dets[i].det);
         roi_filter_free(&c->dets[i].roi);
         tracker_free(&c->dets[i].trk);
+        track_book_free(&c->dets[i].book);
     }
     free(c->dets);
     pthread_mutex_destroy(&c->src_mu);

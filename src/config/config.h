@@ -86,7 +86,11 @@ typedef struct {
     char **roi;
     int nroi;
     const ynode *params; /* owned by config.root; may be NULL */
-    char *path;          /* key path, e.g. cameras[0].detectors[1] */
+    /* events: {cooldown_s, updates, summary, plate_reads} */
+    double cooldown_s;
+    bool updates, summary;
+    int plate_reads; /* 0: the default */
+    char *path;      /* key path, e.g. cameras[0].detectors[1] */
     int line, col;
 } cfg_detector;
 

@@ -22,8 +22,10 @@ static const char *const k_src_keys[] = {"mode",
                                          "playlist_fragments",
                                          "expires_s",
                                          NULL};
-static const char *const k_det_keys[] = {"type", "enabled", "confidence_threshold",
-                                         "roi",  "params",  NULL};
+static const char *const k_det_keys[] = {
+    "type", "enabled", "confidence_threshold", "roi", "params", "events", NULL};
+static const char *const k_det_event_keys[] = {"cooldown_s", "updates", "summary", "plate_reads",
+                                               NULL};
 static const char *const k_pub_keys[] = {
     "kinesis_stream_name", "s3_bucket",         "s3_prefix", "s3_sse", "s3_kms_key_id",
     "dynamodb_table",      "dynamodb_ttl_days", "local_dir", NULL};
@@ -228,6 +230,17 @@ static void load_detector(cfg_diags *d, const ynode *it, const char *p, cfg_came
     cfg_read_double(d, it, "confidence_threshold", p, 0.0, 1.0, &det->confidence_threshold);
     const ynode *params = ynode_get(it, "params");
     char pp[560];
+    const ynode *ev = ynode_get(it, "events");
+    snprintf(pp, sizeof pp, "%s.events", p);
+    if (ev && cfg_expect_map(d, ev, pp)) {
+        cfg_check_keys(d, ev, pp, k_det_event_keys);
+        double cd;
+        int64_t reads;
+        if (cfg_read_double(d, ev, "cooldown_s", pp, 0, 86400, &cd)) det->cooldown_s = cd;
+        cfg_read_bool(d, ev, "updates", pp, &det->updates);
+        cfg_read_bool(d, ev, "summary", pp, &det->summary);
+        if (cfg_read_int(d, ev, "plate_reads", pp, 1, 100, &reads)) det->plate_reads = (int)reads;
+    }
     snprintf(pp, sizeof pp, "%s.params", p);
     if (params && cfg_expect_map(d, params, pp)) det->params = params;
     const ynode *rn = ynode_get(it, "roi");

@@ -36,6 +36,10 @@ typedef struct {
     event_image snapshot; /* JPEG bytes, not part of the JSON */
     event_image crops[4];
     int64_t decoded_mono_ns; /* for the capture-to-publish latency */
+    /* what raised it: "object" (the one event per object), "update", "track_end" */
+    char kind[12];
+    int64_t track_first_ms, track_last_ms; /* track_end: when it was first and last seen */
+    int track_sightings;
     /* ALPR */
     bool has_plate;
     char plate_text[17];

@@ -68,6 +68,12 @@ char *event_to_json(const event *e)
         "detected_at", iso_or_null(e->detected_at_ms), "model", "name", e->model_name, "sha256",
         e->model_sha256, "snapshot", str_or_null(e->snapshot_ref), "crops", crops);
     if (!root) return NULL;
+    json_object_set_new(root, "event_type", json_string(e->kind[0] ? e->kind : "object"));
+    if (strcmp(e->kind, "track_end") == 0)
+        json_object_set_new(root, "track",
+                            json_pack("{s:o,s:o,s:i}", "first_seen", iso_or_null(e->track_first_ms),
+                                      "last_seen", iso_or_null(e->track_last_ms), "sightings",
+                                      e->track_sightings));
     if (e->has_plate)
         json_object_set_new(root, "plate",
                             json_pack("{s:s,s:f,s:o}", "text", e->plate_text, "confidence",
@@ -154,6 +160,14 @@ event *event_from_json(const char *text, kerr *err)
     e->snapshot_ref = dup_str(json_object_get(root, "snapshot"));
     for (size_t i = 0; i < json_array_size(crops) && e->ncrops < 4; i++)
         e->crop_refs[e->ncrops++] = dup_str(json_array_get(crops, i));
+    json_t *kind = json_object_get(root, "event_type"), *trk = json_object_get(root, "track");
+    snprintf(e->kind, sizeof e->kind, "%s",
+             json_is_string(kind) ? json_string_value(kind) : "object");
+    if (json_is_object(trk)) {
+        e->track_first_ms = iso_field(trk, "first_seen");
+        e->track_last_ms = iso_field(trk, "last_seen");
+        e->track_sightings = (int)json_integer_value(json_object_get(trk, "sightings"));
+    }
     json_t *plate = json_object_get(root, "plate");
     if (json_is_object(plate) && json_is_string(json_object_get(plate, "text"))) {
         e->has_plate = true;

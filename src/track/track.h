@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "../detect/detect.h"
+#include "../frame/frame.h"
+#include "../ocr/ocr.h"
 
 typedef struct {
     int64_t id;
@@ -36,5 +38,57 @@ void tracker_free(tracker *t);
  * id of its track into ids[i] and sets is_new[i] when that track became
  * confirmed on this frame (emit an event for it). */
 void tracker_update(tracker *t, const det_list *dets, int64_t now_ms, int64_t *ids, bool *is_new);
+bool tracker_has(const tracker *t, int64_t id);
+
+/* ---- what a tracked object raises (track_events.c) ----
+ * One event per object: when its track is confirmed, or for ALPR when its
+ * plate read is settled (min_reads agreeing reads) or the track ends with any
+ * read, with the voted text. A cooldown keeps a track that was lost and found
+ * again in the same place from raising a second alert. Optionally an update
+ * when the object is seen much more surely (or its plate read changes), and a
+ * summary when its track ends. */
+#define TRACK_MAX_ZONES 8
+
+typedef enum { TRACK_EVENT_OBJECT, TRACK_EVENT_UPDATE, TRACK_EVENT_END } track_event_kind;
+
+typedef struct {
+    bool plates;         /* ALPR: vote on the plate and emit once it is settled */
+    int plate_min_reads; /* agreeing reads that settle a plate (default 3) */
+    int64_t cooldown_ms; /* 0: none */
+    bool updates, summary;
+} track_policy;
+
+typedef struct {
+    track_event_kind kind;
+    int64_t track_id;
+    detection det; /* the best sighting (plate: the voted read) */
+    kframe *frame; /* its frame, a reference the caller releases */
+    const char *zones[TRACK_MAX_ZONES];
+    int nzones;
+    int64_t first_ms, last_ms;
+    int sightings;
+} track_event;
+
+typedef struct track_rec track_rec;
+typedef struct {
+    track_policy policy;
+    track_rec *v;
+    int n, cap;
+    struct {
+        detection box;
+        int64_t t;
+    } recent[32]; /* recent alerts, for the cooldown */
+    int nrecent;
+} track_book;
+
+void track_book_init(track_book *b, const track_policy *p);
+void track_book_free(track_book *b);
+/* A sighting of track id (confirmed: the tracker has confirmed it). Appends
+ * what it raises to out (capacity 2). Returns how many. */
+int track_book_see(track_book *b, int64_t id, bool confirmed, const detection *d, kframe *f,
+                   const char *const *zones, int nzones, int64_t now_ms, track_event *out);
+/* Tracks the tracker has dropped (or every track: all) end now. Appends at most
+ * cap events to out; returns how many (call again while it returns cap). */
+int track_book_end(track_book *b, const tracker *t, bool all, track_event *out, int cap);
 
 #endif

@@ -115,3 +115,10 @@ void tracker_update(tracker *t, const det_list *dets, int64_t now_ms, int64_t *i
     }
     free(used);
 }
+
+bool tracker_has(const tracker *t, int64_t id)
+{
+    for (int i = 0; i < t->n; i++)
+        if (t->v[i].id == id) return true;
+    return false;
+}

@@ -141,3 +141,13 @@ urllib.request.urlopen(req, timeout=5).read()
 PYEOF
 }
 CHECK_KVS="$PY $KVS_SOURCE_DIR/tests/integration/check_kvs.py"
+
+# PaddleOCR (ALPR): the repo's models/ or the mirror; prints the folder or skips.
+find_paddleocr() {
+  local d
+  for d in "$KVS_SOURCE_DIR/models/paddleocr" "${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/../shared/models}/paddleocr"; do
+    [ -f "$d/ch_PP-OCRv4_rec_infer.onnx" ] && [ -f "$d/ch_PP-OCRv4_det_infer.onnx" ] && [ -f "$d/ppocr_keys_v1.txt" ] &&
+      { echo "$d"; return 0; }
+  done
+  skip "PaddleOCR models are missing: run scripts/fetch-models.sh (or set KVS_MODELS_MIRROR)"
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# ALPR on real and generated input.
+# 1. OCR accuracy on the real plate photos of ../shared/media/plates (labels in
+#    its MANIFEST.md): at least 90 % exact over the readable ones.
+# 2. A generated street: three vehicles (boxes with a rendered plate of a
+#    different format each) cross the frame one after another. The binary must
+#    raise exactly one ALPR event per vehicle, with the right text and format,
+#    the plate and vehicle crops, not one per frame.
+. "$(dirname "$0")/lib.sh"
+OCR=$(find_paddleocr)
+MODELS=$(dirname "$OCR")
+PLATES="${KVS_MEDIA_MIRROR:-$KVS_SOURCE_DIR/../shared/media}/plates"
+BENCH="${KVS_BUILD_DIR:-$(dirname "$KVS_BIN")}/bench/kvs-bench-ocr"
+if [ -d "$PLATES" ]; then
+  "$BENCH" --plates "$PLATES" --models "$MODELS" --min-accuracy 0.9 >"$WORK/ocr.txt" ||
+    fail "OCR accuracy below 90 %: $(tail -1 "$WORK/ocr.txt")"
+  note "$(tail -1 "$WORK/ocr.txt")"
+else
+  note "no plate photos at $PLATES: accuracy part skipped"
+fi
+
+FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
+[ -f "$FONT" ] || skip "fonts-dejavu-core is missing (scripts/setup.sh installs it)"
+car() { echo "color=c=$3:s=400x220:r=10:d=15,drawbox=x=80:y=130:w=240:h=60:color=white:t=fill,drawtext=fontfile=$FONT:text=$2:x=94:y=140:fontsize=36:fontcolor=black[$1]"; }
+FC="color=c=0x505050:s=1280x720:r=10:d=15[bg];$(car c1 ABC1234 0x2050a0);$(car c2 7XYZ123 0xa03020);$(car c3 KV24ZZP 0x208040)"
+FC="$FC;[bg][c1]overlay=x='-420+(t-0.5)*330':y=300:enable='between(t,0.5,5.7)'[v1]"
+FC="$FC;[v1][c2]overlay=x='-420+(t-5)*330':y=300:enable='between(t,5,10.2)'[v2]"
+FC="$FC;[v2][c3]overlay=x='-420+(t-9.5)*330':y=300:enable='between(t,9.5,14.7)'"
+ffmpeg -v error -y -filter_complex "$FC" -c:v libx264 -preset veryfast -g 20 -pix_fmt yuv420p -t 15 "$WORK/street.mp4"
+cat >"$WORK/c.yaml" <<YAML
+metrics: {listen: "127.0.0.1:0"}
+spool: {dir: "$WORK/spool"}
+cameras:
+  - name: gate
+    source: {mode: url, url: "$WORK/street.mp4", realtime: false}
+    fps_limit: 5
+    publishers: {local_dir: "$WORK/out"}
+    detectors:
+      - type: alpr
+        params:
+          det_model: "$OCR/ch_PP-OCRv4_det_infer.onnx"
+          rec_model: "$OCR/ch_PP-OCRv4_rec_infer.onnx"
+          dict: "$OCR/ppocr_keys_v1.txt"
+          formats:
+            - {name: US, pattern: '^[A-Z]{3}[0-9]{4}$'}
+            - {name: CA, pattern: '^[0-9][A-Z]{3}[0-9]{3}$'}
+            - {name: UK, pattern: '^[A-Z]{2}[0-9]{2}[A-Z]{3}$'}
+YAML
+timeout 300 "$KVS_BIN" --config "$WORK/c.yaml" >"$WORK/log" 2>"$WORK/err" || fail "exit $?: $(tail -3 "$WORK/err")"
+$PY - "$WORK/out/events.jsonl" <<'PYEOF' || fail "ALPR events"
+import json, os, sys
+want = [("ABC1234", "US"), ("7XYZ123", "CA"), ("KV24ZZP", "UK")]
+ev = [json.loads(l) for l in open(sys.argv[1])]
+got = [(e["plate"]["text"], e["plate"]["format"]) for e in ev]
+print("ALPR events:", [(e["plate"]["text"], e["plate"]["format"], round(e["plate"]["confidence"], 3), e["track_id"]) for e in ev])
+assert got == want, f"expected one event per vehicle {want}, got {got}"
+for e in ev:
+    assert e["detector"] == "alpr" and e["event_type"] == "object", e
+    assert len(e["crops"]) == 2 and all(os.path.getsize(c) > 0 for c in e["crops"]), e["crops"]
+    assert len({e["track_id"] for e in ev}) == 3
+PYEOF
+echo PASS
