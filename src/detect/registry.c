@@ -7,13 +7,11 @@
 extern const detector_ops detector_yolo;
 extern const detector_ops detector_weapon;
 extern const detector_ops detector_alpr;
+extern const detector_ops detector_fire_smoke;
 
 /* One line per detector. */
 static const detector_ops *const k_detectors[] = {
-    &detector_yolo,
-    &detector_weapon,
-    &detector_alpr,
-    NULL,
+    &detector_yolo, &detector_weapon, &detector_alpr, &detector_fire_smoke, NULL,
 };
 
 const detector_ops *detector_find(const char *type)

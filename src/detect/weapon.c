@@ -1,6 +1,9 @@
 /* `weapon`: the YOLO detector restricted to weapon classes. With a COCO model
  * the stand-ins knife, scissors and baseball bat are what it can see; a
- * dedicated weapon model's own class names (gun, pistol, rifle...) match too. */
+ * dedicated weapon model's own class names (gun, pistol, rifle...) match too.
+ * A weapon must be seen in 2 of the last 3 analysed frames before it is
+ * reported (params.confirm), and params.require_person: true keeps only
+ * weapons that touch a person the same model sees. */
 #include "yolo_internal.h"
 
 static const char *const k_weapon_classes[] = {
@@ -11,6 +14,8 @@ static const yolo_defaults k_weapon = {
     .kind = "weapon",
     .default_classes = k_weapon_classes,
     .require_default_class = true,
+    .confirm_hits = 2,
+    .confirm_window = 3,
 };
 
 static void *weapon_configure(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d)

@@ -23,6 +23,15 @@ typedef struct {
     int bgr, normalize, center; /* -1: the layout's convention */
     int input_size;             /* for models with a dynamic input */
     const yolo_defaults *defs;
+    /* rules after decoding */
+    char **thr_names; /* class_thresholds: {name: threshold} */
+    double *thr_values;
+    int nthr;
+    double min_area; /* share of the frame */
+    int confirm_hits, confirm_window;
+    char **map_from, **map_to; /* class_map: {model class: label} */
+    int nmap;
+    bool require_person;
 } yolo_conf;
 
 typedef struct {
@@ -35,11 +44,30 @@ typedef struct {
     preprocess_opts pre;
     float *input;
     det_list scratch;
+    float *class_thr;    /* per class, -1: the detector's threshold */
+    const char **labels; /* per class, after class_map */
+    uint32_t *seen;      /* per class: bit i set = present i analysed frames ago */
+    int person;          /* class index of "person" for require_person, -1 none */
 } yolo_state;
 
-static const char *const k_params[] = {
-    "model",          "model_path",  "model_size", "layout",    "class_names", "classes", "nms_iou",
-    "max_detections", "input_color", "normalize",  "letterbox", "input_size",  NULL};
+static const char *const k_params[] = {"model",
+                                       "model_path",
+                                       "model_size",
+                                       "layout",
+                                       "class_names",
+                                       "classes",
+                                       "nms_iou",
+                                       "max_detections",
+                                       "input_color",
+                                       "normalize",
+                                       "letterbox",
+                                       "input_size",
+                                       "class_thresholds",
+                                       "min_area",
+                                       "confirm",
+                                       "class_map",
+                                       "require_person",
+                                       NULL};
 
 void yolo_free_conf(void *p)
 {
@@ -51,7 +79,56 @@ void yolo_free_conf(void *p)
     for (int i = 0; i < c->nclasses; i++)
         free(c->classes[i]);
     free(c->classes);
+    for (int i = 0; i < c->nthr; i++)
+        free(c->thr_names[i]);
+    free(c->thr_names);
+    free(c->thr_values);
+    for (int i = 0; i < c->nmap; i++)
+        free(c->map_from[i]), free(c->map_to[i]);
+    free(c->map_from);
+    free(c->map_to);
     free(c);
+}
+
+/* class_thresholds: {smoke: 0.5, fire: 0.7} and class_map: {small_flame: fire} */
+static void read_rules(yolo_conf *c, const ynode *P, const char *pp, cfg_diags *d)
+{
+    const ynode *t = ynode_get(P, "class_thresholds");
+    if (t && cfg_expect_map(d, t, pp)) {
+        c->thr_names = calloc(t->n + 1, sizeof *c->thr_names);
+        c->thr_values = calloc(t->n + 1, sizeof *c->thr_values);
+        for (size_t i = 0; c->thr_names && c->thr_values && i < t->n; i++) {
+            double v;
+            if (!cfg_read_double(d, t, t->keys[i], pp, 0.0, 1.0, &v)) continue;
+            c->thr_names[c->nthr] = kstrdup(t->keys[i]);
+            c->thr_values[c->nthr++] = v;
+        }
+    }
+    const ynode *m = ynode_get(P, "class_map");
+    if (m && cfg_expect_map(d, m, pp)) {
+        c->map_from = calloc(m->n + 1, sizeof *c->map_from);
+        c->map_to = calloc(m->n + 1, sizeof *c->map_to);
+        for (size_t i = 0; c->map_from && c->map_to && i < m->n; i++) {
+            char *to = NULL;
+            if (!cfg_read_str(d, m, m->keys[i], pp, &to)) continue;
+            c->map_from[c->nmap] = kstrdup(m->keys[i]);
+            c->map_to[c->nmap++] = to;
+        }
+    }
+    cfg_read_double(d, P, "min_area", pp, 0.0, 1.0, &c->min_area);
+    const ynode *cf = ynode_get(P, "confirm");
+    if (cf && cfg_expect_map(d, cf, pp)) {
+        static const char *const keys[] = {"hits", "window", NULL};
+        cfg_check_keys(d, cf, pp, keys);
+        int64_t h = c->confirm_hits, w = c->confirm_window;
+        cfg_read_int(d, cf, "hits", pp, 1, 32, &h);
+        cfg_read_int(d, cf, "window", pp, 1, 32, &w);
+        if (h > w)
+            cfg_diag_add(d, cf, pp, "confirm: hits (%lld) cannot exceed window (%lld)",
+                         (long long)h, (long long)w);
+        c->confirm_hits = (int)h, c->confirm_window = (int)w;
+    }
+    cfg_read_bool(d, P, "require_person", pp, &c->require_person);
 }
 
 static void read_model_path(yolo_conf *c, const cfg_detector *cfg, const detector_ctx *ctx,
@@ -149,6 +226,10 @@ void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_
     c->max_det = 100;
     c->bgr = c->normalize = c->center = -1;
     c->input_size = 640;
+    if (defs) {
+        c->confirm_hits = defs->confirm_hits, c->confirm_window = defs->confirm_window;
+        c->min_area = defs->min_area;
+    }
     char pp[600];
     snprintf(pp, sizeof pp, "%s.params", cfg->path);
     const ynode *P = cfg->params;
@@ -177,6 +258,7 @@ void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_
     read_choice(d, P, "letterbox", pp, "topleft", "center", &c->center);
     bool norm;
     if (cfg_read_bool(d, P, "normalize", pp, &norm)) c->normalize = norm;
+    read_rules(c, P, pp, d);
     if (d->n > before) {
         yolo_free_conf(c);
         return NULL;
@@ -214,6 +296,51 @@ static kerr_code load_names(const yolo_conf *c, const model_info *mi, int nc, cl
                         "%s: the model outputs %d classes but %d class names "
                         "are configured",
                         mi->path, nc, out->n);
+    return KERR_OK;
+}
+
+/* Per-class thresholds, labels (class_map) and the confirmation history. */
+static kerr_code build_rules(yolo_state *s, kerr *err)
+{
+    const yolo_conf *c = s->conf;
+    int n = s->names.n;
+    s->class_thr = malloc(sizeof *s->class_thr * (size_t)n);
+    s->labels = calloc((size_t)n, sizeof *s->labels);
+    s->seen = calloc((size_t)n, sizeof *s->seen);
+    if (!s->class_thr || !s->labels || !s->seen) return kerr_set(err, KERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        s->class_thr[i] = -1;
+        s->labels[i] = s->names.names[i];
+        if (c->defs && c->defs->default_label && c->defs->default_label(s->names.names[i]))
+            s->labels[i] = c->defs->default_label(s->names.names[i]);
+    }
+    for (int i = 0; i < c->nthr; i++) {
+        int hit = 0;
+        for (int k = 0; k < n; k++) /* by model class name or by label */
+            if (strcmp(s->names.names[k], c->thr_names[i]) == 0 ||
+                strcmp(s->labels[k], c->thr_names[i]) == 0)
+                s->class_thr[k] = (float)c->thr_values[i], hit++;
+        if (!hit)
+            return kerr_set(err, KERR_INVALID,
+                            "params.class_thresholds: \"%s\" is not a class of %s", c->thr_names[i],
+                            c->model_path);
+    }
+    for (int i = 0; i < c->nmap; i++) {
+        int k = class_names_find(&s->names, c->map_from[i]);
+        if (k < 0)
+            return kerr_set(err, KERR_INVALID, "params.class_map: \"%s\" is not a class of %s",
+                            c->map_from[i], c->model_path);
+        s->labels[k] = c->map_to[i];
+    }
+    s->person = -1;
+    if (c->require_person) {
+        s->person = class_names_find(&s->names, "person");
+        if (s->person < 0)
+            return kerr_set(err, KERR_INVALID,
+                            "params.require_person: %s has no \"person\" class to check against",
+                            c->model_path);
+        if (s->allowed) s->allowed[s->person] = true; /* seen, but only to gate the others */
+    }
     return KERR_OK;
 }
 
@@ -309,7 +436,8 @@ static kerr_code open_model(yolo_state *s, const detector_ctx *ctx, kerr *err)
     s->pre.bgr = c->bgr >= 0 ? c->bgr : yx;
     s->pre.normalize = c->normalize >= 0 ? c->normalize : !yx;
     s->pre.center = c->center >= 0 ? c->center : !yx;
-    return build_filter(s, err);
+    rc = build_filter(s, err);
+    return rc ? rc : build_rules(s, err);
 }
 
 kerr_code yolo_open(const void *conf, const detector_ctx *ctx, void **state,
@@ -331,6 +459,48 @@ kerr_code yolo_open(const void *conf, const detector_ctx *ctx, void **state,
     return KERR_OK;
 }
 
+/* require_person: a weapon counts only where it touches a person; the persons
+ * themselves are reported only when the user asked for them. */
+static void apply_person_rule(yolo_state *s)
+{
+    if (s->person < 0) return;
+    det_list *l = &s->scratch;
+    bool keep_persons = false;
+    for (int i = 0; i < s->conf->nclasses; i++)
+        keep_persons |= strcmp(s->conf->classes[i], "person") == 0;
+    int kept = 0;
+    for (int i = 0; i < l->n; i++) {
+        detection d = l->v[i];
+        bool ok = d.cls == s->person ? keep_persons : false;
+        for (int k = 0; !ok && d.cls != s->person && k < l->n; k++) {
+            const detection *p = &l->v[k];
+            if (p->cls != s->person) continue;
+            float mx = (p->x2 - p->x1) * 0.1f, my = (p->y2 - p->y1) * 0.1f;
+            ok = d.x1 < p->x2 + mx && d.x2 > p->x1 - mx && d.y1 < p->y2 + my && d.y2 > p->y1 - my;
+        }
+        if (ok) l->v[kept++] = d;
+    }
+    l->n = kept;
+}
+
+/* confirm: a class is reported once it was present in `hits` of the last
+ * `window` analysed frames (single-frame fire and weapon hits are noise). */
+static void apply_confirmation(yolo_state *s)
+{
+    int hits = s->conf->confirm_hits, window = s->conf->confirm_window;
+    if (hits <= 1 && window <= 1) return;
+    uint32_t mask = window >= 32 ? 0xFFFFFFFFu : ((1u << window) - 1);
+    for (int c = 0; c < s->names.n; c++)
+        s->seen[c] = (s->seen[c] << 1) & mask;
+    for (int i = 0; i < s->scratch.n; i++)
+        s->seen[s->scratch.v[i].cls] |= 1u;
+    int kept = 0;
+    for (int i = 0; i < s->scratch.n; i++)
+        if (__builtin_popcount(s->seen[s->scratch.v[i].cls]) >= hits)
+            s->scratch.v[kept++] = s->scratch.v[i];
+    s->scratch.n = kept;
+}
+
 kerr_code yolo_detect(void *state, const kframe *f, float threshold, det_list *out, kerr *err)
 {
     yolo_state *s = state;
@@ -341,23 +511,37 @@ kerr_code yolo_detect(void *state, const kframe *f, float threshold, det_list *o
     kerr_code rc = model_run(s->m, s->input, shape, 4, &o, err);
     if (rc) return rc;
     s->scratch.n = 0;
-    rc = yolo_decode(s->layout, o.data, o.dims, o.ndims, s->in_w, s->in_h, threshold, s->allowed,
+    float lowest = threshold;
+    for (int i = 0; i < s->names.n; i++)
+        if (s->class_thr[i] >= 0 && s->class_thr[i] < lowest) lowest = s->class_thr[i];
+    rc = yolo_decode(s->layout, o.data, o.dims, o.ndims, s->in_w, s->in_h, lowest, s->allowed,
                      &s->scratch, err);
     infer_output_release(&o);
     if (rc) return rc;
     nms(&s->scratch, s->conf->nms_iou, true, s->conf->max_det);
+    int kept = 0;
     for (int i = 0; i < s->scratch.n; i++) {
         detection d = s->scratch.v[i];
         letterbox_unmap(&lb, &d, f->width, f->height);
-        if (d.x2 - d.x1 >= 1.f && d.y2 - d.y1 >= 1.f) det_list_push(out, d);
+        if (d.x2 - d.x1 < 1.f || d.y2 - d.y1 < 1.f) continue;
+        float thr = s->class_thr[d.cls] >= 0 ? s->class_thr[d.cls] : threshold;
+        if (d.score < thr) continue;
+        double area = (double)(d.x2 - d.x1) * (d.y2 - d.y1) / ((double)f->width * f->height);
+        if (area < s->conf->min_area && d.cls != s->person) continue;
+        s->scratch.v[kept++] = d;
     }
+    s->scratch.n = kept;
+    apply_person_rule(s);
+    apply_confirmation(s);
+    for (int i = 0; i < s->scratch.n; i++)
+        det_list_push(out, s->scratch.v[i]);
     return KERR_OK;
 }
 
 const char *yolo_label(void *state, int cls)
 {
     yolo_state *s = state;
-    return cls >= 0 && cls < s->names.n ? s->names.names[cls] : "unknown";
+    return cls >= 0 && cls < s->names.n ? s->labels[cls] : "unknown";
 }
 
 void yolo_close(void *state)
@@ -368,6 +552,9 @@ void yolo_close(void *state)
     class_names_free(&s->names);
     free(s->allowed);
     free(s->input);
+    free(s->class_thr);
+    free(s->labels);
+    free(s->seen);
     det_list_free(&s->scratch);
     free(s);
 }

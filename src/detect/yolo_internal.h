@@ -8,6 +8,10 @@ typedef struct {
     const char *kind;                   /* detector type, for messages */
     const char *const *default_classes; /* filter used when `classes` is not given */
     bool require_default_class;         /* the model must have one of them */
+    int confirm_hits, confirm_window;   /* default confirmation (0: none) */
+    double min_area;                    /* default minimum box area, share of the frame */
+    /* default label for a model class name (NULL: the name itself) */
+    const char *(*default_label)(const char *class_name);
 } yolo_defaults;
 
 void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d,

@@ -65,6 +65,49 @@ def yolov5():
     return out
 
 
+# A model whose scores follow the picture: per box, the mean of one colour
+# channel of the (normalised) input. Solid-colour frames then switch boxes on
+# and off, which is what the confirmation, area, person and class rules need.
+GATED_NAMES = ["person", "knife", "small_flame", "smoke"]
+# (cx, cy, w, h, class, channel 0=R 1=G 2=B)
+GATED = [
+    (40.0, 48.0, 24.0, 60.0, 0, 0),  # a person
+    (52.0, 60.0, 8.0, 8.0, 1, 1),    # a knife in the person's hand
+    (85.0, 12.0, 8.0, 8.0, 1, 2),    # a knife far from anyone
+    (30.0, 30.0, 40.0, 40.0, 2, 1),  # flames
+    (10.0, 85.0, 2.0, 2.0, 3, 2),    # smoke, 4 px^2: below min_area
+    (70.0, 70.0, 30.0, 30.0, 3, 0),  # smoke
+]
+
+
+def gated():
+    rows = 4 + len(GATED_NAMES)
+    planted = np.zeros((1, rows, GRID), np.float32)
+    sel = np.zeros((3, rows * GRID), np.float32)
+    for i, (cx, cy, w, h, c, ch) in enumerate(GATED):
+        col = 5 + 30 * i
+        planted[0, 0:4, col] = (cx, cy, w, h)
+        sel[ch, (4 + c) * GRID + col] = 1.0
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, SIZE, SIZE])
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, rows, GRID])
+    inits = [numpy_helper.from_array(planted, "planted"), numpy_helper.from_array(sel, "sel"),
+             numpy_helper.from_array(np.array([1, rows, GRID], np.int64), "shape")]
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["means"], axes=[2, 3], keepdims=0),  # [1, 3]
+        helper.make_node("MatMul", ["means", "sel"], ["flat"]),
+        helper.make_node("Reshape", ["flat", "shape"], ["scores"]),
+        helper.make_node("Add", ["planted", "scores"], ["output0"]),
+    ]
+    m = helper.make_model(helper.make_graph(nodes, "gated", [inp], [out], initializer=inits),
+                          opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    meta = m.metadata_props.add()
+    meta.key = "names"
+    meta.value = "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(GATED_NAMES)) + "}"
+    onnx.checker.check_model(m)
+    return m
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
@@ -76,6 +119,7 @@ def main():
     onnx.save(model(yolov8(), "gray", in_shape=(1, 1, SIZE, SIZE)), os.path.join(outdir, "gray_input.onnx"))
     # An output no YOLO layout explains.
     onnx.save(model(np.zeros((1, 3, 4), np.float32), "odd"), os.path.join(outdir, "odd_output.onnx"))
+    onnx.save(gated(), os.path.join(outdir, "gated_96.onnx"))
     with open(os.path.join(outdir, "not_a_model.onnx"), "wb") as f:
         f.write(b"this is not protobuf\x00\x01")
 

@@ -287,11 +287,127 @@ static void weapon_uses_its_class_map(void **state)
     memset(f->rgb, 0, (size_t)f->stride * 96);
     det_list l = {0};
     assert_int_equal(detector_run(det, f, &l, &err), KERR_OK);
+    assert_int_equal(l.n, 0); /* a weapon must be seen in 2 of 3 frames first */
+    assert_int_equal(detector_run(det, f, &l, &err), KERR_OK);
     assert_int_equal(l.n, 1); /* only the knife; persons are not weapons */
     assert_string_equal(detector_label(det, l.v[0].cls), "knife");
     det_list_free(&l);
     frame_unref(f);
     detector_close(det);
+}
+
+/* ---- the rules, on the gated model: solid colours switch its boxes ---- */
+
+static kframe *solid(uint8_t r, uint8_t g, uint8_t b)
+{
+    kframe *f = frame_new(96, 96); /* the model's own size: no letterbox padding */
+    for (int i = 0; i < 96 * 96; i++)
+        f->rgb[i * 3] = r, f->rgb[i * 3 + 1] = g, f->rgb[i * 3 + 2] = b;
+    return f;
+}
+
+/* Runs det on a frame of one colour; returns the labels found, comma separated. */
+static const char *run_colour(detector *det, uint8_t r, uint8_t g, uint8_t b)
+{
+    static char out[256];
+    kframe *f = solid(r, g, b);
+    det_list l = {0};
+    kerr err = {0};
+    assert_int_equal(detector_run(det, f, &l, &err), KERR_OK);
+    out[0] = '\0';
+    for (int i = 0; i < l.n; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "," : "",
+                 detector_label(det, l.v[i].cls));
+    det_list_free(&l);
+    frame_unref(f);
+    return out;
+}
+
+static void fire_smoke_confirms_over_frames(void **state)
+{
+    (void)state;
+    if (!g_dir[0]) skip();
+    kerr err = {0};
+    detector *det = open_planted("gated_96.onnx", "fire_smoke", NULL, &err);
+    if (!det) fail_msg("%s", err.msg);
+    /* green: flames. Default confirmation: 3 of the last 5 analysed frames. */
+    assert_string_equal(run_colour(det, 0, 255, 0), "");
+    assert_string_equal(run_colour(det, 0, 255, 0), "");
+    assert_string_equal(run_colour(det, 0, 255, 0), "fire"); /* small_flame maps to fire */
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(run_colour(det, 0, 0, 0), "");
+    /* flickering: on, off, on, off, on -> the third sighting in 5 frames confirms */
+    assert_string_equal(run_colour(det, 0, 255, 0), "");
+    assert_string_equal(run_colour(det, 0, 0, 0), "");
+    assert_string_equal(run_colour(det, 0, 255, 0), "");
+    assert_string_equal(run_colour(det, 0, 0, 0), "");
+    assert_string_equal(run_colour(det, 0, 255, 0), "fire");
+    /* blue: only the 4 px smoke box (and a knife, not a fire class): below min_area */
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(run_colour(det, 0, 0, 255), "");
+    detector_close(det);
+}
+
+static void fire_smoke_class_rules(void **state)
+{
+    (void)state;
+    if (!g_dir[0]) skip();
+    kerr err = {0};
+    detector *det =
+        open_planted("gated_96.onnx", "fire_smoke",
+                     ", confirm: {hits: 1, window: 1}, class_thresholds: {smoke: 0.9}", &err);
+    if (!det) fail_msg("%s", err.msg);
+    assert_string_equal(run_colour(det, 255, 0, 0), "smoke");  /* score 1.0 */
+    assert_string_equal(run_colour(det, 204, 0, 0), "");       /* 0.8 < its 0.9 */
+    assert_string_equal(run_colour(det, 0, 153, 0), "fire");   /* 0.6 >= the default 0.5 */
+    assert_string_equal(run_colour(det, 204, 153, 0), "fire"); /* both, smoke still under 0.9 */
+    detector_close(det);
+    det = open_planted("gated_96.onnx", "fire_smoke",
+                       ", confirm: {hits: 1, window: 1}, min_area: 0.15, class_map: {smoke: haze}",
+                       &err);
+    if (!det) fail_msg("%s", err.msg);
+    assert_string_equal(run_colour(det, 255, 255, 0),
+                        "fire"); /* smoke 900/9216 < 0.15 <= fire 1600/9216 */
+    detector_close(det);
+    det = open_planted("gated_96.onnx", "fire_smoke",
+                       ", confirm: {hits: 1, window: 1}, class_map: {smoke: haze}", &err);
+    if (!det) fail_msg("%s", err.msg);
+    assert_string_equal(run_colour(det, 255, 0, 0), "haze");
+    detector_close(det);
+    assert_null(
+        open_planted("gated_96.onnx", "fire_smoke", ", class_thresholds: {steam: 0.5}", &err));
+    assert_non_null(strstr(err.msg, "\"steam\" is not a class"));
+    assert_null(open_planted("yolov8_96.onnx", "fire_smoke", NULL, &err));
+    assert_non_null(strstr(err.msg, "none of the model's classes is a fire/smoke class"));
+}
+
+static void weapon_needs_a_person(void **state)
+{
+    (void)state;
+    if (!g_dir[0]) skip();
+    kerr err = {0};
+    detector *det = open_planted("gated_96.onnx", "weapon",
+                                 ", require_person: true, confirm: {hits: 1, window: 1}", &err);
+    if (!det) fail_msg("%s", err.msg);
+    assert_string_equal(run_colour(det, 255, 255, 0), "knife"); /* held by the person */
+    assert_string_equal(run_colour(det, 0, 255, 0), "");        /* the same knife, nobody there */
+    assert_string_equal(run_colour(det, 255, 0, 255), "");      /* a person and a knife far away */
+    assert_string_equal(run_colour(det, 255, 255, 255), "knife");
+    detector_close(det);
+    det = open_planted(
+        "gated_96.onnx", "weapon",
+        ", require_person: true, confirm: {hits: 1, window: 1}, classes: [knife, person]", &err);
+    if (!det) fail_msg("%s", err.msg);
+    assert_string_equal(run_colour(det, 255, 255, 0), "person,knife"); /* persons asked for */
+    detector_close(det);
+    det = open_planted("gated_96.onnx", "weapon", NULL, &err); /* default: 2 of 3 frames */
+    if (!det) fail_msg("%s", err.msg);
+    assert_string_equal(run_colour(det, 0, 0, 255), "");
+    assert_string_equal(run_colour(det, 0, 0, 255), "knife");
+    detector_close(det);
+    assert_null(open_planted("yolov8_nonames.onnx", "weapon",
+                             ", class_names: [a, knife, c], require_person: true", &err));
+    assert_non_null(strstr(err.msg, "no \"person\" class"));
 }
 
 static void model_errors_are_precise(void **state)
@@ -333,6 +449,9 @@ int main(void)
         cmocka_unit_test(planted_yolov5),
         cmocka_unit_test(weapon_uses_its_class_map),
         cmocka_unit_test(model_errors_are_precise),
+        cmocka_unit_test(fire_smoke_confirms_over_frames),
+        cmocka_unit_test(fire_smoke_class_rules),
+        cmocka_unit_test(weapon_needs_a_person),
     };
     if (need_models(NULL) != 0)
         fprintf(stderr, "KVS_TEST_MODELS is not set: the planted-model tests are skipped\n");
