@@ -141,6 +141,7 @@ static void reload(app *a, const char *path)
     stop_cameras(a, next);
     a->configs[a->nconfigs++] = next;
     a->cfg = next;
+    a->dctx.models_dir = next->models_dir;
     int started = 0;
     for (int i = 0; i < next->ncam; i++) {
         bool running = false;
@@ -231,6 +232,7 @@ int app_run(const char *path)
     }
     int workers = workers_for(cfg), ncpu = cpu_count();
     a.dctx = (detector_ctx){.config_file = path,
+                            .models_dir = cfg->models_dir,
                             .device = cfg->device,
                             .intra_threads = ncpu / workers > 1 ? ncpu / workers : 1};
     a.hub = publish_hub_new(cfg, &err);

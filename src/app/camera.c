@@ -314,8 +314,8 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
             continue;
         }
         log_kv(LOG_INFO, LOG_CTX("camera_name", c->cfg->name, "detector", dc->type),
-               "detector ready: model %s sha256 %s threshold %.2f", d->det->model.name,
-               d->det->model.sha256, d->det->threshold);
+               "detector ready: model %s sha256 %s threshold %.2f classes [%s]", d->det->model.name,
+               d->det->model.sha256, d->det->threshold, d->det->model.classes);
     }
 }
 

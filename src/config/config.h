@@ -67,6 +67,8 @@ bool cfg_expect_map(cfg_diags *d, const ynode *n, const char *path);
  * directory if it exists there; else relative to the config file's folder.
  * Returns a malloc'd path (which may not exist). */
 char *cfg_resolve_path(const char *config_file, const char *p);
+/* Model files: models_dir/p first (when models_dir is set), then as above. */
+char *cfg_resolve_model(const char *config_file, const char *models_dir, const char *p);
 
 /* ---- typed configuration ---- */
 typedef enum { SOURCE_HLS = 0, SOURCE_GETMEDIA, SOURCE_URL } source_mode;
@@ -135,6 +137,9 @@ typedef struct {
     char *endpoint[5]; /* kinesisvideo, kinesis, s3, dynamodb, sts */
     bool s3_force_path_style;
     char *ca_bundle; /* CA file for TLS to AWS, NULL: the system's */
+    char **plugins;  /* detector plugins (.so), resolved paths */
+    int nplugins;
+    char *models_dir; /* relative model paths are looked up here first */
     cfg_camera *cams;
     int ncam;
     ynode *root;

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 
-static const char *const k_top_keys[] = {"aws_region",  "device",  "metrics",  "spool", "workers",
-                                         "queue_depth", "cameras", "defaults", "aws",   NULL};
+static const char *const k_top_keys[] = {"aws_region", "device",      "metrics",    "spool",
+                                         "workers",    "queue_depth", "cameras",    "defaults",
+                                         "aws",        "plugins",     "models_dir", NULL};
 static const char *const k_cam_keys[] = {"name",       "stream_name", "region", "source",
                                          "fps_limit",  "skip_frames", "roi",    "detectors",
                                          "publishers", NULL};
@@ -358,6 +360,37 @@ static bool valid_stream_name(const char *s)
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
+/* plugins: [path.so, ...] and models_dir: both relative to the config file. */
+static void load_plugins_and_models(cfg_diags *d, config *cfg, const ynode *root)
+{
+    const ynode *pl = ynode_get(root, "plugins");
+    if (pl && pl->kind != YNODE_SEQ)
+        cfg_diag_add(d, pl, "plugins", "plugins must be a list of .so files");
+    if (pl && pl->kind == YNODE_SEQ && (cfg->plugins = calloc(pl->n + 1, sizeof *cfg->plugins))) {
+        for (size_t i = 0; i < pl->n; i++) {
+            const ynode *it = pl->items[i];
+            struct stat st;
+            if (it->kind != YNODE_SCALAR) {
+                cfg_diag_add(d, it, "plugins", "a plugin is the path of a .so file");
+                continue;
+            }
+            char *path = cfg_resolve_path(cfg->file, it->value);
+            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                cfg_diag_add(d, it, "plugins", "plugin \"%s\" not found", it->value);
+            cfg->plugins[cfg->nplugins++] = path;
+        }
+    }
+    char *md = NULL;
+    if (cfg_read_str(d, root, "models_dir", "", &md)) {
+        struct stat st;
+        cfg->models_dir = cfg_resolve_path(cfg->file, md);
+        if (stat(cfg->models_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            cfg_diag_add(d, ynode_get(root, "models_dir"), "models_dir", "\"%s\" is not a folder",
+                         md);
+        free(md);
+    }
+}
+
 static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char *path,
                         cfg_camera *c)
 {
@@ -425,6 +458,7 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
 {
     cfg_check_keys(d, root, "", k_top_keys);
     cfg_read_str(d, root, "aws_region", "", &cfg->aws_region);
+    load_plugins_and_models(d, cfg, root);
     cfg->device = kstrdup("cpu");
     if (cfg_read_str(d, root, "device", "", &cfg->device)) {
         const char *dv = cfg->device;
@@ -581,6 +615,10 @@ static void free_camera(cfg_camera *c)
 void config_free(config *c)
 {
     if (!c) return;
+    for (int i = 0; i < c->nplugins; i++)
+        free(c->plugins[i]);
+    free(c->plugins);
+    free(c->models_dir);
     for (int i = 0; i < c->ncam; i++)
         free_camera(&c->cams[i]);
     free(c->cams);

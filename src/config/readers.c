@@ -171,3 +171,14 @@ char *cfg_resolve_path(const char *config_file, const char *p)
     if (stat(buf, &st) == 0) return kstrdup(buf);
     return kstrdup(p);
 }
+
+char *cfg_resolve_model(const char *config_file, const char *models_dir, const char *p)
+{
+    struct stat st;
+    if (p && p[0] != '/' && models_dir) {
+        char buf[PATH_MAX];
+        snprintf(buf, sizeof buf, "%s/%s", models_dir, p);
+        if (stat(buf, &st) == 0) return kstrdup(buf);
+    }
+    return cfg_resolve_path(config_file, p);
+}

@@ -84,7 +84,7 @@ static char *model_param(const ynode *P, const char *key, const char *pp, const 
         if (required) cfg_diag_add(d, P, pp, "alpr needs params.%s (%s)", key, what);
         return NULL;
     }
-    char *path = cfg_resolve_path(ctx->config_file, raw);
+    char *path = cfg_resolve_model(ctx->config_file, ctx->models_dir, raw);
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         cfg_diag_add(d, ynode_get(P, key), pp,
@@ -538,6 +538,8 @@ static kerr_code alpr_open(const void *conf, const detector_ctx *ctx, void **sta
     const char *base = strrchr(mi->path, '/');
     snprintf(mo->name, sizeof mo->name, "%s", base ? base + 1 : mi->path);
     memcpy(mo->sha256, mi->sha256, sizeof mo->sha256);
+    snprintf(mo->classes, sizeof mo->classes, "%s",
+             s->has_vehicle ? "vehicles with their plates" : "plate");
     *state = s;
     return KERR_OK;
 }

@@ -95,6 +95,7 @@ void class_names_free(class_names *c);
 /* ---- the detector interface ---- */
 typedef struct {
     const char *config_file; /* relative model paths resolve beside it too */
+    const char *models_dir;  /* ...and first in models_dir when set */
     const char *device;      /* cpu | cuda:N */
     int intra_threads;
 } detector_ctx;
@@ -102,6 +103,7 @@ typedef struct {
 typedef struct {
     char name[128]; /* model file name */
     char sha256[65];
+    char classes[512]; /* the labels it reports, comma separated (for the start log) */
 } detector_model;
 
 typedef struct detector_ops {
@@ -126,6 +128,11 @@ typedef struct {
 } detector;
 
 const detector_ops *detector_find(const char *type);
+/* Plugins (plugin.c): loads a shared object exporting kvs_plugin_entry and
+ * registers its detector type; loading the same path again does nothing. */
+kerr_code detector_load_plugin(const char *path, kerr *err);
+const detector_ops *detector_find_plugin(const char *type);
+const detector_ops *detector_find_builtin(const char *type);
 /* Comma separated registered names, for error messages. */
 void detector_names(char *buf, size_t len);
 /* Validation only (config --validate): true when the detector would open. */

@@ -14,11 +14,17 @@ static const detector_ops *const k_detectors[] = {
     &detector_yolo, &detector_weapon, &detector_alpr, &detector_fire_smoke, NULL,
 };
 
-const detector_ops *detector_find(const char *type)
+const detector_ops *detector_find_builtin(const char *type)
 {
     for (int i = 0; type && k_detectors[i]; i++)
         if (strcmp(k_detectors[i]->name, type) == 0) return k_detectors[i];
     return NULL;
+}
+
+const detector_ops *detector_find(const char *type)
+{
+    const detector_ops *ops = detector_find_builtin(type);
+    return ops || !type ? ops : detector_find_plugin(type);
 }
 
 void detector_names(char *buf, size_t len)

@@ -131,6 +131,17 @@ static void read_rules(yolo_conf *c, const ynode *P, const char *pp, cfg_diags *
     cfg_read_bool(d, P, "require_person", pp, &c->require_person);
 }
 
+/* models/yolov8n.onnx + model_size: s -> models/yolov8s.onnx: the size letter
+ * that ends a YOLO model's stem (after its version digit) is swapped. */
+static void pick_size(char **raw, char size)
+{
+    char *dot = strrchr(*raw, '.'), *slash = strrchr(*raw, '/');
+    if (!dot || dot - *raw < 2 || (slash && dot < slash)) return;
+    char *letter = dot - 1;
+    if (!strchr("nsmlx", *letter) || !(letter[-1] >= '0' && letter[-1] <= '9')) return;
+    *letter = size;
+}
+
 static void read_model_path(yolo_conf *c, const cfg_detector *cfg, const detector_ctx *ctx,
                             cfg_diags *d, const char *pp)
 {
@@ -153,8 +164,10 @@ static void read_model_path(yolo_conf *c, const cfg_detector *cfg, const detecto
         snprintf(buf, sizeof buf, "%.*s%s%s", (int)(tpl - raw), raw, size, tpl + 6);
         free(raw);
         raw = kstrdup(buf);
+    } else if (size && strlen(size) == 1) {
+        pick_size(&raw, size[0]);
     }
-    c->model_path = cfg_resolve_path(ctx->config_file, raw);
+    c->model_path = cfg_resolve_model(ctx->config_file, ctx->models_dir, raw);
     struct stat st;
     const ynode *at = ynode_get(P, "model") ? ynode_get(P, "model") : ynode_get(P, "model_path");
     if (stat(c->model_path, &st) != 0)
@@ -189,7 +202,7 @@ static void read_names(yolo_conf *c, const ynode *P, const detector_ctx *ctx, cf
         c->names_kind = NAMES_COCO;
     } else if (n->kind == YNODE_SCALAR) {
         c->names_kind = NAMES_FILE;
-        c->names_file = cfg_resolve_path(ctx->config_file, n->value);
+        c->names_file = cfg_resolve_model(ctx->config_file, ctx->models_dir, n->value);
         kerr err = {0};
         class_names tmp;
         if (class_names_from_file(c->names_file, &tmp, &err) != KERR_OK)
@@ -455,6 +468,13 @@ kerr_code yolo_open(const void *conf, const detector_ctx *ctx, void **state,
     const char *base = strrchr(mi->path, '/');
     snprintf(model_out->name, sizeof model_out->name, "%s", base ? base + 1 : mi->path);
     memcpy(model_out->sha256, mi->sha256, sizeof model_out->sha256);
+    size_t used = 0;
+    for (int i = 0; i < s->names.n && used + 2 < sizeof model_out->classes; i++) {
+        if (s->allowed && !s->allowed[i]) continue;
+        int w = snprintf(model_out->classes + used, sizeof model_out->classes - used, "%s%s",
+                         used ? "," : "", s->labels[i]);
+        if (w > 0) used += (size_t)w;
+    }
     *state = s;
     return KERR_OK;
 }

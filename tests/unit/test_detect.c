@@ -1,6 +1,7 @@
 /* YOLO decoding of all three layouts on known tensors, layout detection, NMS,
  * letterbox geometry, class names, and the real ONNX Runtime path on the
  * planted models that tests/models/make_models.py builds. */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -410,6 +412,48 @@ static void weapon_needs_a_person(void **state)
     assert_non_null(strstr(err.msg, "no \"person\" class"));
 }
 
+/* models_dir and model_size: relative paths are looked up in models_dir, and
+ * the size letter of a YOLO file name is swapped for model_size. */
+static void models_dir_and_size(void **state)
+{
+    (void)state;
+    if (!g_dir[0]) skip();
+    char dir[] = "/tmp/kvs-models-XXXXXX", a[1200], b[1200], src[1200], abs_dir[PATH_MAX];
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(realpath(g_dir, abs_dir)); /* the links must not be relative */
+    snprintf(a, sizeof a, "%s/yolov8n.onnx", dir);
+    snprintf(b, sizeof b, "%s/yolov8s.onnx", dir);
+    snprintf(src, sizeof src, "%s/yolov8_96.onnx", abs_dir);
+    assert_int_equal(symlink(src, a), 0);
+    snprintf(src, sizeof src, "%s/gated_96.onnx", abs_dir);
+    assert_int_equal(symlink(src, b), 0);
+    const char *sizes[] = {"", ", model_size: s"};
+    const char *want[] = {"knife", "smoke"}; /* class 1 of yolov8_96 is car, class 3 differs */
+    for (int i = 0; i < 2; i++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "models_dir: %s\ncameras:\n  - name: a\n    source: {mode: url, url: x}\n"
+                 "    detectors:\n      - type: yolo\n        params: {model: yolov8n.onnx%s}\n",
+                 dir, sizes[i]);
+        cfg_diags d = {0};
+        config *c = config_load("nowhere/planted.yaml", text, &d);
+        assert_non_null(c);
+        detector_ctx ctx = {.config_file = "nowhere/planted.yaml",
+                            .models_dir = c->models_dir,
+                            .device = "cpu",
+                            .intra_threads = 1};
+        kerr err = {0};
+        detector *det = detector_open(&c->cams[0].dets[0], &ctx, &err);
+        if (!det) fail_msg("%s", err.msg);
+        assert_string_equal(det->model.name, i ? "yolov8s.onnx" : "yolov8n.onnx");
+        assert_string_equal(detector_label(det, i ? 3 : 2), want[i]);
+        detector_close(det);
+        cfg_diags_free(&d);
+        config_free(c);
+    }
+    unlink(a), unlink(b), rmdir(dir);
+}
+
 static void model_errors_are_precise(void **state)
 {
     (void)state;
@@ -452,6 +496,7 @@ int main(void)
         cmocka_unit_test(fire_smoke_confirms_over_frames),
         cmocka_unit_test(fire_smoke_class_rules),
         cmocka_unit_test(weapon_needs_a_person),
+        cmocka_unit_test(models_dir_and_size),
     };
     if (need_models(NULL) != 0)
         fprintf(stderr, "KVS_TEST_MODELS is not set: the planted-model tests are skipped\n");
