@@ -320,7 +320,8 @@ static kerr_code recognise(alpr_state *s, const kframe *f, const ocr_quad *q, oc
     }
     int w = (int)ceilf(REC_H * qw / qh);
     if (w > REC_MAX_W) w = REC_MAX_W;
-    int pw = w < REC_MIN_W ? REC_MIN_W : w;
+    /* Padded to a few fixed widths: every new input shape costs the runtime a new plan. */
+    int pw = w < REC_MIN_W ? REC_MIN_W : (w + 159) / 160 * 160;
     uint8_t *crop = realloc(s->crop, (size_t)w * REC_H * 3);
     if (!crop || !reserve(s, 3 * (size_t)pw * REC_H)) {
         free(crop == s->crop ? NULL : crop);
@@ -405,7 +406,7 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
     }
     for (int i = 0; rc == KERR_OK && i < nq && i < (all ? MAX_TEXT_BOXES : 4); i++) {
         quad_size(&quads[i], &qw, &qh);
-        if (!all && qh < tallest * 0.5f) continue; /* small print on the plate: not the number */
+        if (!all && qh < tallest * 0.7f) continue; /* small print on the plate: not the number */
         ocr_text t;
         if ((rc = recognise(s, f, &quads[i], &t, err)) != KERR_OK) break;
         int format = plate_formats_match(s->formats, &t);
@@ -448,11 +449,11 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
             detection d = {.score = reads[k].mean, .plate = reads[k]};
             if (s->has_vehicle && !s->has_plate) { /* the event is the vehicle, with its plate */
                 d.x1 = r.x1, d.y1 = r.y1, d.x2 = r.x2, d.y2 = r.y2;
-                d.cls = r.cls;
+                d.cls = 0; /* one class: a COCO model calls the same van car, then truck */
             } else {
                 d.x1 = reads[k].box[0], d.y1 = reads[k].box[1];
                 d.x2 = reads[k].box[2], d.y2 = reads[k].box[3];
-                d.cls = -1;
+                d.cls = 0;
             }
             det_list_push(out, d);
         }
@@ -464,8 +465,8 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
 static const char *alpr_label(void *state, int cls)
 {
     alpr_state *s = state;
-    if (cls >= 0 && s->has_vehicle && cls < s->vehicle.names.n) return s->vehicle.names.names[cls];
-    return "plate";
+    (void)cls;
+    return s->has_vehicle && !s->has_plate ? "vehicle" : "plate";
 }
 
 static void alpr_close(void *state)

@@ -128,9 +128,128 @@ static void tracker_follows_fast_objects(void **state)
     tracker_free(&t);
 }
 
+/* ---- what tracked objects raise (track_events.c) ---- */
+
+static detection plate_det(float x, const char *text, float conf)
+{
+    detection d = DET(x, 100, x + 80, 130, conf, 0);
+    d.plate.has = true;
+    d.plate.n = (int)strlen(text);
+    memcpy(d.plate.text, text, (size_t)d.plate.n);
+    for (int i = 0; i < d.plate.n; i++)
+        d.plate.conf[i] = conf;
+    d.plate.mean = conf;
+    d.plate.format = -1;
+    return d;
+}
+
+static int see(track_book *b, int64_t id, bool confirmed, detection d, kframe *f, int64_t t,
+               track_event *ev)
+{
+    int n = track_book_see(b, id, confirmed, &d, f, NULL, 0, t, ev);
+    return n;
+}
+
+static void release(track_event *ev, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ev[i].frame) frame_unref(ev[i].frame);
+}
+
+static void one_event_then_summary_and_updates(void **state)
+{
+    (void)state;
+    tracker none;
+    tracker_init(&none, 0.3f, 2, 1500); /* no tracks: every record has ended */
+    track_policy p = {.updates = true, .summary = true};
+    track_book b;
+    track_book_init(&b, &p);
+    kframe *f = frame_new(320, 240);
+    track_event ev[4];
+    assert_int_equal(see(&b, 1, false, DET(10, 10, 50, 90, 0.5f, 0), f, 0, ev),
+                     0); /* not confirmed */
+    assert_int_equal(see(&b, 1, true, DET(12, 10, 52, 90, 0.6f, 0), f, 100, ev), 1);
+    assert_int_equal(ev[0].kind, TRACK_EVENT_OBJECT);
+    assert_int_equal(ev[0].track_id, 1);
+    release(ev, 1);
+    assert_int_equal(see(&b, 1, false, DET(14, 10, 54, 90, 0.65f, 0), f, 200, ev), 0);
+    assert_int_equal(see(&b, 1, false, DET(16, 10, 56, 90, 0.9f, 0), f, 1000, ev), 0); /* < 2 s */
+    assert_int_equal(see(&b, 1, false, DET(18, 10, 58, 90, 0.9f, 0), f, 2200, ev), 1);
+    assert_int_equal(ev[0].kind, TRACK_EVENT_UPDATE); /* seen far more surely */
+    assert_true(ev[0].det.score > 0.89f && ev[0].det.score < 0.91f);
+    release(ev, 1);
+    assert_int_equal(track_book_end(&b, &none, false, ev, 4), 1);
+    assert_int_equal(ev[0].kind, TRACK_EVENT_END);
+    assert_int_equal(ev[0].sightings, 5);
+    assert_int_equal(ev[0].first_ms, 0);
+    assert_int_equal(ev[0].last_ms, 2200);
+    release(ev, 1);
+    assert_int_equal(track_book_end(&b, &none, false, ev, 4), 0);
+    track_book_free(&b);
+    tracker_free(&none);
+    frame_unref(f);
+}
+
+static void cooldown_keeps_a_refound_object_quiet(void **state)
+{
+    (void)state;
+    tracker none;
+    tracker_init(&none, 0.3f, 2, 1500);
+    track_policy p = {.cooldown_ms = 10000};
+    track_book b;
+    track_book_init(&b, &p);
+    kframe *f = frame_new(320, 240);
+    track_event ev[4];
+    assert_int_equal(see(&b, 1, true, DET(10, 10, 50, 90, 0.6f, 0), f, 0, ev), 1);
+    release(ev, 1);
+    assert_int_equal(track_book_end(&b, &none, false, ev, 4), 0);
+    /* lost, then found again in the same place as a new track: quiet */
+    assert_int_equal(see(&b, 2, true, DET(12, 10, 52, 90, 0.6f, 0), f, 5000, ev), 0);
+    /* another object elsewhere is not affected */
+    assert_int_equal(see(&b, 3, true, DET(200, 10, 240, 90, 0.6f, 0), f, 5000, ev), 1);
+    release(ev, 1);
+    /* the same place after the cooldown: a new alert */
+    assert_int_equal(see(&b, 4, true, DET(12, 10, 52, 90, 0.6f, 0), f, 16000, ev), 1);
+    release(ev, 1);
+    track_book_free(&b);
+    tracker_free(&none);
+    frame_unref(f);
+}
+
+static void plates_settle_by_votes(void **state)
+{
+    (void)state;
+    tracker none;
+    tracker_init(&none, 0.3f, 2, 1500);
+    track_policy p = {.plates = true, .plate_min_reads = 3};
+    track_book b;
+    track_book_init(&b, &p);
+    kframe *f = frame_new(320, 240);
+    track_event ev[4];
+    assert_int_equal(see(&b, 1, true, plate_det(10, "ABC1234", 0.9f), f, 0, ev), 0);
+    assert_int_equal(see(&b, 1, false, plate_det(20, "A8C1234", 0.8f), f, 200, ev), 0);
+    assert_int_equal(see(&b, 1, false, plate_det(30, "ABC1234", 0.9f), f, 400, ev), 1);
+    assert_string_equal(ev[0].det.plate.text, "ABC1234"); /* voted, not the last read */
+    release(ev, 1);
+    assert_int_equal(see(&b, 1, false, plate_det(40, "ABC1234", 0.9f), f, 600, ev), 0);
+    /* a vehicle read only twice still gets its one event when its track ends */
+    assert_int_equal(see(&b, 2, true, plate_det(200, "XYZ999", 0.9f), f, 0, ev), 0);
+    assert_int_equal(see(&b, 2, false, plate_det(210, "XYZ999", 0.9f), f, 200, ev), 0);
+    assert_int_equal(track_book_end(&b, &none, false, ev, 4), 1);
+    assert_int_equal(ev[0].track_id, 2);
+    assert_string_equal(ev[0].det.plate.text, "XYZ999");
+    release(ev, 1);
+    track_book_free(&b);
+    tracker_free(&none);
+    frame_unref(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_event_then_summary_and_updates),
+        cmocka_unit_test(cooldown_keeps_a_refound_object_quiet),
+        cmocka_unit_test(plates_settle_by_votes),
         cmocka_unit_test(point_in_polygon),
         cmocka_unit_test(include_and_exclude),
         cmocka_unit_test(tracker_one_event_per_object),
