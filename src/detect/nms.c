@@ -40,6 +40,7 @@ static int by_score_desc(const void *pa, const void *pb)
 
 void nms(det_list *l, float iou_threshold, bool per_class, int max_det)
 {
+    if (l->n == 0) return; /* qsort on a NULL array is undefined even for 0 items */
     qsort(l->v, (size_t)l->n, sizeof *l->v, by_score_desc);
     int kept = 0;
     for (int i = 0; i < l->n && kept < max_det; i++) {

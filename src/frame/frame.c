@@ -9,8 +9,10 @@ kframe *frame_new(int width, int height)
     if (!f) return NULL;
     f->width = width;
     f->height = height;
-    f->stride = width * 3;
-    f->rgb = malloc((size_t)f->stride * (size_t)height);
+    /* Rows 32-byte aligned and 64 bytes to spare at the end: libswscale's SIMD
+     * writes whole vectors and may run past the last pixel of a row. */
+    f->stride = (width * 3 + 31) & ~31;
+    f->rgb = malloc((size_t)f->stride * (size_t)height + 64);
     if (!f->rgb) {
         free(f);
         return NULL;
