@@ -124,7 +124,7 @@ int track_book_see(track_book *b, int64_t id, bool confirmed, const detection *d
         if (r->best_frame) frame_unref(r->best_frame);
         r->best_frame = frame_ref(f);
         r->nzones = nzones < TRACK_MAX_ZONES ? nzones : TRACK_MAX_ZONES;
-        memcpy(r->zones, zones, sizeof(char *) * (size_t)r->nzones);
+        if (r->nzones) memcpy(r->zones, zones, sizeof(char *) * (size_t)r->nzones);
     } else if (d->plate.has) {
         r->best.x1 = d->x1, r->best.y1 = d->y1, r->best.x2 = d->x2, r->best.y2 = d->y2;
     }
