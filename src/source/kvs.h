@@ -32,6 +32,11 @@ kerr_code kvs_post(kvs_client *k, const char *base, const char *path, const char
 /* The signed headers for a POST the caller sends itself (GetMedia streams). */
 kerr_code kvs_sign(kvs_client *k, const char *url, const char *body, struct curl_slist **out,
                    kerr *err);
+/* What a source tells its camera: its state, and an error of a kind
+ * (kvs_infer_stream_errors_total). */
+void kvs_report(const source_env *env, source_state st);
+void kvs_count(const source_env *env, const char *kind);
+int64_t kvs_now_ms(void); /* monotonic */
 /* Waits ms unless interrupted; false when interrupted. */
 bool kvs_sleep(kvs_client *k, int64_t ms);
 

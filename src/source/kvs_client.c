@@ -71,7 +71,7 @@ void kvs_forget_endpoint(kvs_client *k)
 kerr_code kvs_data_endpoint(kvs_client *k, const char *api, aws_error *ae, kerr *err)
 {
     if (k->endpoint[0] && strcmp(k->endpoint_api, api) == 0 &&
-        clock_mono_ns() / 1000000 - k->endpoint_ms < ENDPOINT_TTL_MS)
+        kvs_now_ms() - k->endpoint_ms < ENDPOINT_TTL_MS)
         return KERR_OK;
     json_t *req = json_pack("{s:s, s:s}", "StreamName", k->stream, "APIName", api);
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
@@ -90,7 +90,7 @@ kerr_code kvs_data_endpoint(kvs_client *k, const char *api, aws_error *ae, kerr 
     else {
         snprintf(k->endpoint, sizeof k->endpoint, "%s", ep);
         snprintf(k->endpoint_api, sizeof k->endpoint_api, "%s", api);
-        k->endpoint_ms = clock_mono_ns() / 1000000;
+        k->endpoint_ms = kvs_now_ms();
     }
     json_decref(root);
     aws_http_response_free(&resp);
@@ -139,4 +139,19 @@ bool kvs_sleep(kvs_client *k, int64_t ms)
         clock_sleep_ns((ms - t < 50 ? ms - t : 50) * 1000000LL);
     }
     return !atomic_load(k->interrupted);
+}
+
+void kvs_report(const source_env *env, source_state st)
+{
+    if (env->state) env->state(env->owner, st);
+}
+
+void kvs_count(const source_env *env, const char *kind)
+{
+    if (env->error) env->error(env->owner, kind);
+}
+
+int64_t kvs_now_ms(void)
+{
+    return clock_mono_ns() / 1000000;
 }

@@ -67,21 +67,6 @@ typedef struct {
 
 #define GM_LOG(s, lvl, ...) log_kv(lvl, LOG_CTX("camera_name", (s)->env->camera), __VA_ARGS__)
 
-static int64_t now_ms(void)
-{
-    return clock_mono_ns() / 1000000;
-}
-
-static void report(gm_state *s, source_state st)
-{
-    if (s->env->state) s->env->state(s->env->owner, st);
-}
-
-static void count(gm_state *s, const char *kind)
-{
-    if (s->env->error) s->env->error(s->env->owner, kind);
-}
-
 /* "1726677687.758" -> ms (rounded up, as AWS's own parser does). */
 static int64_t secs_to_ms(const char *v)
 {
@@ -170,7 +155,7 @@ static void on_tag(void *u, const char *name, const char *value)
                    "fragment %s done (%d frames)", s->frag, s->frag_frames);
         }
     } else if (strcmp(n, "ERROR_CODE") == 0 || strcmp(n, "ERROR_ID") == 0) {
-        if (!s->error_fragment) count(s, "kvs_error");
+        if (!s->error_fragment) kvs_count(s->env, "kvs_error");
         s->error_fragment = true;
         GM_LOG(s, LOG_WARN, "GetMedia error in the stream: %s %s (fragment %s)", n, value,
                s->frag[0] ? s->frag : "?");
@@ -218,7 +203,7 @@ static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8
     s->new_stream = false;
     s->frag_last_ts = ts;
     s->frag_frames++;
-    s->last_frame_ms = now_ms();
+    s->last_frame_ms = kvs_now_ms();
     s->got_media = s->conn_media = true;
 }
 
@@ -230,7 +215,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *u)
     size_t len = size * n;
     long status = 0;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-    s->last_rx_ms = now_ms();
+    s->last_rx_ms = kvs_now_ms();
     if (status != 200) { /* an error answer: keep its JSON */
         size_t room = sizeof s->errbody - 1 - s->errlen;
         size_t k = len < room ? len : room;
@@ -338,8 +323,8 @@ static kerr_code connect_once(gm_state *s, kerr *err)
     s->parse_failed = false;
     s->paused = false;
     s->conn_media = false;
-    s->last_rx_ms = now_ms();
-    s->last_connect_ms = now_ms();
+    s->last_rx_ms = kvs_now_ms();
+    s->last_connect_ms = kvs_now_ms();
     curl_multi_add_handle(s->multi, s->easy);
     log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera), "GetMedia %s", sel);
     return KERR_OK;
@@ -365,13 +350,13 @@ static int64_t finished(gm_state *s, CURLcode res)
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     int64_t wait = MIN_CONNECT_GAP_MS;
     if (s->parse_failed) {
-        count(s, "parse");
+        kvs_count(s->env, "parse");
         GM_LOG(s, LOG_WARN, "GetMedia: %s; reconnecting", s->parse_err.msg);
     } else if (status != 200 && status != 0) {
         char code[128], msg[256];
         answer_code(s, code, sizeof code, msg, sizeof msg);
         bool throttled = strstr(code, "LimitExceeded") != NULL;
-        count(s, throttled ? "throttled" : status >= 500 ? "server" : "api");
+        kvs_count(s->env, throttled ? "throttled" : status >= 500 ? "server" : "api");
         GM_LOG(s, LOG_WARN, "GetMedia answered %ld %s %s", status, code, msg);
         if (strcmp(code, "InvalidEndpointException") == 0 ||
             strcmp(code, "ResourceNotFoundException") == 0 || status >= 500)
@@ -382,7 +367,7 @@ static int64_t finished(gm_state *s, CURLcode res)
         }
         wait = -1; /* back off */
     } else if (res != CURLE_OK) {
-        count(s, "disconnect");
+        kvs_count(s->env, "disconnect");
         if (!s->conn_media) wait = -1; /* nothing came through: the service is down, back off */
         GM_LOG(s, LOG_WARN, "GetMedia connection broke: %s; resuming after fragment %s",
                curl_easy_strerror(res), s->token[0] ? s->token : "(none)");
@@ -409,15 +394,15 @@ static void pop_packet(gm_state *s, AVPacket *pkt, packet_meta *meta)
 
 static void watch_stall(gm_state *s)
 {
-    int64_t quiet = now_ms() - (s->last_frame_ms ? s->last_frame_ms : s->last_connect_ms);
+    int64_t quiet = kvs_now_ms() - (s->last_frame_ms ? s->last_frame_ms : s->last_connect_ms);
     if (!s->stalled && s->got_media && quiet > 5000) {
         s->stalled = true;
-        count(s, "stalled");
-        report(s, SRC_STALLED);
+        kvs_count(s->env, "stalled");
+        kvs_report(s->env, SRC_STALLED);
         GM_LOG(s, LOG_WARN, "no frames for %lld ms", (long long)quiet);
     } else if (s->stalled && quiet < 1000) {
         s->stalled = false;
-        report(s, SRC_RUNNING);
+        kvs_report(s->env, SRC_RUNNING);
         GM_LOG(s, LOG_INFO, "frames again");
     }
 }
@@ -429,20 +414,20 @@ static kerr_code pump(gm_state *s, int64_t deadline_ms, kerr *err)
     backoff_init(&bo, (int64_t)s->cam->reconnect_max_s * 1000);
     while (!s->qlen) {
         if (atomic_load(&s->interrupted)) return kerr_set(err, KERR_EOF, "interrupted");
-        if (deadline_ms && now_ms() > deadline_ms)
+        if (deadline_ms && kvs_now_ms() > deadline_ms)
             return kerr_set(err, KERR_AGAIN, "GetMedia %s: no media within %d s", s->kc.stream,
                             FIRST_TRACK_MS / 1000);
         if (!s->easy) {
-            int64_t gap = MIN_CONNECT_GAP_MS - (now_ms() - s->last_connect_ms);
+            int64_t gap = MIN_CONNECT_GAP_MS - (kvs_now_ms() - s->last_connect_ms);
             if (gap > 0 && !kvs_sleep(&s->kc, gap)) continue;
             kerr cerr = {0};
             if (connect_once(s, &cerr) != KERR_OK) {
-                count(s, "connect");
+                kvs_count(s->env, "connect");
                 GM_LOG(s, LOG_WARN, "GetMedia: %s", cerr.msg);
                 disconnect(s);
-                report(s, SRC_BACKOFF);
+                kvs_report(s->env, SRC_BACKOFF);
                 kvs_sleep(&s->kc, backoff_next(&bo));
-                report(s, SRC_CONNECTING);
+                kvs_report(s->env, SRC_CONNECTING);
             }
             continue;
         }
@@ -457,18 +442,19 @@ static kerr_code pump(gm_state *s, int64_t deadline_ms, kerr *err)
                 wait = finished(s, m->data.result);
                 done = true;
             }
-        int64_t since_frame = now_ms() - (s->conn_media ? s->last_frame_ms : s->last_connect_ms);
-        if (!done && since_frame > 2 * STALL_MS && s->last_rx_ms > now_ms() - STALL_MS &&
+        int64_t since_frame =
+            kvs_now_ms() - (s->conn_media ? s->last_frame_ms : s->last_connect_ms);
+        if (!done && since_frame > 2 * STALL_MS && s->last_rx_ms > kvs_now_ms() - STALL_MS &&
             !s->paused) {
             /* Bytes but no frame for this long: the stream is damaged in a way the
              * reader cannot see. Start again from the last good fragment. */
-            count(s, "disconnect");
+            kvs_count(s->env, "disconnect");
             GM_LOG(s, LOG_WARN, "GetMedia: bytes but no frame for %d s; reconnecting",
                    2 * STALL_MS / 1000);
             done = true;
         }
-        if (!done && now_ms() - s->last_rx_ms > STALL_MS && !s->paused) {
-            count(s, "disconnect");
+        if (!done && kvs_now_ms() - s->last_rx_ms > STALL_MS && !s->paused) {
+            kvs_count(s->env, "disconnect");
             GM_LOG(s, LOG_WARN, "GetMedia: nothing received for %d s; reconnecting",
                    STALL_MS / 1000);
             done = true;
@@ -477,9 +463,9 @@ static kerr_code pump(gm_state *s, int64_t deadline_ms, kerr *err)
             bool progressed = s->conn_media;
             disconnect(s);
             if (wait < 0) {
-                report(s, SRC_BACKOFF);
+                kvs_report(s->env, SRC_BACKOFF);
                 kvs_sleep(&s->kc, backoff_next(&bo));
-                report(s, SRC_CONNECTING);
+                kvs_report(s->env, SRC_CONNECTING);
             } else if (progressed) {
                 backoff_reset(&bo);
             }
@@ -488,7 +474,7 @@ static kerr_code pump(gm_state *s, int64_t deadline_ms, kerr *err)
         watch_stall(s);
         if (!s->qlen) curl_multi_poll(s->multi, NULL, 0, 100, NULL);
     }
-    if (!s->stalled) report(s, SRC_RUNNING);
+    if (!s->stalled) kvs_report(s->env, SRC_RUNNING);
     backoff_reset(&bo);
     return KERR_OK;
 }
@@ -528,7 +514,7 @@ static kerr_code gm_open(void **state, const cfg_camera *cam, const source_env *
                                        : kvs_client_open(&s->kc, cam, env, &s->interrupted, err);
     if (rc == KERR_OK) {
         *state = s; /* interruptible from here on */
-        rc = pump(s, now_ms() + FIRST_TRACK_MS, err);
+        rc = pump(s, kvs_now_ms() + FIRST_TRACK_MS, err);
     }
     if (rc != KERR_OK) {
         *state = NULL;

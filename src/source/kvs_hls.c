@@ -71,21 +71,6 @@ typedef struct {
 
 #define HLS_LOG(s, lvl, ...) log_kv(lvl, LOG_CTX("camera_name", (s)->env->camera), __VA_ARGS__)
 
-static int64_t now_ms(void)
-{
-    return clock_mono_ns() / 1000000;
-}
-
-static void report(hls_state *s, source_state st)
-{
-    if (s->env->state) s->env->state(s->env->owner, st);
-}
-
-static void count(hls_state *s, const char *kind)
-{
-    if (s->env->error) s->env->error(s->env->owner, kind);
-}
-
 static bool interrupted(hls_state *s)
 {
     return atomic_load(&s->interrupted);
@@ -109,9 +94,9 @@ static void clear_pending(hls_state *s)
 /* Backs off after a failure; false when interrupted meanwhile. */
 static bool back_off(hls_state *s)
 {
-    report(s, SRC_BACKOFF);
+    kvs_report(s->env, SRC_BACKOFF);
     bool ok = kvs_sleep(&s->kc, backoff_next(&s->bo));
-    report(s, SRC_CONNECTING);
+    kvs_report(s->env, SRC_CONNECTING);
     return ok;
 }
 
@@ -204,7 +189,7 @@ static kerr_code start_session(hls_state *s, kerr *err)
     if (rc == KERR_OK) {
         free(s->media_url);
         s->media_url = m3u8_resolve(master_url, pl.variants[0]);
-        s->session_ms = now_ms();
+        s->session_ms = kvs_now_ms();
         s->renew_at_ms = s->session_ms + (int64_t)s->cam->session_expires_s * 900; /* at 90 % */
         clear_pending(s);
         /* Fragments are de-duplicated from the last one actually read. */
@@ -222,10 +207,10 @@ static kerr_code start_session(hls_state *s, kerr *err)
 static bool ensure_session(hls_state *s, bool force)
 {
     while (!interrupted(s)) {
-        if (!force && s->media_url && now_ms() < s->renew_at_ms) return true;
+        if (!force && s->media_url && kvs_now_ms() < s->renew_at_ms) return true;
         kerr err = {0};
         if (start_session(s, &err) == KERR_OK) return true;
-        count(s, "session");
+        kvs_count(s->env, "session");
         HLS_LOG(s, LOG_WARN, "HLS session: %s", err.msg);
         if (!back_off(s)) break;
     }
@@ -245,7 +230,7 @@ static void queue_segments(hls_state *s, const m3u8_playlist *pl)
         const char *num = g->fragment_number ? g->fragment_number : "";
         if (*num && !after(num, s->last_queued)) continue;
         if (s->npending == PENDING_MAX) {
-            count(s, "overrun");
+            kvs_count(s->env, "overrun");
             hls_frag *old = &s->pending[0];
             free(old->url), free(old->map_url);
             memmove(s->pending, s->pending + 1, (PENDING_MAX - 1) * sizeof *s->pending);
@@ -258,7 +243,7 @@ static void queue_segments(hls_state *s, const m3u8_playlist *pl)
         f->pdt_ms = g->program_date_time_ms;
         f->dur = g->duration;
         snprintf(s->last_queued, sizeof s->last_queued, "%s", num);
-        s->last_new_ms = now_ms();
+        s->last_new_ms = kvs_now_ms();
     }
 }
 
@@ -267,13 +252,14 @@ static void watch_stall(hls_state *s, bool fresh)
     int64_t limit = (int64_t)(s->target * 3000) > 5000 ? (int64_t)(s->target * 3000) : 5000;
     if (fresh && s->stalled) {
         s->stalled = false;
-        report(s, SRC_RUNNING);
+        kvs_report(s->env, SRC_RUNNING);
         HLS_LOG(s, LOG_INFO, "new fragments again");
-    } else if (!fresh && !s->stalled && s->last_new_ms && now_ms() - s->last_new_ms > limit) {
+    } else if (!fresh && !s->stalled && s->last_new_ms && kvs_now_ms() - s->last_new_ms > limit) {
         s->stalled = true;
-        count(s, "stalled");
-        report(s, SRC_STALLED);
-        HLS_LOG(s, LOG_WARN, "no new fragment for %lld ms", (long long)(now_ms() - s->last_new_ms));
+        kvs_count(s->env, "stalled");
+        kvs_report(s->env, SRC_STALLED);
+        HLS_LOG(s, LOG_WARN, "no new fragment for %lld ms",
+                (long long)(kvs_now_ms() - s->last_new_ms));
     }
 }
 
@@ -283,18 +269,20 @@ static kerr_code poll_playlist(hls_state *s, kerr *err)
     aws_http_response resp;
     kerr_code rc = fetch(s, s->media_url, &resp, err);
     if (rc != KERR_OK) {
-        count(s, "playlist");
+        kvs_count(s->env, "playlist");
         aws_http_response_free(&resp);
         return rc;
     }
     if (resp.status == 403) {
-        count(s, "expired");
+        kvs_count(s->env, "expired");
         HLS_LOG(s, LOG_INFO, "HLS session ended (403): renewing");
         aws_http_response_free(&resp);
         return ensure_session(s, true) ? KERR_OK : kerr_set(err, KERR_EOF, "interrupted");
     }
     if (resp.status != 200) {
-        count(s, resp.status >= 500 ? "server" : resp.status == 400 ? "throttled" : "playlist");
+        kvs_count(s->env, resp.status >= 500   ? "server"
+                          : resp.status == 400 ? "throttled"
+                                               : "playlist");
         rc = kerr_set(err, KERR_AGAIN, "media playlist: HTTP %ld %s", resp.status, resp.error_type);
         aws_http_response_free(&resp);
         return rc;
@@ -303,7 +291,7 @@ static kerr_code poll_playlist(hls_state *s, kerr *err)
     rc = m3u8_parse(resp.body, resp.body_len, &pl, err);
     aws_http_response_free(&resp);
     if (rc != KERR_OK) {
-        count(s, "playlist");
+        kvs_count(s->env, "playlist");
         return rc;
     }
     int before = s->npending;
@@ -316,7 +304,7 @@ static kerr_code poll_playlist(hls_state *s, kerr *err)
     /* RFC 8216 6.3.4: reload after the target duration, half of it when unchanged. */
     double wait = fresh && pl.nsegs ? pl.segs[pl.nsegs - 1].duration : s->target / 2;
     if (wait <= 0 || wait > s->target) wait = s->target;
-    s->next_poll_ms = now_ms() + (int64_t)(wait * 1000);
+    s->next_poll_ms = kvs_now_ms() + (int64_t)(wait * 1000);
     watch_stall(s, fresh);
     m3u8_free(&pl);
     return KERR_OK;
@@ -329,7 +317,7 @@ static bool next_fragment(hls_state *s, hls_frag *out)
         if (interrupted(s)) return false;
         if (s->endlist) return false;
         if (!ensure_session(s, false)) return false;
-        int64_t wait = s->next_poll_ms - now_ms();
+        int64_t wait = s->next_poll_ms - kvs_now_ms();
         if (wait > 0 && !kvs_sleep(&s->kc, wait)) return false;
         kerr err = {0};
         if (poll_playlist(s, &err) != KERR_OK) {
@@ -338,7 +326,7 @@ static bool next_fragment(hls_state *s, hls_frag *out)
             if (!back_off(s)) return false;
         } else if (s->npending) {
             backoff_reset(&s->bo);
-            report(s, SRC_RUNNING);
+            kvs_report(s->env, SRC_RUNNING);
         }
     }
     *out = s->pending[0];
@@ -372,16 +360,16 @@ static fetch_result download(hls_state *s, const char *url, const char *what, ui
         long status = rc == KERR_OK ? resp.status : 0;
         aws_http_response_free(&resp);
         if (status == 403) {
-            count(s, "expired");
+            kvs_count(s->env, "expired");
             HLS_LOG(s, LOG_INFO, "HLS session ended (403 on a %s): renewing", what);
             return ensure_session(s, true) ? RENEWED : STOP;
         }
         if (status == 404) {
-            count(s, "fragment");
+            kvs_count(s->env, "fragment");
             HLS_LOG(s, LOG_WARN, "%s is gone (404): skipping it", what);
             return GONE;
         }
-        count(s, status == 0 ? "fragment" : status >= 500 ? "server" : "throttled");
+        kvs_count(s->env, status == 0 ? "fragment" : status >= 500 ? "server" : "throttled");
         HLS_LOG(s, LOG_WARN, "%s: %s", what, status ? "HTTP error" : err.msg);
         if (attempt >= 5) return GONE;
         if (!kvs_sleep(&s->kc, aws_backoff_ms(attempt) + 100)) break;
@@ -616,7 +604,7 @@ static kerr_code hls_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *e
         if (rc == AVERROR_EOF && !s->restart && s->endlist && !s->npending)
             return kerr_set(err, KERR_EOF, "end of the playlist");
         if (!s->restart) {
-            count(s, "demux");
+            kvs_count(s->env, "demux");
             HLS_LOG(s, LOG_WARN, "HLS demuxer: %s; starting over at the next fragment",
                     av_err2str(rc));
         }
@@ -624,7 +612,7 @@ static kerr_code hls_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *e
         kerr oerr = {0};
         while (open_demuxer(s, &oerr) != KERR_OK) {
             if (interrupted(s)) return kerr_set(err, KERR_EOF, "interrupted");
-            count(s, "demux");
+            kvs_count(s->env, "demux");
             HLS_LOG(s, LOG_WARN, "%s", oerr.msg);
             if (!back_off(s)) return kerr_set(err, KERR_EOF, "interrupted");
         }
