@@ -323,7 +323,14 @@ static bool next_fragment(hls_state *s, hls_frag *out)
         if (poll_playlist(s, &err) != KERR_OK) {
             if (interrupted(s)) return false;
             HLS_LOG(s, LOG_WARN, "%s", err.msg);
-            if (!back_off(s)) return false;
+            /* A live playlist slides: waiting longer than a target duration between
+             * polls loses fragments, and polling once a target duration is far
+             * inside the quota (5 playlist calls a second per session). */
+            int64_t wait = backoff_next(&s->bo), cap = (int64_t)(s->target * 1000);
+            if (wait > cap && cap >= 250) wait = cap;
+            kvs_report(s->env, SRC_BACKOFF);
+            if (!kvs_sleep(&s->kc, wait)) return false;
+            kvs_report(s->env, SRC_CONNECTING);
         } else if (s->npending) {
             backoff_reset(&s->bo);
             kvs_report(s->env, SRC_RUNNING);
