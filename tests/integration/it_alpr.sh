@@ -27,12 +27,15 @@ FC="$FC;[bg][c1]overlay=x='-420+(t-0.5)*330':y=300:enable='between(t,0.5,5.7)'[v
 FC="$FC;[v1][c2]overlay=x='-420+(t-5)*330':y=300:enable='between(t,5,10.2)'[v2]"
 FC="$FC;[v2][c3]overlay=x='-420+(t-9.5)*330':y=300:enable='between(t,9.5,14.7)'"
 ffmpeg -v error -y -filter_complex "$FC" -c:v libx264 -preset veryfast -g 20 -pix_fmt yuv420p -t 15 "$WORK/street.mp4"
-cat >"$WORK/c.yaml" <<YAML
+# alpr_config FILE CAMERA CLIP EXTRA: one ALPR camera on CLIP; EXTRA holds more
+# params lines (indented 10 spaces).
+alpr_config() {
+  cat >"$1" <<YAML
 metrics: {listen: "127.0.0.1:0"}
 spool: {dir: "$WORK/spool"}
 cameras:
-  - name: gate
-    source: {mode: url, url: "$WORK/street.mp4", realtime: false}
+  - name: $2
+    source: {mode: url, url: "$3", realtime: false}
     fps_limit: 5
     publishers: {local_dir: "$WORK/out"}
     detectors:
@@ -41,11 +44,13 @@ cameras:
           det_model: "$OCR/ch_PP-OCRv4_det_infer.onnx"
           rec_model: "$OCR/ch_PP-OCRv4_rec_infer.onnx"
           dict: "$OCR/ppocr_keys_v1.txt"
-          formats:
+$4
+YAML
+}
+alpr_config "$WORK/c.yaml" gate "$WORK/street.mp4" "          formats:
             - {name: US, pattern: '^[A-Z]{3}[0-9]{4}$'}
             - {name: CA, pattern: '^[0-9][A-Z]{3}[0-9]{3}$'}
-            - {name: UK, pattern: '^[A-Z]{2}[0-9]{2}[A-Z]{3}$'}
-YAML
+            - {name: UK, pattern: '^[A-Z]{2}[0-9]{2}[A-Z]{3}$'}"
 timeout 300 "$KVS_BIN" --config "$WORK/c.yaml" >"$WORK/log" 2>"$WORK/err" || fail "exit $?: $(tail -3 "$WORK/err")"
 $PY - "$WORK/out/events.jsonl" <<'PYEOF' || fail "ALPR events"
 import json, os, sys
@@ -69,22 +74,7 @@ COCO="$MODELS/coco/yolox_nano.onnx"
 if [ -f "$CLIP" ] && [ -f "$PLATE_MODEL" ] && [ -f "$COCO" ]; then
   for loc in "plate_model: \"$PLATE_MODEL\"" "vehicle_model: \"$COCO\""; do
     rm -rf "$WORK/out" "$WORK/spool"
-    cat >"$WORK/r.yaml" <<YAML
-metrics: {listen: "127.0.0.1:0"}
-spool: {dir: "$WORK/spool"}
-cameras:
-  - name: road
-    source: {mode: url, url: "$CLIP", realtime: false}
-    fps_limit: 5
-    publishers: {local_dir: "$WORK/out"}
-    detectors:
-      - type: alpr
-        params:
-          det_model: "$OCR/ch_PP-OCRv4_det_infer.onnx"
-          rec_model: "$OCR/ch_PP-OCRv4_rec_infer.onnx"
-          dict: "$OCR/ppocr_keys_v1.txt"
-          $loc
-YAML
+    alpr_config "$WORK/r.yaml" road "$CLIP" "          $loc"
     timeout 300 "$KVS_BIN" --config "$WORK/r.yaml" >"$WORK/log" 2>"$WORK/err" || fail "exit $?: $(tail -3 "$WORK/err")"
     got=$($PY -c 'import json,sys; print(" ".join(json.loads(l)["plate"]["text"] for l in open(sys.argv[1])))' "$WORK/out/events.jsonl")
     note "L417VS clip, ${loc%%:*}: $got"
