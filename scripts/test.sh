@@ -41,7 +41,7 @@ UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 step "valgrind (unit tests and a short run of the binary)"
 for t in build/tests/test_*; do
   [ -x "$t" ] || continue
-  KVS_TEST_MODELS="$root/build/test-models" valgrind -q --error-exitcode=99 --leak-check=full \
+  KVS_TEST_MODELS="$root/build/test-models" tests/valgrind/vg.sh "$root/build" -q --error-exitcode=99 --leak-check=full \
     --errors-for-leak-kinds=definite --suppressions="$root/tests/valgrind.supp" "$t" >/dev/null ||
     { echo "valgrind: $t failed"; exit 1; }
   echo "valgrind clean: $t"

@@ -20,7 +20,7 @@ cameras:
   - name: missing
     source: {mode: url, url: "$WORK/nope.mp4"}
 YAML
-valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+"$KVS_SOURCE_DIR/tests/valgrind/vg.sh" "$BUILD" -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
   --suppressions="$KVS_SOURCE_DIR/tests/valgrind.supp" "$BUILD/kvs-infer" --config "$WORK/c.yaml" \
   >"$WORK/log" 2>"$WORK/err" || { cat "$WORK/err" >&2; fail "valgrind found errors (exit $?)"; }
 $CHECK verify "$WORK/out" a --min-events 1
