@@ -43,7 +43,7 @@ typedef struct camera {
     bool reader_started;
     atomic_bool stop;
     atomic_int state;
-    pthread_mutex_t src_mu; /* guards src_state for interrupt() from another thread */
+    bool network; /* the source's errors and end are disconnects: retried forever */
     const source_ops *src;
     void *src_state;
     source_env env; /* what the source reports through */

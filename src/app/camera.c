@@ -182,13 +182,17 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
                 if (!r->dec) break;
                 continue;
             }
-            out = info->finite ? READ_END : READ_RECONNECT;
+            if (c->network) { /* a camera never ends: the server went away */
+                camera_count_error(c, "disconnect");
+                CAM_LOG(c, LOG_WARN, "the stream ended (a disconnect): reconnecting");
+            }
+            out = c->network ? READ_RECONNECT : READ_END;
             break;
         }
         if (rc != KERR_OK) {
             camera_count_error(c, "read");
             CAM_LOG(c, LOG_ERROR, "%s", err.msg);
-            out = info->is_live ? READ_RECONNECT : READ_END;
+            out = c->network ? READ_RECONNECT : READ_END;
             break;
         }
         if (meta.new_stream && !reopen_decoder(c, r, info, &meta)) {
@@ -209,7 +213,7 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
         }
         if (r->consecutive_errors > 200) {
             CAM_LOG(c, LOG_ERROR, "too many consecutive decode errors: giving up on this input");
-            out = info->is_live ? READ_RECONNECT : READ_END;
+            out = c->network ? READ_RECONNECT : READ_END;
             break;
         }
     }
@@ -219,10 +223,21 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
 
 static void close_source(camera *c)
 {
-    pthread_mutex_lock(&c->src_mu);
     if (c->src_state) c->src->close(c->src_state);
     c->src_state = NULL;
-    pthread_mutex_unlock(&c->src_mu);
+}
+
+/* Waits before the next connect, in the backoff state; false when stopping. */
+static bool wait_to_reconnect(camera *c, backoff *bo)
+{
+    set_state(c, CAM_BACKOFF);
+    int64_t until = clock_mono_ns() + backoff_next(bo) * 1000000LL;
+    while (clock_mono_ns() < until)
+        if (atomic_load(&c->stop))
+            return false;
+        else
+            clock_sleep_ns(50000000LL);
+    return !atomic_load(&c->stop);
 }
 
 static void *reader_main(void *p)
@@ -243,9 +258,7 @@ static void *reader_main(void *p)
         void *st = NULL;
         kerr_code rc = c->src->open(&st, c->cfg, &c->env, &info, &err);
         if (rc == KERR_OK) {
-            pthread_mutex_lock(&c->src_mu);
             c->src_state = st;
-            pthread_mutex_unlock(&c->src_mu);
             r.dec = decoder_open(info.codecpar, info.time_base, 1, &err);
             if (!r.dec) rc = err.code ? err.code : KERR_INVALID;
         }
@@ -253,21 +266,18 @@ static void *reader_main(void *p)
             camera_count_error(c, "open");
             CAM_LOG(c, LOG_ERROR, "cannot open the source: %s", err.msg);
             close_source(c);
-            bool live = strstr(c->cfg->url ? c->cfg->url : "", "://") != NULL;
-            if (!live) { /* a missing or broken file will not fix itself */
+            if (!c->network) { /* a missing or broken file will not fix itself */
                 final = CAM_FAILED;
                 break;
             }
-            set_state(c, CAM_BACKOFF);
-            int64_t wait = backoff_next(&bo);
-            for (int64_t t = 0; t < wait && !atomic_load(&c->stop); t += 100)
-                clock_sleep_ns(100000000LL);
+            if (!wait_to_reconnect(c, &bo)) break;
             continue;
         }
         set_state(c, CAM_RUNNING);
         CAM_LOG(c, LOG_INFO, "source open: %s %dx%d at %.2f fps",
                 avcodec_get_name(info.codecpar->codec_id), info.codecpar->width,
                 info.codecpar->height, info.fps);
+        long long before = atomic_load(&c->decoded);
         read_outcome out = read_loop(c, &r, &info);
         decoder_close(r.dec);
         r.dec = NULL;
@@ -278,9 +288,10 @@ static void *reader_main(void *p)
                     (long long)atomic_load(&c->decoded));
             break;
         }
-        backoff_reset(&bo);
-        set_state(c, CAM_BACKOFF);
-        clock_sleep_ns(backoff_next(&bo) * 1000000LL);
+        /* A connection that brought frames starts the backoff again; one that
+         * opened and dropped at once (a server restarting) keeps it growing. */
+        if (atomic_load(&c->decoded) > before) backoff_reset(&bo);
+        if (!wait_to_reconnect(c, &bo)) break;
     }
     av_frame_free(&r.frame);
     set_state(c, final);
@@ -328,7 +339,6 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
     }
     c->app = a;
     c->cfg = cfg;
-    pthread_mutex_init(&c->src_mu, NULL);
     mlabels(c->cam_label, sizeof c->cam_label, "camera", cfg->name, NULL);
     atomic_init(&c->state, CAM_CONNECTING);
     open_detectors(c, app_detector_ctx(a));
@@ -337,7 +347,13 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
         camera_count_error(c, "publisher");
     }
     c->src = source_find(cfg->mode);
-    c->env = (source_env){app_config(a), cfg->name, c, on_source_state, on_source_error};
+    c->env = (source_env){.global = app_config(a),
+                          .camera = cfg->name,
+                          .stop = &c->stop,
+                          .owner = c,
+                          .state = on_source_state,
+                          .error = on_source_error};
+    c->network = c->src && c->src->network(cfg);
     bool batch = cfg->mode == SOURCE_URL && !cfg->realtime;
     c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !batch);
     if (!c->src) {
@@ -359,10 +375,7 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
 
 void camera_request_stop(camera *c)
 {
-    atomic_store(&c->stop, true);
-    pthread_mutex_lock(&c->src_mu);
-    if (c->src_state && c->src->interrupt) c->src->interrupt(c->src_state);
-    pthread_mutex_unlock(&c->src_mu);
+    atomic_store(&c->stop, true); /* the source polls it in every wait and I/O callback */
 }
 
 void camera_join(camera *c)
@@ -384,6 +397,5 @@ void camera_free(camera *c)
         track_book_free(&c->dets[i].book);
     }
     free(c->dets);
-    pthread_mutex_destroy(&c->src_mu);
     free(c);
 }

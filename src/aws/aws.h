@@ -84,6 +84,10 @@ typedef struct {
 aws_http *aws_http_new(const char *ca_bundle, kerr *err);
 void aws_http_free(aws_http *h);
 /* Blocks the calling thread until the response (or a transport error: KERR_IO). */
+/* Requests this thread makes from now on give up (KERR_IO, "cancelled") within
+ * about a second once cancel(arg) returns true: a camera or publisher that is
+ * stopping never waits out a connect or transfer timeout. NULL: never. */
+void aws_http_cancel_when(bool (*cancel)(void *arg), void *arg);
 kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aws_header *headers,
                       int nheaders, const void *body, size_t body_len, int timeout_ms,
                       aws_http_response *resp, kerr *err);

@@ -16,6 +16,8 @@ struct aws_http_req {
     bool done;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
+    bool (*cancel)(void *);
+    void *cancel_arg;
     struct aws_http_req *next;
 };
 typedef struct aws_http_req http_req;
@@ -72,6 +74,23 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
         }
     }
     return len;
+}
+
+static _Thread_local bool (*t_cancel)(void *);
+static _Thread_local void *t_cancel_arg;
+
+void aws_http_cancel_when(bool (*cancel)(void *arg), void *arg)
+{
+    t_cancel = cancel;
+    t_cancel_arg = arg;
+}
+
+/* libcurl calls this about once a second even while connecting or idle. */
+static int on_progress(void *user, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    http_req *r = user;
+    return r->cancel && r->cancel(r->cancel_arg) ? 1 : 0;
 }
 
 static void *loop_main(void *arg)
@@ -184,6 +203,18 @@ kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aw
     if (h->ca_bundle) curl_easy_setopt(r.easy, CURLOPT_CAINFO, h->ca_bundle);
     curl_easy_setopt(r.easy, CURLOPT_ERRORBUFFER, r.errbuf);
     curl_easy_setopt(r.easy, CURLOPT_PRIVATE, &r);
+    if (t_cancel) {
+        r.cancel = t_cancel;
+        r.cancel_arg = t_cancel_arg;
+        if (r.cancel(r.cancel_arg)) {
+            curl_easy_cleanup(r.easy);
+            curl_slist_free_all(r.hdrs);
+            return kerr_set(err, KERR_IO, "%s: cancelled (stopping)", method);
+        }
+        curl_easy_setopt(r.easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(r.easy, CURLOPT_XFERINFODATA, &r);
+        curl_easy_setopt(r.easy, CURLOPT_NOPROGRESS, 0L);
+    }
     pthread_mutex_lock(&h->mu);
     r.next = h->pending;
     h->pending = &r;

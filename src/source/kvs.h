@@ -16,11 +16,9 @@ typedef struct {
     char region[64], control[512], stream[260];
     char endpoint[512], endpoint_api[48]; /* the cached data endpoint and its APIName */
     int64_t endpoint_ms;
-    atomic_bool *interrupted;
 } kvs_client;
 
-kerr_code kvs_client_open(kvs_client *k, const cfg_camera *cam, const source_env *env,
-                          atomic_bool *interrupted, kerr *err);
+kerr_code kvs_client_open(kvs_client *k, const cfg_camera *cam, const source_env *env, kerr *err);
 void kvs_client_close(kvs_client *k);
 /* GetDataEndpoint for api (GET_MEDIA, GET_HLS_STREAMING_SESSION_URL), cached
  * for 45 minutes and until kvs_forget_endpoint after an error. */
@@ -37,7 +35,9 @@ kerr_code kvs_sign(kvs_client *k, const char *url, const char *body, struct curl
 void kvs_report(const source_env *env, source_state st);
 void kvs_count(const source_env *env, const char *kind);
 int64_t kvs_now_ms(void); /* monotonic */
-/* Waits ms unless interrupted; false when interrupted. */
+/* Both KVS sources are network sources. */
+bool kvs_network(const cfg_camera *cam);
+/* Waits ms unless the camera stops; false when it stops. */
 bool kvs_sleep(kvs_client *k, int64_t ms);
 
 #endif

@@ -12,8 +12,12 @@
 
 #define ENDPOINT_TTL_MS (45 * 60 * 1000)
 
-kerr_code kvs_client_open(kvs_client *k, const cfg_camera *cam, const source_env *env,
-                          atomic_bool *interrupted, kerr *err)
+static bool stop_requested(void *env)
+{
+    return source_stopping(env);
+}
+
+kerr_code kvs_client_open(kvs_client *k, const cfg_camera *cam, const source_env *env, kerr *err)
 {
     memset(k, 0, sizeof *k);
     const config *g = env->global;
@@ -31,7 +35,8 @@ kerr_code kvs_client_open(kvs_client *k, const cfg_camera *cam, const source_env
     while (n && k->control[n - 1] == '/')
         k->control[--n] = '\0';
     k->env = env;
-    k->interrupted = interrupted;
+    /* Requests made on this (the reader's) thread give up once the camera stops. */
+    aws_http_cancel_when(stop_requested, (void *)env);
     k->aws = aws_shared_acquire(g ? g->ca_bundle : NULL, g ? g->endpoint[CFG_EP_STS] : NULL, region,
                                 err);
     return k->aws ? KERR_OK : (err ? err->code : KERR_INVALID);
@@ -135,10 +140,16 @@ kerr_code kvs_sign(kvs_client *k, const char *url, const char *body, struct curl
 bool kvs_sleep(kvs_client *k, int64_t ms)
 {
     for (int64_t t = 0; t < ms; t += 50) {
-        if (atomic_load(k->interrupted)) return false;
+        if (source_stopping(k->env)) return false;
         clock_sleep_ns((ms - t < 50 ? ms - t : 50) * 1000000LL);
     }
-    return !atomic_load(k->interrupted);
+    return !source_stopping(k->env);
+}
+
+bool kvs_network(const cfg_camera *cam)
+{
+    (void)cam;
+    return true;
 }
 
 void kvs_report(const source_env *env, source_state st)

@@ -31,7 +31,6 @@ typedef struct {
     const cfg_camera *cam;
     const source_env *env;
     source_info *info;
-    atomic_bool interrupted;
     char labels[300];
     ebml_reader *rd;
     CURLM *multi;
@@ -413,7 +412,7 @@ static kerr_code pump(gm_state *s, int64_t deadline_ms, kerr *err)
     backoff bo;
     backoff_init(&bo, (int64_t)s->cam->reconnect_max_s * 1000);
     while (!s->qlen) {
-        if (atomic_load(&s->interrupted)) return kerr_set(err, KERR_EOF, "interrupted");
+        if (source_stopping(s->env)) return kerr_set(err, KERR_EOF, "interrupted");
         if (deadline_ms && kvs_now_ms() > deadline_ms)
             return kerr_set(err, KERR_AGAIN, "GetMedia %s: no media within %d s", s->kc.stream,
                             FIRST_TRACK_MS / 1000);
@@ -511,13 +510,9 @@ static kerr_code gm_open(void **state, const cfg_camera *cam, const source_env *
     s->multi = curl_multi_init();
     on_fragment(s);
     kerr_code rc = !s->rd || !s->multi ? kerr_set(err, KERR_NOMEM, "out of memory")
-                                       : kvs_client_open(&s->kc, cam, env, &s->interrupted, err);
-    if (rc == KERR_OK) {
-        *state = s; /* interruptible from here on */
-        rc = pump(s, kvs_now_ms() + FIRST_TRACK_MS, err);
-    }
+                                       : kvs_client_open(&s->kc, cam, env, err);
+    if (rc == KERR_OK) rc = pump(s, kvs_now_ms() + FIRST_TRACK_MS, err);
     if (rc != KERR_OK) {
-        *state = NULL;
         gm_close(s);
         return rc;
     }
@@ -525,7 +520,7 @@ static kerr_code gm_open(void **state, const cfg_camera *cam, const source_env *
     info->time_base = (AVRational){1, 1000};
     info->fps = 0;
     info->is_live = true;
-    info->finite = false;
+    *state = s;
     s->q[s->qhead].meta.new_stream = false; /* the decoder opens on this stream anyway */
     return KERR_OK;
 }
@@ -539,18 +534,11 @@ static kerr_code gm_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *er
     return KERR_OK;
 }
 
-static void gm_interrupt(void *state)
-{
-    gm_state *s = state;
-    atomic_store(&s->interrupted, true);
-    if (s->multi) curl_multi_wakeup(s->multi);
-}
-
 const source_ops source_kvs_getmedia = {
     .name = "getmedia",
     .mode = SOURCE_GETMEDIA,
     .open = gm_open,
     .read = gm_read,
     .close = gm_close,
-    .interrupt = gm_interrupt,
+    .network = kvs_network,
 };

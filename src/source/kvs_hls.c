@@ -39,7 +39,6 @@ typedef struct {
     const cfg_camera *cam;
     const source_env *env;
     source_info *info;
-    atomic_bool interrupted;
     char labels[300];
     /* session */
     char *media_url;
@@ -73,7 +72,7 @@ typedef struct {
 
 static bool interrupted(hls_state *s)
 {
-    return atomic_load(&s->interrupted);
+    return source_stopping(s->env);
 }
 
 /* Fragment numbers grow; compare them as decimal strings of any length. */
@@ -653,26 +652,16 @@ static kerr_code hls_open(void **state, const cfg_camera *cam, const source_env 
     s->target = 1;
     mlabels(s->labels, sizeof s->labels, "camera", env->camera, NULL);
     backoff_init(&s->bo, (int64_t)cam->reconnect_max_s * 1000);
-    kerr_code rc = kvs_client_open(&s->kc, cam, env, &s->interrupted, err);
-    if (rc == KERR_OK) {
-        *state = s; /* interruptible from here on */
-        rc = start_session(s, err);
-    }
+    kerr_code rc = kvs_client_open(&s->kc, cam, env, err);
+    if (rc == KERR_OK) rc = start_session(s, err);
     if (rc == KERR_OK) rc = open_demuxer(s, err);
     if (rc != KERR_OK) {
-        *state = NULL;
         hls_close(s);
         return rc;
     }
     info->is_live = true;
-    info->finite = false;
+    *state = s;
     return KERR_OK;
-}
-
-static void hls_interrupt(void *state)
-{
-    hls_state *s = state;
-    atomic_store(&s->interrupted, true);
 }
 
 const source_ops source_kvs_hls = {
@@ -681,5 +670,5 @@ const source_ops source_kvs_hls = {
     .open = hls_open,
     .read = hls_read,
     .close = hls_close,
-    .interrupt = hls_interrupt,
+    .network = kvs_network,
 };

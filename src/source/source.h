@@ -7,6 +7,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <stdatomic.h>
 
 #include "../config/config.h"
 #include "../core/core.h"
@@ -16,7 +17,6 @@ typedef struct {
     AVRational time_base;
     double fps;   /* nominal frame rate, 0 when unknown */
     bool is_live; /* network/live input: pacing comes from the source itself */
-    bool finite;  /* a file or VOD playlist: its end is the end, not a disconnect */
 } source_info;
 
 typedef struct {
@@ -32,6 +32,9 @@ typedef enum { SRC_CONNECTING, SRC_RUNNING, SRC_BACKOFF, SRC_STALLED } source_st
 typedef struct {
     const config *global; /* aws settings, endpoints */
     const char *camera;   /* for logs and metric labels */
+    /* Set by the camera to stop: every wait, retry and I/O callback of the
+     * source checks it, from the first instruction of open to close. */
+    const atomic_bool *stop;
     void *owner;
     void (*state)(void *owner, source_state s);
     void (*error)(void *owner, const char *kind); /* counts kvs_infer_stream_errors_total */
@@ -44,16 +47,25 @@ typedef struct source_ops {
      * meta->new_stream, info->codecpar describes the new stream. */
     kerr_code (*open)(void **state, const cfg_camera *cam, const source_env *env, source_info *info,
                       kerr *err);
-    /* KERR_OK with a packet, KERR_EOF at the end of the input, other codes on errors
-     * (the reader then closes and reconnects with backoff). KVS sources retry
-     * inside, forever, reporting through env, and return only on interrupt. */
+    /* KERR_OK with a packet, KERR_EOF at the end of the input, other codes on errors.
+     * KVS sources retry inside, forever, reporting through env, and return only
+     * once env->stop is set. */
     kerr_code (*read)(void *state, AVPacket *pkt, packet_meta *meta, kerr *err);
     /* Rewind to the start (files with loop: true); NULL when not seekable. */
     kerr_code (*rewind)(void *state, kerr *err);
     void (*close)(void *state);
-    /* Set from another thread to make a blocking read return (shutdown). */
-    void (*interrupt)(void *state);
+    /* Whether this camera's input is on the network: then a failed open, a read
+     * error and the end of the stream are all disconnects, retried forever with
+     * capped backoff (a camera rebooting, a stream not created yet, a network
+     * not up yet). Otherwise (local files) they end the camera. */
+    bool (*network)(const cfg_camera *cam);
 } source_ops;
+
+/* Whether env->stop is set (sources poll it in every wait). */
+static inline bool source_stopping(const source_env *env)
+{
+    return env->stop && atomic_load(env->stop);
+}
 
 const source_ops *source_find(source_mode mode);
 const char *source_mode_name(source_mode mode);

@@ -9,14 +9,21 @@
 typedef struct {
     AVFormatContext *fmt;
     int stream;
-    atomic_bool interrupted;
+    const source_env *env;
     int64_t io_deadline_ns; /* a stalled network read gives up after this */
 } url_state;
+
+/* Anything with a scheme but file: is read over the network (rtsp, http(s),
+ * srt, udp, ...), so its end is a disconnect. */
+static bool url_network(const cfg_camera *cam)
+{
+    return cam->url && strstr(cam->url, "://") != NULL && strncmp(cam->url, "file:", 5) != 0;
+}
 
 static int interrupt_cb(void *opaque)
 {
     url_state *s = opaque;
-    if (atomic_load(&s->interrupted)) return 1;
+    if (source_stopping(s->env)) return 1;
     return s->io_deadline_ns && clock_mono_ns() > s->io_deadline_ns;
 }
 
@@ -39,9 +46,9 @@ static kerr_code av_fail(kerr *err, const char *what, const char *url, int rc)
 static kerr_code url_open(void **state, const cfg_camera *cam, const source_env *env,
                           source_info *info, kerr *err)
 {
-    (void)env;
     url_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
+    s->env = env;
     s->fmt = avformat_alloc_context();
     if (!s->fmt) {
         free(s);
@@ -50,7 +57,7 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
     s->fmt->interrupt_callback.callback = interrupt_cb;
     s->fmt->interrupt_callback.opaque = s;
     AVDictionary *opts = NULL;
-    bool net = strstr(cam->url, "://") != NULL && strncmp(cam->url, "file:", 5) != 0;
+    bool net = url_network(cam);
     if (strncmp(cam->url, "rtsp://", 7) == 0) av_dict_set(&opts, "rtsp_transport", "tcp", 0);
     if (net) av_dict_set(&opts, "rw_timeout", "10000000", 0);
     s->io_deadline_ns = net ? clock_mono_ns() + 15000000000LL : 0;
@@ -76,7 +83,6 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
     AVRational fr = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
     info->fps = fr.num && fr.den ? av_q2d(fr) : 0;
     info->is_live = net;
-    info->finite = !net || s->fmt->duration != AV_NOPTS_VALUE;
     *state = s;
     return KERR_OK;
 }
@@ -92,7 +98,7 @@ static kerr_code url_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *e
         int rc = av_read_frame(s->fmt, pkt);
         if (rc == AVERROR_EOF) return KERR_EOF;
         if (rc < 0) {
-            if (atomic_load(&s->interrupted)) return kerr_set(err, KERR_EOF, "interrupted");
+            if (source_stopping(s->env)) return kerr_set(err, KERR_EOF, "interrupted");
             return av_fail(err, "read error in", s->fmt->url, rc);
         }
         if (pkt->stream_index == s->stream) {
@@ -118,12 +124,6 @@ static kerr_code url_rewind(void *state, kerr *err)
     return KERR_OK;
 }
 
-static void url_interrupt(void *state)
-{
-    url_state *s = state;
-    atomic_store(&s->interrupted, true);
-}
-
 const source_ops source_url = {
     .name = "url",
     .mode = SOURCE_URL,
@@ -131,5 +131,5 @@ const source_ops source_url = {
     .read = url_read,
     .rewind = url_rewind,
     .close = url_close,
-    .interrupt = url_interrupt,
+    .network = url_network,
 };

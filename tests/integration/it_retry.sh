@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Network cameras never give up (issue 9.2): two KVS cameras (HLS and
+# GetMedia) start while nothing listens on the KVS endpoint. They must keep
+# retrying with capped backoff (errors counted, /readyz 503, process alive),
+# then recover by themselves once the service appears, and SIGTERM must stop
+# the process within 5 s in that retrying state and after.
+. "$(dirname "$0")/lib.sh"
+MODEL=$(find_model)
+need_standins
+export AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator-secret
+unset AWS_SESSION_TOKEN AWS_PROFILE
+EPORT=$(free_port); METRICS_PORT=$(free_port)
+cat >"$WORK/c.yaml" <<YAML
+aws_region: us-east-1
+metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+spool: {dir: "$WORK/spool"}
+aws: {endpoints: {kinesisvideo: "http://127.0.0.1:$EPORT"}}
+defaults:
+  fps_limit: 1
+  publishers: {local_dir: "$WORK/out"}
+  detectors: [{type: yolo, params: {model: "$MODEL", classes: [person]}}]
+cameras:
+  - {name: hls, stream_name: s1, source: {mode: hls, reconnect_max_s: 2}}
+  - {name: gm, stream_name: s2, source: {mode: getmedia, reconnect_max_s: 2}}
+YAML
+run_bg "$WORK/c.yaml" "$WORK/log"
+wait_for 20 http_get "http://127.0.0.1:$METRICS_PORT/healthz" || fail "no /healthz: $(cat "$WORK/log.err")"
+sleep 6
+kill -0 "$KVS_PID" 2>/dev/null || fail "kvs-infer exited while its KVS endpoint was down: $(tail -3 "$WORK/log")"
+for cam in hls gm; do
+  n=$(metric "kvs_infer_stream_errors_total{camera=\"$cam\"")
+  note "$cam: $n error(s) while the endpoint is down"
+  [ "$n" -ge 3 ] || fail "$cam: retried $n time(s) in 6 s (expected several, with backoff)"
+  [ "$n" -le 40 ] || fail "$cam: $n attempts in 6 s: the backoff is not applied"
+  [ "$(metric "kvs_infer_source_state{camera=\"$cam\",state=\"failed\"")" = 0 ] || fail "$cam is failed"
+  [ "$(metric "kvs_infer_source_state{camera=\"$cam\",state=\"ended\"")" = 0 ] || fail "$cam has ended"
+done
+code=0; http_get "http://127.0.0.1:$METRICS_PORT/readyz" >"$WORK/ready" || code=$?
+[ "$code" = 22 ] || fail "/readyz should be 503 while the cameras retry (got $code)"
+note "readyz while down: $(cat "$WORK/ready")"
+
+# The service appears: both cameras recover without a restart.
+kvs_emulator emulator "$EPORT" s1,s2 --history-s 30
+wait_ready emulator
+recovered() {
+  local cam
+  for cam in hls gm; do
+    [ "$(metric "kvs_infer_frames_processed_total{camera=\"$cam\"")" -gt 0 ] || return 1
+  done
+}
+wait_for 60 recovered || fail "the cameras did not recover once KVS appeared: $(grep -c . "$WORK/log") log lines"
+note "recovered: hls $(metric 'kvs_infer_frames_processed_total{camera="hls"') frames, gm $(metric 'kvs_infer_frames_processed_total{camera="gm"') frames"
+
+# The service goes away again mid-run; then SIGTERM while retrying.
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+sleep 3
+kill -0 "$KVS_PID" 2>/dev/null || fail "kvs-infer exited when KVS went away mid-run"
+t0=$(date +%s%N)
+kill -TERM "$KVS_PID"
+wait "$KVS_PID"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+note "SIGTERM while retrying: exit $rc after $ms ms"
+[ "$rc" = 0 ] || fail "exit code $rc after SIGTERM"
+[ "$ms" -lt 5000 ] || fail "stopping took $ms ms (limit 5000)"
+echo PASS
