@@ -1,7 +1,9 @@
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../infer/infer.h"
 #include "../metrics/metrics.h"
@@ -178,6 +180,49 @@ static void summary(app *a, camera **cams, int n, const char *where)
     fprintf(stderr, "  output: %s\n", *where ? where : "(none)");
 }
 
+/* How long a drain may take: after a signal, Docker's and Kubernetes' stop
+ * timeouts are 10 s and 30 s and the promise is 5 s; after every source ended
+ * on its own, there is more time to deliver what is left. */
+enum { DRAIN_SIGNAL_MS = 3500, DRAIN_ENDED_MS = 10000, DRAIN_HARD_MARGIN_MS = 1200 };
+
+/* Runs from the start of the drain: a second SIGINT/SIGTERM ends the process
+ * at once, and so does a drain that overruns its limit by the margin (a bug,
+ * logged as one). Either way what was not delivered stays in the spool, which
+ * is written before an event counts as produced. */
+static void *stop_guard(void *arg)
+{
+    int64_t limit_ms = (int64_t)(intptr_t)arg + DRAIN_HARD_MARGIN_MS;
+    int64_t until = clock_mono_ns() + limit_ms * 1000000LL;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    for (;;) {
+        int64_t left = until - clock_mono_ns();
+        if (left <= 0) {
+            log_error("the drain overran %lld ms: exiting now; undelivered events stay in the "
+                      "spool",
+                      (long long)limit_ms);
+            break;
+        }
+        struct timespec ts = {left / 1000000000LL, left % 1000000000LL};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            log_warn("signal %d again: exiting now; undelivered events stay in the spool", sig);
+            break;
+        }
+    }
+    fflush(stdout);
+    _exit(1);
+}
+
+static void start_drain(app *a, int64_t ms)
+{
+    publish_hub_drain_by(a->hub, clock_wall_ms() + ms);
+    pthread_t t;
+    if (pthread_create(&t, NULL, stop_guard, (void *)(intptr_t)ms) == 0) pthread_detach(t);
+}
+
 static int wait_for_end(app *a, const char *path, sigset_t *set)
 {
     for (;;) {
@@ -185,6 +230,7 @@ static int wait_for_end(app *a, const char *path, sigset_t *set)
         int sig = sigtimedwait(set, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
             log_info("signal %d: draining", sig);
+            start_drain(a, DRAIN_SIGNAL_MS);
             return 0;
         }
         if (sig == SIGHUP) {
@@ -193,6 +239,7 @@ static int wait_for_end(app *a, const char *path, sigset_t *set)
         }
         if (all_ended(a)) {
             log_info("every source has ended: draining");
+            start_drain(a, DRAIN_ENDED_MS);
             return 0;
         }
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../aws/aws.h"
 #include "../metrics/metrics.h"
 #include "../spool/spool.h"
 #include "publish.h"
@@ -43,9 +44,9 @@ struct publish_hub {
     int nroutes;
     deliverer types[MAX_TYPES];
     int ntypes;
-    int s3_index; /* spool consumer of the s3 publisher, -1 if none */
-    atomic_bool stopping;
-    atomic_llong stop_deadline_ms;
+    int s3_index;                /* spool consumer of the s3 publisher, -1 if none */
+    atomic_bool stopping;        /* publish_hub_free: deliver what is left, then end */
+    atomic_llong drain_deadline; /* wall ms after which nothing waits any more; 0: none */
 };
 
 static route *find_route(publish_hub *h, const char *camera)
@@ -55,24 +56,40 @@ static route *find_route(publish_hub *h, const char *camera)
     return NULL;
 }
 
-/* Caller holds h->mu. Instances are shared by every camera with the same key. */
+/* Caller holds h->mu. */
+static instance *find_instance(publish_hub *h, const publisher_ops *ops, const char *key)
+{
+    for (int i = 0; i < h->ninst; i++)
+        if (h->inst[i].ops == ops && strcmp(h->inst[i].key, key) == 0) return &h->inst[i];
+    return NULL;
+}
+
+/* Instances are shared by every camera with the same key. Opening one may
+ * fetch credentials over the network, so it happens outside h->mu: inference
+ * workers submitting events and /readyz never wait on it. Entries are never
+ * removed before publish_hub_free, so the pointer stays valid. */
 static instance *get_instance(publish_hub *h, const publisher_ops *ops, const cfg_publishers *p,
                               kerr *err)
 {
     char key[1024];
     ops->key(p, key, sizeof key);
-    for (int i = 0; i < h->ninst; i++)
-        if (h->inst[i].ops == ops && strcmp(h->inst[i].key, key) == 0) return &h->inst[i];
-    if (h->ninst == MAX_INSTANCES) {
-        kerr_set(err, KERR_INVALID, "too many publisher destinations");
-        return NULL;
+    pthread_mutex_lock(&h->mu);
+    instance *in = find_instance(h, ops, key);
+    pthread_mutex_unlock(&h->mu);
+    if (in) return in;
+    void *state = NULL;
+    if (ops->open(p, h->cfg, &state, err) != KERR_OK) return NULL;
+    pthread_mutex_lock(&h->mu);
+    in = find_instance(h, ops, key); /* another thread may have opened it meanwhile */
+    if (!in && h->ninst < MAX_INSTANCES) {
+        in = &h->inst[h->ninst++];
+        *in = (instance){.ops = ops, .state = state};
+        snprintf(in->key, sizeof in->key, "%s", key);
+        state = NULL;
     }
-    instance *in = &h->inst[h->ninst];
-    memset(in, 0, sizeof *in);
-    if (ops->open(p, h->cfg, &in->state, err) != KERR_OK) return NULL;
-    in->ops = ops;
-    snprintf(in->key, sizeof in->key, "%s", key);
-    h->ninst++;
+    pthread_mutex_unlock(&h->mu);
+    if (state) ops->close(state);
+    if (!in) kerr_set(err, KERR_INVALID, "too many publisher destinations");
     return in;
 }
 
@@ -104,12 +121,15 @@ kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_p
         r->camera = kstrdup(camera);
     }
     copy_pub(&r->pub, p);
+    cfg_publishers pub = {0};
+    copy_pub(&pub, p);
+    pthread_mutex_unlock(&h->mu);
     /* Open the destinations now, so a bad one is reported at start. */
     kerr_code rc = KERR_OK;
     for (int t = 0; t < h->ntypes && rc == KERR_OK; t++)
-        if (h->types[t].ops->wanted(&r->pub) && !get_instance(h, h->types[t].ops, &r->pub, err))
+        if (h->types[t].ops->wanted(&pub) && !get_instance(h, h->types[t].ops, &pub, err))
             rc = err ? err->code : KERR_IO;
-    pthread_mutex_unlock(&h->mu);
+    cfg_publishers_free(&pub);
     return rc;
 }
 
@@ -148,6 +168,82 @@ static void spool_metrics(publish_hub *h)
                st.oldest_unacked_ms ? (double)(clock_wall_ms() - st.oldest_unacked_ms) / 1e3 : 0);
 }
 
+static bool past_deadline(publish_hub *h)
+{
+    int64_t d = atomic_load(&h->drain_deadline);
+    return d && clock_wall_ms() > d;
+}
+
+static bool past_deadline_cb(void *h)
+{
+    return past_deadline(h);
+}
+
+/* Sleeps ms, or less once the drain deadline has passed. */
+static void hub_sleep(publish_hub *h, int64_t ms)
+{
+    for (int64_t t = 0; t < ms && !past_deadline(h); t += 50)
+        clock_sleep_ns((ms - t < 50 ? ms - t : 50) * 1000000LL);
+}
+
+void publish_hub_drain_by(publish_hub *h, int64_t deadline_wall_ms)
+{
+    atomic_store(&h->drain_deadline, deadline_wall_ms);
+}
+
+/* Images go before the event: an event too large for the spool (spool.max_bytes)
+ * keeps its fields and loses its images, loudly. */
+static void drop_images(event *e)
+{
+    log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
+           "the event with its images is larger than spool.max_bytes: spooling it without them");
+    free(e->snapshot.data);
+    e->snapshot = (event_image){0};
+    free(e->snapshot_ref);
+    e->snapshot_ref = NULL;
+    for (int c = 0; c < e->ncrops; c++) {
+        free(e->crops[c].data), free(e->crop_refs[c]);
+        e->crops[c] = (event_image){0};
+        e->crop_refs[c] = NULL;
+    }
+    e->ncrops = 0;
+}
+
+/* Waits for room in the spool: an event is never dropped while the process
+ * runs. Only once the drain deadline has passed (disk full at shutdown) does it
+ * give up, logging the event as lost. */
+static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
+{
+    int64_t last_log = 0;
+    for (;;) {
+        kerr err = {0};
+        uint64_t seq;
+        size_t len = 0;
+        void *rec = spool_record_pack(e, pub, &len);
+        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, 1000, &err)
+                           : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
+        free(rec);
+        if (rc == KERR_OK) return true;
+        if (rc == KERR_UNSUPPORTED && (e->snapshot.len || e->ncrops)) {
+            drop_images(e);
+            continue;
+        }
+        if (rc == KERR_AGAIN) metric_add(M_SPOOL_FULL, "", 1);
+        if (past_deadline(h)) {
+            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
+                   "event lost: the spool could not take it before the shutdown deadline (%s)",
+                   err.msg);
+            return false;
+        }
+        if (clock_mono_ns() - last_log > 10000000000LL) {
+            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
+                   "cannot spool the event yet (%s); waiting", err.msg);
+            last_log = clock_mono_ns();
+        }
+        if (rc != KERR_AGAIN) hub_sleep(h, 500);
+    }
+}
+
 void publish_hub_submit(publish_hub *h, event *e)
 {
     pthread_mutex_lock(&h->mu);
@@ -157,37 +253,19 @@ void publish_hub_submit(publish_hub *h, event *e)
     pthread_mutex_unlock(&h->mu);
     if (!r) pub.local_dir = kstrdup("./out"); /* a camera without a route is a bug: keep it */
     assign_refs(h, &pub, e);
-    size_t len = 0;
-    void *rec = spool_record_pack(e, &pub, &len);
+    int64_t t0 = clock_mono_ns();
+    bool spooled = spool_event(h, e, &pub);
     cfg_publishers_free(&pub);
-    int64_t t0 = clock_mono_ns(), last_log = 0;
-    for (;;) { /* an event is never dropped: wait for the spool */
-        kerr err = {0};
-        uint64_t seq;
-        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, 1000, &err)
-                           : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
-        if (rc == KERR_OK) break;
-        if (rc == KERR_AGAIN) metric_add(M_SPOOL_FULL, "", 1);
-        if (clock_mono_ns() - last_log > 10000000000LL) {
-            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
-                   "cannot spool the event yet (%s); waiting", err.msg);
-            last_log = clock_mono_ns();
-        }
-        if (rc != KERR_AGAIN) clock_sleep_ns(500000000LL);
-        if (!rec) rec = spool_record_pack(e, &pub, &len);
+    if (!spooled) {
+        event_free(e);
+        return;
     }
     metric_observe(M_STAGE_SECONDS, "stage=\"spool\"", (double)(clock_mono_ns() - t0) / 1e9);
-    free(rec);
     log_kv(LOG_INFO,
            LOG_CTX("camera_name", e->camera_name, "detector", e->detector, "event_id", e->event_id),
            "event: %s %.2f track %lld", e->label, e->confidence, (long long)e->track_id);
     spool_metrics(h);
     event_free(e);
-}
-
-static bool past_deadline(publish_hub *h)
-{
-    return atomic_load(&h->stopping) && clock_wall_ms() > atomic_load(&h->stop_deadline_ms);
 }
 
 /* Delivers one event to its destination of this type, retrying with backoff.
@@ -200,9 +278,7 @@ static bool deliver(deliverer *d, const cfg_publishers *p, const event *e)
     int64_t delay = 100;
     for (;;) {
         kerr err = {0};
-        pthread_mutex_lock(&h->mu);
         instance *in = get_instance(h, d->ops, p, &err);
-        pthread_mutex_unlock(&h->mu);
         kerr_code rc = in ? in->ops->publish(in->state, p, e, &err) : KERR_IO;
         mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome",
                 rc == KERR_OK ? "ok" : "error", NULL);
@@ -232,7 +308,7 @@ static bool deliver(deliverer *d, const cfg_publishers *p, const event *e)
         if (past_deadline(h)) return false;
         mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
         metric_add(M_PUBLISHER_RETRIES, labels, 1);
-        clock_sleep_ns(delay * 1000000LL);
+        hub_sleep(h, delay);
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
 }
@@ -351,7 +427,8 @@ static void batch_loop(deliverer *d)
         bool held;
         int n = collect(d, b, &held);
         if (n == 0) {
-            if (held) {
+            if (held && !past_deadline(h)) { /* waiting for its images: not a spin */
+                hub_sleep(h, 20);
                 spool_rewind(h->sp, d->index);
                 continue;
             }
@@ -363,9 +440,7 @@ static void batch_loop(deliverer *d)
         for (int i = 0; i < n; i++)
             ev[i] = b[i].e;
         kerr err = {0};
-        pthread_mutex_lock(&h->mu);
         instance *in = get_instance(h, d->ops, &b[0].p, &err);
-        pthread_mutex_unlock(&h->mu);
         kerr_code rc = in ? d->ops->publish_batch(in->state, &b[0].p, ev, n, ok, &err) : KERR_IO;
         int good = 0;
         for (int i = 0; i < n; i++) {
@@ -402,7 +477,7 @@ static void batch_loop(deliverer *d)
                "%d of %d event(s) not delivered, retrying in %lld ms: %s", n - good, n,
                (long long)delay, err.msg);
         if (past_deadline(h)) break;
-        clock_sleep_ns(delay * 1000000LL);
+        hub_sleep(h, delay);
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
     free(b), free(ev), free(ok);
@@ -412,6 +487,7 @@ static void *deliver_main(void *arg)
 {
     deliverer *d = arg;
     publish_hub *h = d->h;
+    aws_http_cancel_when(past_deadline_cb, h); /* a request in flight at the deadline ends */
     if (d->ops->publish_batch) {
         batch_loop(d);
         return NULL;
@@ -430,7 +506,8 @@ static void *deliver_main(void *arg)
         }
         if (rc != KERR_OK) {
             log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name), "spool: %s", err.msg);
-            clock_sleep_ns(500000000LL);
+            if (atomic_load(&h->stopping) && past_deadline(h)) break;
+            hub_sleep(h, 500);
             spool_rewind(h->sp, d->index);
             continue;
         }
@@ -516,7 +593,7 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
 void publish_hub_free(publish_hub *h)
 {
     if (!h) return;
-    atomic_store(&h->stop_deadline_ms, clock_wall_ms() + 10000);
+    if (!atomic_load(&h->drain_deadline)) publish_hub_drain_by(h, clock_wall_ms() + 10000);
     atomic_store(&h->stopping, true);
     for (int t = 0; t < h->ntypes; t++)
         pthread_join(h->types[t].thread, NULL);

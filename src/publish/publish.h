@@ -59,6 +59,10 @@ void publish_hub_submit(publish_hub *h, event *e);
 /* Delivers what is spooled (for up to 10 s), then stops; anything still not
  * delivered stays in the spool for the next start. */
 void publish_hub_free(publish_hub *h);
+/* The drain ends by this wall-clock time: past it, retries, waits for images
+ * or spool room, and requests in flight give up, and what is not delivered
+ * stays in the spool. publish_hub_free uses 10 s from its call when unset. */
+void publish_hub_drain_by(publish_hub *h, int64_t deadline_wall_ms);
 /* True unless a publisher has been failing for a while (readiness). */
 bool publish_hub_healthy(publish_hub *h, char *why, size_t len);
 /* Folders written by the local sink, for the summary. */

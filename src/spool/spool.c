@@ -348,6 +348,10 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
 {
     if (len > MAX_RECORD) return kerr_set(err, KERR_INVALID, "spool record of %zu bytes", len);
     int64_t need = HDR + (int64_t)len;
+    if (need > s->o.max_bytes) /* waiting could never make room */
+        return kerr_set(err, KERR_UNSUPPORTED,
+                        "a record of %zu bytes can never fit in spool.max_bytes (%lld)", len,
+                        (long long)s->o.max_bytes);
     struct timespec dl;
     deadline_in(&dl, timeout_ms);
     pthread_mutex_lock(&s->mu);

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Stopping is prompt in every state (issue 9.3): SIGTERM ends the process with
+# exit 0 within 5 s, what was not delivered stays in the spool, and a second
+# signal ends it at once. States: every AWS destination refusing connections
+# (with a backlog), a network input that accepts and never answers (RTSP and
+# HLS), the data folders deleted mid-run, the spool's filesystem full, and a
+# finite file whose events cannot be delivered (the drain after "every source
+# has ended" must end by itself).
+. "$(dirname "$0")/lib.sh"
+MODEL=$(find_model)
+MEDIA=$(find_media)
+export AWS_ACCESS_KEY_ID=AKIDTEST AWS_SECRET_ACCESS_KEY=test-secret
+unset AWS_SESSION_TOKEN AWS_PROFILE
+ffmpeg -v error -y -i "$MEDIA" -t 6 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/clip.mp4"
+# A server that accepts connections and never says a word.
+SILENT_PORT=$(free_port)
+$PY -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); print("ready", flush=True)
+held, end = [], time.time() + 300
+s.settimeout(1)
+while time.time() < end:
+    try: held.append(s.accept()[0])
+    except socket.timeout: pass' "$SILENT_PORT" >"$WORK/silent.log" 2>&1 &
+PIDS+=("$!")
+wait_ready silent
+
+# config NAME CAMERAS_YAML: writes $WORK/NAME.yaml (SPOOL_DIR overrides the spool folder)
+config() {
+  METRICS_PORT=$(free_port)
+  cat >"$WORK/$1.yaml" <<YAML
+aws_region: us-east-1
+metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+spool: {dir: "${SPOOL_DIR:-$WORK/$1/spool}"}
+aws: {endpoints: {kinesis: "http://127.0.0.1:1", s3: "http://127.0.0.1:1", dynamodb: "http://127.0.0.1:1"}}
+defaults:
+  fps_limit: 4
+  detectors: [{type: yolo, params: {model: "$MODEL", classes: [person]}}]
+cameras:
+$2
+YAML
+}
+# stop_within NAME MS [SIGNALS]: sends SIGTERM (twice with SIGNALS=2) and
+# checks the exit code is 0 (or anything with two signals) within MS.
+stop_within() {
+  local name=$1 limit=$2 twice=${3:-1} t0 rc ms
+  kill -0 "$KVS_PID" 2>/dev/null || fail "$name: kvs-infer is not running: $(tail -3 "$WORK/$name.log")"
+  t0=$(date +%s%N)
+  kill -TERM "$KVS_PID"
+  [ "$twice" = 2 ] && { sleep 0.3; kill -TERM "$KVS_PID" 2>/dev/null || true; }
+  # bounded: a process that does not stop is killed (exit 137) and the test fails
+  (sleep $(( limit / 1000 + 5 )); kill -9 "$KVS_PID" 2>/dev/null) &
+  local guard=$!
+  rc=0; wait "$KVS_PID" || rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null || true
+  note "$name: exit $rc after $ms ms"
+  [ "$ms" -lt "$limit" ] || fail "$name: stopping took $ms ms (limit $limit)"
+  [ "$twice" = 2 ] || [ "$rc" = 0 ] || fail "$name: exit code $rc after SIGTERM"
+}
+spooled() { ls "$WORK/$1/spool"/seg-*.log >/dev/null 2>&1 && [ "$(cat "$WORK/$1/spool"/seg-*.log | wc -c)" -gt 0 ]; }
+
+# 1. Every AWS destination refuses connections; events pile up in the spool.
+config aws-down '  - {name: cam, source: {mode: url, url: "'"$WORK/clip.mp4"'", loop: true, realtime: false},
+     publishers: {kinesis_stream_name: ev, s3_bucket: snaps, dynamodb_table: t}}'
+run_bg "$WORK/aws-down.yaml" "$WORK/aws-down.log"
+wait_for 60 grep -q 'not delivered\|publish failed' "$WORK/aws-down.log" || fail "aws-down: no delivery failure seen"
+sleep 2
+stop_within aws-down 5000
+spooled aws-down || fail "aws-down: the undelivered events are not in the spool"
+grep -q 'drained in' "$WORK/aws-down.log" || fail "aws-down: the drain did not finish by itself"
+
+# 2. The same with two signals: the second one ends it at once.
+run_bg "$WORK/aws-down.yaml" "$WORK/aws-down2.log"
+wait_for 60 grep -q 'not delivered\|publish failed' "$WORK/aws-down2.log" || fail "aws-down2: no failure seen"
+stop_within aws-down2 2000 2
+
+# 3. Network inputs that accept and never answer: RTSP and an HLS playlist.
+config silent '  - {name: rtsp, source: {mode: url, url: "rtsp://127.0.0.1:'"$SILENT_PORT"'/cam"}, publishers: {local_dir: "'"$WORK/silent/out"'"}}
+  - {name: hls, source: {mode: url, url: "http://127.0.0.1:'"$SILENT_PORT"'/live.m3u8"}, publishers: {local_dir: "'"$WORK/silent/out"'"}}'
+run_bg "$WORK/silent.yaml" "$WORK/silent.log"
+wait_for 20 http_get "http://127.0.0.1:$METRICS_PORT/healthz" || fail "silent: no /healthz"
+sleep 2
+stop_within silent 5000
+
+# 4. The data folders deleted mid-run.
+config deleted '  - {name: cam, source: {mode: url, url: "'"$WORK/clip.mp4"'", loop: true}, publishers: {local_dir: "'"$WORK/deleted/out"'"}}'
+run_bg "$WORK/deleted.yaml" "$WORK/deleted.log"
+wait_for 60 test -s "$WORK/deleted/out/events.jsonl" || fail "deleted: no events"
+rm -rf "$WORK/deleted/out" "$WORK/deleted/spool"
+sleep 3
+stop_within deleted 5000
+
+# 5. The spool's filesystem full.
+mkdir -p "$WORK/full"
+if mount -t tmpfs -o size=600k tmpfs "$WORK/full" 2>/dev/null; then
+  trap 'umount -l "$WORK/full" 2>/dev/null; cleanup' EXIT
+  SPOOL_DIR="$WORK/full/spool" config full '  - {name: cam, source: {mode: url, url: "'"$WORK/clip.mp4"'", loop: true, realtime: false},
+     publishers: {kinesis_stream_name: ev}}'
+
+  run_bg "$WORK/full.yaml" "$WORK/full.log"
+  wait_for 90 grep -q 'cannot spool the event yet' "$WORK/full.log" || fail "full: the spool never filled"
+  stop_within full 5000
+else
+  note "full: cannot mount a small tmpfs here (needs root): state not tested"
+fi
+
+# 6. A finite file whose events cannot be delivered: the drain ends by itself.
+config ended '  - {name: cam, source: {mode: url, url: "'"$WORK/clip.mp4"'", realtime: false},
+     publishers: {kinesis_stream_name: ev, s3_bucket: snaps}}'
+t0=$(date +%s)
+rc=0; timeout 60 "$KVS_BIN" --config "$WORK/ended.yaml" >"$WORK/ended.log" 2>&1 || rc=$?
+secs=$(( $(date +%s) - t0 ))
+note "ended: exit $rc after $secs s"
+[ "$rc" = 0 ] || fail "ended: exit code $rc (124: it never stopped)"
+grep -q 'drained in' "$WORK/ended.log" || fail "ended: the drain did not finish by itself"
+spooled ended || fail "ended: the undelivered events are not in the spool"
+echo PASS
