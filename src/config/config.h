@@ -54,6 +54,11 @@ void cfg_diag_format(const cfg_diag *d, char *buf, size_t len);
  * Each returns true when the key was present and valid; on a wrong type or
  * range it adds a diagnostic and leaves *out unchanged. ---- */
 const ynode *ynode_get(const ynode *map, const char *key);
+/* Camera names: 1-128 of letters, digits, '-', '_', '.' and space, not "." or
+ * "..", no space at either end (names.c says why). *why (may be NULL) gets
+ * the reason when false. */
+enum { CFG_CAMERA_NAME_MAX = 128 };
+bool cfg_camera_name_ok(const char *name, const char **why);
 bool cfg_read_str(cfg_diags *d, const ynode *map, const char *key, const char *path, char **out);
 bool cfg_read_bool(cfg_diags *d, const ynode *map, const char *key, const char *path, bool *out);
 bool cfg_read_int(cfg_diags *d, const ynode *map, const char *key, const char *path, int64_t min,

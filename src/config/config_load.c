@@ -395,7 +395,11 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
                         cfg_camera *c)
 {
     cfg_check_keys(d, cam, path, k_cam_keys);
-    if (!cfg_read_str(d, cam, "name", path, &c->name)) cfg_diag_add(d, cam, path, "missing `name`");
+    const char *why = NULL;
+    if (!cfg_read_str(d, cam, "name", path, &c->name))
+        cfg_diag_add(d, cam, path, "missing `name`");
+    else if (!cfg_camera_name_ok(c->name, &why))
+        cfg_diag_add(d, ynode_get(cam, "name"), path, "camera name %s", why);
     if (cfg_read_str(d, cam, "stream_name", path, &c->stream_name) &&
         !valid_stream_name(c->stream_name))
         cfg_diag_add(d, ynode_get(cam, "stream_name"), path,

@@ -117,6 +117,9 @@ static kerr_code write_images(const cfg_publishers *p, const event *e, kerr *err
 static kerr_code local_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
 {
     local_state *s = state;
+    const char *why = NULL;
+    if (!cfg_camera_name_ok(e->camera_name, &why)) /* never a path outside local_dir */
+        return kerr_set(err, KERR_UNSUPPORTED, "camera name %s: no file is written for it", why);
     if (write_images(p, e, err) != KERR_OK) return KERR_IO;
     char *json = event_to_json(e);
     if (!json) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);

@@ -369,6 +369,41 @@ static void publisher_options(void **state)
     ASSERT_MSG("t.yaml:6:55: cameras[0].publishers: s3_kms_key_id needs s3_sse: aws:kms");
 }
 
+/* Issue 9.5: names become folders and S3 keys; "../../../esc" wrote outside the output folder. */
+static void camera_names_cannot_escape(void **state)
+{
+    (void)state;
+    size_t n;
+    char text[1024];
+    char long_name[200];
+    memset(long_name, 'a', 129);
+    long_name[129] = '\0';
+    snprintf(text, sizeof text,
+             "defaults: {source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}\n"
+             "cameras:\n"
+             "  - name: \"../../../esc\"\n"
+             "  - name: \"a/b\"\n"
+             "  - name: \"..\"\n"
+             "  - name: \"tab\\there\"\n"
+             "  - name: \"%s\"\n"
+             "  - name: \" lead\"\n"
+             "  - name: \"Lobby cam-2_east.1\"\n",
+             long_name);
+    config *c = load(text, &n);
+    assert_null(c);
+    ASSERT_MSG("t.yaml:3:11: cameras[0]: camera name may only hold letters, digits");
+    ASSERT_MSG("t.yaml:4:11: cameras[1]: camera name may only hold");
+    ASSERT_MSG("t.yaml:5:11: cameras[2]: camera name cannot be \".\" or \"..\"");
+    ASSERT_MSG("t.yaml:6:11: cameras[3]: camera name may only hold");
+    ASSERT_MSG("cameras[4]: camera name is longer than 128 characters");
+    ASSERT_MSG("cameras[5]: camera name cannot start or end with a space");
+    assert_null(strstr(g_msgs, "cameras[6]"));
+    assert_int_equal(n, 6);
+    assert_true(cfg_camera_name_ok("Lobby cam-2_east.1", NULL));
+    assert_false(cfg_camera_name_ok("", NULL));
+    assert_false(cfg_camera_name_ok(".", NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +420,7 @@ int main(void)
         cmocka_unit_test(kvs_source_needs_stream),
         cmocka_unit_test(publisher_options),
         cmocka_unit_test(kvs_source_options),
+        cmocka_unit_test(camera_names_cannot_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
