@@ -58,6 +58,9 @@ const ynode *ynode_get(const ynode *map, const char *key);
  * "..", no space at either end (names.c says why). *why (may be NULL) gets
  * the reason when false. */
 enum { CFG_CAMERA_NAME_MAX = 128 };
+/* The region when aws_region is not set, as the AWS SDKs find it (region.c);
+ * NULL when none. Caller frees. */
+char *cfg_default_region(void);
 bool cfg_camera_name_ok(const char *name, const char **why);
 bool cfg_read_str(cfg_diags *d, const ynode *map, const char *key, const char *path, char **out);
 bool cfg_read_bool(cfg_diags *d, const ynode *map, const char *key, const char *path, bool *out);

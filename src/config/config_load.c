@@ -348,7 +348,9 @@ static void load_source(cfg_diags *d, const config *cfg, const ynode *cam, const
     if (c->mode != SOURCE_URL && !c->stream_name)
         cfg_diag_add(d, cam, path, "a KVS source (mode %s) needs `stream_name`", mode);
     if (c->mode != SOURCE_URL && !c->region && !cfg->aws_region)
-        cfg_diag_add(d, cam, path, "a KVS source needs `region` here or `aws_region` at the top");
+        cfg_diag_add(d, cam, path,
+                     "a KVS source needs `region` here, `aws_region` at the top, AWS_REGION, "
+                     "AWS_DEFAULT_REGION or the profile's region");
     free(mode);
 }
 
@@ -451,6 +453,11 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
         if (cfg_read_int(d, pn, "dynamodb_ttl_days", p, 1, 36500, &ttl))
             c->pub.dynamodb_ttl_days = (int)ttl;
     }
+    if ((c->pub.kinesis_stream_name || c->pub.s3_bucket || c->pub.dynamodb_table) &&
+        !cfg->aws_region)
+        cfg_diag_add(d, pn, p,
+                     "the AWS publishers need a region: aws_region at the top, AWS_REGION, "
+                     "AWS_DEFAULT_REGION or the profile's region");
     if (!c->pub.kinesis_stream_name && !c->pub.s3_bucket && !c->pub.dynamodb_table &&
         !c->pub.local_dir)
         c->pub.local_dir = kstrdup("./out");
@@ -461,7 +468,8 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
 static void load_top(cfg_diags *d, config *cfg, const ynode *root)
 {
     cfg_check_keys(d, root, "", k_top_keys);
-    cfg_read_str(d, root, "aws_region", "", &cfg->aws_region);
+    if (!cfg_read_str(d, root, "aws_region", "", &cfg->aws_region))
+        cfg->aws_region = cfg_default_region();
     load_plugins_and_models(d, cfg, root);
     cfg->device = kstrdup("cpu");
     if (cfg_read_str(d, root, "device", "", &cfg->device)) {

@@ -33,6 +33,11 @@ typedef struct {
 } tracker;
 
 void tracker_init(tracker *t, float iou_match, int min_hits, int64_t max_age_ms);
+/* How long an unseen track is kept: 1.5 s, or three sampling intervals when
+ * the camera is analysed more slowly than that (fps_limit 0.5 samples every
+ * 2 s: a 1.5 s memory would forget every object before its second sighting
+ * and confirm none). nominal_fps 0: unknown, 25 assumed for skip_frames. */
+int64_t tracker_max_age_ms(double fps_limit, int skip_frames, double nominal_fps);
 void tracker_free(tracker *t);
 /* Associates dets with tracks at time now_ms. For each detection writes the
  * id of its track into ids[i] and sets is_new[i] when that track became

@@ -3,6 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+int64_t tracker_max_age_ms(double fps_limit, int skip_frames, double nominal_fps)
+{
+    double interval_ms = 0;
+    if (fps_limit > 0) interval_ms = 1000.0 / fps_limit;
+    double fps = nominal_fps > 0 ? nominal_fps : 25.0;
+    if (skip_frames > 0 && (skip_frames + 1) * 1000.0 / fps > interval_ms)
+        interval_ms = (skip_frames + 1) * 1000.0 / fps;
+    int64_t age = (int64_t)(3 * interval_ms);
+    return age > 1500 ? age : 1500;
+}
+
 void tracker_init(tracker *t, float iou_match, int min_hits, int64_t max_age_ms)
 {
     memset(t, 0, sizeof *t);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -404,6 +405,50 @@ static void camera_names_cannot_escape(void **state)
     assert_false(cfg_camera_name_ok(".", NULL));
 }
 
+/* Issue 9.6: the region as every AWS SDK finds it; none at all is a config error. */
+static void region_from_environment(void **state)
+{
+    (void)state;
+    const char *text = "defaults: {source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}\n"
+                       "cameras:\n"
+                       "  - name: a\n"
+                       "    publishers: {kinesis_stream_name: ev}\n";
+    char dir[] = "/tmp/kvs-region-XXXXXX", file[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/config", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("[default]\nregion = us-west-2\n[profile ops]\nregion=eu-central-1\n", f);
+    fclose(f);
+    setenv("AWS_CONFIG_FILE", file, 1);
+    unsetenv("AWS_REGION"), unsetenv("AWS_DEFAULT_REGION"), unsetenv("AWS_PROFILE");
+    size_t n;
+    config *c = load(text, &n);
+    assert_non_null(c);
+    assert_string_equal(c->aws_region, "us-west-2");
+    config_free(c);
+    setenv("AWS_PROFILE", "ops", 1);
+    c = load(text, &n);
+    assert_string_equal(c->aws_region, "eu-central-1");
+    config_free(c);
+    setenv("AWS_DEFAULT_REGION", "ap-south-1", 1);
+    c = load(text, &n);
+    assert_string_equal(c->aws_region, "ap-south-1");
+    config_free(c);
+    setenv("AWS_REGION", "sa-east-1", 1);
+    c = load(text, &n);
+    assert_string_equal(c->aws_region, "sa-east-1");
+    config_free(c);
+    unsetenv("AWS_REGION"), unsetenv("AWS_DEFAULT_REGION"), unsetenv("AWS_PROFILE");
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    c = load(text, &n);
+    assert_null(c);
+    ASSERT_MSG("cameras[0].publishers: the AWS publishers need a region");
+    unsetenv("AWS_CONFIG_FILE");
+    unlink(file);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +466,7 @@ int main(void)
         cmocka_unit_test(publisher_options),
         cmocka_unit_test(kvs_source_options),
         cmocka_unit_test(camera_names_cannot_escape),
+        cmocka_unit_test(region_from_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

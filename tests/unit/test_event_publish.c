@@ -133,8 +133,15 @@ static void local_sink_writes_lines_and_images(void **state)
     assert_int_equal(local->open(&p, NULL, &st, NULL), KERR_OK);
     kframe *f = frame_new(64, 48);
     memset(f->rgb, 128, (size_t)f->stride * 48);
+    event *bad = sample(); /* issue 9.5: a name that would leave local_dir is refused */
+    free(bad->camera_name);
+    bad->camera_name = kstrdup("../../esc");
+    assert_int_equal(local->publish(st, &p, bad, NULL), KERR_UNSUPPORTED);
+    event_free(bad);
     for (int i = 0; i < 3; i++) {
         event *e = sample();
+        free(e->camera_name); /* the sample's quotes test JSON escaping; names have none */
+        e->camera_name = kstrdup("front door");
         e->x2 = 30, e->y2 = 40;
         assert_int_equal(event_encode_images(e, f, 80, NULL), KERR_OK);
         char ref[1024];
