@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../infer/infer.h"
@@ -252,8 +253,20 @@ static int workers_for(const config *cfg)
     return cfg->ncam < n ? cfg->ncam : n;
 }
 
+/* Many cameras, each with sockets, decoders and files, plus HTTP clients: the
+ * usual 1,024 soft limit is a default, not a choice, so take the hard one. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) log_warn("cannot raise the open-file limit");
+    }
+}
+
 int app_run(const char *path)
 {
+    raise_fd_limit();
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -292,12 +305,20 @@ int app_run(const char *path)
     }
     int port = 0;
     a.http = metrics_serve(cfg->metrics_listen, ready, &a, &port, &err);
-    if (!a.http)
-        log_kv(LOG_ERROR, NULL, "metrics endpoint disabled: %s", err.msg);
-    else
-        log_kv(LOG_INFO, NULL, "metrics on http://%.*s:%d/metrics",
-               (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
-               port);
+    if (!a.http) { /* probes and Prometheus would reach whatever holds the port */
+        log_error("cannot serve metrics.listen: %s", err.msg);
+        fprintf(stderr, "kvs-infer: cannot serve metrics.listen: %s\n", err.msg);
+        sched_free(a.sched);
+        publish_hub_drain_by(a.hub, clock_wall_ms()); /* the spool waits for the next start */
+        publish_hub_free(a.hub);
+        config_free(cfg);
+        infer_shutdown();
+        pthread_mutex_destroy(&a.cams_mu);
+        return 2;
+    }
+    log_kv(LOG_INFO, NULL, "metrics on http://%.*s:%d/metrics",
+           (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
+           port);
     log_info("kvs-infer starting: %d camera(s), %d inference worker(s) x %d thread(s), device %s, "
              "ONNX Runtime %s",
              cfg->ncam, workers, a.dctx.intra_threads, cfg->device, infer_runtime_version());

@@ -13,6 +13,8 @@ typedef int mhd_result;
 typedef enum MHD_Result mhd_result;
 #endif
 
+enum { HTTP_MAX_CONNECTIONS = 128, HTTP_MAX_PER_IP = 16, HTTP_IDLE_TIMEOUT_S = 5 };
+
 struct metrics_server {
     struct MHD_Daemon *d;
     ready_fn ready;
@@ -44,7 +46,7 @@ static mhd_result handle(void *cls, struct MHD_Connection *c, const char *url, c
     if (strcmp(url, "/metrics") == 0) {
         char *text = metrics_render();
         if (!text) return reply(c, 500, "text/plain", "out of memory\n", false);
-        return reply(c, 200, "text/plain; version=0.0.4", text, true);
+        return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, true);
     }
     if (strcmp(url, "/healthz") == 0) return reply(c, 200, "text/plain", "ok\n", false);
     if (strcmp(url, "/readyz") == 0) {
@@ -82,9 +84,15 @@ metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, in
     if (!s) return NULL;
     s->ready = ready;
     s->user = user;
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, handle, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    /* epoll (or poll): no FD_SETSIZE ceiling. The limits keep slow or many
+     * clients from taking the descriptors the cameras and the spool need, and
+     * one address from starving the health probes of the others. */
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, (uint16_t)port, NULL,
+                            NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_END);
     if (!s->d) {
         free(s);
         kerr_set(err, KERR_IO, "cannot listen on %s (address in use or not local?)", listen);
