@@ -33,6 +33,7 @@
 #define M_SOURCE_FRAGMENTS "kvs_infer_source_fragments_total"
 #define M_FRAME_DELAY "kvs_infer_frame_delay_seconds"
 #define M_SPOOL_FULL "kvs_infer_spool_full_waits_total"
+#define M_LOCAL_REOPENS "kvs_infer_local_reopens_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 void metric_add(const char *family, const char *labels, double v);

@@ -48,6 +48,8 @@ static const family k_families[] = {
     {M_FRAME_DELAY, "From a frame's producer timestamp to a detector starting on it.", KIND_HIST},
     {M_SPOOL_FULL, "Seconds producers waited on a full spool (back-pressure, nothing dropped).",
      KIND_COUNTER},
+    {M_LOCAL_REOPENS, "events.jsonl found moved or removed (logrotate, rm) and opened anew.",
+     KIND_COUNTER},
 };
 enum { NF = sizeof k_families / sizeof k_families[0] };
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../metrics/metrics.h"
 #include "publish.h"
 
 typedef struct {
@@ -28,14 +29,21 @@ static void local_key(const cfg_publishers *p, char *out, size_t len)
     snprintf(out, len, "local:%s", p->local_dir);
 }
 
+static int open_events_file(const char *dir, kerr *err)
+{
+    if (mkdir_p(dir, err) != KERR_OK) return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/events.jsonl", dir);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) kerr_set(err, KERR_IO, "cannot open %s: %s", path, strerror(errno));
+    return fd;
+}
+
 static kerr_code local_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
 {
     (void)cfg;
-    if (mkdir_p(p->local_dir, err) != KERR_OK) return KERR_IO;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/events.jsonl", p->local_dir);
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return kerr_set(err, KERR_IO, "cannot open %s: %s", path, strerror(errno));
+    int fd = open_events_file(p->local_dir, err);
+    if (fd < 0) return KERR_IO;
     local_state *s = calloc(1, sizeof *s);
     if (!s) {
         close(fd);
@@ -44,6 +52,27 @@ static kerr_code local_open(const cfg_publishers *p, const config *cfg, void **s
     s->dir = kstrdup(p->local_dir);
     s->fd = fd;
     *state = s;
+    return KERR_OK;
+}
+
+/* A line written to a file that was moved away (logrotate) or removed (rm -rf
+ * of the output folder) would be acknowledged and never seen: before each
+ * line, the path must still name the open file, else it is opened anew. */
+static kerr_code ensure_current(local_state *s, kerr *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/events.jsonl", s->dir);
+    struct stat at_path, open_file;
+    if (stat(path, &at_path) == 0 && fstat(s->fd, &open_file) == 0 &&
+        at_path.st_ino == open_file.st_ino && at_path.st_dev == open_file.st_dev)
+        return KERR_OK;
+    int fd = open_events_file(s->dir, err);
+    if (fd < 0) return KERR_IO;
+    fsync(s->fd);
+    close(s->fd);
+    s->fd = fd;
+    log_kv(LOG_WARN, LOG_CTX("publisher", "local"), "%s was moved or removed: opened anew", path);
+    metric_add(M_LOCAL_REOPENS, "", 1);
     return KERR_OK;
 }
 
@@ -120,7 +149,7 @@ static kerr_code local_publish(void *state, const cfg_publishers *p, const event
     const char *why = NULL;
     if (!cfg_camera_name_ok(e->camera_name, &why)) /* never a path outside local_dir */
         return kerr_set(err, KERR_UNSUPPORTED, "camera name %s: no file is written for it", why);
-    if (write_images(p, e, err) != KERR_OK) return KERR_IO;
+    if (ensure_current(s, err) != KERR_OK || write_images(p, e, err) != KERR_OK) return KERR_IO;
     char *json = event_to_json(e);
     if (!json) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
     size_t n = strlen(json);

@@ -176,6 +176,50 @@ static void local_sink_writes_lines_and_images(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static int count_lines(const char *path)
+{
+    char *text = read_file(path, NULL, NULL);
+    if (!text) return -1;
+    int n = 0;
+    for (char *c = text; *c; c++)
+        n += *c == '\n';
+    free(text);
+    return n;
+}
+
+/* Issue 9.4: after rm -rf of the output folder (or a logrotate move) events
+ * went into the deleted file and were acknowledged. */
+static void local_sink_reopens_a_moved_or_removed_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kvs-sink-XXXXXX", out[600], path[700], moved[700], cmd[800];
+    assert_non_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(path, sizeof path, "%s/events.jsonl", out);
+    snprintf(moved, sizeof moved, "%s/events.jsonl.1", out);
+    const publisher_ops *local = publisher_find("local");
+    cfg_publishers p = {.local_dir = out};
+    void *st = NULL;
+    assert_int_equal(local->open(&p, NULL, &st, NULL), KERR_OK);
+    event *e = sample();
+    free(e->camera_name);
+    e->camera_name = kstrdup("cam");
+    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+    assert_int_equal(rename(path, moved), 0); /* logrotate */
+    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+    assert_int_equal(count_lines(moved), 1);
+    assert_int_equal(count_lines(path), 1);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out); /* the whole folder */
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+    assert_int_equal(count_lines(path), 2);
+    event_free(e);
+    local->close(st);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void append_line_never_leaves_a_torn_line(void **state)
 {
     (void)state;
@@ -195,6 +239,7 @@ int main(void)
         cmocka_unit_test(uuid_v7_is_sortable),
         cmocka_unit_test(jpeg_snapshot_and_crop),
         cmocka_unit_test(local_sink_writes_lines_and_images),
+        cmocka_unit_test(local_sink_reopens_a_moved_or_removed_file),
         cmocka_unit_test(append_line_never_leaves_a_torn_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
