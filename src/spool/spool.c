@@ -13,11 +13,17 @@
 #include <unistd.h>
 #include <zlib.h>
 
-enum { REC_MAGIC = 0x5253564b /* "KVSR" */, HDR = 28, MAX_RECORD = 64 << 20 };
+enum {
+    REC_MAGIC = 0x5253564b /* "KVSR" */,
+    HDR = 28,
+    MAX_RECORD = 64 << 20,
+    ROTATE_DELIVERED_BYTES = 1 << 20,
+};
 
 typedef struct {
     uint64_t first_seq, last_seq;
     int64_t bytes;
+    int rfd; /* kept open for reading: records stay readable if the folder is deleted */
     char path[4096];
 } segment;
 
@@ -48,6 +54,11 @@ struct spool {
     int64_t last_sync_ms, last_ack_write_ms;
     uint64_t corrupt_bytes;
     bool closing;
+    /* Kept as records come and go, so stats cost nothing per event and a
+     * large backlog replays at the normal rate. */
+    uint64_t pending[SPOOL_MAX_CONSUMERS]; /* records consumer c has not acknowledged */
+    uint64_t unacked;                      /* records some consumer has not acknowledged */
+    size_t cursor[SPOOL_MAX_CONSUMERS];    /* index below which c has nothing to take */
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -126,11 +137,25 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static uint8_t all_bits(const spool *s)
+{
+    return (uint8_t)((1u << s->o.nconsumers) - 1);
+}
+
+static void count_new(spool *s, const record *r)
+{
+    for (int c = 0; c < s->o.nconsumers; c++)
+        s->pending[c] += !(r->acked & (1u << c));
+    s->unacked += (r->acked & all_bits(s)) != all_bits(s);
+}
+
 static bool push_record(spool *s, record r)
 {
     if (s->head + s->n == s->cap) {
         if (s->head > 0) { /* reuse the space reclaimed at the front */
             memmove(s->recs, s->recs + s->head, s->n * sizeof *s->recs);
+            for (int c = 0; c < s->o.nconsumers; c++)
+                s->cursor[c] = s->cursor[c] > s->head ? s->cursor[c] - s->head : 0;
             s->head = 0;
         } else {
             size_t cap = s->cap ? s->cap * 2 : 1024;
@@ -141,7 +166,22 @@ static bool push_record(spool *s, record r)
         }
     }
     s->recs[s->head + s->n++] = r;
+    count_new(s, &r);
     return true;
+}
+
+/* Index of the first live record with seq >= want (records are in seq order). */
+static size_t find_seq(const spool *s, uint64_t want)
+{
+    size_t lo = s->head, hi = s->head + s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->recs[mid].seq < want)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 static bool add_segment(spool *s, uint64_t first_seq, const char *path)
@@ -151,6 +191,7 @@ static bool add_segment(spool *s, uint64_t first_seq, const char *path)
     s->segs = ns;
     segment *g = &s->segs[s->nsegs++];
     memset(g, 0, sizeof *g);
+    g->rfd = open(path, O_RDONLY | O_CLOEXEC);
     g->first_seq = first_seq;
     g->last_seq = first_seq ? first_seq - 1 : 0;
     snprintf(g->path, sizeof g->path, "%s", path);
@@ -233,6 +274,7 @@ static kerr_code load_segments(spool *s, kerr *err)
 
 static kerr_code new_segment(spool *s, kerr *err)
 {
+    if (mkdir_p(s->dir, err) != KERR_OK) return KERR_IO; /* the folder may have been deleted */
     if (s->active_fd >= 0) {
         if (s->o.fsync != SPOOL_FSYNC_NEVER) fsync(s->active_fd);
         close(s->active_fd);
@@ -253,6 +295,16 @@ static kerr_code new_segment(spool *s, kerr *err)
     return KERR_OK;
 }
 
+static void drop_first_segment(spool *s)
+{
+    unlink(s->segs[0].path);
+    if (s->segs[0].rfd >= 0) close(s->segs[0].rfd);
+    s->bytes -= s->segs[0].bytes;
+    memmove(s->segs, s->segs + 1, (size_t)(s->nsegs - 1) * sizeof *s->segs);
+    s->nsegs--;
+    s->seg_base++;
+}
+
 /* Drops records every consumer acknowledged and deletes their segments. */
 static void reclaim(spool *s)
 {
@@ -262,22 +314,34 @@ static void reclaim(spool *s)
     while (s->n > 0 && s->recs[s->head].seq <= min)
         s->head++, s->n--;
     while (s->nsegs > 1 && s->segs[0].last_seq <= min &&
-           s->segs[0].last_seq >= s->segs[0].first_seq) {
-        unlink(s->segs[0].path);
-        s->bytes -= s->segs[0].bytes;
-        memmove(s->segs, s->segs + 1, (size_t)(s->nsegs - 1) * sizeof *s->segs);
-        s->nsegs--;
-        s->seg_base++;
-    }
+           s->segs[0].last_seq >= s->segs[0].first_seq)
+        drop_first_segment(s);
     /* Empty old segments (all records cut as corrupt, or none written). */
-    while (s->nsegs > 1 && s->segs[0].last_seq < s->segs[0].first_seq) {
-        unlink(s->segs[0].path);
-        s->bytes -= s->segs[0].bytes;
-        memmove(s->segs, s->segs + 1, (size_t)(s->nsegs - 1) * sizeof *s->segs);
-        s->nsegs--;
-        s->seg_base++;
-    }
+    while (s->nsegs > 1 && s->segs[0].last_seq < s->segs[0].first_seq)
+        drop_first_segment(s);
     pthread_cond_broadcast(&s->space);
+}
+
+/* A delivered segment is deleted only once a newer one exists, so when
+ * everything is delivered a large active segment is rotated: a small disk
+ * does not stay full of delivered events until the 16 MiB rotation. */
+static void rotate_if_delivered(spool *s)
+{
+    if (s->n == 0 && s->nsegs && s->segs[s->nsegs - 1].bytes >= ROTATE_DELIVERED_BYTES &&
+        new_segment(s, NULL) == KERR_OK)
+        reclaim(s);
+}
+
+/* The active segment was deleted with its folder (rm -rf): the records in it
+ * stay readable through the segments' read descriptors; new ones go to a new
+ * segment in the recreated folder. */
+static kerr_code check_active(spool *s, kerr *err)
+{
+    struct stat st;
+    if (fstat(s->active_fd, &st) == 0 && st.st_nlink > 0) return KERR_OK;
+    log_kv(LOG_WARN, LOG_CTX("component", "spool"),
+           "%s: the active segment was deleted: starting a new one", s->dir);
+    return new_segment(s, err);
 }
 
 spool *spool_open(const spool_opts *o, kerr *err)
@@ -329,6 +393,8 @@ void spool_close(spool *s)
     pthread_cond_destroy(&s->space);
     for (int c = 0; c < SPOOL_MAX_CONSUMERS; c++)
         free(s->names[c]);
+    for (int i = 0; i < s->nsegs; i++)
+        if (s->segs[i].rfd >= 0) close(s->segs[i].rfd);
     free(s->segs);
     free(s->recs);
     free(s->dir);
@@ -355,6 +421,11 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
     struct timespec dl;
     deadline_in(&dl, timeout_ms);
     pthread_mutex_lock(&s->mu);
+    if (check_active(s, err) != KERR_OK) {
+        pthread_mutex_unlock(&s->mu);
+        return KERR_IO;
+    }
+    if (s->bytes + need > s->o.max_bytes) rotate_if_delivered(s);
     while (s->bytes + need > s->o.max_bytes && !s->closing) {
         if (pthread_cond_timedwait(&s->space, &s->mu, &dl) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->mu);
@@ -408,11 +479,13 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
 static record *next_for(spool *s, int c)
 {
     uint8_t bit = (uint8_t)(1u << c);
-    for (size_t i = 0; i < s->n; i++) {
-        record *r = &s->recs[s->head + i];
-        if (!(r->acked & bit) && !(r->handed & bit)) return r;
+    size_t i = s->cursor[c] > s->head ? s->cursor[c] : s->head;
+    for (; i < s->head + s->n; i++) {
+        record *r = &s->recs[i];
+        if (!(r->acked & bit) && !(r->handed & bit)) break;
     }
-    return NULL;
+    s->cursor[c] = i; /* everything before i is taken or done for c */
+    return i < s->head + s->n ? &s->recs[i] : NULL;
 }
 
 kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t *len,
@@ -430,13 +503,17 @@ kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t 
     }
     segment *g = seg_by_id(s, r->seg_id);
     void *buf = malloc(r->len ? r->len : 1);
-    int fd = open(g->path, O_RDONLY | O_CLOEXEC);
-    bool ok = buf && fd >= 0 && pread(fd, buf, r->len, r->off + HDR) == (ssize_t)r->len;
-    if (fd >= 0) close(fd);
-    if (!ok) {
+    if (g->rfd < 0) g->rfd = open(g->path, O_RDONLY | O_CLOEXEC);
+    errno = 0;
+    ssize_t got = buf && g->rfd >= 0 ? pread(g->rfd, buf, r->len, r->off + HDR) : -1;
+    if (got != (ssize_t)r->len) {
+        int e = errno;
         free(buf);
         pthread_mutex_unlock(&s->mu);
-        return kerr_set(err, KERR_IO, "spool read %s: %s", g->path, strerror(errno));
+        return kerr_set(err, KERR_IO, "spool read %s: %s", g->path,
+                        !buf ? "out of memory"
+                        : e  ? strerror(e)
+                             : "the segment is shorter than its index (truncated?)");
     }
     r->handed |= (uint8_t)(1u << consumer);
     *seq = r->seq;
@@ -450,25 +527,27 @@ kerr_code spool_ack(spool *s, int consumer, uint64_t seq, kerr *err)
 {
     uint8_t bit = (uint8_t)(1u << consumer);
     pthread_mutex_lock(&s->mu);
-    record *found = NULL;
-    for (size_t i = 0; i < s->n && !found; i++)
-        if (s->recs[s->head + i].seq == seq) found = &s->recs[s->head + i];
+    size_t at = find_seq(s, seq);
+    record *found = at < s->head + s->n && s->recs[at].seq == seq ? &s->recs[at] : NULL;
     if (!found) {
         pthread_mutex_unlock(&s->mu);
         return kerr_set(err, KERR_INVALID, "spool: no pending record %" PRIu64, seq);
     }
-    found->acked |= bit;
+    if (!(found->acked & bit)) {
+        found->acked |= bit;
+        s->pending[consumer]--;
+        if ((found->acked & all_bits(s)) == all_bits(s)) s->unacked--;
+    }
     uint64_t w = s->watermark[consumer];
-    for (size_t i = 0; i < s->n; i++) {
-        record *r = &s->recs[s->head + i];
-        if (r->seq <= w) continue;
-        if (!(r->acked & bit)) break;
-        w = r->seq;
+    for (size_t i = find_seq(s, w + 1); i < s->head + s->n; i++) {
+        if (!(s->recs[i].acked & bit)) break;
+        w = s->recs[i].seq;
     }
     if (w != s->watermark[consumer]) {
         s->watermark[consumer] = w;
         if (clock_wall_ms() - s->last_ack_write_ms >= 100) write_acks(s);
         reclaim(s);
+        rotate_if_delivered(s);
     }
     pthread_mutex_unlock(&s->mu);
     return KERR_OK;
@@ -479,6 +558,7 @@ void spool_rewind(spool *s, int consumer)
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n; i++)
         s->recs[s->head + i].handed &= (uint8_t) ~(1u << consumer);
+    s->cursor[consumer] = s->head;
     pthread_cond_broadcast(&s->data);
     pthread_mutex_unlock(&s->mu);
 }
@@ -487,16 +567,13 @@ void spool_get_stats(spool *s, spool_stats *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
-    uint8_t all = (uint8_t)((1u << s->o.nconsumers) - 1);
-    for (size_t i = 0; i < s->n; i++) {
-        const record *r = &s->recs[s->head + i];
-        if ((r->acked & all) != all) {
-            out->records++;
-            if (!out->oldest_unacked_ms) out->oldest_unacked_ms = r->appended_ms;
-        }
-        for (int c = 0; c < s->o.nconsumers; c++)
-            out->pending[c] += !(r->acked & (1u << c));
-    }
+    uint8_t all = all_bits(s);
+    out->records = s->unacked;
+    /* After reclaim the head is the oldest record still pending somewhere. */
+    for (size_t i = s->head; i < s->head + s->n && !out->oldest_unacked_ms; i++)
+        if ((s->recs[i].acked & all) != all) out->oldest_unacked_ms = s->recs[i].appended_ms;
+    for (int c = 0; c < s->o.nconsumers; c++)
+        out->pending[c] = s->pending[c];
     out->bytes = s->bytes;
     out->corrupt_bytes = s->corrupt_bytes;
     pthread_mutex_unlock(&s->mu);
@@ -506,8 +583,9 @@ bool spool_is_acked(spool *s, int consumer, uint64_t seq)
 {
     pthread_mutex_lock(&s->mu);
     bool done = seq <= s->watermark[consumer];
-    for (size_t i = 0; !done && i < s->n; i++)
-        if (s->recs[s->head + i].seq == seq) done = s->recs[s->head + i].acked & (1u << consumer);
+    size_t at = done ? 0 : find_seq(s, seq);
+    if (!done && at < s->head + s->n && s->recs[at].seq == seq)
+        done = s->recs[at].acked & (1u << consumer);
     pthread_mutex_unlock(&s->mu);
     return done;
 }

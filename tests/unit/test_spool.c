@@ -270,14 +270,118 @@ static void crash_without_close_loses_nothing(void **state)
     spool_close(s);
 }
 
+/* Issue 9.3: a record larger than max_bytes waited forever for room that
+ * could never come. */
+static void record_larger_than_the_cap_is_refused(void **state)
+{
+    (void)state;
+    spool *s = open2(1000, 0);
+    char big[2000] = {0};
+    uint64_t seq;
+    kerr err = {0};
+    assert_int_equal(spool_append(s, big, sizeof big, &seq, 5000, &err), KERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "can never fit"));
+    spool_close(s);
+}
+
+/* Issue 9.3: delivered segments waited for a 16 MiB rotation before deletion. */
+static void delivered_data_does_not_stay_on_disk(void **state)
+{
+    (void)state;
+    spool *s = open2(0, 0); /* default 16 MiB segments */
+    static char rec[64 << 10];
+    for (int i = 0; i < 40; i++) { /* 2.5 MiB */
+        uint64_t seq;
+        assert_int_equal(spool_append(s, rec, sizeof rec, &seq, 1000, NULL), KERR_OK);
+    }
+    uint64_t seq;
+    void *data;
+    size_t len;
+    for (int c = 0; c < 2; c++)
+        while (spool_next(s, c, &seq, &data, &len, 0, NULL) == KERR_OK) {
+            free(data);
+            assert_int_equal(spool_ack(s, c, seq, NULL), KERR_OK);
+        }
+    spool_stats st;
+    spool_get_stats(s, &st);
+    assert_int_equal(st.records, 0);
+    assert_true(st.bytes < (1 << 20));
+    spool_close(s);
+}
+
+/* Issue 9.3: rm -rf of the spool folder mid-run made every read fail (with
+ * "Success" as the reason) and every delivery thread spin. */
+static void deleted_folder_keeps_records_and_recovers(void **state)
+{
+    (void)state;
+    spool *s = open2(0, 0);
+    append_n(s, 0, 3);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    assert_int_equal(system(cmd), 0);
+    int first = -1;
+    assert_int_equal(drain(s, 0, true, &first), 3); /* still readable */
+    assert_int_equal(first, 0);
+    append_n(s, 3, 2); /* a new segment in the recreated folder */
+    assert_true(count_segments() >= 1);
+    assert_int_equal(drain(s, 0, true, &first), 2);
+    assert_int_equal(first, 3);
+    assert_int_equal(drain(s, 1, true, &first), 5);
+    spool_stats st;
+    spool_get_stats(s, &st);
+    assert_int_equal(st.records, 0);
+    spool_close(s);
+    s = open2(0, 0); /* nothing comes back after a restart */
+    assert_int_equal(drain(s, 0, false, NULL), 0);
+    spool_close(s);
+}
+
+/* The counters kept per record match a recount, through acks in any order. */
+static void stats_follow_acks(void **state)
+{
+    (void)state;
+    spool *s = open2(0, 0);
+    append_n(s, 0, 10);
+    uint64_t seqs[10], seq;
+    void *data;
+    size_t len;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(spool_next(s, 1, &seqs[i], &data, &len, 0, NULL), KERR_OK);
+        free(data);
+    }
+    for (int i = 9; i >= 0; i -= 2)
+        assert_int_equal(spool_ack(s, 1, seqs[i], NULL), KERR_OK);
+    assert_int_equal(spool_ack(s, 1, seqs[9], NULL), KERR_OK); /* twice: counted once */
+    spool_stats st;
+    spool_get_stats(s, &st);
+    assert_int_equal(st.pending[0], 10);
+    assert_int_equal(st.pending[1], 5);
+    assert_int_equal(st.records, 10);
+    assert_int_equal(drain(s, 0, true, NULL), 10);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.pending[0], 0);
+    assert_int_equal(st.records, 5);
+    assert_true(st.oldest_unacked_ms > 0);
+    (void)seq;
+    spool_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
     const struct CMUnitTest tests[] = {
-        T(replay_per_consumer),    T(out_of_order_acks),
-        T(rotation_and_reclaim),   T(size_cap_pushes_back),
-        T(torn_tail_is_cut),       T(corrupt_record_is_detected),
-        T(rewind_hands_out_again), T(crash_without_close_loses_nothing),
+        T(replay_per_consumer),
+        T(out_of_order_acks),
+        T(rotation_and_reclaim),
+        T(size_cap_pushes_back),
+        T(torn_tail_is_cut),
+        T(corrupt_record_is_detected),
+        T(rewind_hands_out_again),
+        T(crash_without_close_loses_nothing),
+        T(record_larger_than_the_cap_is_refused),
+        T(delivered_data_does_not_stay_on_disk),
+        T(deleted_folder_keeps_records_and_recovers),
+        T(stats_follow_acks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
