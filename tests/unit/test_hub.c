@@ -1,0 +1,87 @@
+/* The publisher hub around the spool. Built with -Wl,--wrap=spool_record_pack
+ * (tests/CMakeLists.txt) so a test can make serialising an event fail the way
+ * an allocation failure does. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/config/config.h"
+#include "../../src/event/event.h"
+#include "../../src/publish/publish.h"
+
+static int g_fail_packs; /* how many of the next packs fail */
+
+void *__real_spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
+void *__wrap_spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
+void *__wrap_spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
+{
+    if (g_fail_packs > 0) {
+        g_fail_packs--;
+        return NULL;
+    }
+    return __real_spool_record_pack(e, p, len);
+}
+
+static int count_lines(const char *path)
+{
+    char *text = read_file(path, NULL, NULL);
+    if (!text) return -1;
+    int n = 0;
+    for (char *c = text; *c; c++)
+        n += *c == '\n';
+    free(text);
+    return n;
+}
+
+/* Issue 9.4: the retry after a failed pack used publishers already freed, so
+ * no publisher wanted the event and it was acknowledged as delivered to
+ * nowhere. */
+static void event_survives_a_failed_pack(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kvs-hub-XXXXXX", yaml[1024], events[700], cmd[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\"}\n"
+             "cameras:\n"
+             "  - name: cam\n"
+             "    source: {mode: url, url: x.mp4}\n"
+             "    publishers: {local_dir: \"%s/out\"}\n"
+             "    detectors: [{type: yolo}]\n",
+             dir, dir);
+    cfg_diags d = {0};
+    config *cfg = config_load("t.yaml", yaml, &d);
+    assert_non_null(cfg);
+    cfg_diags_free(&d);
+    kerr err = {0};
+    publish_hub *h = publish_hub_new(cfg, &err);
+    assert_non_null(h);
+    assert_int_equal(publish_hub_add_camera(h, "cam", &cfg->cams[0].pub, &err), KERR_OK);
+    event *e = event_new();
+    e->camera_name = kstrdup("cam");
+    e->detector = kstrdup("yolo");
+    e->label = kstrdup("person");
+    e->confidence = 0.9;
+    g_fail_packs = 2;
+    publish_hub_submit(h, e);
+    assert_int_equal(g_fail_packs, 0);
+    publish_hub_free(h); /* drains: the event reaches the local sink */
+    snprintf(events, sizeof events, "%s/out/events.jsonl", dir);
+    assert_int_equal(count_lines(events), 1);
+    config_free(cfg);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(event_survives_a_failed_pack),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
