@@ -10,10 +10,15 @@
 #include "../metrics/metrics.h"
 #include "app.h"
 
-enum { MAX_CONFIGS = 64 };
+/* A config lives while anything uses it: the current one, the hub (its first
+ * one: spool and AWS settings), and each camera started from it. */
+typedef struct {
+    config *cfg;
+    int refs;
+} held_config;
 
 struct app {
-    config *configs[MAX_CONFIGS]; /* every loaded config stays alive until exit */
+    held_config *configs;
     int nconfigs;
     config *cfg; /* the current one */
     camera **cams;
@@ -63,14 +68,49 @@ static bool ready(void *user, char *why, size_t len)
     return ok && publish_hub_healthy(a->hub, why, len);
 }
 
+/* Takes a reference on cfg (adding it at the first). */
+static bool config_hold(app *a, config *cfg)
+{
+    for (int i = 0; i < a->nconfigs; i++)
+        if (a->configs[i].cfg == cfg) return ++a->configs[i].refs > 0;
+    held_config *n = realloc(a->configs, (size_t)(a->nconfigs + 1) * sizeof *n);
+    if (!n) return false;
+    a->configs = n;
+    a->configs[a->nconfigs++] = (held_config){cfg, 1};
+    return true;
+}
+
+static void config_release(app *a, const config *cfg)
+{
+    for (int i = 0; i < a->nconfigs; i++) {
+        if (a->configs[i].cfg != cfg || --a->configs[i].refs > 0) continue;
+        config_free(a->configs[i].cfg);
+        a->configs[i] = a->configs[--a->nconfigs];
+        return;
+    }
+}
+
+static void free_camera(app *a, camera *c)
+{
+    const config *from = c->from;
+    camera_free(c);
+    config_release(a, from);
+}
+
 static void add_camera(app *a, const cfg_camera *cc)
 {
     kerr err = {0};
+    if (!config_hold(a, a->cfg)) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: out of memory");
+        return;
+    }
     camera *c = camera_start(a, cc, &err);
     if (!c) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: %s", err.msg);
+        config_release(a, a->cfg);
         return;
     }
+    c->from = a->cfg;
     pthread_mutex_lock(&a->cams_mu);
     camera **n = realloc(a->cams, (size_t)(a->ncams + 1) * sizeof *n);
     if (n) {
@@ -81,7 +121,7 @@ static void add_camera(app *a, const cfg_camera *cc)
     if (!n) {
         camera_request_stop(c);
         camera_join(c);
-        camera_free(c);
+        free_camera(a, c);
     }
 }
 
@@ -112,7 +152,7 @@ static void stop_cameras(app *a, const config *next)
         pthread_mutex_lock(&a->cams_mu);
         a->cams[i] = a->cams[--a->ncams];
         pthread_mutex_unlock(&a->cams_mu);
-        camera_free(c);
+        free_camera(a, c);
     }
 }
 
@@ -132,7 +172,7 @@ static void reload(app *a, const char *path)
 {
     int nerr = 0;
     config *next = app_load_config(path, false, &nerr);
-    if (!next || a->nconfigs == MAX_CONFIGS) {
+    if (!next || !config_hold(a, next)) {
         log_error("reload: the new config has %d error(s) (printed on stderr); keeping the "
                   "running one",
                   nerr);
@@ -142,8 +182,9 @@ static void reload(app *a, const char *path)
     if (strcmp(next->device, a->cfg->device) != 0 || next->workers != a->cfg->workers)
         log_warn("reload: device and workers changes take effect after a restart");
     stop_cameras(a, next);
-    a->configs[a->nconfigs++] = next;
+    config *old = a->cfg;
     a->cfg = next;
+    config_release(a, old);
     a->dctx.models_dir = next->models_dir;
     int started = 0;
     for (int i = 0; i < next->ncam; i++) {
@@ -280,14 +321,22 @@ int app_run(const char *path)
     if (!cfg) return 2;
     app a;
     memset(&a, 0, sizeof a);
-    a.configs[a.nconfigs++] = cfg;
     a.cfg = cfg;
+    /* held for the current config and for the hub, which keeps the first */
+    a.configs = calloc(1, sizeof *a.configs);
+    if (!a.configs) {
+        config_free(cfg);
+        free(a.configs);
+        return 1;
+    }
+    a.configs[a.nconfigs++] = (held_config){cfg, 2};
     a.started_ns = clock_mono_ns();
     pthread_mutex_init(&a.cams_mu, NULL);
     kerr err = {0};
     if (infer_check_device(cfg->device, &err) != KERR_OK) {
         log_error("%s", err.msg);
         config_free(cfg);
+        free(a.configs);
         return 1;
     }
     int workers = workers_for(cfg), ncpu = cpu_count();
@@ -301,6 +350,7 @@ int app_run(const char *path)
         log_error("cannot start: %s", err.msg);
         publish_hub_free(a.hub);
         config_free(cfg);
+        free(a.configs);
         return 1;
     }
     int port = 0;
@@ -312,6 +362,7 @@ int app_run(const char *path)
         publish_hub_drain_by(a.hub, clock_wall_ms()); /* the spool waits for the next start */
         publish_hub_free(a.hub);
         config_free(cfg);
+        free(a.configs);
         infer_shutdown();
         pthread_mutex_destroy(&a.cams_mu);
         return 2;
@@ -343,10 +394,11 @@ int app_run(const char *path)
     summary(&a, a.cams, a.ncams, where);
     metrics_server_stop(a.http);
     for (int i = 0; i < a.ncams; i++)
-        camera_free(a.cams[i]);
+        free_camera(&a, a.cams[i]);
     free(a.cams);
-    for (int i = 0; i < a.nconfigs; i++)
-        config_free(a.configs[i]);
+    for (int i = 0; i < a.nconfigs; i++) /* the current one and the hub's */
+        config_free(a.configs[i].cfg);
+    free(a.configs);
     infer_shutdown();
     pthread_mutex_destroy(&a.cams_mu);
     return rc;

@@ -37,7 +37,8 @@ typedef struct {
 
 typedef struct camera {
     app *app;
-    const cfg_camera *cfg; /* owned by a config the app keeps alive */
+    const cfg_camera *cfg; /* owned by `from`, which the app keeps alive while we run */
+    const config *from;
     sched_cam *slot;
     pthread_t reader;
     bool reader_started;

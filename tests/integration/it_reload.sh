@@ -54,6 +54,39 @@ keep_after=$(metric 'kvs_infer_frames_processed_total{camera="keep"')
 grep -q '"msg":"source open' "$WORK/log"
 [ "$(grep -c '"msg":"source open.*"camera_name":"keep"' "$WORK/log")" = 1 ] || fail "keep was restarted"
 
+# Issue 9.6: every reload kept one more config and the 64th was refused.
+# 300 reloads, every 25th changing a camera (its old config must go once it
+# has stopped): all accepted, memory flat.
+cp "$WORK/c.yaml" "$WORK/good.yaml"
+$PY - "$KVS_PID" "$WORK/log" "$WORK/c.yaml" "$WORK/good.yaml" >"$WORK/reloads" <<'PYEOF' || fail "reloads: $(tail -2 "$WORK/reloads")"
+import os, signal, sys, time
+pid, log, cfg, good = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+def rss():
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+def done():
+    with open(log) as f:
+        return sum('"msg":"reload: ' in l and "camera(s) running" in l for l in f)
+text = open(good).read()
+start = done()
+for i in range(1, 301):
+    body = text if i % 50 else text.replace("  - name: added", "  - name: added\n    fps_limit: 1")
+    if i % 25 == 0:
+        with open(cfg + ".tmp", "w") as f: f.write(body)
+        os.replace(cfg + ".tmp", cfg)
+    os.kill(pid, signal.SIGHUP)
+    end = time.time() + 20
+    while done() < start + i:
+        if time.time() > end: sys.exit(f"reload {i} was not applied")
+        time.sleep(0.005)
+    if i == 50: base = rss()
+print(f"300 reloads applied; RSS {base} kB after 50, {rss()} kB after 300")
+if rss() - base > 15000: sys.exit(f"RSS grew {rss() - base} kB over 250 reloads")
+PYEOF
+note "$(cat "$WORK/reloads")"
+grep -q 'keeping the running one' "$WORK/log" && fail "a good reload was refused: $(grep -m1 'keeping the running one' "$WORK/log")"
+kill -0 "$KVS_PID" || fail "died during the reloads"
+
 # A broken config on reload: refused, nothing stops.
 echo "cameras: [{name: x, bogus: 1}]" >"$WORK/c.yaml"
 kill -HUP "$KVS_PID"
