@@ -15,7 +15,7 @@ APT_PKGS=(build-essential pkg-config cmake libavformat-dev libavcodec-dev libavu
   libturbojpeg0-dev zlib1g-dev libcmocka-dev ffmpeg fonts-dejavu-core python3-onnx python3-numpy
   nodejs npm valgrind clang libclang-rt-dev clang-format curl ca-certificates binutils xz-utils
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad)
+  gstreamer1.0-plugins-bad prometheus)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -29,10 +29,10 @@
 #define M_SPOOL_BYTES "kvs_infer_spool_bytes"
 #define M_SPOOL_OLDEST "kvs_infer_spool_oldest_unacked_seconds"
 #define M_SPOOL_CORRUPT "kvs_infer_spool_corrupt_bytes_total"
-#define M_SOURCE_BEHIND "kvs_infer_source_millis_behind_now"
+#define M_SOURCE_BEHIND "kvs_infer_source_seconds_behind_now"
 #define M_SOURCE_FRAGMENTS "kvs_infer_source_fragments_total"
 #define M_FRAME_DELAY "kvs_infer_frame_delay_seconds"
-#define M_SPOOL_FULL "kvs_infer_spool_full_waits_total"
+#define M_SPOOL_FULL "kvs_infer_spool_full_wait_seconds_total"
 #define M_LOCAL_REOPENS "kvs_infer_local_reopens_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */

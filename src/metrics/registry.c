@@ -42,7 +42,9 @@ static const family k_families[] = {
     {M_SPOOL_BYTES, "Bytes of spool segments on disk.", KIND_GAUGE},
     {M_SPOOL_OLDEST, "Age of the oldest event not yet delivered by every publisher.", KIND_GAUGE},
     {M_SPOOL_CORRUPT, "Torn or corrupt spool bytes cut off at start.", KIND_COUNTER},
-    {M_SOURCE_BEHIND, "GetMedia: how far the last fragment read is behind the live edge (ms).",
+    {M_SOURCE_BEHIND,
+     "GetMedia: how far the last fragment read is behind the live edge (KVS's "
+     "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW tag, in seconds).",
      KIND_GAUGE},
     {M_SOURCE_FRAGMENTS, "KVS fragments read completely, per camera.", KIND_COUNTER},
     {M_FRAME_DELAY, "From a frame's producer timestamp to a detector starting on it.", KIND_HIST},

@@ -31,6 +31,7 @@ typedef struct {
     int index; /* spool consumer */
     pthread_t thread;
     int64_t failing_since_ms; /* 0 when healthy; under h->mu */
+    char latency_label[64];   /* publisher="..." */
     char last_error[256];
 } deliverer;
 
@@ -220,6 +221,7 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
         uint64_t seq;
         size_t len = 0;
         void *rec = spool_record_pack(e, pub, &len);
+        int64_t t0 = clock_mono_ns();
         kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, 1000, &err)
                            : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
         free(rec);
@@ -228,7 +230,7 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
             drop_images(e);
             continue;
         }
-        if (rc == KERR_AGAIN) metric_add(M_SPOOL_FULL, "", 1);
+        if (rc == KERR_AGAIN) metric_add(M_SPOOL_FULL, "", (double)(clock_mono_ns() - t0) / 1e9);
         if (past_deadline(h)) {
             log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
                    "event lost: the spool could not take it before the shutdown deadline (%s)",
@@ -449,7 +451,7 @@ static void batch_loop(deliverer *d)
             if (!done) continue;
             spool_ack(h->sp, d->index, b[i].seq, NULL);
             if (b[i].e->detected_at_ms > 0)
-                metric_observe(M_EVENT_LATENCY, "",
+                metric_observe(M_EVENT_LATENCY, d->latency_label,
                                (double)(clock_wall_ms() - b[i].e->detected_at_ms) / 1e3);
         }
         mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "ok", NULL);
@@ -534,7 +536,7 @@ static void *deliver_main(void *arg)
             mlabels(l, sizeof l, "stage", "publish", NULL);
             metric_observe(M_STAGE_SECONDS, l, (double)(clock_mono_ns() - t0) / 1e9);
             if (done && e->detected_at_ms > 0)
-                metric_observe(M_EVENT_LATENCY, "",
+                metric_observe(M_EVENT_LATENCY, d->latency_label,
                                (double)(clock_wall_ms() - e->detected_at_ms) / 1e3);
         }
         if (done) spool_ack(h->sp, d->index, seq, NULL);
@@ -560,6 +562,8 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
                     .fsync = (spool_fsync)cfg->spool_fsync};
     for (int i = 0; publisher_at(i) && o.nconsumers < MAX_TYPES; i++) {
         h->types[o.nconsumers] = (deliverer){.h = h, .ops = publisher_at(i), .index = o.nconsumers};
+        mlabels(h->types[o.nconsumers].latency_label, sizeof h->types[o.nconsumers].latency_label,
+                "publisher", publisher_at(i)->name, NULL);
         o.consumers[o.nconsumers++] = publisher_at(i)->name;
     }
     h->ntypes = o.nconsumers;

@@ -143,7 +143,7 @@ static void on_tag(void *u, const char *name, const char *value)
     } else if (strcmp(n, "PRODUCER_TIMESTAMP") == 0 || strcmp(n, "PRODUCER_SIDE_TIMESTAMP") == 0) {
         s->frag_producer = secs_to_ms(value);
     } else if (strcmp(n, "MILLIS_BEHIND_NOW") == 0) {
-        metric_set(M_SOURCE_BEHIND, s->labels, (double)strtoll(value, NULL, 10));
+        metric_set(M_SOURCE_BEHIND, s->labels, (double)strtoll(value, NULL, 10) / 1000.0);
     } else if (strcmp(n, "CONTINUATION_TOKEN") == 0) {
         snprintf(s->token, sizeof s->token, "%.128s", value);
         if (s->frag[0] && !s->frag_done) {

@@ -60,6 +60,10 @@ sleep 9
 REF1=$(metric 'kvs_infer_frames_decoded_total{camera="gm-ref"'); T1=$(date +%s.%N)
 http_get "http://127.0.0.1:$EPORT/_emulator/stats" >"$WORK/stats.json"
 curl_metrics=$(http_get "http://127.0.0.1:$METRICS_PORT/metrics")
+# Issue 9.7: KVS's MillisBehindNow is exported in seconds.
+behind=$(metric 'kvs_infer_source_seconds_behind_now{camera="gm-ref"')
+$PY -c 'import sys; v = float(sys.argv[1]); sys.exit(0 if 0 <= v < 30 else 1)' "$behind" ||
+  fail "kvs_infer_source_seconds_behind_now is $behind (not seconds?)"
 kill -TERM "$KVS_PID"; wait "$KVS_PID" || fail "kvs-infer exited $?: $(tail -3 "$WORK/err")"
 note "$(tail -8 "$WORK/err")"
 for s in s1 s2 s3 s4 s5 s6; do http_get "http://127.0.0.1:$EPORT/_emulator/fragments?stream=$s" >"$WORK/$s.json"; done

@@ -34,6 +34,19 @@ done
 grep -q '^kvs_infer_detections_total{camera="keep",detector="yolo",label="person"} [1-9]' "$WORK/metrics" || fail "detections by label"
 grep -q '^kvs_infer_events_published_total{publisher="local",outcome="ok"} [1-9]' "$WORK/metrics" || fail "published by outcome"
 grep -q '^kvs_infer_source_state{camera="keep",state="running"} 1' "$WORK/metrics" || fail "source state"
+# Issue 9.7: Prometheus conventions, checked by Prometheus's own linter on a live scrape.
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$WORK/metrics" >"$WORK/promtool" 2>&1 || fail "promtool: $(cat "$WORK/promtool")"
+else
+  note "promtool not installed (Debian package prometheus): lint skipped"
+fi
+grep -q '^kvs_infer_event_latency_seconds_count{publisher="local"} [1-9]' "$WORK/metrics" || fail "latency by publisher"
+$PY - "$METRICS_PORT" <<'PYEOF' || fail "Content-Type of /metrics"
+import sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5) as r:
+    ct = r.headers["Content-Type"]
+sys.exit(0 if ct == "text/plain; version=0.0.4; charset=utf-8" else f"got {ct}")
+PYEOF
 
 # Reload: keep stays, change gets a new fps_limit... (same name, new settings), gone is removed, new is added.
 keep_before=$(metric 'kvs_infer_frames_processed_total{camera="keep"')
