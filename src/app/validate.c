@@ -2,6 +2,20 @@
 
 #include "app.h"
 
+/* --validate loads each detector's models as a run would: a 0-byte file, a
+ * JPEG named .onnx or a model whose outputs do not fit the detector is an
+ * error here, not a detector disabled at run time. */
+static void load_model(const cfg_detector *dc, const detector_ctx *ctx, cfg_diags *d)
+{
+    if (!dc->enabled) return;
+    kerr err = {0};
+    detector *det = detector_open(dc, ctx, &err);
+    if (det)
+        detector_close(det);
+    else
+        cfg_diag_add_pos(d, dc->line, dc->col, dc->path, "%s", err.msg);
+}
+
 config *app_load_config(const char *path, bool check_detectors, int *nerrors)
 {
     cfg_diags d = {.file = path};
@@ -21,7 +35,12 @@ config *app_load_config(const char *path, bool check_detectors, int *nerrors)
                             .intra_threads = 1};
         for (int i = 0; i < cfg->ncam; i++)
             for (int k = 0; k < cfg->cams[i].ndet; k++)
-                detector_check(&cfg->cams[i].dets[k], &ctx, &d);
+                if (detector_check(&cfg->cams[i].dets[k], &ctx, &d))
+                    load_model(&cfg->cams[i].dets[k], &ctx, &d);
+    } else if (cfg) { /* a run refuses what --validate refuses, bar missing models */
+        for (int i = 0; i < cfg->ncam; i++)
+            for (int k = 0; k < cfg->cams[i].ndet; k++)
+                detector_type_check(&cfg->cams[i].dets[k], &d);
     }
     for (size_t i = 0; i < d.n; i++) {
         char line[2048];

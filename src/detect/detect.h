@@ -137,6 +137,9 @@ const detector_ops *detector_find_builtin(const char *type);
 void detector_names(char *buf, size_t len);
 /* Validation only (config --validate): true when the detector would open. */
 bool detector_check(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d);
+/* Only whether the type exists (built in or from a loaded plugin): what a run
+ * checks before starting, so an unknown type is refused as --validate does. */
+bool detector_type_check(const cfg_detector *cfg, cfg_diags *d);
 detector *detector_open(const cfg_detector *cfg, const detector_ctx *ctx, kerr *err);
 kerr_code detector_run(detector *d, const kframe *f, det_list *out, kerr *err);
 const char *detector_label(detector *d, int cls);

@@ -51,6 +51,11 @@ static const detector_ops *find_or_report(const cfg_detector *cfg, cfg_diags *d)
     return ops;
 }
 
+bool detector_type_check(const cfg_detector *cfg, cfg_diags *d)
+{
+    return find_or_report(cfg, d) != NULL;
+}
+
 bool detector_check(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d)
 {
     const detector_ops *ops = find_or_report(cfg, d);

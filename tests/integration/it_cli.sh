@@ -106,4 +106,32 @@ if grep -q "CUDA execution provider" "$WORK/log"; then
 else
   note "this ONNX Runtime has CUDA: cuda:0 starts (rc=$rc)"
 fi
+
+# Issue 9.6: --validate loads the models (a 0-byte file or a JPEG named .onnx
+# passed and the run disabled the detector), and a run refuses an unknown
+# detector type as --validate does (the run used to disable it and go on).
+: >"$WORK/empty.onnx"
+head -c 4096 /dev/urandom >"$WORK/noise.onnx"
+cat >"$WORK/models.yaml" <<YAML
+metrics: {listen: "127.0.0.1:0"}
+spool: {dir: "$WORK/spool"}
+defaults: {source: {mode: url, url: x.mp4}, publishers: {local_dir: "$WORK/out"}}
+cameras:
+  - {name: a, detectors: [{type: yolo, params: {model: "$WORK/empty.onnx"}}]}
+  - {name: b, detectors: [{type: yolo, params: {model: "$WORK/noise.onnx"}}]}
+  - {name: c, detectors: [{type: yolo, params: {model: "$MODEL"}}]}
+YAML
+set +e
+"$KVS_BIN" --config "$WORK/models.yaml" --validate 2>"$WORK/e"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "--validate with unloadable models: exit $rc"
+grep -q 'models.yaml:5:[0-9]*: cameras\[0\].detectors\[0\]: cannot load the model' "$WORK/e" || fail "empty model: $(cat "$WORK/e")"
+grep -q 'models.yaml:6:[0-9]*: cameras\[1\].detectors\[0\]: cannot load the model' "$WORK/e" || fail "noise model: $(cat "$WORK/e")"
+grep -q 'cameras\[2\]' "$WORK/e" && fail "the good model was reported: $(cat "$WORK/e")"
+sed 's/type: yolo, params: {model: "[^"]*empty.onnx"}/type: yolov99/' "$WORK/models.yaml" | sed '/name: b/d' >"$WORK/unknown.yaml"
+set +e
+timeout 30 "$KVS_BIN" --config "$WORK/unknown.yaml" >"$WORK/log" 2>"$WORK/e"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "a run with an unknown detector type: exit $rc (expected 2, as --validate)"
+grep -q 'unknown detector type "yolov99"' "$WORK/e" || fail "unknown type: $(cat "$WORK/e")"
 echo PASS
