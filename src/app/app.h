@@ -50,7 +50,8 @@ typedef struct camera {
     source_env env; /* what the source reports through */
     cam_detector *dets;
     int ndet;
-    char cam_label[200]; /* camera="..." */
+    char cam_label[200];    /* camera="..." */
+    char state_prefix[202]; /* camera="...", for dropping its state series */
     atomic_llong decoded, analysed, skipped, dropped, detections, events, errors;
 } camera;
 

@@ -341,6 +341,9 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
     c->app = a;
     c->cfg = cfg;
     mlabels(c->cam_label, sizeof c->cam_label, "camera", cfg->name, NULL);
+    /* camera="x", with the comma: not camera="x2" too */
+    snprintf(c->state_prefix, sizeof c->state_prefix, "%s,", c->cam_label);
+    metric_remove(M_SOURCE_STATE, c->state_prefix); /* a restarted camera starts afresh */
     atomic_init(&c->state, CAM_CONNECTING);
     open_detectors(c, app_detector_ctx(a));
     if (publish_hub_add_camera(app_hub(a), cfg->name, &cfg->pub, err) != KERR_OK) {
@@ -391,6 +394,7 @@ void camera_join(camera *c)
 void camera_free(camera *c)
 {
     if (!c) return;
+    metric_remove(M_SOURCE_STATE, c->state_prefix);
     for (int i = 0; i < c->ndet; i++) {
         detector_close(c->dets[i].det);
         roi_filter_free(&c->dets[i].roi);

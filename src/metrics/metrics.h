@@ -36,6 +36,9 @@
 #define M_LOCAL_REOPENS "kvs_infer_local_reopens_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
+/* Drops every series of family whose label text starts with labels_prefix
+ * (a gauge of something that is gone: a removed or restarted camera). */
+void metric_remove(const char *family, const char *labels_prefix);
 void metric_add(const char *family, const char *labels, double v);
 void metric_set(const char *family, const char *labels, double v);
 void metric_observe(const char *family, const char *labels, double v);

@@ -114,6 +114,24 @@ static series *lookup(const char *family, const char *labels, bool create)
     return s;
 }
 
+void metric_remove(const char *family, const char *labels_prefix)
+{
+    int f = find_family(family);
+    size_t n = strlen(labels_prefix);
+    pthread_mutex_lock(&g_lock);
+    for (series **pp = &g_series; *pp;) {
+        series *s = *pp;
+        if (s->fam == f && strncmp(s->labels, labels_prefix, n) == 0) {
+            *pp = s->next;
+            free(s->labels);
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
 void metric_add(const char *family, const char *labels, double v)
 {
     pthread_mutex_lock(&g_lock);

@@ -99,6 +99,18 @@ PYEOF
 note "$(cat "$WORK/reloads")"
 grep -q 'keeping the running one' "$WORK/log" && fail "a good reload was refused: $(grep -m1 'keeping the running one' "$WORK/log")"
 kill -0 "$KVS_PID" || fail "died during the reloads"
+# Issue 9.6: after reloads, each camera has one source state, a removed one none.
+grep -v '  - name: added' "$WORK/good.yaml" | grep -v '^    fps_limit: 1$' >"$WORK/c.yaml"
+sed -i 's/^  - name: change$/  - name: change\n    fps_limit: 1/' "$WORK/c.yaml"
+n_before=$(grep -c '"msg":"reload: ' "$WORK/log")
+kill -HUP "$KVS_PID"
+wait_for 20 bash -c "[ \$(grep -c '\"msg\":\"reload: ' '$WORK/log') -gt $n_before ]" || fail "the removing reload was not applied"
+http_get "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics2"
+grep -q '^kvs_infer_source_state{camera="added"' "$WORK/metrics2" && fail "a removed camera keeps its state series: $(grep 'camera="added"' "$WORK/metrics2" | grep source_state)"
+for cam in keep change; do
+  ones=$(grep "^kvs_infer_source_state{camera=\"$cam\"" "$WORK/metrics2" | awk '{s += $2} END {print s + 0}')
+  [ "$ones" = 1 ] || fail "$cam is in $ones states at once: $(grep "^kvs_infer_source_state{camera=\"$cam\"" "$WORK/metrics2")"
+done
 
 # A broken config on reload: refused, nothing stops.
 echo "cameras: [{name: x, bogus: 1}]" >"$WORK/c.yaml"
