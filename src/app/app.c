@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../decode/decode.h"
 #include "../infer/infer.h"
 #include "../metrics/metrics.h"
 #include "app.h"
@@ -308,6 +309,7 @@ static void raise_fd_limit(void)
 int app_run(const char *path)
 {
     raise_fd_limit();
+    decode_route_ffmpeg_logs();
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

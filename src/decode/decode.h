@@ -12,6 +12,9 @@
 
 typedef struct decoder decoder;
 
+/* From now on FFmpeg's messages go to the JSON log (ffmpeg_log.c). */
+void decode_route_ffmpeg_logs(void);
+
 /* threads: decoder threads (0 lets FFmpeg choose). */
 decoder *decoder_open(const AVCodecParameters *par, AVRational time_base, int threads, kerr *err);
 void decoder_close(decoder *d);

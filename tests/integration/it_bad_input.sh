@@ -62,6 +62,9 @@ metric 'kvs_infer_stream_errors_total{camera="missing",kind="open"' | grep -qx 1
 metric 'kvs_infer_stream_errors_total{camera="badmodel",kind="detector"' | grep -qx 1 || fail "badmodel: kind=detector"
 metric 'kvs_infer_stream_errors_total{camera="good"' | grep -qx 0 || fail "the good camera has errors"
 grep -q 'cannot load the model' "$WORK/log" || fail "no clear model error in the log"
+# Issue 9.6: FFmpeg's own complaints about the corrupt input are JSON log lines, not raw stderr.
+grep -q '@ 0x' "$WORK/log.err" && fail "raw FFmpeg lines on stderr: $(grep -m1 '@ 0x' "$WORK/log.err")"
+grep -q '"component":"ffmpeg"' "$WORK/log" || fail "no FFmpeg message in the JSON log"
 grep -q 'No such file or directory' "$WORK/log" || fail "no clear error for the missing file"
 grep '"camera_name":"kvs"' "$WORK/log" | grep -q 'cannot open the source: .*getDataEndpoint' ||
   fail "no clear error for the KVS camera whose endpoint is down"
