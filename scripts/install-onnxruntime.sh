@@ -11,6 +11,32 @@ PREFIX=${ORT_PREFIX:-/usr/local/onnxruntime}
 PCDIR=/usr/local/lib/pkgconfig
 log() { printf 'setup: onnxruntime: %s\n' "$*" >&2; }
 
+# The Debian mirror this machine's apt already uses for its release (one-line
+# .list or deb822 .sources files under APT_ETC, default /etc/apt), so a machine
+# behind its own mirror or proxy fetches from there. KVS_DEBIAN_MIRROR overrides.
+debian_mirror() {
+  [ -n "${KVS_DEBIAN_MIRROR:-}" ] && { echo "$KVS_DEBIAN_MIRROR"; return 0; }
+  local etc=${APT_ETC:-/etc/apt} codename f
+  codename=$(. "${OS_RELEASE:-/etc/os-release}" && echo "${VERSION_CODENAME:-}")
+  for f in "$etc"/sources.list "$etc"/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk -v c="$codename" '$1 == "deb" { i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+      if ($(i + 1) == c) { print $i; exit } }' "$f"
+  done | head -n 1 | grep . && return 0
+  for f in "$etc"/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v c="$codename" 'BEGIN { RS = "" } { uri = ""; ok = 0; n = split($0, l, "\n")
+      for (k = 1; k <= n; k++) {
+        if (l[k] ~ /^URIs:/) { split(l[k], a, " "); uri = a[2] }
+        if (l[k] ~ /^Suites:/ && (l[k] " ") ~ (" " c " ")) ok = 1
+        if (l[k] ~ /^Types:/ && l[k] !~ / deb( |$)/) ok = -100
+      }
+      if (ok > 0 && uri != "") { print uri; exit } }' "$f"
+  done | head -n 1 | grep . && return 0
+  return 1
+}
+if [ "${1:-}" = "--print-mirror" ]; then debian_mirror; exit; fi
+
 if [ -n "${ORT_ROOT:-}" ]; then
   [ -f "$ORT_ROOT/include/onnxruntime_c_api.h" ] || [ -f "$ORT_ROOT/include/onnxruntime/onnxruntime_c_api.h" ] ||
     { log "ORT_ROOT=$ORT_ROOT has no include/onnxruntime_c_api.h"; exit 1; }
@@ -26,7 +52,8 @@ lib=$(ls "$work"/package/bin/napi-v6/linux/x64/libonnxruntime.so.* | head -n1)
 
 log "fetching the headers (Debian 13 libonnxruntime-dev)"
 mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial"
-echo "deb http://deb.debian.org/debian trixie main" >"$work/apt/sources.list"
+mirror=$(debian_mirror) || { log "no Debian mirror found in the apt sources: set KVS_DEBIAN_MIRROR"; exit 1; }
+echo "deb $mirror trixie main" >"$work/apt/sources.list"
 aptopt=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
   -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache::archives="$work/apt/archives"
   -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
