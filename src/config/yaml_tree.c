@@ -7,7 +7,7 @@
 
 #include "config.h"
 
-enum { MAX_NODES = 200000, MAX_DEPTH = 64 };
+enum { MAX_NODES = 200000, MAX_DEPTH = 64, MAX_BYTES = 4 << 20, MAX_INDENT = 512 };
 
 typedef struct {
     yaml_document_t *doc;
@@ -114,8 +114,60 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
     return n;
 }
 
+/* libyaml's scanner slows down with nesting (100,000 levels of [ took 31 s
+ * to reject), so size, flow nesting and indentation are checked on the text
+ * first: no real config comes near these bounds. Quotes are followed so
+ * brackets inside strings do not count. */
+static bool prescan(const char *text, size_t len, cfg_diags *d)
+{
+    if (len > MAX_BYTES) {
+        cfg_diag_add_pos(d, 1, 1, "", "the file is %zu bytes: a config is at most %d MiB", len,
+                         MAX_BYTES >> 20);
+        return false;
+    }
+    int line = 1, col = 0, depth = 0, indent = 0;
+    bool at_start = true;
+    char quote = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        col++;
+        if (c == '\n') {
+            line++, col = 0, indent = 0, at_start = true;
+            if (quote == '\'') quote = 0; /* a broken quote must not hide the rest */
+            continue;
+        }
+        if (at_start && (c == ' ' || c == '-')) {
+            if (++indent > MAX_INDENT) {
+                cfg_diag_add_pos(d, line, col, "", "nested more than %d columns deep", MAX_INDENT);
+                return false;
+            }
+            continue;
+        }
+        at_start = false;
+        if (quote) {
+            if (c == quote)
+                quote = 0;
+            else if (c == '\\' && quote == '"')
+                i++, col++;
+            continue;
+        }
+        if (c == '"' || c == '\'')
+            quote = c;
+        else if (c == '#' && (i == 0 || strchr(" \t\n", text[i - 1])))
+            while (i + 1 < len && text[i + 1] != '\n')
+                i++;
+        else if ((c == '[' || c == '{') && ++depth > MAX_DEPTH) {
+            cfg_diag_add_pos(d, line, col, "", "nested more than %d levels deep", MAX_DEPTH);
+            return false;
+        } else if ((c == ']' || c == '}') && depth > 0)
+            depth--;
+    }
+    return true;
+}
+
 ynode *ynode_parse(const char *text, size_t len, cfg_diags *d)
 {
+    if (!prescan(text, len, d)) return NULL;
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) {

@@ -449,6 +449,44 @@ static void region_from_environment(void **state)
     rmdir(dir);
 }
 
+/* Issue 9.5: a 200 KB file nested 100,000 levels deep took 31 s to reject. */
+static void nesting_and_size_are_bounded_before_parsing(void **state)
+{
+    (void)state;
+    size_t n, levels = 100000;
+    char *text = malloc(2 * levels + 64);
+    assert_non_null(text);
+    strcpy(text, "cameras: ");
+    memset(text + 9, '[', levels);
+    memset(text + 9 + levels, ']', levels);
+    strcpy(text + 9 + 2 * levels, "\n");
+    assert_null(load(text, &n));
+    ASSERT_MSG("t.yaml:1:74: nested more than 64 levels deep");
+    strcpy(text, "cameras:\n");
+    for (size_t i = 0; i < levels; i++)
+        memcpy(text + 9 + 2 * i, "- ", 2);
+    strcpy(text + 9 + 2 * levels, "x\n");
+    assert_null(load(text, &n));
+    ASSERT_MSG("t.yaml:2:513: nested more than 512 columns deep");
+    free(text);
+    size_t big = (4u << 20) + 1;
+    text = malloc(big + 1);
+    memset(text, '#', big);
+    text[big] = '\0';
+    assert_null(load(text, &n));
+    ASSERT_MSG("a config is at most 4 MiB");
+    free(text);
+    /* brackets and dashes inside strings and comments do not count */
+    config *c =
+        load("defaults: {source: {mode: url, url: \"x[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+             "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[.mp4\"}, detectors: [{type: yolo}]}\n"
+             "# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+             "cameras: [{name: a}]\n",
+             &n);
+    if (!c) fail_msg("%s", g_msgs);
+    config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +505,7 @@ int main(void)
         cmocka_unit_test(kvs_source_options),
         cmocka_unit_test(camera_names_cannot_escape),
         cmocka_unit_test(region_from_environment),
+        cmocka_unit_test(nesting_and_size_are_bounded_before_parsing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
