@@ -32,10 +32,15 @@ struct aws_http {
     char *ca_bundle;
 };
 
+/* No AWS answer we read is near this (KVS fragments are at most 50 MB); a
+ * server that sends more is cut off rather than followed into swap. */
+enum { BODY_MAX_BYTES = 64 << 20 };
+
 static size_t on_body(char *p, size_t size, size_t n, void *user)
 {
     aws_http_response *r = user;
     size_t add = size * n;
+    if (r->body_len + add > BODY_MAX_BYTES) return 0; /* curl: "Failed writing received data" */
     char *nb = realloc(r->body, r->body_len + add + 1);
     if (!nb) return 0;
     memcpy(nb + r->body_len, p, add);

@@ -1,5 +1,6 @@
 /* The URL source: local files, HTTP(S) HLS playlists and RTSP through
  * libavformat. */
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@ typedef struct {
     int stream;
     const source_env *env;
     int64_t io_deadline_ns; /* a stalled network read gives up after this */
+    bool opening;           /* until the stream info is read */
+    bool over_cap;          /* opening read more than OPEN_MAX_BYTES */
 } url_state;
 
 /* Anything with a scheme but file: is read over the network (rtsp, http(s),
@@ -20,10 +23,18 @@ static bool url_network(const cfg_camera *cam)
     return cam->url && strstr(cam->url, "://") != NULL && strncmp(cam->url, "file:", 5) != 0;
 }
 
+/* What opening may read from the input itself: a playlist, or a container's
+ * headers and probe. A server that streams an endless playlist (each entry
+ * kept by FFmpeg's HLS demuxer) grew memory by gigabytes before the 15 s open
+ * deadline; probing a real stream reads a few MB (probesize). */
+enum { OPEN_MAX_BYTES = 16 << 20 };
+
 static int interrupt_cb(void *opaque)
 {
     url_state *s = opaque;
     if (source_stopping(s->env)) return 1;
+    if (s->opening && s->fmt && s->fmt->pb && s->fmt->pb->bytes_read > OPEN_MAX_BYTES)
+        return s->over_cap = true;
     return s->io_deadline_ns && clock_mono_ns() > s->io_deadline_ns;
 }
 
@@ -33,6 +44,7 @@ static void url_close(void *state)
     if (!s) return;
     avformat_close_input(&s->fmt);
     free(s);
+    malloc_trim(0); /* a failed open can leave much freed heap: give it back */
 }
 
 static kerr_code av_fail(kerr *err, const char *what, const char *url, int rc)
@@ -61,10 +73,18 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
     if (strncmp(cam->url, "rtsp://", 7) == 0) av_dict_set(&opts, "rtsp_transport", "tcp", 0);
     if (net) av_dict_set(&opts, "rw_timeout", "10000000", 0);
     s->io_deadline_ns = net ? clock_mono_ns() + 15000000000LL : 0;
+    s->opening = true;
     int rc = avformat_open_input(&s->fmt, cam->url, NULL, &opts);
     av_dict_free(&opts);
     if (rc < 0) {
+        bool over = s->over_cap;
         free(s); /* avformat_open_input frees the context on failure */
+        malloc_trim(0);
+        if (over)
+            return kerr_set(err, KERR_INVALID,
+                            "cannot open %s: it sent more than %d MiB before any video (an "
+                            "endless playlist?)",
+                            cam->url, OPEN_MAX_BYTES >> 20);
         return av_fail(err, "cannot open", cam->url, rc);
     }
     rc = avformat_find_stream_info(s->fmt, NULL);
@@ -78,6 +98,7 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
         return kerr_set(err, KERR_INVALID, "%s: no video stream", cam->url);
     }
     AVStream *st = s->fmt->streams[s->stream];
+    s->opening = false;
     info->codecpar = st->codecpar;
     info->time_base = st->time_base;
     AVRational fr = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
