@@ -51,15 +51,33 @@ recovered() {
 wait_for 60 recovered || fail "the cameras did not recover once KVS appeared: $(grep -c . "$WORK/log") log lines"
 note "recovered: hls $(metric 'kvs_infer_frames_processed_total{camera="hls"') frames, gm $(metric 'kvs_infer_frames_processed_total{camera="gm"') frames"
 
-# The service goes away again mid-run; then SIGTERM while retrying.
-kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+# sigterm_within NAME: SIGTERM, exit 0 within 5 s (bounded: killed after 15 s).
+sigterm_within() {
+  local t0 rc ms guard
+  t0=$(date +%s%N)
+  kill -TERM "$KVS_PID"
+  (sleep 15; kill -9 "$KVS_PID" 2>/dev/null) & guard=$!
+  rc=0; wait "$KVS_PID" || rc=$?
+  kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null || true
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  note "SIGTERM $1: exit $rc after $ms ms"
+  [ "$rc" = 0 ] || fail "$1: exit code $rc after SIGTERM"
+  [ "$ms" -lt 5000 ] || fail "$1: stopping took $ms ms (limit 5000)"
+}
+
+# Every KVS call answers 500 (fragments, playlists, GetMedia): SIGTERM is prompt.
+EMU_PID=$LAST_PID
+kvs_fault "$EPORT" s1 error5xx 100000
+kvs_fault "$EPORT" s2 error5xx 100000
+sleep 4
+kill -0 "$KVS_PID" 2>/dev/null || fail "kvs-infer exited on 500s"
+sigterm_within "with every KVS call failing with 500"
+
+# The service goes away mid-run; then SIGTERM while retrying.
+run_bg "$WORK/c.yaml" "$WORK/log2"
+wait_for 20 grep -q 'cannot open the source' "$WORK/log2" || fail "no retry: $(tail -2 "$WORK/log2")"
+kill "$EMU_PID"; wait "$EMU_PID" 2>/dev/null || true
 sleep 3
 kill -0 "$KVS_PID" 2>/dev/null || fail "kvs-infer exited when KVS went away mid-run"
-t0=$(date +%s%N)
-kill -TERM "$KVS_PID"
-wait "$KVS_PID"; rc=$?
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-note "SIGTERM while retrying: exit $rc after $ms ms"
-[ "$rc" = 0 ] || fail "exit code $rc after SIGTERM"
-[ "$ms" -lt 5000 ] || fail "stopping took $ms ms (limit 5000)"
+sigterm_within "while retrying a vanished endpoint"
 echo PASS
