@@ -8,6 +8,7 @@
 #include "../aws/aws.h"
 #include "../metrics/metrics.h"
 #include "../spool/spool.h"
+#include "camera_gate.h"
 #include "publish.h"
 
 enum { MAX_INSTANCES = 64, MAX_ROUTES = 1024, MAX_TYPES = SPOOL_MAX_CONSUMERS };
@@ -270,61 +271,62 @@ void publish_hub_submit(publish_hub *h, event *e)
     event_free(e);
 }
 
-/* Delivers one event to its destination of this type, retrying with backoff.
- * False when shutting down with the destination still failing (the record
- * stays in the spool). */
-static bool deliver(deliverer *d, const cfg_publishers *p, const event *e)
+/* One attempt to deliver an event to its destination of this type; the
+ * caller decides what a failure means (camera_gate, dead letter). */
+static kerr_code deliver_once(deliverer *d, const cfg_publishers *p, const event *e, kerr *err)
 {
     publish_hub *h = d->h;
     char labels[256];
-    int64_t delay = 100;
-    for (;;) {
-        kerr err = {0};
-        instance *in = get_instance(h, d->ops, p, &err);
-        kerr_code rc = in ? in->ops->publish(in->state, p, e, &err) : KERR_IO;
-        mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome",
-                rc == KERR_OK ? "ok" : "error", NULL);
-        metric_add(M_EVENTS_PUBLISHED, labels, 1);
-        pthread_mutex_lock(&h->mu);
-        if (rc == KERR_OK)
-            d->failing_since_ms = 0;
-        else {
-            if (!d->failing_since_ms) d->failing_since_ms = clock_wall_ms();
-            snprintf(d->last_error, sizeof d->last_error, "%s", err.msg);
-        }
-        pthread_mutex_unlock(&h->mu);
-        if (rc == KERR_OK) return true;
-        if (rc == KERR_UNSUPPORTED) { /* can never succeed (too large): counted, skipped */
-            log_kv(LOG_ERROR,
-                   LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id",
-                           e->event_id),
-                   "rejected for good: %s", err.msg);
-            mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "rejected", NULL);
-            metric_add(M_EVENTS_PUBLISHED, labels, 1);
-            return true;
-        }
-        log_kv(LOG_ERROR,
-               LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id",
-                       e->event_id),
-               "publish failed, retrying in %lld ms: %s", (long long)delay, err.msg);
-        if (past_deadline(h)) return false;
-        mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
-        metric_add(M_PUBLISHER_RETRIES, labels, 1);
-        hub_sleep(h, delay);
-        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    instance *in = get_instance(h, d->ops, p, err);
+    kerr_code rc = in ? in->ops->publish(in->state, p, e, err) : KERR_IO;
+    mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome",
+            rc == KERR_OK ? "ok" : "error", NULL);
+    metric_add(M_EVENTS_PUBLISHED, labels, 1);
+    pthread_mutex_lock(&h->mu);
+    if (rc == KERR_OK)
+        d->failing_since_ms = 0;
+    else {
+        if (!d->failing_since_ms) d->failing_since_ms = clock_wall_ms();
+        snprintf(d->last_error, sizeof d->last_error, "%s", err->msg);
     }
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+/* Refused for good: kept in the dead-letter folder, counted, logged. */
+static void refuse(deliverer *d, const event *e, const char *why)
+{
+    char labels[256];
+    kerr err = {0};
+    bool kept = dead_letter_write(d->h->cfg->spool_dir, d->ops->name, e, why, &err) == KERR_OK;
+    log_kv(
+        LOG_ERROR,
+        LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id", e->event_id),
+        "refused for good: %s; %s", why, kept ? "kept in the dead-letter folder" : err.msg);
+    mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "dead_letter", NULL);
+    metric_add(M_EVENTS_PUBLISHED, labels, 1);
+}
+
+/* An event that names S3 images goes out only after they are uploaded: waits
+ * up to wait_ms for that. False when not yet (or shutting down first: the
+ * record then stays in the spool). */
+static bool images_ready(deliverer *d, const cfg_publishers *p, uint64_t seq, int64_t wait_ms)
+{
+    publish_hub *h = d->h;
+    int s3 = h->s3_index;
+    if (s3 < 0 || d->index == s3 || !p->s3_bucket || d->ops->image_ref) return true;
+    int64_t until = wait_ms == INT64_MAX ? INT64_MAX : clock_mono_ns() / 1000000 + wait_ms;
+    while (!spool_is_acked(h->sp, s3, seq) && !past_deadline(h) &&
+           clock_mono_ns() / 1000000 < until)
+        clock_sleep_ns(20000000LL);
+    return spool_is_acked(h->sp, s3, seq);
 }
 
 /* An event that names S3 images goes out only after they are uploaded. False
  * when shutting down first (the record then stays in the spool). */
 static bool wait_for_images(deliverer *d, const cfg_publishers *p, uint64_t seq)
 {
-    publish_hub *h = d->h;
-    int s3 = h->s3_index;
-    if (s3 < 0 || d->index == s3 || !p->s3_bucket || d->ops->image_ref) return true;
-    while (!spool_is_acked(h->sp, s3, seq) && !past_deadline(h))
-        clock_sleep_ns(20000000LL);
-    return spool_is_acked(h->sp, s3, seq);
+    return images_ready(d, p, seq, INT64_MAX);
 }
 
 typedef struct {
@@ -485,21 +487,63 @@ static void batch_loop(deliverer *d)
     free(b), free(ev), free(ok);
 }
 
-static void *deliver_main(void *arg)
+/* Delivers one spooled event; false when shutting down with it undelivered. */
+static bool deliver_record(deliverer *d, camera_gate *g, uint64_t seq, event *e,
+                           const cfg_publishers *p)
 {
-    deliverer *d = arg;
     publish_hub *h = d->h;
-    aws_http_cancel_when(past_deadline_cb, h); /* a request in flight at the deadline ends */
-    if (d->ops->publish_batch) {
-        batch_loop(d);
-        return NULL;
+    int64_t now = clock_mono_ns() / 1000000;
+    if (!d->ops->wanted(p)) {
+        spool_ack(h->sp, d->index, seq, NULL);
+        return true;
     }
+    if (camera_gate_closed(g, e->camera_name, now)) return true; /* held back: later */
+    if (!images_ready(d, p, seq, 200)) {                         /* S3 has not taken them yet */
+        if (past_deadline(h)) return false;
+        camera_gate_fail(g, e->camera_name, now, 100);
+        camera_gate_closed(g, e->camera_name, now); /* this event was passed over too */
+        return true;
+    }
+    kerr err = {0};
+    int64_t t0 = clock_mono_ns();
+    kerr_code rc = deliver_once(d, p, e, &err);
+    char labels[256];
+    mlabels(labels, sizeof labels, "stage", "publish", NULL);
+    metric_observe(M_STAGE_SECONDS, labels, (double)(clock_mono_ns() - t0) / 1e9);
+    if (rc == KERR_OK || rc == KERR_UNSUPPORTED) {
+        if (rc == KERR_UNSUPPORTED) refuse(d, e, err.msg);
+        if (rc == KERR_OK && e->detected_at_ms > 0)
+            metric_observe(M_EVENT_LATENCY, d->latency_label,
+                           (double)(clock_wall_ms() - e->detected_at_ms) / 1e3);
+        camera_gate_ok(g, e->camera_name);
+        spool_ack(h->sp, d->index, seq, NULL);
+        return true;
+    }
+    if (past_deadline(h)) return false;
+    int64_t wait = camera_gate_fail(g, e->camera_name, now, 100);
+    camera_gate_closed(g, e->camera_name, now); /* so its next events wait for the retry */
+    mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
+    metric_add(M_PUBLISHER_RETRIES, labels, 1);
+    log_kv(
+        LOG_ERROR,
+        LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id", e->event_id),
+        "publish failed, retrying in %lld ms (other cameras go on): %s", (long long)wait, err.msg);
+    return true;
+}
+
+static void single_loop(deliverer *d, camera_gate *g)
+{
+    publish_hub *h = d->h;
     for (;;) {
+        bool rewind;
+        int64_t due = camera_gate_due(g, clock_mono_ns() / 1000000, &rewind);
+        if (rewind) spool_rewind(h->sp, d->index); /* the held-back events, in order */
         uint64_t seq;
         void *data = NULL;
         size_t len = 0;
         kerr err = {0};
-        kerr_code rc = spool_next(h->sp, d->index, &seq, &data, &len, 200, &err);
+        int timeout = due >= 0 && due < 200 ? (int)due : 200;
+        kerr_code rc = spool_next(h->sp, d->index, &seq, &data, &len, timeout, &err);
         if (rc == KERR_AGAIN) {
             spool_stats st;
             spool_get_stats(h->sp, &st);
@@ -523,28 +567,28 @@ static void *deliver_main(void *arg)
             spool_ack(h->sp, d->index, seq, NULL);
             continue;
         }
-        bool done = true;
-        bool wanted = d->ops->wanted(&p);
-        if (wanted && !wait_for_images(d, &p, seq)) {
-            done = false; /* shutting down before the upload: both stay in the spool */
-            wanted = false;
-        }
-        if (wanted) {
-            int64_t t0 = clock_mono_ns();
-            done = deliver(d, &p, e);
-            char l[128];
-            mlabels(l, sizeof l, "stage", "publish", NULL);
-            metric_observe(M_STAGE_SECONDS, l, (double)(clock_mono_ns() - t0) / 1e9);
-            if (done && e->detected_at_ms > 0)
-                metric_observe(M_EVENT_LATENCY, d->latency_label,
-                               (double)(clock_wall_ms() - e->detected_at_ms) / 1e3);
-        }
-        if (done) spool_ack(h->sp, d->index, seq, NULL);
+        bool go_on = deliver_record(d, g, seq, e, &p);
         cfg_publishers_free(&p);
         event_free(e);
         spool_metrics(h);
-        if (!done) break; /* shutting down: the rest waits in the spool */
+        if (!go_on) break; /* shutting down: the rest waits in the spool */
     }
+}
+
+static void *deliver_main(void *arg)
+{
+    deliverer *d = arg;
+    aws_http_cancel_when(past_deadline_cb, d->h); /* a request in flight at the deadline ends */
+    if (d->ops->publish_batch) {
+        batch_loop(d);
+        return NULL;
+    }
+    camera_gate *g = camera_gate_new();
+    if (g)
+        single_loop(d, g);
+    else
+        log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name), "out of memory: not delivering");
+    camera_gate_free(g);
     return NULL;
 }
 

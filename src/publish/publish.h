@@ -76,5 +76,8 @@ void cfg_publishers_free(cfg_publishers *p);
 /* The local sink's line writer, exposed for its tests: appends one line with a
  * single write(2); on a short write the file is cut back so no torn line stays. */
 kerr_code append_line(int fd, const char *line, size_t len, kerr *err);
+/* An event a publisher refused for good, kept with the reason (dead_letter.c). */
+kerr_code dead_letter_write(const char *spool_dir, const char *publisher, const event *e,
+                            const char *why, kerr *err);
 
 #endif

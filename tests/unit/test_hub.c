@@ -78,10 +78,75 @@ static void event_survives_a_failed_pack(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static event *person(const char *camera)
+{
+    event *e = event_new();
+    e->camera_name = kstrdup(camera);
+    e->detector = kstrdup("yolo");
+    e->label = kstrdup("person");
+    e->confidence = 0.9;
+    return e;
+}
+
+/* Issue 9.4: one camera's failing destination held back every camera's
+ * events; a destination that can never take an event sends it to the
+ * dead-letter folder instead of blocking or vanishing. */
+static void one_camera_cannot_block_another(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kvs-hub-XXXXXX", yaml[2048], path[700], cmd[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/file", dir);
+    FILE *f = fopen(path, "w"); /* a file where the bad camera's folder should be */
+    assert_non_null(f);
+    fclose(f);
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\"}\n"
+             "defaults: {source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}\n"
+             "cameras:\n"
+             "  - {name: bad, publishers: {local_dir: \"%s/file/out\"}}\n"
+             "  - {name: good, publishers: {local_dir: \"%s/good\"}}\n",
+             dir, dir, dir);
+    cfg_diags d = {0};
+    config *cfg = config_load("t.yaml", yaml, &d);
+    assert_non_null(cfg);
+    cfg_diags_free(&d);
+    kerr err = {0};
+    publish_hub *h = publish_hub_new(cfg, &err);
+    assert_non_null(h);
+    assert_int_not_equal(publish_hub_add_camera(h, "bad", &cfg->cams[0].pub, &err), KERR_OK);
+    assert_int_equal(publish_hub_add_camera(h, "good", &cfg->cams[1].pub, &err), KERR_OK);
+    /* a name no publisher can store (it bypassed the config check) */
+    assert_int_equal(publish_hub_add_camera(h, "../escape", &cfg->cams[1].pub, &err), KERR_OK);
+    publish_hub_submit(h, person("bad"));
+    publish_hub_submit(h, person("../escape"));
+    for (int i = 0; i < 3; i++)
+        publish_hub_submit(h, person("good"));
+    snprintf(path, sizeof path, "%s/good/events.jsonl", dir);
+    int lines = 0;
+    for (int i = 0; i < 100 && lines < 3; i++) { /* up to 5 s */
+        clock_sleep_ns(50000000LL);
+        lines = count_lines(path);
+    }
+    assert_int_equal(lines, 3);
+    snprintf(path, sizeof path, "%s/spool/dead-letter/local.jsonl", dir);
+    assert_int_equal(count_lines(path), 1);
+    char *dead = read_file(path, NULL, NULL);
+    assert_non_null(strstr(dead, "\"camera_name\":\"../escape\""));
+    assert_non_null(strstr(dead, "camera name may only hold"));
+    free(dead);
+    publish_hub_drain_by(h, clock_wall_ms() + 300);
+    publish_hub_free(h); /* the bad camera's event stays in the spool */
+    config_free(cfg);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(event_survives_a_failed_pack),
+        cmocka_unit_test(one_camera_cannot_block_another),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
