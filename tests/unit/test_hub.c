@@ -142,11 +142,51 @@ static void one_camera_cannot_block_another(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Issue 9.3: with spool.max_bytes 1 MiB an event with larger images waited
+ * forever for room that could never come ("spool full (0 of 1048576)"). */
+static void event_larger_than_the_spool_goes_without_images(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kvs-hub-XXXXXX", yaml[1024], path[700], cmd[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\", max_bytes: 1048576}\n"
+             "cameras:\n"
+             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+             "     publishers: {local_dir: \"%s/out\"}}\n",
+             dir, dir);
+    cfg_diags d = {0};
+    config *cfg = config_load("t.yaml", yaml, &d);
+    if (!cfg) fail_msg("%s", d.n ? d.items[0].msg : "?");
+    cfg_diags_free(&d);
+    kerr err = {0};
+    publish_hub *h = publish_hub_new(cfg, &err);
+    assert_non_null(h);
+    assert_int_equal(publish_hub_add_camera(h, "cam", &cfg->cams[0].pub, &err), KERR_OK);
+    event *e = person("cam");
+    e->snapshot.len = 2 << 20; /* a 4K frame's JPEG can be this large */
+    e->snapshot.data = calloc(1, e->snapshot.len);
+    assert_non_null(e->snapshot.data);
+    int64_t t0 = clock_mono_ns();
+    publish_hub_submit(h, e);
+    assert_true(clock_mono_ns() - t0 < 3000000000LL); /* no waiting for room */
+    publish_hub_free(h);
+    snprintf(path, sizeof path, "%s/out/events.jsonl", dir);
+    assert_int_equal(count_lines(path), 1);
+    char *line = read_file(path, NULL, NULL);
+    assert_null(strstr(line, "frame.jpg")); /* no snapshot named: none was kept */
+    free(line);
+    config_free(cfg);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(event_survives_a_failed_pack),
         cmocka_unit_test(one_camera_cannot_block_another),
+        cmocka_unit_test(event_larger_than_the_spool_goes_without_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
