@@ -15,6 +15,7 @@
 
 #include "../../src/event/event.h"
 #include "../../src/publish/publish.h"
+#include "test_files.h"
 
 static event *sample(void)
 {
@@ -174,17 +175,6 @@ static void local_sink_writes_lines_and_images(void **state)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
-}
-
-static int count_lines(const char *path)
-{
-    char *text = read_file(path, NULL, NULL);
-    if (!text) return -1;
-    int n = 0;
-    for (char *c = text; *c; c++)
-        n += *c == '\n';
-    free(text);
-    return n;
 }
 
 /* Issue 9.4: after rm -rf of the output folder (or a logrotate move) events

@@ -13,6 +13,7 @@
 #include "../../src/config/config.h"
 #include "../../src/event/event.h"
 #include "../../src/publish/publish.h"
+#include "test_files.h"
 
 static int g_fail_packs; /* how many of the next packs fail */
 
@@ -27,54 +28,35 @@ void *__wrap_spool_record_pack(const event *e, const cfg_publishers *p, size_t *
     return __real_spool_record_pack(e, p, len);
 }
 
-static int count_lines(const char *path)
-{
-    char *text = read_file(path, NULL, NULL);
-    if (!text) return -1;
-    int n = 0;
-    for (char *c = text; *c; c++)
-        n += *c == '\n';
-    free(text);
-    return n;
-}
+/* A hub on a config whose text names the test's folder as %1$s. */
+typedef struct {
+    char dir[32];
+    config *cfg;
+    publish_hub *h;
+} fixture;
 
-/* Issue 9.4: the retry after a failed pack used publishers already freed, so
- * no publisher wanted the event and it was acknowledged as delivered to
- * nowhere. */
-static void event_survives_a_failed_pack(void **state)
+static void fixture_open(fixture *f, const char *yaml_fmt)
 {
-    (void)state;
-    char dir[] = "/tmp/kvs-hub-XXXXXX", yaml[1024], events[700], cmd[600];
-    assert_non_null(mkdtemp(dir));
-    snprintf(yaml, sizeof yaml,
-             "spool: {dir: \"%s/spool\"}\n"
-             "cameras:\n"
-             "  - name: cam\n"
-             "    source: {mode: url, url: x.mp4}\n"
-             "    publishers: {local_dir: \"%s/out\"}\n"
-             "    detectors: [{type: yolo}]\n",
-             dir, dir);
+    snprintf(f->dir, sizeof f->dir, "/tmp/kvs-hub-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, yaml_fmt, f->dir);
     cfg_diags d = {0};
-    config *cfg = config_load("t.yaml", yaml, &d);
-    assert_non_null(cfg);
+    f->cfg = config_load("t.yaml", yaml, &d);
+    if (!f->cfg) fail_msg("%s", d.n ? d.items[0].msg : "config");
     cfg_diags_free(&d);
     kerr err = {0};
-    publish_hub *h = publish_hub_new(cfg, &err);
-    assert_non_null(h);
-    assert_int_equal(publish_hub_add_camera(h, "cam", &cfg->cams[0].pub, &err), KERR_OK);
-    event *e = event_new();
-    e->camera_name = kstrdup("cam");
-    e->detector = kstrdup("yolo");
-    e->label = kstrdup("person");
-    e->confidence = 0.9;
-    g_fail_packs = 2;
-    publish_hub_submit(h, e);
-    assert_int_equal(g_fail_packs, 0);
-    publish_hub_free(h); /* drains: the event reaches the local sink */
-    snprintf(events, sizeof events, "%s/out/events.jsonl", dir);
-    assert_int_equal(count_lines(events), 1);
-    config_free(cfg);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    f->h = publish_hub_new(f->cfg, &err);
+    if (!f->h) fail_msg("%s", err.msg);
+}
+
+/* Frees the hub (it drains first) unless the test did. */
+static void fixture_close(fixture *f)
+{
+    publish_hub_free(f->h);
+    config_free(f->cfg);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -88,58 +70,71 @@ static event *person(const char *camera)
     return e;
 }
 
+/* Issue 9.4: the retry after a failed pack used publishers already freed, so
+ * no publisher wanted the event and it was acknowledged as delivered to
+ * nowhere. */
+static void event_survives_a_failed_pack(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\"}\n"
+                     "cameras:\n"
+                     "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+                     "     publishers: {local_dir: \"%1$s/out\"}}\n");
+    kerr err = {0};
+    assert_int_equal(publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err), KERR_OK);
+    g_fail_packs = 2;
+    publish_hub_submit(f.h, person("cam"));
+    assert_int_equal(g_fail_packs, 0);
+    publish_hub_free(f.h); /* drains: the event reaches the local sink */
+    f.h = NULL;
+    char events[100];
+    snprintf(events, sizeof events, "%s/out/events.jsonl", f.dir);
+    assert_int_equal(count_lines(events), 1);
+    fixture_close(&f);
+}
+
 /* Issue 9.4: one camera's failing destination held back every camera's
  * events; a destination that can never take an event sends it to the
  * dead-letter folder instead of blocking or vanishing. */
 static void one_camera_cannot_block_another(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/kvs-hub-XXXXXX", yaml[2048], path[700], cmd[600];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/file", dir);
-    FILE *f = fopen(path, "w"); /* a file where the bad camera's folder should be */
-    assert_non_null(f);
-    fclose(f);
-    snprintf(yaml, sizeof yaml,
-             "spool: {dir: \"%s/spool\"}\n"
-             "defaults: {source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}\n"
-             "cameras:\n"
-             "  - {name: bad, publishers: {local_dir: \"%s/file/out\"}}\n"
-             "  - {name: good, publishers: {local_dir: \"%s/good\"}}\n",
-             dir, dir, dir);
-    cfg_diags d = {0};
-    config *cfg = config_load("t.yaml", yaml, &d);
-    assert_non_null(cfg);
-    cfg_diags_free(&d);
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\"}\n"
+                     "defaults: {source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}\n"
+                     "cameras:\n"
+                     "  - {name: bad, publishers: {local_dir: \"%1$s/file/out\"}}\n"
+                     "  - {name: good, publishers: {local_dir: \"%1$s/good\"}}\n");
+    char path[100];
+    snprintf(path, sizeof path, "%s/file", f.dir);
+    FILE *file = fopen(path, "w"); /* a file where the bad camera's folder should be */
+    assert_non_null(file);
+    fclose(file);
     kerr err = {0};
-    publish_hub *h = publish_hub_new(cfg, &err);
-    assert_non_null(h);
-    assert_int_not_equal(publish_hub_add_camera(h, "bad", &cfg->cams[0].pub, &err), KERR_OK);
-    assert_int_equal(publish_hub_add_camera(h, "good", &cfg->cams[1].pub, &err), KERR_OK);
+    assert_int_not_equal(publish_hub_add_camera(f.h, "bad", &f.cfg->cams[0].pub, &err), KERR_OK);
+    assert_int_equal(publish_hub_add_camera(f.h, "good", &f.cfg->cams[1].pub, &err), KERR_OK);
     /* a name no publisher can store (it bypassed the config check) */
-    assert_int_equal(publish_hub_add_camera(h, "../escape", &cfg->cams[1].pub, &err), KERR_OK);
-    publish_hub_submit(h, person("bad"));
-    publish_hub_submit(h, person("../escape"));
+    assert_int_equal(publish_hub_add_camera(f.h, "../escape", &f.cfg->cams[1].pub, &err), KERR_OK);
+    publish_hub_submit(f.h, person("bad"));
+    publish_hub_submit(f.h, person("../escape"));
     for (int i = 0; i < 3; i++)
-        publish_hub_submit(h, person("good"));
-    snprintf(path, sizeof path, "%s/good/events.jsonl", dir);
+        publish_hub_submit(f.h, person("good"));
+    snprintf(path, sizeof path, "%s/good/events.jsonl", f.dir);
     int lines = 0;
     for (int i = 0; i < 100 && lines < 3; i++) { /* up to 5 s */
         clock_sleep_ns(50000000LL);
         lines = count_lines(path);
     }
     assert_int_equal(lines, 3);
-    snprintf(path, sizeof path, "%s/spool/dead-letter/local.jsonl", dir);
+    snprintf(path, sizeof path, "%s/spool/dead-letter/local.jsonl", f.dir);
     assert_int_equal(count_lines(path), 1);
     char *dead = read_file(path, NULL, NULL);
     assert_non_null(strstr(dead, "\"camera_name\":\"../escape\""));
     assert_non_null(strstr(dead, "camera name may only hold"));
     free(dead);
-    publish_hub_drain_by(h, clock_wall_ms() + 300);
-    publish_hub_free(h); /* the bad camera's event stays in the spool */
-    config_free(cfg);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    publish_hub_drain_by(f.h, clock_wall_ms() + 300); /* the bad camera's event stays spooled */
+    fixture_close(&f);
 }
 
 /* Issue 9.3: with spool.max_bytes 1 MiB an event with larger images waited
@@ -147,38 +142,29 @@ static void one_camera_cannot_block_another(void **state)
 static void event_larger_than_the_spool_goes_without_images(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/kvs-hub-XXXXXX", yaml[1024], path[700], cmd[600];
-    assert_non_null(mkdtemp(dir));
-    snprintf(yaml, sizeof yaml,
-             "spool: {dir: \"%s/spool\", max_bytes: 1048576}\n"
-             "cameras:\n"
-             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
-             "     publishers: {local_dir: \"%s/out\"}}\n",
-             dir, dir);
-    cfg_diags d = {0};
-    config *cfg = config_load("t.yaml", yaml, &d);
-    if (!cfg) fail_msg("%s", d.n ? d.items[0].msg : "?");
-    cfg_diags_free(&d);
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\", max_bytes: 1048576}\n"
+                     "cameras:\n"
+                     "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+                     "     publishers: {local_dir: \"%1$s/out\"}}\n");
     kerr err = {0};
-    publish_hub *h = publish_hub_new(cfg, &err);
-    assert_non_null(h);
-    assert_int_equal(publish_hub_add_camera(h, "cam", &cfg->cams[0].pub, &err), KERR_OK);
+    assert_int_equal(publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err), KERR_OK);
     event *e = person("cam");
     e->snapshot.len = 2 << 20; /* a 4K frame's JPEG can be this large */
     e->snapshot.data = calloc(1, e->snapshot.len);
     assert_non_null(e->snapshot.data);
     int64_t t0 = clock_mono_ns();
-    publish_hub_submit(h, e);
+    publish_hub_submit(f.h, e);
     assert_true(clock_mono_ns() - t0 < 3000000000LL); /* no waiting for room */
-    publish_hub_free(h);
-    snprintf(path, sizeof path, "%s/out/events.jsonl", dir);
+    publish_hub_free(f.h);
+    f.h = NULL;
+    char path[100];
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
     assert_int_equal(count_lines(path), 1);
     char *line = read_file(path, NULL, NULL);
     assert_null(strstr(line, "frame.jpg")); /* no snapshot named: none was kept */
     free(line);
-    config_free(cfg);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    fixture_close(&f);
 }
 
 int main(void)
