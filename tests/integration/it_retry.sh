@@ -65,8 +65,26 @@ sigterm_within() {
   [ "$ms" -lt 5000 ] || fail "$1: stopping took $ms ms (limit 5000)"
 }
 
-# Every KVS call answers 500 (fragments, playlists, GetMedia): SIGTERM is prompt.
 EMU_PID=$LAST_PID
+FIRST_PID=$KVS_PID
+# A second instance (own metrics port and folders) for the states that need a fresh start.
+M2=$(free_port)
+sed -e "s#127.0.0.1:$METRICS_PORT#127.0.0.1:$M2#" -e "s#$WORK/spool#$WORK/spool2#" -e "s#$WORK/out#$WORK/out2#" \
+  "$WORK/c.yaml" >"$WORK/c2.yaml"
+# Sources still opening on a stalled stream (no fragment for 15 s): SIGTERM is prompt.
+kvs_fault "$EPORT" s1 stall 15000
+kvs_fault "$EPORT" s2 stall 15000
+run_bg "$WORK/c2.yaml" "$WORK/log-stall"
+sleep 3
+sigterm_within "while opening a stalled stream"
+# Every call refused with 403 (a wrong secret: the emulator checks SigV4).
+AWS_SECRET_ACCESS_KEY=wrong-secret run_bg "$WORK/c2.yaml" "$WORK/log-403"
+wait_for 20 grep -q '403\|InvalidSignature' "$WORK/log-403" || fail "no 403 seen: $(tail -2 "$WORK/log-403")"
+sleep 1
+sigterm_within "while every KVS call answers 403"
+KVS_PID=$FIRST_PID
+
+# Every KVS call answers 500 (fragments, playlists, GetMedia): SIGTERM is prompt.
 kvs_fault "$EPORT" s1 error5xx 100000
 kvs_fault "$EPORT" s2 error5xx 100000
 sleep 4
