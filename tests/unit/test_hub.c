@@ -1,12 +1,17 @@
 /* The publisher hub around the spool. Built with -Wl,--wrap=spool_record_pack
  * (tests/CMakeLists.txt) so a test can make serialising an event fail the way
  * an allocation failure does. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -167,12 +172,74 @@ static void event_larger_than_the_spool_goes_without_images(void **state)
     fixture_close(&f);
 }
 
+static void *add_kinesis_camera(void *arg)
+{
+    fixture *f = arg;
+    kerr err = {0};
+    publish_hub_add_camera(f->h, "cam", &f->cfg->cams[0].pub, &err); /* fails after ~5 s */
+    return NULL;
+}
+
+/* Issue 9.4: opening a destination (which may fetch credentials over the
+ * network) happened under the hub's lock, so every inference worker's
+ * submit and /readyz waited for it. A credentials endpoint that accepts and
+ * never answers keeps one camera's open busy for seconds; the hub must go on
+ * answering meanwhile. */
+static void opening_a_destination_does_not_block_the_hub(void **state)
+{
+    (void)state;
+    int srv = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(srv, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(srv, 8), 0); /* accepted by the kernel, never answered */
+    assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &alen), 0);
+    char uri[100];
+    snprintf(uri, sizeof uri, "http://127.0.0.1:%d/creds", ntohs(a.sin_port));
+    static const char *const unset[] = {"AWS_ACCESS_KEY_ID",           "AWS_SECRET_ACCESS_KEY",
+                                        "AWS_SESSION_TOKEN",           "AWS_PROFILE",
+                                        "AWS_WEB_IDENTITY_TOKEN_FILE", NULL};
+    for (int i = 0; unset[i]; i++)
+        unsetenv(unset[i]);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri, 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    fixture f;
+    fixture_open(&f, "aws_region: us-east-1\n"
+                     "aws: {endpoints: {kinesis: \"http://127.0.0.1:1\"}}\n"
+                     "spool: {dir: \"%1$s/spool\"}\n"
+                     "defaults: {source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}\n"
+                     "cameras:\n"
+                     "  - {name: cam, publishers: {kinesis_stream_name: ev}}\n"
+                     "  - {name: other, publishers: {local_dir: \"%1$s/out\"}}\n");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, add_kinesis_camera, &f), 0);
+    clock_sleep_ns(300000000LL); /* inside the credentials request by now */
+    int64_t t0 = clock_mono_ns();
+    char why[256] = "";
+    publish_hub_healthy(f.h, why, sizeof why);
+    kerr err = {0};
+    assert_int_equal(publish_hub_add_camera(f.h, "other", &f.cfg->cams[1].pub, &err), KERR_OK);
+    publish_hub_submit(f.h, person("other"));
+    int64_t ms = (clock_mono_ns() - t0) / 1000000;
+    pthread_join(t, NULL);
+    if (ms > 1000) fail_msg("the hub was blocked %lld ms by another camera's open", (long long)ms);
+    fixture_close(&f);
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    unsetenv("AWS_CONFIG_FILE");
+    close(srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(event_survives_a_failed_pack),
         cmocka_unit_test(one_camera_cannot_block_another),
         cmocka_unit_test(event_larger_than_the_spool_goes_without_images),
+        cmocka_unit_test(opening_a_destination_does_not_block_the_hub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
