@@ -357,17 +357,9 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
                           .owner = c,
                           .state = on_source_state,
                           .error = on_source_error};
-    c->network = c->src && c->src->network(cfg);
+    c->network = c->src->network(cfg); /* every source_mode has a source (registry.c) */
     bool batch = cfg->mode == SOURCE_URL && !cfg->realtime;
     c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !batch);
-    if (!c->src) {
-        camera_count_error(c, "source");
-        log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name),
-               "source mode %s is not available in this build (use source: {mode: url, url: ...})",
-               source_mode_name(cfg->mode));
-        set_state(c, CAM_FAILED);
-        return c;
-    }
     if (!c->slot || pthread_create(&c->reader, NULL, reader_main, c) != 0) {
         kerr_set(err, KERR_INTERNAL, "cannot start the reader thread");
         set_state(c, CAM_FAILED);

@@ -103,11 +103,10 @@ typedef struct {
     char source[64]; /* which provider answered, for logs (never the values) */
 } aws_creds;
 
-/* Environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), then
- * the shared credentials and config files for AWS_PROFILE (default "default",
- * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, ~/.aws/). */
-kerr_code aws_creds_resolve(aws_creds *out, kerr *err);
-/* The whole chain: then web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
+/* The whole chain: environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN), the shared credentials and config files for AWS_PROFILE
+ * (default "default", AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, ~/.aws/),
+ * then web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
  * -> STS, sts_endpoint overrides), ECS (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
  * _FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]), EC2 IMDSv2
  * (AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED). */

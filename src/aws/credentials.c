@@ -292,11 +292,6 @@ kerr_code aws_creds_fetch(aws_http *http, const char *sts_endpoint, const char *
     return rc;
 }
 
-kerr_code aws_creds_resolve(aws_creds *out, kerr *err)
-{
-    return aws_creds_fetch(NULL, NULL, NULL, out, err);
-}
-
 /* ---- the cached provider ---- */
 struct aws_creds_provider {
     pthread_mutex_t mu;

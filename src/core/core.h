@@ -29,7 +29,6 @@ typedef struct {
 /* Sets err (may be NULL) and returns code, so callers can `return kerr_set(...)`. */
 kerr_code kerr_set(kerr *err, kerr_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-const char *kerr_name(kerr_code code);
 
 /* ---- logging: one JSON object per line on stdout ---- */
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
@@ -57,17 +56,6 @@ int64_t clock_parse_iso(const char *s);
 
 /* ---- UUIDv7: time-ordered, so event ids sort by creation ---- */
 void uuid_v7(char out[37]);
-
-/* ---- bounded blocking queue of pointers ---- */
-typedef struct kqueue kqueue;
-kqueue *kqueue_new(size_t capacity);
-void kqueue_free(kqueue *q);
-/* Blocks while full; returns false once the queue is closed. */
-bool kqueue_push(kqueue *q, void *item);
-/* Blocks while empty; returns NULL once closed and drained, or on timeout (timeout_ms >= 0). */
-void *kqueue_pop(kqueue *q, int timeout_ms);
-void kqueue_close(kqueue *q);
-size_t kqueue_len(kqueue *q);
 
 /* ---- small helpers with single owners ---- */
 char *kstrdup(const char *s);

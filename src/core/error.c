@@ -13,18 +13,3 @@ kerr_code kerr_set(kerr *err, kerr_code code, const char *fmt, ...)
     }
     return code;
 }
-
-const char *kerr_name(kerr_code code)
-{
-    switch (code) {
-    case KERR_OK: return "ok";
-    case KERR_INVALID: return "invalid";
-    case KERR_IO: return "io";
-    case KERR_NOMEM: return "nomem";
-    case KERR_UNSUPPORTED: return "unsupported";
-    case KERR_EOF: return "eof";
-    case KERR_AGAIN: return "again";
-    case KERR_INTERNAL: return "internal";
-    }
-    return "unknown";
-}

@@ -3,7 +3,7 @@
  * COCO model finds (params.vehicle_model) or on the whole frame. Recognition:
  * PaddleOCR's CTC recogniser on each rotated text crop, letters and digits
  * upper-cased, then the configured plate formats (with confusion repair).
- * Voting across frames is the tracker's side (app/analyse.c). */
+ * Voting across frames is the track book's side (track/track_events.c). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>

@@ -79,7 +79,6 @@ int plate_formats_count(const plate_formats *f);
  * format needs it. Returns the index of the format (text updated in place), or
  * -1 when no format matches (text unchanged). */
 int plate_formats_match(const plate_formats *f, ocr_text *t);
-const char *plate_formats_pattern(const plate_formats *f, int i);
 
 /* ---- voting across the frames of one tracked vehicle ---- */
 #define VOTE_MAX_LEN 12

@@ -50,11 +50,6 @@ int plate_formats_count(const plate_formats *f)
     return f ? f->n : 0;
 }
 
-const char *plate_formats_pattern(const plate_formats *f, int i)
-{
-    return f && i >= 0 && i < f->n ? f->pattern[i] : NULL;
-}
-
 /* What a character is often misread as (and back). */
 static const char *swaps(char c)
 {

@@ -103,8 +103,10 @@ timeout 30 "$KVS_BIN" --config "$WORK/cuda.yaml" >"$WORK/log" 2>&1; rc=$?
 set -e
 if grep -q "CUDA execution provider" "$WORK/log"; then
   [ "$rc" = 1 ] || fail "cuda without provider: exit $rc"
-else
-  note "this ONNX Runtime has CUDA: cuda:0 starts (rc=$rc)"
+else # a runtime with CUDA: it must really start on cuda:0 (its camera's file is missing: exit 0)
+  grep -q 'kvs-infer starting: .*device cuda:0' "$WORK/log" || fail "cuda:0 did not start: $(tail -3 "$WORK/log")"
+  [ "$rc" = 0 ] || fail "cuda:0 with a CUDA runtime: exit $rc"
+  note "this ONNX Runtime has CUDA: cuda:0 started"
 fi
 
 # Issue 9.6: --validate loads the models (a 0-byte file or a JPEG named .onnx

@@ -71,10 +71,16 @@ wait_for() {
 
 # metric PREFIX: the sum of every /metrics series whose line starts with PREFIX,
 # e.g. metric 'kvs_infer_stream_errors_total{camera="bad"' (0 when absent).
+# A family missing from the exposition (renamed?) is an error, not a 0.
 metric() { http_get "http://127.0.0.1:$METRICS_PORT/metrics" | $PY -c '
 import sys
 want, total = sys.argv[1], 0.0
-for line in sys.stdin:
+lines = sys.stdin.readlines()
+family = want.split("{")[0]
+names = {family} | {family[: -len(x)] for x in ("_count", "_sum", "_bucket") if family.endswith(x)}
+if not any(l.startswith("# TYPE " + n + " ") for l in lines for n in names):
+    sys.exit("metric: no family " + family + " in /metrics")
+for line in lines:
     if line.startswith(want) and not line.startswith("#"):
         total += float(line.rsplit(" ", 1)[1])
 print(int(total) if total == int(total) else total)' "$1"; }

@@ -2,11 +2,13 @@
  * sink's files and its torn-line protection. */
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
@@ -213,10 +215,34 @@ static void local_sink_reopens_a_moved_or_removed_file(void **state)
 static void append_line_never_leaves_a_torn_line(void **state)
 {
     (void)state;
-    /* /dev/full fails every write with ENOSPC: the error must come back. */
-    int fd = open("/dev/full", O_WRONLY);
-    if (fd < 0) skip();
+    /* A file-size limit makes the kernel write only part of the line (the way
+     * a filling disk does): the error comes back and the part is cut off. */
+    char path[] = "/tmp/kvs-torn-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(append_line(fd, "{\"a\":1}\n", 8, NULL), KERR_OK);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 20; /* room for 12 of the next line's 40 bytes */
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     kerr err = {0};
+    kerr_code rc = append_line(fd, "{\"b\":\"a line too long for the limit\"}\n", 40, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_not_equal(rc, KERR_OK);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, 8); /* the partial line was cut */
+    close(fd);
+    char *text = read_file(path, NULL, NULL);
+    assert_string_equal(text, "{\"a\":1}\n");
+    free(text);
+    unlink(path);
+    /* /dev/full fails every write with ENOSPC: the error must come back. */
+    fd = open("/dev/full", O_WRONLY);
+    if (fd < 0) return;
     assert_int_not_equal(append_line(fd, "{}\n", 3, &err), KERR_OK);
     assert_non_null(strstr(err.msg, "No space"));
     close(fd);

@@ -100,22 +100,6 @@ static void batch_slot_blocks_instead(void **state)
     assert_true(a.ordered && b.ordered); /* two workers, yet each camera stays in order */
 }
 
-static void queue_bounds_and_close(void **state)
-{
-    (void)state;
-    kqueue *q = kqueue_new(2);
-    int x = 1, y = 2;
-    assert_true(kqueue_push(q, &x));
-    assert_true(kqueue_push(q, &y));
-    assert_int_equal(kqueue_len(q), 2);
-    assert_ptr_equal(kqueue_pop(q, 0), &x);
-    kqueue_close(q);
-    assert_false(kqueue_push(q, &x));
-    assert_ptr_equal(kqueue_pop(q, -1), &y); /* drained after close */
-    assert_null(kqueue_pop(q, -1));
-    kqueue_free(q);
-}
-
 static void prometheus_text(void **state)
 {
     (void)state;
@@ -146,7 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sampler_fps_limit),       cmocka_unit_test(sampler_skip_frames),
         cmocka_unit_test(slot_drops_stale_frames), cmocka_unit_test(batch_slot_blocks_instead),
-        cmocka_unit_test(queue_bounds_and_close),  cmocka_unit_test(prometheus_text),
+        cmocka_unit_test(prometheus_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
