@@ -1,4 +1,5 @@
-/* DynamoDB: one item per event, typed attributes, idempotent by event_id
+/* DynamoDB: one item per event, each event field a typed attribute (README
+ * "DynamoDB items"), idempotent by event_id
  * (a conditional put: a replayed event finds its item and counts as done). */
 #include <jansson.h>
 #include <stdio.h>
@@ -37,47 +38,79 @@ static kerr_code ddb_open(const cfg_publishers *p, const config *cfg, void **sta
     return KERR_OK;
 }
 
-static json_t *S(const char *v)
+/* The shortest decimal that reads back as the same double: full precision
+ * without 0.90000000000000002 for 0.9. */
+static void shortest(double v, char *buf, size_t len)
 {
-    return json_pack("{s:s}", "S", v ? v : "");
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) return;
+    }
 }
 
-static json_t *N(double v)
+/* A JSON value as a DynamoDB AttributeValue: objects are maps (M), arrays
+ * lists (L), numbers N at full precision, strings S, booleans BOOL, null NULL,
+ * so every field can be used in filter expressions and indexes. */
+static json_t *attr(const json_t *v)
 {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", v);
-    return json_pack("{s:s}", "N", buf);
+    char num[64];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        json_t *m = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) json_object_set_new(m, k, attr(x));
+        return json_pack("{s:o}", "M", m);
+    }
+    case JSON_ARRAY: {
+        json_t *l = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(l, attr(x));
+        return json_pack("{s:o}", "L", l);
+    }
+    case JSON_STRING: return json_pack("{s:s}", "S", json_string_value(v));
+    case JSON_INTEGER:
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return json_pack("{s:s}", "N", num);
+    case JSON_REAL:
+        shortest(json_real_value(v), num, sizeof num);
+        return json_pack("{s:s}", "N", num);
+    case JSON_TRUE: return json_pack("{s:b}", "BOOL", 1);
+    case JSON_FALSE: return json_pack("{s:b}", "BOOL", 0);
+    case JSON_NULL: break;
+    }
+    return json_pack("{s:b}", "NULL", 1);
 }
 
+/* The item: each field of the event (design.md) as a typed attribute,
+ * event_id the key, plus expires_at (epoch seconds) for the table's TTL. */
 static json_t *item(const cfg_publishers *p, const event *e)
 {
-    char *json = event_to_json(e);
-    char when[40];
-    clock_format_iso(e->detected_at_ms, when, sizeof when);
+    char *text = event_to_json(e);
+    json_t *ev = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!ev) return NULL;
     json_t *it = json_object();
-    json_object_set_new(it, "event_id", S(e->event_id));
-    json_object_set_new(it, "camera_name", S(e->camera_name));
-    if (e->stream_name) json_object_set_new(it, "stream_name", S(e->stream_name));
-    json_object_set_new(it, "detector", S(e->detector));
-    json_object_set_new(it, "label", S(e->label));
-    json_object_set_new(it, "confidence", N(e->confidence));
-    json_object_set_new(it, "detected_at", S(when));
-    json_object_set_new(it, "track_id", N((double)e->track_id));
-    if (e->pts_ms >= 0) json_object_set_new(it, "pts", N((double)e->pts_ms / 1000.0));
-    if (e->snapshot_ref) json_object_set_new(it, "snapshot", S(e->snapshot_ref));
-    json_object_set_new(it, "model_sha256", S(e->model_sha256));
-    json_object_set_new(it, "event", S(json));
-    if (p->dynamodb_ttl_days > 0) /* epoch seconds, for the table's TTL setting */
-        json_object_set_new(it, "expires_at",
-                            N((double)(e->detected_at_ms / 1000 + p->dynamodb_ttl_days * 86400LL)));
-    free(json);
+    const char *k;
+    json_t *x;
+    json_object_foreach(ev, k, x) json_object_set_new(it, k, attr(x));
+    json_decref(ev);
+    if (p->dynamodb_ttl_days > 0) {
+        char num[32];
+        snprintf(num, sizeof num, "%lld",
+                 (long long)(e->detected_at_ms / 1000 + p->dynamodb_ttl_days * 86400LL));
+        json_object_set_new(it, "expires_at", json_pack("{s:s}", "N", num));
+    }
     return it;
 }
 
 static kerr_code ddb_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
 {
     ddb_state *s = state;
-    json_t *body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", item(p, e),
+    json_t *it = item(p, e);
+    if (!it) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
+    json_t *body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", it,
                              "ConditionExpression", "attribute_not_exists(event_id)");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

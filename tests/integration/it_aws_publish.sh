@@ -47,7 +47,7 @@ aws_call kinesis-dump "$EP" detections >"$WORK/stream.jsonl"
 $CHECK delivered "$WORK/log" "$WORK/stream.jsonl" --same-as "$WORK/out/events.jsonl" --ids "$WORK/ids" \
   --s3list "$WORK/s3list" --bucket snapshots --prefix kvs-infer/ --images "$WORK/out"
 aws_call s3-verify "$S3EP" snapshots "$WORK/s3list" || fail "S3 objects"
-aws_call ddb-verify "$DDBEP" detections "$WORK/ids" || fail "DynamoDB items"
+aws_call ddb-verify "$DDBEP" detections "$WORK/ids" "$WORK/out/events.jsonl" || fail "DynamoDB items"
 for ep in "$EP" "$S3EP" "$DDBEP"; do
   stats=$(http_get "$ep/__proxy/stats")
   note "proxy $ep: $stats"

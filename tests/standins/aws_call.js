@@ -3,7 +3,7 @@
 //   node aws_call.js call ENDPOINT SERVICE TARGET 'JSON'      -> prints the response body
 //   node aws_call.js kinesis-dump ENDPOINT STREAM             -> one decoded record per line
 //   node aws_call.js s3-verify ENDPOINT BUCKET LIST            -> objects equal local files
-//   node aws_call.js ddb-verify ENDPOINT TABLE IDS             -> an item (with expires_at) per event id
+//   node aws_call.js ddb-verify ENDPOINT TABLE IDS EVENTS      -> per event id an item equal to its event (typed), with expires_at
 // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region us-east-1.
 'use strict';
 const http = require('http');
@@ -69,18 +69,55 @@ async function s3Verify(endpoint, bucket, list) {
   console.log(`${n} objects identical`);
 }
 
-// Each line of IDS is an event_id: its item must exist and carry the same event.
-async function ddbVerify(endpoint, table, ids) {
+// A DynamoDB AttributeValue back to plain JSON.
+function plain(v) {
+  if ('M' in v) return Object.fromEntries(Object.entries(v.M).map(([k, x]) => [k, plain(x)]));
+  if ('L' in v) return v.L.map(plain);
+  if ('N' in v) return Number(v.N);
+  if ('S' in v) return v.S;
+  if ('BOOL' in v) return v.BOOL;
+  if ('NULL' in v) return null;
+  throw new Error(`unexpected attribute ${JSON.stringify(v)}`);
+}
+
+// Deep equality with numbers equal to 1e-9 (relative).
+function same(a, b, path) {
+  if (typeof a === 'number' && typeof b === 'number') {
+    if (Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(a))) throw new Error(`${path}: ${a} != ${b}`);
+    return;
+  }
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') {
+    if (a !== b) throw new Error(`${path}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`);
+    return;
+  }
+  const ka = Object.keys(a).sort(), kb = Object.keys(b).sort();
+  if (JSON.stringify(ka) !== JSON.stringify(kb)) throw new Error(`${path}: keys ${ka} != ${kb}`);
+  for (const k of ka) same(a[k], b[k], `${path}.${k}`);
+}
+
+// Each line of IDS is an event_id: its item must exist, hold every field of
+// that event (EVENTS, a JSON-lines file) as typed attributes equal to it, with
+// numbers as N, and carry the TTL attribute.
+async function ddbVerify(endpoint, table, ids, events) {
   const fs = require('fs');
+  const byId = new Map(fs.readFileSync(events, 'utf8').split('\n').filter(Boolean).map((l) => {
+    const e = JSON.parse(l);
+    return [e.event_id, e];
+  }));
   let n = 0;
   for (const id of fs.readFileSync(ids, 'utf8').split('\n').filter(Boolean)) {
     const r = JSON.parse(await call(endpoint, 'dynamodb', 'DynamoDB_20120810.GetItem',
       JSON.stringify({ TableName: table, Key: { event_id: { S: id } }, ConsistentRead: true })));
-    if (!r.Item || JSON.parse(r.Item.event.S).event_id !== id) throw new Error(`item ${id} missing`);
+    if (!r.Item) throw new Error(`item ${id} missing`);
     if (!r.Item.expires_at || !(Number(r.Item.expires_at.N) > Date.now() / 1000)) throw new Error(`item ${id}: no TTL attribute`);
+    if (!('N' in r.Item.confidence) || !('M' in r.Item.bbox) || !('N' in r.Item.bbox.M.x)) throw new Error(`item ${id}: fields are not typed`);
+    const item = plain({ M: r.Item });
+    delete item.expires_at;
+    if (!byId.has(id)) throw new Error(`event ${id} is not in ${events}`);
+    same(item, byId.get(id), id);
     n++;
   }
-  console.log(`${n} items found`);
+  console.log(`${n} items found, each equal to its event`);
 }
 
 async function kinesisDump(endpoint, stream) {
@@ -103,6 +140,6 @@ const [cmd, ...a] = process.argv.slice(2);
 (cmd === 'call' ? call(a[0], a[1], a[2], a[3]).then((t) => console.log(t))
   : cmd === 'kinesis-dump' ? kinesisDump(a[0], a[1])
   : cmd === 's3-verify' ? s3Verify(a[0], a[1], a[2])
-  : cmd === 'ddb-verify' ? ddbVerify(a[0], a[1], a[2])
+  : cmd === 'ddb-verify' ? ddbVerify(a[0], a[1], a[2], a[3])
   : Promise.reject(new Error('usage: aws_call.js call|kinesis-dump ...')))
   .catch((e) => { console.error(e.message); process.exit(1); });
