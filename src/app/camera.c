@@ -232,11 +232,8 @@ static bool wait_to_reconnect(camera *c, backoff *bo)
 {
     set_state(c, CAM_BACKOFF);
     int64_t until = clock_mono_ns() + backoff_next(bo) * 1000000LL;
-    while (clock_mono_ns() < until)
-        if (atomic_load(&c->stop))
-            return false;
-        else
-            clock_sleep_ns(50000000LL);
+    while (clock_mono_ns() < until && !atomic_load(&c->stop))
+        clock_sleep_ns(50000000LL);
     return !atomic_load(&c->stop);
 }
 
