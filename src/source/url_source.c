@@ -27,7 +27,7 @@ static bool url_network(const cfg_camera *cam)
  * headers and probe. A server that streams an endless playlist (each entry
  * kept by FFmpeg's HLS demuxer) grew memory by gigabytes before the 15 s open
  * deadline; probing a real stream reads a few MB (probesize). */
-enum { OPEN_MAX_BYTES = 16 << 20 };
+enum { OPEN_MAX_BYTES = 8 << 20 };
 
 static int interrupt_cb(void *opaque)
 {

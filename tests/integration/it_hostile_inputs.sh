@@ -2,7 +2,7 @@
 # Hostile network inputs cannot eat the machine (issue 9.5): a playlist URL
 # that streams #EXTINF lines without end grew RSS by gigabytes before the
 # open deadline, per camera and per reconnect. Now opening reads at most
-# 16 MiB, the error says why, memory stays bounded and is given back, and the
+# 8 MiB, the error says why, memory stays bounded and is given back, and the
 # camera keeps retrying like any network input.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
@@ -45,9 +45,13 @@ for i in $(seq 1 12); do
   [ "$rss" -gt "$max" ] && max=$rss
   sleep 1
 done
-note "endless playlist: peak RSS $((max / 1024)) MiB over 12 s"
-[ "$max" -lt $((600 * 1024)) ] || fail "RSS reached $((max / 1024)) MiB"
-grep -q 'sent more than 16 MiB before any video' "$WORK/log" || fail "no clear error: $(grep -m1 'cannot open' "$WORK/log")"
+# ASan's red zones and quarantine hold several times the memory of a release
+# build; unbounded growth still passes either limit within seconds.
+limit=600
+ldd "$KVS_BIN" | grep -q libasan && limit=1200
+note "endless playlist: peak RSS $((max / 1024)) MiB over 12 s (limit $limit MiB)"
+[ "$max" -lt $((limit * 1024)) ] || fail "RSS reached $((max / 1024)) MiB"
+grep -q 'sent more than 8 MiB before any video' "$WORK/log" || fail "no clear error: $(grep -m1 'cannot open' "$WORK/log")"
 n=$(metric 'kvs_infer_stream_errors_total{camera="endless",kind="open"')
 [ "$n" -ge 2 ] || fail "the camera did not keep retrying ($n open errors)"
 kill -TERM "$KVS_PID"; wait "$KVS_PID" || fail "exit $?"
