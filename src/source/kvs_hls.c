@@ -265,6 +265,7 @@ static void watch_stall(hls_state *s, bool fresh)
 /* One poll of the media playlist. KERR_OK also when nothing is new. */
 static kerr_code poll_playlist(hls_state *s, kerr *err)
 {
+    HLS_LOG(s, LOG_DEBUG, "media playlist poll");
     aws_http_response resp;
     kerr_code rc = fetch(s, s->media_url, &resp, err);
     if (rc != KERR_OK) {

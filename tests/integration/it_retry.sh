@@ -71,6 +71,22 @@ FIRST_PID=$KVS_PID
 M2=$(free_port)
 sed -e "s#127.0.0.1:$METRICS_PORT#127.0.0.1:$M2#" -e "s#$WORK/spool#$WORK/spool2#" -e "s#$WORK/out#$WORK/out2#" \
   "$WORK/c.yaml" >"$WORK/c2.yaml"
+# Issue 9.2: failing calls must not turn into a polling storm (81 media
+# playlist polls in 10 s were seen with 1 s fragments). 1 s fragments here:
+# with every HLS call of the stream failing for a while, about one poll a second.
+"$KVS_BIN" --config "$WORK/c2.yaml" --log-level debug >"$WORK/log-polls" 2>&1 &
+KVS_PID=$!; PIDS+=("$KVS_PID")
+wait_for 30 grep -q '"msg":"source open.*"camera_name":"hls"' "$WORK/log-polls" || fail "no HLS camera: $(tail -2 "$WORK/log-polls")"
+sleep 2
+p0=$(grep -c 'media playlist poll' "$WORK/log-polls")
+kvs_fault "$EPORT" s1 error5xx 25
+sleep 10
+polls=$(( $(grep -c 'media playlist poll' "$WORK/log-polls") - p0 ))
+note "HLS with failing calls: $polls media playlist polls in 10 s"
+[ "$polls" -ge 3 ] || fail "the HLS camera stopped polling ($polls)"
+[ "$polls" -le 20 ] || fail "$polls media playlist polls in 10 s with 1 s fragments"
+sigterm_within "after the failing calls"
+
 # Sources still opening on a stalled stream (no fragment for 15 s): SIGTERM is prompt.
 kvs_fault "$EPORT" s1 stall 15000
 kvs_fault "$EPORT" s2 stall 15000
