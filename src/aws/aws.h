@@ -83,11 +83,12 @@ typedef struct {
 /* ca_bundle: a CA file to trust instead of the system's (NULL: system). */
 aws_http *aws_http_new(const char *ca_bundle, kerr *err);
 void aws_http_free(aws_http *h);
-/* Blocks the calling thread until the response (or a transport error: KERR_IO). */
 /* Requests this thread makes from now on give up (KERR_IO, "cancelled") within
  * about a second once cancel(arg) returns true: a camera or publisher that is
  * stopping never waits out a connect or transfer timeout. NULL: never. */
 void aws_http_cancel_when(bool (*cancel)(void *arg), void *arg);
+/* Blocks the calling thread until the response (or a transport error: KERR_IO,
+ * and resp holds no body). */
 kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aws_header *headers,
                       int nheaders, const void *body, size_t body_len, int timeout_ms,
                       aws_http_response *resp, kerr *err);
@@ -143,7 +144,7 @@ typedef struct {
 
 /* KERR_OK on 2xx (resp holds the body; free it). KERR_AGAIN when the error is
  * retryable but attempts or the retry quota ran out; KERR_INVALID for client
- * errors. aerr says which. */
+ * errors. aerr says which; on any error resp holds no body. */
 kerr_code aws_json_call(aws_http *http, const aws_creds *creds, const aws_target *t,
                         const char *operation, const char *body, aws_http_response *resp,
                         aws_error *aerr, kerr *err);

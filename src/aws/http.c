@@ -230,11 +230,12 @@ kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aw
         pthread_cond_wait(&h->done, &h->mu);
     pthread_mutex_unlock(&h->mu);
     kerr_code rc = KERR_OK;
-    if (r.result != CURLE_OK)
+    if (r.result != CURLE_OK) {
         /* Never the query: it may hold a session token or a presigned signature. */
         rc = kerr_set(err, KERR_IO, "%s %.*s: %s", method, (int)strcspn(url, "?"), url,
                       r.errbuf[0] ? r.errbuf : curl_easy_strerror(r.result));
-    else
+        aws_http_response_free(resp); /* a part of an answer is no answer */
+    } else
         curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_cleanup(r.easy);
     curl_slist_free_all(r.hdrs);

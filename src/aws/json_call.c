@@ -170,6 +170,7 @@ kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call
         aws_http_response_free(resp);
         clock_sleep_ns(aws_backoff_ms(attempt) * 1000000LL);
     }
+    aws_http_response_free(resp); /* aerr holds what the answer said */
     return kerr_set(err, aerr->retryable ? KERR_AGAIN : KERR_INVALID, "%s %s %s: %s %s", c->service,
                     c->method, c->path, aerr->code, aerr->message);
 }
