@@ -104,12 +104,34 @@ typedef struct {
     int line, col;
 } cfg_detector;
 
+/* A camera's `publishers:` belong to the publishers (src/publish/publish.h):
+ * each reads its own keys into text settings, which the hub and the spool
+ * carry with every event without knowing what they mean. */
 typedef struct {
-    char *kinesis_stream_name, *s3_bucket, *s3_prefix, *dynamodb_table, *local_dir;
-    char *s3_sse;          /* AES256 | aws:kms, NULL: the bucket's default */
-    char *s3_kms_key_id;   /* with aws:kms */
-    int dynamodb_ttl_days; /* 0: no TTL attribute */
+    char *key, *value;
+} cfg_kv;
+
+typedef struct {
+    char *publisher; /* the registered name */
+    cfg_kv *kv;
+    int n;
+} cfg_pub;
+
+typedef struct {
+    cfg_pub *items;
+    int n;
 } cfg_publishers;
+
+/* The value of key, NULL when not set. */
+const char *cfg_pub_get(const cfg_pub *p, const char *key);
+/* Sets key (a copy of value); false when out of memory. */
+bool cfg_pub_set(cfg_pub *p, const char *key, const char *value);
+/* The settings of that publisher, NULL when the camera does not use it. */
+const cfg_pub *cfg_publishers_find(const cfg_publishers *ps, const char *publisher);
+/* Appends empty settings for publisher; NULL when out of memory. */
+cfg_pub *cfg_publishers_add(cfg_publishers *ps, const char *publisher);
+bool cfg_publishers_copy(cfg_publishers *dst, const cfg_publishers *src);
+void cfg_publishers_free(cfg_publishers *ps);
 
 typedef struct {
     char *name, *stream_name, *region;
@@ -163,6 +185,12 @@ config *config_load(const char *file, const char *text, cfg_diags *d);
  * checking detectors and report every problem at once. */
 config *config_load_all(const char *file, const char *text, cfg_diags *d);
 void config_free(config *c);
+/* Implemented by the publishers' registry (src/publish/settings.c): every
+ * registered publisher reads its keys of a camera's `publishers:` (NULL when
+ * absent); unknown keys are reported; with none asked for, the default
+ * publisher (the local sink). cfg may be NULL (no region check). */
+void cfg_publishers_read(cfg_diags *d, const config *cfg, const ynode *pubs, const char *path,
+                         cfg_publishers *out);
 /* Parses a YAML text into a tree; NULL with a diagnostic on syntax errors. */
 ynode *ynode_parse(const char *text, size_t len, cfg_diags *d);
 void ynode_free(ynode *n);

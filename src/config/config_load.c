@@ -28,9 +28,6 @@ static const char *const k_det_keys[] = {
     "type", "enabled", "confidence_threshold", "roi", "params", "events", NULL};
 static const char *const k_det_event_keys[] = {"cooldown_s", "updates", "summary", "plate_reads",
                                                NULL};
-static const char *const k_pub_keys[] = {
-    "kinesis_stream_name", "s3_bucket",         "s3_prefix", "s3_sse", "s3_kms_key_id",
-    "dynamodb_table",      "dynamodb_ttl_days", "local_dir", NULL};
 static const char *const k_roi_keys[] = {"name", "polygon", "exclude", NULL};
 static const char *const k_ep_names[] = {"kinesisvideo", "kinesis", "s3", "dynamodb", "sts", NULL};
 
@@ -434,33 +431,7 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
     }
     const ynode *pn = ynode_get(cam, "publishers");
     snprintf(p, sizeof p, "%s.publishers", path);
-    if (pn && cfg_expect_map(d, pn, p)) {
-        cfg_check_keys(d, pn, p, k_pub_keys);
-        cfg_read_str(d, pn, "kinesis_stream_name", p, &c->pub.kinesis_stream_name);
-        cfg_read_str(d, pn, "s3_bucket", p, &c->pub.s3_bucket);
-        cfg_read_str(d, pn, "s3_prefix", p, &c->pub.s3_prefix);
-        cfg_read_str(d, pn, "dynamodb_table", p, &c->pub.dynamodb_table);
-        cfg_read_str(d, pn, "local_dir", p, &c->pub.local_dir);
-        if (cfg_read_str(d, pn, "s3_sse", p, &c->pub.s3_sse) && strcmp(c->pub.s3_sse, "AES256") &&
-            strcmp(c->pub.s3_sse, "aws:kms"))
-            cfg_diag_add(d, ynode_get(pn, "s3_sse"), p,
-                         "s3_sse must be AES256 or aws:kms, not \"%s\"", c->pub.s3_sse);
-        if (cfg_read_str(d, pn, "s3_kms_key_id", p, &c->pub.s3_kms_key_id) &&
-            (!c->pub.s3_sse || strcmp(c->pub.s3_sse, "aws:kms")))
-            cfg_diag_add(d, ynode_get(pn, "s3_kms_key_id"), p,
-                         "s3_kms_key_id needs s3_sse: aws:kms");
-        int64_t ttl;
-        if (cfg_read_int(d, pn, "dynamodb_ttl_days", p, 1, 36500, &ttl))
-            c->pub.dynamodb_ttl_days = (int)ttl;
-    }
-    if ((c->pub.kinesis_stream_name || c->pub.s3_bucket || c->pub.dynamodb_table) &&
-        !cfg->aws_region)
-        cfg_diag_add(d, pn, p,
-                     "the AWS publishers need a region: aws_region at the top, AWS_REGION, "
-                     "AWS_DEFAULT_REGION or the profile's region");
-    if (!c->pub.kinesis_stream_name && !c->pub.s3_bucket && !c->pub.dynamodb_table &&
-        !c->pub.local_dir)
-        c->pub.local_dir = kstrdup("./out");
+    if (!pn || cfg_expect_map(d, pn, p)) cfg_publishers_read(d, cfg, pn, p, &c->pub);
     size_t len = 0, cap = 0;
     dump(cam, &c->fingerprint, &len, &cap);
 }
@@ -619,9 +590,7 @@ static void free_camera(cfg_camera *c)
         free(c->dets[i].roi);
     }
     free(c->dets);
-    free(c->pub.kinesis_stream_name), free(c->pub.s3_bucket), free(c->pub.s3_prefix);
-    free(c->pub.dynamodb_table), free(c->pub.local_dir);
-    free(c->pub.s3_sse), free(c->pub.s3_kms_key_id);
+    cfg_publishers_free(&c->pub);
 }
 
 void config_free(config *c)

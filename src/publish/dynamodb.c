@@ -15,17 +15,27 @@ typedef struct {
     char table[256];
 } ddb_state;
 
-static bool ddb_wanted(const cfg_publishers *p)
+static const char *const k_keys[] = {"dynamodb_table", "dynamodb_ttl_days", NULL};
+
+static bool ddb_read(cfg_diags *d, const ynode *pubs, const char *path, bool as_default, cfg_pub *s)
 {
-    return p->dynamodb_table != NULL;
+    (void)as_default;
+    int64_t ttl;
+    pub_read_keys(d, pubs, path, (const char *const[]){"dynamodb_table", NULL}, s);
+    if (pubs && cfg_read_int(d, pubs, "dynamodb_ttl_days", path, 1, 36500, &ttl)) {
+        char num[32];
+        snprintf(num, sizeof num, "%lld", (long long)ttl);
+        if (!cfg_pub_set(s, "dynamodb_ttl_days", num)) cfg_diag_add(d, pubs, path, "out of memory");
+    }
+    return cfg_pub_get(s, "dynamodb_table") != NULL;
 }
 
-static void ddb_key(const cfg_publishers *p, char *out, size_t len)
+static void ddb_key(const cfg_pub *p, char *out, size_t len)
 {
-    snprintf(out, len, "dynamodb:%s", p->dynamodb_table);
+    snprintf(out, len, "dynamodb:%s", cfg_pub_get(p, "dynamodb_table"));
 }
 
-static kerr_code ddb_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
+static kerr_code ddb_open(const cfg_pub *p, const config *cfg, void **state, kerr *err)
 {
     ddb_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -33,7 +43,7 @@ static kerr_code ddb_open(const cfg_publishers *p, const config *cfg, void **sta
         free(s);
         return err ? err->code : KERR_INVALID;
     }
-    snprintf(s->table, sizeof s->table, "%s", p->dynamodb_table);
+    snprintf(s->table, sizeof s->table, "%s", cfg_pub_get(p, "dynamodb_table"));
     *state = s;
     return KERR_OK;
 }
@@ -85,7 +95,7 @@ static json_t *attr(const json_t *v)
 
 /* The item: each field of the event (design.md) as a typed attribute,
  * event_id the key, plus expires_at (epoch seconds) for the table's TTL. */
-static json_t *item(const cfg_publishers *p, const event *e)
+static json_t *item(const cfg_pub *p, const event *e)
 {
     char *text = event_to_json(e);
     json_t *ev = text ? json_loads(text, 0, NULL) : NULL;
@@ -96,18 +106,18 @@ static json_t *item(const cfg_publishers *p, const event *e)
     json_t *x;
     json_object_foreach(ev, k, x) json_object_set_new(it, k, attr(x));
     json_decref(ev);
-    if (p->dynamodb_ttl_days > 0) {
+    const char *ttl = cfg_pub_get(p, "dynamodb_ttl_days");
+    long long days = ttl ? strtoll(ttl, NULL, 10) : 0;
+    if (days > 0) {
         char num[32];
-        snprintf(num, sizeof num, "%lld",
-                 (long long)(e->detected_at_ms / 1000 + p->dynamodb_ttl_days * 86400LL));
+        snprintf(num, sizeof num, "%lld", (long long)(e->detected_at_ms / 1000 + days * 86400LL));
         json_object_set_new(it, "expires_at", json_pack("{s:s}", "N", num));
     }
     return it;
 }
 
-static kerr_code ddb_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+static kerr_code publish_one(ddb_state *s, const cfg_pub *p, const event *e, kerr *err)
 {
-    ddb_state *s = state;
     json_t *it = item(p, e);
     if (!it) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
     json_t *body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", it,
@@ -128,6 +138,12 @@ static kerr_code ddb_publish(void *state, const cfg_publishers *p, const event *
     return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing table may be created: retry */
 }
 
+static void ddb_publish(void *state, const cfg_pub *p, const event *const *e, int n, kerr *res)
+{
+    for (int i = 0; i < n; i++)
+        res[i].code = publish_one(state, p, e[i], &res[i]);
+}
+
 static void ddb_close(void *state)
 {
     ddb_state *s = state;
@@ -138,10 +154,11 @@ static void ddb_close(void *state)
 
 const publisher_ops publisher_dynamodb = {
     .name = "dynamodb",
-    .wanted = ddb_wanted,
+    .keys = k_keys,
+    .caps = PUB_WAITS_FOR_IMAGES | PUB_NEEDS_REGION,
+    .read = ddb_read,
     .key = ddb_key,
     .open = ddb_open,
-    .image_ref = NULL,
     .publish = ddb_publish,
     .close = ddb_close,
 };

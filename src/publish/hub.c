@@ -1,5 +1,6 @@
 /* The spool in the middle: producers append, one delivery thread per
- * publisher type reads, delivers and acknowledges. */
+ * publisher type reads, delivers and acknowledges. Publishers are known here
+ * only by their ops and capability flags (publish.h), never by name. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,6 @@ struct publish_hub {
     int nroutes;
     deliverer types[MAX_TYPES];
     int ntypes;
-    int s3_index;                /* spool consumer of the s3 publisher, -1 if none */
     atomic_bool stopping;        /* publish_hub_free: deliver what is left, then end */
     atomic_llong drain_deadline; /* wall ms after which nothing waits any more; 0: none */
 };
@@ -70,8 +70,7 @@ static instance *find_instance(publish_hub *h, const publisher_ops *ops, const c
  * fetch credentials over the network, so it happens outside h->mu: inference
  * workers submitting events and /readyz never wait on it. Entries are never
  * removed before publish_hub_free, so the pointer stays valid. */
-static instance *get_instance(publish_hub *h, const publisher_ops *ops, const cfg_publishers *p,
-                              kerr *err)
+static instance *get_instance(publish_hub *h, const publisher_ops *ops, const cfg_pub *p, kerr *err)
 {
     char key[1024];
     ops->key(p, key, sizeof key);
@@ -95,26 +94,16 @@ static instance *get_instance(publish_hub *h, const publisher_ops *ops, const cf
     return in;
 }
 
-static void copy_pub(cfg_publishers *d, const cfg_publishers *s)
-{
-    cfg_publishers_free(d);
-    d->kinesis_stream_name = kstrdup(s->kinesis_stream_name);
-    d->s3_bucket = kstrdup(s->s3_bucket);
-    d->s3_prefix = kstrdup(s->s3_prefix);
-    d->dynamodb_table = kstrdup(s->dynamodb_table);
-    d->local_dir = kstrdup(s->local_dir);
-    d->s3_sse = kstrdup(s->s3_sse);
-    d->s3_kms_key_id = kstrdup(s->s3_kms_key_id);
-    d->dynamodb_ttl_days = s->dynamodb_ttl_days;
-}
-
 kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_publishers *p,
                                  kerr *err)
 {
+    cfg_publishers pub = {0};
+    if (!cfg_publishers_copy(&pub, p)) return kerr_set(err, KERR_NOMEM, "out of memory");
     pthread_mutex_lock(&h->mu);
     route *r = find_route(h, camera);
     if (!r && h->nroutes == MAX_ROUTES) {
         pthread_mutex_unlock(&h->mu);
+        cfg_publishers_free(&pub);
         return kerr_set(err, KERR_INVALID, "too many cameras");
     }
     if (!r) {
@@ -122,41 +111,39 @@ kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_p
         memset(r, 0, sizeof *r);
         r->camera = kstrdup(camera);
     }
-    copy_pub(&r->pub, p);
-    cfg_publishers pub = {0};
-    copy_pub(&pub, p);
+    bool copied = cfg_publishers_copy(&r->pub, &pub);
     pthread_mutex_unlock(&h->mu);
     /* Open the destinations now, so a bad one is reported at start. */
-    kerr_code rc = KERR_OK;
-    for (int t = 0; t < h->ntypes && rc == KERR_OK; t++)
-        if (h->types[t].ops->wanted(&pub) && !get_instance(h, h->types[t].ops, &pub, err))
+    kerr_code rc = copied ? KERR_OK : kerr_set(err, KERR_NOMEM, "out of memory");
+    for (int i = 0; i < pub.n && rc == KERR_OK; i++) {
+        const publisher_ops *ops = publisher_find(pub.items[i].publisher);
+        if (!ops)
+            rc = kerr_set(err, KERR_INVALID, "unknown publisher %s", pub.items[i].publisher);
+        else if (!get_instance(h, ops, &pub.items[i], err))
             rc = err ? err->code : KERR_IO;
+    }
     cfg_publishers_free(&pub);
     return rc;
 }
 
-/* The first publisher that stores images names them (S3 before local). */
-static void assign_refs(publish_hub *h, const cfg_publishers *p, event *e)
+/* The publisher that stores images (the lowest image_rank) names them. */
+static void assign_refs(const cfg_publishers *p, event *e)
 {
-    static const char *const order[] = {"s3", "local", NULL};
-    (void)h;
-    for (int i = 0; order[i]; i++) {
-        const publisher_ops *ops = publisher_find(order[i]);
-        if (!ops || !ops->image_ref || !ops->wanted(p)) continue;
-        char ref[4096];
-        if (e->snapshot.data) {
-            ops->image_ref(p, e, "frame.jpg", ref, sizeof ref);
-            free(e->snapshot_ref);
-            e->snapshot_ref = kstrdup(ref);
-        }
-        for (int c = 0; c < e->ncrops; c++) {
-            char name[32];
-            snprintf(name, sizeof name, "crop-%d.jpg", c);
-            ops->image_ref(p, e, name, ref, sizeof ref);
-            free(e->crop_refs[c]);
-            e->crop_refs[c] = kstrdup(ref);
-        }
-        return;
+    const publisher_ops *ops = publisher_naming_images(p);
+    if (!ops) return;
+    const cfg_pub *s = cfg_publishers_find(p, ops->name);
+    char ref[4096];
+    if (e->snapshot.data) {
+        ops->image_ref(s, e, "frame.jpg", ref, sizeof ref);
+        free(e->snapshot_ref);
+        e->snapshot_ref = kstrdup(ref);
+    }
+    for (int c = 0; c < e->ncrops; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "crop-%d.jpg", c);
+        ops->image_ref(s, e, name, ref, sizeof ref);
+        free(e->crop_refs[c]);
+        e->crop_refs[c] = kstrdup(ref);
     }
 }
 
@@ -252,10 +239,14 @@ void publish_hub_submit(publish_hub *h, event *e)
     pthread_mutex_lock(&h->mu);
     route *r = find_route(h, e->camera_name);
     cfg_publishers pub = {0};
-    if (r) copy_pub(&pub, &r->pub);
+    bool copied = r && cfg_publishers_copy(&pub, &r->pub);
     pthread_mutex_unlock(&h->mu);
-    if (!r) pub.local_dir = kstrdup("./out"); /* a camera without a route is a bug: keep it */
-    assign_refs(h, &pub, e);
+    if (!copied) { /* a camera without a route is a bug: keep its event with the defaults */
+        cfg_diags d = {.file = "hub"};
+        cfg_publishers_read(&d, NULL, NULL, "publishers", &pub);
+        cfg_diags_free(&d);
+    }
+    assign_refs(&pub, e);
     int64_t t0 = clock_mono_ns();
     bool spooled = spool_event(h, e, &pub);
     cfg_publishers_free(&pub);
@@ -269,28 +260,6 @@ void publish_hub_submit(publish_hub *h, event *e)
            "event: %s %.2f track %lld", e->label, e->confidence, (long long)e->track_id);
     spool_metrics(h);
     event_free(e);
-}
-
-/* One attempt to deliver an event to its destination of this type; the
- * caller decides what a failure means (camera_gate, dead letter). */
-static kerr_code deliver_once(deliverer *d, const cfg_publishers *p, const event *e, kerr *err)
-{
-    publish_hub *h = d->h;
-    char labels[256];
-    instance *in = get_instance(h, d->ops, p, err);
-    kerr_code rc = in ? in->ops->publish(in->state, p, e, err) : KERR_IO;
-    mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome",
-            rc == KERR_OK ? "ok" : "error", NULL);
-    metric_add(M_EVENTS_PUBLISHED, labels, 1);
-    pthread_mutex_lock(&h->mu);
-    if (rc == KERR_OK)
-        d->failing_since_ms = 0;
-    else {
-        if (!d->failing_since_ms) d->failing_since_ms = clock_wall_ms();
-        snprintf(d->last_error, sizeof d->last_error, "%s", err->msg);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
 }
 
 /* Refused for good: kept in the dead-letter folder, counted, logged. */
@@ -307,39 +276,16 @@ static void refuse(deliverer *d, const event *e, const char *why)
     metric_add(M_EVENTS_PUBLISHED, labels, 1);
 }
 
-/* An event that names S3 images goes out only after they are uploaded: waits
- * up to wait_ms for that. False when not yet (or shutting down first: the
- * record then stays in the spool). */
-static bool images_ready(deliverer *d, const cfg_publishers *p, uint64_t seq, int64_t wait_ms)
+/* A publisher that waits for images sends an event only once the publisher
+ * naming them has stored them (its spool consumer acknowledged the record). */
+static bool images_stored(deliverer *d, const cfg_publishers *p, uint64_t seq)
 {
-    publish_hub *h = d->h;
-    int s3 = h->s3_index;
-    if (s3 < 0 || d->index == s3 || !p->s3_bucket || d->ops->image_ref) return true;
-    int64_t until = wait_ms == INT64_MAX ? INT64_MAX : clock_mono_ns() / 1000000 + wait_ms;
-    while (!spool_is_acked(h->sp, s3, seq) && !past_deadline(h) &&
-           clock_mono_ns() / 1000000 < until)
-        clock_sleep_ns(20000000LL);
-    return spool_is_acked(h->sp, s3, seq);
-}
-
-/* An event that names S3 images goes out only after they are uploaded. False
- * when shutting down first (the record then stays in the spool). */
-static bool wait_for_images(deliverer *d, const cfg_publishers *p, uint64_t seq)
-{
-    return images_ready(d, p, seq, INT64_MAX);
-}
-
-typedef struct {
-    uint64_t seq;
-    event *e;
-    cfg_publishers p;
-    size_t bytes;
-} batch_item;
-
-static void batch_free(batch_item *b, int n)
-{
-    for (int i = 0; i < n; i++)
-        event_free(b[i].e), cfg_publishers_free(&b[i].p);
+    if (!(d->ops->caps & PUB_WAITS_FOR_IMAGES)) return true;
+    const publisher_ops *namer = publisher_naming_images(p);
+    if (!namer || namer == d->ops) return true;
+    for (int t = 0; t < d->h->ntypes; t++)
+        if (d->h->types[t].ops == namer) return spool_is_acked(d->h->sp, t, seq);
+    return true;
 }
 
 /* An event over the service's record limit can never be sent: a clear,
@@ -362,230 +308,221 @@ static bool too_large(deliverer *d, const event *e)
     return true;
 }
 
-/* Takes spooled events for one destination, at most one per camera, until the
- * batch is full or has lingered 50 ms. Returns the count; *held is set when a
- * record was left for the next batch (it comes back after spool_rewind). */
-static int collect(deliverer *d, batch_item *b, bool *held)
+typedef struct {
+    uint64_t seq;
+    event *e;
+    cfg_publishers p;
+    const cfg_pub *s; /* this publisher's part of p */
+    size_t bytes;
+} batch_item;
+
+static void item_free(batch_item *b)
+{
+    event_free(b->e);
+    cfg_publishers_free(&b->p);
+    memset(b, 0, sizeof *b);
+}
+
+typedef enum { TAKE, SKIP, HOLD } take_what;
+
+/* Whether the record goes into this batch now, is done with or passed over
+ * (SKIP: acknowledged here or held back by its camera's gate), or must wait
+ * for the next batch (HOLD). */
+static take_what consider(deliverer *d, camera_gate *g, batch_item *it, const batch_item *b, int n,
+                          size_t bytes)
+{
+    publish_hub *h = d->h;
+    int64_t now = clock_mono_ns() / 1000000;
+    if (!it->s || (d->ops->record_max_bytes && too_large(d, it->e))) {
+        spool_ack(h->sp, d->index, it->seq, NULL); /* not for this publisher, or never */
+        return SKIP;
+    }
+    if (camera_gate_closed(g, it->e->camera_name, now)) return SKIP; /* retried once due */
+    if (!images_stored(d, &it->p, it->seq)) {                        /* not yet: soon */
+        camera_gate_fail(g, it->e->camera_name, now, 20);
+        camera_gate_closed(g, it->e->camera_name, now);
+        return SKIP;
+    }
+    if (n == 0) return TAKE;
+    char key[1024], key0[1024];
+    d->ops->key(it->s, key, sizeof key);
+    d->ops->key(b[0].s, key0, sizeof key0);
+    bool same_camera = false;
+    for (int i = 0; i < n; i++)
+        same_camera |= strcmp(b[i].e->camera_name, it->e->camera_name) == 0;
+    if (same_camera || strcmp(key, key0) != 0 ||
+        (d->ops->batch_max_bytes && bytes + it->bytes > d->ops->batch_max_bytes))
+        return HOLD;
+    return TAKE;
+}
+
+/* Takes spooled events for one destination, at most one per camera, until
+ * the batch is full or has lingered 50 ms (a batch of one for publishers
+ * that do not batch). *held: a record was left for the next batch (it comes
+ * back after spool_rewind); *spool_error: reading the spool failed. */
+static int collect(deliverer *d, camera_gate *g, batch_item *b, int max, int first_timeout_ms,
+                   bool *held, bool *spool_error)
 {
     publish_hub *h = d->h;
     int n = 0;
     size_t bytes = 0;
     int64_t until = 0;
-    char key0[1024] = "";
-    *held = false;
-    while (n < d->ops->batch_max) {
-        int timeout = n == 0 ? 200 : (int)((until - clock_mono_ns()) / 1000000);
-        uint64_t seq;
+    *held = *spool_error = false;
+    while (n < max) {
+        int timeout = n == 0 ? first_timeout_ms : (int)((until - clock_mono_ns()) / 1000000);
+        batch_item it = {0};
         void *data = NULL;
         size_t len = 0;
         kerr err = {0};
-        if (timeout < 0 || spool_next(h->sp, d->index, &seq, &data, &len, timeout, &err) != KERR_OK)
+        if (timeout < 0) break;
+        kerr_code rc = spool_next(h->sp, d->index, &it.seq, &data, &len, timeout, &err);
+        if (rc == KERR_AGAIN) break;
+        if (rc != KERR_OK) {
+            log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name), "spool: %s", err.msg);
+            *spool_error = true;
             break;
-        cfg_publishers p;
-        event *e = spool_record_unpack(data, len, &p, &err);
+        }
+        it.e = spool_record_unpack(data, len, &it.p, &err);
         free(data);
-        if (!e || !d->ops->wanted(&p)) { /* unreadable (logged) or not for us */
-            if (!e)
-                log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
-                       "spool record %llu is unreadable and skipped: %s", (unsigned long long)seq,
-                       err.msg);
-            spool_ack(h->sp, d->index, seq, NULL);
-            if (e) event_free(e), cfg_publishers_free(&p);
+        if (!it.e) { /* checksummed, so only a bug writes this: keep going, loudly */
+            log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
+                   "spool record %llu is unreadable and skipped: %s", (unsigned long long)it.seq,
+                   err.msg);
+            spool_ack(h->sp, d->index, it.seq, NULL);
             continue;
         }
-        if (d->ops->record_max_bytes && too_large(d, e)) {
-            spool_ack(h->sp, d->index, seq, NULL);
-            event_free(e);
-            cfg_publishers_free(&p);
-            continue;
-        }
-        char key[1024];
-        d->ops->key(&p, key, sizeof key);
-        bool same_camera = false;
-        for (int i = 0; i < n; i++)
-            same_camera |= strcmp(b[i].e->camera_name, e->camera_name) == 0;
-        size_t sz = len + 256;
-        if (same_camera || (n && strcmp(key, key0) != 0) || bytes + sz > d->ops->batch_max_bytes ||
-            !wait_for_images(d, &p, seq)) {
+        it.s = cfg_publishers_find(&it.p, d->ops->name);
+        it.bytes = len + 256;
+        take_what w = consider(d, g, &it, b, n, bytes);
+        if (w != TAKE) {
+            item_free(&it);
+            if (w == SKIP) continue;
             *held = true;
-            event_free(e);
-            cfg_publishers_free(&p);
             break;
         }
-        if (n == 0) snprintf(key0, sizeof key0, "%s", key), until = clock_mono_ns() + 50000000LL;
-        b[n++] = (batch_item){seq, e, p, sz};
-        bytes += sz;
+        if (n == 0) until = clock_mono_ns() + 50000000LL;
+        bytes += it.bytes;
+        b[n++] = it;
     }
     return n;
 }
 
-static void batch_loop(deliverer *d)
-{
-    publish_hub *h = d->h;
-    batch_item *b = calloc((size_t)d->ops->batch_max, sizeof *b);
-    const event **ev = calloc((size_t)d->ops->batch_max, sizeof *ev);
-    bool *ok = calloc((size_t)d->ops->batch_max, sizeof *ok);
-    int64_t delay = 100;
-    char labels[256];
-    while (b && ev && ok) {
-        bool held;
-        int n = collect(d, b, &held);
-        if (n == 0) {
-            if (held && !past_deadline(h)) { /* waiting for its images: not a spin */
-                hub_sleep(h, 20);
-                spool_rewind(h->sp, d->index);
-                continue;
-            }
-            spool_stats st;
-            spool_get_stats(h->sp, &st);
-            if (atomic_load(&h->stopping) && (st.pending[d->index] == 0 || past_deadline(h))) break;
-            continue;
-        }
-        for (int i = 0; i < n; i++)
-            ev[i] = b[i].e;
-        kerr err = {0};
-        instance *in = get_instance(h, d->ops, &b[0].p, &err);
-        kerr_code rc = in ? d->ops->publish_batch(in->state, &b[0].p, ev, n, ok, &err) : KERR_IO;
-        int good = 0;
-        for (int i = 0; i < n; i++) {
-            bool done = rc == KERR_OK && ok[i];
-            good += done;
-            if (!done) continue;
-            spool_ack(h->sp, d->index, b[i].seq, NULL);
-            if (b[i].e->detected_at_ms > 0)
-                metric_observe(M_EVENT_LATENCY, d->latency_label,
-                               (double)(clock_wall_ms() - b[i].e->detected_at_ms) / 1e3);
-        }
-        mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "ok", NULL);
-        metric_add(M_EVENTS_PUBLISHED, labels, good);
-        pthread_mutex_lock(&h->mu);
-        if (good == n)
-            d->failing_since_ms = 0;
-        else {
-            if (!d->failing_since_ms) d->failing_since_ms = clock_wall_ms();
-            snprintf(d->last_error, sizeof d->last_error, "%s", err.msg);
-        }
-        pthread_mutex_unlock(&h->mu);
-        batch_free(b, n);
-        spool_metrics(h);
-        if (good < n || held) spool_rewind(h->sp, d->index); /* failed and held ones again */
-        if (good == n) {
-            delay = 100;
-            continue;
-        }
-        mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "error", NULL);
-        metric_add(M_EVENTS_PUBLISHED, labels, n - good);
-        mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
-        metric_add(M_PUBLISHER_RETRIES, labels, n - good);
-        log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
-               "%d of %d event(s) not delivered, retrying in %lld ms: %s", n - good, n,
-               (long long)delay, err.msg);
-        if (past_deadline(h)) break;
-        hub_sleep(h, delay);
-        delay = delay * 2 > 5000 ? 5000 : delay * 2;
-    }
-    free(b), free(ev), free(ok);
-}
-
-/* Delivers one spooled event; false when shutting down with it undelivered. */
-static bool deliver_record(deliverer *d, camera_gate *g, uint64_t seq, event *e,
-                           const cfg_publishers *p)
+/* What one call brought: acknowledged, refused for good, or held back with
+ * its camera's backoff. False when shutting down with events undelivered. */
+static bool settle(deliverer *d, camera_gate *g, batch_item *b, int n, const kerr *res)
 {
     publish_hub *h = d->h;
     int64_t now = clock_mono_ns() / 1000000;
-    if (!d->ops->wanted(p)) {
-        spool_ack(h->sp, d->index, seq, NULL);
-        return true;
+    char labels[256];
+    int failed = 0;
+    const char *first_error = "";
+    for (int i = 0; i < n; i++) {
+        const event *e = b[i].e;
+        kerr_code rc = res[i].code;
+        if (rc == KERR_OK || rc == KERR_UNSUPPORTED) {
+            if (rc == KERR_UNSUPPORTED) refuse(d, e, res[i].msg);
+            if (rc == KERR_OK) {
+                mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "ok", NULL);
+                metric_add(M_EVENTS_PUBLISHED, labels, 1);
+                if (e->detected_at_ms > 0)
+                    metric_observe(M_EVENT_LATENCY, d->latency_label,
+                                   (double)(clock_wall_ms() - e->detected_at_ms) / 1e3);
+            }
+            camera_gate_ok(g, e->camera_name);
+            spool_ack(h->sp, d->index, b[i].seq, NULL);
+            continue;
+        }
+        if (!failed++) first_error = res[i].msg;
+        mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "error", NULL);
+        metric_add(M_EVENTS_PUBLISHED, labels, 1);
+        mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
+        metric_add(M_PUBLISHER_RETRIES, labels, 1);
+        int64_t wait = camera_gate_fail(g, e->camera_name, now, 100);
+        camera_gate_closed(g, e->camera_name, now); /* so its next events wait for the retry */
+        if (n == 1)
+            log_kv(LOG_ERROR,
+                   LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id",
+                           e->event_id),
+                   "publish failed, retrying in %lld ms (other cameras go on): %s", (long long)wait,
+                   res[i].msg);
     }
-    if (camera_gate_closed(g, e->camera_name, now)) return true; /* held back: later */
-    if (!images_ready(d, p, seq, 200)) {                         /* S3 has not taken them yet */
-        if (past_deadline(h)) return false;
-        camera_gate_fail(g, e->camera_name, now, 100);
-        camera_gate_closed(g, e->camera_name, now); /* this event was passed over too */
-        return true;
+    if (failed && n > 1)
+        log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
+               "%d of %d event(s) not delivered, retrying each camera with backoff: %s", failed, n,
+               first_error);
+    pthread_mutex_lock(&h->mu);
+    if (!failed)
+        d->failing_since_ms = 0;
+    else {
+        if (!d->failing_since_ms) d->failing_since_ms = clock_wall_ms();
+        snprintf(d->last_error, sizeof d->last_error, "%s", first_error);
     }
+    pthread_mutex_unlock(&h->mu);
+    return !(failed && past_deadline(h));
+}
+
+/* One call to the publisher for the batch. */
+static bool deliver(deliverer *d, camera_gate *g, batch_item *b, int n, const event **ev, kerr *res)
+{
     kerr err = {0};
+    for (int i = 0; i < n; i++)
+        ev[i] = b[i].e, res[i] = (kerr){0};
     int64_t t0 = clock_mono_ns();
-    kerr_code rc = deliver_once(d, p, e, &err);
+    instance *in = get_instance(d->h, d->ops, b[0].s, &err);
+    if (in)
+        d->ops->publish(in->state, b[0].s, ev, n, res);
+    else
+        for (int i = 0; i < n; i++)
+            res[i] = err, res[i].code = err.code ? err.code : KERR_IO;
     char labels[256];
     mlabels(labels, sizeof labels, "stage", "publish", NULL);
     metric_observe(M_STAGE_SECONDS, labels, (double)(clock_mono_ns() - t0) / 1e9);
-    if (rc == KERR_OK || rc == KERR_UNSUPPORTED) {
-        if (rc == KERR_UNSUPPORTED) refuse(d, e, err.msg);
-        if (rc == KERR_OK && e->detected_at_ms > 0)
-            metric_observe(M_EVENT_LATENCY, d->latency_label,
-                           (double)(clock_wall_ms() - e->detected_at_ms) / 1e3);
-        camera_gate_ok(g, e->camera_name);
-        spool_ack(h->sp, d->index, seq, NULL);
-        return true;
-    }
-    if (past_deadline(h)) return false;
-    int64_t wait = camera_gate_fail(g, e->camera_name, now, 100);
-    camera_gate_closed(g, e->camera_name, now); /* so its next events wait for the retry */
-    mlabels(labels, sizeof labels, "publisher", d->ops->name, NULL);
-    metric_add(M_PUBLISHER_RETRIES, labels, 1);
-    log_kv(
-        LOG_ERROR,
-        LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id", e->event_id),
-        "publish failed, retrying in %lld ms (other cameras go on): %s", (long long)wait, err.msg);
-    return true;
+    return settle(d, g, b, n, res);
 }
 
-static void single_loop(deliverer *d, camera_gate *g)
+/* The one delivery loop: every publisher gets batches (of one, unless it
+ * batches), each camera with its own backoff, so one failing destination or
+ * camera never holds back the others. */
+static void deliver_loop(deliverer *d, camera_gate *g)
 {
     publish_hub *h = d->h;
-    for (;;) {
-        bool rewind;
+    int max = d->ops->batch_max > 1 ? d->ops->batch_max : 1;
+    batch_item *b = calloc((size_t)max, sizeof *b);
+    const event **ev = calloc((size_t)max, sizeof *ev);
+    kerr *res = calloc((size_t)max, sizeof *res);
+    while (b && ev && res) {
+        bool rewind, held, spool_error;
         int64_t due = camera_gate_due(g, clock_mono_ns() / 1000000, &rewind);
         if (rewind) spool_rewind(h->sp, d->index); /* the held-back events, in order */
-        uint64_t seq;
-        void *data = NULL;
-        size_t len = 0;
-        kerr err = {0};
-        int timeout = due >= 0 && due < 200 ? (int)due : 200;
-        kerr_code rc = spool_next(h->sp, d->index, &seq, &data, &len, timeout, &err);
-        if (rc == KERR_AGAIN) {
+        int n = collect(d, g, b, max, due >= 0 && due < 200 ? (int)due : 200, &held, &spool_error);
+        if (n == 0) {
             spool_stats st;
             spool_get_stats(h->sp, &st);
-            if (atomic_load(&h->stopping) && (st.pending[d->index] == 0 || past_deadline(h))) break;
+            bool stopping = atomic_load(&h->stopping);
+            if (stopping && (past_deadline(h) || (!spool_error && st.pending[d->index] == 0)))
+                break;
+            if (spool_error) hub_sleep(h, 500), spool_rewind(h->sp, d->index);
             continue;
         }
-        if (rc != KERR_OK) {
-            log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name), "spool: %s", err.msg);
-            if (atomic_load(&h->stopping) && past_deadline(h)) break;
-            hub_sleep(h, 500);
-            spool_rewind(h->sp, d->index);
-            continue;
-        }
-        cfg_publishers p;
-        event *e = spool_record_unpack(data, len, &p, &err);
-        free(data);
-        if (!e) { /* checksummed, so only a bug writes this: keep going, loudly */
-            log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
-                   "spool record %llu is unreadable and skipped: %s", (unsigned long long)seq,
-                   err.msg);
-            spool_ack(h->sp, d->index, seq, NULL);
-            continue;
-        }
-        bool go_on = deliver_record(d, g, seq, e, &p);
-        cfg_publishers_free(&p);
-        event_free(e);
+        bool go_on = deliver(d, g, b, n, ev, res);
+        for (int i = 0; i < n; i++)
+            item_free(&b[i]);
         spool_metrics(h);
+        if (held) spool_rewind(h->sp, d->index);
         if (!go_on) break; /* shutting down: the rest waits in the spool */
     }
+    if (!(b && ev && res))
+        log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name), "out of memory: not delivering");
+    free(b), free(ev), free(res);
 }
 
 static void *deliver_main(void *arg)
 {
     deliverer *d = arg;
     aws_http_cancel_when(past_deadline_cb, d->h); /* a request in flight at the deadline ends */
-    if (d->ops->publish_batch) {
-        batch_loop(d);
-        return NULL;
-    }
     camera_gate *g = camera_gate_new();
     if (g)
-        single_loop(d, g);
+        deliver_loop(d, g);
     else
         log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name), "out of memory: not delivering");
     camera_gate_free(g);
@@ -611,9 +548,6 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
         o.consumers[o.nconsumers++] = publisher_at(i)->name;
     }
     h->ntypes = o.nconsumers;
-    h->s3_index = -1;
-    for (int t = 0; t < h->ntypes; t++)
-        if (strcmp(h->types[t].ops->name, "s3") == 0) h->s3_index = t;
     h->sp = spool_open(&o, err);
     if (!h->sp) {
         pthread_mutex_destroy(&h->mu);

@@ -17,17 +17,21 @@ typedef struct {
     char stream[256];
 } kinesis_state;
 
-static bool kinesis_wanted(const cfg_publishers *p)
+static const char *const k_keys[] = {"kinesis_stream_name", NULL};
+
+static bool kinesis_read(cfg_diags *d, const ynode *pubs, const char *path, bool as_default,
+                         cfg_pub *s)
 {
-    return p->kinesis_stream_name != NULL;
+    (void)as_default;
+    return pub_read_keys(d, pubs, path, k_keys, s);
 }
 
-static void kinesis_key(const cfg_publishers *p, char *out, size_t len)
+static void kinesis_key(const cfg_pub *p, char *out, size_t len)
 {
-    snprintf(out, len, "kinesis:%s", p->kinesis_stream_name);
+    snprintf(out, len, "kinesis:%s", cfg_pub_get(p, "kinesis_stream_name"));
 }
 
-static kerr_code kinesis_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
+static kerr_code kinesis_open(const cfg_pub *p, const config *cfg, void **state, kerr *err)
 {
     kinesis_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -35,7 +39,7 @@ static kerr_code kinesis_open(const cfg_publishers *p, const config *cfg, void *
         free(s);
         return err ? err->code : KERR_INVALID;
     }
-    snprintf(s->stream, sizeof s->stream, "%s", p->kinesis_stream_name);
+    snprintf(s->stream, sizeof s->stream, "%s", cfg_pub_get(p, "kinesis_stream_name"));
     log_kv(LOG_INFO, LOG_CTX("publisher", "kinesis"), "kinesis stream %s in %s", s->stream,
            s->dest.region);
     *state = s;
@@ -68,55 +72,47 @@ static char *records_body(const kinesis_state *s, const event *const *ev, int n,
     return text;
 }
 
-static kerr_code kinesis_batch(void *state, const cfg_publishers *p, const event *const *ev, int n,
-                               bool *ok, kerr *err)
+/* Per-record failures come back with HTTP 200: each is retried on its own. */
+static void record_results(const char *body, int n, kerr *res)
+{
+    json_t *r = json_loads(body ? body : "", 0, NULL);
+    json_t *recs = json_object_get(r, "Records");
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *ri = json_array_get(recs, (size_t)i);
+        const char *code = json_string_value(json_object_get(ri, "ErrorCode"));
+        if (ri && !code && json_object_get(ri, "SequenceNumber")) continue;
+        const char *msg = json_string_value(json_object_get(ri, "ErrorMessage"));
+        kerr_set(&res[i], KERR_AGAIN, "PutRecords: record failed (%s%s%s)",
+                 code ? code : "unreadable response", msg ? ": " : "", msg ? msg : "");
+        failed++;
+    }
+    if (failed) metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", failed);
+    json_decref(r);
+}
+
+static void kinesis_publish(void *state, const cfg_pub *p, const event *const *ev, int n, kerr *res)
 {
     (void)p;
     kinesis_state *s = state;
-    for (int i = 0; i < n; i++)
-        ok[i] = false;
-    char *text = records_body(s, ev, n, err);
-    if (!text) return KERR_NOMEM;
-    aws_target t = {"kinesis", s->dest.region, s->dest.endpoint, "Kinesis_20131202", "1.1", 15000};
-    aws_http_response resp;
-    aws_error aerr;
-    kerr_code rc = aws_call_with_creds(s->dest.aws, &t, "PutRecords", text, &resp, &aerr, err);
-    free(text);
-    if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", aerr.retries);
-    if (rc == KERR_OK) { /* per-record failures come back with HTTP 200 */
-        json_t *r = json_loads(resp.body ? resp.body : "", 0, NULL);
-        json_t *recs = json_object_get(r, "Records");
-        const char *first_error = NULL;
-        int failed = 0;
-        for (int i = 0; i < n; i++) {
-            json_t *ri = json_array_get(recs, (size_t)i);
-            const char *code = json_string_value(json_object_get(ri, "ErrorCode"));
-            ok[i] = ri && !code && json_object_get(ri, "SequenceNumber");
-            if (!ok[i]) failed++, first_error = first_error ? first_error : code;
-        }
-        if (failed) {
-            metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", failed);
-            kerr_set(err, KERR_AGAIN, "PutRecords: %d of %d records failed (%s)", failed, n,
-                     first_error ? first_error : "unreadable response");
-        }
-        json_decref(r);
+    kerr err = {0};
+    char *text = records_body(s, ev, n, &err);
+    kerr_code rc = KERR_NOMEM;
+    aws_http_response resp = {0};
+    aws_error aerr = {0};
+    if (text) {
+        aws_target t = {"kinesis",          s->dest.region, s->dest.endpoint,
+                        "Kinesis_20131202", "1.1",          15000};
+        rc = aws_call_with_creds(s->dest.aws, &t, "PutRecords", text, &resp, &aerr, &err);
+        free(text);
+        if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"kinesis\"", aerr.retries);
     }
+    if (rc == KERR_OK)
+        record_results(resp.body, n, res);
+    else
+        for (int i = 0; i < n; i++)
+            res[i] = err;
     aws_http_response_free(&resp);
-    return rc;
-}
-
-static kerr_code kinesis_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
-{
-    char *json = event_to_json(e);
-    size_t n = json ? strlen(json) : 0;
-    free(json);
-    if (n + strlen(e->camera_name) > MAX_RECORD_BYTES)
-        return kerr_set(err, KERR_UNSUPPORTED,
-                        "event %s is %zu bytes, over the 1 MiB Kinesis record limit", e->event_id,
-                        n);
-    bool ok = false;
-    kerr_code rc = kinesis_batch(state, p, &e, 1, &ok, err);
-    return rc == KERR_OK && !ok ? KERR_AGAIN : rc;
 }
 
 static void kinesis_close(void *state)
@@ -129,12 +125,12 @@ static void kinesis_close(void *state)
 
 const publisher_ops publisher_kinesis = {
     .name = "kinesis",
-    .wanted = kinesis_wanted,
+    .keys = k_keys,
+    .caps = PUB_WAITS_FOR_IMAGES | PUB_NEEDS_REGION,
+    .read = kinesis_read,
     .key = kinesis_key,
     .open = kinesis_open,
-    .image_ref = NULL,
     .publish = kinesis_publish,
-    .publish_batch = kinesis_batch,
     .batch_max = 500,
     .batch_max_bytes = 5u << 20,
     .record_max_bytes = MAX_RECORD_BYTES,

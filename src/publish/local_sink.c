@@ -19,14 +19,21 @@ typedef struct {
     int fd;
 } local_state;
 
-static bool local_wanted(const cfg_publishers *p)
+static const char *const k_keys[] = {"local_dir", NULL};
+
+/* The default publisher: a camera that names none writes to ./out. */
+static bool local_read(cfg_diags *d, const ynode *pubs, const char *path, bool as_default,
+                       cfg_pub *s)
 {
-    return p->local_dir != NULL;
+    if (pub_read_keys(d, pubs, path, k_keys, s)) return true;
+    if (as_default && !cfg_pub_set(s, "local_dir", "./out"))
+        cfg_diag_add(d, pubs, path, "out of memory");
+    return as_default;
 }
 
-static void local_key(const cfg_publishers *p, char *out, size_t len)
+static void local_key(const cfg_pub *s, char *out, size_t len)
 {
-    snprintf(out, len, "local:%s", p->local_dir);
+    snprintf(out, len, "local:%s", cfg_pub_get(s, "local_dir"));
 }
 
 static int open_events_file(const char *dir, kerr *err)
@@ -39,17 +46,19 @@ static int open_events_file(const char *dir, kerr *err)
     return fd;
 }
 
-static kerr_code local_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
+static kerr_code local_open(const cfg_pub *p, const config *cfg, void **state, kerr *err)
 {
     (void)cfg;
-    int fd = open_events_file(p->local_dir, err);
+    const char *dir = cfg_pub_get(p, "local_dir");
+    if (!dir) return kerr_set(err, KERR_INVALID, "the local publisher needs local_dir");
+    int fd = open_events_file(dir, err);
     if (fd < 0) return KERR_IO;
     local_state *s = calloc(1, sizeof *s);
     if (!s) {
         close(fd);
         return kerr_set(err, KERR_NOMEM, "out of memory");
     }
-    s->dir = kstrdup(p->local_dir);
+    s->dir = kstrdup(dir);
     s->fd = fd;
     *state = s;
     return KERR_OK;
@@ -76,12 +85,12 @@ static kerr_code ensure_current(local_state *s, kerr *err)
     return KERR_OK;
 }
 
-static void local_image_ref(const cfg_publishers *p, const event *e, const char *name, char *out,
+static void local_image_ref(const cfg_pub *p, const event *e, const char *name, char *out,
                             size_t len)
 {
     char key[1024];
     event_object_key(e, "", name, key, sizeof key);
-    snprintf(out, len, "%s/%s", p->local_dir, key);
+    snprintf(out, len, "%s/%s", cfg_pub_get(p, "local_dir"), key);
 }
 
 kerr_code append_line(int fd, const char *line, size_t len, kerr *err)
@@ -123,7 +132,7 @@ static kerr_code write_file(const char *path, const event_image *img, kerr *err)
 
 /* The images always land in this folder too (also when the event names their
  * S3 copies), at the same layout. */
-static kerr_code write_images(const cfg_publishers *p, const event *e, kerr *err)
+static kerr_code write_images(const cfg_pub *p, const event *e, kerr *err)
 {
     if (!e->snapshot.data) return KERR_OK;
     char path[4096];
@@ -143,9 +152,8 @@ static kerr_code write_images(const cfg_publishers *p, const event *e, kerr *err
     return KERR_OK;
 }
 
-static kerr_code local_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+static kerr_code publish_one(local_state *s, const cfg_pub *p, const event *e, kerr *err)
 {
-    local_state *s = state;
     const char *why = NULL;
     if (!cfg_camera_name_ok(e->camera_name, &why)) /* never a path outside local_dir */
         return kerr_set(err, KERR_UNSUPPORTED, "camera name %s: no file is written for it", why);
@@ -165,6 +173,12 @@ static kerr_code local_publish(void *state, const cfg_publishers *p, const event
     return rc;
 }
 
+static void local_publish(void *state, const cfg_pub *p, const event *const *e, int n, kerr *res)
+{
+    for (int i = 0; i < n; i++)
+        res[i].code = publish_one(state, p, e[i], &res[i]);
+}
+
 static void local_close(void *state)
 {
     local_state *s = state;
@@ -177,7 +191,10 @@ static void local_close(void *state)
 
 const publisher_ops publisher_local = {
     .name = "local",
-    .wanted = local_wanted,
+    .keys = k_keys,
+    .caps = PUB_STORES_IMAGES | PUB_DEFAULT,
+    .image_rank = 1,
+    .read = local_read,
     .key = local_key,
     .open = local_open,
     .image_ref = local_image_ref,

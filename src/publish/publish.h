@@ -14,36 +14,65 @@
 #include "../core/core.h"
 #include "../event/event.h"
 
+/* What a publisher does besides delivering events; the hub acts on these
+ * flags and never on a publisher's name. */
+enum {
+    PUB_STORES_IMAGES = 1 << 0,    /* keeps the JPEGs and names them (image_ref) */
+    PUB_WAITS_FOR_IMAGES = 1 << 1, /* sends an event only once its images are stored */
+    PUB_NEEDS_REGION = 1 << 2,     /* an AWS service: needs a region */
+    PUB_DEFAULT = 1 << 3,          /* used with its defaults when a camera names none */
+};
+
 typedef struct publisher_ops {
     const char *name;
-    /* Whether a camera's publishers section asks for this one. */
-    bool (*wanted)(const cfg_publishers *p);
+    const char *const *keys; /* its keys under a camera's `publishers:` */
+    unsigned caps;           /* PUB_* */
+    /* Among the publishers that store images, the one with the lowest rank
+     * names them in the event (S3 before the local folder). */
+    int image_rank;
+    /* Reads its keys of `publishers:` (pubs may be NULL) into s, reporting
+     * bad values to d. Returns whether the camera uses this publisher;
+     * as_default: the camera names no publisher at all. */
+    bool (*read)(cfg_diags *d, const ynode *pubs, const char *path, bool as_default, cfg_pub *s);
     /* Identity: cameras with the same key share one instance (e.g. one folder). */
-    void (*key)(const cfg_publishers *p, char *out, size_t len);
-    kerr_code (*open)(const cfg_publishers *p, const config *cfg, void **state, kerr *err);
-    /* Where an image of this event will live (S3 URI, local path); NULL when
-     * this publisher does not store images. Decided before spooling. */
-    void (*image_ref)(const cfg_publishers *p, const event *e, const char *name, char *out,
-                      size_t len);
-    /* KERR_OK when stored. KERR_UNSUPPORTED when it can never be stored there
-     * (an event over a service limit): logged, counted as rejected, skipped for
-     * this publisher only. Any other code is retried with backoff forever. */
-    kerr_code (*publish)(void *state, const cfg_publishers *p, const event *e, kerr *err);
-    /* Optional: many events in one call (Kinesis PutRecords). The hub puts at
-     * most one event per camera in a batch, so a partial failure never
-     * reorders a camera's events. Fills ok[i]; returns KERR_OK when the call
-     * itself went through (some records may still have failed). */
-    kerr_code (*publish_batch)(void *state, const cfg_publishers *p, const event *const *e, int n,
-                               bool *ok, kerr *err);
-    int batch_max;           /* records per call */
-    size_t batch_max_bytes;  /* payload per call */
-    size_t record_max_bytes; /* an event's JSON over this can never be sent */
+    void (*key)(const cfg_pub *s, char *out, size_t len);
+    kerr_code (*open)(const cfg_pub *s, const config *cfg, void **state, kerr *err);
+    /* PUB_STORES_IMAGES: where an image of this event will live (S3 URI, local
+     * path). Decided before spooling. */
+    void (*image_ref)(const cfg_pub *s, const event *e, const char *name, char *out, size_t len);
+    /* Delivers e[0..n) (n <= batch_max; the hub puts at most one event per
+     * camera in a call, so a partial failure never reorders a camera's
+     * events) and sets res[i] for each: KERR_OK when stored; KERR_UNSUPPORTED
+     * when it can never be stored there (kept in the dead-letter folder,
+     * skipped for this publisher only); anything else is retried with backoff
+     * for that camera, forever. */
+    void (*publish)(void *state, const cfg_pub *s, const event *const *e, int n, kerr *res);
+    int batch_max;           /* events per call; 0: one */
+    size_t batch_max_bytes;  /* payload per call; 0: no limit */
+    size_t record_max_bytes; /* an event's JSON over this can never be sent; 0: no limit */
     void (*close)(void *state);
 } publisher_ops;
 
 const publisher_ops *publisher_find(const char *name);
 /* The i-th registered publisher, NULL past the end. */
 const publisher_ops *publisher_at(int i);
+/* Adds a publisher built outside registry.c (a test build, an embedding
+ * program); before the config is loaded. False when the name is taken or
+ * the table is full. */
+bool publisher_register(const publisher_ops *ops);
+/* One line in the publisher's own file registers it at start-up. */
+#define PUBLISHER_REGISTER(ops)                                                                    \
+    __attribute__((constructor)) static void register_##ops(void)                                  \
+    {                                                                                              \
+        publisher_register(&ops);                                                                  \
+    }
+
+/* For publishers' read(): each of keys that is present becomes a setting
+ * (scalars only). Returns whether any was present. */
+bool pub_read_keys(cfg_diags *d, const ynode *pubs, const char *path, const char *const *keys,
+                   cfg_pub *s);
+/* The publisher among ps that names the images (lowest image_rank), NULL if none. */
+const publisher_ops *publisher_naming_images(const cfg_publishers *ps);
 
 typedef struct publish_hub publish_hub;
 
@@ -71,7 +100,6 @@ void publish_hub_describe(publish_hub *h, char *out, size_t len);
 /* Spool records (spool_record.c). */
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err);
-void cfg_publishers_free(cfg_publishers *p);
 
 /* The local sink's line writer, exposed for its tests: appends one line with a
  * single write(2); on a short write the file is cut back so no torn line stays. */

@@ -15,17 +15,28 @@ typedef struct {
     bool path_style;
 } s3_state;
 
-static bool s3_wanted(const cfg_publishers *p)
+static const char *const k_keys[] = {"s3_bucket", "s3_prefix", "s3_sse", "s3_kms_key_id", NULL};
+
+static bool s3_read(cfg_diags *d, const ynode *pubs, const char *path, bool as_default, cfg_pub *s)
 {
-    return p->s3_bucket != NULL;
+    (void)as_default;
+    pub_read_keys(d, pubs, path, k_keys, s);
+    const char *sse = cfg_pub_get(s, "s3_sse");
+    if (sse && strcmp(sse, "AES256") && strcmp(sse, "aws:kms"))
+        cfg_diag_add(d, ynode_get(pubs, "s3_sse"), path,
+                     "s3_sse must be AES256 or aws:kms, not \"%s\"", sse);
+    if (cfg_pub_get(s, "s3_kms_key_id") && (!sse || strcmp(sse, "aws:kms")))
+        cfg_diag_add(d, ynode_get(pubs, "s3_kms_key_id"), path,
+                     "s3_kms_key_id needs s3_sse: aws:kms");
+    return cfg_pub_get(s, "s3_bucket") != NULL;
 }
 
-static void s3_key(const cfg_publishers *p, char *out, size_t len)
+static void s3_key(const cfg_pub *p, char *out, size_t len)
 {
-    snprintf(out, len, "s3:%s", p->s3_bucket);
+    snprintf(out, len, "s3:%s", cfg_pub_get(p, "s3_bucket"));
 }
 
-static kerr_code s3_open(const cfg_publishers *p, const config *cfg, void **state, kerr *err)
+static kerr_code s3_open(const cfg_pub *p, const config *cfg, void **state, kerr *err)
 {
     s3_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -33,23 +44,22 @@ static kerr_code s3_open(const cfg_publishers *p, const config *cfg, void **stat
         free(s);
         return err ? err->code : KERR_INVALID;
     }
-    snprintf(s->bucket, sizeof s->bucket, "%s", p->s3_bucket);
+    snprintf(s->bucket, sizeof s->bucket, "%s", cfg_pub_get(p, "s3_bucket"));
     s->path_style = cfg->s3_force_path_style || *s->dest.endpoint;
     log_kv(LOG_INFO, LOG_CTX("publisher", "s3"), "s3 bucket %s in %s", s->bucket, s->dest.region);
     *state = s;
     return KERR_OK;
 }
 
-static void s3_image_ref(const cfg_publishers *p, const event *e, const char *name, char *out,
-                         size_t len)
+static void s3_image_ref(const cfg_pub *p, const event *e, const char *name, char *out, size_t len)
 {
     char key[2048];
-    event_object_key(e, p->s3_prefix, name, key, sizeof key);
-    snprintf(out, len, "s3://%s/%s", p->s3_bucket, key);
+    event_object_key(e, cfg_pub_get(p, "s3_prefix"), name, key, sizeof key);
+    snprintf(out, len, "s3://%s/%s", cfg_pub_get(p, "s3_bucket"), key);
 }
 
-static kerr_code put_object(s3_state *s, const cfg_publishers *p, const char *key,
-                            const event_image *img, int *retries, kerr *err)
+static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, const event_image *img,
+                            int *retries, kerr *err)
 {
     char *ekey = aws_uri_encode(key, strlen(key), true);
     if (!ekey) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -71,9 +81,9 @@ static kerr_code put_object(s3_state *s, const cfg_publishers *p, const char *ke
     aws_header h[5] = {
         {"Host", host}, {"Content-Type", "image/jpeg"}, {"x-amz-content-sha256", hash}};
     int nh = 3;
-    if (p->s3_sse) h[nh++] = (aws_header){"x-amz-server-side-encryption", p->s3_sse};
-    if (p->s3_kms_key_id)
-        h[nh++] = (aws_header){"x-amz-server-side-encryption-aws-kms-key-id", p->s3_kms_key_id};
+    const char *sse = cfg_pub_get(p, "s3_sse"), *kms = cfg_pub_get(p, "s3_kms_key_id");
+    if (sse) h[nh++] = (aws_header){"x-amz-server-side-encryption", sse};
+    if (kms) h[nh++] = (aws_header){"x-amz-server-side-encryption-aws-kms-key-id", kms};
     aws_call c = {.method = "PUT",
                   .url = url,
                   .path = path,
@@ -94,24 +104,30 @@ static kerr_code put_object(s3_state *s, const cfg_publishers *p, const char *ke
     return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing bucket may be created: retry */
 }
 
-static kerr_code s3_publish(void *state, const cfg_publishers *p, const event *e, kerr *err)
+static kerr_code publish_one(s3_state *s, const cfg_pub *p, const event *e, kerr *err)
 {
-    s3_state *s = state;
+    const char *prefix = cfg_pub_get(p, "s3_prefix");
     int retries = 0;
     kerr_code rc = KERR_OK;
     char key[2048];
     if (e->snapshot.data) {
-        event_object_key(e, p->s3_prefix, "frame.jpg", key, sizeof key);
+        event_object_key(e, prefix, "frame.jpg", key, sizeof key);
         rc = put_object(s, p, key, &e->snapshot, &retries, err);
     }
     for (int i = 0; rc == KERR_OK && i < e->ncrops; i++) {
         char name[32];
         snprintf(name, sizeof name, "crop-%d.jpg", i);
-        event_object_key(e, p->s3_prefix, name, key, sizeof key);
+        event_object_key(e, prefix, name, key, sizeof key);
         rc = put_object(s, p, key, &e->crops[i], &retries, err);
     }
     if (retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"s3\"", retries);
     return rc;
+}
+
+static void s3_publish(void *state, const cfg_pub *p, const event *const *e, int n, kerr *res)
+{
+    for (int i = 0; i < n; i++)
+        res[i].code = publish_one(state, p, e[i], &res[i]);
 }
 
 static void s3_close(void *state)
@@ -124,7 +140,10 @@ static void s3_close(void *state)
 
 const publisher_ops publisher_s3 = {
     .name = "s3",
-    .wanted = s3_wanted,
+    .keys = k_keys,
+    .caps = PUB_STORES_IMAGES | PUB_NEEDS_REGION,
+    .image_rank = 0,
+    .read = s3_read,
     .key = s3_key,
     .open = s3_open,
     .image_ref = s3_image_ref,

@@ -1,13 +1,18 @@
 /* An event as one spool record: its JSON (with the image references already
  * decided), the camera's publisher settings, and the JPEG bytes. Everything a
- * publisher needs after a restart, without the config that produced it. */
+ * publisher needs after a restart, without the config that produced it.
+ *
+ * v3: [3][json][n publishers]{[name][n keys]{[key][value]}}[snapshot][n crops]{[crop]}
+ * The settings are the publishers' own text (settings.c): this format never
+ * changes for a new publisher. v1 and v2 (fixed fields of the four publishers
+ * of the time) are still read, through the publishers' own readers. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "publish.h"
 
-/* v2 added s3_sse, s3_kms_key_id and dynamodb_ttl_days; v1 records still read. */
-enum { RECORD_VERSION = 2, NO_STRING = 0xffffffffu };
+enum { RECORD_VERSION = 3, NO_STRING = 0xffffffffu, MAX_ENTRIES = 256 };
 
 typedef struct {
     unsigned char *p;
@@ -61,13 +66,13 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
     w_u32(&b, RECORD_VERSION);
     w_str(&b, json);
     free(json);
-    const char *pubs[5] = {p->kinesis_stream_name, p->s3_bucket, p->s3_prefix, p->dynamodb_table,
-                           p->local_dir};
-    for (int i = 0; i < 5; i++)
-        w_str(&b, pubs[i]);
-    w_str(&b, p->s3_sse);
-    w_str(&b, p->s3_kms_key_id);
-    w_u32(&b, (uint32_t)p->dynamodb_ttl_days);
+    w_u32(&b, (uint32_t)p->n);
+    for (int i = 0; i < p->n; i++) {
+        w_str(&b, p->items[i].publisher);
+        w_u32(&b, (uint32_t)p->items[i].n);
+        for (int k = 0; k < p->items[i].n; k++)
+            w_str(&b, p->items[i].kv[k].key), w_str(&b, p->items[i].kv[k].value);
+    }
     w_blob(&b, &e->snapshot);
     w_u32(&b, (uint32_t)e->ncrops);
     for (int i = 0; i < e->ncrops; i++)
@@ -130,12 +135,72 @@ static void r_blob(rbuf *r, event_image *img)
     r->off += n;
 }
 
+static void read_settings(rbuf *r, cfg_publishers *p)
+{
+    uint32_t n = r_u32(r);
+    if (n > MAX_ENTRIES) r->bad = true;
+    for (uint32_t i = 0; !r->bad && i < n; i++) {
+        char *name = r_str(r);
+        cfg_pub *s = name ? cfg_publishers_add(p, name) : NULL;
+        free(name);
+        uint32_t nkv = s ? r_u32(r) : 0;
+        if (!s || nkv > MAX_ENTRIES) r->bad = true;
+        for (uint32_t k = 0; !r->bad && k < nkv; k++) {
+            char *key = r_str(r), *value = r_str(r);
+            if (!key || !value || !cfg_pub_set(s, key, value)) r->bad = true;
+            free(key), free(value);
+        }
+    }
+}
+
+/* v1/v2 held the `publishers:` keys of their time as fixed fields; they are
+ * handed to today's publishers as the YAML map they came from. */
+static void read_legacy(rbuf *r, uint32_t version, cfg_publishers *p)
+{
+    static const char *const names[] = {"kinesis_stream_name", "s3_bucket",        "s3_prefix",
+                                        "dynamodb_table",      "local_dir",        "s3_sse",
+                                        "s3_kms_key_id",       "dynamodb_ttl_days"};
+    char *vals[8] = {0};
+    ynode leaf[8], *items[8];
+    char *keys[8];
+    int lines[8] = {0}, n = 0;
+    for (int i = 0; i < 5; i++)
+        vals[i] = r_str(r);
+    if (version >= 2) {
+        vals[5] = r_str(r), vals[6] = r_str(r);
+        uint32_t ttl = r_u32(r);
+        char num[16];
+        snprintf(num, sizeof num, "%u", ttl);
+        if (ttl) vals[7] = kstrdup(num);
+    }
+    for (int i = 0; i < 8; i++) {
+        if (!vals[i]) continue;
+        leaf[n] = (ynode){.kind = YNODE_SCALAR, .line = 1, .col = 1, .value = vals[i]};
+        items[n] = &leaf[n];
+        keys[n++] = (char *)names[i];
+    }
+    ynode map = {.kind = YNODE_MAP,
+                 .line = 1,
+                 .col = 1,
+                 .n = (size_t)n,
+                 .items = items,
+                 .keys = keys,
+                 .key_line = lines,
+                 .key_col = lines};
+    cfg_diags d = {.file = "spool record"};
+    if (!r->bad) cfg_publishers_read(&d, NULL, &map, "publishers", p);
+    if (d.n) r->bad = true; /* written by our own reader once: only a bug gets here */
+    cfg_diags_free(&d);
+    for (int i = 0; i < 8; i++)
+        free(vals[i]);
+}
+
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err)
 {
     rbuf r = {data, len, 0, false};
     memset(p, 0, sizeof *p);
     uint32_t version = r_u32(&r);
-    if ((version != 1 && version != RECORD_VERSION) || r.bad) {
+    if (version < 1 || version > RECORD_VERSION || r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: unknown version");
         return NULL;
     }
@@ -146,15 +211,10 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
         if (!r.bad && err && !err->msg[0]) kerr_set(err, KERR_INVALID, "spool record: no event");
         return NULL;
     }
-    char **pubs[5] = {&p->kinesis_stream_name, &p->s3_bucket, &p->s3_prefix, &p->dynamodb_table,
-                      &p->local_dir};
-    for (int i = 0; i < 5; i++)
-        *pubs[i] = r_str(&r);
-    if (version >= 2) {
-        p->s3_sse = r_str(&r);
-        p->s3_kms_key_id = r_str(&r);
-        p->dynamodb_ttl_days = (int)r_u32(&r);
-    }
+    if (version >= 3)
+        read_settings(&r, p);
+    else
+        read_legacy(&r, version, p);
     r_blob(&r, &e->snapshot);
     uint32_t nc = r_u32(&r);
     if (nc > 4) r.bad = true;
@@ -167,12 +227,4 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
         return NULL;
     }
     return e;
-}
-
-void cfg_publishers_free(cfg_publishers *p)
-{
-    free(p->kinesis_stream_name), free(p->s3_bucket), free(p->s3_prefix);
-    free(p->dynamodb_table), free(p->local_dir);
-    free(p->s3_sse), free(p->s3_kms_key_id);
-    memset(p, 0, sizeof *p);
 }

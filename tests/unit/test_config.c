@@ -15,6 +15,12 @@
 
 static char g_msgs[8192];
 
+/* A camera's setting of one publisher, NULL when unset or not used. */
+static const char *pub_key(const cfg_camera *c, const char *publisher, const char *key)
+{
+    return cfg_pub_get(cfg_publishers_find(&c->pub, publisher), key);
+}
+
 /* Loads text; returns the config (or NULL) and joins the formatted diagnostics. */
 static config *load(const char *text, size_t *ndiag)
 {
@@ -100,7 +106,7 @@ static void design_example_loads(void **state)
     assert_int_equal(c->cams[0].rois[0].npts, 4);
     assert_true(c->cams[0].rois[0].pts[1][0] == 0.9);
     assert_string_equal(c->cams[0].dets[0].roi[0], "driveway");
-    assert_string_equal(c->cams[0].pub.s3_prefix, "kvs-infer/");
+    assert_string_equal(pub_key(&c->cams[0], "s3", "s3_prefix"), "kvs-infer/");
     assert_int_equal(c->cams[1].mode, SOURCE_URL);
     assert_string_equal(c->cams[1].url, "rtsp://10.0.0.5/stream1");
     assert_int_equal(c->cams[2].mode, SOURCE_GETMEDIA);
@@ -133,7 +139,8 @@ static void legacy_file_loads(void **state)
     assert_non_null(c);
     assert_int_equal(c->cams[0].mode, SOURCE_HLS); /* a stream_name without source: KVS HLS */
     assert_false(c->cams[0].dets[0].enabled);
-    assert_null(c->cams[0].pub.local_dir); /* AWS publishers given: no implicit local sink */
+    assert_null(cfg_publishers_find(&c->cams[0].pub,
+                                    "local")); /* AWS publishers given: no implicit local sink */
     config_free(c);
 }
 
@@ -257,7 +264,7 @@ static void defaults_apply_and_are_overridden(void **state)
     assert_true(c->cams[0].fps_limit == 3.0);
     assert_true(c->cams[1].fps_limit == 7.0);
     assert_false(c->cams[1].realtime);
-    assert_string_equal(c->cams[0].pub.local_dir, "./out"); /* the default sink */
+    assert_string_equal(pub_key(&c->cams[0], "local", "local_dir"), "./out"); /* the default sink */
     assert_string_not_equal(c->cams[0].fingerprint, c->cams[1].fingerprint);
     config_free(c);
 }
@@ -353,8 +360,8 @@ static void publisher_options(void **state)
                      "                 dynamodb_table: t, dynamodb_ttl_days: 30}\n",
                      &n);
     assert_non_null(c);
-    assert_string_equal(c->cams[0].pub.s3_sse, "aws:kms");
-    assert_int_equal(c->cams[0].pub.dynamodb_ttl_days, 30);
+    assert_string_equal(pub_key(&c->cams[0], "s3", "s3_sse"), "aws:kms");
+    assert_string_equal(pub_key(&c->cams[0], "dynamodb", "dynamodb_ttl_days"), "30");
     assert_string_equal(c->ca_bundle, "/etc/ssl/certs/ca-certificates.crt");
     config_free(c);
     c = load("cameras:\n"

@@ -124,6 +124,14 @@ static void jpeg_snapshot_and_crop(void **state)
     frame_unref(f);
 }
 
+/* One event through a publisher's batch call. */
+static kerr_code publish1(const publisher_ops *ops, void *st, const cfg_pub *p, const event *e)
+{
+    kerr res = {0};
+    ops->publish(st, p, &e, 1, &res);
+    return res.code;
+}
+
 static void local_sink_writes_lines_and_images(void **state)
 {
     (void)state;
@@ -131,15 +139,17 @@ static void local_sink_writes_lines_and_images(void **state)
     assert_non_null(mkdtemp(dir));
     const publisher_ops *local = publisher_find("local");
     assert_non_null(local);
-    cfg_publishers p = {.local_dir = dir};
+    cfg_publishers ps = {0};
+    cfg_pub *p = cfg_publishers_add(&ps, "local");
+    assert_true(p && cfg_pub_set(p, "local_dir", dir));
     void *st = NULL;
-    assert_int_equal(local->open(&p, NULL, &st, NULL), KERR_OK);
+    assert_int_equal(local->open(p, NULL, &st, NULL), KERR_OK);
     kframe *f = frame_new(64, 48);
     memset(f->rgb, 128, (size_t)f->stride * 48);
     event *bad = sample(); /* issue 9.5: a name that would leave local_dir is refused */
     free(bad->camera_name);
     bad->camera_name = kstrdup("../../esc");
-    assert_int_equal(local->publish(st, &p, bad, NULL), KERR_UNSUPPORTED);
+    assert_int_equal(publish1(local, st, p, bad), KERR_UNSUPPORTED);
     event_free(bad);
     for (int i = 0; i < 3; i++) {
         event *e = sample();
@@ -148,11 +158,11 @@ static void local_sink_writes_lines_and_images(void **state)
         e->x2 = 30, e->y2 = 40;
         assert_int_equal(event_encode_images(e, f, 80, NULL), KERR_OK);
         char ref[1024];
-        local->image_ref(&p, e, "frame.jpg", ref, sizeof ref);
+        local->image_ref(p, e, "frame.jpg", ref, sizeof ref);
         e->snapshot_ref = kstrdup(ref);
-        local->image_ref(&p, e, "crop-0.jpg", ref, sizeof ref);
+        local->image_ref(p, e, "crop-0.jpg", ref, sizeof ref);
         e->crop_refs[0] = kstrdup(ref);
-        assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+        assert_int_equal(publish1(local, st, p, e), KERR_OK);
         struct stat sb;
         assert_int_equal(stat(e->snapshot_ref, &sb), 0);
         assert_int_equal((size_t)sb.st_size, e->snapshot.len);
@@ -160,6 +170,7 @@ static void local_sink_writes_lines_and_images(void **state)
         event_free(e);
     }
     local->close(st);
+    cfg_publishers_free(&ps);
     char path[512];
     snprintf(path, sizeof path, "%s/events.jsonl", dir);
     char *text = read_file(path, NULL, NULL);
@@ -190,24 +201,27 @@ static void local_sink_reopens_a_moved_or_removed_file(void **state)
     snprintf(path, sizeof path, "%s/events.jsonl", out);
     snprintf(moved, sizeof moved, "%s/events.jsonl.1", out);
     const publisher_ops *local = publisher_find("local");
-    cfg_publishers p = {.local_dir = out};
+    cfg_publishers ps = {0};
+    cfg_pub *p = cfg_publishers_add(&ps, "local");
+    assert_true(p && cfg_pub_set(p, "local_dir", out));
     void *st = NULL;
-    assert_int_equal(local->open(&p, NULL, &st, NULL), KERR_OK);
+    assert_int_equal(local->open(p, NULL, &st, NULL), KERR_OK);
     event *e = sample();
     free(e->camera_name);
     e->camera_name = kstrdup("cam");
-    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+    assert_int_equal(publish1(local, st, p, e), KERR_OK);
     assert_int_equal(rename(path, moved), 0); /* logrotate */
-    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+    assert_int_equal(publish1(local, st, p, e), KERR_OK);
     assert_int_equal(count_lines(moved), 1);
     assert_int_equal(count_lines(path), 1);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", out); /* the whole folder */
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
-    assert_int_equal(local->publish(st, &p, e, NULL), KERR_OK);
+    assert_int_equal(publish1(local, st, p, e), KERR_OK);
+    assert_int_equal(publish1(local, st, p, e), KERR_OK);
     assert_int_equal(count_lines(path), 2);
     event_free(e);
     local->close(st);
+    cfg_publishers_free(&ps);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
 }
