@@ -31,14 +31,25 @@ static long peak_rss_mb(void)
 
 static kframe *first_frame(const char *clip)
 {
-    cfg_camera cam = {.url = (char *)clip, .mode = SOURCE_URL};
-    const source_ops *src = source_find(SOURCE_URL);
+    char text[4200];
+    snprintf(text, sizeof text,
+             "cameras: [{name: bench, source: {url: \"%s\"}, detectors: [{type: yolo}]}]\n", clip);
+    cfg_diags diags = {0};
+    config *cfg = config_load("bench.yaml", text, &diags);
+    cfg_diags_free(&diags);
+    if (!cfg) {
+        fprintf(stderr, "bench: cannot read %s as a source\n", clip);
+        return NULL;
+    }
+    const cfg_camera *cam = &cfg->cams[0];
+    const source_ops *src = cam->source;
     void *st = NULL;
     source_info info;
     kerr err = {0};
     source_env env = {.camera = "bench"};
-    if (src->open(&st, &cam, &env, &info, &err) != KERR_OK) {
+    if (src->open(&st, cam, &env, &info, &err) != KERR_OK) {
         fprintf(stderr, "bench: %s\n", err.msg);
+        config_free(cfg);
         return NULL;
     }
     decoder *d = decoder_open(info.codecpar, info.time_base, 1, &err);
@@ -56,6 +67,7 @@ static kframe *first_frame(const char *clip)
     av_packet_free(&pkt);
     decoder_close(d);
     src->close(st);
+    config_free(cfg);
     return out;
 }
 

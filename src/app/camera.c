@@ -50,7 +50,7 @@ static void on_source_error(void *owner, const char *kind)
 
 /* Paces a file like a live camera: frame at media time t is released at
  * start + t. Returns false when asked to stop while waiting. */
-static bool pace(camera *c, int64_t start_ns, int64_t media_ms)
+static bool pace_frame(camera *c, int64_t start_ns, int64_t media_ms)
 {
     int64_t due = start_ns + media_ms * 1000000LL;
     for (;;) {
@@ -71,7 +71,7 @@ typedef struct {
 } reader_ctx;
 
 /* Pulls decoded frames out of the decoder; false when the camera must stop. */
-static bool drain_decoder(camera *c, reader_ctx *r, bool live, const packet_meta *meta)
+static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta *meta)
 {
     for (;;) {
         kerr err = {0};
@@ -93,7 +93,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool live, const packet_meta
             r->last_ms = ms;
             if (!r->have_first)
                 r->first_ms = ms, r->start_ns = clock_mono_ns(), r->have_first = true;
-            if (c->cfg->realtime && !live && !pace(c, r->start_ns, ms - r->first_ms)) {
+            if (pace && !pace_frame(c, r->start_ns, ms - r->first_ms)) {
                 av_frame_unref(r->frame);
                 return false;
             }
@@ -138,7 +138,7 @@ static bool reopen_decoder(camera *c, reader_ctx *r, const source_info *info,
 {
     kerr err = {0};
     decoder_send(r->dec, NULL, &err);
-    if (!drain_decoder(c, r, info->is_live, meta)) return false;
+    if (!drain_decoder(c, r, info->pace, meta)) return false;
     decoder_close(r->dec);
     r->dec = decoder_open(info->codecpar, info->time_base, 1, &err);
     if (!r->dec) {
@@ -170,11 +170,11 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
                 break;
             }
             decoder_send(r->dec, NULL, &err); /* flush the last frames */
-            if (!drain_decoder(c, r, info->is_live, &meta)) {
+            if (!drain_decoder(c, r, info->pace, &meta)) {
                 out = READ_STOP;
                 break;
             }
-            if (c->cfg->loop && c->src->rewind && c->src->rewind(c->src_state, &err) == KERR_OK) {
+            if (info->loop && c->src->rewind && c->src->rewind(c->src_state, &err) == KERR_OK) {
                 int64_t step = info->fps > 0 ? (int64_t)(1000.0 / info->fps) : 40;
                 r->loop_offset_ms = r->last_ms + step;
                 decoder_close(r->dec);
@@ -207,7 +207,7 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             CAM_LOG(c, LOG_WARN, "%s", err.msg);
         }
         av_packet_unref(pkt);
-        if (!drain_decoder(c, r, info->is_live, &meta)) {
+        if (!drain_decoder(c, r, info->pace, &meta)) {
             out = READ_STOP;
             break;
         }
@@ -347,16 +347,16 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "publisher: %s", err->msg);
         camera_count_error(c, "publisher");
     }
-    c->src = source_find(cfg->mode);
+    c->src = cfg->source; /* a loaded config always has one */
     c->env = (source_env){.global = app_config(a),
                           .camera = cfg->name,
                           .stop = &c->stop,
                           .owner = c,
                           .state = on_source_state,
                           .error = on_source_error};
-    c->network = c->src->network(cfg); /* every source_mode has a source (registry.c) */
-    bool batch = cfg->mode == SOURCE_URL && !cfg->realtime;
-    c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !batch);
+    unsigned traits = c->src->traits(cfg->source_conf);
+    c->network = traits & SOURCE_RETRY;
+    c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !(traits & SOURCE_BATCH));
     if (!c->slot || pthread_create(&c->reader, NULL, reader_main, c) != 0) {
         kerr_set(err, KERR_INTERNAL, "cannot start the reader thread");
         set_state(c, CAM_FAILED);

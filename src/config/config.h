@@ -79,8 +79,7 @@ char *cfg_resolve_path(const char *config_file, const char *p);
 char *cfg_resolve_model(const char *config_file, const char *models_dir, const char *p);
 
 /* ---- typed configuration ---- */
-typedef enum { SOURCE_HLS = 0, SOURCE_GETMEDIA, SOURCE_URL } source_mode;
-enum { KVS_START_NOW = -1, KVS_START_EARLIEST = -2 };
+struct source_ops;
 
 typedef struct {
     char *name;
@@ -135,17 +134,14 @@ void cfg_publishers_free(cfg_publishers *ps);
 
 typedef struct {
     char *name, *stream_name, *region;
-    source_mode mode;
-    char *url;
-    bool loop, realtime;
+    /* `source:` is the source's (src/source/source.h): its ops and its own
+     * settings, read by it; the camera keeps only the reconnect cap. */
+    const struct source_ops *source;
+    void *source_conf;
+    void (*source_conf_free)(void *conf);
+    int reconnect_max_s;
     double fps_limit; /* 0: no limit */
     int skip_frames;
-    int reconnect_max_s;
-    /* KVS sources */
-    int64_t start_ms;       /* KVS_START_NOW, KVS_START_EARLIEST or an epoch ms (replay) */
-    bool hls_ts;            /* container: ts (MPEG-TS) instead of fmp4 */
-    int playlist_fragments; /* HLS MaxMediaPlaylistFragmentResults */
-    int session_expires_s;  /* HLS session lifetime asked for (renewed before it ends) */
     cfg_roi *rois;
     int nroi;
     cfg_detector *dets;
@@ -185,6 +181,10 @@ config *config_load(const char *file, const char *text, cfg_diags *d);
  * checking detectors and report every problem at once. */
 config *config_load_all(const char *file, const char *text, cfg_diags *d);
 void config_free(config *c);
+/* Implemented by the sources' registry (src/source/settings.c): finds the
+ * camera's source by `mode:` and lets it read its keys of `source:`. */
+void cfg_source_read(cfg_diags *d, const config *cfg, const ynode *cam, const char *path,
+                     cfg_camera *c);
 /* Implemented by the publishers' registry (src/publish/settings.c): every
  * registered publisher reads its keys of a camera's `publishers:` (NULL when
  * absent); unknown keys are reported; with none asked for, the default

@@ -14,16 +14,6 @@ static const char *const k_top_keys[] = {"aws_region", "device",      "metrics",
 static const char *const k_cam_keys[] = {"name",       "stream_name", "region", "source",
                                          "fps_limit",  "skip_frames", "roi",    "detectors",
                                          "publishers", NULL};
-static const char *const k_src_keys[] = {"mode",
-                                         "url",
-                                         "loop",
-                                         "realtime",
-                                         "reconnect_max_s",
-                                         "start",
-                                         "container",
-                                         "playlist_fragments",
-                                         "expires_s",
-                                         NULL};
 static const char *const k_det_keys[] = {
     "type", "enabled", "confidence_threshold", "roi", "params", "events", NULL};
 static const char *const k_det_event_keys[] = {"cooldown_s", "updates", "summary", "plate_reads",
@@ -274,83 +264,6 @@ static void load_detector(cfg_diags *d, const ynode *it, const char *p, cfg_came
 }
 
 /* start: now | earliest | an ISO-8601 time or epoch seconds (replay from there). */
-static void load_kvs_source(cfg_diags *d, const ynode *sn, const char *p, cfg_camera *c)
-{
-    char *start = NULL, *container = NULL;
-    if (cfg_read_str(d, sn, "start", p, &start)) {
-        char *end = NULL;
-        double secs = strtod(start, &end);
-        if (strcmp(start, "now") == 0)
-            c->start_ms = KVS_START_NOW;
-        else if (strcmp(start, "earliest") == 0)
-            c->start_ms = KVS_START_EARLIEST;
-        else if (end != start && !*end && secs > 0)
-            c->start_ms = (int64_t)(secs * 1000);
-        else if ((c->start_ms = clock_parse_iso(start)) < 0)
-            cfg_diag_add(d, ynode_get(sn, "start"), p,
-                         "start \"%s\" is not now, earliest, an ISO-8601 time "
-                         "(2026-01-02T03:04:05Z) or epoch seconds",
-                         start);
-    }
-    if (cfg_read_str(d, sn, "container", p, &container)) {
-        if (strcmp(container, "ts") == 0)
-            c->hls_ts = true;
-        else if (strcmp(container, "fmp4") != 0)
-            cfg_diag_add(d, ynode_get(sn, "container"), p, "container \"%s\" is not fmp4 or ts",
-                         container);
-    }
-    int64_t v;
-    if (cfg_read_int(d, sn, "playlist_fragments", p, 1, 5000, &v)) c->playlist_fragments = (int)v;
-    if (cfg_read_int(d, sn, "expires_s", p, 300, 43200, &v)) c->session_expires_s = (int)v;
-    free(start);
-    free(container);
-}
-
-static void load_source(cfg_diags *d, const config *cfg, const ynode *cam, const char *path,
-                        cfg_camera *c)
-{
-    c->realtime = true;
-    c->start_ms = KVS_START_NOW;
-    c->playlist_fragments = 5;
-    c->session_expires_s = 3600;
-    c->reconnect_max_s = 30;
-    const ynode *sn = ynode_get(cam, "source");
-    char p[512];
-    snprintf(p, sizeof p, "%s.source", path);
-    char *mode = NULL;
-    if (sn && cfg_expect_map(d, sn, p)) {
-        cfg_check_keys(d, sn, p, k_src_keys);
-        cfg_read_str(d, sn, "mode", p, &mode);
-        cfg_read_str(d, sn, "url", p, &c->url);
-        cfg_read_bool(d, sn, "loop", p, &c->loop);
-        cfg_read_bool(d, sn, "realtime", p, &c->realtime);
-        int64_t rs;
-        if (cfg_read_int(d, sn, "reconnect_max_s", p, 1, 3600, &rs)) c->reconnect_max_s = (int)rs;
-        load_kvs_source(d, sn, p, c);
-    }
-    if (!mode) mode = kstrdup(c->url ? "url" : "hls");
-    if (strcmp(mode, "hls") == 0)
-        c->mode = SOURCE_HLS;
-    else if (strcmp(mode, "getmedia") == 0)
-        c->mode = SOURCE_GETMEDIA;
-    else if (strcmp(mode, "url") == 0)
-        c->mode = SOURCE_URL;
-    else
-        cfg_diag_add(d, ynode_get(sn, "mode"), p, "unknown mode \"%s\" (hls, getmedia or url)",
-                     mode);
-    if (c->mode == SOURCE_URL && !c->url)
-        cfg_diag_add(d, sn ? sn : cam, p,
-                     "mode url needs `url:` (a file path, http(s) .m3u8 or "
-                     "rtsp:// address)");
-    if (c->mode != SOURCE_URL && !c->stream_name)
-        cfg_diag_add(d, cam, path, "a KVS source (mode %s) needs `stream_name`", mode);
-    if (c->mode != SOURCE_URL && !c->region && !cfg->aws_region)
-        cfg_diag_add(d, cam, path,
-                     "a KVS source needs `region` here, `aws_region` at the top, AWS_REGION, "
-                     "AWS_DEFAULT_REGION or the profile's region");
-    free(mode);
-}
-
 /* KVS: [a-zA-Z0-9_.-]{1,256}; it also goes into JSON request bodies as is. */
 static bool valid_stream_name(const char *s)
 {
@@ -406,7 +319,7 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
                      c->stream_name);
     cfg_read_str(d, cam, "region", path, &c->region);
     if (!c->region && cfg->aws_region) c->region = kstrdup(cfg->aws_region);
-    load_source(d, cfg, cam, path, c);
+    cfg_source_read(d, cfg, cam, path, c);
     cfg_read_double(d, cam, "fps_limit", path, 0.0, 1000.0, &c->fps_limit);
     int64_t sk;
     if (cfg_read_int(d, cam, "skip_frames", path, 0, 10000, &sk)) c->skip_frames = (int)sk;
@@ -578,7 +491,8 @@ config *config_load_all(const char *file, const char *text, cfg_diags *d)
 
 static void free_camera(cfg_camera *c)
 {
-    free(c->name), free(c->stream_name), free(c->region), free(c->url), free(c->fingerprint);
+    free(c->name), free(c->stream_name), free(c->region), free(c->fingerprint);
+    if (c->source_conf_free) c->source_conf_free(c->source_conf);
     for (int i = 0; i < c->nroi; i++)
         free(c->rois[i].name), free(c->rois[i].pts);
     free(c->rois);

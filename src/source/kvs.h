@@ -10,6 +10,24 @@
 #include "../aws/aws.h"
 #include "source.h"
 
+enum { KVS_START_NOW = -1, KVS_START_EARLIEST = -2 };
+
+/* The KVS sources' settings under `source:` (getmedia reads only start). */
+typedef struct {
+    int64_t start_ms;       /* KVS_START_NOW, KVS_START_EARLIEST or an epoch ms (replay) */
+    bool ts;                /* container: ts (MPEG-TS) instead of fmp4 */
+    int playlist_fragments; /* HLS MaxMediaPlaylistFragmentResults */
+    int expires_s;          /* HLS session lifetime asked for (renewed before it ends) */
+} kvs_conf;
+
+/* Reads start (and, for HLS, container, playlist_fragments, expires_s) and
+ * checks that the camera has a stream_name and a region. */
+void *kvs_conf_read(const source_read_ctx *r, bool hls);
+void kvs_conf_free(void *conf);
+void kvs_conf_describe(const void *conf, char *out, size_t len);
+/* Both KVS sources are network sources: every error is retried. */
+unsigned kvs_traits(const void *conf);
+
 typedef struct {
     const aws_shared *aws;
     const source_env *env;
@@ -35,8 +53,6 @@ kerr_code kvs_sign(kvs_client *k, const char *url, const char *body, struct curl
 void kvs_report(const source_env *env, source_state st);
 void kvs_count(const source_env *env, const char *kind);
 int64_t kvs_now_ms(void); /* monotonic */
-/* Both KVS sources are network sources. */
-bool kvs_network(const cfg_camera *cam);
 /* Waits ms unless the camera stops; false when it stops. */
 bool kvs_sleep(kvs_client *k, int64_t ms);
 

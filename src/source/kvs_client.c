@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -146,10 +147,83 @@ bool kvs_sleep(kvs_client *k, int64_t ms)
     return !source_stopping(k->env);
 }
 
-bool kvs_network(const cfg_camera *cam)
+unsigned kvs_traits(const void *conf)
 {
-    (void)cam;
-    return true;
+    (void)conf;
+    return SOURCE_RETRY;
+}
+
+static void read_start(const source_read_ctx *r, kvs_conf *c)
+{
+    char *start = NULL;
+    if (!cfg_read_str(r->d, r->src, "start", r->src_path, &start)) return;
+    char *end = NULL;
+    double secs = strtod(start, &end);
+    if (strcmp(start, "now") == 0)
+        c->start_ms = KVS_START_NOW;
+    else if (strcmp(start, "earliest") == 0)
+        c->start_ms = KVS_START_EARLIEST;
+    else if (end != start && !*end && secs > 0)
+        c->start_ms = (int64_t)(secs * 1000);
+    else if ((c->start_ms = clock_parse_iso(start)) < 0)
+        cfg_diag_add(r->d, ynode_get(r->src, "start"), r->src_path,
+                     "start \"%s\" is not now, earliest, an ISO-8601 time "
+                     "(2026-01-02T03:04:05Z) or epoch seconds",
+                     start);
+    free(start);
+}
+
+static void read_hls(const source_read_ctx *r, kvs_conf *c)
+{
+    char *container = NULL;
+    if (cfg_read_str(r->d, r->src, "container", r->src_path, &container)) {
+        if (strcmp(container, "ts") == 0)
+            c->ts = true;
+        else if (strcmp(container, "fmp4") != 0)
+            cfg_diag_add(r->d, ynode_get(r->src, "container"), r->src_path,
+                         "container \"%s\" is not fmp4 or ts", container);
+    }
+    free(container);
+    int64_t v;
+    if (cfg_read_int(r->d, r->src, "playlist_fragments", r->src_path, 1, 5000, &v))
+        c->playlist_fragments = (int)v;
+    if (cfg_read_int(r->d, r->src, "expires_s", r->src_path, 300, 43200, &v)) c->expires_s = (int)v;
+}
+
+void *kvs_conf_read(const source_read_ctx *r, bool hls)
+{
+    kvs_conf *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    *c = (kvs_conf){.start_ms = KVS_START_NOW, .playlist_fragments = 5, .expires_s = 3600};
+    read_start(r, c);
+    if (hls) read_hls(r, c);
+    const char *mode = hls ? "hls" : "getmedia";
+    if (!r->c->stream_name)
+        cfg_diag_add(r->d, r->cam, r->cam_path, "a KVS source (mode %s) needs `stream_name`", mode);
+    if (!r->c->region && !(r->cfg && r->cfg->aws_region))
+        cfg_diag_add(r->d, r->cam, r->cam_path,
+                     "a KVS source needs `region` here, `aws_region` at the top, AWS_REGION, "
+                     "AWS_DEFAULT_REGION or the profile's region");
+    return c;
+}
+
+void kvs_conf_free(void *conf)
+{
+    free(conf);
+}
+
+void kvs_conf_describe(const void *conf, char *out, size_t len)
+{
+    const kvs_conf *c = conf;
+    char start[32];
+    if (c->start_ms == KVS_START_NOW)
+        snprintf(start, sizeof start, "now");
+    else if (c->start_ms == KVS_START_EARLIEST)
+        snprintf(start, sizeof start, "earliest");
+    else
+        snprintf(start, sizeof start, "%lld", (long long)c->start_ms);
+    snprintf(out, len, "start=%s container=%s playlist_fragments=%d expires_s=%d", start,
+             c->ts ? "ts" : "fmp4", c->playlist_fragments, c->expires_s);
 }
 
 void kvs_report(const source_env *env, source_state st)

@@ -29,6 +29,7 @@ typedef struct {
 typedef struct {
     kvs_client kc;
     const cfg_camera *cam;
+    const kvs_conf *conf;
     const source_env *env;
     source_info *info;
     char labels[300];
@@ -280,11 +281,11 @@ static void selector(gm_state *s, char *out, size_t len)
     else if (s->partial[0] && s->partial_producer >= 0)
         snprintf(out, len, "{\"StartSelectorType\":\"PRODUCER_TIMESTAMP\",\"StartTimestamp\":%.3f}",
                  (double)s->partial_producer / 1000.0);
-    else if (s->cam->start_ms == KVS_START_EARLIEST)
+    else if (s->conf->start_ms == KVS_START_EARLIEST)
         snprintf(out, len, "{\"StartSelectorType\":\"EARLIEST\"}");
-    else if (s->cam->start_ms >= 0)
+    else if (s->conf->start_ms >= 0)
         snprintf(out, len, "{\"StartSelectorType\":\"PRODUCER_TIMESTAMP\",\"StartTimestamp\":%.3f}",
-                 (double)s->cam->start_ms / 1000.0);
+                 (double)s->conf->start_ms / 1000.0);
     else
         snprintf(out, len, "{\"StartSelectorType\":\"NOW\"}");
 }
@@ -502,6 +503,7 @@ static kerr_code gm_open(void **state, const cfg_camera *cam, const source_env *
     gm_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
     s->cam = cam;
+    s->conf = cam->source_conf;
     s->env = env;
     s->info = info;
     mlabels(s->labels, sizeof s->labels, "camera", env->camera, NULL);
@@ -519,7 +521,6 @@ static kerr_code gm_open(void **state, const cfg_camera *cam, const source_env *
     info->codecpar = s->par;
     info->time_base = (AVRational){1, 1000};
     info->fps = 0;
-    info->is_live = true;
     *state = s;
     s->q[s->qhead].meta.new_stream = false; /* the decoder opens on this stream anyway */
     return KERR_OK;
@@ -534,11 +535,28 @@ static kerr_code gm_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *er
     return KERR_OK;
 }
 
+static const char *const k_keys[] = {"start", NULL};
+
+static void *gm_read_conf(const source_read_ctx *r)
+{
+    return kvs_conf_read(r, false);
+}
+
+static void gm_describe(const void *conf, char *out, size_t len)
+{
+    kvs_conf_describe(conf, out, len);
+    char *cut = strstr(out, " container="); /* getmedia has only start */
+    if (cut) *cut = '\0';
+}
+
 const source_ops source_kvs_getmedia = {
     .name = "getmedia",
-    .mode = SOURCE_GETMEDIA,
+    .keys = k_keys,
+    .read_conf = gm_read_conf,
+    .conf_free = kvs_conf_free,
+    .describe = gm_describe,
+    .traits = kvs_traits,
     .open = gm_open,
     .read = gm_read,
     .close = gm_close,
-    .network = kvs_network,
 };

@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     kvs_client kc;
     const cfg_camera *cam;
+    const kvs_conf *conf;
     const source_env *env;
     source_info *info;
     char labels[300];
@@ -126,9 +127,9 @@ static kerr_code session_request(hls_state *s, char *body, size_t len, kerr *err
     int64_t start = -1;
     if (s->last_fetched_pdt > 0)
         start = s->last_fetched_pdt + 1; /* a renewed replay goes on after the last fragment */
-    else if (s->cam->start_ms >= 0)
-        start = s->cam->start_ms;
-    else if (s->cam->start_ms == KVS_START_EARLIEST) {
+    else if (s->conf->start_ms >= 0)
+        start = s->conf->start_ms;
+    else if (s->conf->start_ms == KVS_START_EARLIEST) {
         kerr_code rc = describe_start(s, &start, err);
         if (rc != KERR_OK) return rc;
     }
@@ -144,8 +145,8 @@ static kerr_code session_request(hls_state *s, char *body, size_t len, kerr *err
              "\"DisplayFragmentTimestamp\":\"ALWAYS\",\"Expires\":%d,"
              "\"MaxMediaPlaylistFragmentResults\":%d}",
              s->kc.stream, s->replay ? "LIVE_REPLAY" : "LIVE", range,
-             s->cam->hls_ts ? "MPEG_TS" : "FRAGMENTED_MP4", s->cam->session_expires_s,
-             s->cam->playlist_fragments);
+             s->conf->ts ? "MPEG_TS" : "FRAGMENTED_MP4", s->conf->expires_s,
+             s->conf->playlist_fragments);
     return KERR_OK;
 }
 
@@ -189,13 +190,13 @@ static kerr_code start_session(hls_state *s, kerr *err)
         free(s->media_url);
         s->media_url = m3u8_resolve(master_url, pl.variants[0]);
         s->session_ms = kvs_now_ms();
-        s->renew_at_ms = s->session_ms + (int64_t)s->cam->session_expires_s * 900; /* at 90 % */
+        s->renew_at_ms = s->session_ms + (int64_t)s->conf->expires_s * 900; /* at 90 % */
         clear_pending(s);
         /* Fragments are de-duplicated from the last one actually read. */
         snprintf(s->last_queued, sizeof s->last_queued, "%s", s->last_fetched);
         s->next_poll_ms = 0;
         HLS_LOG(s, LOG_INFO, "HLS session started (%s, %s)", s->replay ? "LIVE_REPLAY" : "LIVE",
-                s->cam->hls_ts ? "MPEG-TS" : "fMP4");
+                s->conf->ts ? "MPEG-TS" : "fMP4");
     }
     m3u8_free(&pl);
     free(master_url);
@@ -412,7 +413,7 @@ static void put_back(hls_state *s, hls_frag *f)
 static bool check_init(hls_state *s, hls_frag *f, fetch_result *r)
 {
     *r = GOT;
-    if (s->cam->hls_ts || !f->map_url || (s->cur_map && strcmp(f->map_url, s->cur_map) == 0))
+    if (s->conf->ts || !f->map_url || (s->cur_map && strcmp(f->map_url, s->cur_map) == 0))
         return true;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -517,7 +518,7 @@ static kerr_code open_demuxer(hls_state *s, kerr *err)
         s->next_init = NULL;
     }
     s->restart = false;
-    s->feed_init = !s->cam->hls_ts;
+    s->feed_init = !s->conf->ts;
     s->len = s->pos = 0;
     s->stream_off = 0;
     s->nspans = 0;
@@ -542,7 +543,7 @@ static kerr_code open_demuxer(hls_state *s, kerr *err)
     /* Live: decide from the first fragment, never wait for more. */
     s->fmt->probesize = 1 << 20;
     s->fmt->max_analyze_duration = 500000;
-    const AVInputFormat *ifmt = av_find_input_format(s->cam->hls_ts ? "mpegts" : "mp4");
+    const AVInputFormat *ifmt = av_find_input_format(s->conf->ts ? "mpegts" : "mp4");
     int rc = avformat_open_input(&s->fmt, NULL, ifmt, NULL);
     if (rc < 0) {
         avio_context_free(&pb); /* the context was freed; the AVIO is still ours */
@@ -550,7 +551,7 @@ static kerr_code open_demuxer(hls_state *s, kerr *err)
         return kerr_set(err, interrupted(s) ? KERR_EOF : KERR_INVALID,
                         "HLS %s: cannot open the fragments (%s)", s->kc.stream, av_err2str(rc));
     }
-    if (s->cam->hls_ts && (rc = avformat_find_stream_info(s->fmt, NULL)) < 0) {
+    if (s->conf->ts && (rc = avformat_find_stream_info(s->fmt, NULL)) < 0) {
         close_demuxer(s);
         return kerr_set(err, KERR_INVALID, "HLS %s: %s", s->kc.stream, av_err2str(rc));
     }
@@ -648,6 +649,7 @@ static kerr_code hls_open(void **state, const cfg_camera *cam, const source_env 
     hls_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
     s->cam = cam;
+    s->conf = cam->source_conf;
     s->env = env;
     s->info = info;
     s->target = 1;
@@ -660,16 +662,26 @@ static kerr_code hls_open(void **state, const cfg_camera *cam, const source_env 
         hls_close(s);
         return rc;
     }
-    info->is_live = true;
     *state = s;
     return KERR_OK;
 }
 
+static const char *const k_keys[] = {"start", "container", "playlist_fragments", "expires_s", NULL};
+
+static void *hls_read_conf(const source_read_ctx *r)
+{
+    return kvs_conf_read(r, true);
+}
+
 const source_ops source_kvs_hls = {
     .name = "hls",
-    .mode = SOURCE_HLS,
+    .keys = k_keys,
+    .is_default = true,
+    .read_conf = hls_read_conf,
+    .conf_free = kvs_conf_free,
+    .describe = kvs_conf_describe,
+    .traits = kvs_traits,
     .open = hls_open,
     .read = hls_read,
     .close = hls_close,
-    .network = kvs_network,
 };

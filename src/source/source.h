@@ -1,7 +1,8 @@
 /* source: where compressed video comes from. A source hands out packets with
  * their codec parameters; decoding is the decoder's job. Sources register by
- * name the way FFmpeg registers demuxers: one file plus one line in
- * registry.c. */
+ * name (their `mode:`) the way FFmpeg registers demuxers: one file plus one
+ * line in registry.c (or SOURCE_REGISTER in a program's own file). Each
+ * source reads its own keys under a camera's `source:` (settings.c). */
 #ifndef KVS_SOURCE_H
 #define KVS_SOURCE_H
 
@@ -15,8 +16,11 @@
 typedef struct {
     const AVCodecParameters *codecpar; /* owned by the source, valid until close */
     AVRational time_base;
-    double fps;   /* nominal frame rate, 0 when unknown */
-    bool is_live; /* network/live input: pacing comes from the source itself */
+    double fps; /* nominal frame rate, 0 when unknown */
+    /* Frames are released at their media time (a file played like a live
+     * camera); live inputs are paced by themselves. */
+    bool pace;
+    bool loop; /* at the end, rewind and play on (rewind) */
 } source_info;
 
 typedef struct {
@@ -40,25 +44,54 @@ typedef struct {
     void (*error)(void *owner, const char *kind); /* counts kvs_infer_stream_errors_total */
 } source_env;
 
+/* What a source's read_conf gets: the camera being read (its name,
+ * stream_name and region are already read) and where its `source:` is. */
+typedef struct {
+    cfg_diags *d;
+    const config *cfg;
+    const ynode *cam, *src; /* src: the camera's `source:` map, NULL when absent */
+    const char *cam_path, *src_path;
+    const cfg_camera *c;
+} source_read_ctx;
+
+/* What the camera does with a source's failures and frames. */
+enum {
+    /* On the network: a failed open, a read error and the end of the stream
+     * are disconnects, retried forever with capped backoff (a camera
+     * rebooting, a stream not created yet, a network not up yet). Otherwise
+     * (local files) they end the camera. */
+    SOURCE_RETRY = 1 << 0,
+    /* Every frame is analysed: none is dropped as stale, the reader waits
+     * for inference instead (a file read as fast as it can be). */
+    SOURCE_BATCH = 1 << 1,
+};
+
 typedef struct source_ops {
-    const char *name;
-    source_mode mode;
-    /* info stays the source's to update until close: when a packet comes with
-     * meta->new_stream, info->codecpar describes the new stream. */
+    const char *name;        /* its `mode:` */
+    const char *const *keys; /* its keys under `source:`, besides mode and reconnect_max_s */
+    /* `mode:` may be left out when this key is given (url: a url); without
+     * either, the source marked is_default (KVS HLS with a stream_name). */
+    const char *implied_by;
+    bool is_default;
+    /* Reads and checks its keys, reporting to r->d; returns its settings
+     * (NULL only when out of memory), freed with conf_free. */
+    void *(*read_conf)(const source_read_ctx *r);
+    void (*conf_free)(void *conf);
+    /* The settings as text, for the log and the tests. */
+    void (*describe)(const void *conf, char *out, size_t len);
+    unsigned (*traits)(const void *conf); /* SOURCE_* */
+    /* cam->source_conf holds the settings. info stays the source's to update
+     * until close: when a packet comes with meta->new_stream,
+     * info->codecpar describes the new stream. */
     kerr_code (*open)(void **state, const cfg_camera *cam, const source_env *env, source_info *info,
                       kerr *err);
     /* KERR_OK with a packet, KERR_EOF at the end of the input, other codes on errors.
      * KVS sources retry inside, forever, reporting through env, and return only
      * once env->stop is set. */
     kerr_code (*read)(void *state, AVPacket *pkt, packet_meta *meta, kerr *err);
-    /* Rewind to the start (files with loop: true); NULL when not seekable. */
+    /* Rewind to the start (info->loop); NULL when not seekable. */
     kerr_code (*rewind)(void *state, kerr *err);
     void (*close)(void *state);
-    /* Whether this camera's input is on the network: then a failed open, a read
-     * error and the end of the stream are all disconnects, retried forever with
-     * capped backoff (a camera rebooting, a stream not created yet, a network
-     * not up yet). Otherwise (local files) they end the camera. */
-    bool (*network)(const cfg_camera *cam);
 } source_ops;
 
 /* Whether env->stop is set (sources poll it in every wait). */
@@ -67,8 +100,20 @@ static inline bool source_stopping(const source_env *env)
     return env->stop && atomic_load(env->stop);
 }
 
-const source_ops *source_find(source_mode mode);
-const char *source_mode_name(source_mode mode);
+const source_ops *source_find(const char *name);
+/* The i-th registered source, NULL past the end. */
+const source_ops *source_at(int i);
+/* Adds a source built outside registry.c, before the config is loaded;
+ * false when the name is taken or the table is full. */
+bool source_register(const source_ops *ops);
+/* One line in the source's own file registers it at start-up. */
+#define SOURCE_REGISTER(ops)                                                                       \
+    __attribute__((constructor)) static void register_##ops(void)                                  \
+    {                                                                                              \
+        source_register(&ops);                                                                     \
+    }
+/* The camera's settings as its source describes them. */
+void source_describe(const cfg_camera *cam, char *out, size_t len);
 
 /* Reconnect policy: capped exponential backoff, reset after a good read. */
 typedef struct {

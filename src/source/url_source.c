@@ -16,11 +16,56 @@ typedef struct {
     bool over_cap;          /* opening read more than OPEN_MAX_BYTES */
 } url_state;
 
+/* source: {mode: url, url: ..., loop: false, realtime: true} */
+typedef struct {
+    char *url;
+    bool loop;     /* a file: play it again at the end */
+    bool realtime; /* a file: at its own pace, like a camera (else as fast as analysed) */
+} url_conf;
+
+static const char *const k_keys[] = {"url", "loop", "realtime", NULL};
+
+static void *url_read_conf(const source_read_ctx *r)
+{
+    url_conf *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->realtime = true;
+    cfg_read_str(r->d, r->src, "url", r->src_path, &c->url);
+    cfg_read_bool(r->d, r->src, "loop", r->src_path, &c->loop);
+    cfg_read_bool(r->d, r->src, "realtime", r->src_path, &c->realtime);
+    if (!c->url)
+        cfg_diag_add(r->d, r->src ? r->src : r->cam, r->src_path,
+                     "mode url needs `url:` (a file path, http(s) .m3u8 or rtsp:// address)");
+    return c;
+}
+
+static void url_conf_free(void *conf)
+{
+    url_conf *c = conf;
+    if (c) free(c->url);
+    free(c);
+}
+
+static void url_describe(const void *conf, char *out, size_t len)
+{
+    const url_conf *c = conf;
+    snprintf(out, len, "url=%s loop=%s realtime=%s", c->url ? c->url : "",
+             c->loop ? "true" : "false", c->realtime ? "true" : "false");
+}
+
 /* Anything with a scheme but file: is read over the network (rtsp, http(s),
  * srt, udp, ...), so its end is a disconnect. */
-static bool url_network(const cfg_camera *cam)
+static bool is_network(const url_conf *c)
 {
-    return cam->url && strstr(cam->url, "://") != NULL && strncmp(cam->url, "file:", 5) != 0;
+    return c->url && strstr(c->url, "://") != NULL && strncmp(c->url, "file:", 5) != 0;
+}
+
+/* realtime: false analyses every frame, also of a network input read as
+ * fast as it comes (a VOD playlist). */
+static unsigned url_traits(const void *conf)
+{
+    const url_conf *c = conf;
+    return (is_network(c) ? SOURCE_RETRY : 0) | (c->realtime ? 0 : SOURCE_BATCH);
 }
 
 /* What opening may read from the input itself: a playlist, or a container's
@@ -58,6 +103,8 @@ static kerr_code av_fail(kerr *err, const char *what, const char *url, int rc)
 static kerr_code url_open(void **state, const cfg_camera *cam, const source_env *env,
                           source_info *info, kerr *err)
 {
+    const url_conf *conf = cam->source_conf;
+    if (!conf || !conf->url) return kerr_set(err, KERR_INVALID, "no url to open");
     url_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
     s->env = env;
@@ -69,12 +116,12 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
     s->fmt->interrupt_callback.callback = interrupt_cb;
     s->fmt->interrupt_callback.opaque = s;
     AVDictionary *opts = NULL;
-    bool net = url_network(cam);
-    if (strncmp(cam->url, "rtsp://", 7) == 0) av_dict_set(&opts, "rtsp_transport", "tcp", 0);
+    bool net = is_network(conf);
+    if (strncmp(conf->url, "rtsp://", 7) == 0) av_dict_set(&opts, "rtsp_transport", "tcp", 0);
     if (net) av_dict_set(&opts, "rw_timeout", "10000000", 0);
     s->io_deadline_ns = net ? clock_mono_ns() + 15000000000LL : 0;
     s->opening = true;
-    int rc = avformat_open_input(&s->fmt, cam->url, NULL, &opts);
+    int rc = avformat_open_input(&s->fmt, conf->url, NULL, &opts);
     av_dict_free(&opts);
     if (rc < 0) {
         bool over = s->over_cap;
@@ -84,18 +131,18 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
             return kerr_set(err, KERR_INVALID,
                             "cannot open %s: it sent more than %d MiB before any video (an "
                             "endless playlist?)",
-                            cam->url, OPEN_MAX_BYTES >> 20);
-        return av_fail(err, "cannot open", cam->url, rc);
+                            conf->url, OPEN_MAX_BYTES >> 20);
+        return av_fail(err, "cannot open", conf->url, rc);
     }
     rc = avformat_find_stream_info(s->fmt, NULL);
     if (rc < 0) {
         url_close(s);
-        return av_fail(err, "cannot read stream info of", cam->url, rc);
+        return av_fail(err, "cannot read stream info of", conf->url, rc);
     }
     s->stream = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (s->stream < 0) {
         url_close(s);
-        return kerr_set(err, KERR_INVALID, "%s: no video stream", cam->url);
+        return kerr_set(err, KERR_INVALID, "%s: no video stream", conf->url);
     }
     AVStream *st = s->fmt->streams[s->stream];
     s->opening = false;
@@ -103,7 +150,8 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
     info->time_base = st->time_base;
     AVRational fr = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
     info->fps = fr.num && fr.den ? av_q2d(fr) : 0;
-    info->is_live = net;
+    info->pace = conf->realtime && !net;
+    info->loop = conf->loop;
     *state = s;
     return KERR_OK;
 }
@@ -147,10 +195,14 @@ static kerr_code url_rewind(void *state, kerr *err)
 
 const source_ops source_url = {
     .name = "url",
-    .mode = SOURCE_URL,
+    .keys = k_keys,
+    .implied_by = "url",
+    .read_conf = url_read_conf,
+    .conf_free = url_conf_free,
+    .describe = url_describe,
+    .traits = url_traits,
     .open = url_open,
     .read = url_read,
     .rewind = url_rewind,
     .close = url_close,
-    .network = url_network,
 };

@@ -12,8 +12,17 @@
 
 #include "../../src/config/config.h"
 #include "../../src/detect/detect.h"
+#include "../../src/source/source.h"
 
 static char g_msgs[8192];
+
+/* The camera's source settings as its source describes them. */
+static const char *src_desc(const cfg_camera *c)
+{
+    static char buf[1024];
+    source_describe(c, buf, sizeof buf);
+    return buf;
+}
 
 /* A camera's setting of one publisher, NULL when unset or not used. */
 static const char *pub_key(const cfg_camera *c, const char *publisher, const char *key)
@@ -100,16 +109,17 @@ static void design_example_loads(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(c->ncam, 3);
     assert_string_equal(c->cams[0].name, "front-door");
-    assert_int_equal(c->cams[0].mode, SOURCE_HLS);
+    assert_string_equal(src_desc(&c->cams[0]),
+                        "hls start=now container=fmp4 playlist_fragments=5 expires_s=3600");
     assert_true(c->cams[0].fps_limit == 5.0);
     assert_int_equal(c->cams[0].nroi, 1);
     assert_int_equal(c->cams[0].rois[0].npts, 4);
     assert_true(c->cams[0].rois[0].pts[1][0] == 0.9);
     assert_string_equal(c->cams[0].dets[0].roi[0], "driveway");
     assert_string_equal(pub_key(&c->cams[0], "s3", "s3_prefix"), "kvs-infer/");
-    assert_int_equal(c->cams[1].mode, SOURCE_URL);
-    assert_string_equal(c->cams[1].url, "rtsp://10.0.0.5/stream1");
-    assert_int_equal(c->cams[2].mode, SOURCE_GETMEDIA);
+    assert_string_equal(src_desc(&c->cams[1]),
+                        "url url=rtsp://10.0.0.5/stream1 loop=false realtime=true");
+    assert_string_equal(src_desc(&c->cams[2]), "getmedia start=now");
     assert_string_equal(c->cams[2].region, "us-east-1"); /* inherited from aws_region */
     assert_string_equal(c->endpoint[CFG_EP_KINESISVIDEO], "http://127.0.0.1:4566");
     assert_true(c->s3_force_path_style);
@@ -137,7 +147,7 @@ static void legacy_file_loads(void **state)
                      "      s3_bucket: b\n",
                      &n);
     assert_non_null(c);
-    assert_int_equal(c->cams[0].mode, SOURCE_HLS); /* a stream_name without source: KVS HLS */
+    assert_string_equal(c->cams[0].source->name, "hls"); /* a stream_name without source: KVS HLS */
     assert_false(c->cams[0].dets[0].enabled);
     assert_null(cfg_publishers_find(&c->cams[0].pub,
                                     "local")); /* AWS publishers given: no implicit local sink */
@@ -226,7 +236,7 @@ static void env_expansion(void **state)
                      &n);
     assert_non_null(c);
     assert_string_equal(c->cams[0].name, "cam-1");
-    assert_string_equal(c->cams[0].url, "/data/clip.mp4");
+    assert_string_equal(src_desc(&c->cams[0]), "url url=/data/clip.mp4 loop=false realtime=true");
     config_free(c);
     c = load("cameras:\n"
              "  - name: a\n"
@@ -263,7 +273,7 @@ static void defaults_apply_and_are_overridden(void **state)
     assert_non_null(c);
     assert_true(c->cams[0].fps_limit == 3.0);
     assert_true(c->cams[1].fps_limit == 7.0);
-    assert_false(c->cams[1].realtime);
+    assert_string_equal(src_desc(&c->cams[1]), "url url=a.mp4 loop=false realtime=false");
     assert_string_equal(pub_key(&c->cams[0], "local", "local_dir"), "./out"); /* the default sink */
     assert_string_not_equal(c->cams[0].fingerprint, c->cams[1].fingerprint);
     config_free(c);
@@ -324,15 +334,13 @@ static void kvs_source_options(void **state)
              "  - {name: d, stream_name: s}\ndefaults: {detectors: []}\n",
              &n);
     assert_non_null(c);
-    assert_true(c->cams[0].hls_ts);
-    assert_int_equal(c->cams[0].playlist_fragments, 3);
-    assert_int_equal(c->cams[0].session_expires_s, 600);
-    assert_int_equal(c->cams[0].start_ms, 1767323045250LL);
-    assert_int_equal(c->cams[1].start_ms, KVS_START_EARLIEST);
-    assert_int_equal(c->cams[2].start_ms, 1767323045500LL);
-    assert_int_equal(c->cams[3].mode, SOURCE_HLS); /* a stream name alone: HLS from now */
-    assert_int_equal(c->cams[3].start_ms, KVS_START_NOW);
-    assert_false(c->cams[3].hls_ts);
+    assert_string_equal(src_desc(&c->cams[0]),
+                        "hls start=1767323045250 container=ts playlist_fragments=3 expires_s=600");
+    assert_string_equal(src_desc(&c->cams[1]), "getmedia start=earliest");
+    assert_string_equal(src_desc(&c->cams[2]), "getmedia start=1767323045500");
+    /* a stream name alone: HLS from now */
+    assert_string_equal(src_desc(&c->cams[3]),
+                        "hls start=now container=fmp4 playlist_fragments=5 expires_s=3600");
     config_free(c);
     c = load("aws_region: eu-west-1\ncameras:\n"
              "  - {name: a, stream_name: s, source: {mode: hls, container: mkv, start: yesterday, "
