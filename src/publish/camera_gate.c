@@ -11,6 +11,7 @@ typedef struct {
     char *camera;
     int64_t retry_at_ms, delay_ms;
     bool skipped; /* events were passed over: the spool must hand them out again */
+    bool cleared; /* delivered since, but passed-over events still wait for the rewind */
 } held;
 
 struct camera_gate {
@@ -39,10 +40,12 @@ static held *find(camera_gate *g, const char *camera)
     return NULL;
 }
 
+/* A camera stays closed after its retry time while events of it were passed
+ * over and not yet handed out again: a newer event must not overtake them. */
 bool camera_gate_closed(camera_gate *g, const char *camera, int64_t now_ms)
 {
     held *e = find(g, camera);
-    if (!e || now_ms >= e->retry_at_ms) return false;
+    if (!e || (now_ms >= e->retry_at_ms && !e->skipped)) return false;
     e->skipped = true;
     return true;
 }
@@ -61,6 +64,8 @@ int64_t camera_gate_fail(camera_gate *g, const char *camera, int64_t now_ms, int
         g->h = nh;
         e = &g->h[g->n++];
         *e = (held){.camera = name, .delay_ms = first_ms};
+    } else if (e->cleared) {
+        e->delay_ms = first_ms, e->cleared = false;
     } else {
         e->delay_ms = e->delay_ms * 2 > CAMERA_GATE_MAX_MS ? CAMERA_GATE_MAX_MS : e->delay_ms * 2;
     }
@@ -68,12 +73,22 @@ int64_t camera_gate_fail(camera_gate *g, const char *camera, int64_t now_ms, int
     return e->delay_ms;
 }
 
+static void drop(camera_gate *g, held *e)
+{
+    free(e->camera);
+    *e = g->h[--g->n];
+}
+
 void camera_gate_ok(camera_gate *g, const char *camera)
 {
     held *e = find(g, camera);
     if (!e) return;
-    free(e->camera);
-    *e = g->h[--g->n];
+    if (!e->skipped) {
+        drop(g, e);
+        return;
+    }
+    e->cleared = true; /* no more backoff; camera_gate_due still asks for the rewind */
+    e->retry_at_ms = 0;
 }
 
 int64_t camera_gate_due(camera_gate *g, int64_t now_ms, bool *rewind)
@@ -85,7 +100,13 @@ int64_t camera_gate_due(camera_gate *g, int64_t now_ms, bool *rewind)
         if (e->skipped && now_ms >= e->retry_at_ms) {
             *rewind = true;
             e->skipped = false;
+            if (e->cleared) {
+                drop(g, e);
+                i--;
+                continue;
+            }
         }
+        if (!e->skipped && now_ms >= e->retry_at_ms) continue; /* open: nothing to wait for */
         int64_t wait = e->retry_at_ms - now_ms;
         if (wait < 0) wait = 0;
         if (next < 0 || wait < next) next = wait;
