@@ -5,8 +5,23 @@
 #    the system's apt setup is untouched.
 # Installs into /usr/local/onnxruntime with a pkg-config file. Skipped when pkg-config already finds
 # libonnxruntime or ORT_ROOT points at a release folder.
+#   KVS_ORT=gpu   the GPU build instead: onnxruntime-node 1.29.0's core library with the matching
+#                 CUDA execution provider from npm com.github.asus4.onnxruntime.linux-x64-gpu 0.4.9
+#                 (needs CUDA 13 and cuDNN 9 at run time). Both tarballs are checked against the
+#                 SHA-512 below. Microsoft's onnxruntime-linux-x64-gpu release folder works too,
+#                 through ORT_ROOT.
 set -euo pipefail
+ORT_FLAVOR=${KVS_ORT:-cpu}
 ORT_VERSION=1.30.0
+ORT_SHA512=twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==
+if [ "$ORT_FLAVOR" = gpu ]; then
+  ORT_VERSION=1.29.0
+  ORT_SHA512=WjiVVB72riILz8HbYvxvmjKyE/WmkYoSfKY++axo5jAR609HQg8MwiG/HhShpTcJfmmAdzxxmB+MMST3A+SiPA==
+  GPU_PKG=com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9
+  GPU_SHA512=FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+mZ0KLWggcQAj7TIZ6pNidR4AC10g74Xo6w==
+elif [ "$ORT_FLAVOR" != cpu ]; then
+  echo "setup: onnxruntime: KVS_ORT must be cpu or gpu, not \"$ORT_FLAVOR\"" >&2; exit 1
+fi
 PREFIX=${ORT_PREFIX:-/usr/local/onnxruntime}
 PCDIR=/usr/local/lib/pkgconfig
 log() { printf 'setup: onnxruntime: %s\n' "$*" >&2; }
@@ -42,13 +57,36 @@ if [ -n "${ORT_ROOT:-}" ]; then
     { log "ORT_ROOT=$ORT_ROOT has no include/onnxruntime_c_api.h"; exit 1; }
   log "using ORT_ROOT=$ORT_ROOT"; exit 0
 fi
-if pkg-config --exists libonnxruntime 2>/dev/null; then exit 0; fi
+installed=$(pkg-config --modversion libonnxruntime 2>/dev/null || true)
+if [ -n "$installed" ]; then
+  # An installed build of the other flavour is replaced (setup switches on KVS_ORT).
+  if [ "$ORT_FLAVOR" = cpu ] || [ -f "$PREFIX/lib/libonnxruntime_providers_cuda.so" ]; then exit 0; fi
+  log "replacing ONNX Runtime $installed with the GPU build"
+fi
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# npm pack PACKAGE SHA512: the tarball, checked against its pinned checksum.
+fetch() {
+  local f
+  (cd "$work" && npm pack --silent "$1" >/dev/null 2>&1) || { log "npm pack $1 failed"; exit 1; }
+  f=$(ls -t "$work"/*.tgz | head -n1)
+  [ "$(openssl dgst -sha512 -binary "$f" | base64 -w0)" = "$2" ] ||
+    { log "$1: checksum mismatch, refusing it"; exit 1; }
+  echo "$f"
+}
 log "fetching the library (npm onnxruntime-node@$ORT_VERSION)"
-(cd "$work" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null 2>&1)
-tar -xzf "$work"/onnxruntime-node-*.tgz -C "$work" package/bin/napi-v6/linux/x64/
+tgz=$(fetch "onnxruntime-node@$ORT_VERSION" "$ORT_SHA512")
+tar -xzf "$tgz" -C "$work" package/bin/napi-v6/linux/x64/
 lib=$(ls "$work"/package/bin/napi-v6/linux/x64/libonnxruntime.so.* | head -n1)
+providers=()
+if [ "$ORT_FLAVOR" = gpu ]; then
+  log "fetching the CUDA execution provider (npm $GPU_PKG, about 180 MB)"
+  gtgz=$(fetch "$GPU_PKG" "$GPU_SHA512")
+  mkdir -p "$work/gpu"
+  tar -xzf "$gtgz" -C "$work/gpu" --wildcards '*libonnxruntime_providers_cuda.so' '*libonnxruntime_providers_shared.so'
+  mapfile -t providers < <(find "$work/gpu" -name 'libonnxruntime_providers_*.so')
+  [ ${#providers[@]} -eq 2 ] || { log "$GPU_PKG: provider libraries not found"; exit 1; }
+fi
 
 log "fetching the headers (Debian 13 libonnxruntime-dev)"
 mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial"
@@ -63,14 +101,16 @@ dpkg -x "$work"/libonnxruntime-dev_*.deb "$work/dev"
 
 mkdir -p "$PREFIX/include" "$PREFIX/lib" "$PCDIR"
 cp "$work"/dev/usr/include/onnxruntime/*.h "$PREFIX/include/"
+rm -f "$PREFIX"/lib/libonnxruntime*
 cp "$lib" "$PREFIX/lib/"
 ln -sf "$(basename "$lib")" "$PREFIX/lib/libonnxruntime.so"
+for p in "${providers[@]}"; do cp "$p" "$PREFIX/lib/"; done
 cat >"$PCDIR/libonnxruntime.pc" <<PC
 prefix=$PREFIX
 Name: libonnxruntime
-Description: ONNX Runtime (npm onnxruntime-node $ORT_VERSION library, Debian 13 headers)
+Description: ONNX Runtime $ORT_FLAVOR (npm onnxruntime-node $ORT_VERSION library, Debian 13 headers)
 Version: $ORT_VERSION
 Libs: -L\${prefix}/lib -Wl,-rpath,\${prefix}/lib -lonnxruntime
 Cflags: -I\${prefix}/include
 PC
-log "installed in $PREFIX"
+log "installed ONNX Runtime $ORT_VERSION ($ORT_FLAVOR) in $PREFIX"

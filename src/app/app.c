@@ -349,7 +349,13 @@ int app_run(const char *path)
     a.hub = publish_hub_new(cfg, &err);
     a.sched = a.hub ? sched_new(workers, camera_analyse, &a) : NULL;
     if (!a.sched) {
-        log_error("cannot start: %s", err.msg);
+        char hint[256] = "";
+        if (strstr(err.msg, "Permission denied") || strstr(err.msg, "Read-only"))
+            snprintf(hint, sizeof hint,
+                     " (spool.dir must be writable by this process, uid %u; in a container mount "
+                     "a volume writable by it there, e.g. -v kvs-spool:/app/spool)",
+                     (unsigned)getuid());
+        log_error("cannot start: %s%s", err.msg, hint);
         publish_hub_free(a.hub);
         config_free(cfg);
         free(a.configs);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -300,7 +301,13 @@ static void load_plugins_and_models(cfg_diags *d, config *cfg, const ynode *root
             cfg_diag_add(d, ynode_get(root, "models_dir"), "models_dir", "\"%s\" is not a folder",
                          md);
         free(md);
+        return;
     }
+    /* The container sets KVS_MODELS_DIR=/app/models, where the README's
+     * docker run line mounts the models. */
+    const char *env = getenv("KVS_MODELS_DIR");
+    struct stat st;
+    if (env && *env && stat(env, &st) == 0 && S_ISDIR(st.st_mode)) cfg->models_dir = kstrdup(env);
 }
 
 static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char *path,
@@ -433,7 +440,12 @@ config *config_load_all(const char *file, const char *text, cfg_diags *d)
         kerr err = {0};
         owned = read_file(file, &len, &err);
         if (!owned) {
-            cfg_diag_add_pos(d, 1, 1, "", "cannot read the config: %s", err.msg);
+            /* The usual cause in a container: the config folder is not mounted. */
+            bool missing = access(file, F_OK) != 0;
+            cfg_diag_add_pos(d, 1, 1, "", "cannot read the config: %s%s", err.msg,
+                             missing ? " (mount the folder holding it, e.g. docker run -v "
+                                       "$(pwd)/config:/app/config, or pass --config FILE)"
+                                     : "");
             return NULL;
         }
         text = owned;

@@ -88,9 +88,11 @@ static char *model_param(const ynode *P, const char *key, const char *pp, const 
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         cfg_diag_add(d, ynode_get(P, key), pp,
-                     "%s \"%s\" not found (relative paths are tried from the working directory, "
+                     "%s \"%s\" not found (relative paths are tried in %s%sthe working directory, "
                      "then beside the config file)",
-                     key, raw);
+                     key, raw, ctx->models_dir ? ctx->models_dir : "",
+                     ctx->models_dir ? " (models_dir or KVS_MODELS_DIR: mount the models there), "
+                                     : "");
     free(raw);
     return path;
 }

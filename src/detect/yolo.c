@@ -172,9 +172,11 @@ static void read_model_path(yolo_conf *c, const cfg_detector *cfg, const detecto
     const ynode *at = ynode_get(P, "model") ? ynode_get(P, "model") : ynode_get(P, "model_path");
     if (stat(c->model_path, &st) != 0)
         cfg_diag_add(d, at, pp,
-                     "model file \"%s\" not found (relative paths are tried from the working "
+                     "model file \"%s\" not found (relative paths are tried in %s%sthe working "
                      "directory, then beside the config file)",
-                     raw);
+                     raw, ctx->models_dir ? ctx->models_dir : "",
+                     ctx->models_dir ? " (models_dir or KVS_MODELS_DIR: mount the models there), "
+                                     : "");
     else if (!S_ISREG(st.st_mode))
         cfg_diag_add(d, at, pp, "model \"%s\" is not a regular file", raw);
     free(raw);

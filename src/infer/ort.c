@@ -1,8 +1,10 @@
+#include <dlfcn.h>
 #include <onnxruntime_c_api.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "infer.h"
 
@@ -103,6 +105,50 @@ static OrtStatus *append_cuda(OrtSessionOptions *so, int device_id)
     return g_api->SessionOptionsAppendExecutionProvider_CUDA(so, &opts);
 }
 
+/* Whether the shared library can be loaded here (then it is unloaded). */
+static bool loadable(const char *name)
+{
+    void *h = dlopen(name, RTLD_LAZY | RTLD_LOCAL);
+    if (h) dlclose(h);
+    return h != NULL;
+}
+
+/* The CUDA provider library beside the loaded libonnxruntime, as official
+ * builds and the GPU packages place it. */
+static bool provider_present(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)OrtGetApiBase, &info) || !info.dli_fname) return false;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", info.dli_fname);
+    char *slash = strrchr(path, '/');
+    if (!slash) return false;
+    snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path),
+             "libonnxruntime_providers_cuda.so");
+    return access(path, R_OK) == 0;
+}
+
+/* What a failure to enable the CUDA provider means, for the person who has to
+ * fix it: ONNX Runtime's status only says "Failed to load shared library". */
+static const char *cuda_fix(bool listed)
+{
+    if (!listed || !provider_present())
+        return "this ONNX Runtime has no CUDA provider library: use the CUDA image (docker build "
+               "--target cuda), KVS_ORT=gpu scripts/setup.sh, or ORT_ROOT=<an "
+               "onnxruntime-linux-x64-gpu release>; or set device: cpu";
+    static const char *const libs[] = {"libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13",
+                                       "libcudnn.so.9", NULL};
+    for (int i = 0; libs[i]; i++)
+        if (!loadable(libs[i]))
+            return "the CUDA provider needs the CUDA 13 runtime and cuDNN 9 libraries on the "
+                   "library path (the CUDA image has them); or set device: cpu";
+    if (!loadable("libcuda.so.1"))
+        return "no NVIDIA driver/GPU was found (libcuda.so.1, the driver's library, is not "
+               "there): run on a machine with an NVIDIA GPU and its driver (docker run --gpus "
+               "all), or set device: cpu";
+    return "ONNX Runtime could not start CUDA on this GPU (see its message); or set device: cpu";
+}
+
 /* Listing a provider only means the build knows it: official builds list CUDA
  * and load it from a separate library at run time. Enabling it on a throwaway
  * session options object is the real test. */
@@ -115,13 +161,9 @@ static kerr_code probe_cuda(const char *device, kerr *err)
     if (!st && listed) st = append_cuda(so, cuda_index(device));
     kerr_code rc = KERR_OK;
     if (st || !listed) {
-        rc = kerr_set(err, KERR_UNSUPPORTED,
-                      "device %s needs ONNX Runtime's CUDA execution provider, which the "
-                      "installed runtime (%s; providers: %s) cannot load: %s. Install a GPU "
-                      "build of ONNX Runtime with its CUDA provider library (ORT_ROOT=...) or "
-                      "set device: cpu",
-                      device, OrtGetApiBase()->GetVersionString(), avail,
-                      st ? g_api->GetErrorMessage(st) : "not built in");
+        const char *msg = st ? g_api->GetErrorMessage(st) : "not built in";
+        rc = kerr_set(err, KERR_UNSUPPORTED, "device %s: %s (ONNX Runtime %s, providers: %s: %s)",
+                      device, cuda_fix(listed), OrtGetApiBase()->GetVersionString(), avail, msg);
         if (st) g_api->ReleaseStatus(st);
     }
     if (so) g_api->ReleaseSessionOptions(so);

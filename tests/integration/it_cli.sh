@@ -101,7 +101,9 @@ YAML
 set +e
 timeout 30 "$KVS_BIN" --config "$WORK/cuda.yaml" >"$WORK/log" 2>&1; rc=$?
 set -e
-if grep -q "CUDA execution provider" "$WORK/log"; then
+if grep -q '"device cuda:0: ' "$WORK/log"; then # no CUDA here: a message naming the fix
+  grep -q 'device cuda:0: \(this ONNX Runtime has no CUDA provider library: use the CUDA image\|no NVIDIA driver/GPU was found\)' "$WORK/log" ||
+    fail "unclear CUDA message: $(grep 'device cuda:0' "$WORK/log")"
   [ "$rc" = 1 ] || fail "cuda without provider: exit $rc"
 else # a runtime with CUDA: it must really start on cuda:0 (its camera's file is missing: exit 0)
   grep -q 'kvs-infer starting: .*device cuda:0' "$WORK/log" || fail "cuda:0 did not start: $(tail -3 "$WORK/log")"
