@@ -5,7 +5,7 @@
 # both where no registry can be reached). Both stages of each image run the
 # project's own scripts: set-up and build, then only the run-time libraries.
 ARG BASE_IMAGE=debian:bookworm-slim
-ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
+ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04
 
 # ---- CUDA: ONNX Runtime's GPU build; built on the CUDA base itself, so the
 # binary and the run-time libraries come from one distribution.

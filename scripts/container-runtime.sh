@@ -8,7 +8,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   $(cat /tmp/runtime-packages) ca-certificates curl >/dev/null
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /tmp/runtime-packages
-groupadd --system --gid 10001 kvs
-useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin kvs
+groupadd --gid 10001 kvs
+useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin kvs
 mkdir -p /app/config /app/models /app/spool
 chown 10001:10001 /app/spool

@@ -90,8 +90,18 @@ fi
 
 log "fetching the headers (Debian 13 libonnxruntime-dev)"
 mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial"
-mirror=$(debian_mirror) || { log "no Debian mirror found in the apt sources: set KVS_DEBIAN_MIRROR"; exit 1; }
-echo "deb $mirror trixie main" >"$work/apt/sources.list"
+signed=""
+if ! mirror=$(debian_mirror); then
+  # Not Debian (NVIDIA's CUDA images are Ubuntu): the headers come from the
+  # Debian project's own mirror, checked with Debian's archive key.
+  [ "$(. "${OS_RELEASE:-/etc/os-release}" && echo "${ID:-}")" != debian ] ||
+    { log "no Debian mirror found in the apt sources: set KVS_DEBIAN_MIRROR"; exit 1; }
+  mirror=http://deb.debian.org/debian
+  [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debian-archive-keyring >/dev/null
+  signed="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+fi
+echo "deb $signed$mirror trixie main" >"$work/apt/sources.list"
 aptopt=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
   -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache::archives="$work/apt/archives"
   -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)

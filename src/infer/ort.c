@@ -105,47 +105,49 @@ static OrtStatus *append_cuda(OrtSessionOptions *so, int device_id)
     return g_api->SessionOptionsAppendExecutionProvider_CUDA(so, &opts);
 }
 
-/* Whether the shared library can be loaded here (then it is unloaded). */
-static bool loadable(const char *name)
-{
-    void *h = dlopen(name, RTLD_LAZY | RTLD_LOCAL);
-    if (h) dlclose(h);
-    return h != NULL;
-}
-
 /* The CUDA provider library beside the loaded libonnxruntime, as official
- * builds and the GPU packages place it. */
-static bool provider_present(void)
+ * builds and the GPU packages place it; false when there is none. */
+static bool provider_path(char *path, size_t len)
 {
     Dl_info info;
     if (!dladdr((void *)OrtGetApiBase, &info) || !info.dli_fname) return false;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", info.dli_fname);
+    snprintf(path, len, "%s", info.dli_fname);
     char *slash = strrchr(path, '/');
     if (!slash) return false;
-    snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path),
-             "libonnxruntime_providers_cuda.so");
+    snprintf(slash + 1, len - (size_t)(slash + 1 - path), "libonnxruntime_providers_cuda.so");
     return access(path, R_OK) == 0;
 }
 
 /* What a failure to enable the CUDA provider means, for the person who has to
- * fix it: ONNX Runtime's status only says "Failed to load shared library". */
-static const char *cuda_fix(bool listed)
+ * fix it: ONNX Runtime's status only says "Failed to load shared library".
+ * Loading the provider ourselves names the library that is missing. */
+static const char *cuda_fix(bool listed, char *detail, size_t len)
 {
-    if (!listed || !provider_present())
+    char path[4096];
+    detail[0] = '\0';
+    if (!listed || !provider_path(path, sizeof path))
         return "this ONNX Runtime has no CUDA provider library: use the CUDA image (docker build "
                "--target cuda), KVS_ORT=gpu scripts/setup.sh, or ORT_ROOT=<an "
                "onnxruntime-linux-x64-gpu release>; or set device: cpu";
-    static const char *const libs[] = {"libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13",
-                                       "libcudnn.so.9", NULL};
-    for (int i = 0; libs[i]; i++)
-        if (!loadable(libs[i]))
-            return "the CUDA provider needs the CUDA 13 runtime and cuDNN 9 libraries on the "
-                   "library path (the CUDA image has them); or set device: cpu";
-    if (!loadable("libcuda.so.1"))
+    bool driver;
+    void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+    const char *why = h ? NULL : dlerror();
+    if (why) {
+        snprintf(detail, len, "%s", why);
+        driver = strstr(why, "libcuda.so") != NULL;
+    } else {
+        dlclose(h);
+        void *drv = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+        driver = drv == NULL;
+        if (drv) dlclose(drv);
+    }
+    if (driver)
         return "no NVIDIA driver/GPU was found (libcuda.so.1, the driver's library, is not "
                "there): run on a machine with an NVIDIA GPU and its driver (docker run --gpus "
                "all), or set device: cpu";
+    if (why)
+        return "the CUDA provider cannot load a library it needs (CUDA 13 runtime and cuDNN 9 "
+               "on the library path; the CUDA image has them); or set device: cpu";
     return "ONNX Runtime could not start CUDA on this GPU (see its message); or set device: cpu";
 }
 
@@ -162,8 +164,11 @@ static kerr_code probe_cuda(const char *device, kerr *err)
     kerr_code rc = KERR_OK;
     if (st || !listed) {
         const char *msg = st ? g_api->GetErrorMessage(st) : "not built in";
-        rc = kerr_set(err, KERR_UNSUPPORTED, "device %s: %s (ONNX Runtime %s, providers: %s: %s)",
-                      device, cuda_fix(listed), OrtGetApiBase()->GetVersionString(), avail, msg);
+        char detail[512];
+        const char *fix = cuda_fix(listed, detail, sizeof detail);
+        rc = kerr_set(
+            err, KERR_UNSUPPORTED, "device %s: %s (ONNX Runtime %s, providers: %s: %s%s%s)", device,
+            fix, OrtGetApiBase()->GetVersionString(), avail, msg, detail[0] ? "; " : "", detail);
         if (st) g_api->ReleaseStatus(st);
     }
     if (so) g_api->ReleaseSessionOptions(so);
