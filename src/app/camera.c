@@ -64,6 +64,7 @@ static bool pace_frame(camera *c, int64_t start_ns, int64_t media_ms)
 typedef struct {
     decoder *dec;
     sampler samp;
+    decode_policy dp;
     AVFrame *frame;
     int64_t loop_offset_ms, last_ms, start_ns, first_ms;
     bool have_first;
@@ -130,6 +131,29 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
 }
 
 typedef enum { READ_STOP, READ_END, READ_RECONNECT } read_outcome;
+
+/* Whether the packet is decoded (decode: auto | all | keyframes); one that is
+ * not never reaches the decoder and counts as skipped. */
+static bool wanted_packet(camera *c, reader_ctx *r, const source_info *info, const AVPacket *pkt)
+{
+    int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    int64_t ms =
+        ts == AV_NOPTS_VALUE ? -1 : av_rescale_q(ts, info->time_base, (AVRational){1, 1000});
+    bool want = decode_policy_wants(&r->dp, pkt->flags & AV_PKT_FLAG_KEY, ms);
+    if (r->dp.fell_back_now) {
+        r->dp.fell_back_now = false;
+        CAM_LOG(c, LOG_WARN,
+                "no key frame for %lld ms (intra refresh, or a GOP that grew): decoding every "
+                "frame from now on",
+                (long long)(ms - r->dp.last_key_ms));
+    }
+    r->samp.tolerance_ms = r->dp.keys_only ? r->dp.gop_ms / 4 : 0;
+    if (!want) {
+        atomic_fetch_add(&c->skipped, 1);
+        metric_add(M_FRAMES_SKIPPED, c->cam_label, 1);
+    }
+    return want;
+}
 
 /* The stream changed (resolution, codec data): finish the old decoder's frames
  * and open one for the new parameters. */
@@ -199,6 +223,10 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             av_packet_unref(pkt);
             break;
         }
+        if (!wanted_packet(c, r, info, pkt)) {
+            av_packet_unref(pkt);
+            continue;
+        }
         int64_t t0 = clock_mono_ns();
         kerr_code sent = decoder_send(r->dec, pkt, &err);
         metric_observe(M_STAGE_SECONDS, "stage=\"decode\"", (double)(clock_mono_ns() - t0) / 1e9);
@@ -245,6 +273,7 @@ static void *reader_main(void *p)
     reader_ctx r;
     memset(&r, 0, sizeof r);
     sampler_init(&r.samp, c->cfg->fps_limit, c->cfg->skip_frames);
+    decode_policy_init(&r.dp, c->cfg->decode, c->cfg->fps_limit, c->cfg->skip_frames);
     r.frame = av_frame_alloc();
     cam_state final = CAM_ENDED;
     while (!atomic_load(&c->stop) && r.frame) {

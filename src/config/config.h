@@ -81,6 +81,9 @@ char *cfg_resolve_model(const char *config_file, const char *models_dir, const c
 /* ---- typed configuration ---- */
 struct source_ops;
 
+/* decode: which packets a camera decodes (design.md "Decoding only what is analysed"). */
+typedef enum { DECODE_AUTO = 0, DECODE_ALL, DECODE_KEYFRAMES } decode_mode;
+
 typedef struct {
     char *name;
     double (*pts)[2]; /* fractions of width, height */
@@ -142,6 +145,7 @@ typedef struct {
     int reconnect_max_s;
     double fps_limit; /* 0: no limit */
     int skip_frames;
+    decode_mode decode;
     cfg_roi *rois;
     int nroi;
     cfg_detector *dets;

@@ -12,9 +12,9 @@
 static const char *const k_top_keys[] = {"aws_region", "device",      "metrics",    "spool",
                                          "workers",    "queue_depth", "cameras",    "defaults",
                                          "aws",        "plugins",     "models_dir", NULL};
-static const char *const k_cam_keys[] = {"name",       "stream_name", "region", "source",
-                                         "fps_limit",  "skip_frames", "roi",    "detectors",
-                                         "publishers", NULL};
+static const char *const k_cam_keys[] = {"name",      "stream_name", "region", "source",
+                                         "fps_limit", "skip_frames", "decode", "roi",
+                                         "detectors", "publishers",  NULL};
 static const char *const k_det_keys[] = {
     "type", "enabled", "confidence_threshold", "roi", "params", "events", NULL};
 static const char *const k_det_event_keys[] = {"cooldown_s", "updates", "summary", "plate_reads",
@@ -330,6 +330,17 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
     cfg_read_double(d, cam, "fps_limit", path, 0.0, 1000.0, &c->fps_limit);
     int64_t sk;
     if (cfg_read_int(d, cam, "skip_frames", path, 0, 10000, &sk)) c->skip_frames = (int)sk;
+    char *dec = NULL;
+    if (cfg_read_str(d, cam, "decode", path, &dec)) {
+        if (strcmp(dec, "all") == 0)
+            c->decode = DECODE_ALL;
+        else if (strcmp(dec, "keyframes") == 0)
+            c->decode = DECODE_KEYFRAMES;
+        else if (strcmp(dec, "auto") != 0)
+            cfg_diag_add(d, ynode_get(cam, "decode"), path,
+                         "decode \"%s\" is not auto, all or keyframes", dec);
+        free(dec);
+    }
     char p[512];
     const ynode *rn = ynode_get(cam, "roi");
     snprintf(p, sizeof p, "%s.roi", path);

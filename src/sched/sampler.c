@@ -8,6 +8,7 @@ void sampler_init(sampler *s, double fps_limit, int skip_frames)
     s->skip = skip_frames > 0 ? skip_frames : 0;
     s->count = 0;
     s->next_ms = 0;
+    s->tolerance_ms = 0;
     s->started = false;
 }
 
@@ -22,7 +23,9 @@ bool sampler_take(sampler *s, int64_t pts_ms)
         s->next_ms = pts_ms + s->interval_ms;
         return true;
     }
-    if (pts_ms < s->next_ms) return false;
+    /* Decoding key frames only, the due frame is the key frame nearest its
+     * time: one a little early must not cost a whole GOP. */
+    if (pts_ms + s->tolerance_ms < s->next_ms) return false;
     s->next_ms += s->interval_ms;
     if (s->next_ms <= pts_ms) s->next_ms = pts_ms + s->interval_ms; /* after a gap, no burst */
     return true;

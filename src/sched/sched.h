@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../config/config.h"
 #include "../frame/frame.h"
 
 typedef struct {
@@ -17,12 +18,30 @@ typedef struct {
     int skip;            /* analyse every (skip+1)th frame */
     int64_t count;
     int64_t next_ms;
+    int64_t tolerance_ms; /* a frame this early still counts as due (key frames only) */
     bool started;
 } sampler;
 
 void sampler_init(sampler *s, double fps_limit, int skip_frames);
 /* pts_ms < 0 (unknown) passes the fps limit; the skip rule still applies. */
 bool sampler_take(sampler *s, int64_t pts_ms);
+
+/* Which packets go to the decoder (decode_policy.c). */
+typedef struct {
+    decode_mode mode;
+    int64_t want_ms; /* the sampler's interval, 0: every frame */
+    int skip;        /* skip_frames */
+    int64_t last_key_ms, gop_ms;
+    int regular;        /* key intervals in a row like the one before (1: two alike) */
+    bool keys_only;     /* the decision now */
+    bool fell_back;     /* key frames stopped coming: decoding all from now on */
+    bool fell_back_now; /* set once, for the caller's log line */
+} decode_policy;
+
+void decode_policy_init(decode_policy *p, decode_mode mode, double fps_limit, int skip_frames);
+/* Whether the packet (key frame or not, its time in ms; < 0 unknown) is
+ * decoded; a packet that is not is dropped before the decoder. */
+bool decode_policy_wants(decode_policy *p, bool key, int64_t pts_ms);
 
 typedef struct sched sched;
 typedef struct sched_cam sched_cam;

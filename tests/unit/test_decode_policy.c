@@ -1,0 +1,127 @@
+/* Which packets are decoded for a given GOP and fps_limit (decode: auto |
+ * all | keyframes), including the fallbacks: a stream without key frames for
+ * long, irregular key frames, time going back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../src/sched/sched.h"
+
+/* Feeds frames at fps with a key frame every gop frames (gop 0: only the
+ * first), from frame `from` to `to`; returns how many were decoded. */
+static int feed(decode_policy *p, double fps, int gop, int from, int to)
+{
+    int n = 0;
+    for (int i = from; i < to; i++) {
+        bool key = gop ? i % gop == 0 : i == 0;
+        n += decode_policy_wants(p, key, (int64_t)(i * 1000.0 / fps));
+    }
+    return n;
+}
+
+static void auto_takes_key_frames_at_one_per_gop(void **state)
+{
+    (void)state;
+    decode_policy p;
+    decode_policy_init(&p, DECODE_AUTO, 0.5, 0); /* a frame every 2 s, GOP 2 s at 25 fps */
+    /* Learning: three key frames (two equal intervals) before deciding. */
+    assert_int_equal(feed(&p, 25, 50, 0, 101), 101);
+    assert_true(p.keys_only);
+    assert_int_equal(p.gop_ms, 2000);
+    assert_int_equal(feed(&p, 25, 50, 101, 600), 9); /* frames 150, 200, ... 550 */
+}
+
+static void auto_decodes_all_when_more_frames_are_wanted(void **state)
+{
+    (void)state;
+    decode_policy p;
+    decode_policy_init(&p, DECODE_AUTO, 1, 0); /* every second, GOP 2 s */
+    assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
+    assert_false(p.keys_only);
+    decode_policy_init(&p, DECODE_AUTO, 0.5, 2); /* skip_frames counts decoded frames */
+    assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
+    decode_policy_init(&p, DECODE_AUTO, 0, 0); /* no fps_limit: every frame */
+    assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
+    decode_policy_init(&p, DECODE_ALL, 0.1, 0);
+    assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
+}
+
+static void keyframes_from_the_start(void **state)
+{
+    (void)state;
+    decode_policy p;
+    decode_policy_init(&p, DECODE_KEYFRAMES, 5, 0); /* keyframes even when more are wanted */
+    assert_int_equal(feed(&p, 25, 50, 0, 600), 12);
+}
+
+static void no_key_frames_for_long_falls_back_once(void **state)
+{
+    (void)state;
+    decode_policy p;
+    decode_policy_init(&p, DECODE_KEYFRAMES, 0.5, 0);
+    /* Intra refresh: one key frame, then none. 10 s of nothing decoded at most. */
+    int n = feed(&p, 25, 0, 0, 250);
+    assert_int_equal(n, 1);
+    assert_true(decode_policy_wants(&p, false, 10040)); /* frame 251: past 10 s */
+    assert_true(p.fell_back && p.fell_back_now);
+    p.fell_back_now = false;
+    assert_int_equal(feed(&p, 25, 0, 252, 400), 148);
+    assert_false(p.fell_back_now); /* logged once */
+    assert_int_equal(feed(&p, 25, 50, 400, 600), 200); /* stays on all */
+}
+
+static void irregular_key_frames_decode_all(void **state)
+{
+    (void)state;
+    decode_policy p;
+    decode_policy_init(&p, DECODE_AUTO, 0.2, 0);
+    int n = 0;
+    for (int i = 0; i < 1000; i++) { /* key frames 1 s, 3 s, 1 s, 3 s... apart */
+        bool key = i % 100 == 0 || i % 100 == 25;
+        n += decode_policy_wants(&p, key, i * 40);
+    }
+    assert_int_equal(n, 1000);
+}
+
+static void time_going_back_learns_again(void **state)
+{
+    (void)state;
+    decode_policy p;
+    decode_policy_init(&p, DECODE_AUTO, 0.5, 0);
+    feed(&p, 25, 50, 0, 600);
+    assert_true(p.keys_only);
+    /* A looped file: from 0 again, learning again (the first GOPs decoded whole). */
+    assert_int_equal(feed(&p, 25, 50, 0, 101), 101);
+    assert_int_equal(feed(&p, 25, 50, 101, 600), 9);
+}
+
+static void sampler_takes_a_key_frame_a_little_early(void **state)
+{
+    (void)state;
+    sampler s;
+    sampler_init(&s, 0.5, 0);
+    s.tolerance_ms = 500;
+    assert_true(sampler_take(&s, 0));
+    assert_true(sampler_take(&s, 1960)); /* due at 2000: a key frame 40 ms early */
+    assert_false(sampler_take(&s, 2000 + 1000));
+    assert_true(sampler_take(&s, 3960));
+    s.tolerance_ms = 0;
+    assert_false(sampler_take(&s, 5960)); /* without tolerance it waits for 6000 */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(auto_takes_key_frames_at_one_per_gop),
+        cmocka_unit_test(auto_decodes_all_when_more_frames_are_wanted),
+        cmocka_unit_test(keyframes_from_the_start),
+        cmocka_unit_test(no_key_frames_for_long_falls_back_once),
+        cmocka_unit_test(irregular_key_frames_decode_all),
+        cmocka_unit_test(time_going_back_learns_again),
+        cmocka_unit_test(sampler_takes_a_key_frame_a_little_early),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
