@@ -26,6 +26,7 @@ spool: {dir: "$WORK/spool"}
 aws: {endpoints: {kinesisvideo: "http://127.0.0.1:$EPORT"}}
 defaults:
   fps_limit: 1
+  decode: all   # every frame: the reference camera's decode rate and the corrupt fragments' errors are measured
   publishers: {local_dir: "$WORK/out"}
   detectors: [{type: yolo, confidence_threshold: 0.5, params: {model: "$MODEL", classes: [person]}}]
 cameras:
