@@ -45,6 +45,7 @@ typedef struct camera {
     atomic_bool stop;
     atomic_int state;
     bool network; /* the source's errors and end are disconnects: retried forever */
+    bool batch;   /* every frame analysed, no real time to keep up with (SOURCE_BATCH) */
     const source_ops *src;
     void *src_state;
     source_env env; /* what the source reports through */

@@ -68,8 +68,58 @@ typedef struct {
     AVFrame *frame;
     int64_t loop_offset_ms, last_ms, start_ns, first_ms;
     bool have_first;
+    bool behind;               /* a paced file too late: key frames only until caught up */
+    int64_t behind_next_ms;    /* when the next skipped frame counts as a due one */
+    int64_t anchor, anchor_at; /* live inputs: the lag's reference (frame_lag_ms) */
+    bool have_anchor;
     int consecutive_errors;
 } reader_ctx;
+
+static bool is_key_frame(const AVFrame *f)
+{
+#ifdef AV_FRAME_FLAG_KEY /* FFmpeg 6.1 and later */
+    return f->flags & AV_FRAME_FLAG_KEY;
+#else
+    return f->key_frame;
+#endif
+}
+
+static void count_drop(camera *c, const char *reason)
+{
+    char labels[300];
+    atomic_fetch_add(&c->dropped, 1);
+    mlabels(labels, sizeof labels, "camera", c->cfg->name, "reason", reason, NULL);
+    metric_add(M_FRAMES_DROPPED, labels, 1);
+}
+
+/* How far this frame is behind real time. A paced file: against the time it
+ * was due. A live input: its media time against the wall clock, anchored at
+ * the earliest frame of the last 10 s (a source that stalls or delivers in
+ * bursts, like HLS fragments, re-anchors instead of counting as behind). A
+ * batch file has no real time to keep up with. */
+static int64_t frame_lag_ms(camera *c, reader_ctx *r, int64_t ms, bool pace)
+{
+    if (c->batch) return 0;
+    int64_t now = clock_mono_ns() / 1000000, lag;
+    if (pace) {
+        lag = now - (r->start_ns / 1000000 + (ms - r->first_ms));
+    } else {
+        int64_t offset = now - ms;
+        if (!r->have_anchor || offset < r->anchor || now - r->anchor_at > 10000)
+            r->anchor = offset, r->anchor_at = now, r->have_anchor = true;
+        lag = offset - r->anchor;
+    }
+    if (lag < 0) lag = 0;
+    metric_set(M_CAMERA_LAG, c->cam_label, (double)lag / 1e3);
+    return lag;
+}
+
+/* A frame analysed this late would only delay the newer ones: one second, or
+ * one sampling interval when the camera is analysed more slowly. */
+static int64_t behind_limit_ms(const reader_ctx *r)
+{
+    return r->samp.interval_ms > 1000 ? r->samp.interval_ms : 1000;
+}
 
 /* Pulls decoded frames out of the decoder; false when the camera must stop. */
 static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta *meta)
@@ -88,7 +138,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
         r->consecutive_errors = 0;
         atomic_fetch_add(&c->decoded, 1);
         metric_add(M_FRAMES_DECODED, c->cam_label, 1);
-        int64_t ms = decoder_frame_ms(r->dec, r->frame);
+        int64_t ms = decoder_frame_ms(r->dec, r->frame), lag = 0;
         if (ms >= 0) {
             ms += r->loop_offset_ms;
             r->last_ms = ms;
@@ -98,10 +148,21 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
                 av_frame_unref(r->frame);
                 return false;
             }
+            lag = frame_lag_ms(c, r, ms, pace);
         }
         if (!sampler_take(&r->samp, ms)) {
             atomic_fetch_add(&c->skipped, 1);
             metric_add(M_FRAMES_SKIPPED, c->cam_label, 1);
+            av_frame_unref(r->frame);
+            continue;
+        }
+        if (pace && lag > behind_limit_ms(r)) /* decode key frames only until caught up */
+            r->behind = true;
+        else if (lag < behind_limit_ms(r) / 2)
+            r->behind = false;
+        if (r->behind && !is_key_frame(r->frame)) { /* due, but history: skip to a newer one */
+            r->behind_next_ms = ms + r->samp.interval_ms;
+            count_drop(c, "behind");
             av_frame_unref(r->frame);
             continue;
         }
@@ -120,12 +181,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
         snprintf(f->fragment_number, sizeof f->fragment_number, "%s", meta->fragment_number);
         int dropped = sched_push(c->slot, f);
         if (dropped < 0) return false;
-        if (dropped) {
-            atomic_fetch_add(&c->dropped, 1);
-            char labels[300];
-            mlabels(labels, sizeof labels, "camera", c->cfg->name, "reason", "stale", NULL);
-            metric_add(M_FRAMES_DROPPED, labels, 1);
-        }
+        if (dropped) count_drop(c, "stale");
         metric_set(M_FRAME_QUEUE, c->cam_label, sched_cam_depth(c->slot));
     }
 }
@@ -147,12 +203,21 @@ static bool wanted_packet(camera *c, reader_ctx *r, const source_info *info, con
                 "frame from now on",
                 (long long)(ms - r->dp.last_key_ms));
     }
-    r->samp.tolerance_ms = r->dp.keys_only ? r->dp.gop_ms / 4 : 0;
-    if (!want) {
+    /* Behind real time: the next key frame is the way back to the newest
+     * frame, and the sampler takes it even if a little early; what is skipped
+     * until then counts as behind, once per sampling interval. */
+    r->samp.tolerance_ms = r->behind ? r->samp.interval_ms : r->dp.keys_only ? r->dp.gop_ms / 4 : 0;
+    bool behind = want && r->behind && !(pkt->flags & AV_PKT_FLAG_KEY);
+    if (want && !behind) return true;
+    int64_t at = ms < 0 ? ms : ms + r->loop_offset_ms;
+    if (behind && at >= r->behind_next_ms) {
+        r->behind_next_ms = at + (r->samp.interval_ms > 0 ? r->samp.interval_ms : 1);
+        count_drop(c, "behind");
+    } else {
         atomic_fetch_add(&c->skipped, 1);
         metric_add(M_FRAMES_SKIPPED, c->cam_label, 1);
     }
-    return want;
+    return false;
 }
 
 /* The stream changed (resolution, codec data): finish the old decoder's frames
@@ -300,6 +365,7 @@ static void *reader_main(void *p)
             continue;
         }
         set_state(c, CAM_RUNNING);
+        r.have_first = r.behind = r.have_anchor = false; /* a new connection: time starts again */
         CAM_LOG(c, LOG_INFO, "source open: %s %dx%d at %.2f fps",
                 avcodec_get_name(info.codecpar->codec_id), info.codecpar->width,
                 info.codecpar->height, info.fps);
@@ -370,6 +436,7 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
     /* camera="x", with the comma: not camera="x2" too */
     snprintf(c->state_prefix, sizeof c->state_prefix, "%s,", c->cam_label);
     metric_remove(M_SOURCE_STATE, c->state_prefix); /* a restarted camera starts afresh */
+    metric_remove(M_CAMERA_LAG, c->cam_label);
     atomic_init(&c->state, CAM_CONNECTING);
     open_detectors(c, app_detector_ctx(a));
     if (publish_hub_add_camera(app_hub(a), cfg->name, &cfg->pub, err) != KERR_OK) {
@@ -385,7 +452,8 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
                           .error = on_source_error};
     unsigned traits = c->src->traits(cfg->source_conf);
     c->network = traits & SOURCE_RETRY;
-    c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !(traits & SOURCE_BATCH));
+    c->batch = traits & SOURCE_BATCH;
+    c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !c->batch);
     if (!c->slot || pthread_create(&c->reader, NULL, reader_main, c) != 0) {
         kerr_set(err, KERR_INTERNAL, "cannot start the reader thread");
         set_state(c, CAM_FAILED);
@@ -411,8 +479,8 @@ void camera_join(camera *c)
 
 void camera_free(camera *c)
 {
-    if (!c) return;
     metric_remove(M_SOURCE_STATE, c->state_prefix);
+    metric_remove(M_CAMERA_LAG, c->cam_label);
     for (int i = 0; i < c->ndet; i++) {
         detector_close(c->dets[i].det);
         roi_filter_free(&c->dets[i].roi);

@@ -34,6 +34,7 @@
 #define M_FRAME_DELAY "kvs_infer_frame_delay_seconds"
 #define M_SPOOL_FULL "kvs_infer_spool_full_wait_seconds_total"
 #define M_LOCAL_REOPENS "kvs_infer_local_reopens_total"
+#define M_CAMERA_LAG "kvs_infer_camera_lag_seconds"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 /* Drops every series of family whose label text starts with labels_prefix

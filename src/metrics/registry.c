@@ -26,7 +26,9 @@ static const family k_families[] = {
     {M_FRAMES_PROCESSED, "Frames analysed by the detectors.", KIND_COUNTER},
     {M_FRAMES_SKIPPED, "Decoded frames not analysed because of fps_limit or skip_frames.",
      KIND_COUNTER},
-    {M_FRAMES_DROPPED, "Frames dropped before analysis (stale: inference fell behind).",
+    {M_FRAMES_DROPPED,
+     "Frames dropped before analysis (stale: inference fell behind; behind: the camera's "
+     "reader fell behind real time).",
      KIND_COUNTER},
     {M_DETECTIONS, "Detections kept after thresholds, NMS and ROI.", KIND_COUNTER},
     {M_INFERENCE_SECONDS, "Detector time per analysed frame, pre-processing included.", KIND_HIST},
@@ -50,6 +52,10 @@ static const family k_families[] = {
     {M_FRAME_DELAY, "From a frame's producer timestamp to a detector starting on it.", KIND_HIST},
     {M_SPOOL_FULL, "Seconds producers waited on a full spool (back-pressure, nothing dropped).",
      KIND_COUNTER},
+    {M_CAMERA_LAG,
+     "How far the camera's newest decoded frame is behind real time (paced files and live "
+     "inputs), in seconds.",
+     KIND_GAUGE},
     {M_LOCAL_REOPENS, "events.jsonl found moved or removed (logrotate, rm) and opened anew.",
      KIND_COUNTER},
 };

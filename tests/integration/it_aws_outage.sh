@@ -51,7 +51,7 @@ not_ready() { ! http_get "http://127.0.0.1:$METRICS_PORT/readyz" >"$WORK/ready";
 wait_for 30 not_ready || fail "/readyz should be 503 while the publisher fails"
 note "readyz: $(cat "$WORK/ready")"
 start_s3
-wait_for 20 bash -c "[ \$(grep -c ready '$WORK/s3rver.log') -ge 2 ]" || fail "s3rver did not come back"
+wait_for 60 bash -c "[ \$(grep -c ready '$WORK/s3rver.log') -ge 2 ]" || fail "s3rver did not come back: $(tail -3 "$WORK/s3rver.log")"
 wait_for 90 bash -c "METRICS_PORT=$METRICS_PORT; . '$(dirname "$0")/lib.sh' >/dev/null; [ \$(metric 'kvs_infer_spool_records') = 0 ]" || fail "the backlog did not drain"
 wait_for 30 http_get "http://127.0.0.1:$METRICS_PORT/readyz" || fail "never ready again"
 kill -TERM "$KVS_PID"

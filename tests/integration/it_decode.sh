@@ -4,7 +4,10 @@
 # frame in twenty yet analyse as many frames and find the same people as
 # decoding everything; auto learns the GOP from the first key frames. A stream
 # with intra refresh (no key frame after the first) falls back to decoding
-# everything, logged once, and is still analysed.
+# everything, logged once, and is still analysed. A realtime file whose frames
+# cannot be decoded in real time (4K at 240 fps, one decoder thread) falls
+# behind: it skips to the next key frame, counts what was due as dropped
+# (reason="behind") and its lag gauge stays bounded instead of growing.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
@@ -43,4 +46,30 @@ PYEOF
 grep 'no key frame' "$WORK/log" | grep -q '"camera_name":"refresh"' || fail "fallback logged for the wrong camera"
 $CHECK compare "$WORK/out" keys all --min-match 0.9
 $CHECK compare "$WORK/out" auto all --min-match 0.9
+
+ffmpeg -v error -y -f lavfi -i testsrc2=size=3840x2160:rate=240:duration=2 -c:v libx264 -preset ultrafast \
+  -g 120 -pix_fmt yuv420p "$WORK/4k240.mp4"
+METRICS_PORT=$(free_port)
+cat >"$WORK/fast.yaml" <<YAML
+metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+spool: {dir: "$WORK/spool-fast"}
+cameras:
+  - name: fast
+    source: {url: "$WORK/4k240.mp4", loop: true}
+    decode: all
+    fps_limit: 2
+    publishers: {local_dir: "$WORK/out-fast"}
+    detectors: [{type: yolo, params: {model: "$MODEL", classes: [person]}}]
+YAML
+run_bg "$WORK/fast.yaml" "$WORK/fast.log"
+wait_for 20 http_get "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null || fail "no /healthz"
+sleep 10
+behind=$(metric 'kvs_infer_frames_dropped_total{camera="fast",reason="behind"')
+lag=$(metric 'kvs_infer_camera_lag_seconds{camera="fast"')
+analysed=$(metric 'kvs_infer_frames_processed_total{camera="fast"')
+kill -TERM "$KVS_PID"; wait "$KVS_PID" || fail "exit $? after SIGTERM"
+note "4K240 realtime after ~10 s: $behind due frames dropped as behind, lag ${lag} s, $analysed analysed"
+[ "${behind%.*}" -ge 1 ] || fail "nothing counted as behind"
+$PY -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 3 else 1)' "$lag" || fail "lag $lag s: not bounded"
+[ "${analysed%.*}" -ge 5 ] || fail "only $analysed frames analysed while behind"
 echo PASS

@@ -476,7 +476,10 @@ static void model_errors_are_precise(void **state)
     detector_close(ok);
     /* no silent fallback from CUDA to CPU */
     kerr_code rc = infer_check_device("cuda:0", &err);
-    if (rc != KERR_OK) assert_non_null(strstr(err.msg, "CUDA execution provider"));
+    if (rc != KERR_OK) /* and the message names the fix */
+        assert_true(
+            strstr(err.msg, "device cuda:0: this ONNX Runtime has no CUDA provider library") ||
+            strstr(err.msg, "device cuda:0: no NVIDIA driver/GPU was found"));
 }
 
 int main(void)

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""bench-density: how many cameras this box carries (issue 12).
+
+N cameras of a generated 1080p25 clip with a 2 s GOP (vtest.avi upscaled by
+ffmpeg at bench time, looped, paced like live cameras), fps_limit 0.5 (one
+frame per GOP), YOLOX-nano, events to a local folder. After a warm-up, over a
+window: frames analysed per second against those due, frames dropped by
+reason, frames decoded per second, CPU (share of all cores), resident memory
+(peak and per camera); then the inference-only ceiling for the same model and
+threads (kvs-bench). The goal: at least 90 % of due frames analysed, at most 5 %
+dropped, RSS under 1 GB.
+    density.py KVS_INFER KVS_BENCH [--cameras 16,64] [--seconds 60] [--warmup 20]
+               [--decode auto] [--out TABLE.md]
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_kvs import ROOT, find, free_port, metrics, wait  # noqa: E402
+
+
+def make_clip(path, media):
+    if os.path.exists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "1", "-i", media, "-t", "60",
+                    "-vf", "scale=1920:1080,fps=25", "-c:v", "libx264", "-preset", "veryfast",
+                    "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+                    path + ".part.mp4"], check=True)
+    os.rename(path + ".part.mp4", path)
+
+
+def total(m, name, where=""):
+    return sum(v for k, v in m.items() if k.startswith(name + "{") and where in k)
+
+
+def proc(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    st = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                st[line.split(":")[0]] = int(line.split()[1]) / 1024.0
+    return cpu, st["VmRSS"], st["VmHWM"]
+
+
+def run(binary, clip, model, n, args, work):
+    port = free_port()
+    cfg = os.path.join(work, f"density-{n}.yaml")
+    with open(cfg, "w") as f:
+        f.write(f'metrics: {{listen: "127.0.0.1:{port}"}}\nspool: {{dir: "{work}/spool-{n}"}}\n'
+                f"defaults:\n  fps_limit: 0.5\n  decode: {args.decode}\n"
+                f'  source: {{mode: url, url: "{clip}", loop: true}}\n'
+                f'  publishers: {{local_dir: "{work}/out-{n}"}}\n'
+                f'  detectors: [{{type: yolo, confidence_threshold: 0.5, params: {{model: "{model}", '
+                f"classes: [person]}}}}]\ncameras:\n")
+        for i in range(n):
+            f.write(f"  - name: cam{i:03d}\n")
+    log = open(os.path.join(work, f"density-{n}.log"), "w")
+    p = subprocess.Popen([binary, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait(lambda: metrics(port), 30)
+        time.sleep(args.warmup)
+        m0, (c0, _, _), t0 = metrics(port), proc(p.pid), time.time()
+        time.sleep(args.seconds)
+        m1, (c1, rss, hwm), t1 = metrics(port), proc(p.pid), time.time()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    dt = t1 - t0
+    d = lambda name, where="": (total(m1, name, where) - total(m0, name, where)) / dt  # noqa: E731
+    due = n * 0.5
+    r = {"n": n, "due": due, "analysed": d("kvs_infer_frames_processed_total"),
+         "decoded": d("kvs_infer_frames_decoded_total"),
+         "stale": d("kvs_infer_frames_dropped_total", 'reason="stale"'),
+         "behind": d("kvs_infer_frames_dropped_total", 'reason="behind"'),
+         "cpu": 100 * (c1 - c0) / dt / os.cpu_count(), "rss": rss, "hwm": hwm}
+    r["pct"] = 100 * r["analysed"] / due
+    r["drop_pct"] = 100 * (r["stale"] + r["behind"]) / due
+    s = lambda name: total(m1, name + "_sum") - total(m0, name + "_sum")  # noqa: E731
+    c = lambda name: total(m1, name + "_count") - total(m0, name + "_count")  # noqa: E731
+    for stage in ("decode", "convert"):
+        num = sum(v for k, v in m1.items() if k.startswith("kvs_infer_stage_seconds_sum{") and f'"{stage}"' in k) - \
+            sum(v for k, v in m0.items() if k.startswith("kvs_infer_stage_seconds_sum{") and f'"{stage}"' in k)
+        r[stage + "_ms"] = 1000 * num / max(r["analysed"] * dt, 1)
+    r["infer_ms"] = 1000 * s("kvs_infer_inference_seconds") / max(c("kvs_infer_inference_seconds"), 1)
+    return r
+
+
+def ceiling(bench, clip, model):
+    out = subprocess.run([bench, "--model", model, "--clip", clip, "--cameras", "1", "--seconds", "10"],
+                         capture_output=True, text=True, timeout=300).stdout
+    m = re.search(r"inference-only\s+workers=(\d+)\s+([\d.]+) frames/s", out)
+    return (int(m.group(1)), float(m.group(2))) if m else (0, 0.0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("bench")
+    ap.add_argument("--cameras", default="16,64")
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--warmup", type=float, default=20)
+    ap.add_argument("--decode", default="auto")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    model = find([os.path.join(ROOT, "models/coco/yolox_nano.onnx"),
+                  os.path.join(ROOT, "../shared/models/coco/yolox_nano.onnx")], "yolox_nano.onnx")
+    media = find([os.path.join(ROOT, "media/vtest.avi"), os.path.join(ROOT, "../shared/media/opencv/vtest.avi"),
+                  "/usr/share/doc/opencv-doc/examples/data/vtest.avi"], "vtest.avi")
+    clip = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench-media", "density-1080p25-gop2s.mp4")
+    make_clip(clip, media)
+    print(f"bench-density: {os.cpu_count()} CPU(s), 1080p25 GOP 2 s, fps_limit 0.5, decode {args.decode}, "
+          f"{args.seconds:.0f} s window after {args.warmup:.0f} s warm-up", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kvs-density-") as work:
+        for n in (int(x) for x in args.cameras.split(",")):
+            r = run(args.binary, clip, model, n, args, work)
+            rows.append(r)
+            ok = r["pct"] >= 90 and r["drop_pct"] <= 5 and r["hwm"] < 1024
+            print(f"N={n:4d}  analysed {r['analysed']:6.2f}/s of {r['due']:.1f} due ({r['pct']:5.1f} %)  "
+                  f"dropped stale {r['stale']:.2f}/s behind {r['behind']:.2f}/s ({r['drop_pct']:.1f} %)  "
+                  f"decoded {r['decoded']:6.1f}/s  CPU {r['cpu']:5.1f} %  RSS {r['rss']:.0f} MB "
+                  f"(peak {r['hwm']:.0f}, {r['hwm'] / n:.1f} per camera)  per analysed frame: decode "
+                  f"{r['decode_ms']:.1f} ms, convert {r['convert_ms']:.1f} ms, inference {r['infer_ms']:.1f} ms  "
+                  f"goal {'met' if ok else 'NOT met'}", flush=True)
+        workers, inf = ceiling(args.bench, clip, model)
+    print(f"inference-only ceiling: {inf:.1f} frames/s ({workers} worker(s)) = {inf / 0.5:.0f} cameras at 0.5 fps")
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("| cameras | analysed/s (of due) | dropped | decoded/s | CPU | peak RSS (per camera) |\n|---|---|---|---|---|---|\n")
+            for r in rows:
+                f.write(f"| {r['n']} | {r['analysed']:.1f} of {r['due']:.0f} ({r['pct']:.0f} %) | {r['drop_pct']:.1f} % | "
+                        f"{r['decoded']:.0f} | {r['cpu']:.0f} % | {r['hwm']:.0f} MB ({r['hwm'] / r['n']:.1f}) |\n")
+
+
+if __name__ == "__main__":
+    main()
