@@ -44,11 +44,9 @@ static void learn(decode_policy *p, int64_t pts_ms)
 bool decode_policy_wants(decode_policy *p, bool key, int64_t pts_ms)
 {
     if (p->mode == DECODE_ALL || pts_ms < 0) return true;
-    /* Time went back (a loop, a reconnect): learn the stream again. */
-    if (p->last_key_ms >= 0 && pts_ms + 1000 < p->last_key_ms) {
-        p->last_key_ms = -1, p->gop_ms = 0, p->regular = 0;
-        p->keys_only = p->mode == DECODE_KEYFRAMES && !p->fell_back;
-    }
+    /* Time went back (a loop, a reconnect): the next key frame starts the
+     * count again; what was learned stands until an interval differs. */
+    if (p->last_key_ms >= 0 && pts_ms + 1000 < p->last_key_ms) p->last_key_ms = -1;
     if (key) {
         learn(p, pts_ms);
         if (p->mode == DECODE_AUTO && !p->fell_back)

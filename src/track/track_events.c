@@ -117,8 +117,11 @@ int track_book_see(track_book *b, int64_t id, bool confirmed, const detection *d
         memcpy(t.conf, d->plate.conf, sizeof(float) * (size_t)d->plate.n);
         plate_votes_add(&r->votes, &t);
     }
-    if (d->score > r->best_score ||
-        !r->best_frame) { /* the best sighting: its frame is the snapshot */
+    /* Once its event is out, a track keeps a frame only for later updates or
+     * its summary: a 1080p frame per track was most of a camera's memory. */
+    bool need_frame = !r->emitted || b->policy.updates || b->policy.summary;
+    if (need_frame && (d->score > r->best_score ||
+                       !r->best_frame)) { /* the best sighting: its frame is the snapshot */
         r->best_score = d->score;
         r->best = *d;
         if (r->best_frame) frame_unref(r->best_frame);
@@ -138,9 +141,14 @@ int track_book_see(track_book *b, int64_t id, bool confirmed, const detection *d
         r->reported_score = v.score;
         memcpy(r->reported_text, v.plate.text, sizeof r->reported_text);
         r->last_update_ms = now_ms;
-        if (cooling(b, &v, now_ms)) return 0;
-        remember(b, &v, now_ms);
-        out[n++] = make(r, TRACK_EVENT_OBJECT, &v);
+        if (!cooling(b, &v, now_ms)) {
+            remember(b, &v, now_ms);
+            out[n++] = make(r, TRACK_EVENT_OBJECT, &v); /* the event holds its own reference */
+        }
+        if (!b->policy.updates && !b->policy.summary && r->best_frame) {
+            frame_unref(r->best_frame);
+            r->best_frame = NULL;
+        }
         return n;
     }
     if (b->policy.updates && now_ms - r->last_update_ms >= 2000) {

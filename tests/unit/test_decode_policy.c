@@ -69,7 +69,7 @@ static void no_key_frames_for_long_falls_back_once(void **state)
     assert_true(p.fell_back && p.fell_back_now);
     p.fell_back_now = false;
     assert_int_equal(feed(&p, 25, 0, 252, 400), 148);
-    assert_false(p.fell_back_now); /* logged once */
+    assert_false(p.fell_back_now);                     /* logged once */
     assert_int_equal(feed(&p, 25, 50, 400, 600), 200); /* stays on all */
 }
 
@@ -86,16 +86,24 @@ static void irregular_key_frames_decode_all(void **state)
     assert_int_equal(n, 1000);
 }
 
-static void time_going_back_learns_again(void **state)
+static void time_going_back_keeps_what_was_learned(void **state)
 {
     (void)state;
     decode_policy p;
     decode_policy_init(&p, DECODE_AUTO, 0.5, 0);
     feed(&p, 25, 50, 0, 600);
     assert_true(p.keys_only);
-    /* A looped file: from 0 again, learning again (the first GOPs decoded whole). */
-    assert_int_equal(feed(&p, 25, 50, 0, 101), 101);
-    assert_int_equal(feed(&p, 25, 50, 101, 600), 9);
+    /* A looped file: from 0 again, still key frames only (a loop used to
+     * decode two whole GOPs again every time round). */
+    assert_int_equal(feed(&p, 25, 50, 0, 600), 12);
+    /* A reconnect to a stream whose GOP changed (1 s): the first differing
+     * interval brings back decoding everything until the new one is learned
+     * (two alike); at one frame per 2 s that is key frames only again. */
+    assert_int_equal(feed(&p, 25, 25, 0, 26), 2); /* key frames at 0 and 25 (1 s) */
+    assert_false(p.keys_only);
+    assert_int_equal(feed(&p, 25, 25, 26, 200), 24 + 6); /* 26..49 whole, then 50, 75 ... 175 */
+    assert_true(p.keys_only);
+    assert_int_equal(p.gop_ms, 1000);
 }
 
 static void sampler_takes_a_key_frame_a_little_early(void **state)
@@ -120,7 +128,7 @@ int main(void)
         cmocka_unit_test(keyframes_from_the_start),
         cmocka_unit_test(no_key_frames_for_long_falls_back_once),
         cmocka_unit_test(irregular_key_frames_decode_all),
-        cmocka_unit_test(time_going_back_learns_again),
+        cmocka_unit_test(time_going_back_keeps_what_was_learned),
         cmocka_unit_test(sampler_takes_a_key_frame_a_little_early),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
