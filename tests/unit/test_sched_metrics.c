@@ -100,6 +100,44 @@ static void batch_slot_blocks_instead(void **state)
     assert_true(a.ordered && b.ordered); /* two workers, yet each camera stays in order */
 }
 
+/* More work than capacity (issue 12.4): one worker, eight live cameras that
+ * always have a frame waiting. Cameras are served oldest-waiting first, so
+ * each gets its share and none starves. */
+static void every_camera_gets_its_share(void **state)
+{
+    (void)state;
+    sched *sc = sched_new(1, analyse, NULL);
+    enum { N = 8 };
+    sink s[N];
+    sched_cam *c[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = (sink){.last_seq = -1, .ordered = true, .delay_ms = 2};
+        c[i] = sched_cam_add(sc, &s[i], 2, true);
+    }
+    int dropped = 0;
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < N; i++) {
+            kframe *f = frame_new(2, 2);
+            f->seq = round;
+            dropped += sched_push(c[i], f);
+        }
+        usleep(2000);
+    }
+    for (int i = 0; i < N; i++)
+        sched_cam_remove(c[i]);
+    sched_free(sc);
+    int lo = s[0].seen, hi = s[0].seen, total = 0;
+    for (int i = 0; i < N; i++) {
+        lo = s[i].seen < lo ? s[i].seen : lo, hi = s[i].seen > hi ? s[i].seen : hi;
+        total += s[i].seen;
+        assert_true(s[i].ordered);
+    }
+    assert_int_equal(total + dropped, 200 * N);
+    assert_true(dropped > 0); /* the worker could not keep up */
+    assert_true(lo >= 10);
+    assert_true(hi - lo <= 3); /* round robin: within a frame or so of each other */
+}
+
 static void prometheus_text(void **state)
 {
     (void)state;
@@ -128,9 +166,9 @@ static void prometheus_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sampler_fps_limit),       cmocka_unit_test(sampler_skip_frames),
-        cmocka_unit_test(slot_drops_stale_frames), cmocka_unit_test(batch_slot_blocks_instead),
-        cmocka_unit_test(prometheus_text),
+        cmocka_unit_test(sampler_fps_limit),           cmocka_unit_test(sampler_skip_frames),
+        cmocka_unit_test(slot_drops_stale_frames),     cmocka_unit_test(batch_slot_blocks_instead),
+        cmocka_unit_test(every_camera_gets_its_share), cmocka_unit_test(prometheus_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
