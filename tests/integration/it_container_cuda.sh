@@ -11,7 +11,9 @@ MODEL=$(find_model)
 MEDIA=$(find_media)
 SRC="$KVS_SOURCE_DIR"
 command -v podman >/dev/null || fail "podman is missing: run scripts/setup.sh"
-[ -e "${CUDA_HOME:-/usr/local/cuda}/lib64/libcudart.so.13" ] && ldconfig -p | grep -q 'libcudnn.so.9 ' ||
+# (the library list is captured whole: grep -q ending ldconfig early is a SIGPIPE under pipefail)
+case "$(ldconfig -p)" in *"libcudnn.so.9 "*) cudnn=1 ;; *) cudnn=0 ;; esac
+[ -e "${CUDA_HOME:-/usr/local/cuda}/lib64/libcudart.so.13" ] && [ "$cudnn" = 1 ] ||
   skip "no CUDA 13 runtime and cuDNN 9 on this machine to make the local CUDA base image"
 pm() { podman --runtime runc --cgroup-manager=cgroupfs "$@"; }
 LIMITS=(--ulimit nofile=20000:20000 --ulimit nproc=1000:1000)

@@ -75,7 +75,7 @@ cp "$WORK/c.yaml" "$WORK/good.yaml"
 # Under ASan freed memory sits in its quarantine (RSS grows by design); there
 # LeakSanitizer at exit is the check instead.
 rss_limit=15000
-ldd "$KVS_BIN" | grep -q libasan && rss_limit=0
+case "$(ldd "$KVS_BIN")" in *libasan*) rss_limit=0 ;; esac
 $PY - "$KVS_PID" "$WORK/log" "$WORK/c.yaml" "$WORK/good.yaml" "$rss_limit" >"$WORK/reloads" <<'PYEOF' || fail "reloads: $(tail -2 "$WORK/reloads")"
 import os, signal, sys, time
 pid, log, cfg, good, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
