@@ -136,6 +136,7 @@ static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *
         for (int j = 0; j < k; j++)
             emit(c, d, &ev[j]);
     }
+    track_book_frame_done(&d->book, now);
     end_tracks(c, d, false);
     free(zones), free(nz), free(ids), free(fresh);
 }

@@ -95,5 +95,9 @@ int track_book_see(track_book *b, int64_t id, bool confirmed, const detection *d
 /* Tracks the tracker has dropped (or every track: all) end now. Appends at most
  * cap events to out; returns how many (call again while it returns cap). */
 int track_book_end(track_book *b, const tracker *t, bool all, track_event *out, int cap);
+/* After a frame's sightings: a track not yet reported and not seen in it lets
+ * go of its older frame (a full-size frame per such track was most of a
+ * camera's memory); its next sighting becomes its best. Not for plates. */
+void track_book_frame_done(track_book *b, int64_t now_ms);
 
 #endif

@@ -166,6 +166,18 @@ int track_book_see(track_book *b, int64_t id, bool confirmed, const detection *d
     return n;
 }
 
+void track_book_frame_done(track_book *b, int64_t now_ms)
+{
+    if (b->policy.plates) return; /* an unsettled plate is emitted at its end, with its frame */
+    for (int i = 0; i < b->n; i++) {
+        track_rec *r = &b->v[i];
+        if (r->emitted || r->last_ms == now_ms || !r->best_frame) continue;
+        frame_unref(r->best_frame);
+        r->best_frame = NULL;
+        r->best_score = -1.0f; /* its next sighting brings frame and box together */
+    }
+}
+
 int track_book_end(track_book *b, const tracker *t, bool all, track_event *out, int cap)
 {
     int n = 0;

@@ -190,6 +190,32 @@ static void one_event_then_summary_and_updates(void **state)
     frame_unref(f);
 }
 
+/* Memory (issue 12.2): a track holds a full-size frame only while it may
+ * still need it, and its event's frame and box always come from one sighting. */
+static void tracks_let_go_of_frames_they_no_longer_need(void **state)
+{
+    (void)state;
+    track_policy p = {0};
+    track_book b;
+    track_book_init(&b, &p);
+    kframe *f1 = frame_new(320, 240), *f2 = frame_new(320, 240), *f3 = frame_new(320, 240);
+    track_event ev[4];
+    assert_int_equal(see(&b, 1, false, DET(10, 10, 50, 90, 0.9f, 0), f1, 0, ev), 0);
+    track_book_frame_done(&b, 0);
+    assert_int_equal(atomic_load(&f1->refs), 2);                     /* seen in it: kept */
+    see(&b, 2, false, DET(100, 10, 150, 90, 0.5f, 0), f2, 2000, ev); /* another object only */
+    track_book_frame_done(&b, 2000);
+    assert_int_equal(atomic_load(&f1->refs), 1); /* track 1 unseen in f2: lets go of f1 */
+    /* Seen again, less surely: its event takes this sighting, frame and box together. */
+    assert_int_equal(see(&b, 1, true, DET(20, 10, 60, 90, 0.6f, 0), f3, 4000, ev), 1);
+    assert_ptr_equal(ev[0].frame, f3);
+    assert_true(ev[0].det.x1 == 20 && ev[0].det.score < 0.61f);
+    release(ev, 1);
+    assert_int_equal(atomic_load(&f3->refs), 1); /* reported, no updates or summary: let go */
+    track_book_free(&b);
+    frame_unref(f1), frame_unref(f2), frame_unref(f3);
+}
+
 static void cooldown_keeps_a_refound_object_quiet(void **state)
 {
     (void)state;
@@ -249,6 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_event_then_summary_and_updates),
         cmocka_unit_test(cooldown_keeps_a_refound_object_quiet),
+        cmocka_unit_test(tracks_let_go_of_frames_they_no_longer_need),
         cmocka_unit_test(plates_settle_by_votes),
         cmocka_unit_test(point_in_polygon),
         cmocka_unit_test(include_and_exclude),
