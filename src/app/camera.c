@@ -109,9 +109,7 @@ static int64_t frame_lag_ms(camera *c, reader_ctx *r, int64_t ms, bool pace)
             r->anchor = offset, r->anchor_at = now, r->have_anchor = true;
         lag = offset - r->anchor;
     }
-    if (lag < 0) lag = 0;
-    metric_set(M_CAMERA_LAG, c->cam_label, (double)lag / 1e3);
-    return lag;
+    return lag < 0 ? 0 : lag;
 }
 
 /* A frame analysed this late would only delay the newer ones: one second, or
@@ -156,6 +154,9 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             av_frame_unref(r->frame);
             continue;
         }
+        /* The gauge is set for sampled frames only: a global lock per decoded frame
+         * of every camera was the hot path's only shared point. */
+        if (!c->batch) metric_set(M_CAMERA_LAG, c->cam_label, (double)lag / 1e3);
         if (pace && lag > behind_limit_ms(r)) /* decode key frames only until caught up */
             r->behind = true;
         else if (lag < behind_limit_ms(r) / 2)
