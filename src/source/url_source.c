@@ -83,13 +83,26 @@ static int interrupt_cb(void *opaque)
     return s->io_deadline_ns && clock_mono_ns() > s->io_deadline_ns;
 }
 
+/* A failed or closed input can leave much freed heap (an endless playlist
+ * read up to its cap): give it back. Not in sanitizer builds: their allocator
+ * is not glibc's, and glibc's malloc_trim would then be the first call into
+ * glibc's allocator, initialising it lazily from a reader thread; two readers
+ * doing so at once both adopt the main arena without counting themselves, and
+ * glibc aborts at the second one's thread exit ("a->attached_threads > 0"). */
+static void heap_give_back(void)
+{
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    malloc_trim(0);
+#endif
+}
+
 static void url_close(void *state)
 {
     url_state *s = state;
     if (!s) return;
     avformat_close_input(&s->fmt);
     free(s);
-    malloc_trim(0); /* a failed open can leave much freed heap: give it back */
+    heap_give_back();
 }
 
 static kerr_code av_fail(kerr *err, const char *what, const char *url, int rc)
@@ -126,7 +139,7 @@ static kerr_code url_open(void **state, const cfg_camera *cam, const source_env 
     if (rc < 0) {
         bool over = s->over_cap;
         free(s); /* avformat_open_input frees the context on failure */
-        malloc_trim(0);
+        heap_give_back();
         if (over)
             return kerr_set(err, KERR_INVALID,
                             "cannot open %s: it sent more than %d MiB before any video (an "
