@@ -52,7 +52,7 @@ static kframe *first_frame(const char *clip)
         config_free(cfg);
         return NULL;
     }
-    decoder *d = decoder_open(info.codecpar, info.time_base, 1, &err);
+    decoder *d = decoder_open(info.codecpar, info.time_base, 1, 0, &err);
     AVPacket *pkt = av_packet_alloc();
     AVFrame *fr = av_frame_alloc();
     kframe *out = NULL;
@@ -60,7 +60,7 @@ static kframe *first_frame(const char *clip)
     while (d && !out && src->read(st, pkt, &meta, &err) == KERR_OK) {
         decoder_send(d, pkt, &err);
         av_packet_unref(pkt);
-        if (decoder_receive(d, fr, &err) == KERR_OK) out = decoder_to_rgb(d, fr, &err);
+        if (decoder_receive(d, fr, &err) == KERR_OK) out = decoder_to_frame(d, fr, &err);
         av_frame_unref(fr);
     }
     av_frame_free(&fr);

@@ -6,6 +6,15 @@
 #include "../metrics/metrics.h"
 #include "app.h"
 
+/* The picture conversions made on this thread (a detector scaling the
+ * decoder's picture into its input, RGB copies for crops and snapshots): also
+ * counted in the inference and encode times. */
+static void report_convert_time(void)
+{
+    int64_t ns = frame_convert_ns_take();
+    if (ns > 0) metric_observe(M_STAGE_SECONDS, "stage=\"convert\"", (double)ns / 1e9);
+}
+
 static event *make_event(camera *c, cam_detector *d, const track_event *te)
 {
     event *e = event_new();
@@ -67,6 +76,7 @@ static void emit(camera *c, cam_detector *d, track_event *te)
     frame_unref(te->frame);
     te->frame = NULL;
     metric_observe(M_STAGE_SECONDS, "stage=\"encode\"", (double)(clock_mono_ns() - t0) / 1e9);
+    report_convert_time();
     char labels[400];
     mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, NULL);
     metric_add(M_EVENTS, labels, 1);
@@ -103,6 +113,7 @@ static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *
         return;
     }
     metric_observe(M_INFERENCE_SECONDS, d->labels, (double)(clock_mono_ns() - t0) / 1e9);
+    report_convert_time();
     /* ROI: keep detections whose centre passes the camera's zones. */
     int n = dets->n;
     const char *(*zones)[EVENT_MAX_ROI] = malloc(sizeof *zones * (size_t)(n ? n : 1));
@@ -154,5 +165,6 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
     det_list_free(&dets);
     atomic_fetch_add(&c->analysed, 1);
     metric_add(M_FRAMES_PROCESSED, c->cam_label, 1);
+    frame_compact(f); /* what tracks keep of it waits as its key packet, when it has one */
     frame_unref(f);
 }

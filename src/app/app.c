@@ -268,7 +268,12 @@ static void start_drain(app *a, int64_t ms)
 
 static int wait_for_end(app *a, const char *path, sigset_t *set)
 {
+    int64_t next_trim = clock_mono_ns();
     for (;;) {
+        if (clock_mono_ns() >= next_trim) { /* see heap_give_back */
+            heap_give_back();
+            next_trim = clock_mono_ns() + 5000000000LL;
+        }
         struct timespec ts = {0, 200000000L};
         int sig = sigtimedwait(set, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
@@ -408,6 +413,7 @@ int app_run(const char *path)
         config_free(a.configs[i].cfg);
     free(a.configs);
     infer_shutdown();
+    frame_convert_shutdown();
     pthread_mutex_destroy(&a.cams_mu);
     return rc;
 }

@@ -73,7 +73,18 @@ typedef struct {
     int64_t anchor, anchor_at; /* live inputs: the lag's reference (frame_lag_ms) */
     bool have_anchor;
     int consecutive_errors;
+    AVPacket *last_key;  /* while decoding key frames only: the latest one */
+    packet_queue hoped;  /* skipped while hoping for key frames only (decode_policy.c) */
+    int64_t discard_pts; /* a picture decoded again only as a reference */
 } reader_ctx;
+
+/* A decoder for the stream, made for key frames only while the decode policy
+ * sends only those. */
+static decoder *open_decoder(reader_ctx *r, const source_info *info, kerr *err)
+{
+    return decoder_open(info->codecpar, info->time_base, 1, r->dp.keys_only ? DECODER_KEYS_ONLY : 0,
+                        err);
+}
 
 static bool is_key_frame(const AVFrame *f)
 {
@@ -134,6 +145,11 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             continue;
         }
         r->consecutive_errors = 0;
+        if (r->discard_pts != AV_NOPTS_VALUE && r->frame->pts == r->discard_pts) {
+            r->discard_pts = AV_NOPTS_VALUE;
+            av_frame_unref(r->frame);
+            continue;
+        }
         atomic_fetch_add(&c->decoded, 1);
         metric_add(M_FRAMES_DECODED, c->cam_label, 1);
         int64_t ms = decoder_frame_ms(r->dec, r->frame), lag = 0;
@@ -167,15 +183,13 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             av_frame_unref(r->frame);
             continue;
         }
-        int64_t t0 = clock_mono_ns();
-        kframe *f = decoder_to_rgb(r->dec, r->frame, &err);
+        kframe *f = decoder_to_frame(r->dec, r->frame, &err);
         av_frame_unref(r->frame);
         if (!f) {
             camera_count_error(c, "convert");
             CAM_LOG(c, LOG_WARN, "%s", err.msg);
             continue;
         }
-        metric_observe(M_STAGE_SECONDS, "stage=\"convert\"", (double)(clock_mono_ns() - t0) / 1e9);
         f->pts_ms = ms;
         f->producer_ts_ms = meta->producer_ts_ms;
         f->server_ts_ms = meta->server_ts_ms;
@@ -189,6 +203,19 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
 
 typedef enum { READ_STOP, READ_END, READ_RECONNECT } read_outcome;
 
+static void count_skipped(camera *c, int n)
+{
+    atomic_fetch_add(&c->skipped, n);
+    metric_add(M_FRAMES_SKIPPED, c->cam_label, n);
+}
+
+/* The packets kept while hoping will not be decoded after all. */
+static void skip_hoped(camera *c, reader_ctx *r)
+{
+    int n = packet_queue_clear(&r->hoped);
+    if (n) count_skipped(c, n);
+}
+
 /* Whether the packet is decoded (decode: auto | all | keyframes); one that is
  * not never reaches the decoder and counts as skipped. */
 static bool wanted_packet(camera *c, reader_ctx *r, const source_info *info, const AVPacket *pkt)
@@ -196,7 +223,14 @@ static bool wanted_packet(camera *c, reader_ctx *r, const source_info *info, con
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
     int64_t ms =
         ts == AV_NOPTS_VALUE ? -1 : av_rescale_q(ts, info->time_base, (AVRational){1, 1000});
-    bool want = decode_policy_wants(&r->dp, pkt->flags & AV_PKT_FLAG_KEY, ms);
+    bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    bool want = decode_policy_wants(&r->dp, key, ms);
+    if (key) skip_hoped(c, r); /* a new GOP: the last one's packets are history */
+    if (!want && r->dp.hoping) {
+        if (packet_queue_push(&r->hoped, pkt)) return false;
+        skip_hoped(c, r); /* over budget: no catching up in this GOP */
+        r->dp.hoping = false;
+    }
     if (r->dp.fell_back_now) {
         r->dp.fell_back_now = false;
         CAM_LOG(c, LOG_WARN,
@@ -215,31 +249,82 @@ static bool wanted_packet(camera *c, reader_ctx *r, const source_info *info, con
         r->behind_next_ms = at + (r->samp.interval_ms > 0 ? r->samp.interval_ms : 1);
         count_drop(c, "behind");
     } else {
-        atomic_fetch_add(&c->skipped, 1);
-        metric_add(M_FRAMES_SKIPPED, c->cam_label, 1);
+        count_skipped(c, 1);
     }
     return false;
 }
 
-/* The stream changed (resolution, codec data): finish the old decoder's frames
- * and open one for the new parameters. */
-static bool reopen_decoder(camera *c, reader_ctx *r, const source_info *info,
-                           const packet_meta *meta)
+/* Finishes the decoder's frames and opens a new one. */
+static bool renew_decoder(camera *c, reader_ctx *r, const source_info *info,
+                          const packet_meta *meta)
 {
     kerr err = {0};
     decoder_send(r->dec, NULL, &err);
     if (!drain_decoder(c, r, info->pace, meta)) return false;
     decoder_close(r->dec);
-    r->dec = decoder_open(info->codecpar, info->time_base, 1, &err);
+    r->dec = open_decoder(r, info, &err);
     if (!r->dec) {
         camera_count_error(c, "decode");
-        CAM_LOG(c, LOG_ERROR, "cannot open a decoder for the changed stream: %s", err.msg);
+        CAM_LOG(c, LOG_ERROR, "cannot open a decoder: %s", err.msg);
         return false;
     }
+    return true;
+}
+
+/* The stream changed (resolution, codec data): a decoder for the new parameters. */
+static bool reopen_decoder(camera *c, reader_ctx *r, const source_info *info,
+                           const packet_meta *meta)
+{
+    if (!renew_decoder(c, r, info, meta)) return false;
     CAM_LOG(c, LOG_INFO, "stream changed: decoding %s %dx%d",
             avcodec_get_name(info->codecpar->codec_id), info->codecpar->width,
             info->codecpar->height);
     return true;
+}
+
+/* Sends a packet the stream already went past and drains what it gives. */
+static bool resend(camera *c, reader_ctx *r, const source_info *info, const packet_meta *meta,
+                   AVPacket *pkt)
+{
+    kerr err = {0};
+    if (decoder_send(r->dec, pkt, &err) != KERR_OK) {
+        camera_count_error(c, "decode");
+        CAM_LOG(c, LOG_WARN, "%s", err.msg);
+    }
+    return drain_decoder(c, r, info->pace, meta);
+}
+
+/* The decoder follows the decode policy. One made for every frame keeps a
+ * picture pool sized for references and reordering (6 pictures of 1080p, 19
+ * MB) as long as it lives, and holds pictures back by the reorder depth; key
+ * frames alone need neither. So each switch starts a new decoder: to key
+ * frames only at the key frame where it happens; back to every frame at once,
+ * given the last key frame again as the reference the next frames build on
+ * (its picture was analysed already), then the packets skipped while hoping
+ * (catching up), or nothing (key frames stopped coming: intra refresh). */
+static bool fit_decoder(camera *c, reader_ctx *r, const source_info *info, const packet_meta *meta,
+                        const AVPacket *pkt)
+{
+    bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    if (key && r->dp.keys_only) {
+        av_packet_unref(r->last_key);
+        if (av_packet_ref(r->last_key, pkt) < 0) av_packet_unref(r->last_key);
+    }
+    bool catch_up = r->dp.catch_up_now;
+    r->dp.catch_up_now = false;
+    if (decoder_keys_only(r->dec) == r->dp.keys_only || (r->dp.keys_only && !key)) return true;
+    if (!renew_decoder(c, r, info, meta)) return false;
+    heap_give_back(); /* the old pool: 64 cameras switching at once are 1 GB */
+    bool ok = true;
+    if (!key && r->last_key->size > 0) {
+        r->discard_pts = r->last_key->pts;
+        ok = resend(c, r, info, meta, r->last_key);
+    }
+    for (int i = 0; ok && catch_up && i < r->hoped.n; i++)
+        ok = resend(c, r, info, meta, r->hoped.v[i]);
+    packet_queue_clear(&r->hoped);
+    av_packet_unref(r->last_key);
+    return ok;
 }
 
 static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
@@ -268,7 +353,7 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
                 int64_t step = info->fps > 0 ? (int64_t)(1000.0 / info->fps) : 40;
                 r->loop_offset_ms = r->last_ms + step;
                 decoder_close(r->dec);
-                r->dec = decoder_open(info->codecpar, info->time_base, 1, &err);
+                r->dec = open_decoder(r, info, &err);
                 if (!r->dec) break;
                 continue;
             }
@@ -292,6 +377,10 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
         if (!wanted_packet(c, r, info, pkt)) {
             av_packet_unref(pkt);
             continue;
+        }
+        if (!fit_decoder(c, r, info, &meta, pkt)) {
+            av_packet_unref(pkt);
+            break;
         }
         int64_t t0 = clock_mono_ns();
         kerr_code sent = decoder_send(r->dec, pkt, &err);
@@ -341,8 +430,11 @@ static void *reader_main(void *p)
     sampler_init(&r.samp, c->cfg->fps_limit, c->cfg->skip_frames);
     decode_policy_init(&r.dp, c->cfg->decode, c->cfg->fps_limit, c->cfg->skip_frames);
     r.frame = av_frame_alloc();
+    r.last_key = av_packet_alloc();
+    r.discard_pts = AV_NOPTS_VALUE;
+    packet_queue_init(&r.hoped, 16u << 20); /* a GOP at 64 Mbit/s, 2 s */
     cam_state final = CAM_ENDED;
-    while (!atomic_load(&c->stop) && r.frame) {
+    while (!atomic_load(&c->stop) && r.frame && r.last_key) {
         set_state(c, CAM_CONNECTING);
         kerr err = {0};
         source_info info;
@@ -351,7 +443,7 @@ static void *reader_main(void *p)
         kerr_code rc = c->src->open(&st, c->cfg, &c->env, &info, &err);
         if (rc == KERR_OK) {
             c->src_state = st;
-            r.dec = decoder_open(info.codecpar, info.time_base, 1, &err);
+            r.dec = open_decoder(&r, &info, &err);
             if (!r.dec) rc = err.code ? err.code : KERR_INVALID;
         }
         if (rc != KERR_OK) {
@@ -387,6 +479,8 @@ static void *reader_main(void *p)
         if (!wait_to_reconnect(c, &bo)) break;
     }
     av_frame_free(&r.frame);
+    av_packet_free(&r.last_key);
+    packet_queue_free(&r.hoped);
     set_state(c, final);
     return NULL;
 }

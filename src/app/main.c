@@ -37,6 +37,7 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    heap_configure();
     const char *config_path = NULL;
     bool validate = false;
     int ch;

@@ -54,6 +54,14 @@ void clock_format_iso(int64_t wall_ms, char *buf, size_t len);
 /* ISO-8601 date-time (YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM)) -> epoch ms; -1 if malformed. */
 int64_t clock_parse_iso(const char *s);
 
+/* ---- heap ---- */
+/* Tunes glibc's allocator for many camera threads (main, before threads start). */
+void heap_configure(void);
+/* Gives freed heap back to the system (glibc's malloc_trim): after a burst of
+ * large frees, and every few seconds (app.c); glibc otherwise keeps what it
+ * once held in each arena resident for the process's life. */
+void heap_give_back(void);
+
 /* ---- UUIDv7: time-ordered, so event ids sort by creation ---- */
 void uuid_v7(char out[37]);
 

@@ -244,10 +244,11 @@ static kerr_code lite_run(alpr_state *s, yolo_lite *y, const kframe *f, float th
     bool yx = y->layout == YOLO_X;
     preprocess_opts pre = {yx, !yx, !yx};
     letterbox lb;
-    letterbox_to_tensor(f, y->in_w, y->in_h, &pre, s->buf, &lb);
+    kerr_code rc = letterbox_to_tensor(f, y->in_w, y->in_h, &pre, s->buf, &lb, err);
+    if (rc) return rc;
     int64_t shape[4] = {1, 3, y->in_h, y->in_w};
     infer_output o;
-    kerr_code rc = model_run(y->m, s->buf, shape, 4, &o, err);
+    rc = model_run(y->m, s->buf, shape, 4, &o, err);
     if (rc) return rc;
     det_list tmp = {0};
     rc = yolo_decode(y->layout, o.data, o.dims, o.ndims, y->in_w, y->in_h, thr, y->allowed, &tmp,
@@ -426,6 +427,8 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
                              kerr *err)
 {
     alpr_state *s = state;
+    /* Text finding and reading sample the full-size picture many times over. */
+    if (!frame_rgb(f, err)) return err->code;
     det_list regions = {0};
     kerr_code rc = KERR_OK;
     yolo_lite *loc = s->has_plate ? &s->plate : s->has_vehicle ? &s->vehicle : NULL;

@@ -57,9 +57,10 @@ typedef struct {
     bool center;    /* centred padding (Ultralytics) or top-left (YOLOX) */
 } preprocess_opts;
 
-/* Writes a [3, in_h, in_w] float tensor (bilinear resize, pad value 114). */
-void letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preprocess_opts *o, float *dst,
-                         letterbox *lb);
+/* Writes a [3, in_h, in_w] float tensor (bilinear resize, pad value 114):
+ * from the decoder's picture in one libswscale pass when the frame has one. */
+kerr_code letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preprocess_opts *o,
+                              float *dst, letterbox *lb, kerr *err);
 /* Maps a box from model-input pixels back to frame pixels, clipped. */
 void letterbox_unmap(const letterbox *lb, detection *d, int frame_w, int frame_h);
 

@@ -155,7 +155,9 @@ static kerr_code plugin_detect(void *state, const kframe *f, float threshold, de
                                kerr *err)
 {
     plugin_state *s = state;
-    kvs_plugin_frame pf = {f->width, f->height, f->stride, f->rgb, f->pts_ms};
+    const uint8_t *rgb = frame_rgb(f, err); /* the plugin ABI's frames are packed RGB */
+    if (!rgb) return err->code;
+    kvs_plugin_frame pf = {f->width, f->height, f->stride, rgb, f->pts_ms};
     char msg[256] = "";
     int n = s->p->detect(s->h, &pf, threshold, s->boxes, 256, msg, sizeof msg);
     if (n < 0 || n > 256)

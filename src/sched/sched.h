@@ -33,7 +33,10 @@ typedef struct {
     int skip;        /* skip_frames */
     int64_t last_key_ms, gop_ms;
     int regular;        /* key intervals in a row like the one before (1: two alike) */
+    int intervals;      /* key intervals seen */
     bool keys_only;     /* the decision now */
+    bool hoping;        /* auto, GOP not known yet: key frames only until one is wanted */
+    bool catch_up_now;  /* set once hope ends: decode the skipped packets of this GOP */
     bool fell_back;     /* key frames stopped coming: decoding all from now on */
     bool fell_back_now; /* set once, for the caller's log line */
 } decode_policy;

@@ -1,6 +1,5 @@
 /* The URL source: local files, HTTP(S) HLS playlists and RTSP through
  * libavformat. */
-#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,26 +82,13 @@ static int interrupt_cb(void *opaque)
     return s->io_deadline_ns && clock_mono_ns() > s->io_deadline_ns;
 }
 
-/* A failed or closed input can leave much freed heap (an endless playlist
- * read up to its cap): give it back. Not in sanitizer builds: their allocator
- * is not glibc's, and glibc's malloc_trim would then be the first call into
- * glibc's allocator, initialising it lazily from a reader thread; two readers
- * doing so at once both adopt the main arena without counting themselves, and
- * glibc aborts at the second one's thread exit ("a->attached_threads > 0"). */
-static void heap_give_back(void)
-{
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-    malloc_trim(0);
-#endif
-}
-
 static void url_close(void *state)
 {
     url_state *s = state;
     if (!s) return;
     avformat_close_input(&s->fmt);
     free(s);
-    heap_give_back();
+    heap_give_back(); /* a closed input can leave much freed heap (an endless playlist) */
 }
 
 static kerr_code av_fail(kerr *err, const char *what, const char *url, int rc)

@@ -27,9 +27,12 @@ static void auto_takes_key_frames_at_one_per_gop(void **state)
     (void)state;
     decode_policy p;
     decode_policy_init(&p, DECODE_AUTO, 0.5, 0); /* a frame every 2 s, GOP 2 s at 25 fps */
-    /* Learning: three key frames (two equal intervals) before deciding. */
-    assert_int_equal(feed(&p, 25, 50, 0, 101), 101);
+    /* Learning: key frames only from the start (hoping), confirmed by two
+     * equal intervals. */
     assert_true(p.keys_only);
+    assert_int_equal(feed(&p, 25, 50, 0, 101), 3); /* frames 0, 50, 100 */
+    assert_true(p.keys_only);
+    assert_int_equal(p.regular, 1);
     assert_int_equal(p.gop_ms, 2000);
     assert_int_equal(feed(&p, 25, 50, 101, 600), 9); /* frames 150, 200, ... 550 */
 }
@@ -39,14 +42,36 @@ static void auto_decodes_all_when_more_frames_are_wanted(void **state)
     (void)state;
     decode_policy p;
     decode_policy_init(&p, DECODE_AUTO, 1, 0); /* every second, GOP 2 s */
-    assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
-    assert_false(p.keys_only);
+    /* Hoping for key frames only until frame 27 (1080 ms after the key frame:
+     * a frame is wanted), then the caller catches up (frames 1..26, kept) and
+     * everything is decoded. */
+    assert_int_equal(feed(&p, 25, 50, 0, 27), 1);
+    assert_false(p.catch_up_now);
+    assert_true(decode_policy_wants(&p, false, 27 * 40));
+    assert_true(p.catch_up_now && !p.keys_only && !p.hoping);
+    assert_int_equal(feed(&p, 25, 50, 28, 600), 600 - 28);
+    assert_false(p.keys_only);                   /* the GOP, once known, confirms it */
     decode_policy_init(&p, DECODE_AUTO, 0.5, 2); /* skip_frames counts decoded frames */
     assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
     decode_policy_init(&p, DECODE_AUTO, 0, 0); /* no fps_limit: every frame */
     assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
     decode_policy_init(&p, DECODE_ALL, 0.1, 0);
     assert_int_equal(feed(&p, 25, 50, 0, 600), 600);
+}
+
+/* A clip with one key frame (a phone video, a short recording) analysed at 5
+ * fps: the hope ends at the first wanted frame, nothing of it is lost. */
+static void auto_catches_up_within_the_first_gop(void **state)
+{
+    (void)state;
+    decode_policy p;
+    decode_policy_init(&p, DECODE_AUTO, 5, 0);
+    assert_true(p.hoping && p.keys_only);
+    assert_int_equal(feed(&p, 50, 0, 0, 11), 1); /* 0 ms key, 20..200 ms hoping */
+    assert_true(decode_policy_wants(&p, false, 220));
+    assert_true(p.catch_up_now);
+    assert_int_equal(feed(&p, 50, 0, 12, 250), 250 - 12);
+    assert_false(p.fell_back); /* not the intra-refresh fallback: nothing to log */
 }
 
 static void keyframes_from_the_start(void **state)
@@ -83,7 +108,10 @@ static void irregular_key_frames_decode_all(void **state)
         bool key = i % 100 == 0 || i % 100 == 25;
         n += decode_policy_wants(&p, key, i * 40);
     }
-    assert_int_equal(n, 1000);
+    /* Key frames 0 and 25 while hoping; the second interval differs from the
+     * first: everything from frame 100 on. */
+    assert_int_equal(n, 2 + 900);
+    assert_false(p.keys_only);
 }
 
 static void time_going_back_keeps_what_was_learned(void **state)
@@ -125,6 +153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auto_takes_key_frames_at_one_per_gop),
         cmocka_unit_test(auto_decodes_all_when_more_frames_are_wanted),
+        cmocka_unit_test(auto_catches_up_within_the_first_gop),
         cmocka_unit_test(keyframes_from_the_start),
         cmocka_unit_test(no_key_frames_for_long_falls_back_once),
         cmocka_unit_test(irregular_key_frames_decode_all),

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libavutil/frame.h>
 
 #include "../../src/detect/detect.h"
 #include "../../src/infer/infer.h"
@@ -166,7 +167,7 @@ static void letterbox_round_trip(void **state)
     float *t = malloc(sizeof(float) * 3 * 100 * 100);
     preprocess_opts o = {.bgr = false, .normalize = true, .center = true};
     letterbox lb;
-    letterbox_to_tensor(f, 100, 100, &o, t, &lb);
+    assert_int_equal(letterbox_to_tensor(f, 100, 100, &o, t, &lb, NULL), KERR_OK);
     NEAR(lb.scale, 0.5, 1e-6);
     NEAR(lb.pad_x, 0, 1e-6);
     NEAR(lb.pad_y, 25, 1e-6);
@@ -181,10 +182,53 @@ static void letterbox_round_trip(void **state)
     NEAR(d.y2, 60, 1e-4);
     /* top-left padding, BGR, 0..255 (YOLOX) */
     preprocess_opts ox = {.bgr = true, .normalize = false, .center = false};
-    letterbox_to_tensor(f, 100, 100, &ox, t, &lb);
+    assert_int_equal(letterbox_to_tensor(f, 100, 100, &ox, t, &lb, NULL), KERR_OK);
     NEAR(lb.pad_y, 0, 1e-6);
     NEAR(t[2 * 100 * 100 + 27 * 100 + 52], 255.0, 1e-4); /* R lands in plane 2 */
     NEAR(t[99 * 100 + 5], 114.0, 1e-6);                  /* bottom padding */
+    free(t);
+    frame_unref(f);
+}
+
+/* A decoder's picture (YUV 4:2:0) is scaled straight into the tensor: the
+ * same geometry as from RGB, colours within YUV rounding, and no full-size RGB
+ * copy unless one is asked for. */
+static void letterbox_from_picture(void **state)
+{
+    (void)state;
+    AVFrame *pic = av_frame_alloc();
+    pic->format = AV_PIX_FMT_YUV420P, pic->width = 200, pic->height = 100;
+    assert_int_equal(av_frame_get_buffer(pic, 0), 0);
+    /* black, with a pure red block at (100..119, 40..59) (BT.601, limited range) */
+    for (int y = 0; y < 100; y++)
+        for (int x = 0; x < 200; x++) {
+            bool red = x >= 100 && x < 120 && y >= 40 && y < 60;
+            pic->data[0][y * pic->linesize[0] + x] = red ? 81 : 16;
+            if (x % 2 == 0 && y % 2 == 0) {
+                pic->data[1][y / 2 * pic->linesize[1] + x / 2] = red ? 90 : 128;
+                pic->data[2][y / 2 * pic->linesize[2] + x / 2] = red ? 240 : 128;
+            }
+        }
+    kerr err = {0};
+    kframe *f = frame_from_picture(pic, &err);
+    av_frame_free(&pic); /* the frame holds its own reference */
+    assert_non_null(f);
+    float *t = malloc(sizeof(float) * 3 * 100 * 100);
+    preprocess_opts o = {.bgr = false, .normalize = true, .center = true};
+    letterbox lb;
+    assert_int_equal(letterbox_to_tensor(f, 100, 100, &o, t, &lb, &err), KERR_OK);
+    assert_null(f->rgb);
+    NEAR(lb.scale, 0.5, 1e-6);
+    NEAR(lb.pad_y, 25, 1e-6);
+    NEAR(t[0], 114.0 / 255.0, 1e-6);                    /* padding row */
+    NEAR(t[(25 + 25) * 100 + 55], 1.0, 0.03);           /* the block's middle, R plane */
+    NEAR(t[100 * 100 + (25 + 25) * 100 + 55], 0, 0.03); /* G plane */
+    NEAR(t[(25 + 10) * 100 + 20], 0, 0.03);             /* black, R plane */
+    NEAR(t[(25 + 50) * 100 + 50], 114.0 / 255.0, 1e-6); /* padding below */
+    const uint8_t *rgb = frame_rgb(f, &err);
+    assert_non_null(rgb);
+    assert_true(rgb[50 * f->stride + 110 * 3] > 245 && rgb[50 * f->stride + 110 * 3 + 1] < 10);
+    assert_ptr_equal(frame_rgb(f, &err), rgb); /* made once, kept */
     free(t);
     frame_unref(f);
 }
@@ -491,6 +535,7 @@ int main(void)
         cmocka_unit_test(decode_yolox_grid),
         cmocka_unit_test(nms_keeps_best_per_class),
         cmocka_unit_test(letterbox_round_trip),
+        cmocka_unit_test(letterbox_from_picture),
         cmocka_unit_test(class_names_parsing),
         cmocka_unit_test(planted_yolov8),
         cmocka_unit_test(planted_yolov5),
