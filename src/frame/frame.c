@@ -105,8 +105,7 @@ void frame_compact(kframe *f)
     pthread_mutex_unlock(&f->rgb_lock);
 }
 
-/* The frame's picture, or one decoded again from its key packet (*owned). */
-static const AVFrame *picture(const kframe *f, AVFrame **owned, kerr *err)
+const AVFrame *frame_picture(const kframe *f, AVFrame **owned, kerr *err)
 {
     *owned = NULL;
     if (f->pic) return f->pic;
@@ -130,7 +129,7 @@ const uint8_t *frame_rgb(const kframe *cf, kerr *err)
     pthread_mutex_lock(&f->rgb_lock);
     if (!f->rgb) {
         AVFrame *owned;
-        const AVFrame *pic = picture(f, &owned, err);
+        const AVFrame *pic = frame_picture(f, &owned, err);
         uint8_t *rgb = pic ? rgb_alloc(f) : NULL;
         if (pic && !rgb)
             kerr_set(err, KERR_NOMEM, "out of memory");
@@ -148,7 +147,7 @@ const uint8_t *frame_rgb(const kframe *cf, kerr *err)
 kerr_code frame_scale_rgb(const kframe *f, int dw, int dh, uint8_t *dst, int dst_stride, kerr *err)
 {
     AVFrame *owned;
-    const AVFrame *pic = picture(f, &owned, err);
+    const AVFrame *pic = frame_picture(f, &owned, err);
     if (!pic) return err && err->code ? err->code : KERR_INVALID;
     kerr_code rc = convert_to_rgb(pic, dw, dh, dst, dst_stride, err);
     av_frame_free(&owned);

@@ -58,6 +58,11 @@ void frame_unref(kframe *f);
  * Safe to call from several threads. */
 const uint8_t *frame_rgb(const kframe *f, kerr *err);
 
+/* The frame's picture, or one decoded again from its key packet (then *owned,
+ * which the caller frees with av_frame_free); NULL with err set when there is
+ * neither. */
+const struct AVFrame *frame_picture(const kframe *f, struct AVFrame **owned, kerr *err);
+
 /* Scales the frame's picture (decoded again if compacted) into a packed RGB24
  * image of dw x dh (dst_stride bytes per row) in one libswscale pass. */
 kerr_code frame_scale_rgb(const kframe *f, int dw, int dh, uint8_t *dst, int dst_stride, kerr *err);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libavutil/frame.h>
 
 #include "../../src/event/event.h"
 #include "../../src/publish/publish.h"
@@ -120,6 +121,48 @@ static void jpeg_snapshot_and_crop(void **state)
     char want[512];
     snprintf(want, sizeof want, "kvs-infer/front \"door\"/2025/11/25/%s/crop-0.jpg", e->event_id);
     assert_string_equal(key, want);
+    event_free(e);
+    frame_unref(f);
+}
+
+/* A decoded picture (limited-range 4:2:0) is encoded from its own planes,
+ * stretched to JPEG's full range: black stays black, red stays red; a crop
+ * starting on an odd pixel starts one earlier (chroma covers pixel pairs). */
+static void jpeg_from_a_yuv_picture(void **state)
+{
+    (void)state;
+    AVFrame *pic = av_frame_alloc();
+    pic->format = AV_PIX_FMT_YUV420P, pic->width = 320, pic->height = 240;
+    assert_int_equal(av_frame_get_buffer(pic, 0), 0);
+    for (int y = 0; y < 240; y++)
+        for (int x = 0; x < 320; x++) {
+            bool red = x >= 100 && x < 160 && y >= 60 && y < 120;
+            pic->data[0][y * pic->linesize[0] + x] = red ? 81 : 16;
+            pic->data[1][y / 2 * pic->linesize[1] + x / 2] = red ? 90 : 128;
+            pic->data[2][y / 2 * pic->linesize[2] + x / 2] = red ? 240 : 128;
+        }
+    kframe *f = frame_from_picture(pic, NULL);
+    av_frame_free(&pic);
+    assert_non_null(f);
+    event *e = sample();
+    e->x1 = 111, e->y1 = 71, e->x2 = 151, e->y2 = 111;
+    assert_int_equal(event_encode_images(e, f, 90, NULL), KERR_OK);
+    assert_null(f->rgb); /* no RGB copy was made */
+    tjhandle tj = tjInitDecompress();
+    uint8_t *rgb = malloc(320 * 240 * 3);
+    assert_int_equal(
+        tjDecompress2(tj, e->snapshot.data, e->snapshot.len, rgb, 320, 0, 240, TJPF_RGB, 0), 0);
+    const uint8_t *black = rgb + (10 * 320 + 10) * 3, *red = rgb + (90 * 320 + 130) * 3;
+    assert_true(black[0] < 8 && black[1] < 8 && black[2] < 8);
+    assert_true(red[0] > 240 && red[1] < 16 && red[2] < 16);
+    int w, h, sub, cs;
+    assert_int_equal(e->ncrops, 1);
+    assert_int_equal(tjDecompressHeader3(tj, e->crops[0].data, e->crops[0].len, &w, &h, &sub, &cs),
+                     0);
+    assert_int_equal(w, 49); /* 107..154 with its margin, from 106 */
+    assert_int_equal(h, 49);
+    free(rgb);
+    tjDestroy(tj);
     event_free(e);
     frame_unref(f);
 }
@@ -268,6 +311,7 @@ int main(void)
         cmocka_unit_test(json_round_trip),
         cmocka_unit_test(uuid_v7_is_sortable),
         cmocka_unit_test(jpeg_snapshot_and_crop),
+        cmocka_unit_test(jpeg_from_a_yuv_picture),
         cmocka_unit_test(local_sink_writes_lines_and_images),
         cmocka_unit_test(local_sink_reopens_a_moved_or_removed_file),
         cmocka_unit_test(append_line_never_leaves_a_torn_line),
