@@ -196,7 +196,8 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
         snprintf(f->fragment_number, sizeof f->fragment_number, "%s", meta->fragment_number);
         int dropped = sched_push(c->slot, f);
         if (dropped < 0) return false;
-        if (dropped) count_drop(c, "stale");
+        for (int i = 0; i < dropped; i++)
+            count_drop(c, "stale");
         metric_set(M_FRAME_QUEUE, c->cam_label, sched_cam_depth(c->slot));
     }
 }
@@ -567,7 +568,8 @@ void camera_join(camera *c)
 {
     if (c->reader_started) pthread_join(c->reader, NULL);
     c->reader_started = false;
-    sched_cam_remove(c->slot);
+    for (int i = sched_cam_remove(c->slot); i > 0; i--)
+        count_drop(c, "stale");
     c->slot = NULL;
     camera_end_tracks(c);
 }

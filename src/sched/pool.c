@@ -8,6 +8,7 @@ struct sched_cam {
     void *ctx;
     kframe **ring;
     int cap, head, len;
+    int stale; /* dropped by a worker taking the newest frame, not yet reported */
     bool drop_stale, busy, queued, closed;
     sched_cam *next_ready;
 };
@@ -58,6 +59,14 @@ static void *worker_main(void *p)
         if (!s->rhead) s->rtail = NULL;
         c->queued = false;
         c->busy = true;
+        /* A live camera's analysis is of its newest frame: the older ones
+         * waiting are history by now. */
+        while (c->drop_stale && c->len > 1) {
+            frame_unref(c->ring[c->head]);
+            c->head = (c->head + 1) % c->cap;
+            c->len--;
+            c->stale++;
+        }
         kframe *f = c->ring[c->head];
         c->head = (c->head + 1) % c->cap;
         c->len--;
@@ -152,6 +161,8 @@ int sched_push(sched_cam *c, kframe *f)
         c->len--;
         dropped = 1;
     }
+    dropped += c->stale;
+    c->stale = 0;
     c->ring[(c->head + c->len) % c->cap] = f;
     c->len++;
     make_ready(s, c);
@@ -159,9 +170,9 @@ int sched_push(sched_cam *c, kframe *f)
     return dropped;
 }
 
-void sched_cam_remove(sched_cam *c)
+int sched_cam_remove(sched_cam *c)
 {
-    if (!c) return;
+    if (!c) return 0;
     sched *s = c->s;
     pthread_mutex_lock(&s->mu);
     c->closed = true;
@@ -174,9 +185,11 @@ void sched_cam_remove(sched_cam *c)
         c->head = (c->head + 1) % c->cap;
         c->len--;
     }
+    int stale = c->stale;
     pthread_mutex_unlock(&s->mu);
     free(c->ring);
     free(c);
+    return stale;
 }
 
 int sched_cam_depth(sched_cam *c)

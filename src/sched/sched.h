@@ -55,14 +55,18 @@ sched *sched_new(int workers, sched_fn fn, void *user);
 /* Finishes the frames already queued, then joins the workers. */
 void sched_free(sched *s);
 
-/* drop_stale: live cameras drop the oldest waiting frame when the slot is full;
- * batch inputs (realtime: false) block the reader instead. */
+/* drop_stale: live cameras drop the oldest waiting frame when the slot is
+ * full, and a worker analyses a live camera's newest waiting frame, dropping
+ * the older ones; batch inputs (realtime: false) block the reader instead and
+ * have every frame analysed in order. */
 sched_cam *sched_cam_add(sched *s, void *cam_ctx, int depth, bool drop_stale);
-/* Returns the number of stale frames dropped to make room (0 or 1), or -1 when
- * the camera was closed (the frame is released). */
+/* Returns the number of stale frames dropped since the last push (to make
+ * room, or by a worker taking a newer one), or -1 when the camera was closed
+ * (the frame is released). */
 int sched_push(sched_cam *c, kframe *f);
-/* Stops accepting frames, waits until the queued ones are analysed, frees. */
-void sched_cam_remove(sched_cam *c);
+/* Stops accepting frames, waits until the queued ones are analysed, frees;
+ * returns the stale frames dropped since the last push. */
+int sched_cam_remove(sched_cam *c);
 int sched_cam_depth(sched_cam *c);
 
 #endif

@@ -72,11 +72,12 @@ static void slot_drops_stale_frames(void **state)
         f->seq = i;
         dropped += sched_push(c, f);
     }
-    sched_cam_remove(c);
+    dropped += sched_cam_remove(c);
     sched_free(sc);
     assert_true(dropped > 30); /* a slow worker: most frames are dropped, never queued */
     assert_int_equal(s.seen + dropped, 50);
     assert_true(s.ordered);
+    assert_int_equal(s.last_seq, 49); /* the newest is the one analysed last */
 }
 
 static void batch_slot_blocks_instead(void **state)
@@ -102,7 +103,8 @@ static void batch_slot_blocks_instead(void **state)
 
 /* More work than capacity (issue 12.4): one worker, eight live cameras that
  * always have a frame waiting. Cameras are served oldest-waiting first, so
- * each gets its share and none starves. */
+ * each gets its share and none starves; each analysis is of the camera's
+ * newest frame. */
 static void every_camera_gets_its_share(void **state)
 {
     (void)state;
@@ -124,7 +126,7 @@ static void every_camera_gets_its_share(void **state)
         usleep(2000);
     }
     for (int i = 0; i < N; i++)
-        sched_cam_remove(c[i]);
+        dropped += sched_cam_remove(c[i]);
     sched_free(sc);
     int lo = s[0].seen, hi = s[0].seen, total = 0;
     for (int i = 0; i < N; i++) {
@@ -136,6 +138,8 @@ static void every_camera_gets_its_share(void **state)
     assert_true(dropped > 0); /* the worker could not keep up */
     assert_true(lo >= 10);
     assert_true(hi - lo <= 3); /* round robin: within a frame or so of each other */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(s[i].last_seq, 199);
 }
 
 static void prometheus_text(void **state)
