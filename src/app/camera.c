@@ -460,6 +460,8 @@ static void *reader_main(void *p)
         }
         set_state(c, CAM_RUNNING);
         r.have_first = r.behind = r.have_anchor = false; /* a new connection: time starts again */
+        skip_hoped(c, &r); /* the last connection's packets are no reference for this one's */
+        av_packet_unref(r.last_key);
         CAM_LOG(c, LOG_INFO, "source open: %s %dx%d at %.2f fps",
                 avcodec_get_name(info.codecpar->codec_id), info.codecpar->width,
                 info.codecpar->height, info.fps);
