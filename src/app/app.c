@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,15 @@ typedef struct {
     int refs;
 } held_config;
 
+/* Watches a drain (stop_guard) until it ends; app_run may run again in the
+ * same process (kvs-bench), so the guard ends with the drain it watched. */
+typedef struct {
+    int64_t limit_ms;
+    atomic_bool done;
+    pthread_t thread;
+    bool started;
+} drain_guard;
+
 struct app {
     held_config *configs;
     int nconfigs;
@@ -30,6 +40,7 @@ struct app {
     metrics_server *http;
     detector_ctx dctx;
     int64_t started_ns;
+    drain_guard guard;
 };
 
 sched *app_sched(app *a)
@@ -234,13 +245,15 @@ enum { DRAIN_SIGNAL_MS = 3500, DRAIN_ENDED_MS = 10000, DRAIN_HARD_MARGIN_MS = 12
  * is written before an event counts as produced. */
 static void *stop_guard(void *arg)
 {
-    int64_t limit_ms = (int64_t)(intptr_t)arg + DRAIN_HARD_MARGIN_MS;
+    drain_guard *g = arg;
+    int64_t limit_ms = g->limit_ms;
     int64_t until = clock_mono_ns() + limit_ms * 1000000LL;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     for (;;) {
+        if (atomic_load(&g->done)) return NULL;
         int64_t left = until - clock_mono_ns();
         if (left <= 0) {
             log_error("the drain overran %lld ms: exiting now; undelivered events stay in the "
@@ -248,7 +261,8 @@ static void *stop_guard(void *arg)
                       (long long)limit_ms);
             break;
         }
-        struct timespec ts = {left / 1000000000LL, left % 1000000000LL};
+        if (left > 100000000LL) left = 100000000LL; /* looks at done 10 times a second */
+        struct timespec ts = {0, left};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
             log_warn("signal %d again: exiting now; undelivered events stay in the spool", sig);
@@ -262,8 +276,17 @@ static void *stop_guard(void *arg)
 static void start_drain(app *a, int64_t ms)
 {
     publish_hub_drain_by(a->hub, clock_wall_ms() + ms);
-    pthread_t t;
-    if (pthread_create(&t, NULL, stop_guard, (void *)(intptr_t)ms) == 0) pthread_detach(t);
+    a->guard.limit_ms = ms + DRAIN_HARD_MARGIN_MS;
+    atomic_init(&a->guard.done, false);
+    a->guard.started = pthread_create(&a->guard.thread, NULL, stop_guard, &a->guard) == 0;
+}
+
+static void end_drain(app *a)
+{
+    if (!a->guard.started) return;
+    atomic_store(&a->guard.done, true);
+    pthread_join(a->guard.thread, NULL);
+    a->guard.started = false;
 }
 
 static int wait_for_end(app *a, const char *path, sigset_t *set)
@@ -403,6 +426,7 @@ int app_run(const char *path)
     publish_hub_describe(a.hub, where, sizeof where);
     publish_hub_free(a.hub);
     a.hub = NULL;
+    end_drain(&a);
     log_info("drained in %.2f s", (double)(clock_mono_ns() - t0) / 1e9);
     summary(&a, a.cams, a.ncams, where);
     metrics_server_stop(a.http);

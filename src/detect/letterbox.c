@@ -189,11 +189,16 @@ static kerr_code from_rgb(const kframe *f, const layout *L, int in_w, float *dst
 kerr_code letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preprocess_opts *o,
                               float *dst, letterbox *lb, kerr *err)
 {
+    int64_t t0 = clock_mono_ns();
     layout L = plan(f, in_w, in_h, o, lb);
     pad(&L, in_w, in_h, dst);
-    if (is_yuv420(f->pic)) return from_yuv420(f, &L, in_w, dst, err);
-    if (f->rgb) return from_rgb(f, &L, in_w, dst, err);
-    return from_picture(f, &L, in_w, dst, err);
+    if (is_yuv420(f->pic) || f->rgb) {
+        kerr_code rc = is_yuv420(f->pic) ? from_yuv420(f, &L, in_w, dst, err)
+                                         : from_rgb(f, &L, in_w, dst, err);
+        frame_convert_ns_add(clock_mono_ns() - t0);
+        return rc;
+    }
+    return from_picture(f, &L, in_w, dst, err); /* timed by the frame module */
 }
 
 static float clampf(float v, float lo, float hi)

@@ -125,6 +125,11 @@ AVFrame *convert_redecode(const AVPacket *key, const AVCodecParameters *par, ker
     return pic;
 }
 
+void frame_convert_ns_add(int64_t ns)
+{
+    convert_ns += ns;
+}
+
 int64_t frame_convert_ns_take(void)
 {
     int64_t ns = convert_ns;

@@ -68,8 +68,10 @@ const struct AVFrame *frame_picture(const kframe *f, struct AVFrame **owned, ker
 kerr_code frame_scale_rgb(const kframe *f, int dw, int dh, uint8_t *dst, int dst_stride, kerr *err);
 
 /* Nanoseconds this thread spent converting pictures since the last call (the
- * app reports it as the "convert" stage). */
+ * app reports it as the "convert" stage); conversions made elsewhere (a
+ * detector's own letterbox) add theirs. */
 int64_t frame_convert_ns_take(void);
+void frame_convert_ns_add(int64_t ns);
 /* Frees the cached converters (at exit, for the leak checkers). */
 void frame_convert_shutdown(void);
 
