@@ -95,9 +95,8 @@ static void *infer_loop(void *p)
 static double inference_only(const char *model, const kframe *f, int workers, double secs)
 {
     int ncpu = cpu_count();
-    detector_ctx ctx = {.config_file = "bench.yaml",
-                        .device = "cpu",
-                        .intra_threads = ncpu / workers > 1 ? ncpu / workers : 1};
+    detector_ctx ctx = {.config_file = "bench.yaml"};
+    infer_opts_init(&ctx.infer, "cpu", ncpu / workers > 1 ? ncpu / workers : 1);
     char text[1024];
     snprintf(text, sizeof text,
              "cameras:\n  - name: a\n    source: {mode: url, url: x}\n    detectors:\n"

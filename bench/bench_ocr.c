@@ -92,7 +92,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "kvs-bench-ocr: %s\n", d.n ? d.items[0].msg : "bad config");
         return 2;
     }
-    detector_ctx ctx = {.config_file = "bench-ocr.yaml", .device = "cpu", .intra_threads = 2};
+    detector_ctx ctx = {.config_file = "bench-ocr.yaml"};
+    infer_opts_init(&ctx.infer, "cpu", 2);
     kerr err = {0};
     detector *det = detector_open(&cfg->cams[0].dets[0], &ctx, &err);
     if (!det) {

@@ -57,6 +57,7 @@ def run(binary, clip, model, n, args, work):
     cfg = os.path.join(work, f"density-{n}.yaml")
     with open(cfg, "w") as f:
         f.write(f'metrics: {{listen: "127.0.0.1:{port}"}}\nspool: {{dir: "{work}/spool-{n}"}}\n'
+                + (f"batch: {{max: {args.batch}}}\n" if args.batch > 1 else "") +
                 f"defaults:\n  fps_limit: 0.5\n  decode: {args.decode}\n"
                 f'  source: {{mode: url, url: "{clip}", loop: true}}\n'
                 f'  publishers: {{local_dir: "{work}/out-{n}"}}\n'
@@ -110,15 +111,25 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--warmup", type=float, default=20)
     ap.add_argument("--decode", default="auto")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="batch: {max: N} with a batch-dynamic copy of the model (N > 1)")
     ap.add_argument("--out")
     args = ap.parse_args()
     model = find([os.path.join(ROOT, "models/coco/yolox_nano.onnx"),
                   os.path.join(ROOT, "../shared/models/coco/yolox_nano.onnx")], "yolox_nano.onnx")
+    if args.batch > 1:
+        sys.path.insert(0, os.path.join(ROOT, "tests", "models"))
+        from make_batch_model import batch_dynamic
+        copy = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench-media", "yolox_nano_batch.onnx")
+        os.makedirs(os.path.dirname(copy), exist_ok=True)
+        batch_dynamic(model, copy)
+        model = copy
     media = find([os.path.join(ROOT, "media/vtest.avi"), os.path.join(ROOT, "../shared/media/opencv/vtest.avi"),
                   "/usr/share/doc/opencv-doc/examples/data/vtest.avi"], "vtest.avi")
     clip = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench-media", "density-1080p25-gop2s.mp4")
     make_clip(clip, media)
     print(f"bench-density: {os.cpu_count()} CPU(s), 1080p25 GOP 2 s, fps_limit 0.5, decode {args.decode}, "
+          f"batch {args.batch}, "
           f"{args.seconds:.0f} s window after {args.warmup:.0f} s warm-up", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kvs-density-") as work:

@@ -191,8 +191,9 @@ static void reload(app *a, const char *path)
         config_free(next);
         return;
     }
-    if (strcmp(next->device, a->cfg->device) != 0 || next->workers != a->cfg->workers)
-        log_warn("reload: device and workers changes take effect after a restart");
+    if (strcmp(next->device, a->cfg->device) != 0 || next->workers != a->cfg->workers ||
+        next->batch_max != a->cfg->batch_max || next->batch_wait_ms != a->cfg->batch_wait_ms)
+        log_warn("reload: device, workers and batch changes take effect after a restart");
     stop_cameras(a, next);
     config *old = a->cfg;
     a->cfg = next;
@@ -231,6 +232,10 @@ static void summary(app *a, camera **cams, int n, const char *where)
                 (long long)c->analysed, (long long)c->dropped, (long long)c->detections,
                 (long long)c->events);
     }
+    double runs = metric_sum(M_INFER_RUNS), images = metric_sum(M_INFER_IMAGES);
+    if (runs > 0)
+        fprintf(stderr, "  batches: %.0f images in %.0f runs (mean batch %.2f)\n", images, runs,
+                images / runs);
     fprintf(stderr, "  output: %s\n", *where ? where : "(none)");
 }
 
@@ -316,11 +321,27 @@ static int wait_for_end(app *a, const char *path, sigset_t *set)
     }
 }
 
-static int workers_for(const config *cfg)
+/* Workers, threads and batching. Without batching a worker per core, each
+ * run on CPUs / workers threads. With batches of B, a run serves B workers,
+ * so there are 2B workers (one batch filling while another runs) and the
+ * cores are split between the runs that can happen at once. A GPU batches
+ * by default; on CPU batching bought nothing measurable (README "Inference
+ * settings"), so it is off unless asked for. */
+static int plan_inference(const config *cfg, infer_opts *o)
 {
-    if (cfg->workers > 0) return cfg->workers;
-    int n = cpu_count();
-    return cfg->ncam < n ? cfg->ncam : n;
+    int ncpu = cpu_count();
+    bool gpu = strncmp(cfg->device, "cuda", 4) == 0;
+    int batch = cfg->batch_max > 0 ? cfg->batch_max : gpu ? 8 : 1;
+    int workers = cfg->workers;
+    if (workers <= 0) {
+        workers = batch > 1 ? (2 * batch > ncpu ? 2 * batch : ncpu) : ncpu;
+        if (cfg->ncam < workers) workers = cfg->ncam > 0 ? cfg->ncam : 1;
+    }
+    int runs = workers / batch > 1 ? workers / batch : 1;
+    infer_opts_init(o, cfg->device, ncpu / runs > 1 ? ncpu / runs : 1);
+    o->batch_max = batch;
+    if (cfg->batch_wait_ms >= 0) o->batch_wait_us = (int)(cfg->batch_wait_ms * 1000);
+    return workers;
 }
 
 /* Many cameras, each with sockets, decoders and files, plus HTTP clients: the
@@ -369,11 +390,8 @@ int app_run(const char *path)
         free(a.configs);
         return 1;
     }
-    int workers = workers_for(cfg), ncpu = cpu_count();
-    a.dctx = (detector_ctx){.config_file = path,
-                            .models_dir = cfg->models_dir,
-                            .device = cfg->device,
-                            .intra_threads = ncpu / workers > 1 ? ncpu / workers : 1};
+    a.dctx = (detector_ctx){.config_file = path, .models_dir = cfg->models_dir};
+    int workers = plan_inference(cfg, &a.dctx.infer);
     a.hub = publish_hub_new(cfg, &err);
     a.sched = a.hub ? sched_new(workers, camera_analyse, &a) : NULL;
     if (!a.sched) {
@@ -406,9 +424,14 @@ int app_run(const char *path)
     log_kv(LOG_INFO, NULL, "metrics on http://%.*s:%d/metrics",
            (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
            port);
-    log_info("kvs-infer starting: %d camera(s), %d inference worker(s) x %d thread(s), device %s, "
-             "ONNX Runtime %s",
-             cfg->ncam, workers, a.dctx.intra_threads, cfg->device, infer_runtime_version());
+    char batching[64] = "no batching";
+    if (a.dctx.infer.batch_max > 1)
+        snprintf(batching, sizeof batching, "batches of up to %d (%.1f ms wait)",
+                 a.dctx.infer.batch_max, a.dctx.infer.batch_wait_us / 1000.0);
+    log_info("kvs-infer starting: %d camera(s), %d inference worker(s) x %d thread(s), %s, "
+             "device %s, ONNX Runtime %s",
+             cfg->ncam, workers, a.dctx.infer.intra_threads, batching, cfg->device,
+             infer_runtime_version());
     for (int i = 0; i < cfg->ncam; i++)
         add_camera(&a, &cfg->cams[i]);
 

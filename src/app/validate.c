@@ -29,10 +29,8 @@ config *app_load_config(const char *path, bool check_detectors, int *nerrors)
                              err.msg);
         }
     if (cfg && check_detectors) {
-        detector_ctx ctx = {.config_file = path,
-                            .models_dir = cfg->models_dir,
-                            .device = cfg->device,
-                            .intra_threads = 1};
+        detector_ctx ctx = {.config_file = path, .models_dir = cfg->models_dir};
+        infer_opts_init(&ctx.infer, cfg->device, 1);
         for (int i = 0; i < cfg->ncam; i++)
             for (int k = 0; k < cfg->cams[i].ndet; k++)
                 if (detector_check(&cfg->cams[i].dets[k], &ctx, &d))

@@ -9,9 +9,9 @@
 
 #include "config.h"
 
-static const char *const k_top_keys[] = {"aws_region", "device",      "metrics",    "spool",
-                                         "workers",    "queue_depth", "cameras",    "defaults",
-                                         "aws",        "plugins",     "models_dir", NULL};
+static const char *const k_top_keys[] = {
+    "aws_region", "device",   "metrics", "spool",   "workers",    "queue_depth", "batch",
+    "cameras",    "defaults", "aws",     "plugins", "models_dir", NULL};
 static const char *const k_cam_keys[] = {"name",      "stream_name", "region", "source",
                                          "fps_limit", "skip_frames", "decode", "roi",
                                          "detectors", "publishers",  NULL};
@@ -367,6 +367,21 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
     dump(cam, &c->fingerprint, &len, &cap);
 }
 
+/* batch: {max, wait_ms}: cameras' frames run through a batch-dynamic model
+ * together. 0 and -1 leave the choice to the device (app.c). */
+static void read_batch(cfg_diags *d, config *cfg, const ynode *root)
+{
+    cfg->batch_max = 0;
+    cfg->batch_wait_ms = -1;
+    const ynode *b = ynode_get(root, "batch");
+    if (!b || !cfg_expect_map(d, b, "batch")) return;
+    cfg_check_keys(d, b, "batch", (const char *const[]){"max", "wait_ms", NULL});
+    int64_t v;
+    if (cfg_read_int(d, b, "max", "batch", 1, 64 /* INFER_BATCH_MAX */, &v))
+        cfg->batch_max = (int)v;
+    cfg_read_double(d, b, "wait_ms", "batch", 0, 1000, &cfg->batch_wait_ms);
+}
+
 static void load_top(cfg_diags *d, config *cfg, const ynode *root)
 {
     cfg_check_keys(d, root, "", k_top_keys);
@@ -415,6 +430,7 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
     if (cfg_read_int(d, root, "workers", "", 0, 256, &v)) cfg->workers = (int)v;
     cfg->queue_depth = 2;
     if (cfg_read_int(d, root, "queue_depth", "", 1, 64, &v)) cfg->queue_depth = (int)v;
+    read_batch(d, cfg, root);
     const ynode *aws = ynode_get(root, "aws");
     if (aws && cfg_expect_map(d, aws, "aws")) {
         cfg_check_keys(

@@ -190,7 +190,7 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
 static kerr_code lite_open(yolo_lite *y, const char *path, const detector_ctx *ctx,
                            char *const *want, int nwant, kerr *err)
 {
-    y->m = model_open(path, ctx->device, ctx->intra_threads, err);
+    y->m = model_open(path, &ctx->infer, err);
     if (!y->m) return err->code;
     const model_info *mi = model_get_info(y->m);
     if (mi->input.ndims != 4)
@@ -519,8 +519,8 @@ static kerr_code alpr_open(const void *conf, const detector_ctx *ctx, void **sta
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
     s->conf = c;
     kerr_code rc = KERR_OK;
-    if (!(s->det = model_open(c->det_model, ctx->device, ctx->intra_threads, err)) ||
-        !(s->rec = model_open(c->rec_model, ctx->device, ctx->intra_threads, err)))
+    if (!(s->det = model_open(c->det_model, &ctx->infer, err)) ||
+        !(s->rec = model_open(c->rec_model, &ctx->infer, err)))
         rc = err->code ? err->code : KERR_INVALID;
     if (rc == KERR_OK) rc = ocr_dict_load(c->dict, &s->dict, err);
     if (rc == KERR_OK) rc = check_models(s, err);

@@ -12,6 +12,7 @@
 #include "../config/config.h"
 #include "../core/core.h"
 #include "../frame/frame.h"
+#include "../infer/infer.h"
 
 /* A plate read that goes with a detection (ALPR). */
 typedef struct {
@@ -97,8 +98,7 @@ void class_names_free(class_names *c);
 typedef struct {
     const char *config_file; /* relative model paths resolve beside it too */
     const char *models_dir;  /* ...and first in models_dir when set */
-    const char *device;      /* cpu | cuda:N */
-    int intra_threads;
+    infer_opts infer;        /* device, threads, batching */
 } detector_ctx;
 
 typedef struct {

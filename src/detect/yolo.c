@@ -419,7 +419,7 @@ static kerr_code probe_output(yolo_state *s, int64_t *dims, int *nd, kerr *err)
 static kerr_code open_model(yolo_state *s, const detector_ctx *ctx, kerr *err)
 {
     const yolo_conf *c = s->conf;
-    s->m = model_open(c->model_path, ctx->device, ctx->intra_threads, err);
+    s->m = model_open(c->model_path, &ctx->infer, err);
     if (!s->m) return err ? err->code : KERR_INVALID;
     const model_info *mi = model_get_info(s->m);
     const tensor_info *in = &mi->input;
@@ -533,7 +533,7 @@ kerr_code yolo_detect(void *state, const kframe *f, float threshold, det_list *o
     kerr_code rc = letterbox_to_tensor(f, s->in_w, s->in_h, &s->pre, input, &lb, err);
     int64_t shape[4] = {1, 3, s->in_h, s->in_w};
     infer_output o;
-    if (rc == KERR_OK) rc = model_run(s->m, input, shape, 4, &o, err);
+    if (rc == KERR_OK) rc = model_run_batched(s->m, input, shape, 4, &o, err);
     free(input);
     if (rc) return rc;
     s->scratch.n = 0;

@@ -6,12 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "infer.h"
 
 struct model {
     model_info info;
-    char *device;
+    infer_opts opts; /* opts.device is owned */
     OrtSession *session;
+    batcher *batch; /* NULL: every run alone */
     int refs;
     model *next;
 };
@@ -250,16 +252,49 @@ static kerr_code read_io(model *m, OrtAllocator *alloc, kerr *err)
     return KERR_OK;
 }
 
-static kerr_code create_session(model *m, int intra_threads, kerr *err)
+void infer_opts_init(infer_opts *o, const char *device, int intra_threads)
 {
+    /* Measured with kvs-bench-infer (README "Inference settings"). */
+    *o = (infer_opts){.device = device,
+                      .intra_threads = intra_threads,
+                      .spinning = false,
+                      .opt_level = 99,
+                      .arena = true,
+                      .batch_max = 1,
+                      .batch_wait_us = 2000};
+}
+
+static bool same_opts(const infer_opts *a, const infer_opts *b)
+{
+    return strcmp(a->device, b->device) == 0 && a->intra_threads == b->intra_threads &&
+           a->spinning == b->spinning && a->opt_level == b->opt_level && a->arena == b->arena &&
+           a->batch_max == b->batch_max && a->batch_wait_us == b->batch_wait_us;
+}
+
+static GraphOptimizationLevel opt_level(int level)
+{
+    return level <= 0   ? ORT_DISABLE_ALL
+           : level == 1 ? ORT_ENABLE_BASIC
+           : level == 2 ? ORT_ENABLE_EXTENDED
+                        : ORT_ENABLE_ALL;
+}
+
+static kerr_code create_session(model *m, kerr *err)
+{
+    const infer_opts *o = &m->opts;
     OrtSessionOptions *so = NULL;
     OrtStatus *st = g_api->CreateSessionOptions(&so);
     if (st) return ort_fail(st, err, "cannot create session options for", m->info.path);
-    if (intra_threads > 0) ort_ok(g_api->SetIntraOpNumThreads(so, intra_threads));
+    if (o->intra_threads > 0) ort_ok(g_api->SetIntraOpNumThreads(so, o->intra_threads));
     ort_ok(g_api->SetInterOpNumThreads(so, 1));
     ort_ok(g_api->SetSessionExecutionMode(so, ORT_SEQUENTIAL));
-    ort_ok(g_api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL));
-    int cuda = cuda_index(m->device);
+    ort_ok(g_api->SetSessionGraphOptimizationLevel(so, opt_level(o->opt_level)));
+    /* Several workers share few cores: a spinning pool burns the core another
+     * worker's run (or a decoder) needs. */
+    ort_ok(g_api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning",
+                                        o->spinning ? "1" : "0"));
+    if (!o->arena) ort_ok(g_api->DisableCpuMemArena(so));
+    int cuda = cuda_index(o->device);
     if (cuda >= 0) {
         st = append_cuda(so, cuda);
         if (st) {
@@ -277,19 +312,48 @@ static kerr_code create_session(model *m, int intra_threads, kerr *err)
 
 static void free_model(model *m)
 {
+    batcher_free(m->batch);
     if (m->session) g_api->ReleaseSession(m->session);
     free(m->info.path);
     free(m->info.meta_names);
-    free(m->device);
+    free((char *)m->opts.device);
     free(m);
 }
 
-model *model_open(const char *path, const char *device, int intra_threads, kerr *err)
+/* A model batches when its input's first dimension is dynamic, the others
+ * are fixed (images of one size), and a batch gives each image what it would
+ * get alone. */
+static kerr_code start_batching(model *m, kerr *err)
 {
-    if (infer_check_device(device, err) != KERR_OK) return NULL;
+    const tensor_info *in = &m->info.input;
+    if (m->opts.batch_max <= 1 || in->ndims < 2 || in->dims[0] > 0) return KERR_OK;
+    const char *base = strrchr(m->info.path, '/');
+    for (int i = 1; i < in->ndims; i++)
+        if (in->dims[i] <= 0) {
+            log_kv(LOG_INFO, LOG_CTX("model", base ? base + 1 : m->info.path),
+                   "batching off for this model: its input size is not fixed");
+            return KERR_OK;
+        }
+    bool same;
+    char why[320];
+    kerr_code rc = batch_consistent(m, &same, why, sizeof why, err);
+    if (rc) return rc;
+    if (!same) {
+        log_kv(LOG_WARN, LOG_CTX("model", base ? base + 1 : m->info.path),
+               "batching off for this model: %s; each image runs alone", why);
+        return KERR_OK;
+    }
+    m->batch =
+        batcher_new(m->opts.batch_max, m->opts.batch_wait_us, base ? base + 1 : m->info.path);
+    return m->batch ? KERR_OK : kerr_set(err, KERR_NOMEM, "out of memory");
+}
+
+model *model_open(const char *path, const infer_opts *o, kerr *err)
+{
+    if (infer_check_device(o->device, err) != KERR_OK) return NULL;
     pthread_mutex_lock(&g_lock);
     for (model *m = g_models; m; m = m->next)
-        if (strcmp(m->info.path, path) == 0 && strcmp(m->device, device) == 0) {
+        if (strcmp(m->info.path, path) == 0 && same_opts(&m->opts, o)) {
             m->refs++;
             pthread_mutex_unlock(&g_lock);
             return m;
@@ -301,10 +365,12 @@ model *model_open(const char *path, const char *device, int intra_threads, kerr 
         return NULL;
     }
     m->info.path = kstrdup(path);
-    m->device = kstrdup(device);
+    m->opts = *o;
+    m->opts.device = kstrdup(o->device);
+    if (m->opts.batch_max > INFER_BATCH_MAX) m->opts.batch_max = INFER_BATCH_MAX;
     m->refs = 1;
-    if (file_sha256(path, m->info.sha256, err) != KERR_OK ||
-        create_session(m, intra_threads, err) != KERR_OK) {
+    if (file_sha256(path, m->info.sha256, err) != KERR_OK || create_session(m, err) != KERR_OK ||
+        start_batching(m, err) != KERR_OK) {
         free_model(m);
         pthread_mutex_unlock(&g_lock);
         return NULL;
@@ -391,14 +457,30 @@ kerr_code model_run(model *m, const float *input, const int64_t *shape, int ndim
     out->data = data;
     out->ndims = (int)nd;
     out->count = cnt;
+    out->batch = ndims > 0 ? (int)shape[0] : 1;
     out->handle = tout;
     return KERR_OK;
 }
 
+bool model_batches(const model *m)
+{
+    return m->batch != NULL;
+}
+
+kerr_code model_run_batched(model *m, const float *input, const int64_t *shape, int ndims,
+                            infer_output *out, kerr *err)
+{
+    if (!m->batch || ndims < 1 || shape[0] != 1) return model_run(m, input, shape, ndims, out, err);
+    return batcher_submit(m->batch, m, input, shape, ndims, out, err);
+}
+
 void infer_output_release(infer_output *out)
 {
-    if (out && out->handle) g_api->ReleaseValue((OrtValue *)out->handle);
-    if (out) out->handle = NULL;
+    if (!out) return;
+    if (out->handle) g_api->ReleaseValue((OrtValue *)out->handle);
+    free(out->owned);
+    out->handle = NULL;
+    out->owned = NULL;
 }
 
 void infer_shutdown(void)

@@ -35,6 +35,8 @@
 #define M_SPOOL_FULL "kvs_infer_spool_full_wait_seconds_total"
 #define M_LOCAL_REOPENS "kvs_infer_local_reopens_total"
 #define M_CAMERA_LAG "kvs_infer_camera_lag_seconds"
+#define M_INFER_RUNS "kvs_infer_inference_runs_total"
+#define M_INFER_IMAGES "kvs_infer_inference_images_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 /* Drops every series of family whose label text starts with labels_prefix

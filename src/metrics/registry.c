@@ -56,6 +56,10 @@ static const family k_families[] = {
      "How far the camera's newest decoded frame is behind real time (paced files and live "
      "inputs), in seconds.",
      KIND_GAUGE},
+    {M_INFER_RUNS, "Model runs of batch-dynamic models (batching on), by model.", KIND_COUNTER},
+    {M_INFER_IMAGES,
+     "Images in those runs, by model: images / runs is the mean batch across cameras.",
+     KIND_COUNTER},
     {M_LOCAL_REOPENS, "events.jsonl found moved or removed (logrotate, rm) and opened anew.",
      KIND_COUNTER},
 };

@@ -4,7 +4,11 @@ runtime needed). Each model ignores its input pixels and returns a planted
 output tensor, so the tests know exactly which detections must come out of
 the real ONNX Runtime path for every YOLO layout.
 
-Usage: make_models.py OUTDIR
+With the project's models folder as a second argument, it also writes
+batch-dynamic copies of the real YOLOX-nano and YOLOv8n there are
+(make_batch_model.py), for the batching tests.
+
+Usage: make_models.py OUTDIR [MODELS_DIR]
 """
 import os
 import sys
@@ -12,6 +16,8 @@ import sys
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from make_batch_model import batch_dynamic
 
 SIZE = 96
 GRID = sum((SIZE // s) ** 2 for s in (8, 16, 32))  # 189 cells at 96x96
@@ -80,18 +86,21 @@ GATED = [
 ]
 
 
-def gated():
+def gated(batch=False):
+    """batch: the first dimension is dynamic ("batch"), each image's scores
+    following its own picture, so a batch that mixes up its images shows."""
     rows = 4 + len(GATED_NAMES)
+    n = "batch" if batch else 1
     planted = np.zeros((1, rows, GRID), np.float32)
     sel = np.zeros((3, rows * GRID), np.float32)
     for i, (cx, cy, w, h, c, ch) in enumerate(GATED):
         col = 5 + 30 * i
         planted[0, 0:4, col] = (cx, cy, w, h)
         sel[ch, (4 + c) * GRID + col] = 1.0
-    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, SIZE, SIZE])
-    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, rows, GRID])
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [n, 3, SIZE, SIZE])
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [n, rows, GRID])
     inits = [numpy_helper.from_array(planted, "planted"), numpy_helper.from_array(sel, "sel"),
-             numpy_helper.from_array(np.array([1, rows, GRID], np.int64), "shape")]
+             numpy_helper.from_array(np.array([-1 if batch else 1, rows, GRID], np.int64), "shape")]
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["means"], axes=[2, 3], keepdims=0),  # [1, 3]
         helper.make_node("MatMul", ["means", "sel"], ["flat"]),
@@ -120,8 +129,17 @@ def main():
     # An output no YOLO layout explains.
     onnx.save(model(np.zeros((1, 3, 4), np.float32), "odd"), os.path.join(outdir, "odd_output.onnx"))
     onnx.save(gated(), os.path.join(outdir, "gated_96.onnx"))
+    onnx.save(gated(batch=True), os.path.join(outdir, "gated_batch_96.onnx"))
+    # Takes a batch but answers one image's worth: a batch cannot be split.
+    onnx.save(model(yolov8(), "batch_in_only", in_shape=("batch", 3, SIZE, SIZE)),
+              os.path.join(outdir, "batch_in_only.onnx"))
     with open(os.path.join(outdir, "not_a_model.onnx"), "wb") as f:
         f.write(b"this is not protobuf\x00\x01")
+    real = sys.argv[2] if len(sys.argv) > 2 else None
+    for name in ("yolox_nano", "yolov8n_int8_640"):
+        src = os.path.join(real, "coco", name + ".onnx") if real else ""
+        if os.path.exists(src):
+            batch_dynamic(src, os.path.join(outdir, name + "_batch.onnx"))
 
 
 if __name__ == "__main__":

@@ -188,6 +188,33 @@ static void wrong_type_and_range(void **state)
     ASSERT_MSG("t.yaml:7:44: cameras[0].detectors[0].confidence_threshold: 1.5 is out of range");
 }
 
+static void batch_settings(void **state)
+{
+    (void)state;
+    size_t n;
+    const char *cams = "cameras: [{name: a, source: {mode: url, url: x.mp4}, detectors: [{type: "
+                       "yolo}]}]\n";
+    char text[512];
+    snprintf(text, sizeof text, "%s", cams);
+    config *c = load(text, &n);
+    if (!c) fail_msg("%s", g_msgs);
+    assert_int_equal(c->batch_max, 0); /* chosen by device */
+    assert_true(c->batch_wait_ms < 0);
+    config_free(c);
+    snprintf(text, sizeof text, "batch: {max: 8, wait_ms: 2.5}\n%s", cams);
+    c = load(text, &n);
+    assert_non_null(c);
+    assert_int_equal(c->batch_max, 8);
+    assert_true(c->batch_wait_ms == 2.5);
+    config_free(c);
+    snprintf(text, sizeof text, "batch: {max: 65, wait_ms: -1, size: 2}\n%s", cams);
+    assert_null(load(text, &n));
+    assert_int_equal(n, 3);
+    ASSERT_MSG("t.yaml:1:14: batch.max: 65 is out of range [1, 64]");
+    ASSERT_MSG("batch.wait_ms: -1 is out of range");
+    ASSERT_MSG("t.yaml:1:31: batch.size: unknown key (allowed: max, wait_ms)");
+}
+
 static void duplicate_camera_names(void **state)
 {
     (void)state;
@@ -293,7 +320,8 @@ static void missing_model_is_reported_by_the_detector(void **state)
                      &n);
     assert_non_null(c);
     cfg_diags d = {.file = "t.yaml"};
-    detector_ctx ctx = {.config_file = "t.yaml", .device = "cpu", .intra_threads = 1};
+    detector_ctx ctx = {.config_file = "t.yaml"};
+    infer_opts_init(&ctx.infer, "cpu", 1);
     assert_false(detector_check(&c->cams[0].dets[0], &ctx, &d));
     assert_false(detector_check(&c->cams[0].dets[1], &ctx, &d));
     g_msgs[0] = '\0';
@@ -509,6 +537,7 @@ int main(void)
         cmocka_unit_test(legacy_file_loads),
         cmocka_unit_test(unknown_key_has_position_and_path),
         cmocka_unit_test(wrong_type_and_range),
+        cmocka_unit_test(batch_settings),
         cmocka_unit_test(duplicate_camera_names),
         cmocka_unit_test(bad_polygons),
         cmocka_unit_test(env_expansion),

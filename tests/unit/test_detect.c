@@ -275,7 +275,8 @@ static detector *open_planted(const char *file, const char *type, const char *ex
     cfg_diags d = {0};
     config *c = config_load("planted.yaml", text, &d);
     assert_non_null(c);
-    detector_ctx ctx = {.config_file = "planted.yaml", .device = "cpu", .intra_threads = 1};
+    detector_ctx ctx = {.config_file = "planted.yaml"};
+    infer_opts_init(&ctx.infer, "cpu", 1);
     detector *det = detector_open(&c->cams[0].dets[0], &ctx, err);
     cfg_diags_free(&d);
     config_free(c);
@@ -482,10 +483,8 @@ static void models_dir_and_size(void **state)
         cfg_diags d = {0};
         config *c = config_load("nowhere/planted.yaml", text, &d);
         assert_non_null(c);
-        detector_ctx ctx = {.config_file = "nowhere/planted.yaml",
-                            .models_dir = c->models_dir,
-                            .device = "cpu",
-                            .intra_threads = 1};
+        detector_ctx ctx = {.config_file = "nowhere/planted.yaml", .models_dir = c->models_dir};
+        infer_opts_init(&ctx.infer, "cpu", 1);
         kerr err = {0};
         detector *det = detector_open(&c->cams[0].dets[0], &ctx, &err);
         if (!det) fail_msg("%s", err.msg);

@@ -18,4 +18,7 @@ if [ -z "${KVS_VG_CHECKED:-}" ] && [ -e /lib/x86_64-linux-gnu/libhwy.so.1 ]; the
   esac
   export KVS_VG_CHECKED=1
 fi
+# Tests that only repeat on full-size real models what planted models already
+# cover under valgrind skip themselves (minutes each at valgrind's pace).
+export KVS_UNDER_VALGRIND=1
 LD_PRELOAD="$shim${LD_PRELOAD:+:$LD_PRELOAD}" exec valgrind "$@"
