@@ -161,12 +161,12 @@ typedef struct {
     char *metrics_listen;
     char *spool_dir;
     int64_t spool_max_bytes;
-    int spool_fsync;   /* spool_fsync: 0 batch, 1 always, 2 never */
-    int workers;       /* 0: automatic */
-    int queue_depth;   /* frames waiting per camera before stale ones are dropped */
+    int spool_fsync;      /* spool_fsync: 0 batch, 1 always, 2 never */
+    int workers;          /* 0: automatic */
+    int queue_depth;      /* frames waiting per camera before stale ones are dropped */
     int batch_max;        /* images per model run across cameras; 0: by device */
     double batch_wait_ms; /* the first image's wait for company; < 0: by device */
-    char *endpoint[5]; /* kinesisvideo, kinesis, s3, dynamodb, sts */
+    char *endpoint[5];    /* kinesisvideo, kinesis, s3, dynamodb, sts */
     bool s3_force_path_style;
     char *ca_bundle; /* CA file for TLS to AWS, NULL: the system's */
     char **plugins;  /* detector plugins (.so), resolved paths */
