@@ -23,7 +23,7 @@ APT_PKGS=(openssl build-essential pkg-config cmake libavformat-dev libavcodec-de
   nodejs npm valgrind clang libclang-rt-dev clang-format curl ca-certificates binutils xz-utils
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad prometheus python3-yaml python3-botocore kubernetes-client
-  podman runc debootstrap slirp4netns uidmap)
+  podman runc debootstrap slirp4netns uidmap chromium)
 
 [ "${KVS_SETUP:-}" = build ] && APT_PKGS=("${BUILD_PKGS[@]}")
 missing=()
@@ -51,8 +51,9 @@ fi
 "$here/scripts/install-onnxruntime.sh"
 [ "${KVS_SETUP:-}" = build ] && { log "done (build only)"; exit 0; }
 # AWS stand-ins and AWS's JavaScript signer for the tests (versions pinned in the lock file).
-if [ ! -d "$here/tests/standins/node_modules/kinesalite" ]; then
-  log "installing the AWS stand-ins (npm: kinesalite, dynalite, s3rver, @smithy/signature-v4)"
+if [ ! -d "$here/tests/standins/node_modules/kinesalite" ] ||
+   [ ! -d "$here/tests/standins/node_modules/playwright-core" ]; then
+  log "installing the AWS stand-ins and the browser driver (npm: kinesalite, dynalite, s3rver, @smithy/signature-v4, playwright-core)"
   (cd "$here/tests/standins" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
 fi
 "$here/scripts/fetch-media.sh"

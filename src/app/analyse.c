@@ -81,6 +81,7 @@ static void emit(camera *c, cam_detector *d, track_event *te)
     mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, NULL);
     metric_add(M_EVENTS, labels, 1);
     atomic_fetch_add(&c->events, 1);
+    atomic_store(&c->last_event_ms, e->detected_at_ms);
     publish_hub_submit(app_hub(c->app), e);
 }
 
@@ -102,7 +103,28 @@ void camera_end_tracks(camera *c)
         if (c->dets[i].det) end_tracks(c, &c->dets[i], true);
 }
 
-static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *dets)
+/* The boxes of one analysed frame, for the operator page (view.c). */
+typedef struct {
+    ui_box v[VIEW_MAX_BOXES];
+    int n;
+    bool want;
+} frame_boxes;
+
+static void add_box(frame_boxes *fb, cam_detector *d, const detection *b)
+{
+    if (!fb->want || fb->n == VIEW_MAX_BOXES) return;
+    ui_box *u = &fb->v[fb->n++];
+    const char *label = detector_label(d->det, b->cls);
+    *u = (ui_box){.x1 = b->x1, .y1 = b->y1, .x2 = b->x2, .y2 = b->y2};
+    if (b->plate.has)
+        snprintf(u->text, sizeof u->text, "%s %s", label, b->plate.text);
+    else
+        snprintf(u->text, sizeof u->text, "%s %.0f%%", label, b->score * 100);
+    ui_label_colour(label, u->rgb);
+}
+
+static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *dets,
+                         frame_boxes *fb)
 {
     int64_t t0 = clock_mono_ns();
     kerr err = {0};
@@ -130,6 +152,7 @@ static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *
         const detection *b = &dets->v[i];
         double cx = (b->x1 + b->x2) / 2 / f->width, cy = (b->y1 + b->y2) / 2 / f->height;
         if (!roi_filter_accept(&d->roi, cx, cy, zones[kept], EVENT_MAX_ROI, &nz[kept])) continue;
+        add_box(fb, d, b);
         dets->v[kept++] = *b;
     }
     dets->n = kept;
@@ -160,9 +183,11 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
         metric_observe(M_FRAME_DELAY, c->cam_label,
                        (double)(clock_wall_ms() - f->producer_ts_ms) / 1000.0);
     det_list dets = {0};
+    frame_boxes fb = {.want = view_watched(&c->view)};
     for (int i = 0; i < c->ndet; i++)
-        if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets);
+        if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets, &fb);
     det_list_free(&dets);
+    view_offer(&c->view, f, fb.v, fb.n);
     atomic_fetch_add(&c->analysed, 1);
     metric_add(M_FRAMES_PROCESSED, c->cam_label, 1);
     frame_compact(f); /* what tracks keep of it waits as its key packet, when it has one */

@@ -64,6 +64,30 @@ int app_queue_depth(app *a)
     return a->cfg->queue_depth;
 }
 
+camera **app_cameras_lock(app *a, int *n)
+{
+    pthread_mutex_lock(&a->cams_mu);
+    *n = a->ncams;
+    return a->cams;
+}
+
+void app_cameras_unlock(app *a)
+{
+    pthread_mutex_unlock(&a->cams_mu);
+}
+
+bool app_http_loopback(app *a)
+{
+    return a->http && metrics_server_loopback(a->http);
+}
+
+void app_ui_token(app *a, char *buf, size_t len)
+{
+    pthread_mutex_lock(&a->cams_mu);
+    snprintf(buf, len, "%s", a->cfg->ui_token ? a->cfg->ui_token : "");
+    pthread_mutex_unlock(&a->cams_mu);
+}
+
 static bool ready(void *user, char *why, size_t len)
 {
     app *a = user;
@@ -196,7 +220,9 @@ static void reload(app *a, const char *path)
         log_warn("reload: device, workers and batch changes take effect after a restart");
     stop_cameras(a, next);
     config *old = a->cfg;
+    pthread_mutex_lock(&a->cams_mu); /* the API reads the config under it */
     a->cfg = next;
+    pthread_mutex_unlock(&a->cams_mu);
     config_release(a, old);
     a->dctx.models_dir = next->models_dir;
     int started = 0;
@@ -408,7 +434,8 @@ int app_run(const char *path)
         return 1;
     }
     int port = 0;
-    a.http = metrics_serve(cfg->metrics_listen, ready, &a, &port, &err);
+    a.http = metrics_serve(cfg->metrics_listen, ready, &a, cfg->ui_enabled ? api_route : NULL, &a,
+                           &port, &err);
     if (!a.http) { /* probes and Prometheus would reach whatever holds the port */
         log_error("cannot serve metrics.listen: %s", err.msg);
         fprintf(stderr, "kvs-infer: cannot serve metrics.listen: %s\n", err.msg);

@@ -9,11 +9,13 @@
 
 #include "../config/config.h"
 #include "../detect/detect.h"
+#include "../metrics/metrics.h"
 #include "../publish/publish.h"
 #include "../roi/roi.h"
 #include "../sched/sched.h"
 #include "../source/source.h"
 #include "../track/track.h"
+#include "../ui/ui.h"
 
 typedef enum {
     CAM_CONNECTING = 0,
@@ -35,6 +37,28 @@ typedef struct {
     char labels[256]; /* detector="..." for metrics */
 } cam_detector;
 
+/* What the operator page shows of a camera (view.c): its latest analysed
+ * frame, scaled down, and that frame's boxes. Kept only while somebody
+ * watched in the last VIEW_WATCH_MS: a service nobody looks at pays
+ * nothing, and one being watched pays a scaled copy per analysed frame, the
+ * JPEG being made only when asked for (and kept for the other viewers). */
+enum { VIEW_WIDTH = 960, VIEW_MAX_BOXES = 64, VIEW_WATCH_MS = 15000 };
+
+typedef struct {
+    pthread_mutex_t mu;
+    atomic_llong watched_until_ms;
+    uint8_t *rgb; /* w x h packed RGB, NULL when none is kept */
+    int w, h;
+    ui_box boxes[VIEW_MAX_BOXES]; /* in the view's pixels */
+    int nboxes;
+    int64_t seq; /* of the frame kept */
+    unsigned char *jpeg;
+    unsigned long jpeg_len;
+    int64_t jpeg_seq;
+    int64_t rate_count, rate_ms; /* analysed frames per second, for the page */
+    double fps;
+} camera_view;
+
 typedef struct camera {
     app *app;
     const cfg_camera *cfg; /* owned by `from`, which the app keeps alive while we run */
@@ -54,6 +78,8 @@ typedef struct camera {
     char cam_label[200];    /* camera="..." */
     char state_prefix[202]; /* camera="...", for dropping its state series */
     atomic_llong decoded, analysed, skipped, dropped, detections, events, errors;
+    atomic_llong last_event_ms;
+    camera_view view;
 } camera;
 
 /* camera.c */
@@ -69,12 +95,36 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user);
 /* After the camera stopped: every open track ends (pending ALPR reads go out). */
 void camera_end_tracks(camera *c);
 
+/* view.c */
+void view_init(camera_view *v);
+void view_free(camera_view *v);
+bool view_watched(camera_view *v);
+void view_watch(camera_view *v); /* somebody asked: keep frames for a while */
+/* After a frame's analysis, on its worker: keeps a scaled copy with boxes
+ * (frame pixels) while watched, lets go of it otherwise. */
+void view_offer(camera_view *v, const kframe *f, const ui_box *boxes, int n);
+/* The kept frame with its boxes drawn, as JPEG (caller frees); KERR_AGAIN
+ * when no frame is kept yet. */
+kerr_code view_jpeg(camera_view *v, unsigned char **jpeg, unsigned long *len, kerr *err);
+/* Analysed frames per second over the last few seconds. */
+double view_rate(camera_view *v, int64_t analysed);
+
+/* api.c: the operator page's routes on the metrics listener. */
+bool api_route(void *app, const http_request *rq, http_response *rs);
+
 /* app.c: what cameras need from the app. */
 sched *app_sched(app *a);
 publish_hub *app_hub(app *a);
 const detector_ctx *app_detector_ctx(app *a);
 int app_queue_depth(app *a);
 const config *app_config(app *a);
+/* The running cameras, for the API: valid until app_cameras_unlock (no
+ * camera is removed and the config is not swapped meanwhile); keep it short. */
+camera **app_cameras_lock(app *a, int *n);
+void app_cameras_unlock(app *a);
+bool app_http_loopback(app *a);
+/* ui.token of the running config, copied ("" when none). */
+void app_ui_token(app *a, char *buf, size_t len);
 
 /* validate.c */
 /* Loads and fully checks a config (structure, detectors, models); prints each

@@ -530,6 +530,7 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
     }
     c->app = a;
     c->cfg = cfg;
+    view_init(&c->view);
     mlabels(c->cam_label, sizeof c->cam_label, "camera", cfg->name, NULL);
     /* camera="x", with the comma: not camera="x2" too */
     snprintf(c->state_prefix, sizeof c->state_prefix, "%s,", c->cam_label);
@@ -587,5 +588,6 @@ void camera_free(camera *c)
         track_book_free(&c->dets[i].book);
     }
     free(c->dets);
+    view_free(&c->view);
     free(c);
 }

@@ -159,6 +159,8 @@ typedef struct {
     char *aws_region;
     char *device; /* cpu | cuda:N */
     char *metrics_listen;
+    bool ui_enabled; /* the operator page and its API on the metrics listener */
+    char *ui_token;  /* NULL or "": none */
     char *spool_dir;
     int64_t spool_max_bytes;
     int spool_fsync;      /* spool_fsync: 0 batch, 1 always, 2 never */

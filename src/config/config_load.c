@@ -10,8 +10,8 @@
 #include "config.h"
 
 static const char *const k_top_keys[] = {
-    "aws_region", "device",   "metrics", "spool",   "workers",    "queue_depth", "batch",
-    "cameras",    "defaults", "aws",     "plugins", "models_dir", NULL};
+    "aws_region", "device",  "metrics",  "spool", "workers", "queue_depth", "batch",
+    "ui",         "cameras", "defaults", "aws",   "plugins", "models_dir",  NULL};
 static const char *const k_cam_keys[] = {"name",      "stream_name", "region", "source",
                                          "fps_limit", "skip_frames", "decode", "roi",
                                          "detectors", "publishers",  NULL};
@@ -405,6 +405,13 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
         cfg_check_keys(d, m, "metrics", (const char *const[]){"listen", NULL});
         cfg_read_str(d, m, "listen", "metrics", &cfg->metrics_listen);
     }
+    cfg->ui_enabled = true;
+    const ynode *ui = ynode_get(root, "ui");
+    if (ui && cfg_expect_map(d, ui, "ui")) {
+        cfg_check_keys(d, ui, "ui", (const char *const[]){"enabled", "token", NULL});
+        cfg_read_bool(d, ui, "enabled", "ui", &cfg->ui_enabled);
+        cfg_read_str(d, ui, "token", "ui", &cfg->ui_token);
+    }
     cfg->spool_dir = kstrdup("./spool");
     cfg->spool_max_bytes = 1LL << 30;
     const ynode *s = ynode_get(root, "spool");
@@ -556,7 +563,7 @@ void config_free(config *c)
     for (int i = 0; i < c->ncam; i++)
         free_camera(&c->cams[i]);
     free(c->cams);
-    free(c->file), free(c->aws_region), free(c->device), free(c->metrics_listen);
+    free(c->file), free(c->aws_region), free(c->device), free(c->metrics_listen), free(c->ui_token);
     free(c->spool_dir), free(c->ca_bundle);
     for (int i = 0; i < 5; i++)
         free(c->endpoint[i]);

@@ -177,9 +177,14 @@ ynode *ynode_parse(const char *text, size_t len, cfg_diags *d)
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         int line = (int)parser.problem_mark.line + 1, col = (int)parser.problem_mark.column + 1;
+        /* {key: ${VAR}} is not YAML: braces end a plain scalar in {...}. */
+        bool flow_var = parser.context && strstr(parser.context, "flow") && strstr(text, "${");
         if (parser.context)
-            cfg_diag_add_pos(d, line, col, "", "YAML syntax error: %s %s", parser.problem,
-                             parser.context);
+            cfg_diag_add_pos(d, line, col, "", "YAML syntax error: %s %s%s", parser.problem,
+                             parser.context,
+                             flow_var ? " (inside {...} or [...], quote ${VAR}: "
+                                        "token: \"${KVS_UI_TOKEN}\")"
+                                      : "");
         else
             cfg_diag_add_pos(d, line, col, "", "YAML syntax error: %s",
                              parser.problem ? parser.problem : "unknown");

@@ -19,6 +19,7 @@ typedef enum {
     KERR_EOF,
     KERR_AGAIN,
     KERR_INTERNAL,
+    KERR_NOT_FOUND, /* no such thing (an API lookup) */
 } kerr_code;
 
 typedef struct {

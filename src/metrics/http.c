@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "metrics.h"
 
@@ -19,7 +21,52 @@ struct metrics_server {
     struct MHD_Daemon *d;
     ready_fn ready;
     void *user;
+    http_route_fn route;
+    void *route_user;
+    bool loopback;
 };
+
+const char *http_query(const http_request *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const http_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+bool metrics_server_loopback(const metrics_server *s)
+{
+    return s->loopback;
+}
+
+/* A route's answer. Every one says nosniff and, unless the route chose
+ * otherwise, not to be cached (camera frames and event lists change). */
+static mhd_result send_routed(struct MHD_Connection *c, http_response *rs)
+{
+    struct MHD_Response *r =
+        rs->fd >= 0 ? MHD_create_response_from_fd((uint64_t)rs->len, rs->fd)
+                    : MHD_create_response_from_buffer(rs->len, rs->body ? rs->body : (void *)"",
+                                                      rs->body ? MHD_RESPMEM_MUST_FREE
+                                                               : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        if (rs->fd >= 0) close(rs->fd);
+        free(rs->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", rs->type ? rs->type : "application/json");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    bool cache = false;
+    for (int i = 0; i < rs->nhdr; i++) {
+        MHD_add_response_header(r, rs->hdr_name[i], rs->hdr_value[i]);
+        cache |= strcasecmp(rs->hdr_name[i], "Cache-Control") == 0;
+    }
+    if (!cache) MHD_add_response_header(r, "Cache-Control", "no-store");
+    mhd_result rc = MHD_queue_response(c, rs->status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
 
 static mhd_result reply(struct MHD_Connection *c, unsigned code, const char *type, char *body,
                         bool owned)
@@ -56,11 +103,16 @@ static mhd_result handle(void *cls, struct MHD_Connection *c, const char *url, c
         snprintf(body, sizeof body, "%s%s%s\n", ok ? "ready" : "not ready", *why ? ": " : "", why);
         return reply(c, ok ? 200 : 503, "text/plain", body, false);
     }
+    if (s->route) {
+        http_request rq = {.method = method, .path = url, .conn = c};
+        http_response rs = {.status = 200, .fd = -1};
+        if (s->route(s->route_user, &rq, &rs)) return send_routed(c, &rs);
+    }
     return reply(c, 404, "text/plain", "not found: try /metrics, /healthz or /readyz\n", false);
 }
 
-metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, int *bound_port,
-                              kerr *err)
+metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, http_route_fn route,
+                              void *route_user, int *bound_port, kerr *err)
 {
     const char *colon = strrchr(listen, ':');
     if (!colon) {
@@ -84,6 +136,9 @@ metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, in
     if (!s) return NULL;
     s->ready = ready;
     s->user = user;
+    s->route = route;
+    s->route_user = route_user;
+    s->loopback = (ntohl(addr.sin_addr.s_addr) >> 24) == 127;
     /* epoll (or poll): no FD_SETSIZE ceiling. The limits keep slow or many
      * clients from taking the descriptors the cameras and the spool need, and
      * one address from starving the health probes of the others. */

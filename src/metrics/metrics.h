@@ -59,9 +59,34 @@ void mlabels(char *buf, size_t len, ...);
 
 typedef bool (*ready_fn)(void *user, char *why, size_t len);
 typedef struct metrics_server metrics_server;
-/* listen: "host:port"; port 0 picks a free one (logged, and in *bound_port). */
-metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, int *bound_port,
-                              kerr *err);
+
+/* Other paths on the same listener (the operator page and its API): a route
+ * sees the request and fills the response, or returns false for a 404. */
+typedef struct {
+    const char *method, *path;
+    void *conn; /* for http_query and http_header */
+} http_request;
+typedef struct {
+    unsigned status;
+    const char *type;
+    char *body; /* malloc'd, freed by the server; or a file to send: */
+    size_t len;
+    int fd;                                 /* >= 0: send len bytes of this file, then close it */
+    const char *hdr_name[4], *hdr_value[4]; /* static strings */
+    int nhdr;
+} http_response;
+typedef bool (*http_route_fn)(void *user, const http_request *rq, http_response *rs);
+/* A query-string argument, or NULL. */
+const char *http_query(const http_request *rq, const char *key);
+const char *http_header(const http_request *rq, const char *name);
+/* The listener's address is loopback (127.0.0.0/8). */
+bool metrics_server_loopback(const metrics_server *s);
+
+/* listen: "host:port"; port 0 picks a free one (logged, and in *bound_port).
+ * route (may be NULL) serves the paths other than /metrics, /healthz and
+ * /readyz. */
+metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, http_route_fn route,
+                              void *route_user, int *bound_port, kerr *err);
 void metrics_server_stop(metrics_server *s);
 
 #endif

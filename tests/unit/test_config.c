@@ -215,6 +215,36 @@ static void batch_settings(void **state)
     ASSERT_MSG("t.yaml:1:31: batch.size: unknown key (allowed: max, wait_ms)");
 }
 
+static void ui_settings(void **state)
+{
+    (void)state;
+    size_t n;
+    const char *cams = "cameras: [{name: a, source: {mode: url, url: x.mp4}, detectors: [{type: "
+                       "yolo}]}]\n";
+    char text[512];
+    snprintf(text, sizeof text, "%s", cams);
+    config *c = load(text, &n);
+    if (!c) fail_msg("%s", g_msgs);
+    assert_true(c->ui_enabled); /* on by default; the token rules guard it */
+    assert_null(c->ui_token);
+    config_free(c);
+    setenv("KVS_TEST_UI_TOKEN", "t0k", 1);
+    snprintf(text, sizeof text, "ui: {enabled: false, token: ${KVS_TEST_UI_TOKEN}}\n%s", cams);
+    assert_null(load(text, &n)); /* not YAML: braces end a plain scalar in {...} */
+    ASSERT_MSG("quote ${VAR}: token: \"${KVS_UI_TOKEN}\"");
+    snprintf(text, sizeof text, "ui: {enabled: false, token: \"${KVS_TEST_UI_TOKEN}\"}\n%s", cams);
+    c = load(text, &n);
+    if (!c) fail_msg("%s", g_msgs);
+    assert_false(c->ui_enabled);
+    assert_string_equal(c->ui_token, "t0k");
+    config_free(c);
+    snprintf(text, sizeof text, "ui: {enabled: maybe, password: x}\n%s", cams);
+    assert_null(load(text, &n));
+    assert_int_equal(n, 2);
+    ASSERT_MSG("ui.password: unknown key (allowed: enabled, token)");
+    ASSERT_MSG("ui.enabled: expected true or false");
+}
+
 static void duplicate_camera_names(void **state)
 {
     (void)state;
@@ -538,6 +568,7 @@ int main(void)
         cmocka_unit_test(unknown_key_has_position_and_path),
         cmocka_unit_test(wrong_type_and_range),
         cmocka_unit_test(batch_settings),
+        cmocka_unit_test(ui_settings),
         cmocka_unit_test(duplicate_camera_names),
         cmocka_unit_test(bad_polygons),
         cmocka_unit_test(env_expansion),

@@ -1,0 +1,292 @@
+/* The operator page and its JSON API on the metrics listener (design.md
+ * "Operator page and API"):
+ *   /                                  the page (src/ui/page, built in)
+ *   /api/v1/cameras                    cameras with state, rates, detectors, zones
+ *   /api/v1/cameras/{name}/snapshot.jpg  latest analysed frame, boxes drawn
+ *   /api/v1/events?camera=&label=&limit=&before=   newest first, from the local sink
+ *   /api/v1/events/{id}                one event
+ *   /api/v1/events/{id}/snapshot.jpg | crop-N.jpg   its images
+ *   /api/v1/config                     the running config, secrets redacted
+ * Camera state is read under the app's camera lock (a camera cannot be freed
+ * while it is held); files are read outside it. Runs on the HTTP thread: a
+ * slow browser never touches the pipeline. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../metrics/metrics.h"
+#include "app.h"
+
+static const char k_csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self' blob: data:; connect-src 'self'; "
+                            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+static bool json_reply(http_response *rs, unsigned status, json_t *j)
+{
+    rs->status = status;
+    rs->type = "application/json";
+    rs->body = json_dumps(j, JSON_COMPACT);
+    rs->len = rs->body ? strlen(rs->body) : 0;
+    json_decref(j);
+    return true;
+}
+
+static bool error_reply(http_response *rs, unsigned status, const char *msg)
+{
+    return json_reply(rs, status, json_pack("{ss}", "error", msg));
+}
+
+static bool deny(http_response *rs, ui_access why)
+{
+    if (why == UI_NEED_AUTH) {
+        rs->hdr_name[rs->nhdr] = "WWW-Authenticate";
+        rs->hdr_value[rs->nhdr++] = "Basic realm=\"kvs-infer\", charset=\"UTF-8\"";
+        return error_reply(rs, 401,
+                           "a token is needed: Authorization: Bearer <ui.token>, or the token as "
+                           "the basic-auth password");
+    }
+    return error_reply(rs, 403,
+                       "the page and API are reachable beyond this machine and no token is set: "
+                       "set ui: {token: ${KVS_UI_TOKEN}} in the config (and KVS_UI_TOKEN in the "
+                       "environment), or listen on 127.0.0.1");
+}
+
+static json_t *zones_json(const cfg_camera *cc)
+{
+    json_t *zones = json_array();
+    for (int i = 0; i < cc->nroi; i++) {
+        json_t *poly = json_array();
+        for (int k = 0; k < cc->rois[i].npts; k++)
+            json_array_append_new(poly,
+                                  json_pack("[ff]", cc->rois[i].pts[k][0], cc->rois[i].pts[k][1]));
+        json_array_append_new(zones, json_pack("{sssbso}", "name", cc->rois[i].name, "exclude",
+                                               cc->rois[i].exclude, "polygon", poly));
+    }
+    return zones;
+}
+
+static json_t *detectors_json(const camera *c)
+{
+    json_t *dets = json_array();
+    for (int i = 0; i < c->cfg->ndet; i++) {
+        const cfg_detector *d = &c->cfg->dets[i];
+        json_t *roi = json_array();
+        for (int k = 0; k < d->nroi; k++)
+            json_array_append_new(roi, json_string(d->roi[k]));
+        const detector *open = i < c->ndet ? c->dets[i].det : NULL;
+        json_array_append_new(dets, json_pack("{sssbsosssoso}", "type", d->type, "enabled",
+                                              d->enabled, "threshold",
+                                              open ? json_real(open->threshold) : json_null(),
+                                              "model", open ? open->model.name : "", "roi", roi,
+                                              "open", json_boolean(open != NULL)));
+    }
+    return dets;
+}
+
+static json_t *camera_json(camera *c)
+{
+    int64_t last = atomic_load(&c->last_event_ms);
+    char iso[40] = "";
+    if (last > 0) clock_format_iso(last, iso, sizeof iso);
+    long long analysed = atomic_load(&c->analysed);
+    return json_pack(
+        "{ss ss* ss ss sf sI sI sI sI sI sI so so so}", "name", c->cfg->name, "stream_name",
+        c->cfg->stream_name, "source", c->src->name, "state",
+        cam_state_name(atomic_load(&c->state)), "analysed_fps", view_rate(&c->view, analysed),
+        "analysed", (json_int_t)analysed, "decoded", (json_int_t)atomic_load(&c->decoded),
+        "dropped", (json_int_t)atomic_load(&c->dropped), "errors",
+        (json_int_t)atomic_load(&c->errors), "detections", (json_int_t)atomic_load(&c->detections),
+        "events", (json_int_t)atomic_load(&c->events), "last_event_at",
+        last > 0 ? json_string(iso) : json_null(), "detectors", detectors_json(c), "roi",
+        zones_json(c->cfg));
+}
+
+static bool cameras(app *a, http_response *rs)
+{
+    int n;
+    camera **cams = app_cameras_lock(a, &n);
+    json_t *list = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(list, camera_json(cams[i]));
+    app_cameras_unlock(a);
+    return json_reply(rs, 200, json_pack("{so}", "cameras", list));
+}
+
+static bool camera_snapshot(app *a, const char *name, http_response *rs)
+{
+    int n;
+    camera **cams = app_cameras_lock(a, &n);
+    camera *c = NULL;
+    for (int i = 0; i < n && !c; i++)
+        if (strcmp(cams[i]->cfg->name, name) == 0) c = cams[i];
+    unsigned char *jpeg = NULL;
+    unsigned long len = 0;
+    kerr err = {0};
+    kerr_code rc = c ? view_jpeg(&c->view, &jpeg, &len, &err) : KERR_NOT_FOUND;
+    app_cameras_unlock(a);
+    if (!c) return error_reply(rs, 404, "no such camera");
+    if (rc == KERR_AGAIN) {
+        rs->hdr_name[rs->nhdr] = "Retry-After";
+        rs->hdr_value[rs->nhdr++] = "1";
+        return error_reply(rs, 503, err.msg);
+    }
+    if (rc) return error_reply(rs, 500, err.msg);
+    rs->type = "image/jpeg";
+    rs->body = (char *)jpeg;
+    rs->len = len;
+    return true;
+}
+
+/* The local sink folders of the running config (caller frees each and the array). */
+static char **local_dirs(app *a, int *n)
+{
+    int nc;
+    app_cameras_lock(a, &nc);
+    const config *cfg = app_config(a);
+    char **dirs = calloc((size_t)cfg->ncam + 1, sizeof *dirs);
+    *n = 0;
+    for (int i = 0; dirs && i < cfg->ncam; i++) {
+        const cfg_pub *p = cfg_publishers_find(&cfg->cams[i].pub, "local");
+        const char *d = p ? cfg_pub_get(p, "local_dir") : NULL;
+        bool seen = !d;
+        for (int k = 0; k < *n && !seen; k++)
+            seen = strcmp(dirs[k], d) == 0;
+        if (!seen) dirs[(*n)++] = kstrdup(d);
+    }
+    app_cameras_unlock(a);
+    return dirs;
+}
+
+static void free_dirs(char **dirs, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(dirs[i]);
+    free(dirs);
+}
+
+static bool event_list(app *a, const http_request *rq, http_response *rs)
+{
+    const char *before = http_query(rq, "before"), *limit = http_query(rq, "limit");
+    if (before && !ui_event_id_ok(before))
+        return error_reply(rs, 400, "before: an event id (UUID) is expected");
+    char *end = NULL;
+    long lim = limit ? strtol(limit, &end, 10) : 50;
+    if (limit && (end == limit || *end || lim < 1))
+        return error_reply(rs, 400, "limit: a positive number is expected");
+    const char *camera = http_query(rq, "camera"), *label = http_query(rq, "label");
+    int n;
+    char **dirs = local_dirs(a, &n);
+    kerr err = {0};
+    char *page = ui_events_page((const char *const *)dirs, n, camera && *camera ? camera : NULL,
+                                label && *label ? label : NULL, before,
+                                lim > UI_EVENTS_MAX ? UI_EVENTS_MAX : (int)lim, &err);
+    free_dirs(dirs, n);
+    if (!page) return error_reply(rs, 500, err.msg);
+    rs->type = "application/json";
+    rs->body = page;
+    rs->len = strlen(page);
+    return true;
+}
+
+/* /api/v1/events/{id}[/{image}.jpg] */
+static bool one_event(app *a, const char *rest, http_response *rs)
+{
+    char id[64];
+    const char *slash = strchr(rest, '/');
+    size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (idlen >= sizeof id) return error_reply(rs, 404, "no such event");
+    memcpy(id, rest, idlen);
+    id[idlen] = '\0';
+    if (!ui_event_id_ok(id)) return error_reply(rs, 404, "no such event (ids are UUIDs)");
+    int n;
+    char **dirs = local_dirs(a, &n);
+    bool done;
+    if (!slash) {
+        char *e = ui_event_find((const char *const *)dirs, n, id, NULL);
+        done = e ? (rs->type = "application/json", rs->body = e, rs->len = strlen(e), true)
+                 : error_reply(rs, 404, "no such event");
+    } else {
+        char which[32];
+        const char *img = slash + 1;
+        size_t wl = strlen(img);
+        kerr err = {0};
+        int fd = -1;
+        size_t len = 0;
+        if (wl < 5 || wl - 4 >= sizeof which || strcmp(img + wl - 4, ".jpg") != 0) {
+            done = error_reply(rs, 404, "no such image: snapshot.jpg or crop-N.jpg");
+        } else {
+            snprintf(which, sizeof which, "%.*s", (int)(wl - 4), img);
+            kerr_code rc = ui_event_image((const char *const *)dirs, n, id, which, &fd, &len, &err);
+            if (rc == KERR_OK) {
+                rs->type = "image/jpeg";
+                rs->fd = fd;
+                rs->len = len;
+                rs->hdr_name[rs->nhdr] = "Cache-Control"; /* an event's images never change */
+                rs->hdr_value[rs->nhdr++] = "private, max-age=3600";
+                done = true;
+            } else
+                done = error_reply(rs, rc == KERR_NOT_FOUND ? 404 : 403, err.msg);
+        }
+    }
+    free_dirs(dirs, n);
+    return done;
+}
+
+static bool config_json(app *a, http_response *rs)
+{
+    int n;
+    app_cameras_lock(a, &n);
+    char *text = ui_config_json(app_config(a)->root);
+    app_cameras_unlock(a);
+    if (!text) return error_reply(rs, 500, "out of memory");
+    rs->type = "application/json";
+    rs->body = text;
+    rs->len = strlen(text);
+    return true;
+}
+
+static bool api(app *a, const http_request *rq, http_response *rs)
+{
+    const char *p = rq->path + strlen("/api/v1/");
+    if (strcmp(p, "cameras") == 0) return cameras(a, rs);
+    if (strncmp(p, "cameras/", 8) == 0) {
+        const char *name = p + 8, *tail = strrchr(name, '/');
+        if (tail && strcmp(tail, "/snapshot.jpg") == 0) {
+            char n[CFG_CAMERA_NAME_MAX + 1];
+            size_t len = (size_t)(tail - name);
+            if (len == 0 || len > CFG_CAMERA_NAME_MAX)
+                return error_reply(rs, 404, "no such camera");
+            memcpy(n, name, len);
+            n[len] = '\0';
+            return camera_snapshot(a, n, rs);
+        }
+    }
+    if (strcmp(p, "events") == 0) return event_list(a, rq, rs);
+    if (strncmp(p, "events/", 7) == 0) return one_event(a, p + 7, rs);
+    if (strcmp(p, "config") == 0) return config_json(a, rs);
+    return error_reply(rs, 404, "no such API path");
+}
+
+bool api_route(void *user, const http_request *rq, http_response *rs)
+{
+    app *a = user;
+    bool is_api = strncmp(rq->path, "/api/v1/", 8) == 0;
+    const ui_asset *asset = is_api ? NULL : ui_asset_find(rq->path);
+    if (!is_api && !asset && strncmp(rq->path, "/api/", 5) != 0) return false;
+    char token[512];
+    app_ui_token(a, token, sizeof token);
+    ui_access ok = ui_check_access(token, app_http_loopback(a), http_header(rq, "Authorization"));
+    if (ok != UI_ALLOW) return deny(rs, ok);
+    if (!asset) return is_api ? api(a, rq, rs) : error_reply(rs, 404, "no such API version");
+    rs->type = asset->type;
+    rs->body = malloc(asset->len + 1);
+    if (!rs->body) return error_reply(rs, 500, "out of memory");
+    memcpy(rs->body, asset->data, asset->len);
+    rs->len = asset->len;
+    rs->hdr_name[rs->nhdr] = "Content-Security-Policy";
+    rs->hdr_value[rs->nhdr++] = k_csp;
+    rs->hdr_name[rs->nhdr] = "Referrer-Policy";
+    rs->hdr_value[rs->nhdr++] = "no-referrer";
+    return true;
+}

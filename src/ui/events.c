@@ -1,0 +1,242 @@
+/* Events for the page, read back from the local sink's events.jsonl: from
+ * the end of each file, newest first, a chunk at a time, so the first page
+ * costs the same on a file of ten events as on one of ten million. Event ids
+ * are UUIDv7 (time ordered), which gives pages (`before`) and the merge of
+ * several folders. */
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ui.h"
+
+enum { CHUNK = 64 * 1024, LINE_MAX_BYTES = 1 << 20 };
+
+bool ui_event_id_ok(const char *id)
+{
+    if (!id || strlen(id) != 36) return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = id[i];
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+}
+
+/* Calls fn on each line of path from the last to the first until it returns
+ * false or max_bytes have been read. Lines longer than LINE_MAX_BYTES are
+ * skipped (a torn or foreign file must not take the memory). */
+typedef bool (*line_fn)(void *user, const char *line, size_t len);
+
+static void each_line_backwards(const char *path, size_t max_bytes, line_fn fn, void *user)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return;
+    }
+    off_t pos = st.st_size;
+    size_t read_total = 0, cap = 2 * CHUNK, len = 0; /* buf[0, len): the unfinished start */
+    char *buf = malloc(cap);
+    bool more = buf != NULL, skipping = false;
+    while (more && pos > 0 && read_total < max_bytes) {
+        size_t n = pos > CHUNK ? CHUNK : (size_t)pos;
+        if (len + n > cap) {
+            if (len + n > LINE_MAX_BYTES) { /* one huge line: drop what we have of it */
+                len = 0;
+                skipping = true;
+            } else {
+                char *nb = realloc(buf, cap = len + n);
+                if (!nb) break;
+                buf = nb;
+            }
+        }
+        memmove(buf + n, buf, len);
+        pos -= (off_t)n;
+        if (pread(fd, buf, n, pos) != (ssize_t)n) break;
+        len += n;
+        read_total += n;
+        /* Whole lines are those after a newline (or at the file's start). */
+        size_t end = len;
+        for (size_t i = len; i-- > 0;) {
+            if (buf[i] != '\n') continue;
+            if (end > i + 1 && !skipping) more = fn(user, buf + i + 1, end - i - 1);
+            skipping = false;
+            end = i;
+            if (!more) break;
+        }
+        len = end;
+    }
+    if (more && pos == 0 && len > 0 && !skipping) fn(user, buf, len);
+    free(buf);
+    close(fd);
+}
+
+typedef struct {
+    const char *camera, *label, *before, *want_id;
+    int limit, dir;
+    json_t *hits; /* array of {"e": event, "dir": n} */
+    int found;
+} scan;
+
+static bool str_is(json_t *o, const char *key, const char *want)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v && strcmp(v, want) == 0;
+}
+
+static bool take_line(void *user, const char *line, size_t len)
+{
+    scan *s = user;
+    json_t *e = json_loadb(line, len, 0, NULL);
+    if (!json_is_object(e)) {
+        json_decref(e);
+        return true;
+    }
+    const char *id = json_string_value(json_object_get(e, "event_id"));
+    bool keep = id && ui_event_id_ok(id);
+    if (keep && s->want_id) keep = strcmp(id, s->want_id) == 0;
+    if (keep && s->before) keep = strcmp(id, s->before) < 0;
+    if (keep && s->camera) keep = str_is(e, "camera_name", s->camera);
+    if (keep && s->label) keep = str_is(e, "label", s->label);
+    if (!keep) {
+        json_decref(e);
+        return true;
+    }
+    json_t *h = json_object();
+    json_object_set_new(h, "e", e);
+    json_object_set_new(h, "dir", json_integer(s->dir));
+    json_array_append_new(s->hits, h);
+    return ++s->found < s->limit;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    json_t *x = json_object_get(*(json_t *const *)a, "e"),
+           *y = json_object_get(*(json_t *const *)b, "e");
+    return -strcmp(json_string_value(json_object_get(x, "event_id")),
+                   json_string_value(json_object_get(y, "event_id")));
+}
+
+static json_t *collect(const char *const *dirs, int ndirs, scan *s)
+{
+    s->hits = json_array();
+    for (int i = 0; i < ndirs; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/events.jsonl", dirs[i]);
+        s->dir = i;
+        s->found = 0;
+        each_line_backwards(path, UI_EVENT_SCAN_BYTES, take_line, s);
+    }
+    size_t n = json_array_size(s->hits);
+    json_t **v = malloc(sizeof *v * (n ? n : 1));
+    if (!v) return s->hits;
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(s->hits, i));
+    qsort(v, n, sizeof *v, newest_first);
+    json_t *sorted = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(sorted, v[i]);
+    free(v);
+    json_decref(s->hits);
+    return sorted;
+}
+
+char *ui_events_page(const char *const *dirs, int ndirs, const char *camera, const char *label,
+                     const char *before, int limit, kerr *err)
+{
+    if (limit <= 0 || limit > UI_EVENTS_MAX) limit = limit <= 0 ? 50 : UI_EVENTS_MAX;
+    scan s = {.camera = camera, .label = label, .before = before, .limit = limit};
+    json_t *hits = collect(dirs, ndirs, &s);
+    json_t *events = json_array();
+    size_t n = json_array_size(hits);
+    for (size_t i = 0; i < n && i < (size_t)limit; i++)
+        json_array_append(events, json_object_get(json_array_get(hits, i), "e"));
+    json_t *last = json_array_size(events) == (size_t)limit
+                       ? json_object_get(json_array_get(events, (size_t)limit - 1), "event_id")
+                       : NULL;
+    json_t *out = json_object();
+    json_object_set_new(out, "events", events);
+    json_object_set(out, "next_before", last ? last : json_null());
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    json_decref(hits);
+    if (!text) kerr_set(err, KERR_NOMEM, "out of memory");
+    return text;
+}
+
+/* The event's object and folder index, or NULL. */
+static json_t *find(const char *const *dirs, int ndirs, const char *id, int *dir)
+{
+    scan s = {.want_id = id, .limit = 1};
+    json_t *hits = collect(dirs, ndirs, &s);
+    json_t *h = json_array_get(hits, 0);
+    json_t *e = h ? json_incref(json_object_get(h, "e")) : NULL;
+    if (h && dir) *dir = (int)json_integer_value(json_object_get(h, "dir"));
+    json_decref(hits);
+    return e;
+}
+
+char *ui_event_find(const char *const *dirs, int ndirs, const char *id, int *dir)
+{
+    json_t *e = find(dirs, ndirs, id, dir);
+    char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    return text;
+}
+
+/* path resolved must be inside dir resolved (no "..", no symlink out). */
+static int open_inside(const char *dir, const char *path, size_t *len, kerr *err)
+{
+    char rdir[PATH_MAX], rpath[PATH_MAX];
+    if (!realpath(dir, rdir) || !realpath(path, rpath)) {
+        kerr_set(err, KERR_NOT_FOUND, "the image is gone");
+        return -1;
+    }
+    size_t n = strlen(rdir);
+    if (strncmp(rpath, rdir, n) != 0 || rpath[n] != '/') {
+        kerr_set(err, KERR_INVALID, "the image is outside the output folder");
+        return -1;
+    }
+    int fd = open(rpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) close(fd);
+        kerr_set(err, KERR_NOT_FOUND, "the image is gone");
+        return -1;
+    }
+    *len = (size_t)st.st_size;
+    return fd;
+}
+
+kerr_code ui_event_image(const char *const *dirs, int ndirs, const char *id, const char *which,
+                         int *fd, size_t *len, kerr *err)
+{
+    int dir = 0;
+    json_t *e = find(dirs, ndirs, id, &dir);
+    if (!e) return kerr_set(err, KERR_NOT_FOUND, "no event %s", id);
+    const char *path = NULL;
+    char *end = NULL;
+    if (strcmp(which, "snapshot") == 0)
+        path = json_string_value(json_object_get(e, "snapshot"));
+    else if (strncmp(which, "crop-", 5) == 0) {
+        long k = strtol(which + 5, &end, 10);
+        if (end != which + 5 && !*end && k >= 0 && k < 64)
+            path = json_string_value(json_array_get(json_object_get(e, "crops"), (size_t)k));
+    }
+    kerr_code rc = KERR_OK;
+    if (!path)
+        rc = kerr_set(err, KERR_NOT_FOUND, "event %s has no %s image", id, which);
+    else if (strstr(path, "://"))
+        rc = kerr_set(err, KERR_NOT_FOUND, "event %s's %s is stored in S3 (%s)", id, which, path);
+    else if ((*fd = open_inside(dirs[dir], path, len, err)) < 0)
+        rc = err ? err->code : KERR_NOT_FOUND;
+    json_decref(e);
+    return rc;
+}
