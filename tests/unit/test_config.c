@@ -188,27 +188,31 @@ static void wrong_type_and_range(void **state)
     ASSERT_MSG("t.yaml:7:44: cameras[0].detectors[0].confidence_threshold: 1.5 is out of range");
 }
 
+/* Loads the top-level settings `top` above one minimal camera. */
+static config *load_top(const char *top, size_t *n)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "%scameras: [{name: a, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}]}]\n",
+             top);
+    return load(text, n);
+}
+
 static void batch_settings(void **state)
 {
     (void)state;
     size_t n;
-    const char *cams = "cameras: [{name: a, source: {mode: url, url: x.mp4}, detectors: [{type: "
-                       "yolo}]}]\n";
-    char text[512];
-    snprintf(text, sizeof text, "%s", cams);
-    config *c = load(text, &n);
+    config *c = load_top("", &n);
     if (!c) fail_msg("%s", g_msgs);
     assert_int_equal(c->batch_max, 0); /* chosen by device */
     assert_true(c->batch_wait_ms < 0);
     config_free(c);
-    snprintf(text, sizeof text, "batch: {max: 8, wait_ms: 2.5}\n%s", cams);
-    c = load(text, &n);
+    c = load_top("batch: {max: 8, wait_ms: 2.5}\n", &n);
     assert_non_null(c);
     assert_int_equal(c->batch_max, 8);
     assert_true(c->batch_wait_ms == 2.5);
     config_free(c);
-    snprintf(text, sizeof text, "batch: {max: 65, wait_ms: -1, size: 2}\n%s", cams);
-    assert_null(load(text, &n));
+    assert_null(load_top("batch: {max: 65, wait_ms: -1, size: 2}\n", &n));
     assert_int_equal(n, 3);
     ASSERT_MSG("t.yaml:1:14: batch.max: 65 is out of range [1, 64]");
     ASSERT_MSG("batch.wait_ms: -1 is out of range");
@@ -219,27 +223,21 @@ static void ui_settings(void **state)
 {
     (void)state;
     size_t n;
-    const char *cams = "cameras: [{name: a, source: {mode: url, url: x.mp4}, detectors: [{type: "
-                       "yolo}]}]\n";
-    char text[512];
-    snprintf(text, sizeof text, "%s", cams);
-    config *c = load(text, &n);
+    config *c = load_top("", &n);
     if (!c) fail_msg("%s", g_msgs);
     assert_true(c->ui_enabled); /* on by default; the token rules guard it */
     assert_null(c->ui_token);
     config_free(c);
     setenv("KVS_TEST_UI_TOKEN", "t0k", 1);
-    snprintf(text, sizeof text, "ui: {enabled: false, token: ${KVS_TEST_UI_TOKEN}}\n%s", cams);
-    assert_null(load(text, &n)); /* not YAML: braces end a plain scalar in {...} */
+    /* not YAML: braces end a plain scalar in {...} */
+    assert_null(load_top("ui: {enabled: false, token: ${KVS_TEST_UI_TOKEN}}\n", &n));
     ASSERT_MSG("quote ${VAR}: token: \"${KVS_UI_TOKEN}\"");
-    snprintf(text, sizeof text, "ui: {enabled: false, token: \"${KVS_TEST_UI_TOKEN}\"}\n%s", cams);
-    c = load(text, &n);
+    c = load_top("ui: {enabled: false, token: \"${KVS_TEST_UI_TOKEN}\"}\n", &n);
     if (!c) fail_msg("%s", g_msgs);
     assert_false(c->ui_enabled);
     assert_string_equal(c->ui_token, "t0k");
     config_free(c);
-    snprintf(text, sizeof text, "ui: {enabled: maybe, password: x}\n%s", cams);
-    assert_null(load(text, &n));
+    assert_null(load_top("ui: {enabled: maybe, password: x}\n", &n));
     assert_int_equal(n, 2);
     ASSERT_MSG("ui.password: unknown key (allowed: enabled, token)");
     ASSERT_MSG("ui.enabled: expected true or false");
