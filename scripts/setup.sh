@@ -23,7 +23,7 @@ APT_PKGS=(openssl build-essential pkg-config cmake libavformat-dev libavcodec-de
   nodejs npm valgrind clang libclang-rt-dev clang-format curl ca-certificates binutils xz-utils
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad prometheus python3-yaml python3-botocore kubernetes-client
-  podman runc debootstrap slirp4netns uidmap chromium)
+  podman runc debootstrap slirp4netns uidmap chromium faketime)
 
 [ "${KVS_SETUP:-}" = build ] && APT_PKGS=("${BUILD_PKGS[@]}")
 missing=()

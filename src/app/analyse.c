@@ -28,6 +28,7 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
     e->track_last_ms = te->last_ms >= 1000000000000LL ? te->last_ms : -1;
     e->track_sightings = te->sightings;
     e->camera_name = kstrdup(c->cfg->name);
+    snprintf(e->worker_id, sizeof e->worker_id, "%s", app_worker_id(c->app));
     e->stream_name = kstrdup(c->cfg->stream_name);
     e->detector = kstrdup(d->cfg->type);
     e->label = kstrdup(detector_label(d->det, det->cls));
@@ -188,6 +189,14 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
         if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets, &fb);
     det_list_free(&dets);
     view_offer(&c->view, f, fb.v, fb.n);
+    if (f->fragment_number[0] && f->fragment_start_ms > 0) { /* its events are spooled now */
+        pthread_mutex_lock(&c->ckpt_mu);
+        if (f->fragment_start_ms >= c->ckpt_start_ms) {
+            snprintf(c->ckpt_fragment, sizeof c->ckpt_fragment, "%s", f->fragment_number);
+            c->ckpt_start_ms = f->fragment_start_ms;
+        }
+        pthread_mutex_unlock(&c->ckpt_mu);
+    }
     atomic_fetch_add(&c->analysed, 1);
     metric_add(M_FRAMES_PROCESSED, c->cam_label, 1);
     frame_compact(f); /* what tracks keep of it waits as its key packet, when it has one */

@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../aws/aws.h"
+#include "../cluster/cluster.h"
 #include "../decode/decode.h"
 #include "../infer/infer.h"
 #include "../metrics/metrics.h"
@@ -41,6 +43,9 @@ struct app {
     detector_ctx dctx;
     int64_t started_ns;
     drain_guard guard;
+    cluster *cluster;    /* NULL: this process runs every camera */
+    char worker_id[160]; /* "" without a cluster */
+    const aws_shared *aws;
 };
 
 sched *app_sched(app *a)
@@ -88,9 +93,15 @@ void app_ui_token(app *a, char *buf, size_t len)
     pthread_mutex_unlock(&a->cams_mu);
 }
 
+const char *app_worker_id(app *a)
+{
+    return a->worker_id;
+}
+
 static bool ready(void *user, char *why, size_t len)
 {
     app *a = user;
+    if (a->cluster && !cluster_ready(a->cluster, why, len)) return false;
     bool ok = true;
     pthread_mutex_lock(&a->cams_mu);
     for (int i = 0; i < a->ncams && ok; i++) {
@@ -133,14 +144,14 @@ static void free_camera(app *a, camera *c)
     config_release(a, from);
 }
 
-static void add_camera(app *a, const cfg_camera *cc)
+static void add_camera(app *a, const cfg_camera *cc, int64_t resume_ms)
 {
     kerr err = {0};
     if (!config_hold(a, a->cfg)) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: out of memory");
         return;
     }
-    camera *c = camera_start(a, cc, &err);
+    camera *c = camera_start(a, cc, resume_ms, &err);
     if (!c) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: %s", err.msg);
         config_release(a, a->cfg);
@@ -206,6 +217,11 @@ static bool all_ended(app *a)
 
 static void reload(app *a, const char *path)
 {
+    if (a->cluster) { /* the leases name this config's cameras and hashes */
+        log_warn("reload: in cluster mode a config change takes effect at a restart; restart "
+                 "the workers one by one (each hands its cameras over on SIGTERM)");
+        return;
+    }
     int nerr = 0;
     config *next = app_load_config(path, false, &nerr);
     if (!next || !config_hold(a, next)) {
@@ -232,7 +248,7 @@ static void reload(app *a, const char *path)
         for (int k = 0; k < a->ncams; k++)
             if (strcmp(a->cams[k]->cfg->name, next->cams[i].name) == 0) running = true;
         pthread_mutex_unlock(&a->cams_mu);
-        if (!running) add_camera(a, &next->cams[i]), started++;
+        if (!running) add_camera(a, &next->cams[i], 0), started++;
     }
     log_info("reload: %d camera(s) running, %d (re)started", a->ncams, started);
 }
@@ -347,6 +363,103 @@ static int wait_for_end(app *a, const char *path, sigset_t *set)
     }
 }
 
+/* ---- cluster hooks (called on the coordinator's thread) ---- */
+static camera *find_camera(app *a, const char *name, int *at)
+{
+    for (int i = 0; i < a->ncams; i++)
+        if (strcmp(a->cams[i]->cfg->name, name) == 0) return *at = i, a->cams[i];
+    return NULL;
+}
+
+static void hook_start(void *user, const char *name, int64_t resume_ms)
+{
+    app *a = user;
+    for (int i = 0; i < a->cfg->ncam; i++)
+        if (strcmp(a->cfg->cams[i].name, name) == 0) {
+            if (resume_ms > 0) {
+                char at[32];
+                clock_format_iso(resume_ms, at, sizeof at);
+                log_kv(LOG_INFO, LOG_CTX("camera_name", name),
+                       "resuming at the checkpoint of the lease: fragment starting %s", at);
+            }
+            add_camera(a, &a->cfg->cams[i], resume_ms);
+            return;
+        }
+}
+
+static void hook_stop(void *user, const char *name)
+{
+    app *a = user;
+    int at;
+    pthread_mutex_lock(&a->cams_mu);
+    camera *c = find_camera(a, name, &at);
+    if (c) camera_request_stop(c);
+    pthread_mutex_unlock(&a->cams_mu);
+}
+
+static bool hook_checkpoint(void *user, const char *name, char *frag, size_t len, int64_t *start)
+{
+    app *a = user;
+    int at;
+    pthread_mutex_lock(&a->cams_mu);
+    camera *c = find_camera(a, name, &at);
+    bool have = c && camera_checkpoint(c, frag, len, start);
+    pthread_mutex_unlock(&a->cams_mu);
+    return have;
+}
+
+static bool hook_wait(void *user, const char *name, char *frag, size_t len, int64_t *start)
+{
+    app *a = user;
+    int at;
+    pthread_mutex_lock(&a->cams_mu);
+    camera *c = find_camera(a, name, &at);
+    pthread_mutex_unlock(&a->cams_mu); /* only this thread removes cameras now */
+    if (!c) return false;
+    camera_request_stop(c);
+    camera_join(c);
+    bool have = camera_checkpoint(c, frag, len, start);
+    pthread_mutex_lock(&a->cams_mu);
+    if (find_camera(a, name, &at) == c) a->cams[at] = a->cams[--a->ncams];
+    pthread_mutex_unlock(&a->cams_mu);
+    free_camera(a, c);
+    return have;
+}
+
+/* cluster: {lease_table} set: the cameras start as this worker takes their
+ * leases, not all at once. */
+static bool start_cluster(app *a, kerr *err)
+{
+    const config *cfg = a->cfg;
+    a->aws = aws_shared_acquire(cfg->ca_bundle, cfg->endpoint[CFG_EP_STS], cfg->aws_region, err);
+    if (!a->aws) return false;
+    cluster_worker_id(cfg->worker_id, a->aws->http, a->worker_id, sizeof a->worker_id);
+    const char **names = calloc((size_t)cfg->ncam + 1, sizeof *names);
+    char(*hashes)[65] = calloc((size_t)cfg->ncam + 1, sizeof *hashes);
+    const char **hp = calloc((size_t)cfg->ncam + 1, sizeof *hp);
+    if (names && hashes && hp)
+        for (int i = 0; i < cfg->ncam; i++) {
+            names[i] = cfg->cams[i].name;
+            const char *fp = cfg->cams[i].fingerprint ? cfg->cams[i].fingerprint : "";
+            aws_sha256_hex(fp, strlen(fp), hashes[i]);
+            hp[i] = hashes[i];
+        }
+    cluster_conf cc = {.table = cfg->lease_table,
+                       .worker_id = a->worker_id,
+                       .region = cfg->aws_region,
+                       .endpoint = cfg->endpoint[CFG_EP_DYNAMODB],
+                       .lease_ms = cfg->lease_seconds * 1000,
+                       .max_cameras = cfg->max_cameras,
+                       .cameras = names,
+                       .hashes = hp,
+                       .ncam = cfg->ncam};
+    cluster_hooks h = {a, hook_start, hook_stop, hook_wait, hook_checkpoint};
+    a->cluster = names && hashes && hp ? cluster_start(&cc, a->aws, &h, err) : NULL;
+    if (!(names && hashes && hp)) kerr_set(err, KERR_NOMEM, "out of memory");
+    free(names), free(hashes), free(hp);
+    return a->cluster != NULL;
+}
+
 /* Workers, threads and batching. Without batching a worker per core, each
  * run on CPUs / workers threads. With batches of B, a run serves B workers,
  * so there are 2B workers (one batch filling while another runs) and the
@@ -459,11 +572,23 @@ int app_run(const char *path)
              "device %s, ONNX Runtime %s",
              cfg->ncam, workers, a.dctx.infer.intra_threads, batching, cfg->device,
              infer_runtime_version());
-    for (int i = 0; i < cfg->ncam; i++)
-        add_camera(&a, &cfg->cams[i]);
+    int rc = 0;
+    if (cfg->lease_table) {
+        if (!start_cluster(&a, &err)) {
+            log_error("cannot start the cluster: %s", err.msg);
+            start_drain(&a, 1000);
+            rc = 1;
+        }
+    } else
+        for (int i = 0; i < cfg->ncam; i++)
+            add_camera(&a, &cfg->cams[i], 0);
 
-    int rc = wait_for_end(&a, path, &set);
+    if (rc == 0) rc = wait_for_end(&a, path, &set);
     int64_t t0 = clock_mono_ns();
+    /* Hands the leases back first: each camera drains and writes its
+     * checkpoint, and its next owner starts while we finish here. */
+    cluster_stop(a.cluster);
+    a.cluster = NULL;
     /* Readers stop first; queued frames are analysed; then the publisher flushes. */
     pthread_mutex_lock(&a.cams_mu);
     for (int i = 0; i < a.ncams; i++)
@@ -486,6 +611,7 @@ int app_run(const char *path)
     for (int i = 0; i < a.nconfigs; i++) /* the current one and the hub's */
         config_free(a.configs[i].cfg);
     free(a.configs);
+    if (a.aws) aws_shared_release();
     infer_shutdown();
     frame_convert_shutdown();
     pthread_mutex_destroy(&a.cams_mu);

@@ -80,10 +80,18 @@ typedef struct camera {
     atomic_llong decoded, analysed, skipped, dropped, detections, events, errors;
     atomic_llong last_event_ms;
     camera_view view;
+    /* The KVS fragment of the last frame analysed and that fragment's
+     * producer start: a lease's checkpoint in cluster mode. */
+    pthread_mutex_t ckpt_mu;
+    char ckpt_fragment[64];
+    int64_t ckpt_start_ms;
 } camera;
 
 /* camera.c */
-camera *camera_start(app *a, const cfg_camera *cfg, kerr *err);
+/* resume_ms > 0: a KVS camera starts at that producer time (a checkpoint). */
+camera *camera_start(app *a, const cfg_camera *cfg, int64_t resume_ms, kerr *err);
+/* The checkpoint; false when there is none yet. */
+bool camera_checkpoint(camera *c, char *fragment, size_t len, int64_t *start_ms);
 void camera_request_stop(camera *c);
 void camera_join(camera *c); /* waits for the reader and the queued frames */
 void camera_free(camera *c);
@@ -123,6 +131,8 @@ const config *app_config(app *a);
 camera **app_cameras_lock(app *a, int *n);
 void app_cameras_unlock(app *a);
 bool app_http_loopback(app *a);
+/* cluster.worker_id, "" when this process runs alone (events carry it). */
+const char *app_worker_id(app *a);
 /* ui.token of the running config, copied ("" when none). */
 void app_ui_token(app *a, char *buf, size_t len);
 

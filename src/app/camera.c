@@ -131,6 +131,19 @@ static int64_t behind_limit_ms(const reader_ctx *r)
 }
 
 /* Pulls decoded frames out of the decoder; false when the camera must stop. */
+/* Until a frame has been analysed, the place to resume from is the first
+ * fragment read: a camera moved on before that must not skip it. */
+static void first_checkpoint(camera *c, const packet_meta *meta)
+{
+    if (!meta->fragment_number[0] || meta->fragment_start_ms <= 0) return;
+    pthread_mutex_lock(&c->ckpt_mu);
+    if (!c->ckpt_fragment[0]) {
+        snprintf(c->ckpt_fragment, sizeof c->ckpt_fragment, "%s", meta->fragment_number);
+        c->ckpt_start_ms = meta->fragment_start_ms;
+    }
+    pthread_mutex_unlock(&c->ckpt_mu);
+}
+
 static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta *meta)
 {
     for (;;) {
@@ -194,6 +207,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
         f->producer_ts_ms = meta->producer_ts_ms;
         f->server_ts_ms = meta->server_ts_ms;
         snprintf(f->fragment_number, sizeof f->fragment_number, "%s", meta->fragment_number);
+        f->fragment_start_ms = meta->fragment_number[0] ? meta->fragment_start_ms : -1;
         int dropped = sched_push(c->slot, f);
         if (dropped < 0) return false;
         for (int i = 0; i < dropped; i++)
@@ -371,6 +385,7 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             out = c->network ? READ_RECONNECT : READ_END;
             break;
         }
+        first_checkpoint(c, &meta);
         if (meta.new_stream && !reopen_decoder(c, r, info, &meta)) {
             av_packet_unref(pkt);
             break;
@@ -521,7 +536,19 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
     }
 }
 
-camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
+bool camera_checkpoint(camera *c, char *fragment, size_t len, int64_t *start_ms)
+{
+    pthread_mutex_lock(&c->ckpt_mu);
+    bool have = c->ckpt_fragment[0] && c->ckpt_start_ms > 0;
+    if (have) {
+        snprintf(fragment, len, "%s", c->ckpt_fragment);
+        *start_ms = c->ckpt_start_ms;
+    }
+    pthread_mutex_unlock(&c->ckpt_mu);
+    return have;
+}
+
+camera *camera_start(app *a, const cfg_camera *cfg, int64_t resume_ms, kerr *err)
 {
     camera *c = calloc(1, sizeof *c);
     if (!c) {
@@ -530,6 +557,7 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
     }
     c->app = a;
     c->cfg = cfg;
+    pthread_mutex_init(&c->ckpt_mu, NULL);
     view_init(&c->view);
     mlabels(c->cam_label, sizeof c->cam_label, "camera", cfg->name, NULL);
     /* camera="x", with the comma: not camera="x2" too */
@@ -548,7 +576,8 @@ camera *camera_start(app *a, const cfg_camera *cfg, kerr *err)
                           .stop = &c->stop,
                           .owner = c,
                           .state = on_source_state,
-                          .error = on_source_error};
+                          .error = on_source_error,
+                          .resume_ms = resume_ms};
     unsigned traits = c->src->traits(cfg->source_conf);
     c->network = traits & SOURCE_RETRY;
     c->batch = traits & SOURCE_BATCH;
@@ -589,5 +618,6 @@ void camera_free(camera *c)
     }
     free(c->dets);
     view_free(&c->view);
+    pthread_mutex_destroy(&c->ckpt_mu);
     free(c);
 }

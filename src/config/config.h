@@ -160,6 +160,11 @@ typedef struct {
     char *device; /* cpu | cuda:N */
     char *metrics_listen;
     bool ui_enabled; /* the operator page and its API on the metrics listener */
+    /* cluster: workers share the cameras through DynamoDB leases (src/cluster) */
+    char *lease_table; /* NULL: this process runs every camera */
+    char *worker_id;   /* NULL: hostname-pid */
+    int lease_seconds;
+    int max_cameras; /* per worker, 0: no cap */
     char *ui_token;  /* NULL or "": none */
     char *spool_dir;
     int64_t spool_max_bytes;

@@ -10,8 +10,8 @@
 #include "config.h"
 
 static const char *const k_top_keys[] = {
-    "aws_region", "device",  "metrics",  "spool", "workers", "queue_depth", "batch",
-    "ui",         "cameras", "defaults", "aws",   "plugins", "models_dir",  NULL};
+    "aws_region", "device",  "metrics",  "spool", "workers", "queue_depth", "batch", "ui",
+    "cluster",    "cameras", "defaults", "aws",   "plugins", "models_dir",  NULL};
 static const char *const k_cam_keys[] = {"name",      "stream_name", "region", "source",
                                          "fps_limit", "skip_frames", "decode", "roi",
                                          "detectors", "publishers",  NULL};
@@ -405,6 +405,32 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
         cfg_check_keys(d, m, "metrics", (const char *const[]){"listen", NULL});
         cfg_read_str(d, m, "listen", "metrics", &cfg->metrics_listen);
     }
+    cfg->lease_seconds = 10;
+    const ynode *cl = ynode_get(root, "cluster");
+    if (cl && cfg_expect_map(d, cl, "cluster")) {
+        cfg_check_keys(d, cl, "cluster",
+                       (const char *const[]){"lease_table", "worker_id", "lease_seconds",
+                                             "max_cameras", NULL});
+        cfg_read_str(d, cl, "lease_table", "cluster", &cfg->lease_table);
+        cfg_read_str(d, cl, "worker_id", "cluster", &cfg->worker_id);
+        int64_t v;
+        if (cfg_read_int(d, cl, "lease_seconds", "cluster", 3, 600, &v))
+            cfg->lease_seconds = (int)v;
+        if (cfg_read_int(d, cl, "max_cameras", "cluster", 0, 100000, &v)) cfg->max_cameras = (int)v;
+        if (cfg->lease_table && !*cfg->lease_table) { /* ${LEASE_TABLE:-}: not clustered */
+            free(cfg->lease_table);
+            cfg->lease_table = NULL;
+        }
+        const char *t = cfg->lease_table;
+        if (t && (strlen(t) < 3 || strlen(t) > 255 ||
+                  strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+                      strlen(t)))
+            cfg_diag_add(d, ynode_get(cl, "lease_table"), "cluster.lease_table",
+                         "\"%s\" is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)", t);
+        if (cfg->worker_id && strlen(cfg->worker_id) > 128)
+            cfg_diag_add(d, ynode_get(cl, "worker_id"), "cluster.worker_id",
+                         "longer than 128 characters");
+    }
     cfg->ui_enabled = true;
     const ynode *ui = ynode_get(root, "ui");
     if (ui && cfg_expect_map(d, ui, "ui")) {
@@ -564,6 +590,7 @@ void config_free(config *c)
         free_camera(&c->cams[i]);
     free(c->cams);
     free(c->file), free(c->aws_region), free(c->device), free(c->metrics_listen), free(c->ui_token);
+    free(c->lease_table), free(c->worker_id);
     free(c->spool_dir), free(c->ca_bundle);
     for (int i = 0; i < 5; i++)
         free(c->endpoint[i]);

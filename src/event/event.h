@@ -19,6 +19,7 @@ typedef struct {
 typedef struct {
     char event_id[37];
     char *camera_name, *stream_name, *detector, *label;
+    char worker_id[160]; /* cluster mode: the worker that raised it, "" otherwise */
     double confidence;
     double x1, y1, x2, y2; /* pixels */
     int frame_w, frame_h;

@@ -69,6 +69,7 @@ char *event_to_json(const event *e)
         e->model_sha256, "snapshot", str_or_null(e->snapshot_ref), "crops", crops);
     if (!root) return NULL;
     json_object_set_new(root, "event_type", json_string(e->kind[0] ? e->kind : "object"));
+    if (e->worker_id[0]) json_object_set_new(root, "worker_id", json_string(e->worker_id));
     if (strcmp(e->kind, "track_end") == 0)
         json_object_set_new(root, "track",
                             json_pack("{s:o,s:o,s:i}", "first_seen", iso_or_null(e->track_first_ms),
@@ -134,6 +135,9 @@ event *event_from_json(const char *text, kerr *err)
     snprintf(e->event_id, sizeof e->event_id, "%s", id);
     e->camera_name = dup_str(json_object_get(root, "camera_name"));
     e->stream_name = dup_str(json_object_get(root, "stream_name"));
+    json_t *wid = json_object_get(root, "worker_id");
+    if (json_is_string(wid))
+        snprintf(e->worker_id, sizeof e->worker_id, "%s", json_string_value(wid));
     e->detector = dup_str(json_object_get(root, "detector"));
     e->label = dup_str(json_object_get(root, "label"));
     e->x1 = json_number_value(json_object_get(bbox, "x"));

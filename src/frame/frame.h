@@ -32,6 +32,7 @@ typedef struct {
     int64_t producer_ts_ms;        /* capture time from the source, -1 when unknown */
     int64_t server_ts_ms;          /* ingestion time, -1 when unknown */
     char fragment_number[64];      /* KVS fragment, "" when none */
+    int64_t fragment_start_ms;     /* its producer start time, -1 when unknown */
     int64_t decoded_mono_ns;       /* when the decoder produced it (latency) */
     int64_t seq;                   /* per-camera sequence of analysed frames */
     atomic_int refs;

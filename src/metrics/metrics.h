@@ -37,6 +37,11 @@
 #define M_CAMERA_LAG "kvs_infer_camera_lag_seconds"
 #define M_INFER_RUNS "kvs_infer_inference_runs_total"
 #define M_INFER_IMAGES "kvs_infer_inference_images_total"
+#define M_LEASES_HELD "kvs_infer_leases_held"
+#define M_LEASES_TAKEN "kvs_infer_leases_taken_total"
+#define M_LEASES_LOST "kvs_infer_leases_lost_total"
+#define M_LEASES_RELEASED "kvs_infer_leases_released_total"
+#define M_LEASE_RENEW_FAILURES "kvs_infer_lease_renew_failures_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 /* Drops every series of family whose label text starts with labels_prefix

@@ -195,6 +195,7 @@ static void on_block(void *u, uint64_t track, int16_t rel, bool key, const uint8
     e->pkt = pkt;
     memset(&e->meta, 0, sizeof e->meta);
     e->meta.producer_ts_ms = ts;
+    e->meta.fragment_start_ms = s->frag_producer;
     e->meta.server_ts_ms = s->frag_server >= 0 && s->frag_producer >= 0
                                ? s->frag_server + (ts - s->frag_producer)
                                : -1;
@@ -281,6 +282,9 @@ static void selector(gm_state *s, char *out, size_t len)
     else if (s->partial[0] && s->partial_producer >= 0)
         snprintf(out, len, "{\"StartSelectorType\":\"PRODUCER_TIMESTAMP\",\"StartTimestamp\":%.3f}",
                  (double)s->partial_producer / 1000.0);
+    else if (s->env->resume_ms > 0)
+        snprintf(out, len, "{\"StartSelectorType\":\"PRODUCER_TIMESTAMP\",\"StartTimestamp\":%.3f}",
+                 (double)s->env->resume_ms / 1000.0);
     else if (s->conf->start_ms == KVS_START_EARLIEST)
         snprintf(out, len, "{\"StartSelectorType\":\"EARLIEST\"}");
     else if (s->conf->start_ms >= 0)

@@ -127,6 +127,8 @@ static kerr_code session_request(hls_state *s, char *body, size_t len, kerr *err
     int64_t start = -1;
     if (s->last_fetched_pdt > 0)
         start = s->last_fetched_pdt + 1; /* a renewed replay goes on after the last fragment */
+    else if (s->env->resume_ms > 0)
+        start = s->env->resume_ms;
     else if (s->conf->start_ms >= 0)
         start = s->conf->start_ms;
     else if (s->conf->start_ms == KVS_START_EARLIEST) {
@@ -581,7 +583,7 @@ static span *span_of(hls_state *s, int64_t pos)
 static void stamp(hls_state *s, const AVPacket *pkt, packet_meta *meta)
 {
     memset(meta, 0, sizeof *meta);
-    meta->producer_ts_ms = meta->server_ts_ms = -1;
+    meta->producer_ts_ms = meta->server_ts_ms = meta->fragment_start_ms = -1;
     span *sp = span_of(s, pkt->pos);
     if (!sp) return;
     snprintf(meta->fragment_number, sizeof meta->fragment_number, "%s", sp->number);
@@ -590,6 +592,7 @@ static void stamp(hls_state *s, const AVPacket *pkt, packet_meta *meta)
     int64_t ms = av_rescale_q(ts, s->fmt->streams[s->vstream]->time_base, (AVRational){1, 1000});
     if (sp->first_pts_ms == INT64_MIN) sp->first_pts_ms = ms;
     meta->producer_ts_ms = sp->pdt_ms + (ms - sp->first_pts_ms);
+    meta->fragment_start_ms = sp->pdt_ms;
 }
 
 static kerr_code hls_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *err)

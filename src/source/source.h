@@ -27,7 +27,8 @@ typedef struct {
     int64_t producer_ts_ms; /* -1 when unknown */
     int64_t server_ts_ms;
     char fragment_number[64];
-    bool new_stream; /* codec parameters changed: the decoder must be reopened */
+    int64_t fragment_start_ms; /* the KVS fragment's producer start time, -1 when unknown */
+    bool new_stream;           /* codec parameters changed: the decoder must be reopened */
 } packet_meta;
 
 /* How a source reports to its camera while it reconnects on its own. */
@@ -42,6 +43,10 @@ typedef struct {
     void *owner;
     void (*state)(void *owner, source_state s);
     void (*error)(void *owner, const char *kind); /* counts kvs_infer_stream_errors_total */
+    /* > 0: start at this producer time instead of the configured start (a
+     * camera taken over from another worker resumes at its checkpoint: the
+     * fragment it was in, through KVS replay). Only KVS sources use it. */
+    int64_t resume_ms;
 } source_env;
 
 /* What a source's read_conf gets: the camera being read (its name,

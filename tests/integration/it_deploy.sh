@@ -111,7 +111,12 @@ assert cfg["models_dir"] in mounts, "models_dir is not mounted"
 assert pod["terminationGracePeriodSeconds"] >= 10
 assert base["ServiceAccount"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
 assert pod["serviceAccountName"] == base["ServiceAccount"]["metadata"]["name"]
-env = {e["name"]: e["value"] for e in c["env"]}
+# Downward API values get what Kubernetes would give them.
+downward = {"metadata.name": "kvs-infer-7d9f-abcde"}
+env = {e["name"]: e["value"] if "value" in e else downward[e["valueFrom"]["fieldRef"]["fieldPath"]] for e in c["env"]}
+cl = yaml.safe_load(cm["data"][cfile]).get("cluster") or {}
+assert "${POD_NAME" in str(cl.get("worker_id")) and env.get("POD_NAME") == downward["metadata.name"], "worker_id is not the pod name"
+assert dep["spec"]["replicas"] > 1 and "${LEASE_TABLE" in str(cl.get("lease_table")) and env.get("LEASE_TABLE"), "replicas without a lease table"
 for var, default in re.findall(r"\$\{(\w+)(:-[^}]*)?\}", cm["data"][cfile]):
     assert default or var in env, f"${{{var}}} in {cfile} is not set by the Deployment"
 # The rendered config as the binary will read it, with this machine's folders.
@@ -121,7 +126,7 @@ open(work + "/k8s.yaml", "w").write(text)
 open(work + "/k8s.env", "w").write("".join(f"export {k}={v}\n" for k, v in env.items()))
 open(work + "/k8s.probes", "w").write(f'{c["livenessProbe"]["httpGet"]["path"]} {c["readinessProbe"]["httpGet"]["path"]}\n')
 g = gpu["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-genv = {e["name"]: e["value"] for e in g["env"]}
+genv = {e["name"]: e.get("value") for e in g["env"]}
 assert g["resources"]["limits"]["nvidia.com/gpu"] == 1 and g["image"].endswith(":cuda")
 assert genv.get("KVS_DEVICE") == "cuda:0" and "${KVS_DEVICE" in cm["data"][cfile], "the GPU overlay does not select cuda:0"
 assert genv.keys() >= env.keys(), "the overlay lost environment variables"

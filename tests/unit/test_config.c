@@ -243,6 +243,37 @@ static void ui_settings(void **state)
     ASSERT_MSG("ui.enabled: expected true or false");
 }
 
+static void cluster_settings(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load_top("", &n);
+    if (!c) fail_msg("%s", g_msgs);
+    assert_null(c->lease_table); /* this process runs every camera */
+    assert_int_equal(c->lease_seconds, 10);
+    config_free(c);
+    unsetenv("KVS_TEST_LEASE_TABLE");
+    c = load_top("cluster: {lease_table: \"${KVS_TEST_LEASE_TABLE:-}\", worker_id: w}\n", &n);
+    if (!c) fail_msg("%s", g_msgs);
+    assert_null(c->lease_table); /* empty: off, so one ConfigMap serves both */
+    config_free(c);
+    c = load_top("cluster: {lease_table: kvs-leases, worker_id: pod-1, lease_seconds: 5, "
+                 "max_cameras: 40}\n",
+                 &n);
+    if (!c) fail_msg("%s", g_msgs);
+    assert_string_equal(c->lease_table, "kvs-leases");
+    assert_string_equal(c->worker_id, "pod-1");
+    assert_int_equal(c->lease_seconds, 5);
+    assert_int_equal(c->max_cameras, 40);
+    config_free(c);
+    assert_null(load_top("cluster: {lease_table: \"a/b\", lease_seconds: 2, owner: x}\n", &n));
+    assert_int_equal(n, 3);
+    ASSERT_MSG("cluster.lease_table: \"a/b\" is not a DynamoDB table name");
+    ASSERT_MSG("cluster.lease_seconds: 2 is out of range [3, 600]");
+    ASSERT_MSG("cluster.owner: unknown key (allowed: lease_table, worker_id, lease_seconds, "
+               "max_cameras)");
+}
+
 static void duplicate_camera_names(void **state)
 {
     (void)state;
@@ -567,6 +598,7 @@ int main(void)
         cmocka_unit_test(wrong_type_and_range),
         cmocka_unit_test(batch_settings),
         cmocka_unit_test(ui_settings),
+        cmocka_unit_test(cluster_settings),
         cmocka_unit_test(duplicate_camera_names),
         cmocka_unit_test(bad_polygons),
         cmocka_unit_test(env_expansion),

@@ -192,6 +192,7 @@ function hls(req, res, url) {
   if (!f) return fail(res, 404, 'ResourceNotFoundException', 'Fragment not found.');
   const g = rends[f.rend].frags[f.clip];
   const bad = s.take('corrupt');
+  if (page === 'getMP4MediaFragment.mp4' || page === 'getTSFragment.ts') served(s, f);
   if (page === 'getMP4MediaFragment.mp4' && ss.container === 'FRAGMENTED_MP4') {
     let buf = rebaseM4s(g.m4s, rends[f.rend].timescale, ss.ts(f), f.index);
     if (bad) buf = corrupt(buf, buf.indexOf('mdat', 0, 'latin1') + 16);
@@ -203,6 +204,14 @@ function hls(req, res, url) {
     return sendMedia(s, res, 'video/mp2t', buf);
   }
   fail(res, 404, 'ResourceNotFoundException', `No such resource ${page}`);
+}
+
+// Which fragments were handed out, to anyone: tests check that no fragment
+// was skipped when a camera moves between workers.
+const servedBy = new Map();
+function served(s, f) {
+  if (!servedBy.has(s)) servedBy.set(s, new Set());
+  servedBy.get(s).add(f.index);
 }
 
 // GetMedia: where the selector starts, as an index into the stream's fragments.
@@ -267,6 +276,7 @@ async function getMedia(s, b, res) {
       }
       while (open && Date.now() < s.completeAt(f)) await sleep(10);
       await write(mkv.fragmentTail(f, Math.max(0, Date.now() - f.server)));
+      if (open) served(s, f);
       next = f.index + 1;
       idleSince = Date.now();
     }
@@ -292,6 +302,11 @@ function control(req, res, url, body) {
     if (!s) return ERR.notFound(res);
     s.tick();
     return send(res, 200, s.frags.map((f) => ({ number: f.number, index: f.index, producer: f.producer, server: f.server, dur: f.dur, rend: f.rend })));
+  }
+  if (url.pathname === '/_emulator/served') {
+    const s = streams.get(name);
+    if (!s) return ERR.notFound(res);
+    return send(res, 200, { indices: [...(servedBy.get(s) || [])].sort((a, b) => a - b) });
   }
   if (url.pathname === '/_emulator/fault' && req.method === 'POST') {
     let b;

@@ -1,0 +1,102 @@
+/* cluster: several kvs-infer workers share the cameras through a DynamoDB
+ * lease table, the way the Kinesis Client Library shares shards: one item
+ * per camera with its owner, a lease counter the owner bumps at every
+ * renewal, its checkpoint (the KVS fragment being analysed and its producer
+ * start time) and the owner's config hash. Every change is a conditional
+ * write on the counter and owner. A worker decides another's lease has
+ * expired only after seeing its counter unchanged for lease_seconds on its
+ * own monotonic clock, so clock skew between workers cannot cause an early
+ * steal. The state machine is in coordinator.c; the table calls in lease.c. */
+#ifndef KVS_CLUSTER_H
+#define KVS_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../aws/aws.h"
+#include "../core/core.h"
+
+/* What the coordinator asks of the app; called on its own thread. */
+typedef struct {
+    void *user;
+    /* Start the camera; resume_ms > 0: from that producer time (KVS replay). */
+    void (*start)(void *user, const char *camera, int64_t resume_ms);
+    /* Asks the camera to stop (returns at once: several stop together). */
+    void (*stop)(void *user, const char *camera);
+    /* Waits until the stopped camera no longer runs (its queued frames
+     * analysed, its events spooled), gives its last checkpoint as
+     * `checkpoint` does, and forgets it. */
+    bool (*wait)(void *user, const char *camera, char *fragment, size_t len, int64_t *start_ms);
+    /* The camera's checkpoint: the KVS fragment of the last frame fully
+     * handled and that fragment's producer start time (a new owner replays
+     * from there); false when it has none (not a KVS source, nothing yet). */
+    bool (*checkpoint)(void *user, const char *camera, char *fragment, size_t len,
+                       int64_t *start_ms);
+} cluster_hooks;
+
+typedef struct {
+    const char *table, *worker_id;
+    const char *region, *endpoint; /* DynamoDB; endpoint NULL: AWS's */
+    int lease_ms;
+    int max_cameras; /* 0: no cap */
+    const char *const *cameras;
+    const char *const *hashes; /* each camera's config fingerprint hash */
+    int ncam;
+} cluster_conf;
+
+typedef struct cluster cluster;
+
+/* Checks (or creates) the table and starts the coordinator thread. */
+cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cluster_hooks *hooks,
+                       kerr *err);
+/* False while the lease table has never been reached (readiness). */
+bool cluster_ready(cluster *c, char *why, size_t len);
+/* Stops every camera it holds, writes their checkpoints and releases their
+ * leases (the next owner starts at once), then ends the thread. */
+void cluster_stop(cluster *c);
+
+/* cluster.worker_id, else the ECS task id, else hostname-pid (worker_id.c). */
+void cluster_worker_id(const char *configured, aws_http *http, char *out, size_t len);
+
+/* ---- the lease table (lease.c) ---- */
+typedef struct {
+    char camera[160];
+    char owner[160];   /* worker_id, "" when free */
+    char instance[40]; /* the owning process: two processes given one worker_id stay apart */
+    int64_t counter;
+    char fragment[64]; /* checkpoint */
+    int64_t start_ms;
+    char hash[72];
+    bool valid; /* false: the item could not be read as a lease (logged) */
+} lease;
+
+typedef struct {
+    const aws_shared *aws;
+    aws_target t;
+    const char *table;
+} lease_table;
+
+/* Describes the table, creating it (on-demand billing) when missing; checks
+ * its key schema. */
+kerr_code lease_table_ensure(lease_table *lt, kerr *err);
+/* Every item (consistent read); *out malloc'd. */
+kerr_code lease_scan(lease_table *lt, lease **out, int *n, kerr *err);
+/* Creates a free lease unless the item exists. */
+kerr_code lease_create(lease_table *lt, const char *camera, kerr *err);
+/* Conditional writes: KERR_AGAIN when the condition failed (someone else
+ * moved the lease), KERR_IO when the table could not be reached. */
+typedef struct {
+    const char *worker_id, *instance;
+} lease_owner;
+kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, const char *hash,
+                     kerr *err);
+kerr_code lease_renew(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
+                      const char *fragment, int64_t start_ms, kerr *err);
+kerr_code lease_release(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
+                        const char *fragment, int64_t start_ms, kerr *err);
+/* Replaces an item that is not a lease (edited by hand, another program's)
+ * with a free one; only while it is still not a lease. */
+kerr_code lease_repair(lease_table *lt, const char *camera, kerr *err);
+
+#endif

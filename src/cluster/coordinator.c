@@ -1,0 +1,568 @@
+/* The coordinator: one thread per worker that renews, takes, steals and
+ * releases leases and starts and stops cameras to match.
+ *
+ * A lease, as this worker sees it:
+ *
+ *   free ---take---> mine ---renew ok---> mine
+ *     ^               |  \
+ *     |  release      |   `--renew: condition failed--> lost (stolen, edited): stop
+ *     `---(SIGTERM)---'   `--no renew ok for lease - renew ms--> fenced: stop
+ *
+ *   someone else's --counter unchanged for lease ms (my clock)--> expired --take--> mine
+ *   someone else's --holder above its share, same config hash--> steal --> mine
+ *
+ * Expiry is judged only from the counter an observer has seen not moving for
+ * lease_ms of its own monotonic clock, never from a time written by another
+ * worker: clock skew cannot cause an early take. The owner fences itself: it
+ * stops a camera once lease_ms - renew_ms have passed since it *sent* its
+ * last successful renewal, which is before any observer can have seen that
+ * renewal, so it stops before anyone else may take the lease. A steal or an
+ * edit is noticed at the next renewal: two owners overlap by at most one
+ * renewal period. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../metrics/metrics.h"
+#include "cluster.h"
+
+typedef struct {
+    char *name, *hash;
+    bool held;
+    int64_t counter;    /* the item's counter after our last write */
+    int64_t last_ok_ns; /* when our last successful write was sent */
+    char fragment[64];  /* the checkpoint last written */
+    int64_t start_ms;
+    bool told_hash; /* "runs elsewhere with another config" logged */
+    bool fencing;   /* being stopped: its renewals failed too long */
+} owned;
+
+typedef struct {
+    char camera[160], owner[160], instance[40];
+    int64_t counter;
+    int64_t seen_ns; /* when owner or counter last changed, as we saw it */
+    bool told_garbage;
+} observed;
+
+struct cluster {
+    char *table, *worker_id, instance[40], *region, *endpoint;
+    lease_owner me;
+    cluster_hooks h;
+    lease_table lt;
+    int lease_ms, renew_ms, max_cameras;
+    owned *cams;
+    int ncam;
+    observed *obs;
+    int nobs;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;
+    atomic_bool quit; /* stopping, for the HTTP cancel hook */
+    atomic_bool reached;
+    char why[256]; /* under mu */
+    bool told_duplicate;
+    int64_t next_unreachable_log_ns;
+};
+
+static void held_gauge(cluster *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->ncam; i++)
+        n += c->cams[i].held;
+    metric_set(M_LEASES_HELD, "", n);
+}
+
+static void count_take(const char *how)
+{
+    char l[32];
+    snprintf(l, sizeof l, "how=\"%s\"", how);
+    metric_add(M_LEASES_TAKEN, l, 1);
+}
+
+static void count_loss(const char *why)
+{
+    char l[32];
+    snprintf(l, sizeof l, "why=\"%s\"", why);
+    metric_add(M_LEASES_LOST, l, 1);
+}
+
+/* Stops the camera and forgets the lease (lost, fenced). */
+static void drop_camera(cluster *c, owned *o, const char *why)
+{
+    char frag[64];
+    int64_t start = 0;
+    c->h.stop(c->h.user, o->name);
+    c->h.wait(c->h.user, o->name, frag, sizeof frag, &start);
+    o->held = false;
+    count_loss(why);
+    held_gauge(c);
+}
+
+static void unreachable(cluster *c, const char *what, const kerr *err)
+{
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->why, sizeof c->why, "lease table %s: %s", c->table, err->msg);
+    pthread_mutex_unlock(&c->mu);
+    if (clock_mono_ns() < c->next_unreachable_log_ns) return;
+    c->next_unreachable_log_ns = clock_mono_ns() + 10000000000LL;
+    log_warn("cluster: %s on lease table %s failed: %s", what, c->table, err->msg);
+}
+
+static int64_t fence_at(const cluster *c, const owned *o)
+{
+    return o->last_ok_ns + (int64_t)(c->lease_ms - c->renew_ms) * 1000000LL;
+}
+
+/* Stops, all at once, the cameras whose leases may soon be taken by others
+ * because they could not be renewed in time. */
+static void fence(cluster *c)
+{
+    int64_t now = clock_mono_ns();
+    bool any = false;
+    for (int i = 0; i < c->ncam; i++) {
+        owned *o = &c->cams[i];
+        if (!o->held || now < fence_at(c, o)) continue;
+        log_kv(LOG_WARN, LOG_CTX("camera_name", o->name),
+               "cluster: no lease renewal for %.1f s: stopping the camera before another "
+               "worker may take it",
+               (double)(now - o->last_ok_ns) / 1e9);
+        c->h.stop(c->h.user, o->name);
+        o->fencing = any = true;
+    }
+    for (int i = 0; any && i < c->ncam; i++)
+        if (c->cams[i].fencing) {
+            c->cams[i].fencing = false;
+            drop_camera(c, &c->cams[i], "fenced");
+        }
+}
+
+/* Renews every lease held, with the camera's checkpoint. The first call that
+ * cannot reach the table ends the round: the others would only wait out
+ * their own timeouts while the fencing deadlines run. */
+static void renew_all(cluster *c)
+{
+    fence(c);
+    for (int i = 0; i < c->ncam; i++) {
+        owned *o = &c->cams[i];
+        if (!o->held) continue;
+        char frag[64];
+        int64_t start = 0;
+        if (c->h.checkpoint(c->h.user, o->name, frag, sizeof frag, &start) && start > 0) {
+            snprintf(o->fragment, sizeof o->fragment, "%s", frag);
+            o->start_ms = start;
+        }
+        kerr err = {0};
+        int64_t sent = clock_mono_ns();
+        kerr_code rc =
+            lease_renew(&c->lt, o->name, &c->me, o->counter, o->fragment, o->start_ms, &err);
+        if (rc == KERR_OK) {
+            o->counter++;
+            o->last_ok_ns = sent;
+        } else if (rc == KERR_AGAIN) {
+            log_kv(LOG_WARN, LOG_CTX("camera_name", o->name),
+                   "cluster: the lease was taken by another worker (or its item changed): "
+                   "stopping the camera here");
+            drop_camera(c, o, "taken");
+        } else {
+            metric_add(M_LEASE_RENEW_FAILURES, "", 1);
+            unreachable(c, "renewal", &err);
+            break;
+        }
+    }
+    fence(c);
+}
+
+/* How long until the next fencing deadline (ms), or `limit`. */
+static int64_t until_fence(const cluster *c, int64_t limit)
+{
+    int64_t now = clock_mono_ns();
+    for (int i = 0; i < c->ncam; i++) {
+        if (!c->cams[i].held) continue;
+        int64_t left = (fence_at(c, &c->cams[i]) - now) / 1000000 + 1;
+        if (left < limit) limit = left;
+    }
+    return limit;
+}
+
+static observed *observe(cluster *c, const lease *l, int64_t now)
+{
+    for (int i = 0; i < c->nobs; i++) {
+        observed *o = &c->obs[i];
+        if (strcmp(o->camera, l->camera) != 0) continue;
+        if (o->counter != l->counter || strcmp(o->owner, l->owner) != 0 ||
+            strcmp(o->instance, l->instance) != 0) {
+            o->counter = l->counter;
+            o->seen_ns = now;
+            snprintf(o->owner, sizeof o->owner, "%s", l->owner);
+            snprintf(o->instance, sizeof o->instance, "%s", l->instance);
+        }
+        return o;
+    }
+    observed *n = realloc(c->obs, sizeof *n * (size_t)(c->nobs + 1));
+    if (!n) return NULL;
+    c->obs = n;
+    observed *o = &c->obs[c->nobs++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->camera, sizeof o->camera, "%s", l->camera);
+    snprintf(o->owner, sizeof o->owner, "%s", l->owner);
+    snprintf(o->instance, sizeof o->instance, "%s", l->instance);
+    o->counter = l->counter;
+    o->seen_ns = now;
+    return o;
+}
+
+static owned *mine(cluster *c, const char *camera)
+{
+    for (int i = 0; i < c->ncam; i++)
+        if (strcmp(c->cams[i].name, camera) == 0) return &c->cams[i];
+    return NULL;
+}
+
+static bool is_me(const cluster *c, const lease *l)
+{
+    return strcmp(l->owner, c->worker_id) == 0 && strcmp(l->instance, c->instance) == 0;
+}
+
+/* What one scan says about the workers. */
+typedef struct {
+    const lease *l;
+    observed *o;
+    bool free_, expired, live; /* live: owned by a worker renewing it */
+} seen_lease;
+
+typedef struct {
+    char owner[160], instance[40];
+    int count;
+} worker_load;
+
+static int find_worker(worker_load *w, int n, const lease *l)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(w[i].owner, l->owner) == 0 && strcmp(w[i].instance, l->instance) == 0) return i;
+    return -1;
+}
+
+/* Items that are not leases are logged once and replaced by free leases:
+ * a worker whose item was edited loses it at its next renewal (the
+ * condition fails), so nobody keeps running it unannounced. */
+static void repair(cluster *c, const lease *l, observed *o)
+{
+    if (!o->told_garbage)
+        log_error("cluster: lease table %s: the item for camera \"%s\" is not a lease (owner and "
+                  "counter missing or of the wrong type); replacing it with a free lease",
+                  c->table, l->camera);
+    o->told_garbage = true;
+    kerr err = {0};
+    if (lease_repair(&c->lt, l->camera, &err) != KERR_OK) unreachable(c, "repair", &err);
+}
+
+static bool take(cluster *c, owned *m, const lease *l, const char *how)
+{
+    kerr err = {0};
+    int64_t sent = clock_mono_ns();
+    kerr_code rc = lease_take(&c->lt, l, &c->me, m->hash, &err);
+    if (rc != KERR_OK) {
+        if (rc != KERR_AGAIN) unreachable(c, "take", &err);
+        return false; /* AGAIN: another worker moved it first */
+    }
+    m->held = true;
+    m->counter = l->counter + 1;
+    m->last_ok_ns = sent;
+    snprintf(m->fragment, sizeof m->fragment, "%s", l->fragment);
+    m->start_ms = l->start_ms;
+    count_take(how);
+    held_gauge(c);
+    log_kv(LOG_INFO, LOG_CTX("camera_name", m->name), "cluster: took the %s lease%s%s", how,
+           l->owner[0] ? " of " : "", l->owner);
+    c->h.start(c->h.user, m->name, l->start_ms > 0 ? l->start_ms : 0);
+    return true;
+}
+
+static void warn_hash(owned *m, const lease *l)
+{
+    if (m->told_hash) return;
+    m->told_hash = true;
+    log_kv(LOG_WARN, LOG_CTX("camera_name", m->name),
+           "cluster: worker %s runs this camera with a different config (hash %.12s, here "
+           "%.12s): it is left there; it moves only when that worker releases it or dies",
+           l->owner, l->hash, m->hash);
+}
+
+/* Takes free and expired leases up to this worker's fair share, then steals
+ * one lease from the most loaded worker if that evens things out. */
+static void balance(cluster *c, seen_lease *s, int n)
+{
+    worker_load *w = calloc((size_t)n + 1, sizeof *w);
+    if (!w) return;
+    int nw = 1, held = 0, total = 0;
+    snprintf(w[0].owner, sizeof w[0].owner, "%s", c->worker_id);
+    snprintf(w[0].instance, sizeof w[0].instance, "%s", c->instance);
+    for (int i = 0; i < c->ncam; i++)
+        held += c->cams[i].held;
+    for (int i = 0; i < n; i++) {
+        if (!s[i].l->valid) continue;
+        total++;
+        if (!s[i].live || is_me(c, s[i].l)) continue;
+        int k = find_worker(w, nw, s[i].l);
+        if (k < 0) {
+            k = nw++;
+            snprintf(w[k].owner, sizeof w[k].owner, "%s", s[i].l->owner);
+            snprintf(w[k].instance, sizeof w[k].instance, "%s", s[i].l->instance);
+        }
+        w[k].count++;
+    }
+    int fair = (total + nw - 1) / nw;
+    if (c->max_cameras > 0 && fair > c->max_cameras) fair = c->max_cameras;
+    bool took = false;
+    for (int pass = 0; pass < 2 && held < fair; pass++) /* free ones first, then expired */
+        for (int i = 0; i < n && held < fair; i++) {
+            owned *m = mine(c, s[i].l->camera);
+            if (!m || m->held || !s[i].l->valid) continue;
+            if (!(pass == 0 ? s[i].free_ : s[i].expired)) continue;
+            if (take(c, m, s[i].l, pass == 0 ? "free" : "expired")) held++, took = true;
+        }
+    int victim = -1;
+    for (int k = 1; k < nw; k++)
+        if (w[k].count >= held + 2 && (victim < 0 || w[k].count > w[victim].count)) victim = k;
+    if (!took && held < fair && victim > 0)
+        for (int i = 0; i < n; i++) {
+            owned *m = mine(c, s[i].l->camera);
+            if (!m || m->held || !s[i].live || find_worker(w, nw, s[i].l) != victim) continue;
+            if (strcmp(s[i].l->hash, m->hash) != 0) {
+                warn_hash(m, s[i].l);
+                continue;
+            }
+            if (take(c, m, s[i].l, "stolen")) break;
+        }
+    free(w);
+}
+
+static void scan_and_balance(cluster *c)
+{
+    lease *items = NULL;
+    int n = 0;
+    kerr err = {0};
+    if (lease_scan(&c->lt, &items, &n, &err) != KERR_OK) {
+        unreachable(c, "scan", &err);
+        return;
+    }
+    atomic_store(&c->reached, true);
+    int64_t now = clock_mono_ns();
+    seen_lease *s = calloc((size_t)n + 1, sizeof *s);
+    if (!s) {
+        free(items);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        observed *o = observe(c, &items[i], now);
+        s[i] = (seen_lease){.l = &items[i], .o = o};
+        if (!o) continue;
+        if (!items[i].valid) {
+            repair(c, &items[i], o);
+            continue;
+        }
+        s[i].free_ = !items[i].owner[0];
+        s[i].expired = !s[i].free_ && now - o->seen_ns >= (int64_t)c->lease_ms * 1000000LL;
+        s[i].live = !s[i].free_ && !s[i].expired;
+        owned *m = mine(c, items[i].camera);
+        if (strcmp(items[i].owner, c->worker_id) == 0 && !is_me(c, &items[i]) && s[i].live &&
+            !c->told_duplicate) {
+            c->told_duplicate = true;
+            log_error("cluster: another process (instance %s) also runs as worker_id \"%s\": "
+                      "give each worker its own worker_id; leases stay safe (each write names "
+                      "its process), but logs and events cannot tell the two apart",
+                      items[i].instance, c->worker_id);
+        }
+        if (m && m->held && !is_me(c, &items[i])) { /* moved since our renewal: lost */
+            log_kv(LOG_WARN, LOG_CTX("camera_name", m->name),
+                   "cluster: the lease now belongs to %s: stopping the camera here",
+                   items[i].owner);
+            drop_camera(c, m, "taken");
+        }
+    }
+    for (int i = 0; i < c->ncam; i++) { /* a camera of ours with no item yet */
+        bool found = false;
+        for (int k = 0; k < n && !found; k++)
+            found = strcmp(items[k].camera, c->cams[i].name) == 0;
+        if (!found && lease_create(&c->lt, c->cams[i].name, &err) != KERR_OK)
+            unreachable(c, "create", &err);
+    }
+    balance(c, s, n);
+    pthread_mutex_lock(&c->mu);
+    c->why[0] = 0;
+    pthread_mutex_unlock(&c->mu);
+    free(s);
+    free(items);
+}
+
+/* Sleeps until the next tick; false when stopping. */
+static bool pause_tick(cluster *c, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stopping)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0) break;
+    bool go = !c->stopping;
+    pthread_mutex_unlock(&c->mu);
+    return go;
+}
+
+static bool quitting(void *arg)
+{
+    return atomic_load(&((cluster *)arg)->quit);
+}
+
+static void *run(void *arg)
+{
+    cluster *c = arg;
+    kerr err = {0};
+    aws_http_cancel_when(quitting, c); /* a stop never waits out a slow table */
+    while (lease_table_ensure(&c->lt, &err) != KERR_OK) {
+        unreachable(c, "set-up", &err);
+        if (err.code == KERR_INVALID) log_error("cluster: %s", err.msg);
+        if (!pause_tick(c, c->renew_ms)) return NULL;
+        memset(&err, 0, sizeof err);
+    }
+    do {
+        int64_t t0 = clock_mono_ns();
+        renew_all(c);
+        scan_and_balance(c);
+        int64_t spent = (clock_mono_ns() - t0) / 1000000;
+        /* a little jitter keeps workers started together from colliding */
+        int64_t wait = c->renew_ms - spent + (rand() % 200) - 100;
+        wait = until_fence(c, wait);
+        if (wait < 10) wait = 10;
+        if (!pause_tick(c, wait)) break;
+    } while (1);
+    return NULL;
+}
+
+static void cluster_free(cluster *c)
+{
+    for (int i = 0; i < c->ncam; i++)
+        free(c->cams[i].name), free(c->cams[i].hash);
+    free(c->cams), free(c->obs);
+    free(c->table), free(c->worker_id), free(c->region), free(c->endpoint);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cluster_hooks *hooks,
+                       kerr *err)
+{
+    cluster *c = calloc(1, sizeof *c);
+    if (!c) return kerr_set(err, KERR_NOMEM, "out of memory"), NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    char uuid[37];
+    uuid_v7(uuid);
+    snprintf(c->instance, sizeof c->instance, "%s", uuid);
+    c->table = kstrdup(conf->table);
+    c->worker_id = kstrdup(conf->worker_id);
+    c->region = kstrdup(conf->region ? conf->region : "us-east-1");
+    c->endpoint = conf->endpoint ? kstrdup(conf->endpoint) : NULL;
+    c->me = (lease_owner){c->worker_id, c->instance};
+    c->h = *hooks;
+    c->lease_ms = conf->lease_ms;
+    c->renew_ms = conf->lease_ms / 3;
+    c->max_cameras = conf->max_cameras;
+    c->cams = calloc((size_t)conf->ncam + 1, sizeof *c->cams);
+    bool ok = c->table && c->worker_id && c->region && c->cams && (!conf->endpoint || c->endpoint);
+    for (int i = 0; ok && i < conf->ncam; i++) {
+        c->cams[i].name = kstrdup(conf->cameras[i]);
+        c->cams[i].hash = kstrdup(conf->hashes[i]);
+        c->ncam++;
+        ok = c->cams[i].name && c->cams[i].hash;
+    }
+    if (!ok) {
+        cluster_free(c);
+        return kerr_set(err, KERR_NOMEM, "out of memory"), NULL;
+    }
+    /* A call must end well inside a renewal period, retries included, or a
+     * worker cut off from the table would fence itself late. */
+    c->lt = (lease_table){aws,
+                          {"dynamodb", c->region, c->endpoint, "DynamoDB_20120810", "1.0",
+                           c->renew_ms / 4 > 250 ? c->renew_ms / 4 : 250},
+                          c->table};
+    snprintf(c->why, sizeof c->why, "lease table %s not reached yet", c->table);
+    srand((unsigned)clock_mono_ns());
+    held_gauge(c);
+    if (pthread_create(&c->thread, NULL, run, c) != 0) {
+        cluster_free(c);
+        return kerr_set(err, KERR_INTERNAL, "cannot start the cluster thread"), NULL;
+    }
+    c->started = true;
+    log_info("cluster: worker %s (instance %s) shares %d camera(s) through lease table %s, "
+             "lease %.1f s",
+             c->worker_id, c->instance, c->ncam, c->table, c->lease_ms / 1000.0);
+    return c;
+}
+
+bool cluster_ready(cluster *c, char *why, size_t len)
+{
+    if (atomic_load(&c->reached)) return true;
+    pthread_mutex_lock(&c->mu);
+    snprintf(why, len, "%s", c->why);
+    pthread_mutex_unlock(&c->mu);
+    return false;
+}
+
+void cluster_stop(cluster *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    atomic_store(&c->quit, true);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->started) pthread_join(c->thread, NULL);
+    /* Every camera drains at once; then each lease goes back with the
+     * checkpoint of the last frame handled, so the next owner starts now. */
+    for (int i = 0; i < c->ncam; i++)
+        if (c->cams[i].held) c->h.stop(c->h.user, c->cams[i].name);
+    int released = 0;
+    bool reachable = true;
+    for (int i = 0; i < c->ncam; i++) {
+        owned *o = &c->cams[i];
+        if (!o->held) continue;
+        char frag[64];
+        int64_t start = 0;
+        if (c->h.wait(c->h.user, o->name, frag, sizeof frag, &start) && start > 0) {
+            snprintf(o->fragment, sizeof o->fragment, "%s", frag);
+            o->start_ms = start;
+        }
+        kerr err = {0};
+        kerr_code rc = reachable ? lease_release(&c->lt, o->name, &c->me, o->counter, o->fragment,
+                                                 o->start_ms, &err)
+                                 : KERR_IO;
+        if (rc == KERR_IO) reachable = false; /* the rest would only eat the drain's time */
+        if (rc == KERR_OK) {
+            released++;
+            metric_add(M_LEASES_RELEASED, "", 1);
+        } else
+            log_kv(LOG_WARN, LOG_CTX("camera_name", o->name),
+                   "cluster: cannot release the lease (%s): it moves when it expires",
+                   err.msg[0]      ? err.msg
+                   : rc == KERR_IO ? "the table is unreachable"
+                                   : "someone else holds it");
+        o->held = false;
+    }
+    held_gauge(c);
+    if (released) log_info("cluster: released %d lease(s)", released);
+    cluster_free(c);
+}

@@ -1,0 +1,229 @@
+/* The lease table's calls. Item: camera (S, the key), owner (S, the
+ * worker_id, "" when free), instance (S, the owning process), counter (N),
+ * fragment (S) and start_ms (N): the checkpoint, hash (S): the owner's
+ * config hash. Every write but the first is conditional on the counter (and
+ * owner) the writer last saw. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+
+/* KERR_AGAIN for a failed condition, KERR_IO for everything that means the
+ * table could not be asked (throttling included), KERR_INVALID otherwise. */
+static kerr_code call(lease_table *lt, const char *op, json_t *body, json_t **out, kerr *err)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) return kerr_set(err, KERR_NOMEM, "out of memory");
+    aws_http_response resp;
+    aws_error ae;
+    memset(&ae, 0, sizeof ae);
+    kerr_code rc = aws_call_with_creds(lt->aws, &lt->t, op, text, &resp, &ae, err);
+    free(text);
+    if (rc == KERR_OK && out) *out = json_loads(resp.body ? resp.body : "{}", 0, NULL);
+    aws_http_response_free(&resp);
+    if (rc == KERR_OK) return KERR_OK;
+    if (strcmp(ae.code, "ConditionalCheckFailedException") == 0) return KERR_AGAIN;
+    if (strcmp(ae.code, "ResourceNotFoundException") == 0) return KERR_NOT_FOUND;
+    return rc == KERR_INVALID && !ae.throttle ? KERR_INVALID : KERR_IO;
+}
+
+static kerr_code describe(lease_table *lt, json_t **out, kerr *err)
+{
+    return call(lt, "DescribeTable", json_pack("{ss}", "TableName", lt->table), out, err);
+}
+
+kerr_code lease_table_ensure(lease_table *lt, kerr *err)
+{
+    json_t *d = NULL;
+    kerr_code rc = describe(lt, &d, err);
+    if (rc == KERR_NOT_FOUND) {
+        json_t *body =
+            json_pack("{ss s[{ssss}] s[{ssss}] ss}", "TableName", lt->table, "AttributeDefinitions",
+                      "AttributeName", "camera", "AttributeType", "S", "KeySchema", "AttributeName",
+                      "camera", "KeyType", "HASH", "BillingMode", "PAY_PER_REQUEST");
+        rc = call(lt, "CreateTable", body, NULL, err);
+        if (rc != KERR_OK) { /* another worker may have made it meanwhile */
+            kerr why = *err;
+            if (describe(lt, &d, err) == KERR_OK) goto check;
+            if (rc != KERR_INVALID) return kerr_set(err, rc, "%s", why.msg);
+            return kerr_set(err, KERR_INVALID,
+                            "lease table %s is missing and cannot be created (%s): create it "
+                            "(key: camera, a string) or allow dynamodb:CreateTable",
+                            lt->table, why.msg);
+        }
+        for (int i = 0; i < 100; i++) { /* CREATING -> ACTIVE takes seconds on AWS */
+            json_decref(d);
+            d = NULL;
+            if (describe(lt, &d, err) == KERR_OK &&
+                strcmp(
+                    json_string_value(json_object_get(json_object_get(d, "Table"), "TableStatus"))
+                        ?: "",
+                    "ACTIVE") == 0)
+                break;
+            clock_sleep_ns(200000000);
+        }
+        log_info("cluster: created the lease table %s (on-demand billing)", lt->table);
+    } else if (rc != KERR_OK)
+        return rc;
+check:;
+    json_t *ks = json_object_get(json_object_get(d, "Table"), "KeySchema");
+    json_t *k0 = json_array_get(ks, 0);
+    const char *name = json_string_value(json_object_get(k0, "AttributeName"));
+    bool ok = json_array_size(ks) == 1 && name && strcmp(name, "camera") == 0;
+    json_decref(d);
+    if (!ok)
+        return kerr_set(err, KERR_INVALID,
+                        "lease table %s has the wrong key schema: it must be keyed by \"camera\" "
+                        "(a string) alone; use another table name",
+                        lt->table);
+    return KERR_OK;
+}
+
+static const char *s_of(json_t *item, const char *k)
+{
+    return json_string_value(json_object_get(json_object_get(item, k), "S"));
+}
+
+static bool n_of(json_t *item, const char *k, int64_t *out)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(item, k), "N"));
+    char *end = NULL;
+    if (!v) return false;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end) return false;
+    *out = x;
+    return true;
+}
+
+static void read_lease(json_t *item, lease *l)
+{
+    memset(l, 0, sizeof *l);
+    const char *cam = s_of(item, "camera"), *owner = s_of(item, "owner");
+    snprintf(l->camera, sizeof l->camera, "%s", cam ? cam : "");
+    snprintf(l->owner, sizeof l->owner, "%s", owner ? owner : "");
+    snprintf(l->instance, sizeof l->instance, "%s", s_of(item, "instance") ?: "");
+    snprintf(l->fragment, sizeof l->fragment, "%s", s_of(item, "fragment") ?: "");
+    snprintf(l->hash, sizeof l->hash, "%s", s_of(item, "hash") ?: "");
+    if (!n_of(item, "start_ms", &l->start_ms)) l->start_ms = 0;
+    l->valid = cam && owner && n_of(item, "counter", &l->counter) &&
+               strlen(cam) < sizeof l->camera && strlen(owner) < sizeof l->owner;
+}
+
+kerr_code lease_scan(lease_table *lt, lease **out, int *n, kerr *err)
+{
+    *out = NULL;
+    *n = 0;
+    json_t *start = NULL;
+    for (int page = 0; page < 1000; page++) {
+        json_t *body = json_pack("{sssb}", "TableName", lt->table, "ConsistentRead", 1);
+        if (start) json_object_set_new(body, "ExclusiveStartKey", start);
+        json_t *res = NULL;
+        kerr_code rc = call(lt, "Scan", body, &res, err);
+        if (rc != KERR_OK) {
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return rc;
+        }
+        json_t *items = json_object_get(res, "Items");
+        size_t m = json_array_size(items);
+        lease *grown = realloc(*out, sizeof *grown * ((size_t)*n + m + 1));
+        if (!grown) {
+            json_decref(res);
+            return kerr_set(err, KERR_NOMEM, "out of memory");
+        }
+        *out = grown;
+        for (size_t i = 0; i < m; i++)
+            read_lease(json_array_get(items, i), &(*out)[(*n)++]);
+        start = json_incref(json_object_get(res, "LastEvaluatedKey"));
+        json_decref(res);
+        if (!start) return KERR_OK;
+    }
+    json_decref(start);
+    return KERR_OK;
+}
+
+kerr_code lease_create(lease_table *lt, const char *camera, kerr *err)
+{
+    json_t *body = json_pack("{ss s{s{ss}s{ss}s{ss}} ss}", "TableName", lt->table, "Item", "camera",
+                             "S", camera, "owner", "S", "", "counter", "N", "0",
+                             "ConditionExpression", "attribute_not_exists(camera)");
+    kerr_code rc = call(lt, "PutItem", body, NULL, err);
+    return rc == KERR_AGAIN ? KERR_OK : rc; /* another worker made it first */
+}
+
+/* Every attribute goes by an alias: some of ours are reserved words. */
+static kerr_code update(lease_table *lt, const char *camera, const char *set, const char *cond,
+                        bool checkpoint, json_t *values, kerr *err)
+{
+    json_t *names =
+        json_pack("{ssssssss}", "#o", "owner", "#c", "counter", "#i", "instance", "#h", "hash");
+    if (checkpoint) {
+        json_object_set_new(names, "#f", json_string("fragment"));
+        json_object_set_new(names, "#t", json_string("start_ms"));
+        json_object_del(names, "#h");
+    }
+    json_t *body =
+        json_pack("{ss s{s{ss}} ss ss so so}", "TableName", lt->table, "Key", "camera", "S", camera,
+                  "UpdateExpression", set, "ConditionExpression", cond, "ExpressionAttributeNames",
+                  names, "ExpressionAttributeValues", values);
+    return call(lt, "UpdateItem", body, NULL, err);
+}
+
+static json_t *num(int64_t v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    return json_pack("{ss}", "N", b);
+}
+
+kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, const char *hash,
+                     kerr *err)
+{
+    json_t *v =
+        json_pack("{s{ss}s{ss}s{ss}s{ss}so}", ":me", "S", me->worker_id, ":i", "S", me->instance,
+                  ":was", "S", seen->owner, ":h", "S", hash, ":seen", num(seen->counter));
+    json_object_set_new(v, ":one", num(1));
+    return update(lt, seen->camera, "SET #o = :me, #i = :i, #c = #c + :one, #h = :h",
+                  "#c = :seen AND #o = :was", false, v, err);
+}
+
+static kerr_code own_write(lease_table *lt, const char *camera, const lease_owner *me,
+                           int64_t counter, const char *fragment, int64_t start_ms, bool keep,
+                           kerr *err)
+{
+    json_t *v = json_pack("{s{ss}s{ss}s{ss}s{ss}so so so}", ":me", "S", me->worker_id, ":i", "S",
+                          me->instance, ":next", "S", keep ? me->worker_id : "", ":f", "S",
+                          fragment ? fragment : "", ":held", num(counter), ":one", num(1), ":t",
+                          num(start_ms));
+    return update(lt, camera, "SET #o = :next, #c = #c + :one, #f = :f, #t = :t",
+                  "#o = :me AND #i = :i AND #c = :held", true, v, err);
+}
+
+kerr_code lease_renew(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
+                      const char *fragment, int64_t start_ms, kerr *err)
+{
+    return own_write(lt, camera, me, counter, fragment, start_ms, true, err);
+}
+
+kerr_code lease_release(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
+                        const char *fragment, int64_t start_ms, kerr *err)
+{
+    return own_write(lt, camera, me, counter, fragment, start_ms, false, err);
+}
+
+kerr_code lease_repair(lease_table *lt, const char *camera, kerr *err)
+{
+    json_t *body = json_pack(
+        "{ss s{s{ss}s{ss}s{ss}} ss s{ssss} s{s{ss}s{ss}}}", "TableName", lt->table, "Item",
+        "camera", "S", camera, "owner", "S", "", "counter", "N", "0", "ConditionExpression",
+        "attribute_not_exists(#o) OR attribute_not_exists(#c) OR NOT attribute_type(#o, :s) OR "
+        "NOT attribute_type(#c, :n)",
+        "ExpressionAttributeNames", "#o", "owner", "#c", "counter", "ExpressionAttributeValues",
+        ":s", "S", "S", ":n", "S", "N");
+    kerr_code rc = call(lt, "PutItem", body, NULL, err);
+    return rc == KERR_AGAIN ? KERR_OK : rc; /* repaired by another worker meanwhile */
+}
