@@ -89,8 +89,9 @@ kerr_code lease_create(lease_table *lt, const char *camera, kerr *err);
 typedef struct {
     const char *worker_id, *instance;
 } lease_owner;
+/* Takes the lease seen, writing the checkpoint the new owner starts from. */
 kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, const char *hash,
-                     kerr *err);
+                     const char *fragment, int64_t start_ms, kerr *err);
 kerr_code lease_renew(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
                       const char *fragment, int64_t start_ms, kerr *err);
 kerr_code lease_release(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,

@@ -44,7 +44,8 @@ typedef struct {
 typedef struct {
     char camera[160], owner[160], instance[40];
     int64_t counter;
-    int64_t seen_ns; /* when owner or counter last changed, as we saw it */
+    int64_t seen_ns;  /* when owner or counter last changed, as we saw it */
+    int64_t owner_ns; /* when the owner last changed */
     bool told_garbage;
 } observed;
 
@@ -57,7 +58,7 @@ struct cluster {
     owned *cams;
     int ncam;
     observed *obs;
-    int nobs;
+    int nobs, obs_cap;
     pthread_t thread;
     bool started;
     pthread_mutex_t mu;
@@ -114,6 +115,15 @@ static void unreachable(cluster *c, const char *what, const kerr *err)
     log_warn("cluster: %s on lease table %s failed: %s", what, c->table, err->msg);
 }
 
+/* A camera without a checkpoint of its own (nothing read yet) keeps the one
+ * its lease came with. */
+static void keep_checkpoint(owned *o, bool have, const char *frag, int64_t start)
+{
+    if (!have || start <= 0) return;
+    snprintf(o->fragment, sizeof o->fragment, "%s", frag);
+    o->start_ms = start;
+}
+
 static int64_t fence_at(const cluster *c, const owned *o)
 {
     return o->last_ok_ns + (int64_t)(c->lease_ms - c->renew_ms) * 1000000LL;
@@ -153,10 +163,8 @@ static void renew_all(cluster *c)
         if (!o->held) continue;
         char frag[64];
         int64_t start = 0;
-        if (c->h.checkpoint(c->h.user, o->name, frag, sizeof frag, &start) && start > 0) {
-            snprintf(o->fragment, sizeof o->fragment, "%s", frag);
-            o->start_ms = start;
-        }
+        bool have = c->h.checkpoint(c->h.user, o->name, frag, sizeof frag, &start);
+        keep_checkpoint(o, have, frag, start);
         kerr err = {0};
         int64_t sent = clock_mono_ns();
         kerr_code rc =
@@ -190,13 +198,26 @@ static int64_t until_fence(const cluster *c, int64_t limit)
     return limit;
 }
 
+/* Room for n more observations before a scan is read: the pointers taken
+ * during the scan stay valid. */
+static bool reserve_observed(cluster *c, int n)
+{
+    if (c->nobs + n <= c->obs_cap) return true;
+    observed *grown = realloc(c->obs, sizeof *grown * (size_t)(c->nobs + n));
+    if (!grown) return false;
+    c->obs = grown;
+    c->obs_cap = c->nobs + n;
+    return true;
+}
+
 static observed *observe(cluster *c, const lease *l, int64_t now)
 {
     for (int i = 0; i < c->nobs; i++) {
         observed *o = &c->obs[i];
         if (strcmp(o->camera, l->camera) != 0) continue;
-        if (o->counter != l->counter || strcmp(o->owner, l->owner) != 0 ||
-            strcmp(o->instance, l->instance) != 0) {
+        bool moved = strcmp(o->owner, l->owner) != 0 || strcmp(o->instance, l->instance) != 0;
+        if (moved) o->owner_ns = now;
+        if (o->counter != l->counter || moved) {
             o->counter = l->counter;
             o->seen_ns = now;
             snprintf(o->owner, sizeof o->owner, "%s", l->owner);
@@ -204,16 +225,14 @@ static observed *observe(cluster *c, const lease *l, int64_t now)
         }
         return o;
     }
-    observed *n = realloc(c->obs, sizeof *n * (size_t)(c->nobs + 1));
-    if (!n) return NULL;
-    c->obs = n;
+    if (c->nobs >= c->obs_cap) return NULL; /* see reserve_observed */
     observed *o = &c->obs[c->nobs++];
     memset(o, 0, sizeof *o);
     snprintf(o->camera, sizeof o->camera, "%s", l->camera);
     snprintf(o->owner, sizeof o->owner, "%s", l->owner);
     snprintf(o->instance, sizeof o->instance, "%s", l->instance);
     o->counter = l->counter;
-    o->seen_ns = now;
+    o->seen_ns = o->owner_ns = now;
     return o;
 }
 
@@ -266,7 +285,7 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
 {
     kerr err = {0};
     int64_t sent = clock_mono_ns();
-    kerr_code rc = lease_take(&c->lt, l, &c->me, m->hash, &err);
+    kerr_code rc = lease_take(&c->lt, l, &c->me, m->hash, l->fragment, l->start_ms, &err);
     if (rc != KERR_OK) {
         if (rc != KERR_AGAIN) unreachable(c, "take", &err);
         return false; /* AGAIN: another worker moved it first */
@@ -275,12 +294,12 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
     m->counter = l->counter + 1;
     m->last_ok_ns = sent;
     snprintf(m->fragment, sizeof m->fragment, "%s", l->fragment);
-    m->start_ms = l->start_ms;
+    m->start_ms = l->start_ms > 0 ? l->start_ms : 0;
     count_take(how);
     held_gauge(c);
     log_kv(LOG_INFO, LOG_CTX("camera_name", m->name), "cluster: took the %s lease%s%s", how,
            l->owner[0] ? " of " : "", l->owner);
-    c->h.start(c->h.user, m->name, l->start_ms > 0 ? l->start_ms : 0);
+    c->h.start(c->h.user, m->name, m->start_ms);
     return true;
 }
 
@@ -292,6 +311,16 @@ static void warn_hash(owned *m, const lease *l)
            "cluster: worker %s runs this camera with a different config (hash %.12s, here "
            "%.12s): it is left there; it moves only when that worker releases it or dies",
            l->owner, l->hash, m->hash);
+}
+
+/* A camera that moved and has not read its first KVS fragment yet has no
+ * checkpoint to replay from: taking it now could skip what its owner read
+ * meanwhile, so it is stolen only once it has one (or, for sources without
+ * fragments, once it has stayed put for two lease periods). */
+static bool settled(const cluster *c, const seen_lease *s)
+{
+    return s->l->start_ms > 0 ||
+           (s->o && clock_mono_ns() - s->o->owner_ns >= 2 * (int64_t)c->lease_ms * 1000000LL);
 }
 
 /* Takes free and expired leases up to this worker's fair share, then steals
@@ -338,6 +367,7 @@ static void balance(cluster *c, seen_lease *s, int n)
                 warn_hash(m, s[i].l);
                 continue;
             }
+            if (!settled(c, &s[i])) continue;
             if (take(c, m, s[i].l, "stolen")) break;
         }
     free(w);
@@ -355,7 +385,8 @@ static void scan_and_balance(cluster *c)
     atomic_store(&c->reached, true);
     int64_t now = clock_mono_ns();
     seen_lease *s = calloc((size_t)n + 1, sizeof *s);
-    if (!s) {
+    if (!s || !reserve_observed(c, n)) {
+        free(s);
         free(items);
         return;
     }
@@ -427,9 +458,11 @@ static void *run(void *arg)
     cluster *c = arg;
     kerr err = {0};
     aws_http_cancel_when(quitting, c); /* a stop never waits out a slow table */
+    bool told = false;
     while (lease_table_ensure(&c->lt, &err) != KERR_OK) {
         unreachable(c, "set-up", &err);
-        if (err.code == KERR_INVALID) log_error("cluster: %s", err.msg);
+        if (err.code == KERR_INVALID && !told) log_error("cluster: %s", err.msg);
+        told = told || err.code == KERR_INVALID; /* then only the rate-limited warning */
         if (!pause_tick(c, c->renew_ms)) return NULL;
         memset(&err, 0, sizeof err);
     }
@@ -542,10 +575,8 @@ void cluster_stop(cluster *c)
         if (!o->held) continue;
         char frag[64];
         int64_t start = 0;
-        if (c->h.wait(c->h.user, o->name, frag, sizeof frag, &start) && start > 0) {
-            snprintf(o->fragment, sizeof o->fragment, "%s", frag);
-            o->start_ms = start;
-        }
+        bool have = c->h.wait(c->h.user, o->name, frag, sizeof frag, &start);
+        keep_checkpoint(o, have, frag, start);
         kerr err = {0};
         kerr_code rc = reachable ? lease_release(&c->lt, o->name, &c->me, o->counter, o->fragment,
                                                  o->start_ms, &err)

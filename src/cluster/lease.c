@@ -157,15 +157,11 @@ kerr_code lease_create(lease_table *lt, const char *camera, kerr *err)
 
 /* Every attribute goes by an alias: some of ours are reserved words. */
 static kerr_code update(lease_table *lt, const char *camera, const char *set, const char *cond,
-                        bool checkpoint, json_t *values, kerr *err)
+                        bool with_hash, json_t *values, kerr *err)
 {
-    json_t *names =
-        json_pack("{ssssssss}", "#o", "owner", "#c", "counter", "#i", "instance", "#h", "hash");
-    if (checkpoint) {
-        json_object_set_new(names, "#f", json_string("fragment"));
-        json_object_set_new(names, "#t", json_string("start_ms"));
-        json_object_del(names, "#h");
-    }
+    json_t *names = json_pack("{ssssssssss}", "#o", "owner", "#c", "counter", "#i", "instance",
+                              "#f", "fragment", "#t", "start_ms");
+    if (with_hash) json_object_set_new(names, "#h", json_string("hash"));
     json_t *body =
         json_pack("{ss s{s{ss}} ss ss so so}", "TableName", lt->table, "Key", "camera", "S", camera,
                   "UpdateExpression", set, "ConditionExpression", cond, "ExpressionAttributeNames",
@@ -181,14 +177,16 @@ static json_t *num(int64_t v)
 }
 
 kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, const char *hash,
-                     kerr *err)
+                     const char *fragment, int64_t start_ms, kerr *err)
 {
-    json_t *v =
-        json_pack("{s{ss}s{ss}s{ss}s{ss}so}", ":me", "S", me->worker_id, ":i", "S", me->instance,
-                  ":was", "S", seen->owner, ":h", "S", hash, ":seen", num(seen->counter));
+    json_t *v = json_pack("{s{ss}s{ss}s{ss}s{ss}s{ss}so}", ":me", "S", me->worker_id, ":i", "S",
+                          me->instance, ":was", "S", seen->owner, ":h", "S", hash, ":f", "S",
+                          fragment ? fragment : "", ":seen", num(seen->counter));
     json_object_set_new(v, ":one", num(1));
-    return update(lt, seen->camera, "SET #o = :me, #i = :i, #c = #c + :one, #h = :h",
-                  "#c = :seen AND #o = :was", false, v, err);
+    json_object_set_new(v, ":t", num(start_ms));
+    return update(lt, seen->camera,
+                  "SET #o = :me, #i = :i, #c = #c + :one, #h = :h, #f = :f, #t = :t",
+                  "#c = :seen AND #o = :was", true, v, err);
 }
 
 static kerr_code own_write(lease_table *lt, const char *camera, const lease_owner *me,
@@ -200,7 +198,7 @@ static kerr_code own_write(lease_table *lt, const char *camera, const lease_owne
                           fragment ? fragment : "", ":held", num(counter), ":one", num(1), ":t",
                           num(start_ms));
     return update(lt, camera, "SET #o = :next, #c = #c + :one, #f = :f, #t = :t",
-                  "#o = :me AND #i = :i AND #c = :held", true, v, err);
+                  "#o = :me AND #i = :i AND #c = :held", false, v, err);
 }
 
 kerr_code lease_renew(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,

@@ -5,6 +5,7 @@
 // also a signing test. It can also inject faults for a share of requests.
 //   node sigv4_proxy.js --port P --target T --secret S [--throttle 0.2] [--errors 0.1] [--seed N]
 //                       [--check-token-expiry]   (tokens "exp-<ms>" from creds_server.js)
+//                       [--deny Op1,Op2]         (JSON APIs: AccessDeniedException for those operations)
 // GET /__proxy/stats answers {"checked":n,"rejected":n,"throttled":n,"failed":n,"expired":n}.
 'use strict';
 const http = require('http');
@@ -17,6 +18,7 @@ const secret = args.secret;
 let seed = Number(args.seed || 1);
 const throttle = Number(args.throttle || 0), errors = Number(args.errors || 0);
 const checkExpiry = 'check-token-expiry' in args;
+const denied = new Set((args.deny || '').split(',').filter(Boolean));
 const stats = { checked: 0, rejected: 0, throttled: 0, failed: 0, expired: 0 };
 function rand() { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; }
 
@@ -50,6 +52,12 @@ http.createServer((req, res) => {
       stats.rejected++;
       console.error(`sigv4-proxy: 403 ${v.why}`);
       fault(res, service, 403, service === 's3' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException', v.why);
+      return;
+    }
+    const op = String(req.headers['x-amz-target'] || '').split('.').pop();
+    if (denied.has(op)) {
+      stats.denied = (stats.denied || 0) + 1;
+      fault(res, service, 400, 'AccessDeniedException', `User: arn:aws:iam::123456789012:user/test is not authorized to perform: ${service}:${op}`);
       return;
     }
     const r = rand();
