@@ -189,14 +189,8 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
         if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets, &fb);
     det_list_free(&dets);
     view_offer(&c->view, f, fb.v, fb.n);
-    if (f->fragment_number[0] && f->fragment_start_ms > 0) { /* its events are spooled now */
-        pthread_mutex_lock(&c->ckpt_mu);
-        if (f->fragment_start_ms >= c->ckpt_start_ms) {
-            snprintf(c->ckpt_fragment, sizeof c->ckpt_fragment, "%s", f->fragment_number);
-            c->ckpt_start_ms = f->fragment_start_ms;
-        }
-        pthread_mutex_unlock(&c->ckpt_mu);
-    }
+    /* its events are spooled now: a new owner may resume from its fragment */
+    camera_advance_checkpoint(c, f->fragment_number, f->fragment_start_ms, false);
     atomic_fetch_add(&c->analysed, 1);
     metric_add(M_FRAMES_PROCESSED, c->cam_label, 1);
     frame_compact(f); /* what tracks keep of it waits as its key packet, when it has one */

@@ -435,15 +435,10 @@ static bool start_cluster(app *a, kerr *err)
     if (!a->aws) return false;
     cluster_worker_id(cfg->worker_id, a->aws->http, a->worker_id, sizeof a->worker_id);
     const char **names = calloc((size_t)cfg->ncam + 1, sizeof *names);
-    char(*hashes)[65] = calloc((size_t)cfg->ncam + 1, sizeof *hashes);
-    const char **hp = calloc((size_t)cfg->ncam + 1, sizeof *hp);
-    if (names && hashes && hp)
-        for (int i = 0; i < cfg->ncam; i++) {
-            names[i] = cfg->cams[i].name;
-            const char *fp = cfg->cams[i].fingerprint ? cfg->cams[i].fingerprint : "";
-            aws_sha256_hex(fp, strlen(fp), hashes[i]);
-            hp[i] = hashes[i];
-        }
+    const char **prints = calloc((size_t)cfg->ncam + 1, sizeof *prints);
+    if (names && prints)
+        for (int i = 0; i < cfg->ncam; i++)
+            names[i] = cfg->cams[i].name, prints[i] = cfg->cams[i].fingerprint;
     cluster_conf cc = {.table = cfg->lease_table,
                        .worker_id = a->worker_id,
                        .region = cfg->aws_region,
@@ -451,12 +446,12 @@ static bool start_cluster(app *a, kerr *err)
                        .lease_ms = cfg->lease_seconds * 1000,
                        .max_cameras = cfg->max_cameras,
                        .cameras = names,
-                       .hashes = hp,
+                       .fingerprints = prints,
                        .ncam = cfg->ncam};
     cluster_hooks h = {a, hook_start, hook_stop, hook_wait, hook_checkpoint};
-    a->cluster = names && hashes && hp ? cluster_start(&cc, a->aws, &h, err) : NULL;
-    if (!(names && hashes && hp)) kerr_set(err, KERR_NOMEM, "out of memory");
-    free(names), free(hashes), free(hp);
+    a->cluster = names && prints ? cluster_start(&cc, a->aws, &h, err) : NULL;
+    if (!(names && prints)) kerr_set(err, KERR_NOMEM, "out of memory");
+    free(names), free(prints);
     return a->cluster != NULL;
 }
 

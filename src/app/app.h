@@ -90,6 +90,10 @@ typedef struct camera {
 /* camera.c */
 /* resume_ms > 0: a KVS camera starts at that producer time (a checkpoint). */
 camera *camera_start(app *a, const cfg_camera *cfg, int64_t resume_ms, kerr *err);
+/* Moves the checkpoint to this KVS fragment: only while there is none
+ * (`first`, the first fragment read) or when it is not older (a frame of it
+ * analysed). */
+void camera_advance_checkpoint(camera *c, const char *fragment, int64_t start_ms, bool first);
 /* The checkpoint; false when there is none yet. */
 bool camera_checkpoint(camera *c, char *fragment, size_t len, int64_t *start_ms);
 void camera_request_stop(camera *c);

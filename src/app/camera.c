@@ -131,19 +131,6 @@ static int64_t behind_limit_ms(const reader_ctx *r)
 }
 
 /* Pulls decoded frames out of the decoder; false when the camera must stop. */
-/* Until a frame has been analysed, the place to resume from is the first
- * fragment read: a camera moved on before that must not skip it. */
-static void first_checkpoint(camera *c, const packet_meta *meta)
-{
-    if (!meta->fragment_number[0] || meta->fragment_start_ms <= 0) return;
-    pthread_mutex_lock(&c->ckpt_mu);
-    if (!c->ckpt_fragment[0]) {
-        snprintf(c->ckpt_fragment, sizeof c->ckpt_fragment, "%s", meta->fragment_number);
-        c->ckpt_start_ms = meta->fragment_start_ms;
-    }
-    pthread_mutex_unlock(&c->ckpt_mu);
-}
-
 static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta *meta)
 {
     for (;;) {
@@ -385,7 +372,8 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             out = c->network ? READ_RECONNECT : READ_END;
             break;
         }
-        first_checkpoint(c, &meta);
+        /* until a frame is analysed, resume where reading began */
+        camera_advance_checkpoint(c, meta.fragment_number, meta.fragment_start_ms, true);
         if (meta.new_stream && !reopen_decoder(c, r, info, &meta)) {
             av_packet_unref(pkt);
             break;
@@ -534,6 +522,17 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
                "detector ready: model %s sha256 %s threshold %.2f classes [%s]", d->det->model.name,
                d->det->model.sha256, d->det->threshold, d->det->model.classes);
     }
+}
+
+void camera_advance_checkpoint(camera *c, const char *fragment, int64_t start_ms, bool first)
+{
+    if (!fragment[0] || start_ms <= 0) return;
+    pthread_mutex_lock(&c->ckpt_mu);
+    if (first ? !c->ckpt_fragment[0] : start_ms >= c->ckpt_start_ms) {
+        snprintf(c->ckpt_fragment, sizeof c->ckpt_fragment, "%s", fragment);
+        c->ckpt_start_ms = start_ms;
+    }
+    pthread_mutex_unlock(&c->ckpt_mu);
 }
 
 bool camera_checkpoint(camera *c, char *fragment, size_t len, int64_t *start_ms)

@@ -24,7 +24,7 @@ typedef struct {
     void (*start)(void *user, const char *camera, int64_t resume_ms);
     /* Asks the camera to stop (returns at once: several stop together). */
     void (*stop)(void *user, const char *camera);
-    /* Waits until the stopped camera no longer runs (its queued frames
+    /* Stops the camera if nobody asked yet, waits until it no longer runs (its queued frames
      * analysed, its events spooled), gives its last checkpoint as
      * `checkpoint` does, and forgets it. */
     bool (*wait)(void *user, const char *camera, char *fragment, size_t len, int64_t *start_ms);
@@ -41,7 +41,7 @@ typedef struct {
     int lease_ms;
     int max_cameras; /* 0: no cap */
     const char *const *cameras;
-    const char *const *hashes; /* each camera's config fingerprint hash */
+    const char *const *fingerprints; /* each camera's settings as text (hashed here) */
     int ncam;
 } cluster_conf;
 

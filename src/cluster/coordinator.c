@@ -30,6 +30,9 @@
 #include "../metrics/metrics.h"
 #include "cluster.h"
 
+typedef bool (*checkpoint_hook)(void *user, const char *camera, char *fragment, size_t len,
+                                int64_t *start_ms);
+
 typedef struct {
     char *name, *hash;
     bool held;
@@ -93,13 +96,13 @@ static void count_loss(const char *why)
     metric_add(M_LEASES_LOST, l, 1);
 }
 
-/* Stops the camera and forgets the lease (lost, fenced). */
+static void refresh_checkpoint(cluster *c, owned *o, checkpoint_hook hook);
+
+/* Stops the camera (wait stops it if nobody asked yet) and forgets the lease
+ * (lost, fenced). */
 static void drop_camera(cluster *c, owned *o, const char *why)
 {
-    char frag[64];
-    int64_t start = 0;
-    c->h.stop(c->h.user, o->name);
-    c->h.wait(c->h.user, o->name, frag, sizeof frag, &start);
+    refresh_checkpoint(c, o, c->h.wait);
     o->held = false;
     count_loss(why);
     held_gauge(c);
@@ -115,11 +118,14 @@ static void unreachable(cluster *c, const char *what, const kerr *err)
     log_warn("cluster: %s on lease table %s failed: %s", what, c->table, err->msg);
 }
 
-/* A camera without a checkpoint of its own (nothing read yet) keeps the one
- * its lease came with. */
-static void keep_checkpoint(owned *o, bool have, const char *frag, int64_t start)
+/* Takes the camera's checkpoint from `hook` (checkpoint while it runs, wait
+ * when it stops); one without a checkpoint of its own (nothing read yet)
+ * keeps the one its lease came with. */
+static void refresh_checkpoint(cluster *c, owned *o, checkpoint_hook hook)
 {
-    if (!have || start <= 0) return;
+    char frag[64];
+    int64_t start = 0;
+    if (!hook(c->h.user, o->name, frag, sizeof frag, &start) || start <= 0) return;
     snprintf(o->fragment, sizeof o->fragment, "%s", frag);
     o->start_ms = start;
 }
@@ -161,10 +167,7 @@ static void renew_all(cluster *c)
     for (int i = 0; i < c->ncam; i++) {
         owned *o = &c->cams[i];
         if (!o->held) continue;
-        char frag[64];
-        int64_t start = 0;
-        bool have = c->h.checkpoint(c->h.user, o->name, frag, sizeof frag, &start);
-        keep_checkpoint(o, have, frag, start);
+        refresh_checkpoint(c, o, c->h.checkpoint);
         kerr err = {0};
         int64_t sent = clock_mono_ns();
         kerr_code rc =
@@ -518,7 +521,10 @@ cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cl
     bool ok = c->table && c->worker_id && c->region && c->cams && (!conf->endpoint || c->endpoint);
     for (int i = 0; ok && i < conf->ncam; i++) {
         c->cams[i].name = kstrdup(conf->cameras[i]);
-        c->cams[i].hash = kstrdup(conf->hashes[i]);
+        const char *fp = conf->fingerprints[i] ? conf->fingerprints[i] : "";
+        char hash[65];
+        aws_sha256_hex(fp, strlen(fp), hash);
+        c->cams[i].hash = kstrdup(hash);
         c->ncam++;
         ok = c->cams[i].name && c->cams[i].hash;
     }
@@ -573,10 +579,7 @@ void cluster_stop(cluster *c)
     for (int i = 0; i < c->ncam; i++) {
         owned *o = &c->cams[i];
         if (!o->held) continue;
-        char frag[64];
-        int64_t start = 0;
-        bool have = c->h.wait(c->h.user, o->name, frag, sizeof frag, &start);
-        keep_checkpoint(o, have, frag, start);
+        refresh_checkpoint(c, o, c->h.wait);
         kerr err = {0};
         kerr_code rc = reachable ? lease_release(&c->lt, o->name, &c->me, o->counter, o->fragment,
                                                  o->start_ms, &err)
