@@ -20,10 +20,13 @@ enum { MAX_TEXT_BOXES = 8, REC_H = 48, REC_MIN_W = 320, REC_MAX_W = 640 };
 typedef struct {
     char *det_model, *rec_model, *dict, *plate_model, *vehicle_model;
     char **format_names, **format_patterns;
+    float *format_priors;
     int nformats;
     db_params db;
     int det_max_side;
     int min_chars, max_chars;
+    bool require_format; /* with formats: a read that fits none is not a plate */
+    bool fallback_db;    /* a frame whose plate boxes read nothing: DB over all of it */
     char **vehicle_classes;
     int nvehicle_classes;
 } alpr_conf;
@@ -49,13 +52,15 @@ typedef struct {
     uint8_t *crop;
 } alpr_state;
 
-static const char *const k_params[] = {"det_model",     "rec_model",
-                                       "dict",          "plate_model",
-                                       "vehicle_model", "vehicle_classes",
-                                       "formats",       "det_max_side",
-                                       "det_threshold", "box_threshold",
-                                       "unclip_ratio",  "min_chars",
-                                       "max_chars",     NULL};
+static const char *const k_params[] = {"det_model",      "rec_model",
+                                       "dict",           "plate_model",
+                                       "vehicle_model",  "vehicle_classes",
+                                       "formats",        "det_max_side",
+                                       "det_threshold",  "box_threshold",
+                                       "unclip_ratio",   "min_chars",
+                                       "max_chars",      "region",
+                                       "require_format", "whole_frame_fallback",
+                                       "rectify",        NULL};
 
 static void free_list(char **v, int n)
 {
@@ -72,6 +77,7 @@ static void alpr_free_conf(void *p)
     free(c->vehicle_model);
     free_list(c->format_names, c->nformats);
     free_list(c->format_patterns, c->nformats);
+    free(c->format_priors);
     free_list(c->vehicle_classes, c->nvehicle_classes);
     free(c);
 }
@@ -97,19 +103,49 @@ static char *model_param(const ynode *P, const char *key, const char *pp, const 
     return path;
 }
 
+enum { MAX_FORMATS = 256 };
+
+/* The first region listed is home: a plate that fits a later region's format
+ * as read still goes home when that takes less than this much repair (about
+ * one confident character swap). */
+#define FOREIGN_PRIOR 0.6f
+
+/* region: eu, or [sk, cz, pl]: the presets' formats after the user's own. */
+static void read_region_presets(alpr_conf *c, const ynode *P, const char *pp, cfg_diags *d)
+{
+    const ynode *r = ynode_get(P, "region");
+    if (!r) return;
+    size_t n = r->kind == YNODE_SEQ ? r->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const ynode *it = r->kind == YNODE_SEQ ? r->items[i] : r;
+        plate_preset p[MAX_FORMATS];
+        int k = it->kind == YNODE_SCALAR ? plate_region(it->value, p, MAX_FORMATS) : -1;
+        if (k < 0) {
+            cfg_diag_add(d, it, pp, "region \"%s\" is not known; the presets are: %s",
+                         it->kind == YNODE_SCALAR ? it->value : "?", plate_region_names());
+            continue;
+        }
+        for (int j = 0; j < k && c->nformats < MAX_FORMATS; j++) {
+            c->format_priors[c->nformats] = i ? FOREIGN_PRIOR : 0;
+            c->format_names[c->nformats] = kstrdup(p[j].name);
+            c->format_patterns[c->nformats++] = kstrdup(p[j].pattern);
+        }
+    }
+}
+
 /* formats: ['^[A-Z]{3}[0-9]{4}$', ...] or [{name: US-WA, pattern: '...'}, ...] */
 static void read_formats(alpr_conf *c, const ynode *P, const char *pp, cfg_diags *d)
 {
+    c->format_names = calloc(MAX_FORMATS + 1, sizeof *c->format_names);
+    c->format_patterns = calloc(MAX_FORMATS + 1, sizeof *c->format_patterns);
+    c->format_priors = calloc(MAX_FORMATS + 1, sizeof *c->format_priors);
+    if (!c->format_names || !c->format_patterns || !c->format_priors) return;
     const ynode *f = ynode_get(P, "formats");
-    if (!f) return;
-    if (f->kind != YNODE_SEQ) {
+    if (f && f->kind != YNODE_SEQ) {
         cfg_diag_add(d, f, pp, "formats must be a list of regular expressions");
-        return;
+        f = NULL;
     }
-    c->format_names = calloc(f->n + 1, sizeof *c->format_names);
-    c->format_patterns = calloc(f->n + 1, sizeof *c->format_patterns);
-    if (!c->format_names || !c->format_patterns) return;
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; f && i < f->n && c->nformats < MAX_FORMATS; i++) {
         const ynode *it = f->items[i];
         char *name = NULL, *pat = NULL;
         if (it->kind == YNODE_SCALAR) {
@@ -131,8 +167,10 @@ static void read_formats(alpr_conf *c, const ynode *P, const char *pp, cfg_diags
         c->format_names[c->nformats] = name;
         c->format_patterns[c->nformats++] = pat;
     }
+    read_region_presets(c, P, pp, d);
+    if (!c->nformats) return;
     kerr err = {0};
-    plate_formats *pf = plate_formats_new(c->format_patterns, c->nformats, &err);
+    plate_formats *pf = plate_formats_new(c->format_patterns, c->format_priors, c->nformats, &err);
     if (!pf) cfg_diag_add(d, f, pp, "%s", err.msg);
     plate_formats_free(pf);
 }
@@ -149,6 +187,7 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     c->det_max_side = 960;
     c->min_chars = 4;
     c->max_chars = 10;
+    c->require_format = true;
     if (!P) {
         cfg_diag_add_pos(d, cfg->line, cfg->col, cfg->path,
                          "alpr needs params: det_model, rec_model and dict (PaddleOCR)");
@@ -178,6 +217,9 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     if (cfg_read_double(d, P, "unclip_ratio", pp, 0.5, 5, &x)) c->db.unclip_ratio = (float)x;
     if (cfg_read_int(d, P, "min_chars", pp, 1, 16, &v)) c->min_chars = (int)v;
     if (cfg_read_int(d, P, "max_chars", pp, 1, 16, &v)) c->max_chars = (int)v;
+    cfg_read_bool(d, P, "require_format", pp, &c->require_format);
+    cfg_read_bool(d, P, "whole_frame_fallback", pp, &c->fallback_db);
+    cfg_read_bool(d, P, "rectify", pp, &c->db.quads);
     if (d->n > before) {
         alpr_free_conf(c);
         return NULL;
@@ -352,23 +394,27 @@ static kerr_code recognise(alpr_state *s, const kframe *f, const ocr_quad *q, oc
     }
     ctc_greedy(o.data, (int)o.dims[1], (int)o.dims[2], &s->dict, out);
     infer_output_release(&o);
+    /* characters of 32 pixels and more read as well as any: the vote's weight */
+    out->quality = fminf(1.f, qh / 32.f) * ocr_sharpness(crop, w, REC_H);
     return KERR_OK;
 }
 
-/* The plate among a region's text lines: with formats, one that fits; without,
- * one with a digit (state names and slogans have none; vanity plates need a
- * format). The tallest text (plate numbers are the largest characters on a
- * plate) and the surest read win ties. -1: not a plate. */
+/* The plate among a region's text lines: with formats, one that fits (unless
+ * require_format is off); else one with a digit (state names and slogans have
+ * none), or any text inside a box the plate model found (vanity plates). The
+ * tallest text (plate numbers are the largest characters on a plate) and the
+ * surest read win ties. -1: not a plate. */
 static float candidate_score(const alpr_state *s, const ocr_text *t, int format, float height,
-                             float tallest)
+                             float tallest, bool on_plate)
 {
     if (t->n < s->conf->min_chars || t->n > s->conf->max_chars) return -1;
-    if (plate_formats_count(s->formats) && format < 0) return -1;
+    if (plate_formats_count(s->formats) && format < 0 && (s->conf->require_format || !on_plate))
+        return -1;
     bool digit = false, alpha = false;
     for (int i = 0; i < t->n; i++)
         digit |= isdigit((unsigned char)t->text[i]) != 0,
             alpha |= isalpha((unsigned char)t->text[i]) != 0;
-    if (!plate_formats_count(s->formats) && !digit) return -1;
+    if (format < 0 && !digit && !on_plate) return -1;
     return t->mean + (format >= 0 ? 2.f : 0.f) + (digit && alpha ? 0.25f : 0.f) +
            (tallest > 0 ? height / tallest : 0);
 }
@@ -391,15 +437,56 @@ static void to_read(const ocr_text *t, int format, const ocr_quad *q, plate_read
     memcpy(r->conf, t->conf, sizeof(float) * (size_t)r->n);
     r->mean = t->mean;
     r->format = format;
+    r->quality = t->quality;
     quad_bounds(q, r->box);
 }
 
-/* Reads the plates in a region: all of them (whole frame) or the best one. */
+/* One recognised text line of a region. */
+typedef struct {
+    ocr_text t;
+    ocr_quad q;
+    float h;
+} line_read;
+
+/* The plate box itself as a quad, a little larger: DB can clip the first or
+ * last character of a plate, or find nothing on an unusual one. */
+static ocr_quad box_quad(const detection *p)
+{
+    float mx = (p->x2 - p->x1) * 0.04f, my = (p->y2 - p->y1) * 0.08f;
+    float x1 = p->x1 - mx, y1 = p->y1 - my, x2 = p->x2 + mx, y2 = p->y2 + my;
+    return (ocr_quad){{{x1, y1}, {x2, y1}, {x2, y2}, {x1, y2}}, p->score};
+}
+
+/* Scores one candidate and keeps it: every one (whole frame) or the best. */
+static void consider(alpr_state *s, line_read *c, float tallest, bool all, bool on_plate,
+                     plate_read *reads, int *nreads, float *best)
+{
+    float limit = s->conf->require_format ? PLATE_REPAIR_MAX : PLATE_REPAIR_SOME;
+    char raw[OCR_MAX_TEXT * 12 + 1] = "";
+    if (log_enabled(LOG_DEBUG))
+        for (int i = 0, k = 0; i < c->t.n && k < (int)sizeof raw - 12; i++)
+            k += snprintf(raw + k, sizeof raw - (size_t)k, "%c%.2f/%c%.2f ", c->t.text[i],
+                          c->t.conf[i], c->t.alt[i] ? c->t.alt[i] : '-', c->t.alt_conf[i]);
+    int format = plate_formats_match(s->formats, &c->t, limit);
+    float sc = candidate_score(s, &c->t, format, c->h, tallest, on_plate);
+    log_debug("alpr: read %s-> %s format %d score %.2f", raw, c->t.text, format, sc);
+    if (sc < 0) return;
+    if (all && *nreads < MAX_TEXT_BOXES)
+        to_read(&c->t, format, &c->q, &reads[(*nreads)++]);
+    else if (!all && sc > *best)
+        *best = sc, to_read(&c->t, format, &c->q, &reads[0]), *nreads = 1;
+}
+
+/* Reads the plates in a region: all of them (whole frame) or the best one.
+ * On a plate the model found, the candidates are each text line, the plate
+ * box as a whole, and two stacked lines read as one (two-line plates). */
 static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int rw, int rh,
-                             bool all, plate_read *reads, int *nreads, kerr *err)
+                             bool all, const detection *plate, plate_read *reads, int *nreads,
+                             kerr *err)
 {
     ocr_quad quads[MAX_TEXT_BOXES];
-    int nq = 0;
+    line_read lines[MAX_TEXT_BOXES + 1];
+    int nq = 0, nl = 0;
     *nreads = 0;
     kerr_code rc = find_text(s, f, rx, ry, rw, rh, quads, &nq, err);
     float best = -1, tallest = 0, qw, qh;
@@ -409,18 +496,54 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
     }
     for (int i = 0; rc == KERR_OK && i < nq && i < (all ? MAX_TEXT_BOXES : 4); i++) {
         quad_size(&quads[i], &qw, &qh);
-        if (!all && qh < tallest * 0.7f) continue; /* small print on the plate: not the number */
-        ocr_text t;
-        if ((rc = recognise(s, f, &quads[i], &t, err)) != KERR_OK) break;
-        int format = plate_formats_match(s->formats, &t);
-        float sc = candidate_score(s, &t, format, qh, tallest);
-        if (sc < 0) continue;
-        if (all)
-            to_read(&t, format, &quads[i], &reads[(*nreads)++]);
-        else if (sc > best)
-            best = sc, to_read(&t, format, &quads[i], &reads[0]), *nreads = 1;
+        if (!all && !plate && qh < tallest * 0.7f) continue; /* small print: not the number */
+        line_read *l = &lines[nl];
+        l->q = quads[i], l->h = qh;
+        if ((rc = recognise(s, f, &l->q, &l->t, err)) != KERR_OK) break;
+        nl++;
     }
+    int ndb = nl;
+    if (rc == KERR_OK && plate) {
+        line_read *l = &lines[nl];
+        l->q = box_quad(plate);
+        if ((rc = recognise(s, f, &l->q, &l->t, err)) == KERR_OK) {
+            quad_size(&l->q, &qw, &qh);
+            l->h = tallest > 0 ? tallest * 0.95f : qh; /* DB's own lines win ties */
+            if (tallest <= 0) tallest = qh;
+            nl++;
+        }
+    }
+    for (int i = 0; rc == KERR_OK && i < nl; i++) {
+        if (plate && i < ndb && lines[i].h < tallest * 0.7f) continue;
+        line_read c = lines[i];
+        consider(s, &c, tallest, all, plate != NULL, reads, nreads, &best);
+    }
+    for (int i = 0; rc == KERR_OK && plate && i < ndb; i++)
+        for (int j = 0; j < ndb; j++) {
+            line_read c;
+            if (i == j ||
+                !ocr_stack_lines(&lines[i].q, &lines[i].t, &lines[j].q, &lines[j].t, &c.t))
+                continue;
+            c.q = lines[i].q, c.h = fmaxf(lines[i].h, lines[j].h);
+            for (int k = 2; k < 4; k++) /* the pair's outline: top line's top, bottom's bottom */
+                c.q.p[k] = lines[j].q.p[k];
+            consider(s, &c, tallest, all, true, reads, nreads, &best);
+        }
     return rc;
+}
+
+/* A read as the detection it reports: the plate, or the vehicle with it. */
+static void push_read(const alpr_state *s, const plate_read *rd, const detection *region,
+                      det_list *out)
+{
+    detection d = {.score = rd->mean, .plate = *rd, .cls = 0};
+    if (region) { /* the event is the vehicle, with its plate */
+        d.x1 = region->x1, d.y1 = region->y1, d.x2 = region->x2, d.y2 = region->y2;
+    } else {
+        d.x1 = rd->box[0], d.y1 = rd->box[1], d.x2 = rd->box[2], d.y2 = rd->box[3];
+    }
+    (void)s;
+    det_list_push(out, d);
 }
 
 static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_list *out,
@@ -438,6 +561,8 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
         det_list_push(
             &regions,
             (detection){.x2 = (float)f->width, .y2 = (float)f->height, .score = 1, .cls = -1});
+    bool vehicles = s->has_vehicle && !s->has_plate;
+    int before = out->n;
     for (int i = 0; rc == KERR_OK && i < regions.n; i++) {
         detection r = regions.v[i];
         float mx = s->has_plate ? (r.x2 - r.x1) * 0.1f : 0,
@@ -448,20 +573,18 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
         if (rw < 8 || rh < 8) continue;
         plate_read reads[MAX_TEXT_BOXES];
         int n = 0;
-        rc = read_region(s, f, rx, ry, rw, rh, !loc, reads, &n, err);
-        for (int k = 0; rc == KERR_OK && k < n; k++) {
-            if (reads[k].mean < threshold) continue;
-            detection d = {.score = reads[k].mean, .plate = reads[k]};
-            if (s->has_vehicle && !s->has_plate) { /* the event is the vehicle, with its plate */
-                d.x1 = r.x1, d.y1 = r.y1, d.x2 = r.x2, d.y2 = r.y2;
-                d.cls = 0; /* one class: a COCO model calls the same van car, then truck */
-            } else {
-                d.x1 = reads[k].box[0], d.y1 = reads[k].box[1];
-                d.x2 = reads[k].box[2], d.y2 = reads[k].box[3];
-                d.cls = 0;
-            }
-            det_list_push(out, d);
-        }
+        rc = read_region(s, f, rx, ry, rw, rh, !loc, s->has_plate ? &r : NULL, reads, &n, err);
+        for (int k = 0; rc == KERR_OK && k < n; k++)
+            if (reads[k].mean >= threshold) push_read(s, &reads[k], vehicles ? &r : NULL, out);
+    }
+    /* Nothing read where the model looked: the plate may be one it does not
+     * know (small, tilted, another country's design). */
+    if (rc == KERR_OK && loc && s->conf->fallback_db && out->n == before) {
+        plate_read reads[MAX_TEXT_BOXES];
+        int n = 0;
+        rc = read_region(s, f, 0, 0, f->width, f->height, true, NULL, reads, &n, err);
+        for (int k = 0; rc == KERR_OK && k < n; k++)
+            if (reads[k].mean >= threshold) push_read(s, &reads[k], NULL, out);
     }
     det_list_free(&regions);
     return rc;
@@ -525,7 +648,7 @@ static kerr_code alpr_open(const void *conf, const detector_ctx *ctx, void **sta
     if (rc == KERR_OK) rc = ocr_dict_load(c->dict, &s->dict, err);
     if (rc == KERR_OK) rc = check_models(s, err);
     if (rc == KERR_OK && c->nformats &&
-        !(s->formats = plate_formats_new(c->format_patterns, c->nformats, err)))
+        !(s->formats = plate_formats_new(c->format_patterns, c->format_priors, c->nformats, err)))
         rc = err->code;
     if (rc == KERR_OK && c->plate_model) {
         s->has_plate = true;

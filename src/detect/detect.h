@@ -20,9 +20,10 @@ typedef struct {
     char text[17];  /* A-Z 0-9 */
     float conf[16]; /* per character */
     int n;
-    float mean;   /* mean character confidence */
-    int format;   /* index of the matched format, -1 none */
-    float box[4]; /* the plate, axis-aligned, frame pixels: x1 y1 x2 y2 */
+    float mean;    /* mean character confidence */
+    int format;    /* index of the matched format, -1 none */
+    float box[4];  /* the plate, axis-aligned, frame pixels: x1 y1 x2 y2 */
+    float quality; /* 0..1: the plate's size and sharpness in this frame (voting) */
 } plate_read;
 
 typedef struct {

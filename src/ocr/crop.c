@@ -1,6 +1,5 @@
-/* The rotated crop: the quad's top side becomes the crop's top row. Plates are
- * flat rectangles seen nearly head-on, so an affine map from three corners is
- * enough (PaddleOCR uses a perspective warp for arbitrary quads). */
+/* The rotated, rectified crop: the quad's top side becomes the crop's top
+ * row, through a perspective warp as PaddleOCR does for its text quads. */
 #include <math.h>
 
 #include "ocr.h"
@@ -23,15 +22,33 @@ static void sample(const uint8_t *rgb, int stride, int iw, int ih, float x, floa
     }
 }
 
+/* The homography taking the unit square's corners (0,0) (1,0) (1,1) (0,1)
+ * to the quad's p0..p3 (Heckbert's square-to-quad mapping). */
+static void square_to_quad(const ocr_quad *q, double m[8])
+{
+    double x0 = q->p[0].x, y0 = q->p[0].y, x1 = q->p[1].x, y1 = q->p[1].y;
+    double x2 = q->p[2].x, y2 = q->p[2].y, x3 = q->p[3].x, y3 = q->p[3].y;
+    double dx1 = x1 - x2, dx2 = x3 - x2, dx3 = x0 - x1 + x2 - x3;
+    double dy1 = y1 - y2, dy2 = y3 - y2, dy3 = y0 - y1 + y2 - y3;
+    double den = dx1 * dy2 - dx2 * dy1, g = 0, h = 0;
+    if (fabs(dx3) > 1e-9 || fabs(dy3) > 1e-9) /* not a parallelogram */
+        if (fabs(den) > 1e-12) g = (dx3 * dy2 - dx2 * dy3) / den, h = (dx1 * dy3 - dx3 * dy1) / den;
+    m[0] = x1 - x0 + g * x1, m[1] = x3 - x0 + h * x3, m[2] = x0;
+    m[3] = y1 - y0 + g * y1, m[4] = y3 - y0 + h * y3, m[5] = y0;
+    m[6] = g, m[7] = h;
+}
+
 void quad_crop(const uint8_t *rgb, int stride, int iw, int ih, const ocr_quad *q, uint8_t *dst,
                int dw, int dh)
 {
-    float ux = (q->p[1].x - q->p[0].x) / (float)dw, uy = (q->p[1].y - q->p[0].y) / (float)dw;
-    float vx = (q->p[3].x - q->p[0].x) / (float)dh, vy = (q->p[3].y - q->p[0].y) / (float)dh;
+    double m[8];
+    square_to_quad(q, m);
     for (int y = 0; y < dh; y++)
         for (int x = 0; x < dw; x++) {
-            float sx = q->p[0].x + ((float)x + 0.5f) * ux + ((float)y + 0.5f) * vx - 0.5f;
-            float sy = q->p[0].y + ((float)x + 0.5f) * uy + ((float)y + 0.5f) * vy - 0.5f;
+            double u = ((double)x + 0.5) / dw, v = ((double)y + 0.5) / dh;
+            double z = m[6] * u + m[7] * v + 1;
+            float sx = (float)((m[0] * u + m[1] * v + m[2]) / z) - 0.5f;
+            float sy = (float)((m[3] * u + m[4] * v + m[5]) / z) - 0.5f;
             sample(rgb, stride, iw, ih, sx, sy, dst + ((size_t)y * (size_t)dw + (size_t)x) * 3);
         }
 }

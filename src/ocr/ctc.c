@@ -1,5 +1,6 @@
 /* PaddleOCR dictionaries and CTC greedy decoding. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,26 +43,71 @@ kerr_code ocr_dict_load(const char *path, ocr_dict *d, kerr *err)
     return KERR_OK;
 }
 
+static int sym36(char c)
+{
+    c = (char)toupper((unsigned char)c);
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= '0' && c <= '9') return 26 + c - '0';
+    return -1;
+}
+
+static char sym36_char(int k)
+{
+    return k < 26 ? (char)('A' + k) : (char)('0' + k - 26);
+}
+
+enum { LBL_BLANK = -1, LBL_OTHER = 36 };
+
+/* The character of the run that just ended: its best symbol and runner-up. */
+static void emit(ocr_text *out, int label, const float run[36], double *sum)
+{
+    if (out->n == OCR_MAX_TEXT) return;
+    int alt = -1;
+    for (int k = 0; k < 36; k++)
+        if (k != label && (alt < 0 || run[k] > run[alt])) alt = k;
+    out->text[out->n] = sym36_char(label);
+    out->conf[out->n] = run[label];
+    out->alt[out->n] = run[alt] > 0.001f ? sym36_char(alt) : 0;
+    out->alt_conf[out->n] = run[alt];
+    *sum += run[label];
+    out->n++;
+}
+
 void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *out)
 {
     memset(out, 0, sizeof *out);
-    int prev = -1;
+    signed char *map = malloc((size_t)C);
+    if (!map) return;
+    for (int c = 0; c < C; c++) /* 0 blank, 1..n symbols, n+1 space */
+        map[c] = c >= 1 && c <= d->n && strlen(d->sym[c - 1]) == 1
+                     ? (signed char)sym36(d->sym[c - 1][0])
+                     : -1;
+    int prev = LBL_BLANK;
+    float run[36] = {0};
     double sum = 0;
     for (int t = 0; t < T; t++) {
         const float *row = probs + (size_t)t * (size_t)C;
-        int best = 0;
+        float s[36] = {0}, other = 0;
         for (int c = 1; c < C; c++)
-            if (row[c] > row[best]) best = c;
-        bool repeat = best == prev;
-        prev = best;
-        if (best == 0 || repeat || best > d->n) continue; /* blank, repeat or space */
-        const char *sym = d->sym[best - 1];
-        if (strlen(sym) != 1 || !isalnum((unsigned char)sym[0])) continue;
-        if (out->n == OCR_MAX_TEXT) break;
-        out->conf[out->n] = row[best];
-        out->text[out->n++] = (char)toupper((unsigned char)sym[0]);
-        sum += row[best];
+            if (map[c] >= 0)
+                s[map[c]] += row[c];
+            else if (row[c] > other)
+                other = row[c];
+        int label = LBL_BLANK;
+        float best = row[0];
+        for (int k = 0; k < 36; k++)
+            if (s[k] > best) best = s[k], label = k;
+        if (other > best) label = LBL_OTHER;
+        if (label != prev && prev >= 0 && prev < 36) emit(out, prev, run, &sum);
+        if (label >= 0 && label < 36) {
+            if (label != prev) memset(run, 0, sizeof run);
+            for (int k = 0; k < 36; k++)
+                run[k] = fmaxf(run[k], s[k]);
+        }
+        prev = label;
     }
+    if (prev >= 0 && prev < 36) emit(out, prev, run, &sum);
+    free(map);
     out->text[out->n] = '\0';
     out->mean = out->n ? (float)(sum / out->n) : 0;
 }

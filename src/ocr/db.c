@@ -15,6 +15,7 @@ void db_params_default(db_params *p)
     p->box_thresh = 0.6f;
     p->unclip_ratio = 1.5f;
     p->min_size = 3;
+    p->quads = false;
 }
 
 void quad_size(const ocr_quad *q, float *w, float *h)
@@ -106,6 +107,30 @@ static ocr_quad to_quad(const rrect *r)
     q.p[1] = (ocr_pt){r->cx + hw * ux - hh * vx, r->cy + hw * uy - hh * vy};
     q.p[2] = (ocr_pt){r->cx + hw * ux + hh * vx, r->cy + hw * uy + hh * vy};
     q.p[3] = (ocr_pt){r->cx - hw * ux + hh * vx, r->cy - hw * uy + hh * vy};
+    q.score = 0;
+    return q;
+}
+
+/* The text's own quadrilateral: the hull point nearest each corner of its
+ * minimum-area rectangle, moved out by the unclip distance d along the
+ * rectangle's axes. A plate seen from the side is a parallelogram or a
+ * trapezoid; cropping this quad (a perspective warp) straightens its
+ * characters, where the rectangle would keep them slanted. */
+static ocr_quad hull_quad(const rrect *r, const ocr_pt *hull, int nh, float d)
+{
+    ocr_quad rect = to_quad(r), q;
+    float ux = cosf(r->angle), uy = sinf(r->angle), vx = -uy, vy = ux;
+    static const float su[4] = {-1, 1, 1, -1}, sv[4] = {-1, -1, 1, 1};
+    for (int k = 0; k < 4; k++) {
+        int best = 0;
+        float bd = INFINITY;
+        for (int i = 0; i < nh; i++) {
+            float dx = hull[i].x - rect.p[k].x, dy = hull[i].y - rect.p[k].y;
+            if (dx * dx + dy * dy < bd) bd = dx * dx + dy * dy, best = i;
+        }
+        q.p[k] = (ocr_pt){hull[best].x + d * (su[k] * ux + sv[k] * vx),
+                          hull[best].y + d * (su[k] * uy + sv[k] * vy)};
+    }
     q.score = 0;
     return q;
 }
@@ -203,9 +228,10 @@ int db_boxes(const float *prob, int w, int h, const db_params *p, ocr_quad *out,
             float score = box_score(prob, w, h, &r);
             if (score < p->box_thresh) continue;
             float d = r.w * r.h * p->unclip_ratio / (2 * (r.w + r.h));
+            ocr_quad q = p->quads ? hull_quad(&r, s.hull, nh, d) : (ocr_quad){0};
             r.w += 2 * d, r.h += 2 * d;
             if (fminf(r.w, r.h) < (float)p->min_size + 2) continue;
-            ocr_quad q = to_quad(&r);
+            if (!p->quads) q = to_quad(&r);
             q.score = score;
             if (found < max) {
                 out[found++] = q;

@@ -29,6 +29,7 @@ typedef struct {
     float box_thresh;   /* mean probability inside a box to keep it (0.6) */
     float unclip_ratio; /* box growth: area * ratio / perimeter on every side (1.5) */
     int min_size;       /* shortest side in map pixels (3) */
+    bool quads;         /* the text's quadrilateral instead of its rectangle (false) */
 } db_params;
 
 void db_params_default(db_params *p);
@@ -39,7 +40,8 @@ int db_boxes(const float *prob, int w, int h, const db_params *p, ocr_quad *out,
 void quad_size(const ocr_quad *q, float *w, float *h);
 
 /* Samples the quad out of a packed RGB image into a dw x dh RGB buffer
- * (bilinear), top-left corner first. */
+ * (bilinear), top-left corner first: a perspective warp, so any convex quad
+ * (a plate seen at an angle) comes out as an upright rectangle. */
 void quad_crop(const uint8_t *rgb, int stride, int iw, int ih, const ocr_quad *q, uint8_t *dst,
                int dw, int dh);
 
@@ -58,42 +60,91 @@ void ocr_dict_free(ocr_dict *d);
 typedef struct {
     char text[OCR_MAX_TEXT + 1]; /* upper-case A-Z 0-9 only */
     float conf[OCR_MAX_TEXT];    /* per character */
+    char alt[OCR_MAX_TEXT];      /* the runner-up symbol at each character, 0: none */
+    float alt_conf[OCR_MAX_TEXT];
     int n;
-    float mean; /* mean character confidence, 0 when empty */
+    float mean;    /* mean character confidence, 0 when empty */
+    float quality; /* how good the picture was (0..1): plate size and sharpness */
 } ocr_text;
 
 /* CTC greedy decoding of a [T, C] probability matrix: best class per step,
- * repeats collapsed, blanks dropped. Keeps letters and digits (upper-cased);
- * other symbols (dashes, spaces, CJK) are not part of a plate number. */
+ * repeats collapsed, blanks dropped. Keeps letters and digits (upper-cased,
+ * the two cases of a letter counted as one symbol); other symbols (dashes,
+ * spaces, CJK) are not part of a plate number and only separate characters.
+ * A character's confidence is its best step; its runner-up is the other
+ * letter or digit most likely over the same steps (what format repair tries
+ * first). */
 void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *out);
+
+/* Two-line (stacked) plates: when quad `b` lies under quad `a` and they
+ * share most of their width, the plate reads a's text then b's. Writes the
+ * joined read (confidences kept per character) and returns true; false when
+ * the lines are not stacked that way or the text would be too long. */
+bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, const ocr_text *tb,
+                     ocr_text *out);
 
 /* ---- plate formats ---- */
 typedef struct plate_formats plate_formats;
 
-/* POSIX extended regular expressions, anchored by the caller (^...$). */
-plate_formats *plate_formats_new(char *const *patterns, int n, kerr *err);
+/* POSIX extended regular expressions, anchored by the caller (^...$). Simple
+ * ones (character classes, literals and {n}, {n,m}, ? counts) are also
+ * expanded into fixed-length templates, which repair can search cheaply.
+ * priors (NULL: all 0) make some formats cost more up front: a read that
+ * fits a foreign format as it is still goes to a home one that needs less
+ * repair than the difference. */
+plate_formats *plate_formats_new(char *const *patterns, const float *priors, int n, kerr *err);
 void plate_formats_free(plate_formats *f);
 int plate_formats_count(const plate_formats *f);
-/* Finds the reading that matches a format with the fewest confusion swaps
- * (O/0, I/1, B/8, S/5, Z/2, G/6, D/0, Q/0, T/7, A/4), swapping only where the
- * format needs it. Returns the index of the format (text updated in place), or
- * -1 when no format matches (text unchanged). */
-int plate_formats_match(const plate_formats *f, ocr_text *t);
+/* Finds the cheapest reading that matches a format: characters replaced by
+ * their runner-up from the recogniser or a known confusion (O/0, I/1, B/8,
+ * S/5, Z/2, G/6, D/0, Q/0, T/7, A/4) only where the format needs it, and at
+ * most one unsure extra character dropped (a doubled character, a sticker
+ * read as a digit). A change costs about what the recogniser's confidence in
+ * the character says (a confident character swapped for a known confusion
+ * the recogniser did not consider: 0.55); a read that needs more than
+ * max_cost fits no format. PLATE_REPAIR_MAX allows up to three such swaps,
+ * PLATE_REPAIR_SOME one, or an extra character at an edge and a likely swap. Returns the index of
+ * the format (text updated in place), or -1 when no format matches (text unchanged). */
+#define PLATE_REPAIR_MAX 2.0f
+#define PLATE_REPAIR_SOME 0.9f
+int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost);
+
+/* ---- region presets: named plate formats users pick instead of writing
+ * regular expressions (ocr/regions.c) ---- */
+typedef struct {
+    const char *name, *pattern;
+} plate_preset;
+
+/* The formats of a region ("us", "eu", "br", or a country code such as "de"):
+ * up to max of them into out; returns how many the region has, or -1 when the
+ * region is unknown. */
+int plate_region(const char *region, plate_preset *out, int max);
+/* The known region names, comma-separated, for error messages. */
+const char *plate_region_names(void);
 
 /* ---- voting across the frames of one tracked vehicle ---- */
 #define VOTE_MAX_LEN 12
 typedef struct {
-    /* per length, per position, per symbol (A-Z 0-9): summed confidence */
+    /* per length, per position, per symbol (A-Z 0-9): summed confidence
+     * times the read's quality */
     float w[VOTE_MAX_LEN + 1][VOTE_MAX_LEN][36];
+    float q[VOTE_MAX_LEN + 1]; /* summed quality of the reads of each length */
     int reads[VOTE_MAX_LEN + 1];
     int total;
 } plate_votes;
 
+/* Adds a read, weighted by its quality (0 counts as 1: unknown). A sharp,
+ * large sighting of the plate outweighs many small or blurred ones. */
 void plate_votes_add(plate_votes *v, const ocr_text *t);
-/* The best combination: the most read length, then at each position the
- * symbol with the most summed confidence. A character's confidence is that sum
- * over the reads of this length (so disagreement lowers it). Returns the
- * number of reads of the chosen length, 0 when there is none. */
+/* The best combination: the length with the most quality-weighted reads,
+ * then at each position the symbol with the most weighted confidence. A
+ * character's confidence is that sum over the weight of this length's reads
+ * (so disagreement lowers it). Returns the number of reads of the chosen
+ * length, 0 when there is none. */
 int plate_votes_best(const plate_votes *v, ocr_text *out);
+
+/* Sharpness of a packed RGB crop as 0..1: the variance of its grey
+ * Laplacian, squashed (text in focus has strong second derivatives). */
+float ocr_sharpness(const uint8_t *rgb, int w, int h);
 
 #endif

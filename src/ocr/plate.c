@@ -1,21 +1,144 @@
 /* Plate formats with OCR-confusion repair, and voting across frames. */
+#include <math.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ocr.h"
 
+/* A fixed-length template: the symbols (A-Z 0-9 as bits) each position takes. */
+typedef struct {
+    uint64_t *pos;
+    int len, format;
+} plate_template;
+
 struct plate_formats {
     regex_t *re;
     char **pattern;
+    bool *expanded; /* every string it matches is one of its templates */
+    float *prior;   /* what reading a plate as this format costs up front */
     int n;
+    plate_template *tpl;
+    int ntpl, cap;
 };
 
-plate_formats *plate_formats_new(char *const *patterns, int n, kerr *err)
+enum { MAX_TPL_LEN = OCR_MAX_TEXT, MAX_TPL_PER_FORMAT = 256 };
+
+static int sym_index(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= '0' && c <= '9') return 26 + c - '0';
+    return -1;
+}
+
+/* One [..] class or literal of a pattern as a set of symbols; NULL when the
+ * pattern uses what templates cannot say (alternation, groups, '*', '+'). */
+static const char *parse_atom(const char *p, uint64_t *set)
+{
+    *set = 0;
+    if (*p == '[') {
+        p++;
+        bool neg = *p == '^';
+        if (neg) p++;
+        uint64_t in = 0;
+        for (; *p && *p != ']'; p++) {
+            char a = *p, b = a;
+            if (p[1] == '-' && p[2] && p[2] != ']') b = p[2], p += 2;
+            for (int c = (unsigned char)a; c <= (unsigned char)b; c++)
+                if (sym_index((char)c) >= 0) in |= 1ull << sym_index((char)c);
+        }
+        if (*p != ']') return NULL;
+        *set = neg ? ~in & ((1ull << 36) - 1) : in;
+        return p + 1;
+    }
+    if (*p == '.') return *set = (1ull << 36) - 1, p + 1;
+    if (sym_index(*p) >= 0) return *set = 1ull << sym_index(*p), p + 1;
+    return NULL;
+}
+
+static const char *parse_count(const char *p, int *lo, int *hi)
+{
+    *lo = *hi = 1;
+    if (*p == '?') return *lo = 0, p + 1;
+    if (*p != '{') return p;
+    char *e;
+    *lo = *hi = (int)strtol(p + 1, &e, 10);
+    if (*e == ',') *hi = (int)strtol(e + 1, &e, 10);
+    if (*e != '}' || *lo < 0 || *hi < *lo || *hi > MAX_TPL_LEN) return NULL;
+    return e + 1;
+}
+
+typedef struct {
+    uint64_t set[MAX_TPL_LEN];
+    int lo[MAX_TPL_LEN], hi[MAX_TPL_LEN], n;
+} atoms;
+
+static bool parse_pattern(const char *p, atoms *a)
+{
+    a->n = 0;
+    if (*p == '^') p++;
+    while (*p && !(*p == '$' && !p[1])) {
+        if (a->n == MAX_TPL_LEN) return false;
+        if (!(p = parse_atom(p, &a->set[a->n]))) return false;
+        if (!(p = parse_count(p, &a->lo[a->n], &a->hi[a->n]))) return false;
+        a->n++;
+    }
+    return true;
+}
+
+static bool add_template(plate_formats *f, const uint64_t *pos, int len, int format)
+{
+    if (f->ntpl == f->cap) {
+        int cap = f->cap ? f->cap * 2 : 16;
+        plate_template *nt = realloc(f->tpl, (size_t)cap * sizeof *nt);
+        if (!nt) return false;
+        f->tpl = nt, f->cap = cap;
+    }
+    plate_template *t = &f->tpl[f->ntpl];
+    if (!(t->pos = malloc((size_t)(len ? len : 1) * sizeof *t->pos))) return false;
+    memcpy(t->pos, pos, (size_t)len * sizeof *pos);
+    t->len = len, t->format = format;
+    f->ntpl++;
+    return true;
+}
+
+/* Every combination of the atoms' counts, each one template. */
+static int expand(plate_formats *f, const atoms *a, int i, uint64_t *pos, int len, int format,
+                  int budget)
+{
+    if (i == a->n) return budget > 0 && add_template(f, pos, len, format) ? budget - 1 : -1;
+    for (int k = a->lo[i]; k <= a->hi[i] && budget > 0; k++) {
+        if (len + k > MAX_TPL_LEN) break;
+        for (int j = 0; j < k; j++)
+            pos[len + j] = a->set[i];
+        budget = expand(f, a, i + 1, pos, len + k, format, budget);
+    }
+    return budget;
+}
+
+static void templates_of(plate_formats *f, int format)
+{
+    atoms a;
+    uint64_t pos[MAX_TPL_LEN];
+    int before = f->ntpl;
+    if (!parse_pattern(f->pattern[format], &a)) return;
+    if (expand(f, &a, 0, pos, 0, format, MAX_TPL_PER_FORMAT) < 0) {
+        for (int i = before; i < f->ntpl; i++) /* too many: regexec search only */
+            free(f->tpl[i].pos);
+        f->ntpl = before;
+        return;
+    }
+    f->expanded[format] = true;
+}
+
+plate_formats *plate_formats_new(char *const *patterns, const float *priors, int n, kerr *err)
 {
     plate_formats *f = calloc(1, sizeof *f);
     if (!f || !(f->re = calloc((size_t)n + 1, sizeof *f->re)) ||
-        !(f->pattern = calloc((size_t)n + 1, sizeof *f->pattern))) {
+        !(f->pattern = calloc((size_t)n + 1, sizeof *f->pattern)) ||
+        !(f->expanded = calloc((size_t)n + 1, sizeof *f->expanded)) ||
+        !(f->prior = calloc((size_t)n + 1, sizeof *f->prior))) {
         plate_formats_free(f);
         kerr_set(err, KERR_NOMEM, "out of memory");
         return NULL;
@@ -30,7 +153,9 @@ plate_formats *plate_formats_new(char *const *patterns, int n, kerr *err)
             return NULL;
         }
         f->pattern[i] = kstrdup(patterns[i]);
+        f->prior[i] = priors ? priors[i] : 0;
         f->n++;
+        templates_of(f, i);
     }
     return f;
 }
@@ -40,8 +165,13 @@ void plate_formats_free(plate_formats *f)
     if (!f) return;
     for (int i = 0; i < f->n; i++)
         regfree(&f->re[i]), free(f->pattern[i]);
+    for (int i = 0; i < f->ntpl; i++)
+        free(f->tpl[i].pos);
+    free(f->tpl);
     free(f->re);
     free(f->pattern);
+    free(f->expanded);
+    free(f->prior);
     free(f);
 }
 
@@ -84,10 +214,92 @@ static int matches(const plate_formats *f, const char *s)
     return -1;
 }
 
-/* Tries every way to swap exactly k of the ambiguous positions (from `from`). */
+/* The costs of a repair, in units of character confidence. Dropping a
+ * character costs more than replacing one: a read of the right length is
+ * the likelier one. */
+#define COST_DROP 0.3f
+
+/* The cheapest symbol of `want` for character i, and its cost; -1 none. */
+static float char_cost(const ocr_text *t, int i, uint64_t want, char *out)
+{
+    char c = t->text[i];
+    if (sym_index(c) >= 0 && (want >> sym_index(c) & 1)) return *out = c, 0;
+    float best = -1;
+    if (t->alt[i] && (want >> sym_index(t->alt[i]) & 1))
+        best = fmaxf(0.f, t->conf[i] - t->alt_conf[i]) + 0.01f, *out = t->alt[i];
+    for (const char *s = swaps(c); s && *s; s++) {
+        float cost = 0.5f * t->conf[i] + 0.05f;
+        if ((want >> sym_index(*s) & 1) && (best < 0 || cost < best)) best = cost, *out = *s;
+    }
+    return best;
+}
+
+/* The cost of reading t as template p with character `drop` left out (-1:
+ * none); the repaired text in out. */
+static float template_cost(const ocr_text *t, const plate_template *p, int drop, float limit,
+                           char *out)
+{
+    /* A plate's edges carry bolts, frames and country bands that read as a
+     * character: an extra one there is cheaper to drop than one inside. */
+    bool edge = drop == 0 || drop == t->n - 1;
+    float cost = drop < 0 ? 0 : edge ? 0.5f * t->conf[drop] + 0.1f : t->conf[drop] + COST_DROP;
+    for (int i = 0, j = 0; i < t->n && cost <= limit; i++) {
+        if (i == drop) continue;
+        float c = char_cost(t, i, p->pos[j], &out[j]);
+        if (c < 0) return -1;
+        cost += c, j++;
+    }
+    out[p->len] = '\0';
+    return cost <= limit ? cost : -1;
+}
+
+static void apply(ocr_text *t, const char *s, int drop)
+{
+    ocr_text r = *t;
+    r.n = 0;
+    double sum = 0;
+    for (int i = 0; i < t->n; i++) {
+        if (i == drop) continue;
+        r.text[r.n] = s[r.n];
+        r.conf[r.n] = t->conf[i] * (s[r.n] != t->text[i] ? 0.9f : 1.f); /* a repair is less sure */
+        r.alt[r.n] = t->alt[i], r.alt_conf[r.n] = t->alt_conf[i];
+        sum += r.conf[r.n++];
+    }
+    r.text[r.n] = '\0';
+    r.mean = r.n ? (float)(sum / r.n) : 0;
+    *t = r;
+}
+
+/* The cheapest template reading, the format's prior included; ties go to the
+ * earlier format. `exact` is a format the text fits as it is (-1: none). */
+static int match_templates(const plate_formats *f, ocr_text *t, float limit, int exact)
+{
+    float best = exact >= 0 ? f->prior[exact] : -1;
+    int fmt = exact, best_drop = -1;
+    char s[OCR_MAX_TEXT + 1], keep[OCR_MAX_TEXT + 1];
+    for (int k = 0; k < f->ntpl; k++) {
+        const plate_template *p = &f->tpl[k];
+        int first = p->len == t->n ? -1 : 0, last = p->len == t->n ? -1 : t->n - 1;
+        if (p->len != t->n && p->len != t->n - 1) continue;
+        for (int drop = first; drop <= last; drop++) {
+            float c = template_cost(t, p, drop, limit - f->prior[p->format], s);
+            if (c >= 0) c += f->prior[p->format];
+            if (c >= 0 && (best < 0 || c < best || (c == best && p->format < fmt)) &&
+                regexec(&f->re[p->format], s, 0, NULL, 0) == 0)
+                best = c, fmt = p->format, best_drop = drop, memcpy(keep, s, sizeof s);
+        }
+    }
+    if (fmt >= 0 && fmt != exact) apply(t, keep, best_drop);
+    return fmt;
+}
+
+/* Formats that are not templates: the known confusions, fewest first. */
 static int try_swaps(const plate_formats *f, char *s, const int *pos, int npos, int from, int k)
 {
-    if (k == 0) return matches(f, s);
+    if (k == 0) {
+        int m = matches(f, s);
+        return m >= 0 && !f->expanded[m] ? m : -1;
+    }
     for (int i = from; i <= npos - k; i++) {
         char orig = s[pos[i]];
         for (const char *alt = swaps(orig); alt && *alt; alt++) {
@@ -100,32 +312,32 @@ static int try_swaps(const plate_formats *f, char *s, const int *pos, int npos, 
     return -1;
 }
 
-int plate_formats_match(const plate_formats *f, ocr_text *t)
+static bool all_expanded(const plate_formats *f)
+{
+    for (int i = 0; i < f->n; i++)
+        if (!f->expanded[i]) return false;
+    return true;
+}
+
+int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost)
 {
     if (!f || !f->n || !t->n) return -1;
     int m = matches(f, t->text);
-    if (m >= 0) return m;
+    if (m >= 0 && f->prior[m] == 0) return m;
+    if ((m = match_templates(f, t, max_cost, m)) >= 0 || all_expanded(f)) return m;
+    int max_swaps = (int)(max_cost / 0.55f); /* what a confident swap costs */
     int pos[OCR_MAX_TEXT], npos = 0;
     for (int i = 0; i < t->n; i++)
         if (swaps(t->text[i])) pos[npos++] = i;
     char s[OCR_MAX_TEXT + 1];
     memcpy(s, t->text, sizeof s);
-    for (int k = 1; k <= npos && k <= 4; k++) { /* fewest swaps first */
+    for (int k = 1; k <= npos && k <= max_swaps; k++) {
         m = try_swaps(f, s, pos, npos, 0, k);
         if (m >= 0) {
-            for (int i = 0; i < t->n; i++)
-                if (s[i] != t->text[i]) t->conf[i] *= 0.9f; /* a repaired character is less sure */
-            memcpy(t->text, s, sizeof s);
+            apply(t, s, -1);
             return m;
         }
     }
-    return -1;
-}
-
-static int sym_index(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= '0' && c <= '9') return 26 + c - '0';
     return -1;
 }
 
@@ -134,8 +346,10 @@ void plate_votes_add(plate_votes *v, const ocr_text *t)
     if (t->n < 1 || t->n > VOTE_MAX_LEN) return;
     for (int i = 0; i < t->n; i++)
         if (sym_index(t->text[i]) < 0) return;
+    float q = t->quality > 0 ? fminf(t->quality, 1.f) : 1.f;
     for (int i = 0; i < t->n; i++)
-        v->w[t->n][i][sym_index(t->text[i])] += t->conf[i];
+        v->w[t->n][i][sym_index(t->text[i])] += t->conf[i] * q;
+    v->q[t->n] += q;
     v->reads[t->n]++;
     v->total++;
 }
@@ -144,26 +358,37 @@ int plate_votes_best(const plate_votes *v, ocr_text *out)
 {
     memset(out, 0, sizeof *out);
     int len = 0;
-    float len_weight = 0;
-    for (int l = 1; l <= VOTE_MAX_LEN; l++) {
-        float w = 0;
-        for (int s = 0; s < 36; s++)
-            w += v->w[l][0][s];
-        if (v->reads[l] > v->reads[len] || (v->reads[l] == v->reads[len] && w > len_weight))
-            len = l, len_weight = w;
-    }
-    if (!len || !v->reads[len]) return 0;
+    for (int l = 1; l <= VOTE_MAX_LEN; l++)
+        if (v->reads[l] && (!len || v->q[l] > v->q[len])) len = l;
+    if (!len) return 0;
     float sum = 0;
     for (int i = 0; i < len; i++) {
         int best = 0;
         for (int s = 1; s < 36; s++)
             if (v->w[len][i][s] > v->w[len][i][best]) best = s;
         out->text[i] = best < 26 ? (char)('A' + best) : (char)('0' + best - 26);
-        out->conf[i] = v->w[len][i][best] / (float)v->reads[len];
+        out->conf[i] = v->w[len][i][best] / v->q[len];
         sum += out->conf[i];
     }
     out->n = len;
     out->text[len] = '\0';
     out->mean = sum / (float)len;
     return v->reads[len];
+}
+
+float ocr_sharpness(const uint8_t *rgb, int w, int h)
+{
+    if (w < 3 || h < 3) return 0;
+    double sum = 0, sq = 0;
+    int n = 0;
+    for (int y = 1; y < h - 1; y++)
+        for (int x = 1; x < w - 1; x++) {
+            const uint8_t *p = rgb + ((size_t)y * (size_t)w + (size_t)x) * 3;
+            size_t row = (size_t)w * 3;
+            /* grey as the green channel: enough for edges, and cheap */
+            double lap = 4.0 * p[1] - p[1 - 3] - p[1 + 3] - p[1 - row] - p[1 + row];
+            sum += lap, sq += lap * lap, n++;
+        }
+    double mean = sum / n, var = sq / n - mean * mean;
+    return (float)(var / (var + 300.0));
 }

@@ -112,7 +112,7 @@ int track_book_see(track_book *b, int64_t id, bool confirmed, const detection *d
     r->last_ms = now_ms;
     r->confirmed |= confirmed;
     if (d->plate.has) {
-        ocr_text t = {.n = d->plate.n, .mean = d->plate.mean};
+        ocr_text t = {.n = d->plate.n, .mean = d->plate.mean, .quality = d->plate.quality};
         memcpy(t.text, d->plate.text, sizeof d->plate.text);
         memcpy(t.conf, d->plate.conf, sizeof(float) * (size_t)d->plate.n);
         plate_votes_add(&r->votes, &t);

@@ -1,0 +1,43 @@
+/* Two text lines of one plate read as one: stacked (two-line) plates, common
+ * on motorcycles, trucks and in many countries' square formats, are found by
+ * DB as two lines; the plate number is the top line followed by the bottom. */
+#include <math.h>
+#include <string.h>
+
+#include "ocr.h"
+
+static void bounds(const ocr_quad *q, float *x1, float *y1, float *x2, float *y2)
+{
+    *x1 = *x2 = q->p[0].x, *y1 = *y2 = q->p[0].y;
+    for (int k = 1; k < 4; k++) {
+        *x1 = fminf(*x1, q->p[k].x), *x2 = fmaxf(*x2, q->p[k].x);
+        *y1 = fminf(*y1, q->p[k].y), *y2 = fmaxf(*y2, q->p[k].y);
+    }
+}
+
+bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, const ocr_text *tb,
+                     ocr_text *out)
+{
+    if (!ta->n || !tb->n || ta->n + tb->n > OCR_MAX_TEXT) return false;
+    float ax1, ay1, ax2, ay2, bx1, by1, bx2, by2;
+    bounds(a, &ax1, &ay1, &ax2, &ay2);
+    bounds(b, &bx1, &by1, &bx2, &by2);
+    float ah = ay2 - ay1, bh = by2 - by1;
+    /* b starts below a's middle and ends below a: one line under the other */
+    if (by1 < ay1 + ah * 0.6f || by2 <= ay2) return false;
+    /* not far apart: the gap is under a line's height */
+    if (by1 - ay2 > fmaxf(ah, bh)) return false;
+    /* they share most of the narrower line's width */
+    float overlap = fminf(ax2, bx2) - fmaxf(ax1, bx1);
+    if (overlap < 0.5f * fminf(ax2 - ax1, bx2 - bx1)) return false;
+    *out = *ta;
+    memcpy(out->text + ta->n, tb->text, (size_t)tb->n);
+    memcpy(out->conf + ta->n, tb->conf, sizeof(float) * (size_t)tb->n);
+    memcpy(out->alt + ta->n, tb->alt, (size_t)tb->n);
+    memcpy(out->alt_conf + ta->n, tb->alt_conf, sizeof(float) * (size_t)tb->n);
+    out->n = ta->n + tb->n;
+    out->text[out->n] = '\0';
+    out->mean = (ta->mean * (float)ta->n + tb->mean * (float)tb->n) / (float)out->n;
+    out->quality = fminf(ta->quality, tb->quality);
+    return true;
+}
