@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """bench-alpr: end-to-end ALPR accuracy of the real binary on labelled photos.
 
-    alpr_eval.py KVS_INFER --models DIR [--sets eu,br] [--modes baseline,plate]
-                 [--seconds 1.2] [--fps-limit 5] [--min-exact R] [--work DIR]
+    alpr_eval.py KVS_INFER --models DIR [--sets eu,br] [--modes "old:plate;plate+region=br"]
+                 [--baseline OLD_KVS_INFER] [--seconds 1.2] [--fps-limit 5]
+                 [--min-exact R] [--work DIR] [--misses]
+
+A mode is `plate` (the plate YOLO finds plates, DB and the recogniser read
+them) or `db` (DB over the whole frame), then `+param=value` for more alpr
+params (`plate+region=[sk,cz,pl]+require_format=false`). `old:MODE` runs the
+--baseline binary instead: the pipeline as it was, in the same run.
 
 Each photo is played as a short clip (ffmpeg, H.264, 10 fps) through kvs-infer
 with the `alpr` detector, one camera per photo, every camera in one process per
@@ -241,6 +247,7 @@ def main():
     ap.add_argument("--min-exact", type=float, default=-1,
                     help="exit 1 when a set's exact rate in the last mode is below this")
     ap.add_argument("--misses", action="store_true", help="list every photo not read exactly")
+    ap.add_argument("--baseline", help="the kvs-infer binary that old:MODE runs")
     a = ap.parse_args()
     names = [s for s in a.sets.split(",") if s]
     held = HELD_OUT.intersection(names)
@@ -264,7 +271,7 @@ def main():
         labels = read_labels(sets[name])
         if a.limit:
             labels = labels[:a.limit]
-        cdir = os.path.join(a.work, "clips", name)
+        cdir = os.path.join(a.work, f"clips-{a.seconds:g}s", name)
         os.makedirs(cdir, exist_ok=True)
         items = []
         for photo, want, box in labels:
@@ -272,8 +279,14 @@ def main():
             if make_clip(photo, clip, a.seconds):
                 items.append((photo, want, box, clip))
         for mode in modes:
-            events, cpu, wall, analysed = run_mode(a.binary, a.work, f"{name}-{mode}", items,
-                                                   mode_params(mode, a.models), a.fps_limit)
+            binary, spec = a.binary, mode
+            if mode.startswith("old:"):
+                if not a.baseline:
+                    log(f"bench-alpr: {mode}: no --baseline binary, skipped")
+                    continue
+                binary, spec = a.baseline, mode[4:]
+            events, cpu, wall, analysed = run_mode(binary, a.work, f"{name}-{mode}", items,
+                                                   mode_params(spec, a.models), a.fps_limit)
             r = score(items, events)
             n = r["n"]
             ms = 1000 * cpu / analysed if analysed else 0

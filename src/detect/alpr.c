@@ -457,6 +457,19 @@ static ocr_quad box_quad(const detection *p)
     return (ocr_quad){{{x1, y1}, {x2, y1}, {x2, y2}, {x1, y2}}, p->score};
 }
 
+/* Whether small line i sits over or under one of the tall ones. */
+static bool stacks_with_tall(const ocr_quad *q, int n, int i, float tallest)
+{
+    float w, h;
+    for (int j = 0; j < n; j++) {
+        quad_size(&q[j], &w, &h);
+        if (j != i && h >= tallest * 0.7f &&
+            (ocr_lines_stacked(&q[i], &q[j]) || ocr_lines_stacked(&q[j], &q[i])))
+            return true;
+    }
+    return false;
+}
+
 /* Scores one candidate and keeps it: every one (whole frame) or the best. */
 static void consider(alpr_state *s, line_read *c, float tallest, bool all, bool on_plate,
                      plate_read *reads, int *nreads, float *best)
@@ -496,25 +509,18 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
     }
     for (int i = 0; rc == KERR_OK && i < nq && i < (all ? MAX_TEXT_BOXES : 4); i++) {
         quad_size(&quads[i], &qw, &qh);
-        if (!all && !plate && qh < tallest * 0.7f) continue; /* small print: not the number */
+        /* small print is not the number, unless it is a two-line plate's top
+         * or bottom line */
+        if (!all && qh < tallest * 0.7f && !(plate && stacks_with_tall(quads, nq, i, tallest)))
+            continue;
         line_read *l = &lines[nl];
         l->q = quads[i], l->h = qh;
         if ((rc = recognise(s, f, &l->q, &l->t, err)) != KERR_OK) break;
         nl++;
     }
     int ndb = nl;
-    if (rc == KERR_OK && plate) {
-        line_read *l = &lines[nl];
-        l->q = box_quad(plate);
-        if ((rc = recognise(s, f, &l->q, &l->t, err)) == KERR_OK) {
-            quad_size(&l->q, &qw, &qh);
-            l->h = tallest > 0 ? tallest * 0.95f : qh; /* DB's own lines win ties */
-            if (tallest <= 0) tallest = qh;
-            nl++;
-        }
-    }
-    for (int i = 0; rc == KERR_OK && i < nl; i++) {
-        if (plate && i < ndb && lines[i].h < tallest * 0.7f) continue;
+    for (int i = 0; rc == KERR_OK && i < ndb; i++) {
+        if (!all && lines[i].h < tallest * 0.7f) continue;
         line_read c = lines[i];
         consider(s, &c, tallest, all, plate != NULL, reads, nreads, &best);
     }
@@ -529,6 +535,17 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
                 c.q.p[k] = lines[j].q.p[k];
             consider(s, &c, tallest, all, true, reads, nreads, &best);
         }
+    /* The box itself, unless a line already reads surely as one of the formats. */
+    bool sure = *nreads && reads[0].format >= 0 && reads[0].mean >= 0.9f;
+    if (rc == KERR_OK && plate && !sure) {
+        line_read *l = &lines[nl];
+        l->q = box_quad(plate);
+        if ((rc = recognise(s, f, &l->q, &l->t, err)) == KERR_OK) {
+            quad_size(&l->q, &qw, &qh);
+            l->h = tallest > 0 ? tallest * 0.95f : qh; /* DB's own lines win ties */
+            consider(s, l, tallest > 0 ? tallest : qh, all, true, reads, nreads, &best);
+        }
+    }
     return rc;
 }
 

@@ -15,10 +15,8 @@ static void bounds(const ocr_quad *q, float *x1, float *y1, float *x2, float *y2
     }
 }
 
-bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, const ocr_text *tb,
-                     ocr_text *out)
+bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b)
 {
-    if (!ta->n || !tb->n || ta->n + tb->n > OCR_MAX_TEXT) return false;
     float ax1, ay1, ax2, ay2, bx1, by1, bx2, by2;
     bounds(a, &ax1, &ay1, &ax2, &ay2);
     bounds(b, &bx1, &by1, &bx2, &by2);
@@ -29,7 +27,13 @@ bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, c
     if (by1 - ay2 > fmaxf(ah, bh)) return false;
     /* they share most of the narrower line's width */
     float overlap = fminf(ax2, bx2) - fmaxf(ax1, bx1);
-    if (overlap < 0.5f * fminf(ax2 - ax1, bx2 - bx1)) return false;
+    return overlap >= 0.5f * fminf(ax2 - ax1, bx2 - bx1);
+}
+
+bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, const ocr_text *tb,
+                     ocr_text *out)
+{
+    if (!ta->n || !tb->n || ta->n + tb->n > OCR_MAX_TEXT || !ocr_lines_stacked(a, b)) return false;
     *out = *ta;
     memcpy(out->text + ta->n, tb->text, (size_t)tb->n);
     memcpy(out->conf + ta->n, tb->conf, sizeof(float) * (size_t)tb->n);

@@ -82,6 +82,8 @@ void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *o
  * the lines are not stacked that way or the text would be too long. */
 bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, const ocr_text *tb,
                      ocr_text *out);
+/* Whether quad b lies under quad a that way (before reading either). */
+bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b);
 
 /* ---- plate formats ---- */
 typedef struct plate_formats plate_formats;
