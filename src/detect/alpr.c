@@ -415,6 +415,9 @@ static float candidate_score(const alpr_state *s, const ocr_text *t, int format,
         digit |= isdigit((unsigned char)t->text[i]) != 0,
             alpha |= isalpha((unsigned char)t->text[i]) != 0;
     if (format < 0 && !digit && !on_plate) return -1;
+    /* kept without a format (personalised plates): words are, numbers alone
+     * (dates, clocks, prices) are not */
+    if (format < 0 && plate_formats_count(s->formats) && !alpha) return -1;
     return t->mean + (format >= 0 ? 2.f : 0.f) + (digit && alpha ? 0.25f : 0.f) +
            (tallest > 0 ? height / tallest : 0);
 }
@@ -591,8 +594,16 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
         plate_read reads[MAX_TEXT_BOXES];
         int n = 0;
         rc = read_region(s, f, rx, ry, rw, rh, !loc, s->has_plate ? &r : NULL, reads, &n, err);
-        for (int k = 0; rc == KERR_OK && k < n; k++)
-            if (reads[k].mean >= threshold) push_read(s, &reads[k], vehicles ? &r : NULL, out);
+        for (int k = 0; rc == KERR_OK && k < n; k++) {
+            if (reads[k].mean < threshold) continue;
+            /* On a plate the model boxed, that box: steady from frame to frame
+             * whichever text line read best, so the plate stays one track. */
+            if (s->has_plate) {
+                reads[k].box[0] = r.x1, reads[k].box[1] = r.y1;
+                reads[k].box[2] = r.x2, reads[k].box[3] = r.y2;
+            }
+            push_read(s, &reads[k], vehicles ? &r : NULL, out);
+        }
     }
     /* Nothing read where the model looked: the plate may be one it does not
      * know (small, tilted, another country's design). */

@@ -104,10 +104,11 @@ int plate_formats_count(const plate_formats *f);
  * read as a digit). A change costs about what the recogniser's confidence in
  * the character says (a confident character swapped for a known confusion
  * the recogniser did not consider: 0.55); a read that needs more than
- * max_cost fits no format. PLATE_REPAIR_MAX allows up to three such swaps,
- * PLATE_REPAIR_SOME one, or an extra character at an edge and a likely swap. Returns the index of
- * the format (text updated in place), or -1 when no format matches (text unchanged). */
-#define PLATE_REPAIR_MAX 2.0f
+ * max_cost fits no format. PLATE_REPAIR_MAX allows two such swaps,
+ * PLATE_REPAIR_SOME one, or an extra character at an edge and a likely
+ * swap. Returns the index of the format (text updated in place), or -1 when
+ * no format matches (text unchanged). */
+#define PLATE_REPAIR_MAX 1.2f
 #define PLATE_REPAIR_SOME 0.9f
 int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost);
 
