@@ -142,11 +142,15 @@ def mode_params(mode, models):
         "db": base,
     }
     head, *extra = mode.split("+")
-    out = list(modes[head])
-    for kv in extra:  # plate+region=[sk,cz]+require_format=false
-        k, _, v = kv.partition("=")
-        out.append(f"{k}: {v}")
-    return out
+    out = {line.split(":")[0]: line for line in modes[head]}
+    for kv in extra:  # plate+region=[sk,cz]+require_format=false, or rec=en (the
+        k, _, v = kv.partition("=")  # English number recogniser)
+        if k == "rec" and v == "en":
+            out["rec_model"] = f'rec_model: "{ocr}/en_number_mobile_v2.0_rec_infer.onnx"'
+            out["dict"] = f'dict: "{ocr}/en_dict.txt"'
+        else:
+            out[k] = f"{k}: {v}"
+    return list(out.values())
 
 
 def write_config(path, work, cams, params, fps_limit):

@@ -15,7 +15,7 @@
 #include "../ocr/ocr.h"
 #include "detect.h"
 
-enum { MAX_TEXT_BOXES = 8, REC_H = 48, REC_MIN_W = 320, REC_MAX_W = 640 };
+enum { MAX_TEXT_BOXES = 8, REC_MIN_W = 320, REC_MAX_W = 640 };
 
 typedef struct {
     char *det_model, *rec_model, *dict, *plate_model, *vehicle_model;
@@ -44,6 +44,7 @@ typedef struct {
     model *det, *rec;
     ocr_dict dict;
     int rec_classes;
+    int rec_h; /* the recogniser's input height: 48 (PP-OCRv3/v4) or 32 (v2) */
     plate_formats *formats;
     yolo_lite plate, vehicle;
     bool has_plate, has_vehicle;
@@ -363,25 +364,25 @@ static kerr_code recognise(alpr_state *s, const kframe *f, const ocr_quad *q, oc
         memset(out, 0, sizeof *out);
         return KERR_OK;
     }
-    int w = (int)ceilf(REC_H * qw / qh);
-    if (w > REC_MAX_W) w = REC_MAX_W;
+    int w = (int)ceilf((float)s->rec_h * qw / qh);
+    if (w > REC_MAX_W * s->rec_h / 48) w = REC_MAX_W * s->rec_h / 48;
     /* Padded to a few fixed widths: every new input shape costs the runtime a new plan. */
     int pw = w < REC_MIN_W ? REC_MIN_W : (w + 159) / 160 * 160;
-    uint8_t *crop = realloc(s->crop, (size_t)w * REC_H * 3);
-    if (!crop || !reserve(s, 3 * (size_t)pw * REC_H)) {
+    uint8_t *crop = realloc(s->crop, (size_t)w * s->rec_h * 3);
+    if (!crop || !reserve(s, 3 * (size_t)pw * s->rec_h)) {
         free(crop == s->crop ? NULL : crop);
         return kerr_set(err, KERR_NOMEM, "out of memory");
     }
     s->crop = crop;
-    quad_crop(f->rgb, f->stride, f->width, f->height, q, crop, w, REC_H);
-    size_t plane = (size_t)pw * REC_H;
+    quad_crop(f->rgb, f->stride, f->width, f->height, q, crop, w, s->rec_h);
+    size_t plane = (size_t)pw * s->rec_h;
     memset(s->buf, 0, 3 * plane * sizeof *s->buf);
-    for (int y = 0; y < REC_H; y++)
+    for (int y = 0; y < s->rec_h; y++)
         for (int x = 0; x < w; x++)
             for (int c = 0; c < 3; c++) /* BGR, (v/255 - 0.5) / 0.5 */
                 s->buf[(size_t)c * plane + (size_t)y * pw + x] =
                     (float)crop[((size_t)y * w + x) * 3 + 2 - c] / 127.5f - 1.f;
-    int64_t shape[4] = {1, 3, REC_H, pw};
+    int64_t shape[4] = {1, 3, s->rec_h, pw};
     infer_output o;
     kerr_code rc = model_run(s->rec, s->buf, shape, 4, &o, err);
     if (rc) return rc;
@@ -395,7 +396,7 @@ static kerr_code recognise(alpr_state *s, const kframe *f, const ocr_quad *q, oc
     ctc_greedy(o.data, (int)o.dims[1], (int)o.dims[2], &s->dict, out);
     infer_output_release(&o);
     /* characters of 32 pixels and more read as well as any: the vote's weight */
-    out->quality = fminf(1.f, qh / 32.f) * ocr_sharpness(crop, w, REC_H);
+    out->quality = fminf(1.f, qh / 32.f) * ocr_sharpness(crop, w, s->rec_h);
     return KERR_OK;
 }
 
@@ -645,10 +646,13 @@ static kerr_code check_models(alpr_state *s, kerr *err)
     const model_info *d = model_get_info(s->det), *r = model_get_info(s->rec);
     if (d->input.ndims != 4 || (d->input.dims[1] > 0 && d->input.dims[1] != 3))
         return kerr_set(err, KERR_INVALID, "det_model %s: input must be [1, 3, H, W]", d->path);
-    if (r->input.ndims != 4 || (r->input.dims[2] > 0 && r->input.dims[2] != REC_H))
+    int64_t rh = r->input.ndims == 4 && r->input.dims[2] > 0 ? r->input.dims[2] : 48;
+    if (r->input.ndims != 4 || (rh != 48 && rh != 32))
         return kerr_set(err, KERR_INVALID,
-                        "rec_model %s: input must be [1, 3, %d, W] (PP-OCRv3/v4 recogniser)",
-                        r->path, REC_H);
+                        "rec_model %s: input must be [1, 3, 48, W] (PP-OCRv3/v4 recogniser) or "
+                        "[1, 3, 32, W] (PP-OCR v2, e.g. en_number_mobile_v2.0)",
+                        r->path);
+    s->rec_h = (int)rh;
     int64_t c = r->outputs[0].ndims == 3 ? r->outputs[0].dims[2] : -2;
     if (c > 0 && c != s->dict.n + 1 && c != s->dict.n + 2)
         return kerr_set(err, KERR_INVALID,
