@@ -423,15 +423,6 @@ static float candidate_score(const alpr_state *s, const ocr_text *t, int format,
            (tallest > 0 ? height / tallest : 0);
 }
 
-static void quad_bounds(const ocr_quad *q, float box[4])
-{
-    box[0] = box[2] = q->p[0].x, box[1] = box[3] = q->p[0].y;
-    for (int k = 1; k < 4; k++) {
-        box[0] = fminf(box[0], q->p[k].x), box[2] = fmaxf(box[2], q->p[k].x);
-        box[1] = fminf(box[1], q->p[k].y), box[3] = fmaxf(box[3], q->p[k].y);
-    }
-}
-
 static void to_read(const ocr_text *t, int format, const ocr_quad *q, plate_read *r)
 {
     memset(r, 0, sizeof *r);
@@ -554,8 +545,7 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
 }
 
 /* A read as the detection it reports: the plate, or the vehicle with it. */
-static void push_read(const alpr_state *s, const plate_read *rd, const detection *region,
-                      det_list *out)
+static void push_read(const plate_read *rd, const detection *region, det_list *out)
 {
     detection d = {.score = rd->mean, .plate = *rd, .cls = 0};
     if (region) { /* the event is the vehicle, with its plate */
@@ -563,7 +553,6 @@ static void push_read(const alpr_state *s, const plate_read *rd, const detection
     } else {
         d.x1 = rd->box[0], d.y1 = rd->box[1], d.x2 = rd->box[2], d.y2 = rd->box[3];
     }
-    (void)s;
     det_list_push(out, d);
 }
 
@@ -603,7 +592,7 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
                 reads[k].box[0] = r.x1, reads[k].box[1] = r.y1;
                 reads[k].box[2] = r.x2, reads[k].box[3] = r.y2;
             }
-            push_read(s, &reads[k], vehicles ? &r : NULL, out);
+            push_read(&reads[k], vehicles ? &r : NULL, out);
         }
     }
     /* Nothing read where the model looked: the plate may be one it does not
@@ -613,7 +602,7 @@ static kerr_code alpr_detect(void *state, const kframe *f, float threshold, det_
         int n = 0;
         rc = read_region(s, f, 0, 0, f->width, f->height, true, NULL, reads, &n, err);
         for (int k = 0; rc == KERR_OK && k < n; k++)
-            if (reads[k].mean >= threshold) push_read(s, &reads[k], NULL, out);
+            if (reads[k].mean >= threshold) push_read(&reads[k], NULL, out);
     }
     det_list_free(&regions);
     return rc;

@@ -22,6 +22,15 @@ static void sample(const uint8_t *rgb, int stride, int iw, int ih, float x, floa
     }
 }
 
+void quad_bounds(const ocr_quad *q, float box[4])
+{
+    box[0] = box[2] = q->p[0].x, box[1] = box[3] = q->p[0].y;
+    for (int k = 1; k < 4; k++) {
+        box[0] = fminf(box[0], q->p[k].x), box[2] = fmaxf(box[2], q->p[k].x);
+        box[1] = fminf(box[1], q->p[k].y), box[3] = fmaxf(box[3], q->p[k].y);
+    }
+}
+
 /* The homography taking the unit square's corners (0,0) (1,0) (1,1) (0,1)
  * to the quad's p0..p3 (Heckbert's square-to-quad mapping). */
 static void square_to_quad(const ocr_quad *q, double m[8])

@@ -12,6 +12,7 @@ void ocr_dict_free(ocr_dict *d)
     for (int i = 0; i < d->n; i++)
         free(d->sym[i]);
     free(d->sym);
+    free(d->sym36);
     memset(d, 0, sizeof *d);
 }
 
@@ -39,19 +40,27 @@ kerr_code ocr_dict_load(const char *path, ocr_dict *d, kerr *err)
     }
     fclose(f);
     if (!d->n) return kerr_set(err, KERR_INVALID, "OCR dictionary %s is empty", path);
+    /* Once here, not per read: a Chinese dictionary has 6,623 symbols. */
+    if (!(d->sym36 = malloc((size_t)d->n))) {
+        ocr_dict_free(d);
+        return kerr_set(err, KERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < d->n; i++) /* upper and lower case are one plate symbol */
+        d->sym36[i] = strlen(d->sym[i]) == 1
+                          ? (signed char)ocr_sym((char)toupper((unsigned char)d->sym[i][0]))
+                          : -1;
     d->space = true;
     return KERR_OK;
 }
 
-static int sym36(char c)
+int ocr_sym(char c)
 {
-    c = (char)toupper((unsigned char)c);
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= '0' && c <= '9') return 26 + c - '0';
     return -1;
 }
 
-static char sym36_char(int k)
+char ocr_sym_char(int k)
 {
     return k < 26 ? (char)('A' + k) : (char)('0' + k - 26);
 }
@@ -65,9 +74,9 @@ static void emit(ocr_text *out, int label, const float run[36], double *sum)
     int alt = -1;
     for (int k = 0; k < 36; k++)
         if (k != label && (alt < 0 || run[k] > run[alt])) alt = k;
-    out->text[out->n] = sym36_char(label);
+    out->text[out->n] = ocr_sym_char(label);
     out->conf[out->n] = run[label];
-    out->alt[out->n] = run[alt] > 0.001f ? sym36_char(alt) : 0;
+    out->alt[out->n] = run[alt] > 0.001f ? ocr_sym_char(alt) : 0;
     out->alt_conf[out->n] = run[alt];
     *sum += run[label];
     out->n++;
@@ -76,23 +85,19 @@ static void emit(ocr_text *out, int label, const float run[36], double *sum)
 void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *out)
 {
     memset(out, 0, sizeof *out);
-    signed char *map = malloc((size_t)C);
-    if (!map) return;
-    for (int c = 0; c < C; c++) /* 0 blank, 1..n symbols, n+1 space */
-        map[c] = c >= 1 && c <= d->n && strlen(d->sym[c - 1]) == 1
-                     ? (signed char)sym36(d->sym[c - 1][0])
-                     : -1;
     int prev = LBL_BLANK;
     float run[36] = {0};
     double sum = 0;
     for (int t = 0; t < T; t++) {
         const float *row = probs + (size_t)t * (size_t)C;
         float s[36] = {0}, other = 0;
-        for (int c = 1; c < C; c++)
-            if (map[c] >= 0)
-                s[map[c]] += row[c];
+        for (int c = 1; c < C; c++) { /* 0 blank, 1..n symbols, n+1 space */
+            int k = c <= d->n ? d->sym36[c - 1] : -1;
+            if (k >= 0)
+                s[k] += row[c];
             else if (row[c] > other)
                 other = row[c];
+        }
         int label = LBL_BLANK;
         float best = row[0];
         for (int k = 0; k < 36; k++)
@@ -107,7 +112,6 @@ void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *o
         prev = label;
     }
     if (prev >= 0 && prev < 36) emit(out, prev, run, &sum);
-    free(map);
     out->text[out->n] = '\0';
     out->mean = out->n ? (float)(sum / out->n) : 0;
 }

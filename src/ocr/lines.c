@@ -6,20 +6,12 @@
 
 #include "ocr.h"
 
-static void bounds(const ocr_quad *q, float *x1, float *y1, float *x2, float *y2)
-{
-    *x1 = *x2 = q->p[0].x, *y1 = *y2 = q->p[0].y;
-    for (int k = 1; k < 4; k++) {
-        *x1 = fminf(*x1, q->p[k].x), *x2 = fmaxf(*x2, q->p[k].x);
-        *y1 = fminf(*y1, q->p[k].y), *y2 = fmaxf(*y2, q->p[k].y);
-    }
-}
-
 bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b)
 {
-    float ax1, ay1, ax2, ay2, bx1, by1, bx2, by2;
-    bounds(a, &ax1, &ay1, &ax2, &ay2);
-    bounds(b, &bx1, &by1, &bx2, &by2);
+    float ab[4], bb[4];
+    quad_bounds(a, ab), quad_bounds(b, bb);
+    float ax1 = ab[0], ay1 = ab[1], ax2 = ab[2], ay2 = ab[3];
+    float bx1 = bb[0], by1 = bb[1], bx2 = bb[2], by2 = bb[3];
     float ah = ay2 - ay1, bh = by2 - by1;
     /* b starts below a's middle and ends below a: one line under the other */
     if (by1 < ay1 + ah * 0.6f || by2 <= ay2) return false;

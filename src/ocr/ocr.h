@@ -38,6 +38,8 @@ void db_params_default(db_params *p);
 int db_boxes(const float *prob, int w, int h, const db_params *p, ocr_quad *out, int max);
 /* Width and height of a rotated box (its sides). */
 void quad_size(const ocr_quad *q, float *w, float *h);
+/* The axis-aligned bounds of a quad: x1 y1 x2 y2. */
+void quad_bounds(const ocr_quad *q, float box[4]);
 
 /* Samples the quad out of a packed RGB image into a dw x dh RGB buffer
  * (bilinear), top-left corner first: a perspective warp, so any convex quad
@@ -47,10 +49,15 @@ void quad_crop(const uint8_t *rgb, int stride, int iw, int ih, const ocr_quad *q
 
 /* ---- recognition ---- */
 typedef struct {
-    char **sym; /* index 1..n of the model's classes; 0 is the CTC blank */
+    char **sym;         /* index 1..n of the model's classes; 0 is the CTC blank */
+    signed char *sym36; /* per symbol: its plate symbol (ocr_sym), -1 for others */
     int n;
     bool space; /* the class after the last symbol is a space */
 } ocr_dict;
+
+/* Plate symbols: A-Z as 0..25, 0-9 as 26..35; -1 for anything else. */
+int ocr_sym(char c);
+char ocr_sym_char(int k);
 
 /* One symbol per line (PaddleOCR's keys files); space appended as a class. */
 kerr_code ocr_dict_load(const char *path, ocr_dict *d, kerr *err);

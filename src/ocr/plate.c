@@ -25,13 +25,6 @@ struct plate_formats {
 
 enum { MAX_TPL_LEN = OCR_MAX_TEXT, MAX_TPL_PER_FORMAT = 256 };
 
-static int sym_index(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= '0' && c <= '9') return 26 + c - '0';
-    return -1;
-}
-
 /* One [..] class or literal of a pattern as a set of symbols; NULL when the
  * pattern uses what templates cannot say (alternation, groups, '*', '+'). */
 static const char *parse_atom(const char *p, uint64_t *set)
@@ -46,14 +39,14 @@ static const char *parse_atom(const char *p, uint64_t *set)
             char a = *p, b = a;
             if (p[1] == '-' && p[2] && p[2] != ']') b = p[2], p += 2;
             for (int c = (unsigned char)a; c <= (unsigned char)b; c++)
-                if (sym_index((char)c) >= 0) in |= 1ull << sym_index((char)c);
+                if (ocr_sym((char)c) >= 0) in |= 1ull << ocr_sym((char)c);
         }
         if (*p != ']') return NULL;
         *set = neg ? ~in & ((1ull << 36) - 1) : in;
         return p + 1;
     }
     if (*p == '.') return *set = (1ull << 36) - 1, p + 1;
-    if (sym_index(*p) >= 0) return *set = 1ull << sym_index(*p), p + 1;
+    if (ocr_sym(*p) >= 0) return *set = 1ull << ocr_sym(*p), p + 1;
     return NULL;
 }
 
@@ -223,13 +216,13 @@ static int matches(const plate_formats *f, const char *s)
 static float char_cost(const ocr_text *t, int i, uint64_t want, char *out)
 {
     char c = t->text[i];
-    if (sym_index(c) >= 0 && (want >> sym_index(c) & 1)) return *out = c, 0;
+    if (ocr_sym(c) >= 0 && (want >> ocr_sym(c) & 1)) return *out = c, 0;
     float best = -1;
-    if (t->alt[i] && (want >> sym_index(t->alt[i]) & 1))
+    if (t->alt[i] && (want >> ocr_sym(t->alt[i]) & 1))
         best = fmaxf(0.f, t->conf[i] - t->alt_conf[i]) + 0.01f, *out = t->alt[i];
     for (const char *s = swaps(c); s && *s; s++) {
         float cost = 0.5f * t->conf[i] + 0.05f;
-        if ((want >> sym_index(*s) & 1) && (best < 0 || cost < best)) best = cost, *out = *s;
+        if ((want >> ocr_sym(*s) & 1) && (best < 0 || cost < best)) best = cost, *out = *s;
     }
     return best;
 }
@@ -345,10 +338,10 @@ void plate_votes_add(plate_votes *v, const ocr_text *t)
 {
     if (t->n < 1 || t->n > VOTE_MAX_LEN) return;
     for (int i = 0; i < t->n; i++)
-        if (sym_index(t->text[i]) < 0) return;
+        if (ocr_sym(t->text[i]) < 0) return;
     float q = t->quality > 0 ? fminf(t->quality, 1.f) : 1.f;
     for (int i = 0; i < t->n; i++)
-        v->w[t->n][i][sym_index(t->text[i])] += t->conf[i] * q;
+        v->w[t->n][i][ocr_sym(t->text[i])] += t->conf[i] * q;
     v->q[t->n] += q;
     v->reads[t->n]++;
     v->total++;
@@ -366,7 +359,7 @@ int plate_votes_best(const plate_votes *v, ocr_text *out)
         int best = 0;
         for (int s = 1; s < 36; s++)
             if (v->w[len][i][s] > v->w[len][i][best]) best = s;
-        out->text[i] = best < 26 ? (char)('A' + best) : (char)('0' + best - 26);
+        out->text[i] = ocr_sym_char(best);
         out->conf[i] = v->w[len][i][best] / v->q[len];
         sum += out->conf[i];
     }
