@@ -5,13 +5,37 @@
 #   KVS_MODELS_MIRROR / KVS_MEDIA_MIRROR  offline folders for models and footage
 #                                         (default: ../shared/models, ../shared/media)
 #   KVS_FUZZ_SECONDS                      per fuzz target (default 20; 0 skips)
+#   KVS_REQUIRE_PREREQS=1                 a test missing something set-up installs fails
+#                                         instead of skipping (default: 1 when CI=true)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export KVS_MODELS_MIRROR="${KVS_MODELS_MIRROR:-$root/../shared/models}"
 export KVS_MEDIA_MIRROR="${KVS_MEDIA_MIRROR:-$root/../shared/media}"
 jobs=$(nproc)
-step() { printf '\n=== %s\n' "$*"; }
+export KVS_REQUIRE_PREREQS="${KVS_REQUIRE_PREREQS:-$([ "${CI:-}" = true ] && echo 1 || echo 0)}"
+
+# Each stage's wall time, printed at the end (also when a stage fails), so the
+# suite's growth shows before it nears CI's limit.
+stage="" stage_t0=$SECONDS suite_t0=$SECONDS
+times=()
+end_stage() {
+  [ -n "$stage" ] && times+=("$(printf '%6ds  %s' $((SECONDS - stage_t0)) "$stage")")
+  stage=""
+}
+print_times() {
+  local rc=$?
+  end_stage
+  printf '\n=== stage times (%s)\n' "$([ $rc -eq 0 ] && echo passed || echo "failed, exit $rc")"
+  printf '%s\n' "${times[@]}"
+  printf '%6ds  total\n' $((SECONDS - suite_t0))
+}
+trap print_times EXIT
+step() {
+  end_stage
+  stage="$*" stage_t0=$SECONDS
+  printf '\n=== %s\n' "$*"
+}
 
 step "set-up"
 scripts/setup.sh
@@ -42,14 +66,17 @@ UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 step "valgrind (unit tests and a short run of the binary)"
 for t in build/tests/test_*; do
   [ -x "$t" ] || continue
+  rc=0
   KVS_TEST_MODELS="$root/build/test-models" tests/valgrind/vg.sh "$root/build" -q --error-exitcode=99 --leak-check=full \
-    --errors-for-leak-kinds=definite --suppressions="$root/tests/valgrind.supp" "$t" >/dev/null ||
-    { echo "valgrind: $t failed"; exit 1; }
-  echo "valgrind clean: $t"
+    --errors-for-leak-kinds=definite --suppressions="$root/tests/valgrind.supp" "$t" >/dev/null || rc=$?
+  # 77: cases skipped under valgrind (full-size models), the rest clean.
+  [ $rc -eq 0 ] || [ $rc -eq 77 ] || { echo "valgrind: $t failed (exit $rc)"; exit 1; }
+  echo "valgrind clean: $t$([ $rc -eq 77 ] && echo ' (some cases skipped)')"
 done
 bash tests/valgrind_run.sh "$root/build"
 
 step "fuzzing"
 scripts/fuzz.sh "${KVS_FUZZ_SECONDS:-20}"
 
-step "all tests passed"
+end_stage
+printf '\n=== all tests passed\n'

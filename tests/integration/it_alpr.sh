@@ -20,7 +20,7 @@ else
 fi
 
 FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
-[ -f "$FONT" ] || skip "fonts-dejavu-core is missing (scripts/setup.sh installs it)"
+[ -f "$FONT" ] || need "fonts-dejavu-core is missing (scripts/setup.sh installs it)"
 car() { echo "color=c=$3:s=400x220:r=10:d=15,drawbox=x=80:y=130:w=240:h=60:color=white:t=fill,drawtext=fontfile=$FONT:text=$2:x=94:y=140:fontsize=36:fontcolor=black[$1]"; }
 FC="color=c=0x505050:s=1280x720:r=10:d=15[bg];$(car c1 ABC1234 0x2050a0);$(car c2 7XYZ123 0xa03020);$(car c3 KV24ZZP 0x208040)"
 FC="$FC;[bg][c1]overlay=x='-420+(t-0.5)*330':y=300:enable='between(t,0.5,5.7)'[v1]"

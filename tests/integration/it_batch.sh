@@ -8,7 +8,7 @@
 # the numbers, would change them.
 . "$(dirname "$0")/lib.sh"
 MODEL="$KVS_TEST_MODELS/yolox_nano_batch.onnx"
-[ -f "$MODEL" ] || skip "$MODEL missing (make_models.py makes it when models/coco/yolox_nano.onnx is there)"
+[ -f "$MODEL" ] || need "$MODEL missing (make_models.py makes it when models/coco/yolox_nano.onnx is there)"
 MEDIA=$(find_media)
 start=0
 for c in a b c d; do

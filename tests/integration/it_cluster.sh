@@ -139,7 +139,7 @@ one_owner_each w2 w3
 # (libfaketime, preloaded so that the signals reach kvs-infer itself; ASan
 # must be told it is not first in the library list)
 FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -1)
-[ -n "$FAKETIME_LIB" ] || skip "libfaketime is missing: run scripts/setup.sh"
+[ -n "$FAKETIME_LIB" ] || need "libfaketime is missing: run scripts/setup.sh"
 LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+30s" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" worker w4
 wait_for 40 balanced 6 w2 w3 w4 || fail "w4 did not get its share: $(shares w2 w3 w4)"

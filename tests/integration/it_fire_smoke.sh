@@ -7,9 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 M="${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/../shared/models}/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"
 [ -f "$M" ] || M="$KVS_SOURCE_DIR/models/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"
-[ -f "$M" ] || skip "fire/yolov8n_fire_smoke_int8_416_fixedout.onnx is missing (models mirror)"
+[ -f "$M" ] || need "fire/yolov8n_fire_smoke_int8_416_fixedout.onnx is missing (models mirror)"
 FIRE="${KVS_MEDIA_MIRROR:-$KVS_SOURCE_DIR/../shared/media}/video/fire_smoke_drone_360p.mp4"
-[ -f "$FIRE" ] || skip "video/fire_smoke_drone_360p.mp4 is missing (media mirror)"
+[ -f "$FIRE" ] || need "video/fire_smoke_drone_360p.mp4 is missing (media mirror)"
 PEOPLE=$(find_media)
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:0"}

@@ -8,7 +8,7 @@
 MODEL=$(find_model)
 MEDIA=$(find_media)
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" 2>/dev/null ||
-  skip "GStreamer's RTSP server is not installed: run scripts/setup.sh"
+  need "GStreamer's RTSP server is not installed: run scripts/setup.sh"
 ffmpeg -v error -y -i "$MEDIA" -t 6 -c:v libx264 -preset veryfast -g 10 -pix_fmt yuv420p -an "$WORK/clip.mp4"
 RPORT=$(free_port); METRICS_PORT=$(free_port)
 rtsp_up() {

@@ -11,8 +11,8 @@
 MODEL=$(find_model)
 MEDIA=$(find_media)
 need_standins
-[ -x /usr/bin/chromium ] || skip "chromium is not installed (scripts/setup.sh installs it)"
-[ -d "$NODE_DIR/node_modules/playwright-core" ] || skip "playwright-core is not installed (scripts/setup.sh)"
+[ -x /usr/bin/chromium ] || need "chromium is not installed (scripts/setup.sh installs it)"
+[ -d "$NODE_DIR/node_modules/playwright-core" ] || need "playwright-core is not installed (scripts/setup.sh)"
 TOKEN="op-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 METRICS_PORT=$(free_port)
 BASE="http://127.0.0.1:$METRICS_PORT"

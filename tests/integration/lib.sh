@@ -19,6 +19,13 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
+# A prerequisite that scripts/setup.sh installs: a skip on a machine without it,
+# a failure where set-up is known to have run (KVS_REQUIRE_PREREQS=1, as in CI),
+# so a broken set-up cannot turn tests into quiet skips.
+need() {
+  [ "${KVS_REQUIRE_PREREQS:-0}" = 1 ] && fail "prerequisite missing (scripts/setup.sh installs it): $*"
+  skip "$*"
+}
 note() { echo "-- $*" >&2; }
 
 # The COCO YOLOX-nano model: the repo's models/ (filled by set-up), the offline
@@ -29,7 +36,7 @@ find_model() {
            "${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/../shared/models}/coco/yolox_nano.onnx"; do
     [ -f "$m" ] && { echo "$m"; return 0; }
   done
-  skip "models/coco/yolox_nano.onnx is missing: run scripts/fetch-models.sh (or set KVS_MODELS_MIRROR)"
+  need "models/coco/yolox_nano.onnx is missing: run scripts/fetch-models.sh (or set KVS_MODELS_MIRROR)"
 }
 
 find_media() {
@@ -39,7 +46,7 @@ find_media() {
            /usr/share/doc/opencv-doc/examples/data/vtest.avi; do
     [ -f "$m" ] && { echo "$m"; return 0; }
   done
-  skip "vtest.avi is missing: run scripts/fetch-media.sh"
+  need "vtest.avi is missing: run scripts/fetch-media.sh"
 }
 
 free_port() {
@@ -95,7 +102,7 @@ run_bg() {
 # ---- AWS stand-ins (tests/standins, installed by scripts/setup.sh) ----
 NODE_DIR="$KVS_SOURCE_DIR/tests/standins"
 need_standins() {
-  [ -d "$NODE_DIR/node_modules/kinesalite" ] || skip "stand-ins not installed: run scripts/setup.sh"
+  [ -d "$NODE_DIR/node_modules/kinesalite" ] || need "stand-ins not installed: run scripts/setup.sh"
 }
 # standin NAME KIND PORT [DIR BUCKET...]: kinesalite, s3rver or dynalite on
 # 127.0.0.1, logging to $WORK/NAME.log; its pid is left in LAST_PID.
@@ -155,5 +162,5 @@ find_paddleocr() {
     [ -f "$d/ch_PP-OCRv4_rec_infer.onnx" ] && [ -f "$d/ch_PP-OCRv4_det_infer.onnx" ] && [ -f "$d/ppocr_keys_v1.txt" ] &&
       { echo "$d"; return 0; }
   done
-  skip "PaddleOCR models are missing: run scripts/fetch-models.sh (or set KVS_MODELS_MIRROR)"
+  need "PaddleOCR models are missing: run scripts/fetch-models.sh (or set KVS_MODELS_MIRROR)"
 }

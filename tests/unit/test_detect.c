@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_skip.h"
 #include <libavutil/frame.h>
 
 #include "../../src/detect/detect.h"
@@ -285,7 +287,7 @@ static detector *open_planted(const char *file, const char *type, const char *ex
 
 static void check_planted(const char *file)
 {
-    if (!g_dir[0]) skip();
+    if (!g_dir[0]) SKIP_MISSING("KVS_TEST_MODELS is not set (ctest sets it)");
     kerr err = {0};
     detector *det = open_planted(file, "yolo", NULL, &err);
     if (!det) fail_msg("%s", err.msg);
@@ -325,7 +327,7 @@ static void planted_yolov5(void **state)
 static void weapon_uses_its_class_map(void **state)
 {
     (void)state;
-    if (!g_dir[0]) skip();
+    if (!g_dir[0]) SKIP_MISSING("KVS_TEST_MODELS is not set (ctest sets it)");
     kerr err = {0};
     detector *det = open_planted("yolov8_96.onnx", "weapon", NULL, &err);
     if (!det) fail_msg("%s", err.msg);
@@ -373,7 +375,7 @@ static const char *run_colour(detector *det, uint8_t r, uint8_t g, uint8_t b)
 static void fire_smoke_confirms_over_frames(void **state)
 {
     (void)state;
-    if (!g_dir[0]) skip();
+    if (!g_dir[0]) SKIP_MISSING("KVS_TEST_MODELS is not set (ctest sets it)");
     kerr err = {0};
     detector *det = open_planted("gated_96.onnx", "fire_smoke", NULL, &err);
     if (!det) fail_msg("%s", err.msg);
@@ -398,7 +400,7 @@ static void fire_smoke_confirms_over_frames(void **state)
 static void fire_smoke_class_rules(void **state)
 {
     (void)state;
-    if (!g_dir[0]) skip();
+    if (!g_dir[0]) SKIP_MISSING("KVS_TEST_MODELS is not set (ctest sets it)");
     kerr err = {0};
     detector *det =
         open_planted("gated_96.onnx", "fire_smoke",
@@ -431,7 +433,7 @@ static void fire_smoke_class_rules(void **state)
 static void weapon_needs_a_person(void **state)
 {
     (void)state;
-    if (!g_dir[0]) skip();
+    if (!g_dir[0]) SKIP_MISSING("KVS_TEST_MODELS is not set (ctest sets it)");
     kerr err = {0};
     detector *det = open_planted("gated_96.onnx", "weapon",
                                  ", require_person: true, confirm: {hits: 1, window: 1}", &err);
@@ -462,7 +464,7 @@ static void weapon_needs_a_person(void **state)
 static void models_dir_and_size(void **state)
 {
     (void)state;
-    if (!g_dir[0]) skip();
+    if (!g_dir[0]) SKIP_MISSING("KVS_TEST_MODELS is not set (ctest sets it)");
     char dir[] = "/tmp/kvs-models-XXXXXX", a[1200], b[1200], src[1200], abs_dir[PATH_MAX];
     assert_non_null(mkdtemp(dir));
     assert_non_null(realpath(g_dir, abs_dir)); /* the links must not be relative */
@@ -500,7 +502,7 @@ static void models_dir_and_size(void **state)
 static void model_errors_are_precise(void **state)
 {
     (void)state;
-    if (!g_dir[0]) skip();
+    if (!g_dir[0]) SKIP_MISSING("KVS_TEST_MODELS is not set (ctest sets it)");
     kerr err = {0};
     assert_null(open_planted("gray_input.onnx", "yolo", NULL, &err));
     assert_non_null(strstr(err.msg, "must be [1, 3, H, W]"));
@@ -547,7 +549,7 @@ int main(void)
     };
     if (need_models(NULL) != 0)
         fprintf(stderr, "KVS_TEST_MODELS is not set: the planted-model tests are skipped\n");
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = test_exit(cmocka_run_group_tests(tests, NULL, NULL));
     infer_shutdown();
     return rc;
 }
