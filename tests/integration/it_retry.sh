@@ -107,11 +107,21 @@ sleep 4
 kill -0 "$KVS_PID" 2>/dev/null || fail "kvs-infer exited on 500s"
 sigterm_within "with every KVS call failing with 500"
 
-# The service goes away mid-run; then SIGTERM while retrying.
-run_bg "$WORK/c.yaml" "$WORK/log2"
-wait_for 20 grep -q 'cannot open the source' "$WORK/log2" || fail "no retry: $(tail -2 "$WORK/log2")"
+# The service goes away mid-run (both cameras were reading from it); then
+# SIGTERM while retrying. A fresh emulator: the one above has its 500s armed.
 kill "$EMU_PID"; wait "$EMU_PID" 2>/dev/null || true
-sleep 3
+kvs_emulator emulator2 "$EPORT" s1,s2 --history-s 30
+EMU_PID=$LAST_PID
+wait_ready emulator2
+run_bg "$WORK/c.yaml" "$WORK/log2"
+wait_for 60 recovered || fail "the cameras never read from the emulator: $(tail -2 "$WORK/log2")"
+e0=$(( $(metric 'kvs_infer_stream_errors_total{camera="hls"') + $(metric 'kvs_infer_stream_errors_total{camera="gm"') ))
+kill "$EMU_PID"; wait "$EMU_PID" 2>/dev/null || true
+more_errors() {
+  [ $(( $(metric 'kvs_infer_stream_errors_total{camera="hls"') + $(metric 'kvs_infer_stream_errors_total{camera="gm"') )) -ge $((e0 + 2)) ]
+}
+wait_for 20 more_errors || fail "no retries counted after KVS went away mid-run"
 kill -0 "$KVS_PID" 2>/dev/null || fail "kvs-infer exited when KVS went away mid-run"
+note "mid-run: $(metric 'kvs_infer_frames_processed_total{camera="hls"') + $(metric 'kvs_infer_frames_processed_total{camera="gm"') frames read before KVS went away, then retrying"
 sigterm_within "while retrying a vanished endpoint"
 echo PASS
