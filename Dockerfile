@@ -7,14 +7,21 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04
 
+# ---- ONNX Runtime's C headers, from Debian 13's package through the Debian
+# base's own apt sources (the CUDA base is Ubuntu, whose sources have none).
+FROM ${BASE_IMAGE} AS ort-headers
+COPY scripts/install-onnxruntime.sh /tmp/install-onnxruntime.sh
+RUN /tmp/install-onnxruntime.sh --headers-only /out/ort-include
+
 # ---- CUDA: ONNX Runtime's GPU build; built on the CUDA base itself, so the
 # binary and the run-time libraries come from one distribution.
 FROM ${CUDA_BASE_IMAGE} AS cuda-build
 # A proxy's CA for npm, where the build reaches the registry through one.
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /src
+COPY --from=ort-headers /out/ort-include/ /opt/ort-include/
 COPY scripts/ scripts/
-RUN KVS_SETUP=build KVS_ORT=gpu scripts/setup.sh
+RUN KVS_ORT_HEADERS=/opt/ort-include KVS_SETUP=build KVS_ORT=gpu scripts/setup.sh
 COPY . .
 RUN KVS_ORT=gpu scripts/container-build.sh
 

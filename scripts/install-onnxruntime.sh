@@ -10,6 +10,11 @@
 #                 (needs CUDA 13 and cuDNN 9 at run time). Both tarballs are checked against the
 #                 SHA-512 below. Microsoft's onnxruntime-linux-x64-gpu release folder works too,
 #                 through ORT_ROOT.
+#   KVS_ORT_HEADERS=DIR  ONNX Runtime's C headers from DIR instead of Debian 13's package (the CUDA
+#                 image's build stage is Ubuntu: the Dockerfile brings them from a Debian stage)
+#   --headers-only DIR   only fetch those headers into DIR (that Debian stage)
+# The Debian mirror comes from the machine's own apt sources or KVS_DEBIAN_MIRROR, never from an
+# address written here.
 set -euo pipefail
 ORT_FLAVOR=${KVS_ORT:-cpu}
 ORT_VERSION=1.30.0
@@ -52,6 +57,34 @@ debian_mirror() {
 }
 if [ "${1:-}" = "--print-mirror" ]; then debian_mirror; exit; fi
 
+# fetch_headers DEST: Debian 13's libonnxruntime-dev headers into DEST, with a
+# private apt configuration so the system's apt setup is untouched.
+fetch_headers() {
+  local dest=$1 mirror tmp aptopt
+  mirror=$(debian_mirror) || {
+    log "no Debian mirror in this machine's apt sources (not Debian?): set KVS_DEBIAN_MIRROR to one," \
+      "or KVS_ORT_HEADERS to a folder with ONNX Runtime's C headers"
+    exit 1
+  }
+  log "fetching the headers (Debian 13 libonnxruntime-dev from $mirror)"
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/apt/lists/partial" "$tmp/apt/archives/partial"
+  echo "deb $mirror trixie main" >"$tmp/apt/sources.list"
+  aptopt=(-o Dir::Etc::SourceList="$tmp/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::State::Lists="$tmp/apt/lists" -o Dir::Cache::archives="$tmp/apt/archives"
+    -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get "${aptopt[@]}" update -qq >/dev/null
+  (cd "$tmp" && apt-get "${aptopt[@]}" download libonnxruntime-dev >/dev/null)
+  dpkg -x "$tmp"/libonnxruntime-dev_*.deb "$tmp/dev"
+  mkdir -p "$dest"
+  cp "$tmp"/dev/usr/include/onnxruntime/*.h "$dest/"
+  rm -rf "$tmp"
+}
+if [ "${1:-}" = "--headers-only" ]; then
+  [ -n "${2:-}" ] || { log "--headers-only needs a folder"; exit 1; }
+  fetch_headers "$2"; exit 0
+fi
+
 if [ -n "${ORT_ROOT:-}" ]; then
   [ -f "$ORT_ROOT/include/onnxruntime_c_api.h" ] || [ -f "$ORT_ROOT/include/onnxruntime/onnxruntime_c_api.h" ] ||
     { log "ORT_ROOT=$ORT_ROOT has no include/onnxruntime_c_api.h"; exit 1; }
@@ -88,29 +121,17 @@ if [ "$ORT_FLAVOR" = gpu ]; then
   [ ${#providers[@]} -eq 2 ] || { log "$GPU_PKG: provider libraries not found"; exit 1; }
 fi
 
-log "fetching the headers (Debian 13 libonnxruntime-dev)"
-mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial"
-signed=""
-if ! mirror=$(debian_mirror); then
-  # Not Debian (NVIDIA's CUDA images are Ubuntu): the headers come from the
-  # Debian project's own mirror, checked with Debian's archive key.
-  [ "$(. "${OS_RELEASE:-/etc/os-release}" && echo "${ID:-}")" != debian ] ||
-    { log "no Debian mirror found in the apt sources: set KVS_DEBIAN_MIRROR"; exit 1; }
-  mirror=http://deb.debian.org/debian
-  [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debian-archive-keyring >/dev/null
-  signed="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+if [ -n "${KVS_ORT_HEADERS:-}" ]; then
+  [ -f "$KVS_ORT_HEADERS/onnxruntime_c_api.h" ] ||
+    { log "KVS_ORT_HEADERS=$KVS_ORT_HEADERS has no onnxruntime_c_api.h"; exit 1; }
+  headers=$KVS_ORT_HEADERS
+else
+  headers="$work/include"
+  fetch_headers "$headers"
 fi
-echo "deb $signed$mirror trixie main" >"$work/apt/sources.list"
-aptopt=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-  -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache::archives="$work/apt/archives"
-  -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-apt-get "${aptopt[@]}" update -qq >/dev/null
-(cd "$work" && apt-get "${aptopt[@]}" download libonnxruntime-dev >/dev/null)
-dpkg -x "$work"/libonnxruntime-dev_*.deb "$work/dev"
 
 mkdir -p "$PREFIX/include" "$PREFIX/lib" "$PCDIR"
-cp "$work"/dev/usr/include/onnxruntime/*.h "$PREFIX/include/"
+cp "$headers"/*.h "$PREFIX/include/"
 rm -f "$PREFIX"/lib/libonnxruntime*
 cp "$lib" "$PREFIX/lib/"
 ln -sf "$(basename "$lib")" "$PREFIX/lib/libonnxruntime.so"

@@ -41,4 +41,22 @@ SRC
   fail "KVS_DEBIAN_MIRROR is not taken first"
 mkdir -p "$WORK/c/sources.list.d"
 if mirror c >/dev/null 2>&1; then fail "no sources: should fail"; fi
+
+# Not Debian and no mirror: the headers-only fetch fails naming both ways out,
+# and KVS_ORT_HEADERS is taken instead of any mirror.
+rc=0; APT_ETC="$WORK/c" OS_RELEASE="$WORK/os-release" bash "$S" --headers-only "$WORK/h" 2>"$WORK/err" || rc=$?
+[ "$rc" = 1 ] && grep -q KVS_DEBIAN_MIRROR "$WORK/err" && grep -q KVS_ORT_HEADERS "$WORK/err" ||
+  fail "no mirror: expected exit 1 naming KVS_DEBIAN_MIRROR and KVS_ORT_HEADERS, got $rc: $(cat "$WORK/err")"
+
+# No package registry's host name anywhere in the tree (a fallback address
+# written into a script is how one got in): mirrors come from the machine.
+# The names are assembled here so this file does not match itself.
+d='\.'
+hosts="deb${d}debian${d}org|security${d}debian${d}org|ftp${d}[a-z]+${d}debian${d}org|archive${d}ubuntu${d}com"
+hosts+="|registry${d}npmjs${d}(org|com)|registry${d}yarnpkg${d}com|pypi${d}org|files${d}pythonhosted${d}org"
+hosts+="|crates${d}io|static${d}crates${d}io|proxy${d}golang${d}org|repo1${d}maven${d}org"
+if hits=$(cd "$KVS_SOURCE_DIR" && git ls-files -z 2>/dev/null | xargs -0 grep -nE "$hosts" 2>/dev/null); then
+  fail "package registry host names in the repository (take them from the machine's configuration):
+$hits"
+fi
 echo PASS
