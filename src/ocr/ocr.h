@@ -129,6 +129,8 @@ typedef struct {
  * up to max of them into out; returns how many the region has, or -1 when the
  * region is unknown. */
 int plate_region(const char *region, plate_preset *out, int max);
+/* The i-th known region's name, NULL past the end. */
+const char *plate_region_at(int i);
 /* The known region names, comma-separated, for error messages. */
 const char *plate_region_names(void);
 

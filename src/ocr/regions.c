@@ -6,6 +6,8 @@
  * fits without repair wins. Sources: the countries' published registration
  * schemes (as summarised on Wikipedia's "Vehicle registration plates of ..."
  * pages). */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ocr.h"
@@ -70,9 +72,9 @@ typedef struct {
  * whose formats do not swallow the others' (Austria's open format would read
  * most misreads as Austrian, so it is only in `at`). */
 static const region regions[] = {
-    {"br", {br}},
     {"us", {us}},
     {"eu", {uk, es, cz, be, nl, pt, fr, sk, it, hr, pl, hu, se, ro, de}},
+    {"br", {br}},
     {"de", {de}},
     {"fr", {fr}},
     {"it", {it}},
@@ -104,7 +106,25 @@ int plate_region(const char *name, plate_preset *out, int max)
     return -1;
 }
 
+const char *plate_region_at(int i)
+{
+    return i >= 0 && (size_t)i < sizeof regions / sizeof regions[0] ? regions[i].name : NULL;
+}
+
+/* Built from the table (once; config loading may run on several threads). */
+static char g_names[256];
+static pthread_once_t g_names_once = PTHREAD_ONCE_INIT;
+
+static void build_names(void)
+{
+    size_t used = 0;
+    for (int i = 0; plate_region_at(i); i++)
+        used += (size_t)snprintf(g_names + used, sizeof g_names - used, "%s%s", i ? ", " : "",
+                                 plate_region_at(i));
+}
+
 const char *plate_region_names(void)
 {
-    return "us, eu, br, de, fr, it, es, pt, nl, be, pl, cz, sk, at, hu, ro, se, hr, uk";
+    pthread_once(&g_names_once, build_names);
+    return g_names;
 }
