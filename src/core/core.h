@@ -1,5 +1,5 @@
 /* core: the small shared pieces every stage uses — errors, JSON logs, clocks,
- * bounded queues and event ids. Nothing here knows about video or AWS. */
+ * files, a heap and event ids. Nothing here knows about video or AWS. */
 #ifndef KVS_CORE_H
 #define KVS_CORE_H
 
@@ -8,6 +8,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The longest plate number kept, in characters: a read (detect.h), the votes
+ * across frames (ocr.h), an event (event.h) and the `max_chars` setting all
+ * hold this many. */
+#define PLATE_MAX_LEN 16
 
 /* ---- errors: a code plus a human message, filled by the callee ---- */
 typedef enum {

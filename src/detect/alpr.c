@@ -216,8 +216,8 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     if (cfg_read_double(d, P, "det_threshold", pp, 0.01, 0.99, &x)) c->db.bin_thresh = (float)x;
     if (cfg_read_double(d, P, "box_threshold", pp, 0.01, 0.99, &x)) c->db.box_thresh = (float)x;
     if (cfg_read_double(d, P, "unclip_ratio", pp, 0.5, 5, &x)) c->db.unclip_ratio = (float)x;
-    if (cfg_read_int(d, P, "min_chars", pp, 1, 16, &v)) c->min_chars = (int)v;
-    if (cfg_read_int(d, P, "max_chars", pp, 1, 16, &v)) c->max_chars = (int)v;
+    if (cfg_read_int(d, P, "min_chars", pp, 1, PLATE_MAX_LEN, &v)) c->min_chars = (int)v;
+    if (cfg_read_int(d, P, "max_chars", pp, 1, PLATE_MAX_LEN, &v)) c->max_chars = (int)v;
     cfg_read_bool(d, P, "require_format", pp, &c->require_format);
     cfg_read_bool(d, P, "whole_frame_fallback", pp, &c->fallback_db);
     cfg_read_bool(d, P, "rectify", pp, &c->db.quads);
@@ -427,7 +427,7 @@ static void to_read(const ocr_text *t, int format, const ocr_quad *q, plate_read
 {
     memset(r, 0, sizeof *r);
     r->has = true;
-    r->n = t->n > 16 ? 16 : t->n;
+    r->n = t->n > PLATE_MAX_LEN ? PLATE_MAX_LEN : t->n;
     memcpy(r->text, t->text, (size_t)r->n);
     memcpy(r->conf, t->conf, sizeof(float) * (size_t)r->n);
     r->mean = t->mean;

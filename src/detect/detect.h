@@ -17,8 +17,8 @@
 /* A plate read that goes with a detection (ALPR). */
 typedef struct {
     bool has;
-    char text[17];  /* A-Z 0-9 */
-    float conf[16]; /* per character */
+    char text[PLATE_MAX_LEN + 1]; /* A-Z 0-9 */
+    float conf[PLATE_MAX_LEN];    /* per character */
     int n;
     float mean;    /* mean character confidence */
     int format;    /* index of the matched format, -1 none */

@@ -43,7 +43,7 @@ typedef struct {
     int track_sightings;
     /* ALPR */
     bool has_plate;
-    char plate_text[17];
+    char plate_text[PLATE_MAX_LEN + 1];
     double plate_confidence;
     char *plate_format;  /* the format that matched, NULL: none */
     double plate_box[4]; /* x1 y1 x2 y2 pixels, for the plate crop */

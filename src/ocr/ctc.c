@@ -12,7 +12,7 @@ void ocr_dict_free(ocr_dict *d)
     for (int i = 0; i < d->n; i++)
         free(d->sym[i]);
     free(d->sym);
-    free(d->sym36);
+    free(d->plate_sym);
     memset(d, 0, sizeof *d);
 }
 
@@ -41,14 +41,14 @@ kerr_code ocr_dict_load(const char *path, ocr_dict *d, kerr *err)
     fclose(f);
     if (!d->n) return kerr_set(err, KERR_INVALID, "OCR dictionary %s is empty", path);
     /* Once here, not per read: a Chinese dictionary has 6,623 symbols. */
-    if (!(d->sym36 = malloc((size_t)d->n))) {
+    if (!(d->plate_sym = malloc((size_t)d->n))) {
         ocr_dict_free(d);
         return kerr_set(err, KERR_NOMEM, "out of memory");
     }
     for (int i = 0; i < d->n; i++) /* upper and lower case are one plate symbol */
-        d->sym36[i] = strlen(d->sym[i]) == 1
-                          ? (signed char)ocr_sym((char)toupper((unsigned char)d->sym[i][0]))
-                          : -1;
+        d->plate_sym[i] = strlen(d->sym[i]) == 1
+                              ? (signed char)ocr_sym((char)toupper((unsigned char)d->sym[i][0]))
+                              : -1;
     d->space = true;
     return KERR_OK;
 }
@@ -65,14 +65,14 @@ char ocr_sym_char(int k)
     return k < 26 ? (char)('A' + k) : (char)('0' + k - 26);
 }
 
-enum { LBL_BLANK = -1, LBL_OTHER = 36 };
+enum { LBL_BLANK = -1, LBL_OTHER = PLATE_SYMBOLS };
 
 /* The character of the run that just ended: its best symbol and runner-up. */
-static void emit(ocr_text *out, int label, const float run[36], double *sum)
+static void emit(ocr_text *out, int label, const float run[PLATE_SYMBOLS], double *sum)
 {
     if (out->n == OCR_MAX_TEXT) return;
     int alt = -1;
-    for (int k = 0; k < 36; k++)
+    for (int k = 0; k < PLATE_SYMBOLS; k++)
         if (k != label && (alt < 0 || run[k] > run[alt])) alt = k;
     out->text[out->n] = ocr_sym_char(label);
     out->conf[out->n] = run[label];
@@ -86,13 +86,13 @@ void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *o
 {
     memset(out, 0, sizeof *out);
     int prev = LBL_BLANK;
-    float run[36] = {0};
+    float run[PLATE_SYMBOLS] = {0};
     double sum = 0;
     for (int t = 0; t < T; t++) {
         const float *row = probs + (size_t)t * (size_t)C;
-        float s[36] = {0}, other = 0;
+        float s[PLATE_SYMBOLS] = {0}, other = 0;
         for (int c = 1; c < C; c++) { /* 0 blank, 1..n symbols, n+1 space */
-            int k = c <= d->n ? d->sym36[c - 1] : -1;
+            int k = c <= d->n ? d->plate_sym[c - 1] : -1;
             if (k >= 0)
                 s[k] += row[c];
             else if (row[c] > other)
@@ -100,18 +100,18 @@ void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *o
         }
         int label = LBL_BLANK;
         float best = row[0];
-        for (int k = 0; k < 36; k++)
+        for (int k = 0; k < PLATE_SYMBOLS; k++)
             if (s[k] > best) best = s[k], label = k;
         if (other > best) label = LBL_OTHER;
-        if (label != prev && prev >= 0 && prev < 36) emit(out, prev, run, &sum);
-        if (label >= 0 && label < 36) {
+        if (label != prev && prev >= 0 && prev < PLATE_SYMBOLS) emit(out, prev, run, &sum);
+        if (label >= 0 && label < PLATE_SYMBOLS) {
             if (label != prev) memset(run, 0, sizeof run);
-            for (int k = 0; k < 36; k++)
+            for (int k = 0; k < PLATE_SYMBOLS; k++)
                 run[k] = fmaxf(run[k], s[k]);
         }
         prev = label;
     }
-    if (prev >= 0 && prev < 36) emit(out, prev, run, &sum);
+    if (prev >= 0 && prev < PLATE_SYMBOLS) emit(out, prev, run, &sum);
     out->text[out->n] = '\0';
     out->mean = out->n ? (float)(sum / out->n) : 0;
 }

@@ -49,13 +49,14 @@ void quad_crop(const uint8_t *rgb, int stride, int iw, int ih, const ocr_quad *q
 
 /* ---- recognition ---- */
 typedef struct {
-    char **sym;         /* index 1..n of the model's classes; 0 is the CTC blank */
-    signed char *sym36; /* per symbol: its plate symbol (ocr_sym), -1 for others */
+    char **sym;             /* index 1..n of the model's classes; 0 is the CTC blank */
+    signed char *plate_sym; /* per symbol: its plate symbol (ocr_sym), -1 for others */
     int n;
     bool space; /* the class after the last symbol is a space */
 } ocr_dict;
 
 /* Plate symbols: A-Z as 0..25, 0-9 as 26..35; -1 for anything else. */
+enum { PLATE_SYMBOLS = 36 };
 int ocr_sym(char c);
 char ocr_sym_char(int k);
 
@@ -135,13 +136,12 @@ const char *plate_region_at(int i);
 const char *plate_region_names(void);
 
 /* ---- voting across the frames of one tracked vehicle ---- */
-#define VOTE_MAX_LEN 12
 typedef struct {
     /* per length, per position, per symbol (A-Z 0-9): summed confidence
      * times the read's quality */
-    float w[VOTE_MAX_LEN + 1][VOTE_MAX_LEN][36];
-    float q[VOTE_MAX_LEN + 1]; /* summed quality of the reads of each length */
-    int reads[VOTE_MAX_LEN + 1];
+    float w[PLATE_MAX_LEN + 1][PLATE_MAX_LEN][PLATE_SYMBOLS];
+    float q[PLATE_MAX_LEN + 1]; /* summed quality of the reads of each length */
+    int reads[PLATE_MAX_LEN + 1];
     int total;
 } plate_votes;
 

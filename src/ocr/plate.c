@@ -42,10 +42,10 @@ static const char *parse_atom(const char *p, uint64_t *set)
                 if (ocr_sym((char)c) >= 0) in |= 1ull << ocr_sym((char)c);
         }
         if (*p != ']') return NULL;
-        *set = neg ? ~in & ((1ull << 36) - 1) : in;
+        *set = neg ? ~in & ((1ull << PLATE_SYMBOLS) - 1) : in;
         return p + 1;
     }
-    if (*p == '.') return *set = (1ull << 36) - 1, p + 1;
+    if (*p == '.') return *set = (1ull << PLATE_SYMBOLS) - 1, p + 1;
     if (ocr_sym(*p) >= 0) return *set = 1ull << ocr_sym(*p), p + 1;
     return NULL;
 }
@@ -336,7 +336,7 @@ int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost)
 
 void plate_votes_add(plate_votes *v, const ocr_text *t)
 {
-    if (t->n < 1 || t->n > VOTE_MAX_LEN) return;
+    if (t->n < 1 || t->n > PLATE_MAX_LEN) return;
     for (int i = 0; i < t->n; i++)
         if (ocr_sym(t->text[i]) < 0) return;
     float q = t->quality > 0 ? fminf(t->quality, 1.f) : 1.f;
@@ -351,13 +351,13 @@ int plate_votes_best(const plate_votes *v, ocr_text *out)
 {
     memset(out, 0, sizeof *out);
     int len = 0;
-    for (int l = 1; l <= VOTE_MAX_LEN; l++)
+    for (int l = 1; l <= PLATE_MAX_LEN; l++)
         if (v->reads[l] && (!len || v->q[l] > v->q[len])) len = l;
     if (!len) return 0;
     float sum = 0;
     for (int i = 0; i < len; i++) {
         int best = 0;
-        for (int s = 1; s < 36; s++)
+        for (int s = 1; s < PLATE_SYMBOLS; s++)
             if (v->w[len][i][s] > v->w[len][i][best]) best = s;
         out->text[i] = ocr_sym_char(best);
         out->conf[i] = v->w[len][i][best] / v->q[len];

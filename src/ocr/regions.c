@@ -72,24 +72,15 @@ typedef struct {
  * whose formats do not swallow the others' (Austria's open format would read
  * most misreads as Austrian, so it is only in `at`). */
 static const region regions[] = {
-    {"us", {us}},
-    {"eu", {uk, es, cz, be, nl, pt, fr, sk, it, hr, pl, hu, se, ro, de}},
-    {"br", {br}},
-    {"de", {de}},
-    {"fr", {fr}},
-    {"it", {it}},
-    {"es", {es}},
-    {"pt", {pt}},
-    {"nl", {nl}},
-    {"be", {be}},
-    {"pl", {pl}},
-    {"cz", {cz}},
-    {"sk", {sk}},
-    {"at", {at}},
-    {"hu", {hu}},
-    {"ro", {ro}},
-    {"se", {se}},
-    {"hr", {hr}},
+    {"us", {us}}, {"eu", {uk, es, cz, be, nl, pt, fr, sk, it, hr, pl, hu, se, ro, de}},
+    {"br", {br}}, {"de", {de}},
+    {"fr", {fr}}, {"it", {it}},
+    {"es", {es}}, {"pt", {pt}},
+    {"nl", {nl}}, {"be", {be}},
+    {"pl", {pl}}, {"cz", {cz}},
+    {"sk", {sk}}, {"at", {at}},
+    {"hu", {hu}}, {"ro", {ro}},
+    {"se", {se}}, {"hr", {hr}},
     {"uk", {uk}},
 };
 
