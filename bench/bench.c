@@ -35,7 +35,7 @@ static kframe *first_frame(const char *clip)
     snprintf(text, sizeof text,
              "cameras: [{name: bench, source: {url: \"%s\"}, detectors: [{type: yolo}]}]\n", clip);
     cfg_diags diags = {0};
-    config *cfg = config_load("bench.yaml", text, &diags);
+    config *cfg = config_load(&app_cfg_readers, "bench.yaml", text, &diags);
     cfg_diags_free(&diags);
     if (!cfg) {
         fprintf(stderr, "bench: cannot read %s as a source\n", clip);
@@ -103,7 +103,7 @@ static double inference_only(const char *model, const kframe *f, int workers, do
              "      - {type: yolo, params: {model: \"%s\"}}\n",
              model);
     cfg_diags d = {0};
-    config *c = config_load("bench.yaml", text, &d);
+    config *c = config_load(&app_cfg_readers, "bench.yaml", text, &d);
     infer_job jobs[64];
     pthread_t th[64];
     if (workers > 64) workers = 64;

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
              "          dict: %s/paddleocr/ppocr_keys_v1.txt\n",
              models, models, models);
     cfg_diags d = {0};
-    config *cfg = config_load("bench-ocr.yaml", text, &d);
+    config *cfg = config_load(&app_cfg_readers, "bench-ocr.yaml", text, &d);
     if (!cfg) {
         fprintf(stderr, "kvs-bench-ocr: %s\n", d.n ? d.items[0].msg : "bad config");
         return 2;

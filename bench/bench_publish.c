@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/app/app.h"
 #include "../src/metrics/metrics.h"
 #include "../src/publish/publish.h"
 
@@ -55,7 +56,7 @@ int main(int argc, char **argv)
              "           publishers: {kinesis_stream_name: \"%s\"}}]\n",
              dir, fsync, endpoint, stream);
     cfg_diags d = {0};
-    config *cfg = config_load("bench.yaml", text, &d);
+    config *cfg = config_load(&app_cfg_readers, "bench.yaml", text, &d);
     kerr err = {0};
     publish_hub *h = cfg ? publish_hub_new(cfg, &err) : NULL;
     if (!h) {

@@ -37,6 +37,10 @@ typedef struct {
     char labels[256]; /* detector="..." for metrics */
 } cam_detector;
 
+/* The config readers of the registries above config/ (sources, publishers):
+ * what every caller of config_load in the service passes. */
+extern const cfg_readers app_cfg_readers;
+
 /* What the operator page shows of a camera (view.c): its latest analysed
  * frame, scaled down, and that frame's boxes. Kept only while somebody
  * watched in the last VIEW_WATCH_MS: a service nobody looks at pays

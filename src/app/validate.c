@@ -19,7 +19,8 @@ static void load_model(const cfg_detector *dc, const detector_ctx *ctx, cfg_diag
 config *app_load_config(const char *path, bool check_detectors, int *nerrors)
 {
     cfg_diags d = {.file = path};
-    config *cfg = check_detectors ? config_load_all(path, NULL, &d) : config_load(path, NULL, &d);
+    config *cfg = check_detectors ? config_load_all(&app_cfg_readers, path, NULL, &d)
+                                  : config_load(&app_cfg_readers, path, NULL, &d);
     if (cfg) /* plugins first: they add detector types */
         for (int i = 0; i < cfg->nplugins; i++) {
             kerr err = {0};

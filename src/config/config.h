@@ -186,24 +186,27 @@ typedef struct {
 
 enum { CFG_EP_KINESISVIDEO, CFG_EP_KINESIS, CFG_EP_S3, CFG_EP_DYNAMODB, CFG_EP_STS };
 
+/* The sections whose keys belong to a registry above this layer (a camera's
+ * `source:` to the sources', its `publishers:` to the publishers'): the caller
+ * passes their readers in, so config/ calls nothing above it. The app's pair
+ * is app_cfg_readers (app.h). */
+typedef struct cfg_readers {
+    /* Finds the camera's source by `mode:` and lets it read its keys. */
+    void (*source)(cfg_diags *d, const config *cfg, const ynode *cam, const char *path,
+                   cfg_camera *c);
+    /* Reads a camera's `publishers:` (NULL when absent). */
+    void (*publishers)(cfg_diags *d, const config *cfg, const ynode *pubs, const char *path,
+                       cfg_publishers *out);
+} cfg_readers;
+
 /* Parses the file (or, when text != NULL, the text, naming it file). Returns
  * NULL with diagnostics in *d when anything is wrong; on success d->n == 0. */
-config *config_load(const char *file, const char *text, cfg_diags *d);
+config *config_load(const cfg_readers *r, const char *file, const char *text, cfg_diags *d);
 /* Same, but returns whatever could be read even when there are diagnostics
  * (NULL only when the YAML itself cannot be parsed), so --validate can go on
  * checking detectors and report every problem at once. */
-config *config_load_all(const char *file, const char *text, cfg_diags *d);
+config *config_load_all(const cfg_readers *r, const char *file, const char *text, cfg_diags *d);
 void config_free(config *c);
-/* Implemented by the sources' registry (src/source/settings.c): finds the
- * camera's source by `mode:` and lets it read its keys of `source:`. */
-void cfg_source_read(cfg_diags *d, const config *cfg, const ynode *cam, const char *path,
-                     cfg_camera *c);
-/* Implemented by the publishers' registry (src/publish/settings.c): every
- * registered publisher reads its keys of a camera's `publishers:` (NULL when
- * absent); unknown keys are reported; with none asked for, the default
- * publisher (the local sink). cfg may be NULL (no region check). */
-void cfg_publishers_read(cfg_diags *d, const config *cfg, const ynode *pubs, const char *path,
-                         cfg_publishers *out);
 /* Parses a YAML text into a tree; NULL with a diagnostic on syntax errors. */
 ynode *ynode_parse(const char *text, size_t len, cfg_diags *d);
 void ynode_free(ynode *n);

@@ -310,8 +310,8 @@ static void load_plugins_and_models(cfg_diags *d, config *cfg, const ynode *root
     if (env && *env && stat(env, &st) == 0 && S_ISDIR(st.st_mode)) cfg->models_dir = kstrdup(env);
 }
 
-static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char *path,
-                        cfg_camera *c)
+static void load_camera(const cfg_readers *r, cfg_diags *d, config *cfg, const ynode *cam,
+                        const char *path, cfg_camera *c)
 {
     cfg_check_keys(d, cam, path, k_cam_keys);
     const char *why = NULL;
@@ -326,7 +326,7 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
                      c->stream_name);
     cfg_read_str(d, cam, "region", path, &c->region);
     if (!c->region && cfg->aws_region) c->region = kstrdup(cfg->aws_region);
-    cfg_source_read(d, cfg, cam, path, c);
+    r->source(d, cfg, cam, path, c);
     cfg_read_double(d, cam, "fps_limit", path, 0.0, 1000.0, &c->fps_limit);
     int64_t sk;
     if (cfg_read_int(d, cam, "skip_frames", path, 0, 10000, &sk)) c->skip_frames = (int)sk;
@@ -362,7 +362,7 @@ static void load_camera(cfg_diags *d, config *cfg, const ynode *cam, const char 
     }
     const ynode *pn = ynode_get(cam, "publishers");
     snprintf(p, sizeof p, "%s.publishers", path);
-    if (!pn || cfg_expect_map(d, pn, p)) cfg_publishers_read(d, cfg, pn, p, &c->pub);
+    if (!pn || cfg_expect_map(d, pn, p)) r->publishers(d, cfg, pn, p, &c->pub);
     size_t len = 0, cap = 0;
     dump(cam, &c->fingerprint, &len, &cap);
 }
@@ -480,10 +480,10 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
     }
 }
 
-config *config_load(const char *file, const char *text, cfg_diags *d)
+config *config_load(const cfg_readers *r, const char *file, const char *text, cfg_diags *d)
 {
     size_t before = d->n;
-    config *cfg = config_load_all(file, text, d);
+    config *cfg = config_load_all(r, file, text, d);
     if (cfg && d->n > before) {
         config_free(cfg);
         return NULL;
@@ -491,7 +491,7 @@ config *config_load(const char *file, const char *text, cfg_diags *d)
     return cfg;
 }
 
-config *config_load_all(const char *file, const char *text, cfg_diags *d)
+config *config_load_all(const cfg_readers *r, const char *file, const char *text, cfg_diags *d)
 {
     d->file = file;
     char *owned = NULL;
@@ -550,7 +550,7 @@ config *config_load_all(const char *file, const char *text, cfg_diags *d)
             ynode *view = merge_view(cams->items[i], defaults);
             if (!view) continue;
             cfg_camera *c = &cfg->cams[cfg->ncam++];
-            load_camera(d, cfg, view, p, c);
+            load_camera(r, d, cfg, view, p, c);
             free_view(view);
             for (int j = 0; c->name && j < cfg->ncam - 1; j++)
                 if (cfg->cams[j].name && strcmp(cfg->cams[j].name, c->name) == 0)

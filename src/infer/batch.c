@@ -39,9 +39,10 @@ struct batcher {
     int64_t shape[INFER_MAX_DIMS]; /* of the open batch */
     int ndims;
     char labels[160];
+    batch_runner r;
 };
 
-batcher *batcher_new(int max, int wait_us, const char *name)
+batcher *batcher_new(int max, int wait_us, const char *name, const batch_runner *r)
 {
     batcher *b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -56,6 +57,7 @@ batcher *batcher_new(int max, int wait_us, const char *name)
     b->max = max < 1 ? 1u : max > INFER_BATCH_MAX ? (unsigned)INFER_BATCH_MAX : (unsigned)max;
     b->wait_ns = wait_us < 0 ? 0 : (int64_t)wait_us * 1000;
     mlabels(b->labels, sizeof b->labels, "model", name, NULL);
+    b->r = *r;
     return b;
 }
 
@@ -78,7 +80,8 @@ static size_t image_count(const int64_t *shape, int ndims)
 }
 
 /* Gives each request its image's part of a batched output. */
-static kerr_code split_output(const infer_output *o, request **reqs, int n, kerr *err)
+static kerr_code split_output(const batch_runner *r, const infer_output *o, request **reqs, int n,
+                              kerr *err)
 {
     if (o->ndims < 1 || o->dims[0] != n || o->count % (size_t)n)
         return kerr_set(err, KERR_INVALID,
@@ -91,7 +94,7 @@ static kerr_code split_output(const infer_output *o, request **reqs, int n, kerr
         out->owned = malloc(part * sizeof(float));
         if (!out->owned) {
             for (int k = 0; k < i; k++)
-                infer_output_release(reqs[k]->out);
+                r->release(reqs[k]->out);
             return kerr_set(err, KERR_NOMEM, "out of memory");
         }
         memcpy(out->owned, o->data + part * (size_t)i, part * sizeof(float));
@@ -105,8 +108,8 @@ static kerr_code split_output(const infer_output *o, request **reqs, int n, kerr
     return KERR_OK;
 }
 
-static kerr_code run_many(model *m, request **reqs, int n, const int64_t *shape, int ndims,
-                          kerr *err)
+static kerr_code run_many(const batch_runner *r, request **reqs, int n, const int64_t *shape,
+                          int ndims, kerr *err)
 {
     size_t per = image_count(shape, ndims);
     float *input = malloc(per * (size_t)n * sizeof(float));
@@ -117,19 +120,19 @@ static kerr_code run_many(model *m, request **reqs, int n, const int64_t *shape,
     memcpy(bshape, shape, sizeof(int64_t) * (size_t)ndims);
     bshape[0] = n;
     infer_output o;
-    kerr_code rc = model_run(m, input, bshape, ndims, &o, err);
+    kerr_code rc = r->run(r->model, input, bshape, ndims, &o, err);
     free(input);
     if (rc) return rc;
-    rc = split_output(&o, reqs, n, err);
-    infer_output_release(&o);
+    rc = split_output(r, &o, reqs, n, err);
+    r->release(&o);
     return rc;
 }
 
-static void run_batch(batcher *b, model *m, request **reqs, int n, const int64_t *shape, int ndims)
+static void run_batch(batcher *b, request **reqs, int n, const int64_t *shape, int ndims)
 {
     kerr err = {0};
-    kerr_code rc = n == 1 ? model_run(m, reqs[0]->input, shape, ndims, reqs[0]->out, &err)
-                          : run_many(m, reqs, n, shape, ndims, &err);
+    kerr_code rc = n == 1 ? b->r.run(b->r.model, reqs[0]->input, shape, ndims, reqs[0]->out, &err)
+                          : run_many(&b->r, reqs, n, shape, ndims, &err);
     for (int i = 0; i < n; i++) {
         reqs[i]->rc = rc;
         if (rc) reqs[i]->err = err;
@@ -151,9 +154,9 @@ static double batch_difference(const infer_output *a, const infer_output *b, con
     return worst / scale;
 }
 
-kerr_code batch_consistent(model *m, bool *same, char *why, size_t len, kerr *err)
+kerr_code batch_consistent(const batch_runner *r, const tensor_info *in, bool *same, char *why,
+                           size_t len, kerr *err)
 {
-    const tensor_info *in = &model_get_info(m)->input;
     int64_t one[INFER_MAX_DIMS], two[INFER_MAX_DIMS];
     size_t n = 1;
     for (int i = 0; i < in->ndims; i++) {
@@ -168,9 +171,9 @@ kerr_code batch_consistent(model *m, bool *same, char *why, size_t len, kerr *er
         pics[n + i] = ((i / 16 + i / 4096) % 2) ? 0.9f : 0.1f;
     }
     infer_output a = {0}, b = {0}, ab = {0};
-    kerr_code rc = model_run(m, pics, one, in->ndims, &a, err);
-    if (!rc) rc = model_run(m, pics + n, one, in->ndims, &b, err);
-    if (!rc) rc = model_run(m, pics, two, in->ndims, &ab, err);
+    kerr_code rc = r->run(r->model, pics, one, in->ndims, &a, err);
+    if (!rc) rc = r->run(r->model, pics + n, one, in->ndims, &b, err);
+    if (!rc) rc = r->run(r->model, pics, two, in->ndims, &ab, err);
     free(pics);
     *same = false;
     if (rc) {
@@ -188,9 +191,9 @@ kerr_code batch_consistent(model *m, bool *same, char *why, size_t len, kerr *er
                  "one camera's picture would move another's boxes)",
                  diff * 100);
     }
-    infer_output_release(&a);
-    infer_output_release(&b);
-    infer_output_release(&ab);
+    r->release(&a);
+    r->release(&b);
+    r->release(&ab);
     return rc;
 }
 
@@ -203,7 +206,7 @@ static void deadline_after(struct timespec *ts, int64_t ns)
 }
 
 /* The leader's part: wait for company, close the batch, run it. */
-static void lead(batcher *b, model *m)
+static void lead(batcher *b)
 {
     struct timespec until;
     deadline_after(&until, b->wait_ns);
@@ -218,18 +221,18 @@ static void lead(batcher *b, model *m)
     b->nopen = 0;
     pthread_cond_broadcast(&b->room);
     pthread_mutex_unlock(&b->mu);
-    run_batch(b, m, reqs, n, shape, ndims);
+    run_batch(b, reqs, n, shape, ndims);
     pthread_mutex_lock(&b->mu);
     for (int i = 0; i < n; i++)
         reqs[i]->done = true;
     pthread_cond_broadcast(&b->done);
 }
 
-kerr_code batcher_submit(batcher *b, model *m, const float *input, const int64_t *shape, int ndims,
+kerr_code batcher_submit(batcher *b, const float *input, const int64_t *shape, int ndims,
                          infer_output *out, kerr *err)
 {
     memset(out, 0, sizeof *out);
-    if (ndims > INFER_MAX_DIMS) return model_run(m, input, shape, ndims, out, err);
+    if (ndims > INFER_MAX_DIMS) return b->r.run(b->r.model, input, shape, ndims, out, err);
     pthread_mutex_lock(&b->mu);
     /* A full batch whose leader has not woken yet: this image opens the next. */
     while (b->nopen >= b->max)
@@ -237,7 +240,7 @@ kerr_code batcher_submit(batcher *b, model *m, const float *input, const int64_t
     if (b->nopen > 0 &&
         (b->ndims != ndims || memcmp(b->shape, shape, sizeof(int64_t) * (size_t)ndims) != 0)) {
         pthread_mutex_unlock(&b->mu);
-        return model_run(m, input, shape, ndims, out, err);
+        return b->r.run(b->r.model, input, shape, ndims, out, err);
     }
     request r = {.input = input, .out = out};
     if (b->nopen == 0) {
@@ -246,7 +249,7 @@ kerr_code batcher_submit(batcher *b, model *m, const float *input, const int64_t
     }
     b->open[b->nopen++] = &r;
     if (b->nopen == 1)
-        lead(b, m);
+        lead(b);
     else if (b->nopen == b->max)
         pthread_cond_signal(&b->full);
     while (!r.done)

@@ -320,6 +320,12 @@ static void free_model(model *m)
     free(m);
 }
 
+static kerr_code run_alone(void *m, const float *input, const int64_t *shape, int ndims,
+                           infer_output *out, kerr *err)
+{
+    return model_run(m, input, shape, ndims, out, err);
+}
+
 /* A model batches when its input's first dimension is dynamic, the others
  * are fixed (images of one size), and a batch gives each image what it would
  * get alone. */
@@ -336,7 +342,8 @@ static kerr_code start_batching(model *m, kerr *err)
         }
     bool same;
     char why[320];
-    kerr_code rc = batch_consistent(m, &same, why, sizeof why, err);
+    batch_runner r = {.run = run_alone, .release = infer_output_release, .model = m};
+    kerr_code rc = batch_consistent(&r, in, &same, why, sizeof why, err);
     if (rc) return rc;
     if (!same) {
         log_kv(LOG_WARN, LOG_CTX("model", base ? base + 1 : m->info.path),
@@ -344,7 +351,7 @@ static kerr_code start_batching(model *m, kerr *err)
         return KERR_OK;
     }
     m->batch =
-        batcher_new(m->opts.batch_max, m->opts.batch_wait_us, base ? base + 1 : m->info.path);
+        batcher_new(m->opts.batch_max, m->opts.batch_wait_us, base ? base + 1 : m->info.path, &r);
     return m->batch ? KERR_OK : kerr_set(err, KERR_NOMEM, "out of memory");
 }
 
@@ -471,7 +478,7 @@ kerr_code model_run_batched(model *m, const float *input, const int64_t *shape, 
                             infer_output *out, kerr *err)
 {
     if (!m->batch || ndims < 1 || shape[0] != 1) return model_run(m, input, shape, ndims, out, err);
-    return batcher_submit(m->batch, m, input, shape, ndims, out, err);
+    return batcher_submit(m->batch, input, shape, ndims, out, err);
 }
 
 void infer_output_release(infer_output *out)

@@ -108,4 +108,11 @@ kerr_code append_line(int fd, const char *line, size_t len, kerr *err);
 kerr_code dead_letter_write(const char *spool_dir, const char *publisher, const event *e,
                             const char *why, kerr *err);
 
+/* The publishers' reader of a camera's `publishers:` (a cfg_readers member):
+ * every registered publisher reads its keys (pubs NULL when absent); unknown
+ * keys are reported; with none asked for, the default publisher (the local
+ * sink). cfg may be NULL (no region check). */
+void cfg_publishers_read(cfg_diags *d, const config *cfg, const ynode *pubs, const char *path,
+                         cfg_publishers *out);
+
 #endif

@@ -128,4 +128,9 @@ void backoff_init(backoff *b, int64_t max_ms);
 int64_t backoff_next(backoff *b); /* the delay to wait now, then doubles */
 void backoff_reset(backoff *b);
 
+/* The sources' reader of a camera's `source:` (a cfg_readers member): finds
+ * the source by `mode:` and lets it read its keys. */
+void cfg_source_read(cfg_diags *d, const config *cfg, const ynode *cam, const char *path,
+                     cfg_camera *c);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/app/app.h"
 #include "../../src/config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     cfg_diags d = {0};
-    config *c = config_load_all("fuzz.yaml", text, &d);
+    config *c = config_load_all(&app_cfg_readers, "fuzz.yaml", text, &d);
     for (size_t i = 0; i < d.n; i++) {
         char line[1024];
         cfg_diag_format(&d.items[i], line, sizeof line);

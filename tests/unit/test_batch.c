@@ -18,6 +18,7 @@
 
 #include "test_skip.h"
 
+#include "../../src/app/app.h"
 #include "../../src/detect/detect.h"
 #include "../../src/infer/infer.h"
 #include "../../src/metrics/metrics.h"
@@ -47,7 +48,7 @@ static detector *open_yolo(const char *file, const infer_opts *o, kerr *err)
              "      - type: yolo\n        params: {model: \"%s/%s\"}\n",
              g_dir, file);
     cfg_diags d = {0};
-    config *c = config_load("batch.yaml", text, &d);
+    config *c = config_load(&app_cfg_readers, "batch.yaml", text, &d);
     assert_non_null(c);
     detector_ctx ctx = {.config_file = "batch.yaml", .infer = *o};
     detector *det = detector_open(&c->cams[0].dets[0], &ctx, err);

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/app/app.h"
 #include "../../src/config/config.h"
 #include "../../src/detect/detect.h"
 #include "../../src/source/source.h"
@@ -34,7 +35,7 @@ static const char *pub_key(const cfg_camera *c, const char *publisher, const cha
 static config *load(const char *text, size_t *ndiag)
 {
     cfg_diags d = {0};
-    config *c = config_load("t.yaml", text, &d);
+    config *c = config_load(&app_cfg_readers, "t.yaml", text, &d);
     g_msgs[0] = '\0';
     for (size_t i = 0; i < d.n; i++) {
         char line[1024];

@@ -16,6 +16,7 @@
 #include "test_skip.h"
 #include <libavutil/frame.h>
 
+#include "../../src/app/app.h"
 #include "../../src/detect/detect.h"
 #include "../../src/infer/infer.h"
 
@@ -275,7 +276,7 @@ static detector *open_planted(const char *file, const char *type, const char *ex
              "      - type: %s\n        params: {model: \"%s/%s\"%s}\n",
              type, g_dir, file, extra ? extra : "");
     cfg_diags d = {0};
-    config *c = config_load("planted.yaml", text, &d);
+    config *c = config_load(&app_cfg_readers, "planted.yaml", text, &d);
     assert_non_null(c);
     detector_ctx ctx = {.config_file = "planted.yaml"};
     infer_opts_init(&ctx.infer, "cpu", 1);
@@ -483,7 +484,7 @@ static void models_dir_and_size(void **state)
                  "    detectors:\n      - type: yolo\n        params: {model: yolov8n.onnx%s}\n",
                  dir, sizes[i]);
         cfg_diags d = {0};
-        config *c = config_load("nowhere/planted.yaml", text, &d);
+        config *c = config_load(&app_cfg_readers, "nowhere/planted.yaml", text, &d);
         assert_non_null(c);
         detector_ctx ctx = {.config_file = "nowhere/planted.yaml", .models_dir = c->models_dir};
         infer_opts_init(&ctx.infer, "cpu", 1);

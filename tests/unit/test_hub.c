@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/app/app.h"
 #include "../../src/config/config.h"
 #include "../../src/event/event.h"
 #include "../../src/publish/publish.h"
@@ -47,7 +48,7 @@ static void fixture_open(fixture *f, const char *yaml_fmt)
     char yaml[2048];
     snprintf(yaml, sizeof yaml, yaml_fmt, f->dir);
     cfg_diags d = {0};
-    f->cfg = config_load("t.yaml", yaml, &d);
+    f->cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
     if (!f->cfg) fail_msg("%s", d.n ? d.items[0].msg : "config");
     cfg_diags_free(&d);
     kerr err = {0};

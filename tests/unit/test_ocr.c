@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/app/app.h"
 #include "../../src/config/config.h"
 #include "../../src/detect/detect.h"
 #include "../../src/ocr/ocr.h"
@@ -331,7 +332,7 @@ static void region_in_config(void **state)
 {
     (void)state;
     cfg_diags d = {0};
-    config *c = config_load("r.yaml",
+    config *c = config_load(&app_cfg_readers, "r.yaml",
                             "cameras:\n  - name: a\n    source: {mode: url, url: x}\n"
                             "    detectors:\n      - type: alpr\n        params:\n"
                             "          det_model: d.onnx\n          rec_model: r.onnx\n"

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/app/app.h"
 #include "../../src/ui/ui.h"
 
 static void basic(char *out, size_t len, const char *user_pass)
@@ -260,7 +261,7 @@ static void config_redacted(void **state)
                        "    source: {mode: url, url: \"rtsp://admin:pa:ss@10.0.0.5/s\"}\n"
                        "    detectors: [{type: yolo, params: {api_secret: s1, password: p2}}]\n";
     cfg_diags d = {0};
-    config *c = config_load_all("t.yaml", text, &d);
+    config *c = config_load_all(&app_cfg_readers, "t.yaml", text, &d);
     assert_non_null(c);
     char *j = ui_config_json(c->root);
     assert_non_null(j);
