@@ -64,7 +64,8 @@ static int blob_detect(void *handle, const kvs_plugin_frame *f, float threshold,
     /* score: how much of the box the colour fills */
     float score = (float)n / (float)((x2 - x1 + 1) * (y2 - y1 + 1));
     if (score < threshold) return 0;
-    out[0] = (kvs_plugin_box){(float)x1, (float)y1, (float)x2 + 1, (float)y2 + 1, score, 0};
+    out[0] = (kvs_plugin_box){
+        .x1 = (float)x1, .y1 = (float)y1, .x2 = (float)x2 + 1, .y2 = (float)y2 + 1, .score = score};
     return 1;
 }
 

@@ -17,7 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KVS_PLUGIN_ABI_VERSION 1u
+/* 2: boxes carry a plate read, plugins declare capabilities. */
+#define KVS_PLUGIN_ABI_VERSION 2u
+
+/* kvs_plugin.caps */
+#define KVS_PLUGIN_READS_PLATES 1u /* boxes are plates and carry their text */
 
 typedef struct {
     int width, height, stride; /* stride: bytes per row */
@@ -29,6 +33,11 @@ typedef struct {
     float x1, y1, x2, y2; /* pixels of the frame */
     float score;          /* 0..1 */
     int cls;              /* the plugin's class number, named by label() */
+    /* KVS_PLUGIN_READS_PLATES: the plate's text (A-Z 0-9; other characters
+     * are dropped; "" when unread) and how sure the read is (0..1). kvs-infer
+     * votes over a track's reads as it does for its own ALPR. */
+    char plate[17];
+    float plate_confidence;
 } kvs_plugin_box;
 
 typedef struct kvs_plugin {
@@ -44,6 +53,7 @@ typedef struct kvs_plugin {
                   int max, char *err, size_t errlen);
     const char *(*label)(void *handle, int cls);
     void (*free)(void *handle);
+    uint32_t caps; /* KVS_PLUGIN_* */
 } kvs_plugin;
 
 /* The one symbol a plugin exports. */

@@ -51,7 +51,7 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
         e->has_plate = true;
         snprintf(e->plate_text, sizeof e->plate_text, "%s", det->plate.text);
         e->plate_confidence = det->plate.mean;
-        const char *fmt = alpr_format_name(d->det->conf, det->plate.format);
+        const char *fmt = detector_format_name(d->det, det->plate.format);
         e->plate_format = fmt ? kstrdup(fmt) : NULL;
         for (int k = 0; k < 4; k++)
             e->plate_box[k] = det->plate.box[k];

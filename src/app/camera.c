@@ -504,7 +504,8 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
         roi_filter_init(&d->roi, c->cfg, dc);
         tracker_init(&d->trk, 0.3f, 2,
                      tracker_max_age_ms(c->cfg->fps_limit, c->cfg->skip_frames, 0));
-        track_policy pol = {.plates = strcmp(dc->type, "alpr") == 0,
+        const detector_ops *ops = detector_find(dc->type);
+        track_policy pol = {.plates = ops && (ops->caps & DET_READS_PLATES),
                             .plate_min_reads = dc->plate_reads,
                             .cooldown_ms = (int64_t)(dc->cooldown_s * 1000),
                             .updates = dc->updates,

@@ -70,6 +70,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* A source, detector or publisher refused at start-up (a taken name, a
+     * full table) would otherwise surface later as an unknown mode or type. */
+    kerr rerr = {0};
+    if (source_registry_check(&rerr) || detector_registry_check(&rerr) ||
+        publisher_registry_check(&rerr)) {
+        fprintf(stderr, "kvs-infer: %s\n", rerr.msg);
+        return 2;
+    }
     if (validate) {
         int nerr = 0;
         config *cfg = app_load_config(config_path, true, &nerr);

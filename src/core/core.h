@@ -78,4 +78,38 @@ int mkdir_p(const char *path, kerr *err);
 char *read_file(const char *path, size_t *len, kerr *err);
 int cpu_count(void);
 
+/* ---- registries: the named vtables of one kind (sources, detectors,
+ * publishers), all kept the same way. Built-ins are one line each in the
+ * kind's registry.c; others are added at start-up (a constructor in a
+ * program's own file) or at run time (a detector plugin). Names are unique
+ * and the table bounded: a refused addition is an error, never dropped
+ * quietly, and one refused before main is kept for registry_check. Entries
+ * are never removed, so a found entry stays valid. ---- */
+enum { REGISTRY_MAX_EXTRA = 16 };
+typedef struct registry {
+    const char *kind;           /* "source", "detector", "publisher" */
+    const void *const *builtin; /* NULL-terminated */
+    const char *(*name_of)(const void *entry);
+    pthread_mutex_t mu; /* extras can be added while others look up */
+    const void *extra[REGISTRY_MAX_EXTRA];
+    int nextra;
+    char refused[256]; /* the first refused addition, "" when none */
+} registry;
+#define REGISTRY_INIT(kind_, builtin_, name_of_)                                                   \
+    {                                                                                              \
+        .kind = (kind_), .builtin = (builtin_), .name_of = (name_of_),                             \
+        .mu = PTHREAD_MUTEX_INITIALIZER                                                            \
+    }
+
+/* The i-th entry (built-ins first), NULL past the end. */
+const void *registry_at(registry *r, int i);
+const void *registry_find(registry *r, const char *name);
+/* Adds an entry; KERR_INVALID naming it when the name is taken or the table
+ * is full (the first such refusal is also kept for registry_check). */
+kerr_code registry_add(registry *r, const void *entry, kerr *err);
+/* KERR_INVALID with the message of the first refused addition. */
+kerr_code registry_check(registry *r, kerr *err);
+/* Comma separated names, for error messages. */
+void registry_names(registry *r, char *buf, size_t len);
+
 #endif

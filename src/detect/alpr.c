@@ -695,7 +695,7 @@ static kerr_code alpr_open(const void *conf, const detector_ctx *ctx, void **sta
 }
 
 /* The name of a format for events (its pattern when it has no name). */
-const char *alpr_format_name(const void *conf, int i)
+static const char *alpr_format_name(const void *conf, int i)
 {
     const alpr_conf *c = conf;
     return c && i >= 0 && i < c->nformats ? c->format_names[i] : NULL;
@@ -703,6 +703,7 @@ const char *alpr_format_name(const void *conf, int i)
 
 const detector_ops detector_alpr = {
     .name = "alpr",
+    .caps = DET_READS_PLATES,
     .default_threshold = 0.5f,
     .configure = alpr_configure,
     .free_conf = alpr_free_conf,
@@ -710,4 +711,5 @@ const detector_ops detector_alpr = {
     .detect = alpr_detect,
     .label = alpr_label,
     .close = alpr_close,
+    .format_name = alpr_format_name,
 };

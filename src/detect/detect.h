@@ -108,8 +108,17 @@ typedef struct {
     char classes[512]; /* the labels it reports, comma separated (for the start log) */
 } detector_model;
 
+/* What a detector does besides finding boxes; the pipeline acts on these
+ * flags and never on a detector's name. */
+enum {
+    /* Its detections carry plate reads (det.plate): a track is a plate, voted
+     * over plate_reads sightings, and its event carries the plate. */
+    DET_READS_PLATES = 1 << 0,
+};
+
 typedef struct detector_ops {
     const char *name;
+    unsigned caps; /* DET_* */
     float default_threshold;
     /* Validates cfg->params (reporting into d); returns the parsed settings or NULL. */
     void *(*configure)(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d);
@@ -120,6 +129,8 @@ typedef struct detector_ops {
     kerr_code (*detect)(void *state, const kframe *f, float threshold, det_list *out, kerr *err);
     const char *(*label)(void *state, int cls);
     void (*close)(void *state);
+    /* DET_READS_PLATES: the configured name of plate format i; NULL: none. */
+    const char *(*format_name)(const void *conf, int i);
 } detector_ops;
 
 typedef struct {
@@ -130,11 +141,23 @@ typedef struct {
 } detector;
 
 const detector_ops *detector_find(const char *type);
+/* The i-th registered detector (built-ins first), NULL past the end. */
+const detector_ops *detector_at(int i);
+/* Adds a detector type built outside registry.c (a plugin, an embedding
+ * program); KERR_INVALID when the name is taken or the table is full. */
+kerr_code detector_register(const detector_ops *ops, kerr *err);
+/* One line in the detector's own file registers it at start-up; a refusal
+ * is kept and reported by detector_registry_check (the program exits 2). */
+#define DETECTOR_REGISTER(ops)                                                                     \
+    __attribute__((constructor)) static void register_##ops(void)                                  \
+    {                                                                                              \
+        detector_register(&ops, NULL);                                                             \
+    }
+/* KERR_INVALID naming a detector refused at start-up. */
+kerr_code detector_registry_check(kerr *err);
 /* Plugins (plugin.c): loads a shared object exporting kvs_plugin_entry and
  * registers its detector type; loading the same path again does nothing. */
 kerr_code detector_load_plugin(const char *path, kerr *err);
-const detector_ops *detector_find_plugin(const char *type);
-const detector_ops *detector_find_builtin(const char *type);
 /* Comma separated registered names, for error messages. */
 void detector_names(char *buf, size_t len);
 /* Validation only (config --validate): true when the detector would open. */
@@ -146,7 +169,8 @@ detector *detector_open(const cfg_detector *cfg, const detector_ctx *ctx, kerr *
 kerr_code detector_run(detector *d, const kframe *f, det_list *out, kerr *err);
 const char *detector_label(detector *d, int cls);
 void detector_close(detector *d);
-/* ALPR: the configured name of plate format i (NULL when none). */
-const char *alpr_format_name(const void *conf, int i);
+/* A plate-reading detector's configured name of plate format i (NULL when
+ * none or not such a detector). */
+const char *detector_format_name(const detector *d, int i);
 
 #endif

@@ -2,6 +2,7 @@
  * dlopen, checked for the ABI version, and registered as detector types next
  * to the built-in ones. Loaded once and never unloaded (code of a detector in
  * flight must not vanish on a reload). */
+#include <ctype.h>
 #include <dlfcn.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -151,6 +152,22 @@ static kerr_code plugin_open(const void *conf, const detector_ctx *ctx, void **s
     return KERR_OK;
 }
 
+/* A plugin's plate read as the pipeline's: A-Z 0-9 only, upper case; the
+ * box is the plate; quality unknown (0 counts as 1 in the votes). */
+static void plate_of(const kvs_plugin_box *b, plate_read *r)
+{
+    float conf = b->plate_confidence < 0 ? 0 : b->plate_confidence > 1 ? 1 : b->plate_confidence;
+    *r = (plate_read){.format = -1, .mean = conf, .box = {b->x1, b->y1, b->x2, b->y2}};
+    for (size_t i = 0; i < sizeof b->plate && b->plate[i] && r->n < PLATE_MAX_LEN; i++) {
+        char c = (char)toupper((unsigned char)b->plate[i]);
+        if (!isalnum((unsigned char)c) || (unsigned char)c > 127) continue;
+        r->conf[r->n] = conf;
+        r->text[r->n++] = c;
+    }
+    r->text[r->n] = '\0';
+    r->has = r->n > 0;
+}
+
 static kerr_code plugin_detect(void *state, const kframe *f, float threshold, det_list *out,
                                kerr *err)
 {
@@ -167,12 +184,10 @@ static kerr_code plugin_detect(void *state, const kframe *f, float threshold, de
     for (int i = 0; i < n; i++) {
         const kvs_plugin_box *b = &s->boxes[i];
         if (!(b->x2 > b->x1 && b->y2 > b->y1) || b->score < threshold) continue;
-        det_list_push(out, (detection){.x1 = b->x1,
-                                       .y1 = b->y1,
-                                       .x2 = b->x2,
-                                       .y2 = b->y2,
-                                       .score = b->score,
-                                       .cls = b->cls});
+        detection d = {
+            .x1 = b->x1, .y1 = b->y1, .x2 = b->x2, .y2 = b->y2, .score = b->score, .cls = b->cls};
+        if (s->p->caps & KVS_PLUGIN_READS_PLATES) plate_of(b, &d.plate);
+        det_list_push(out, d);
     }
     return KERR_OK;
 }
@@ -182,14 +197,6 @@ static const char *plugin_label(void *state, int cls)
     plugin_state *s = state;
     const char *l = s->p->label ? s->p->label(s->h, cls) : NULL;
     return l ? l : "object";
-}
-
-/* Under g_mu: a built-in detector or a loaded plugin has this name. */
-static bool taken(const char *name)
-{
-    for (int i = 0; i < g_n; i++)
-        if (strcmp(g_plugins[i].p->name, name) == 0) return true;
-    return detector_find_builtin(name) != NULL;
 }
 
 kerr_code detector_load_plugin(const char *path, kerr *err)
@@ -219,7 +226,7 @@ kerr_code detector_load_plugin(const char *path, kerr *err)
                       path, p->abi_version, KVS_PLUGIN_ABI_VERSION);
     } else if (!p->name || !*p->name || !p->init || !p->detect) {
         rc = kerr_set(err, KERR_INVALID, "plugin %s: name, init and detect are required", path);
-    } else if (taken(p->name)) {
+    } else if (detector_find(p->name)) {
         rc = kerr_set(err, KERR_INVALID, "plugin %s: detector type \"%s\" already exists", path,
                       p->name);
     }
@@ -227,10 +234,10 @@ kerr_code detector_load_plugin(const char *path, kerr *err)
         dlclose(dl);
         goto out;
     }
-    loaded *l = &g_plugins[g_n++];
-    l->path = kstrdup(path);
+    loaded *l = &g_plugins[g_n];
     l->p = p;
     l->ops = (detector_ops){.name = p->name,
+                            .caps = (p->caps & KVS_PLUGIN_READS_PLATES) ? DET_READS_PLATES : 0,
                             .default_threshold = p->default_threshold,
                             .configure = plugin_configure,
                             .free_conf = plugin_free_conf,
@@ -238,18 +245,17 @@ kerr_code detector_load_plugin(const char *path, kerr *err)
                             .detect = plugin_detect,
                             .label = plugin_label,
                             .close = plugin_close};
-    log_info("plugin %s loaded: detector type %s (ABI %u)", path, p->name, p->abi_version);
+    kerr rerr = {0};
+    if (detector_register(&l->ops, &rerr) != KERR_OK) {
+        rc = kerr_set(err, KERR_INVALID, "plugin %s: %s", path, rerr.msg);
+        dlclose(dl);
+        goto out;
+    }
+    l->path = kstrdup(path);
+    g_n++;
+    log_info("plugin %s loaded: detector type %s (ABI %u%s)", path, p->name, p->abi_version,
+             (p->caps & KVS_PLUGIN_READS_PLATES) ? ", reads plates" : "");
 out:
     pthread_mutex_unlock(&g_mu);
     return rc;
-}
-
-const detector_ops *detector_find_plugin(const char *type)
-{
-    const detector_ops *ops = NULL;
-    pthread_mutex_lock(&g_mu);
-    for (int i = 0; i < g_n && !ops; i++)
-        if (strcmp(g_plugins[i].p->name, type) == 0) ops = &g_plugins[i].ops;
-    pthread_mutex_unlock(&g_mu);
-    return ops;
 }

@@ -10,32 +10,45 @@ extern const detector_ops detector_alpr;
 extern const detector_ops detector_fire_smoke;
 
 /* One line per detector. */
-static const detector_ops *const k_detectors[] = {
+static const void *const k_builtin[] = {
     &detector_yolo, &detector_weapon, &detector_alpr, &detector_fire_smoke, NULL,
 };
 
-const detector_ops *detector_find_builtin(const char *type)
+static const char *name_of(const void *e)
 {
-    for (int i = 0; type && k_detectors[i]; i++)
-        if (strcmp(k_detectors[i]->name, type) == 0) return k_detectors[i];
-    return NULL;
+    return ((const detector_ops *)e)->name;
 }
+
+static registry g_detectors = REGISTRY_INIT("detector", k_builtin, name_of);
 
 const detector_ops *detector_find(const char *type)
 {
-    const detector_ops *ops = detector_find_builtin(type);
-    return ops || !type ? ops : detector_find_plugin(type);
+    return registry_find(&g_detectors, type);
+}
+
+const detector_ops *detector_at(int i)
+{
+    return registry_at(&g_detectors, i);
+}
+
+kerr_code detector_register(const detector_ops *ops, kerr *err)
+{
+    return registry_add(&g_detectors, ops, err);
+}
+
+kerr_code detector_registry_check(kerr *err)
+{
+    return registry_check(&g_detectors, err);
 }
 
 void detector_names(char *buf, size_t len)
 {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; k_detectors[i]; i++) {
-        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", k_detectors[i]->name);
-        if (w < 0 || (size_t)w >= len - used) break;
-        used += (size_t)w;
-    }
+    registry_names(&g_detectors, buf, len);
+}
+
+const char *detector_format_name(const detector *d, int i)
+{
+    return d->ops->format_name ? d->ops->format_name(d->conf, i) : NULL;
 }
 
 static const detector_ops *find_or_report(const cfg_detector *cfg, cfg_diags *d)

@@ -57,15 +57,18 @@ const publisher_ops *publisher_find(const char *name);
 /* The i-th registered publisher, NULL past the end. */
 const publisher_ops *publisher_at(int i);
 /* Adds a publisher built outside registry.c (a test build, an embedding
- * program); before the config is loaded. False when the name is taken or
- * the table is full. */
-bool publisher_register(const publisher_ops *ops);
-/* One line in the publisher's own file registers it at start-up. */
+ * program); before the config is loaded. KERR_INVALID when the name is taken
+ * or the table is full. */
+kerr_code publisher_register(const publisher_ops *ops, kerr *err);
+/* One line in the publisher's own file registers it at start-up; a refusal
+ * is kept and reported by publisher_registry_check (the program exits 2). */
 #define PUBLISHER_REGISTER(ops)                                                                    \
     __attribute__((constructor)) static void register_##ops(void)                                  \
     {                                                                                              \
-        publisher_register(&ops);                                                                  \
+        publisher_register(&ops, NULL);                                                            \
     }
+/* KERR_INVALID naming a publisher refused at start-up. */
+kerr_code publisher_registry_check(kerr *err);
 
 /* For publishers' read(): each of keys that is present becomes a setting
  * (scalars only). Returns whether any was present. */

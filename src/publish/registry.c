@@ -8,34 +8,33 @@ extern const publisher_ops publisher_s3;
 extern const publisher_ops publisher_dynamodb;
 
 /* One line per publisher. */
-static const publisher_ops *const k_builtin[] = {
+static const void *const k_builtin[] = {
     &publisher_local, &publisher_s3, &publisher_kinesis, &publisher_dynamodb, NULL,
 };
 
-/* Publishers registered at start-up (PUBLISHER_REGISTER): constructors run
- * before main and before any thread, so no lock is needed. */
-enum { MAX_EXTRA = 4 };
-static const publisher_ops *g_extra[MAX_EXTRA];
-static int g_nextra;
+static const char *name_of(const void *e)
+{
+    return ((const publisher_ops *)e)->name;
+}
+
+static registry g_publishers = REGISTRY_INIT("publisher", k_builtin, name_of);
 
 const publisher_ops *publisher_at(int i)
 {
-    int n = (int)(sizeof k_builtin / sizeof k_builtin[0]) - 1;
-    if (i >= 0 && i < n) return k_builtin[i];
-    return i >= n && i < n + g_nextra ? g_extra[i - n] : NULL;
+    return registry_at(&g_publishers, i);
 }
 
 const publisher_ops *publisher_find(const char *name)
 {
-    const publisher_ops *p;
-    for (int i = 0; (p = publisher_at(i)); i++)
-        if (strcmp(p->name, name) == 0) return p;
-    return NULL;
+    return registry_find(&g_publishers, name);
 }
 
-bool publisher_register(const publisher_ops *ops)
+kerr_code publisher_register(const publisher_ops *ops, kerr *err)
 {
-    if (publisher_find(ops->name) || g_nextra == MAX_EXTRA) return false;
-    g_extra[g_nextra++] = ops;
-    return true;
+    return registry_add(&g_publishers, ops, err);
+}
+
+kerr_code publisher_registry_check(kerr *err)
+{
+    return registry_check(&g_publishers, err);
 }

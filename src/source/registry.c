@@ -6,35 +6,33 @@
 extern const source_ops source_url, source_kvs_hls, source_kvs_getmedia;
 
 /* One line per source. */
-static const source_ops *const k_builtin[] = {&source_url, &source_kvs_hls, &source_kvs_getmedia,
-                                              NULL};
+static const void *const k_builtin[] = {&source_url, &source_kvs_hls, &source_kvs_getmedia, NULL};
 
-/* Sources registered at start-up (SOURCE_REGISTER): constructors run before
- * main and before any thread, so no lock is needed. */
-enum { MAX_EXTRA = 4 };
-static const source_ops *g_extra[MAX_EXTRA];
-static int g_nextra;
+static const char *name_of(const void *e)
+{
+    return ((const source_ops *)e)->name;
+}
+
+static registry g_sources = REGISTRY_INIT("source", k_builtin, name_of);
 
 const source_ops *source_at(int i)
 {
-    int n = (int)(sizeof k_builtin / sizeof k_builtin[0]) - 1;
-    if (i >= 0 && i < n) return k_builtin[i];
-    return i >= n && i < n + g_nextra ? g_extra[i - n] : NULL;
+    return registry_at(&g_sources, i);
 }
 
 const source_ops *source_find(const char *name)
 {
-    const source_ops *s;
-    for (int i = 0; (s = source_at(i)); i++)
-        if (strcmp(s->name, name) == 0) return s;
-    return NULL;
+    return registry_find(&g_sources, name);
 }
 
-bool source_register(const source_ops *ops)
+kerr_code source_register(const source_ops *ops, kerr *err)
 {
-    if (source_find(ops->name) || g_nextra == MAX_EXTRA) return false;
-    g_extra[g_nextra++] = ops;
-    return true;
+    return registry_add(&g_sources, ops, err);
+}
+
+kerr_code source_registry_check(kerr *err)
+{
+    return registry_check(&g_sources, err);
 }
 
 void source_describe(const cfg_camera *cam, char *out, size_t len)

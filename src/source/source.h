@@ -109,14 +109,17 @@ const source_ops *source_find(const char *name);
 /* The i-th registered source, NULL past the end. */
 const source_ops *source_at(int i);
 /* Adds a source built outside registry.c, before the config is loaded;
- * false when the name is taken or the table is full. */
-bool source_register(const source_ops *ops);
-/* One line in the source's own file registers it at start-up. */
+ * KERR_INVALID when the name is taken or the table is full. */
+kerr_code source_register(const source_ops *ops, kerr *err);
+/* One line in the source's own file registers it at start-up; a refusal is
+ * kept and reported by source_registry_check (the program then exits 2). */
 #define SOURCE_REGISTER(ops)                                                                       \
     __attribute__((constructor)) static void register_##ops(void)                                  \
     {                                                                                              \
-        source_register(&ops);                                                                     \
+        source_register(&ops, NULL);                                                               \
     }
+/* KERR_INVALID naming a source refused at start-up (a taken name, a full table). */
+kerr_code source_registry_check(kerr *err);
 /* The camera's settings as its source describes them. */
 void source_describe(const cfg_camera *cam, char *out, size_t len);
 

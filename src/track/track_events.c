@@ -60,7 +60,7 @@ static detection voted(const track_rec *r, int *reads)
     *reads = plate_votes_best(&r->votes, &t);
     if (*reads) {
         d.plate.has = true;
-        d.plate.n = t.n > 16 ? 16 : t.n;
+        d.plate.n = t.n > PLATE_MAX_LEN ? PLATE_MAX_LEN : t.n;
         memcpy(d.plate.text, t.text, (size_t)d.plate.n);
         d.plate.text[d.plate.n] = '\0';
         memcpy(d.plate.conf, t.conf, sizeof(float) * (size_t)d.plate.n);

@@ -46,7 +46,33 @@ refused() { # CONFIG_PLUGIN EXPECTED_MESSAGE
   [ "$rc" = 2 ] && grep -q "$2" "$WORK/bad.err" || fail "plugin $1: rc=$rc, $(cat "$WORK/bad.err")"
   note "$(head -1 "$WORK/bad.err")"
 }
-refused "$PLUGINS/libkvs_color_blob_abi99.so" "built for plugin ABI version 99, this kvs-infer speaks version 1"
+refused "$PLUGINS/libkvs_color_blob_abi99.so" "built for plugin ABI version 99, this kvs-infer speaks version 2"
+# A plate-reading plugin (tests/extensions/plate_plugin.c): its caps flag is
+# all it declares, and its boxes become plates: one event per plate track,
+# with the voted text, its confidence and the plate box.
+cat >"$WORK/p.yaml" <<YAML
+metrics: {listen: "127.0.0.1:0"}
+spool: {dir: "$WORK/spool-p"}
+plugins: ["$PLUGINS/libkvs_plate_plugin.so"]
+cameras:
+  - name: gate
+    source: {mode: url, url: "$WORK/square.mp4", realtime: false}
+    fps_limit: 5
+    publishers: {local_dir: "$WORK/out-p"}
+    detectors:
+      - type: painted_plate
+        params: {color: [255, 0, 0], text: "KV5123", confidence: 0.93}
+YAML
+timeout 120 "$KVS_BIN" --config "$WORK/p.yaml" >"$WORK/log-p" 2>"$WORK/err-p" || fail "plate plugin: exit $?: $(tail -3 "$WORK/err-p")"
+grep -q 'reads plates' "$WORK/log-p" || fail "the plate plugin's load line does not say it reads plates"
+$PY - "$WORK/out-p/events.jsonl" <<'PYEOF' || fail "plate plugin events"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ev) == 1, f"{len(ev)} events for one painted plate"
+p = ev[0].get("plate")
+assert p and p["text"] == "KV5123" and abs(p["confidence"] - 0.93) < 0.01, ev[0]
+print("plate plugin event:", ev[0]["label"], p)
+PYEOF
 head -c 4096 /dev/urandom >"$WORK/junk.so"
 refused "$WORK/junk.so" "plugins: plugin .*junk.so"
 refused "$WORK/none.so" 'plugin ".*none.so" not found'
