@@ -116,8 +116,9 @@ static json_t *item(const cfg_pub *p, const event *e)
     return it;
 }
 
-static kerr_code publish_one(ddb_state *s, const cfg_pub *p, const event *e, kerr *err)
+static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr *err)
 {
+    ddb_state *s = state;
     json_t *it = item(p, e);
     if (!it) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
     json_t *body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", it,
@@ -138,12 +139,6 @@ static kerr_code publish_one(ddb_state *s, const cfg_pub *p, const event *e, ker
     return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing table may be created: retry */
 }
 
-static void ddb_publish(void *state, const cfg_pub *p, const event *const *e, int n, kerr *res)
-{
-    for (int i = 0; i < n; i++)
-        res[i].code = publish_one(state, p, e[i], &res[i]);
-}
-
 static void ddb_close(void *state)
 {
     ddb_state *s = state;
@@ -159,6 +154,6 @@ const publisher_ops publisher_dynamodb = {
     .read = ddb_read,
     .key = ddb_key,
     .open = ddb_open,
-    .publish = ddb_publish,
+    .publish_one = publish_one,
     .close = ddb_close,
 };

@@ -470,7 +470,7 @@ static bool deliver(deliverer *d, camera_gate *g, batch_item *b, int n, const ev
     int64_t t0 = clock_mono_ns();
     instance *in = get_instance(d->h, d->ops, b[0].s, &err);
     if (in)
-        d->ops->publish(in->state, b[0].s, ev, n, res);
+        publisher_deliver(d->ops, in->state, b[0].s, ev, n, res);
     else
         for (int i = 0; i < n; i++)
             res[i] = err, res[i].code = err.code ? err.code : KERR_IO;

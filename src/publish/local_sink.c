@@ -152,8 +152,9 @@ static kerr_code write_images(const cfg_pub *p, const event *e, kerr *err)
     return KERR_OK;
 }
 
-static kerr_code publish_one(local_state *s, const cfg_pub *p, const event *e, kerr *err)
+static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr *err)
 {
+    local_state *s = state;
     const char *why = NULL;
     if (!cfg_camera_name_ok(e->camera_name, &why)) /* never a path outside local_dir */
         return kerr_set(err, KERR_UNSUPPORTED, "camera name %s: no file is written for it", why);
@@ -171,12 +172,6 @@ static kerr_code publish_one(local_state *s, const cfg_pub *p, const event *e, k
     kerr_code rc = append_line(s->fd, line, n + 1, err);
     free(line);
     return rc;
-}
-
-static void local_publish(void *state, const cfg_pub *p, const event *const *e, int n, kerr *res)
-{
-    for (int i = 0; i < n; i++)
-        res[i].code = publish_one(state, p, e[i], &res[i]);
 }
 
 static void local_close(void *state)
@@ -198,6 +193,6 @@ const publisher_ops publisher_local = {
     .key = local_key,
     .open = local_open,
     .image_ref = local_image_ref,
-    .publish = local_publish,
+    .publish_one = publish_one,
     .close = local_close,
 };

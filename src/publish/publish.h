@@ -47,6 +47,9 @@ typedef struct publisher_ops {
      * skipped for this publisher only); anything else is retried with backoff
      * for that camera, forever. */
     void (*publish)(void *state, const cfg_pub *s, const event *const *e, int n, kerr *res);
+    /* Or, for a publisher that sends one event per request: delivers e alone
+     * (the hub calls it per event; publish stays NULL). Same result codes. */
+    kerr_code (*publish_one)(void *state, const cfg_pub *s, const event *e, kerr *err);
     int batch_max;           /* events per call; 0: one */
     size_t batch_max_bytes;  /* payload per call; 0: no limit */
     size_t record_max_bytes; /* an event's JSON over this can never be sent; 0: no limit */
@@ -54,6 +57,9 @@ typedef struct publisher_ops {
 } publisher_ops;
 
 const publisher_ops *publisher_find(const char *name);
+/* Delivers e[0..n) through ops->publish, or one by one through publish_one. */
+void publisher_deliver(const publisher_ops *ops, void *state, const cfg_pub *s,
+                       const event *const *e, int n, kerr *res);
 /* The i-th registered publisher, NULL past the end. */
 const publisher_ops *publisher_at(int i);
 /* Adds a publisher built outside registry.c (a test build, an embedding

@@ -29,6 +29,17 @@ const publisher_ops *publisher_find(const char *name)
     return registry_find(&g_publishers, name);
 }
 
+void publisher_deliver(const publisher_ops *ops, void *state, const cfg_pub *s,
+                       const event *const *e, int n, kerr *res)
+{
+    if (ops->publish) {
+        ops->publish(state, s, e, n, res);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        res[i].code = ops->publish_one(state, s, e[i], &res[i]);
+}
+
 kerr_code publisher_register(const publisher_ops *ops, kerr *err)
 {
     return registry_add(&g_publishers, ops, err);

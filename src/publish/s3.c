@@ -104,8 +104,9 @@ static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, cons
     return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing bucket may be created: retry */
 }
 
-static kerr_code publish_one(s3_state *s, const cfg_pub *p, const event *e, kerr *err)
+static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr *err)
 {
+    s3_state *s = state;
     const char *prefix = cfg_pub_get(p, "s3_prefix");
     int retries = 0;
     kerr_code rc = KERR_OK;
@@ -122,12 +123,6 @@ static kerr_code publish_one(s3_state *s, const cfg_pub *p, const event *e, kerr
     }
     if (retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"s3\"", retries);
     return rc;
-}
-
-static void s3_publish(void *state, const cfg_pub *p, const event *const *e, int n, kerr *res)
-{
-    for (int i = 0; i < n; i++)
-        res[i].code = publish_one(state, p, e[i], &res[i]);
 }
 
 static void s3_close(void *state)
@@ -147,6 +142,6 @@ const publisher_ops publisher_s3 = {
     .key = s3_key,
     .open = s3_open,
     .image_ref = s3_image_ref,
-    .publish = s3_publish,
+    .publish_one = publish_one,
     .close = s3_close,
 };

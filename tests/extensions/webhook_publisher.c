@@ -79,11 +79,10 @@ static kerr_code post(const char *url, const event *e, kerr *err)
     return kerr_set(err, code, "webhook %s answered HTTP %ld", url, status);
 }
 
-static void webhook_publish(void *state, const cfg_pub *s, const event *const *e, int n, kerr *res)
+static kerr_code webhook_publish_one(void *state, const cfg_pub *s, const event *e, kerr *err)
 {
     (void)s;
-    for (int i = 0; i < n; i++)
-        res[i].code = post(state, e[i], &res[i]);
+    return post(state, e, err);
 }
 
 const publisher_ops publisher_webhook = {
@@ -93,7 +92,7 @@ const publisher_ops publisher_webhook = {
     .read = webhook_read,
     .key = webhook_key,
     .open = webhook_open,
-    .publish = webhook_publish,
+    .publish_one = webhook_publish_one,
     .close = free,
 };
 

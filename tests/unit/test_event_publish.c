@@ -171,7 +171,7 @@ static void jpeg_from_a_yuv_picture(void **state)
 static kerr_code publish1(const publisher_ops *ops, void *st, const cfg_pub *p, const event *e)
 {
     kerr res = {0};
-    ops->publish(st, p, &e, 1, &res);
+    publisher_deliver(ops, st, p, &e, 1, &res);
     return res.code;
 }
 
