@@ -12,9 +12,11 @@
 #include "../metrics/metrics.h"
 #include "aws_publish.h"
 
-/* PutEvents takes 256 KiB per call; Detail is escaped once more inside the
- * request, so leave it room. */
-enum { MAX_CALL_BYTES = 160 * 1024, MAX_ENTRIES = 10 };
+/* PutEvents takes 256 KiB per call. The hub's batches count the spooled
+ * images, which never go to EventBridge, so the calls are sized here: a batch
+ * goes out in as many calls as its entries need. An event's JSON over
+ * MAX_EVENT_BYTES (escaped once more as Detail) could never fit. */
+enum { MAX_CALL_BYTES = 250 * 1024, MAX_EVENT_BYTES = 120 * 1024, MAX_ENTRIES = 10 };
 
 typedef struct {
     aws_dest dest;
@@ -118,27 +120,17 @@ static kerr_code eb_open(const cfg_pub *p, const config *cfg, void **state, kerr
     return KERR_OK;
 }
 
-/* The PutEvents body; Time is the detection's, in whole seconds (as the SDKs
- * send timestamps in this protocol). NULL only on memory. */
-static char *entries_body(const eb_state *s, const event *const *ev, int n)
+/* One PutEvents entry; Time is the detection's, in whole seconds (as the
+ * SDKs send timestamps in this protocol). NULL only on memory. */
+static json_t *entry(const eb_state *s, const event *e)
 {
-    json_t *entries = json_array();
-    for (int i = 0; entries && i < n; i++) {
-        char *json = event_to_json(ev[i]);
-        json_t *e = json ? json_pack("{s:s,s:s,s:s,s:s,s:I}", "Source", s->source, "DetailType",
-                                     s->detail_type, "Detail", json, "EventBusName", s->bus, "Time",
-                                     (json_int_t)(ev[i]->detected_at_ms / 1000))
-                         : NULL;
-        free(json);
-        if (!e || json_array_append_new(entries, e) != 0) {
-            json_decref(entries);
-            return NULL;
-        }
-    }
-    json_t *body = entries ? json_pack("{s:o}", "Entries", entries) : NULL;
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    return text;
+    char *json = event_to_json(e);
+    json_t *o = json ? json_pack("{s:s,s:s,s:s,s:s,s:I}", "Source", s->source, "DetailType",
+                                 s->detail_type, "Detail", json, "EventBusName", s->bus, "Time",
+                                 (json_int_t)(e->detected_at_ms / 1000))
+                     : NULL;
+    free(json);
+    return o;
 }
 
 /* Entry codes that no retry will change: dead-letter those. */
@@ -171,12 +163,13 @@ static void entry_results(const char *body, int n, kerr *res)
     json_decref(r);
 }
 
-static void eb_publish(void *state, const cfg_pub *p, const event *const *ev, int n, kerr *res)
+/* One PutEvents call for ev[0..n) (already serialised as entries). */
+static void put_events(eb_state *s, json_t *entries, int n, kerr *res)
 {
-    (void)p;
-    eb_state *s = state;
     kerr err = {0};
-    char *text = entries_body(s, ev, n);
+    json_t *body = json_pack("{s:O}", "Entries", entries);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
     kerr_code rc = kerr_set(&err, KERR_NOMEM, "out of memory");
     aws_http_response resp = {0};
     aws_error aerr = {0};
@@ -193,6 +186,43 @@ static void eb_publish(void *state, const cfg_pub *p, const event *const *ev, in
         for (int i = 0; i < n; i++)
             res[i] = err;
     aws_http_response_free(&resp);
+}
+
+static size_t dumped_len(const json_t *e)
+{
+    char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    size_t len = text ? strlen(text) + 1 : 0;
+    free(text);
+    return len;
+}
+
+/* Entries go out in calls of up to MAX_CALL_BYTES (one entry always goes). */
+static void eb_publish(void *state, const cfg_pub *p, const event *const *ev, int n, kerr *res)
+{
+    (void)p;
+    eb_state *s = state;
+    json_t *chunk = json_array();
+    size_t bytes = 0;
+    int first = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *e = chunk ? entry(s, ev[i]) : NULL;
+        size_t len = dumped_len(e);
+        if (json_array_size(chunk) && (!len || bytes + len + 16 > MAX_CALL_BYTES)) {
+            put_events(s, chunk, i - first, res + first);
+            json_array_clear(chunk);
+            bytes = 0;
+        }
+        if (!len) {
+            json_decref(e);
+            kerr_set(&res[i], KERR_NOMEM, "out of memory");
+            continue;
+        }
+        if (!json_array_size(chunk)) first = i;
+        json_array_append_new(chunk, e);
+        bytes += len;
+    }
+    if (json_array_size(chunk)) put_events(s, chunk, n - first, res + first);
+    json_decref(chunk);
 }
 
 static void eb_close(void *state)
@@ -212,7 +242,6 @@ const publisher_ops publisher_eventbridge = {
     .open = eb_open,
     .publish = eb_publish,
     .batch_max = MAX_ENTRIES,
-    .batch_max_bytes = MAX_CALL_BYTES,
-    .record_max_bytes = MAX_CALL_BYTES,
+    .record_max_bytes = MAX_EVENT_BYTES,
     .close = eb_close,
 };
