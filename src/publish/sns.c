@@ -171,7 +171,8 @@ static char *message(sns_state *s, const event *e, const char *json)
         snprintf(link_line, sizeof link_line, "Snapshot (link valid %d h): ", s->link_s / 3600);
     else
         snprintf(link_line, sizeof link_line, "Snapshot (link valid %d s): ", s->link_s);
-    size_t n = strlen(json) + (link ? strlen(link) : 0) + 1024 + strlen(e->camera_name);
+    size_t n = strlen(json) + (link ? strlen(link) : 0) + strlen(e->camera_name) +
+               (e->label ? strlen(e->label) : 0) + (e->detector ? strlen(e->detector) : 0) + 256;
     char *m = malloc(n);
     if (m)
         snprintf(m, n, "%s on camera %s, confidence %.0f%%, at %s (detector %s, %s)\n%s%s%s\n%s\n",
