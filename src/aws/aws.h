@@ -59,6 +59,13 @@ typedef struct {
 kerr_code sigv4_sign(const aws_request *req, const aws_credentials *cred, const aws_signing *how,
                      int64_t now_ms, aws_signature *out, kerr *err);
 void aws_signature_free(aws_signature *s);
+/* Query-string signing (a presigned URL): *query (malloc'd) is what follows
+ * '?' on method https://host path, valid expires_s (1 s to 7 days) from
+ * now_ms; host is the only signed header and the payload is unsigned. With
+ * temporary credentials the token travels in the query too. */
+kerr_code sigv4_presign(const char *method, const char *host, const char *path,
+                        const aws_credentials *cred, const aws_signing *how, int64_t now_ms,
+                        int expires_s, char **query, kerr *err);
 
 /* RFC 3986 encoding as SigV4 wants it: unreserved characters stay, every
  * other byte becomes %XX (upper-case hex); keep_slash leaves '/' alone.

@@ -302,6 +302,48 @@ static bool canonical_headers(const aws_request *req, const char *amz_date, cons
     return ok;
 }
 
+/* The string to sign for a canonical request; scope gets
+ * date/region/service/aws4_request. */
+static kerr_code string_to_sign(const sb *creq, const char *amz_date, const aws_signing *how,
+                                sb *sts, char *scope, size_t scope_len)
+{
+    char creq_hash[65];
+    aws_sha256_hex(creq->p, creq->len, creq_hash);
+    snprintf(scope, scope_len, "%.8s/%s/%s/aws4_request", amz_date, how->region, how->service);
+    sb_str(sts, "AWS4-HMAC-SHA256\n");
+    sb_str(sts, amz_date);
+    sb_str(sts, "\n");
+    sb_str(sts, scope);
+    sb_str(sts, "\n");
+    sb_str(sts, creq_hash);
+    return sts->oom ? KERR_NOMEM : KERR_OK;
+}
+
+/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
+ * "aws4_request"); the signature is HMAC(kSigning, string to sign) in hex. */
+static kerr_code sign_string(const sb *sts, const char *secret, const char *amz_date,
+                             const aws_signing *how, char out[65])
+{
+    unsigned char k[32];
+    size_t slen = strlen(secret);
+    char *seed = malloc(slen + 5);
+    if (!seed) return KERR_NOMEM;
+    memcpy(seed, "AWS4", 4);
+    memcpy(seed + 4, secret, slen + 1);
+    aws_hmac_sha256(seed, slen + 4, amz_date, 8, k);
+    OPENSSL_cleanse(seed, slen + 4);
+    free(seed);
+    aws_hmac_sha256(k, 32, how->region, strlen(how->region), k);
+    aws_hmac_sha256(k, 32, how->service, strlen(how->service), k);
+    aws_hmac_sha256(k, 32, "aws4_request", 12, k);
+    unsigned char sig[32];
+    aws_hmac_sha256(k, 32, sts->p, sts->len, sig);
+    OPENSSL_cleanse(k, sizeof k);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", sig[i]);
+    return KERR_OK;
+}
+
 kerr_code sigv4_sign(const aws_request *req, const aws_credentials *cred, const aws_signing *how,
                      int64_t now_ms, aws_signature *out, kerr *err)
 {
@@ -310,9 +352,6 @@ kerr_code sigv4_sign(const aws_request *req, const aws_credentials *cred, const 
     struct tm tm;
     gmtime_r(&secs, &tm);
     strftime(out->amz_date, sizeof out->amz_date, "%Y%m%dT%H%M%SZ", &tm);
-    char date[9];
-    memcpy(date, out->amz_date, 8);
-    date[8] = '\0';
 
     char body_hash[65];
     if (!req->payload_hash) aws_sha256_hex(req->body ? req->body : "", req->body_len, body_hash);
@@ -337,38 +376,13 @@ kerr_code sigv4_sign(const aws_request *req, const aws_credentials *cred, const 
         return kerr_set(err, KERR_INVALID,
                         "cannot build the canonical request (headers too long?)");
     }
-    char creq_hash[65], scope[256];
-    aws_sha256_hex(creq.p, creq.len, creq_hash);
-    snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", date, how->region, how->service);
+    char scope[256];
     sb sts = {0};
-    sb_str(&sts, "AWS4-HMAC-SHA256\n");
-    sb_str(&sts, out->amz_date);
-    sb_str(&sts, "\n");
-    sb_str(&sts, scope);
-    sb_str(&sts, "\n");
-    sb_str(&sts, creq_hash);
-
-    /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
-    unsigned char k[32];
-    size_t slen = strlen(cred->secret_access_key);
-    char *seed = malloc(slen + 5);
-    if (!seed || sts.oom) {
-        free(seed), free(creq.p), free(sts.p);
+    if (string_to_sign(&creq, out->amz_date, how, &sts, scope, sizeof scope) != KERR_OK ||
+        sign_string(&sts, cred->secret_access_key, out->amz_date, how, out->signature) != KERR_OK) {
+        free(creq.p), free(sts.p);
         return kerr_set(err, KERR_NOMEM, "out of memory");
     }
-    memcpy(seed, "AWS4", 4);
-    memcpy(seed + 4, cred->secret_access_key, slen + 1);
-    aws_hmac_sha256(seed, slen + 4, date, 8, k);
-    OPENSSL_cleanse(seed, slen + 4);
-    free(seed);
-    aws_hmac_sha256(k, 32, how->region, strlen(how->region), k);
-    aws_hmac_sha256(k, 32, how->service, strlen(how->service), k);
-    aws_hmac_sha256(k, 32, "aws4_request", 12, k);
-    unsigned char sig[32];
-    aws_hmac_sha256(k, 32, sts.p, sts.len, sig);
-    OPENSSL_cleanse(k, sizeof k);
-    for (int i = 0; i < 32; i++)
-        snprintf(out->signature + 2 * i, 3, "%02x", sig[i]);
     snprintf(out->authorization, sizeof out->authorization,
              "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
              cred->access_key_id, scope, out->signed_headers, out->signature);
@@ -382,4 +396,73 @@ void aws_signature_free(aws_signature *s)
     free(s->canonical_request);
     free(s->string_to_sign);
     s->canonical_request = s->string_to_sign = NULL;
+}
+
+/* The query a presigned URL carries: the X-Amz-* parameters (sorted, as the
+ * canonical query wants them), the host the only signed header, the payload
+ * unsigned. */
+static void presign_params(sb *q, const aws_credentials *cred, const char *scope,
+                           const char *amz_date, int expires_s)
+{
+    char *c = NULL, *tok = NULL;
+    char credential[512], num[16];
+    snprintf(credential, sizeof credential, "%s/%s", cred->access_key_id, scope);
+    c = aws_uri_encode(credential, strlen(credential), false);
+    if (cred->session_token)
+        tok = aws_uri_encode(cred->session_token, strlen(cred->session_token), false);
+    snprintf(num, sizeof num, "%d", expires_s);
+    sb_str(q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+    sb_str(q, c ? c : "");
+    sb_str(q, "&X-Amz-Date=");
+    sb_str(q, amz_date);
+    sb_str(q, "&X-Amz-Expires=");
+    sb_str(q, num);
+    if (cred->session_token) {
+        sb_str(q, "&X-Amz-Security-Token=");
+        sb_str(q, tok ? tok : "");
+    }
+    sb_str(q, "&X-Amz-SignedHeaders=host");
+    if (!c || (cred->session_token && !tok)) q->oom = true;
+    free(c), free(tok);
+}
+
+kerr_code sigv4_presign(const char *method, const char *host, const char *path,
+                        const aws_credentials *cred, const aws_signing *how, int64_t now_ms,
+                        int expires_s, char **query, kerr *err)
+{
+    *query = NULL;
+    if (expires_s < 1 || expires_s > 604800)
+        return kerr_set(err, KERR_INVALID, "a presigned URL lasts 1 s to 7 days, not %d s",
+                        expires_s);
+    char amz_date[17], scope[256];
+    time_t secs = (time_t)(now_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(scope, sizeof scope, "%.8s/%s/%s/aws4_request", amz_date, how->region, how->service);
+    sb q = {0}, creq = {0}, sts = {0};
+    presign_params(&q, cred, scope, amz_date, expires_s);
+    char *uri = canonical_uri(path, how->s3);
+    sb_str(&creq, method);
+    sb_str(&creq, "\n");
+    sb_str(&creq, uri ? uri : "");
+    sb_str(&creq, "\n");
+    sb_str(&creq, q.p ? q.p : "");
+    sb_str(&creq, "\nhost:");
+    sb_str(&creq, host);
+    sb_str(&creq, "\n\nhost\nUNSIGNED-PAYLOAD");
+    free(uri);
+    char sig[65] = "";
+    kerr_code rc = !uri || q.oom || creq.oom ? KERR_NOMEM : KERR_OK;
+    if (rc == KERR_OK) rc = string_to_sign(&creq, amz_date, how, &sts, scope, sizeof scope);
+    if (rc == KERR_OK) rc = sign_string(&sts, cred->secret_access_key, amz_date, how, sig);
+    sb_str(&q, "&X-Amz-Signature=");
+    sb_str(&q, sig);
+    free(creq.p), free(sts.p);
+    if (rc != KERR_OK || q.oom) {
+        free(q.p);
+        return kerr_set(err, KERR_NOMEM, "out of memory");
+    }
+    *query = q.p;
+    return KERR_OK;
 }

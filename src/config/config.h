@@ -173,7 +173,7 @@ typedef struct {
     int queue_depth;      /* frames waiting per camera before stale ones are dropped */
     int batch_max;        /* images per model run across cameras; 0: by device */
     double batch_wait_ms; /* the first image's wait for company; < 0: by device */
-    char *endpoint[5];    /* kinesisvideo, kinesis, s3, dynamodb, sts */
+    char *endpoint[7];    /* kinesisvideo, kinesis, s3, dynamodb, sts, sns, events */
     bool s3_force_path_style;
     char *ca_bundle; /* CA file for TLS to AWS, NULL: the system's */
     char **plugins;  /* detector plugins (.so), resolved paths */
@@ -184,7 +184,16 @@ typedef struct {
     ynode *root;
 } config;
 
-enum { CFG_EP_KINESISVIDEO, CFG_EP_KINESIS, CFG_EP_S3, CFG_EP_DYNAMODB, CFG_EP_STS };
+enum {
+    CFG_EP_KINESISVIDEO,
+    CFG_EP_KINESIS,
+    CFG_EP_S3,
+    CFG_EP_DYNAMODB,
+    CFG_EP_STS,
+    CFG_EP_SNS,
+    CFG_EP_EVENTS,
+    CFG_EP_COUNT
+};
 
 /* The sections whose keys belong to a registry above this layer (a camera's
  * `source:` to the sources', its `publishers:` to the publishers'): the caller

@@ -20,7 +20,8 @@ static const char *const k_det_keys[] = {
 static const char *const k_det_event_keys[] = {"cooldown_s", "updates", "summary", "plate_reads",
                                                NULL};
 static const char *const k_roi_keys[] = {"name", "polygon", "exclude", NULL};
-static const char *const k_ep_names[] = {"kinesisvideo", "kinesis", "s3", "dynamodb", "sts", NULL};
+static const char *const k_ep_names[] = {"kinesisvideo", "kinesis", "s3",     "dynamodb",
+                                         "sts",          "sns",     "events", NULL};
 
 /* A merged view of a camera and `defaults:` borrows nodes from both: only the
  * arrays are ours. */
@@ -592,7 +593,7 @@ void config_free(config *c)
     free(c->file), free(c->aws_region), free(c->device), free(c->metrics_listen), free(c->ui_token);
     free(c->lease_table), free(c->worker_id);
     free(c->spool_dir), free(c->ca_bundle);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < CFG_EP_COUNT; i++)
         free(c->endpoint[i]);
     ynode_free(c->root);
     free(c);

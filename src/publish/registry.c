@@ -6,10 +6,13 @@ extern const publisher_ops publisher_local;
 extern const publisher_ops publisher_kinesis;
 extern const publisher_ops publisher_s3;
 extern const publisher_ops publisher_dynamodb;
+extern const publisher_ops publisher_sns;
+extern const publisher_ops publisher_eventbridge;
 
 /* One line per publisher. */
 static const void *const k_builtin[] = {
-    &publisher_local, &publisher_s3, &publisher_kinesis, &publisher_dynamodb, NULL,
+    &publisher_local,       &publisher_s3, &publisher_kinesis, &publisher_dynamodb, &publisher_sns,
+    &publisher_eventbridge, NULL,
 };
 
 static const char *name_of(const void *e)

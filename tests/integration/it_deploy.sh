@@ -191,7 +191,10 @@ need = {"kinesisvideo:" + p[1].upper() + p[2:] for p in re.findall(r'"(?:%s)?(/(
 need |= {"kinesis:" + a for a in re.findall(r'"(PutRecords?)"', code)}
 need |= {"dynamodb:" + a for a in re.findall(r'"(PutItem|GetItem|UpdateItem|DeleteItem|Scan|CreateTable|DescribeTable)"', code)}
 if '"PUT"' in open(os.path.join(sys.argv[2], "publish/s3.c")).read(): need.add("s3:PutObject")
-assert len(need) >= 7, need
+need |= {"sns:" + a for a in re.findall(r'"Action", "(Publish)"', code)}
+need |= {"events:" + a for a in re.findall(r'"(PutEvents)"', code)}
+if "sigv4_presign(" in open(os.path.join(sys.argv[2], "publish/sns.c")).read(): need.add("s3:GetObject")
+assert len(need) >= 10, need
 assert need <= actions, f"the policy lacks {sorted(need - actions)}"
 print("IAM policy covers", ", ".join(sorted(need)))
 PYEOF

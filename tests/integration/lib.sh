@@ -120,6 +120,13 @@ sigv4_proxy() {
   LAST_PID=$!
   PIDS+=("$LAST_PID")
 }
+# alerts_standin NAME PORT RECORD [OPTIONS...]: the SNS/EventBridge stand-in.
+alerts_standin() {
+  local name=$1 port=$2 record=$3; shift 3
+  node "$NODE_DIR/alerts_standin.js" --port "$port" --record "$record" "$@" >>"$WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
 # wait_ready NAME...: every named process has logged that it is ready.
 wait_ready() {
   local f

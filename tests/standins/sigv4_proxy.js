@@ -6,7 +6,8 @@
 //   node sigv4_proxy.js --port P --target T --secret S [--throttle 0.2] [--errors 0.1] [--seed N]
 //                       [--check-token-expiry]   (tokens "exp-<ms>" from creds_server.js)
 //                       [--deny Op1,Op2]         (JSON APIs: AccessDeniedException for those operations)
-// GET /__proxy/stats answers {"checked":n,"rejected":n,"throttled":n,"failed":n,"expired":n}.
+// Presigned URLs (query-string signing) are checked the same way.
+// GET /__proxy/stats answers {"checked":n,"rejected":n,"throttled":n,"failed":n,"expired":n,"presigned":n}.
 'use strict';
 const http = require('http');
 const { verify } = require('./sigv4_verify');
@@ -19,11 +20,14 @@ let seed = Number(args.seed || 1);
 const throttle = Number(args.throttle || 0), errors = Number(args.errors || 0);
 const checkExpiry = 'check-token-expiry' in args;
 const denied = new Set((args.deny || '').split(',').filter(Boolean));
-const stats = { checked: 0, rejected: 0, throttled: 0, failed: 0, expired: 0 };
+const stats = { checked: 0, rejected: 0, throttled: 0, failed: 0, expired: 0, presigned: 0 };
 function rand() { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; }
 
 function fault(res, service, status, code, message) {
-  if (service === 's3') {
+  if (service === 'sns') { // the Query protocol answers in XML
+    res.writeHead(status, { 'content-type': 'text/xml' });
+    res.end(`<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>`);
+  } else if (service === 's3') {
     res.writeHead(status, { 'content-type': 'application/xml' });
     res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
   } else {
@@ -48,6 +52,7 @@ http.createServer((req, res) => {
       fault(res, service, 400, 'ExpiredTokenException', 'The security token included in the request is expired');
       return;
     }
+    if (v.presigned) stats.presigned++;
     if (!v.ok) {
       stats.rejected++;
       console.error(`sigv4-proxy: 403 ${v.why}`);
@@ -64,13 +69,14 @@ http.createServer((req, res) => {
     if (r < throttle) {
       stats.throttled++;
       if (service === 's3') fault(res, service, 503, 'SlowDown', 'Please reduce your request rate.');
+      else if (service === 'sns') fault(res, service, 400, 'Throttling', 'Rate exceeded');
       else if (service === 'kinesis') fault(res, service, 400, 'ProvisionedThroughputExceededException', 'Rate exceeded for shard');
       else fault(res, service, 400, 'ThrottlingException', 'Rate of requests exceeds the allowed throughput.');
       return;
     }
     if (r < throttle + errors) {
       stats.failed++;
-      fault(res, service, 500, service === 's3' ? 'InternalError' : 'InternalFailure', 'injected failure');
+      fault(res, service, 500, service === 's3' || service === 'sns' ? 'InternalError' : 'InternalFailure', 'injected failure');
       return;
     }
     const fwd = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (up) => {

@@ -244,6 +244,48 @@ static void s3_paths_are_not_encoded_twice(void **state)
     aws_signature_free(&b);
 }
 
+/* AWS's documented presign example (S3 API reference, "Authenticating
+ * Requests: Using Query Parameters"): GET /test.txt in examplebucket. */
+static void s3_presign_example(void **state)
+{
+    (void)state;
+    aws_credentials cred = {"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                            NULL};
+    aws_signing s3 = {"us-east-1", "s3", true};
+    char *q = NULL;
+    assert_int_equal(sigv4_presign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", &cred, &s3,
+                                   1369353600000LL, 86400, &q, NULL),
+                     KERR_OK);
+    assert_string_equal(
+        q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2F"
+           "us-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&"
+           "X-Amz-SignedHeaders=host&X-Amz-Signature="
+           "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+    free(q);
+}
+
+/* Temporary credentials: the token is in the signed query (so it changes the
+ * signature); lifetimes beyond SigV4's 7 days are refused. */
+static void s3_presign_token_and_limits(void **state)
+{
+    (void)state;
+    aws_credentials cred = {"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                            "tok/en+="};
+    aws_signing s3 = {"us-east-1", "s3", true};
+    char *q = NULL;
+    assert_int_equal(sigv4_presign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", &cred, &s3,
+                                   1369353600000LL, 86400, &q, NULL),
+                     KERR_OK);
+    assert_non_null(strstr(q, "&X-Amz-Security-Token=tok%2Fen%2B%3D&X-Amz-SignedHeaders=host&"));
+    assert_null(strstr(q, "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"));
+    free(q);
+    kerr err = {0};
+    assert_int_equal(sigv4_presign("GET", "h", "/k", &cred, &s3, 0, 604801, &q, &err),
+                     KERR_INVALID);
+    assert_null(q);
+    assert_int_equal(sigv4_presign("GET", "h", "/k", &cred, &s3, 0, 0, &q, &err), KERR_INVALID);
+}
+
 static void uri_encoding(void **state)
 {
     (void)state;
@@ -262,6 +304,8 @@ int main(void)
         cmocka_unit_test(iam_guide_example),
         cmocka_unit_test(s3_paths_are_not_encoded_twice),
         cmocka_unit_test(uri_encoding),
+        cmocka_unit_test(s3_presign_example),
+        cmocka_unit_test(s3_presign_token_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
