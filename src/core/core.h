@@ -1,5 +1,5 @@
 /* core: the small shared pieces every stage uses — errors, JSON logs, clocks,
- * bounded queues and event ids. Nothing here knows about video or AWS. */
+ * files, allocator tuning and event ids. Nothing here knows about video or AWS. */
 #ifndef KVS_CORE_H
 #define KVS_CORE_H
 
