@@ -24,6 +24,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Offline mirrors of models and footage, as in scripts/test.sh (KVS_MODELS_MIRROR default).
+MODELS_MIRROR = os.environ.get("KVS_MODELS_MIRROR") or os.path.join(ROOT, "../shared/models")  # KVS_MODELS_MIRROR
+MEDIA_MIRROR = os.environ.get("KVS_MEDIA_MIRROR") or os.path.join(ROOT, "../shared/media")  # KVS_MEDIA_MIRROR
 
 
 def free_port():
@@ -181,9 +184,9 @@ def main():
     ap.add_argument("--soak", action="store_true")
     ap.add_argument("--model")
     args = ap.parse_args()
-    model = args.model or find([f"{ROOT}/models/coco/yolox_nano.onnx", f"{ROOT}/../shared/models/coco/yolox_nano.onnx"],
+    model = args.model or find([f"{ROOT}/models/coco/yolox_nano.onnx", f"{MODELS_MIRROR}/coco/yolox_nano.onnx"],
                                "models/coco/yolox_nano.onnx")
-    media = find([f"{ROOT}/media/vtest.avi", f"{ROOT}/../shared/media/opencv/vtest.avi",
+    media = find([f"{ROOT}/media/vtest.avi", f"{MEDIA_MIRROR}/opencv/vtest.avi",
                   "/usr/share/doc/opencv-doc/examples/data/vtest.avi"], "vtest.avi")
     os.environ.update(AWS_ACCESS_KEY_ID="AKIDBENCH", AWS_SECRET_ACCESS_KEY="bench-secret")
     streams = [f"s{i}" for i in range(args.cameras)]

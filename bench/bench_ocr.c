@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     char manifest[1024];
     snprintf(manifest, sizeof manifest, "%s/MANIFEST.md", plates);
     FILE *mf = fopen(manifest, "r");
-    if (!mf) { /* ../shared/media keeps one manifest for every folder */
+    if (!mf) { /* a media mirror keeps one manifest for every folder */
         snprintf(manifest, sizeof manifest, "%s/../MANIFEST.md", plates);
         mf = fopen(manifest, "r");
     }

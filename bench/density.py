@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_kvs import ROOT, find, free_port, metrics, wait  # noqa: E402
+from bench_kvs import MEDIA_MIRROR, MODELS_MIRROR, ROOT, find, free_port, metrics, wait  # noqa: E402
 
 
 def make_clip(path, media):
@@ -116,7 +116,7 @@ def main():
     ap.add_argument("--out")
     args = ap.parse_args()
     model = find([os.path.join(ROOT, "models/coco/yolox_nano.onnx"),
-                  os.path.join(ROOT, "../shared/models/coco/yolox_nano.onnx")], "yolox_nano.onnx")
+                  os.path.join(MODELS_MIRROR, "coco/yolox_nano.onnx")], "yolox_nano.onnx")
     if args.batch > 1:
         sys.path.insert(0, os.path.join(ROOT, "tests", "models"))
         from make_batch_model import batch_dynamic
@@ -124,7 +124,7 @@ def main():
         os.makedirs(os.path.dirname(copy), exist_ok=True)
         batch_dynamic(model, copy)
         model = copy
-    media = find([os.path.join(ROOT, "media/vtest.avi"), os.path.join(ROOT, "../shared/media/opencv/vtest.avi"),
+    media = find([os.path.join(ROOT, "media/vtest.avi"), os.path.join(MEDIA_MIRROR, "opencv/vtest.avi"),
                   "/usr/share/doc/opencv-doc/examples/data/vtest.avi"], "vtest.avi")
     clip = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench-media", "density-1080p25-gop2s.mp4")
     make_clip(clip, media)

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_kvs import ROOT, find, free_port, metrics, post, proc_stat, wait  # noqa: E402
+from bench_kvs import MEDIA_MIRROR, MODELS_MIRROR, ROOT, find, free_port, metrics, post, proc_stat, wait  # noqa: E402
 
 KINDS = ["{mode: hls}", "{mode: hls, container: ts}", "{mode: getmedia}"]
 
@@ -75,9 +75,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=3600)
     ap.add_argument("--cameras", type=int, default=10)
     args = ap.parse_args()
-    model = find([f"{ROOT}/models/coco/yolox_nano.onnx", f"{ROOT}/../shared/models/coco/yolox_nano.onnx"],
+    model = find([f"{ROOT}/models/coco/yolox_nano.onnx", f"{MODELS_MIRROR}/coco/yolox_nano.onnx"],
                  "models/coco/yolox_nano.onnx")
-    media = find([f"{ROOT}/media/vtest.avi", f"{ROOT}/../shared/media/opencv/vtest.avi",
+    media = find([f"{ROOT}/media/vtest.avi", f"{MEDIA_MIRROR}/opencv/vtest.avi",
                   "/usr/share/doc/opencv-doc/examples/data/vtest.avi"], "vtest.avi")
     os.environ.update(AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
     os.environ.pop("AWS_SESSION_TOKEN", None)

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_kvs import ROOT, find, free_port, metrics, wait  # noqa: E402
+from bench_kvs import MEDIA_MIRROR, MODELS_MIRROR, ROOT, find, free_port, metrics, wait  # noqa: E402
 from density import make_clip, proc, total  # noqa: E402
 
 
@@ -26,8 +26,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=30)
     args = ap.parse_args()
     model = find([os.path.join(ROOT, "models/coco/yolox_nano.onnx"),
-                  os.path.join(ROOT, "../shared/models/coco/yolox_nano.onnx")], "yolox_nano.onnx")
-    media = find([os.path.join(ROOT, "media/vtest.avi"), os.path.join(ROOT, "../shared/media/opencv/vtest.avi"),
+                  os.path.join(MODELS_MIRROR, "coco/yolox_nano.onnx")], "yolox_nano.onnx")
+    media = find([os.path.join(ROOT, "media/vtest.avi"), os.path.join(MEDIA_MIRROR, "opencv/vtest.avi"),
                   "/usr/share/doc/opencv-doc/examples/data/vtest.avi"], "vtest.avi")
     clip = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench-media", "density-1080p25-gop2s.mp4")
     make_clip(clip, media)

@@ -12,7 +12,7 @@ bin=$(realpath "${1:-build/kvs-infer}")
 [ $# -gt 0 ] && shift
 work=$(dirname "$bin")/bench-alpr
 models=${KVS_MODELS_DIR:-models}
-[ -f "$models/plates/plate_yolo11_int8_640.onnx" ] || models=../shared/models
+[ -f "$models/plates/plate_yolo11_int8_640.onnx" ] || models=${KVS_MODELS_MIRROR:-../shared/models}
 rev=${KVS_ALPR_BASELINE:-4cd1f59}
 mkdir -p "$work"
 baseline=()

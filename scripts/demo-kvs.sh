@@ -10,7 +10,7 @@ secs=${1:-30}
 [ -x build/kvs-infer ] || { echo "demo-kvs: build first (scripts/demo.sh)" >&2; exit 1; }
 [ -d tests/standins/node_modules ] || { echo "demo-kvs: run scripts/setup.sh first" >&2; exit 1; }
 media=media/vtest.avi
-[ -f "$media" ] || media=../shared/media/opencv/vtest.avi
+[ -f "$media" ] || media=${KVS_MEDIA_MIRROR:-../shared/media}/opencv/vtest.avi
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 rm -rf out/demo-kvs && mkdir -p out/demo-kvs

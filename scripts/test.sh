@@ -3,7 +3,8 @@
 # build and an ASan+UBSan build, every unit and integration test in both,
 # the unit tests under valgrind, and a bounded fuzzing run of each parser.
 #   KVS_MODELS_MIRROR / KVS_MEDIA_MIRROR  offline folders for models and footage
-#                                         (default: ../shared/models, ../shared/media)
+#                                         (default: shared/models and shared/media
+#                                         in the folder above the checkout)
 #   KVS_FUZZ_SECONDS                      per fuzz target (default 20; 0 skips)
 #   KVS_REQUIRE_PREREQS=1                 a test missing something set-up installs fails
 #                                         instead of skipping (default: 1 when CI=true)

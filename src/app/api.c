@@ -1,5 +1,5 @@
-/* The operator page and its JSON API on the metrics listener (design.md
- * "Operator page and API"):
+/* The operator page and its JSON API on the metrics listener
+ * (docs/operator-page.md):
  *   /                                  the page (src/ui/page, built in)
  *   /api/v1/cameras                    cameras with state, rates, detectors, zones
  *   /api/v1/cameras/{name}/snapshot.jpg  latest analysed frame, boxes drawn

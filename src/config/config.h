@@ -1,4 +1,4 @@
-/* config: the YAML file of design.md turned into typed structs, with every
+/* config: the YAML file of docs/configuration.md turned into typed structs, with every
  * problem reported as FILE:LINE:COLUMN: key.path: what is wrong.
  *
  * Detector parameters stay as a YAML subtree (ynode) here: each detector
@@ -81,7 +81,8 @@ char *cfg_resolve_model(const char *config_file, const char *models_dir, const c
 /* ---- typed configuration ---- */
 struct source_ops;
 
-/* decode: which packets a camera decodes (design.md "Decoding only what is analysed"). */
+/* decode: which packets a camera decodes (docs/architecture.md, "Decoding only what
+ * is analysed"). */
 typedef enum { DECODE_AUTO = 0, DECODE_ALL, DECODE_KEYFRAMES } decode_mode;
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* The schema of design.md: walks the YAML tree, fills typed structs and
+/* The schema of docs/configuration.md: walks the YAML tree, fills typed structs and
  * reports every problem (not only the first) with its position and key path. */
 #include <math.h>
 #include <stdio.h>

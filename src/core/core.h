@@ -1,5 +1,6 @@
 /* core: the small shared pieces every stage uses — errors, JSON logs, clocks,
- * files, a heap and event ids. Nothing here knows about video or AWS. */
+ * files, allocator tuning, a heap, registries and event ids. Nothing here knows
+ * about video or AWS. */
 #ifndef KVS_CORE_H
 #define KVS_CORE_H
 

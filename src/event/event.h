@@ -1,5 +1,5 @@
 /* event: what kvs-infer publishes about one detected object — the JSON of
- * design.md (schema_version 1) and its JPEG snapshot and crop. */
+ * docs/publishing.md "Events" (schema_version 1) and its JPEG snapshot and crop. */
 #ifndef KVS_EVENT_H
 #define KVS_EVENT_H
 
@@ -57,7 +57,7 @@ event *event_from_json(const char *json, kerr *err);
 /* Encodes the whole frame and the box crop (with a small margin) as JPEG,
  * and with a plate, the plate crop as the second crop. */
 kerr_code event_encode_images(event *e, const kframe *f, int quality, kerr *err);
-/* {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/{name} (design.md) */
+/* {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/{name} (docs/publishing.md) */
 void event_object_key(const event *e, const char *prefix, const char *name, char *out, size_t len);
 
 #endif

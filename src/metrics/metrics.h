@@ -10,7 +10,7 @@
 
 #include "../core/core.h"
 
-/* Metric families (the names are an interface: see design.md). */
+/* Metric families (the names are an interface: see docs/metrics.md). */
 #define M_FRAMES_DECODED "kvs_infer_frames_decoded_total"
 #define M_FRAMES_PROCESSED "kvs_infer_frames_processed_total"
 #define M_FRAMES_SKIPPED "kvs_infer_frames_skipped_total"

@@ -93,7 +93,7 @@ static json_t *attr(const json_t *v)
     return json_pack("{s:b}", "NULL", 1);
 }
 
-/* The item: each field of the event (design.md) as a typed attribute,
+/* The item: each field of the event (docs/publishing.md) as a typed attribute,
  * event_id the key, plus expires_at (epoch seconds) for the table's TTL. */
 static json_t *item(const cfg_pub *p, const event *e)
 {

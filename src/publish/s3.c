@@ -1,5 +1,5 @@
 /* S3: the snapshot and crops, at {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/
- * frame.jpg and crop-N.jpg (design.md). Uploaded before any publisher that
+ * frame.jpg and crop-N.jpg (docs/publishing.md). Uploaded before any publisher that
  * names them sends the event (the hub orders that). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* The token rules of design.md: a token, when set, is always wanted (as a
+/* The token rules of docs/operator-page.md: a token, when set, is always wanted (as a
  * Bearer token or as the basic-auth password, which browsers send by
  * themselves once asked); without one the page is open on loopback only. */
 #include <openssl/crypto.h>

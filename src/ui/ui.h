@@ -1,6 +1,6 @@
 /* ui: the operator page's parts that need nothing of the running service:
- * the page's files built into the binary, the token rules (design.md
- * "Operator page and API"), boxes and labels drawn on a frame, events read
+ * the page's files built into the binary, the token rules
+ * (docs/operator-page.md), boxes and labels drawn on a frame, events read
  * back from the local sink, and the config with its secrets redacted.
  * src/app/api.c serves them with the cameras' live state. */
 #ifndef KVS_UI_H

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ALPR on real and generated input.
-# 1. OCR accuracy on the real plate photos of ../shared/media/plates (labels in
-#    its MANIFEST.md): at least 90 % exact over the readable ones.
+# 1. OCR accuracy on the real plate photos of the media mirror's plates/ (labels
+#    in its MANIFEST.md): at least 90 % exact over the readable ones.
 # 2. A generated street: three vehicles (boxes with a rendered plate of a
 #    different format each) cross the frame one after another. The binary must
 #    raise exactly one ALPR event per vehicle, with the right text and format,
@@ -65,7 +65,7 @@ for e in ev:
     assert len({e["track_id"] for e in ev}) == 3
 PYEOF
 
-# 3. Real footage: a van with plate L-417-VS driving past (../shared/media/video),
+# 3. Real footage: a van with plate L-417-VS driving past (the media mirror's video/),
 #    plates found by the plate YOLO model, then by DB text detection inside the
 #    vehicles a COCO model finds: one event, the right text, either way.
 CLIP="${KVS_MEDIA_MIRROR:-$KVS_SOURCE_DIR/../shared/media}/video/plate_L417VS_720p.mp4"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The command line: --validate (exit 0 / exit 2 with FILE:LINE:COL: path: msg
-# lines), --help, --version, unreadable configs, the design.md example, and
+# lines), --help, --version, unreadable configs, the example of docs/configuration.md, and
 # device: cuda:N failing clearly when the runtime has no CUDA provider.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
@@ -72,21 +72,25 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q "the file is empty" "$WORK/err" || fail "empty config"
 
-# design.md's example loads (from the repository, so models/ resolves): its
-# only complaints are model files that do not exist here.
-DESIGN="$KVS_SOURCE_DIR/../shared/docs/design.md"
-if [ -f "$DESIGN" ]; then
-  $PY -c 'import sys,re; t=open(sys.argv[1]).read(); print(re.search(r"```yaml\n(.*?)```", t, re.S).group(1))' "$DESIGN" >"$WORK/design.yaml"
-  set +e
-  (cd "$KVS_SOURCE_DIR" && "$KVS_BIN" --config "$WORK/design.yaml" --validate) 2>"$WORK/err"; rc=$?
-  set -e
-  cat "$WORK/err" >&2
-  if grep -v -E -e '(model file|det_model|rec_model|dict|plate_model) ".*" not found' -e 'error\(s\)$' "$WORK/err" | grep -q .; then
-    fail "design.md example: unexpected diagnostics"
-  fi
-else
-  note "design.md not found: skipping its example"
+# The complete example of docs/configuration.md loads (from the repository, so
+# models/ resolves): its only complaints may be model files missing here.
+DOC="$KVS_SOURCE_DIR/docs/configuration.md"
+[ -f "$DOC" ] || fail "docs/configuration.md is missing"
+$PY - "$DOC" >"$WORK/doc.yaml" <<'PYEOF'
+import re, sys
+t = open(sys.argv[1]).read()
+m = re.search(r"## A complete example\n.*?```yaml\n(.*?)```", t, re.S)
+print(m.group(1) if m else "")
+PYEOF
+grep -q 'cameras:' "$WORK/doc.yaml" || fail "docs/configuration.md: no yaml block under \"## A complete example\""
+set +e
+(cd "$KVS_SOURCE_DIR" && "$KVS_BIN" --config "$WORK/doc.yaml" --validate) 2>"$WORK/err"; rc=$?
+set -e
+cat "$WORK/err" >&2
+if grep -v -E -e '(model file|det_model|rec_model|dict|plate_model) ".*" not found' -e 'error\(s\)$' "$WORK/err" | grep -q .; then
+  fail "docs/configuration.md example: unexpected diagnostics"
 fi
+[ "$rc" = 0 ] || grep -q 'not found' "$WORK/err" || fail "docs/configuration.md example: rc=$rc"
 
 # cuda:N with a CPU-only ONNX Runtime: a clear error, never a silent CPU run.
 cat >"$WORK/cuda.yaml" <<YAML

@@ -176,8 +176,10 @@ for f in files:
 print("ecs:", ", ".join(f.rsplit("/", 1)[1] for f in files), "valid")
 PYEOF
 
-# ---- IAM policy (README "AWS permissions") against the APIs the code calls
-$PY - "$SRC/README.md" "$SRC/src" <<'PYEOF' || fail "IAM policy"
+# ---- IAM policy ("AWS permissions" of the README and of docs/deployment.md)
+# against the APIs the code calls
+for doc in "$SRC/README.md" "$SRC/docs/deployment.md"; do
+$PY - "$doc" "$SRC/src" <<'PYEOF' || fail "IAM policy of $doc"
 import json, os, re, sys
 readme = open(sys.argv[1]).read()
 block = re.search(r"## AWS permissions.*?```json\n(.*?)```", readme, re.S).group(1)
@@ -196,6 +198,7 @@ need |= {"events:" + a for a in re.findall(r'"(PutEvents)"', code)}
 if "sigv4_presign(" in open(os.path.join(sys.argv[2], "publish/sns.c")).read(): need.add("s3:GetObject")
 assert len(need) >= 10, need
 assert need <= actions, f"the policy lacks {sorted(need - actions)}"
-print("IAM policy covers", ", ".join(sorted(need)))
+print(sys.argv[1].rsplit("/", 1)[-1] + ": IAM policy covers", ", ".join(sorted(need)))
 PYEOF
+done
 echo PASS

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # fire_smoke on real footage: the wildfire drone clip raises smoke events (one
 # per tracked plume, not one per frame) and the pedestrian clip raises none,
-# with the repaired YOLOv8n fire/smoke model of ../shared/models (see its
-# MANIFEST: smoke >= 0.5 separates every sample clip; its flame class fires on
-# red lights and skin, so flames get a high threshold here).
+# with the repaired YOLOv8n fire/smoke model of the models mirror (docs/detectors.md:
+# smoke >= 0.5 separates every sample clip; its flame class fires on red lights
+# and skin, so flames get a high threshold here).
 . "$(dirname "$0")/lib.sh"
 M="${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/../shared/models}/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"
 [ -f "$M" ] || M="$KVS_SOURCE_DIR/models/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"

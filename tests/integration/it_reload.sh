@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A long-running service: /healthz, /readyz and the design.md metric names on
+# A long-running service: /healthz, /readyz and the metric names of docs/metrics.md on
 # the metrics port; SIGHUP adds, changes and removes cameras while untouched
 # ones keep running; a broken config on reload is refused and the old one
 # kept; SIGINT drains and exits 0 within seconds.

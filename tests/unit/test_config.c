@@ -1,4 +1,4 @@
-/* Config: the design.md shape and legacy files load; every error names
+/* Config: the shape of docs/configuration.md and legacy files load; every error names
  * file:line:column and the key path. */
 #include <setjmp.h>
 #include <stdarg.h>

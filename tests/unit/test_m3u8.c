@@ -1,5 +1,5 @@
 /* The HLS playlist parser on the playlist shapes KVS serves (see
- * ../shared/docs/aws-protocols.md §2) and on malformed input. */
+ * docs/aws-protocols.md "HLS") and on malformed input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
