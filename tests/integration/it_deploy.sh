@@ -72,8 +72,8 @@ print(f"{len(exprs)} expressions, {len(used)} of {len(types)} families used; not
 PYEOF
 
 # ---- example configs validate
-sed -e "s#/app/models#$MODELS#" "$SRC/config/cameras.example.yaml" >"$WORK/example.yaml"
-"$KVS_BIN" --config "$WORK/example.yaml" --validate >"$WORK/v" 2>&1 || fail "cameras.example.yaml: $(cat "$WORK/v")"
+# (as the image runs it: KVS_MODELS_DIR names the models; it_example_config checks a checkout)
+KVS_MODELS_DIR="$MODELS" "$KVS_BIN" --config "$SRC/config/cameras.example.yaml" --validate >"$WORK/v" 2>&1 || fail "cameras.example.yaml: $(cat "$WORK/v")"
 
 # ---- Kubernetes
 kubectl kustomize "$SRC/deploy/kubernetes/base" >"$WORK/base.yaml" 2>"$WORK/kz.err" || fail "kustomize base: $(cat "$WORK/kz.err")"
