@@ -3,6 +3,7 @@
 # vtest.avi through YOLOX-nano, events and images to out/demo. No AWS account.
 # Installs what is missing first (scripts/setup.sh), builds, runs, summarises.
 #   KVS_DEMO_REALTIME=true   pace the files like live cameras (80 s)
+#   KVS_METRICS_PORT=N       /metrics on port N (default 9090, or a free port when 9090 is taken)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,7 +20,9 @@ MSG
 fi
 rm -rf out/demo out/spool
 mkdir -p out
-echo "demo: 4 cameras on media/vtest.avi; JSON logs in out/demo.log, metrics on http://127.0.0.1:9090/metrics while it runs" >&2
+port=$(scripts/metrics-port.sh 9090)
+export KVS_METRICS_LISTEN=${KVS_METRICS_LISTEN:-127.0.0.1:$port}
+echo "demo: 4 cameras on media/vtest.avi; JSON logs in out/demo.log, metrics on http://$KVS_METRICS_LISTEN/metrics while it runs" >&2
 start=$(date +%s.%N)
 ./build/kvs-infer --config config/demo.yaml >out/demo.log
 end=$(date +%s.%N)

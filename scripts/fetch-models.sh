@@ -6,6 +6,10 @@
 # tests and CI default to shared/models in the folder above the checkout), then the model's
 # official release URL.
 # Exits 1 with instructions when neither works; everything else still runs without the model.
+# Licences: both are Apache-2.0, so they may ship and config/cameras.example.yaml names only
+# them. Left out on purpose: the public fire/smoke, licence-plate and YOLOv8/YOLO11 COCO ONNX
+# files are Ultralytics exports under AGPL-3.0 (their own metadata says so), which this
+# project does not ship; bring your own model (README "Detectors": any YOLO export).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 dest="$here/models/coco"

@@ -14,6 +14,7 @@
 #include "../infer/infer.h"
 #include "../ocr/ocr.h"
 #include "detect.h"
+#include "yolo_internal.h"
 
 enum { MAX_TEXT_BOXES = 8, REC_MIN_W = 320, REC_MAX_W = 640 };
 
@@ -241,14 +242,22 @@ static kerr_code lite_open(yolo_lite *y, const char *path, const detector_ctx *c
     y->in_h = mi->input.dims[2] > 0 ? (int)mi->input.dims[2] : 640;
     y->in_w = mi->input.dims[3] > 0 ? (int)mi->input.dims[3] : 640;
     int nc = 0;
-    kerr_code rc = yolo_layout_detect(mi->outputs[0].dims, mi->outputs[0].ndims, y->in_w, y->in_h,
-                                      &y->layout, &nc, err);
-    if (rc) return kerr_set(err, KERR_INVALID, "%s: %s", path, err->msg);
-    if (mi->meta_names)
-        rc = class_names_from_meta(mi->meta_names, &y->names, err);
-    else if (nc == 80)
-        class_names_coco(&y->names);
+    kerr_code rc = KERR_OK;
+    if (mi->meta_names) rc = class_names_from_meta(mi->meta_names, &y->names, err);
     if (rc) return rc;
+    yolo_hints h;
+    yolo_hints_read(mi, y->names.n, &h);
+    rc = yolo_layout_detect(mi->outputs[0].dims, mi->outputs[0].ndims, y->in_w, y->in_h, &h,
+                            &y->layout, &nc, err);
+    if (rc) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return kerr_set(err, KERR_INVALID, "%s: %s", path, why);
+    }
+    if (!y->names.n && nc == 80) class_names_coco(&y->names);
+    if (y->layout == YOLO_E2E && !y->names.n)
+        return kerr_set(err, KERR_INVALID, "%s: an end2end model needs class names in its metadata",
+                        path);
     if (!want || !y->names.n) return KERR_OK;
     y->allowed = calloc((size_t)y->names.n, sizeof *y->allowed);
     int found = 0;
@@ -294,8 +303,8 @@ static kerr_code lite_run(alpr_state *s, yolo_lite *y, const kframe *f, float th
     rc = model_run(y->m, s->buf, shape, 4, &o, err);
     if (rc) return rc;
     det_list tmp = {0};
-    rc = yolo_decode(y->layout, o.data, o.dims, o.ndims, y->in_w, y->in_h, thr, y->allowed, &tmp,
-                     err);
+    rc = yolo_decode(y->layout, o.data, o.dims, o.ndims, y->in_w, y->in_h, y->names.n, thr,
+                     y->allowed, &tmp, err);
     infer_output_release(&o);
     nms(&tmp, 0.45f, false, 20);
     for (int i = 0; rc == KERR_OK && i < tmp.n; i++) {

@@ -67,19 +67,34 @@ kerr_code letterbox_to_tensor(const kframe *f, int in_w, int in_h, const preproc
 void letterbox_unmap(const letterbox *lb, detection *d, int frame_w, int frame_h);
 
 /* ---- YOLO output layouts ---- */
-typedef enum { YOLO_AUTO = 0, YOLO_V5, YOLO_V8, YOLO_X } yolo_layout;
+typedef enum { YOLO_AUTO = 0, YOLO_V5, YOLO_V8, YOLO_X, YOLO_E2E } yolo_layout;
 
 const char *yolo_layout_name(yolo_layout l);
 int yolo_layout_parse(const char *s, yolo_layout *out); /* 0 on success */
-/* Picks the layout from the output shape and the input size; also returns the
- * number of classes the output carries. */
-kerr_code yolo_layout_detect(const int64_t *dims, int ndims, int in_w, int in_h, yolo_layout *out,
-                             int *nclasses, kerr *err);
+/* What the model says beside its output shape. An end-to-end [1, N, 6] and a
+ * one-class YOLOv5 [1, N, 5+1] have the same shape: only these tell them apart. */
+typedef struct {
+    int end2end;      /* metadata end2end / export argument nms: 1 yes, 0 no, -1 not said */
+    bool ultralytics; /* exported by the Ultralytics package (its "task" metadata) */
+    int nnames;       /* class names known from the metadata or the config, 0: unknown */
+} yolo_hints;
+/* Picks the layout from the output shape, the input size and the hints (NULL:
+ * none); also returns the number of classes the output carries (0 for an
+ * end-to-end output, whose class is an index: the names give the count).
+ * A shape it cannot tell apart is an error naming params.layout. */
+kerr_code yolo_layout_detect(const int64_t *dims, int ndims, int in_w, int in_h,
+                             const yolo_hints *h, yolo_layout *out, int *nclasses, kerr *err);
+/* The class count a layout (given by the user) reads from an output shape;
+ * an error when the shape cannot be that layout. */
+kerr_code yolo_layout_classes(yolo_layout l, const int64_t *dims, int ndims, int *nclasses,
+                              kerr *err);
 /* Decodes candidates with score >= threshold (allowed: per class, NULL = all)
  * into boxes in model-input pixels. Scores are already probabilities in all
- * three layouts for the standard exports. */
+ * layouts for the standard exports. nclasses bounds an end-to-end output's
+ * class indices (the other layouts carry one score per class). */
 kerr_code yolo_decode(yolo_layout l, const float *data, const int64_t *dims, int ndims, int in_w,
-                      int in_h, float threshold, const bool *allowed, det_list *out, kerr *err);
+                      int in_h, int nclasses, float threshold, const bool *allowed, det_list *out,
+                      kerr *err);
 
 /* ---- class names ---- */
 typedef struct {

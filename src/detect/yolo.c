@@ -251,8 +251,10 @@ void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_
     read_model_path(c, cfg, ctx, d, pp);
     char *layout = NULL;
     if (cfg_read_str(d, P, "layout", pp, &layout) && yolo_layout_parse(layout, &c->layout) != 0)
-        cfg_diag_add(d, ynode_get(P, "layout"), pp,
-                     "unknown layout \"%s\" (auto, yolov5, yolov8, yolo11 or yolox)", layout);
+        cfg_diag_add(
+            d, ynode_get(P, "layout"), pp,
+            "unknown layout \"%s\" (auto, yolov5, yolov8, yolo11, yolox, end2end or yolov10)",
+            layout);
     free(layout);
     read_names(c, P, ctx, d, pp);
     const ynode *cl = ynode_get(P, "classes");
@@ -280,36 +282,47 @@ void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_
     return c;
 }
 
-static kerr_code load_names(const yolo_conf *c, const model_info *mi, int nc, class_names *out,
-                            kerr *err)
+/* The names the config or the metadata give, read before the output shape:
+ * their count tells an end-to-end [1, N, 6] from a one-class YOLOv5. */
+static kerr_code given_names(const yolo_conf *c, const model_info *mi, class_names *out, kerr *err)
 {
-    kerr_code rc = KERR_OK;
+    memset(out, 0, sizeof *out);
     switch (c->names_kind) {
-    case NAMES_COCO: class_names_coco(out); break;
-    case NAMES_FILE: rc = class_names_from_file(c->names_file, out, err); break;
+    case NAMES_COCO: class_names_coco(out); return KERR_OK;
+    case NAMES_FILE: return class_names_from_file(c->names_file, out, err);
     case NAMES_LIST:
-        memset(out, 0, sizeof *out);
-        out->names = calloc((size_t)c->names_list.n, sizeof *out->names);
+        out->names = calloc((size_t)c->names_list.n + 1, sizeof *out->names);
         for (int i = 0; out->names && i < c->names_list.n; i++)
             out->names[out->n++] = kstrdup(c->names_list.names[i]);
-        break;
-    default:
-        if (mi->meta_names)
-            rc = class_names_from_meta(mi->meta_names, out, err);
-        else if (nc == 80)
-            class_names_coco(out);
-        else
-            return kerr_set(err, KERR_INVALID,
-                            "%s: the model has no class names in its metadata and %d classes; "
-                            "set params.class_names",
-                            mi->path, nc);
+        return out->names ? KERR_OK : kerr_set(err, KERR_NOMEM, "out of memory");
+    default: return mi->meta_names ? class_names_from_meta(mi->meta_names, out, err) : KERR_OK;
     }
-    if (rc) return rc;
-    if (out->n != nc)
+}
+
+/* nc: the classes the output carries (0: end-to-end, an index per box). */
+static kerr_code check_names(const yolo_state *s, const model_info *mi, int nc, class_names *out,
+                             kerr *err)
+{
+    if (out->n == 0 && nc == 80) {
+        class_names_coco(out);
+        return KERR_OK;
+    }
+    if (out->n == 0 && nc == 0)
         return kerr_set(err, KERR_INVALID,
-                        "%s: the model outputs %d classes but %d class names "
-                        "are configured",
-                        mi->path, nc, out->n);
+                        "%s: an end2end output gives each box a class index, not the class "
+                        "count, and the model has no class names in its metadata; set "
+                        "params.class_names",
+                        mi->path);
+    if (out->n == 0)
+        return kerr_set(err, KERR_INVALID,
+                        "%s: the model has no class names in its metadata and %d classes; "
+                        "set params.class_names",
+                        mi->path, nc);
+    if (nc > 0 && out->n != nc)
+        return kerr_set(err, KERR_INVALID,
+                        "%s: the model outputs %d classes but %d class names are configured "
+                        "(output read as %s)",
+                        mi->path, nc, out->n, yolo_layout_name(s->layout));
     return KERR_OK;
 }
 
@@ -433,18 +446,21 @@ static kerr_code open_model(yolo_state *s, const detector_ctx *ctx, kerr *err)
     int nd = 0, nc = 0;
     kerr_code rc = probe_output(s, dims, &nd, err);
     if (rc) return rc;
-    yolo_layout detected;
-    rc = yolo_layout_detect(dims, nd, s->in_w, s->in_h, &detected, &nc, err);
+    rc = given_names(c, mi, &s->names, err);
+    if (rc) return rc;
+    yolo_hints h;
+    yolo_hints_read(mi, s->names.n, &h);
+    s->layout = c->layout;
+    if (c->layout == YOLO_AUTO)
+        rc = yolo_layout_detect(dims, nd, s->in_w, s->in_h, &h, &s->layout, &nc, err);
+    else /* a layout the user set reads the shape its own way */
+        rc = yolo_layout_classes(c->layout, dims, nd, &nc, err);
     if (rc) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
         return kerr_set(err, KERR_INVALID, "%s: %s", mi->path, why);
     }
-    s->layout = c->layout != YOLO_AUTO ? c->layout : detected;
-    if (s->layout != detected) /* a forced layout reads the shape its own way */
-        nc = (int)(s->layout == YOLO_V8 ? dims[nd - 2] - 4 : dims[nd - 1] - 5);
-    if (nc < 1) return kerr_set(err, KERR_INVALID, "%s: no class scores in the output", mi->path);
-    rc = load_names(c, mi, nc, &s->names, err);
+    rc = check_names(s, mi, nc, &s->names, err);
     if (rc) return rc;
     bool yx = s->layout == YOLO_X;
     s->pre.bgr = c->bgr >= 0 ? c->bgr : yx;
@@ -540,11 +556,12 @@ kerr_code yolo_detect(void *state, const kframe *f, float threshold, det_list *o
     float lowest = threshold;
     for (int i = 0; i < s->names.n; i++)
         if (s->class_thr[i] >= 0 && s->class_thr[i] < lowest) lowest = s->class_thr[i];
-    rc = yolo_decode(s->layout, o.data, o.dims, o.ndims, s->in_w, s->in_h, lowest, s->allowed,
-                     &s->scratch, err);
+    rc = yolo_decode(s->layout, o.data, o.dims, o.ndims, s->in_w, s->in_h, s->names.n, lowest,
+                     s->allowed, &s->scratch, err);
     infer_output_release(&o);
     if (rc) return rc;
-    nms(&s->scratch, s->conf->nms_iou, true, s->conf->max_det);
+    /* an end-to-end model has suppressed its boxes itself: only sort and cap */
+    nms(&s->scratch, s->layout == YOLO_E2E ? 2.f : s->conf->nms_iou, true, s->conf->max_det);
     int kept = 0;
     for (int i = 0; i < s->scratch.n; i++) {
         detection d = s->scratch.v[i];

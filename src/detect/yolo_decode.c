@@ -1,8 +1,11 @@
-/* The three YOLO output layouts:
+/* The YOLO output layouts:
  *   yolov8 / YOLO11  [1, 4+C, N]  rows of cx,cy,w,h then C class scores, no objectness
  *   yolov5           [1, N, 5+C]  per box cx,cy,w,h,obj,C class scores (decoded boxes)
  *   yolox (raw grid) [1, N, 5+C]  offsets on the stride 8/16/32 grids: cx=(x+gx)*s,
- *                                 w=exp(w)*s; N is exactly the number of grid cells */
+ *                                 w=exp(w)*s; N is exactly the number of grid cells
+ *   end2end          [1, N, 6]    per box x1,y1,x2,y2,score,class index, already
+ *                                 suppressed (YOLOv10, Ultralytics nms=True exports;
+ *                                 segment/pose exports append columns, ignored) */
 #include <math.h>
 #include <string.h>
 
@@ -17,6 +20,7 @@ const char *yolo_layout_name(yolo_layout l)
     case YOLO_V5: return "yolov5";
     case YOLO_V8: return "yolov8";
     case YOLO_X: return "yolox";
+    case YOLO_E2E: return "end2end";
     }
     return "?";
 }
@@ -26,11 +30,8 @@ int yolo_layout_parse(const char *s, yolo_layout *out)
     static const struct {
         const char *n;
         yolo_layout l;
-    } k[] = {{"auto", YOLO_AUTO},
-             {"yolov5", YOLO_V5},
-             {"yolov8", YOLO_V8},
-             {"yolo11", YOLO_V8},
-             {"yolox", YOLO_X}};
+    } k[] = {{"auto", YOLO_AUTO}, {"yolov5", YOLO_V5},   {"yolov8", YOLO_V8},  {"yolo11", YOLO_V8},
+             {"yolox", YOLO_X},   {"end2end", YOLO_E2E}, {"yolov10", YOLO_E2E}};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strcmp(s, k[i].n) == 0) {
             *out = k[i].l;
@@ -61,33 +62,80 @@ static bool rows_cols(const int64_t *dims, int ndims, int64_t *a, int64_t *b)
     return false;
 }
 
-kerr_code yolo_layout_detect(const int64_t *dims, int ndims, int in_w, int in_h, yolo_layout *out,
-                             int *nclasses, kerr *err)
+/* Rows of 6+ columns that the hints call end-to-end. Ultralytics exports
+ * rows-major only end-to-end (its plain heads are [1, 4+C, N]); 5+C columns
+ * with C = 1 cannot carry two or more named classes. */
+static bool e2e_by_hints(const yolo_hints *h, int64_t b)
+{
+    if (!h) return false;
+    if (h->end2end >= 0) return h->end2end == 1;
+    if (h->ultralytics) return true;
+    return b == 6 && h->nnames > 1;
+}
+
+static kerr_code ambiguous(int64_t a, kerr *err)
+{
+    return kerr_set(err, KERR_INVALID,
+                    "output [1, %lld, 6] is either end-to-end (x1,y1,x2,y2,score,class: YOLOv10, "
+                    "Ultralytics nms=True) or a one-class YOLOv5 (cx,cy,w,h,objectness,score), "
+                    "and the model's metadata does not say which; set params.layout: end2end "
+                    "or yolov5",
+                    (long long)a);
+}
+
+kerr_code yolo_layout_detect(const int64_t *dims, int ndims, int in_w, int in_h,
+                             const yolo_hints *h, yolo_layout *out, int *nclasses, kerr *err)
 {
     int64_t a, b;
     if (!rows_cols(dims, ndims, &a, &b))
         return kerr_set(err, KERR_INVALID,
                         "output shape is not [1, A, B]: not a single-output YOLO detection head");
     int64_t grid = grid_cells(in_w, in_h);
+    bool rows = a > b && b >= 6; /* one box per row */
     yolo_layout l;
-    if (a == grid && b >= 6)
+    if (rows && h && h->end2end == 1)
+        l = YOLO_E2E;
+    else if (a == grid && b >= 6)
         l = YOLO_X;
     else if (b == grid && a >= 5)
         l = YOLO_V8;
     else if (a == 3 * grid && b >= 6)
         l = YOLO_V5;
-    else if (a > b && b >= 6)
+    else if (rows && e2e_by_hints(h, b))
+        l = YOLO_E2E;
+    else if (rows && b == 6 && !(h && h->end2end == 0))
+        return ambiguous(a, err);
+    else if (rows)
         l = YOLO_V5;
     else if (b > a && a >= 5)
         l = YOLO_V8;
     else
         return kerr_set(err, KERR_INVALID,
-                        "cannot tell the YOLO layout from output [1, %lld, %lld]; set "
-                        "params.layout",
+                        "cannot tell the YOLO layout from output [1, %lld, %lld] (expected "
+                        "[1, 4+C, N] yolov8, [1, N, 5+C] yolov5/yolox or [1, N, 6] end2end); "
+                        "set params.layout",
                         (long long)a, (long long)b);
     *out = l;
-    *nclasses = (int)(l == YOLO_V8 ? a - 4 : b - 5);
-    return KERR_OK;
+    return yolo_layout_classes(l, dims, ndims, nclasses, err);
+}
+
+kerr_code yolo_layout_classes(yolo_layout l, const int64_t *dims, int ndims, int *nclasses,
+                              kerr *err)
+{
+    int64_t a, b;
+    if (!rows_cols(dims, ndims, &a, &b))
+        return kerr_set(err, KERR_INVALID, "output shape is not [1, A, B]");
+    if (l == YOLO_V8 && a >= 5) {
+        *nclasses = (int)(a - 4);
+        return KERR_OK;
+    }
+    if (l != YOLO_V8 && b >= 6) {
+        *nclasses = l == YOLO_E2E ? 0 : (int)(b - 5);
+        return KERR_OK;
+    }
+    return kerr_set(err, KERR_INVALID, "output [1, %lld, %lld] cannot be %s (it needs %s)",
+                    (long long)a, (long long)b, yolo_layout_name(l),
+                    l == YOLO_V8 ? "[1, 4+C, N]" : "[1, N, 6 or more]");
 }
 
 static int best_class(const float *scores, int64_t stride, int nc, const bool *allowed, float *best)
@@ -115,12 +163,34 @@ static void push_box(det_list *out, float cx, float cy, float w, float h, float 
     det_list_push(out, d);
 }
 
+/* The class is a float index: one outside the names is dropped, never read
+ * past the class tables. */
+static void decode_e2e(const float *data, int64_t a, int64_t b, int nc, float threshold,
+                       const bool *allowed, det_list *out)
+{
+    for (int64_t i = 0; i < a; i++) {
+        const float *r = data + i * b;
+        if (!(r[4] >= threshold) || !(r[5] > -0.5f && r[5] < (float)nc - 0.5f)) continue;
+        int c = (int)lrintf(r[5]);
+        if (allowed && !allowed[c]) continue;
+        push_box(out, (r[0] + r[2]) / 2, (r[1] + r[3]) / 2, r[2] - r[0], r[3] - r[1], r[4], c);
+    }
+}
+
 kerr_code yolo_decode(yolo_layout l, const float *data, const int64_t *dims, int ndims, int in_w,
-                      int in_h, float threshold, const bool *allowed, det_list *out, kerr *err)
+                      int in_h, int nclasses, float threshold, const bool *allowed, det_list *out,
+                      kerr *err)
 {
     int64_t a, b;
     if (!rows_cols(dims, ndims, &a, &b))
         return kerr_set(err, KERR_INVALID, "unexpected output rank %d", ndims);
+    if (l == YOLO_E2E) {
+        if (b < 6) return kerr_set(err, KERR_INVALID, "end2end output needs >= 6 columns");
+        if (nclasses < 1)
+            return kerr_set(err, KERR_INVALID, "end2end decoding needs the class count");
+        decode_e2e(data, a, b, nclasses, threshold, allowed, out);
+        return KERR_OK;
+    }
     if (l == YOLO_V8) {
         if (a < 5) return kerr_set(err, KERR_INVALID, "yolov8 output needs >= 5 rows");
         int nc = (int)(a - 4);

@@ -2,6 +2,7 @@
 #ifndef KVS_YOLO_INTERNAL_H
 #define KVS_YOLO_INTERNAL_H
 
+#include "../infer/infer.h"
 #include "detect.h"
 
 typedef struct {
@@ -13,6 +14,10 @@ typedef struct {
     /* default label for a model class name (NULL: the name itself) */
     const char *(*default_label)(const char *class_name);
 } yolo_defaults;
+
+/* The layout hints of a model's metadata; nnames: the class names known
+ * (metadata or config), 0 if none. */
+void yolo_hints_read(const model_info *mi, int nnames, yolo_hints *h);
 
 void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_diags *d,
                           const yolo_defaults *defs);

@@ -26,6 +26,10 @@ typedef struct {
     tensor_info outputs[INFER_MAX_OUTPUTS];
     int noutputs;
     char *meta_names; /* the "names" custom metadata (Ultralytics), NULL when absent */
+    /* Ultralytics hints at the output layout (NULL when absent): "end2end"
+     * (True for YOLOv10/nms exports), "args" (the export arguments, nms=True
+     * among them) and "task" (written by every Ultralytics export). */
+    char *meta_end2end, *meta_args, *meta_task;
 } model_info;
 
 typedef struct model model;

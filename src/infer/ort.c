@@ -208,6 +208,20 @@ static kerr_code read_tensor_info(OrtTypeInfo *ti, tensor_info *out, kerr *err, 
     return KERR_OK;
 }
 
+/* One custom metadata value, malloc'd; NULL when absent. */
+static char *meta_value(OrtModelMetadata *meta, OrtAllocator *alloc, const char *key)
+{
+    char *v = NULL, *copy = NULL;
+    OrtStatus *st = g_api->ModelMetadataLookupCustomMetadataMap(meta, alloc, key, &v);
+    if (st)
+        g_api->ReleaseStatus(st);
+    else if (v) {
+        copy = kstrdup(v);
+        alloc->Free(alloc, v);
+    }
+    return copy;
+}
+
 static kerr_code read_io(model *m, OrtAllocator *alloc, kerr *err)
 {
     size_t nin = 0, nout = 0;
@@ -239,14 +253,10 @@ static kerr_code read_io(model *m, OrtAllocator *alloc, kerr *err)
     m->info.noutputs = (int)nout;
     OrtModelMetadata *meta = NULL;
     if (!g_api->SessionGetModelMetadata(m->session, &meta) && meta) {
-        char *v = NULL;
-        OrtStatus *st = g_api->ModelMetadataLookupCustomMetadataMap(meta, alloc, "names", &v);
-        if (st)
-            g_api->ReleaseStatus(st);
-        else if (v) {
-            m->info.meta_names = kstrdup(v);
-            alloc->Free(alloc, v);
-        }
+        m->info.meta_names = meta_value(meta, alloc, "names");
+        m->info.meta_end2end = meta_value(meta, alloc, "end2end");
+        m->info.meta_args = meta_value(meta, alloc, "args");
+        m->info.meta_task = meta_value(meta, alloc, "task");
         g_api->ReleaseModelMetadata(meta);
     }
     return KERR_OK;
@@ -316,6 +326,9 @@ static void free_model(model *m)
     if (m->session) g_api->ReleaseSession(m->session);
     free(m->info.path);
     free(m->info.meta_names);
+    free(m->info.meta_end2end);
+    free(m->info.meta_args);
+    free(m->info.meta_task);
     free((char *)m->opts.device);
     free(m);
 }

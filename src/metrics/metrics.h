@@ -42,6 +42,20 @@
 #define M_LEASES_LOST "kvs_infer_leases_lost_total"
 #define M_LEASES_RELEASED "kvs_infer_leases_released_total"
 #define M_LEASE_RENEW_FAILURES "kvs_infer_lease_renew_failures_total"
+#define M_BUILD_INFO "kvs_infer_build_info"
+
+/* The standard process_* families (what every Prometheus client library
+ * exports), read from /proc/self at each scrape. false: no /proc. */
+typedef struct {
+    double cpu_seconds;           /* user + system */
+    double resident_memory_bytes; /* RSS */
+    double virtual_memory_bytes;
+    double start_time_seconds; /* since the Unix epoch */
+    double open_fds, max_fds;  /* max_fds: the soft limit, -1 unlimited */
+} process_stats;
+bool process_stats_read(process_stats *p);
+/* version, revision, onnxruntime and ffmpeg labels of kvs_infer_build_info. */
+void build_info_labels(char *buf, size_t len);
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 /* Drops every series of family whose label text starts with labels_prefix

@@ -247,6 +247,43 @@ static void fmt_num(char *out, size_t len, double v)
         snprintf(out, len, "%.9g", v);
 }
 
+/* Families computed at scrape time rather than kept as series: the process
+ * (client_golang's names and help texts) and the build. */
+static void render_process(buf *b)
+{
+    process_stats p;
+    if (process_stats_read(&p)) {
+        static const char *const k_help[][3] = {
+            {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+             "counter"},
+            {"process_resident_memory_bytes", "Resident memory size in bytes.", "gauge"},
+            {"process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge"},
+            {"process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+             "gauge"},
+            {"process_open_fds", "Number of open file descriptors.", "gauge"},
+            {"process_max_fds", "Maximum number of open file descriptors.", "gauge"},
+        };
+        double v[] = {p.cpu_seconds,
+                      p.resident_memory_bytes,
+                      p.virtual_memory_bytes,
+                      p.start_time_seconds,
+                      p.open_fds,
+                      p.max_fds};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+            if (v[i] < 0) continue; /* an unlimited max_fds has no number */
+            /* 15 digits: a start time keeps its hundredths, which %.9g would round to 10 s */
+            bprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", k_help[i][0], k_help[i][1],
+                    k_help[i][0], k_help[i][2], k_help[i][0], v[i]);
+        }
+    }
+    char labels[512];
+    build_info_labels(labels, sizeof labels);
+    bprintf(b,
+            "# HELP %s A metric with a constant '1' value labeled by the version, revision, "
+            "ONNX Runtime and FFmpeg of this kvs-infer.\n# TYPE %s gauge\n%s{%s} 1\n",
+            M_BUILD_INFO, M_BUILD_INFO, M_BUILD_INFO, labels);
+}
+
 char *metrics_render(void)
 {
     buf b = {0};
@@ -283,6 +320,7 @@ char *metrics_render(void)
         }
     }
     pthread_mutex_unlock(&g_lock);
+    render_process(&b);
     return b.p;
 }
 

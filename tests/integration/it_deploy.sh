@@ -37,6 +37,14 @@ run_bg "$WORK/run.yaml" "$WORK/run.log"
 wait_for 60 bash -c "[ -s '$WORK/out/events.jsonl' ]" || fail "no events in the scrape run"
 http_get "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics.txt" || fail "no /metrics"
 kill -TERM "$KVS_PID"; wait "$KVS_PID" || fail "scrape run exit $?"
+# the standard process families and the build, linted by Prometheus's own tool
+promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool" 2>&1 || fail "promtool check metrics: $(cat "$WORK/promtool")"
+for f in process_cpu_seconds_total process_resident_memory_bytes process_virtual_memory_bytes \
+         process_start_time_seconds process_open_fds process_max_fds; do
+  grep -Eq "^$f [0-9.]+$" "$WORK/metrics.txt" || fail "$f missing from the scrape"
+done
+grep -Eq '^kvs_infer_build_info\{version="[^"]+",revision="[^"]+",onnxruntime="[0-9.]+",ffmpeg="[^"]+"\} 1$' \
+  "$WORK/metrics.txt" || fail "kvs_infer_build_info: $(grep build_info "$WORK/metrics.txt")"
 $PY - "$WORK/metrics.txt" "$SRC/deploy/prometheus/alerts.yml" "$SRC/deploy/grafana/kvs-infer.json" <<'PYEOF' || fail "metric names"
 import json, re, sys, yaml
 types, labels = {}, {}
@@ -44,17 +52,19 @@ for line in open(sys.argv[1]):
     if line.startswith("# TYPE "):
         _, _, name, kind = line.split()
         types[name] = kind
-    elif line.startswith("kvs_infer_"):
-        m = re.match(r"(kvs_infer_\w+?)(_bucket|_sum|_count)?(\{[^}]*\})? ", line)
+    elif line.startswith(("kvs_infer_", "process_")):
+        m = re.match(r"((?:kvs_infer|process)_\w+?)(_bucket|_sum|_count)?(\{[^}]*\})? ", line)
         fam = m.group(1) if m.group(1) in types else m.group(1) + (m.group(2) or "")
         labels.setdefault(fam, set()).update(re.findall(r'(\w+)="', m.group(3) or ""))
 exprs = [r["expr"] for g in yaml.safe_load(open(sys.argv[2]))["groups"] for r in g["rules"]]
-exprs += [t["expr"] for p in json.load(open(sys.argv[3]))["panels"] for t in p["targets"]]
+dash = json.load(open(sys.argv[3]))
+panel_exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+exprs += panel_exprs + [v["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
 assert exprs, "no expressions"
 all_labels = set().union(*labels.values()) | {"instance", "job", "le"}
 used = set()
 for e in exprs:
-    for name, sel in re.findall(r"(kvs_infer_\w+)(\{[^}]*\})?", e):
+    for name, sel in re.findall(r"((?:kvs_infer|process)_\w+)(\{[^}]*\})?", e):
         fam = name
         for suf in ("_bucket", "_sum", "_count"):
             if name.endswith(suf) and types.get(name[: -len(suf)]) == "histogram":
@@ -67,13 +77,19 @@ for e in exprs:
     for grp in re.findall(r"by \(([^)]*)\)", e):
         for lab in (x.strip() for x in grp.split(",")):
             assert lab in all_labels, f"by ({lab}): no exported series has that label: {e}"
+# every panel of a camera metric follows the camera variable
+for e in panel_exprs:
+    for name, sel in re.findall(r"(kvs_infer_\w+)(\{[^}]*\})?", e):
+        base = re.sub(r"_bucket$", "", name)
+        if "camera" in labels.get(base, set()):
+            assert 'camera=~"$camera"' in (sel or ""), f"{name} ignores the camera variable: {e}"
 missing = set(types) - used
 print(f"{len(exprs)} expressions, {len(used)} of {len(types)} families used; not shown: {sorted(missing)}")
 PYEOF
 
 # ---- example configs validate
-sed -e "s#/app/models#$MODELS#" "$SRC/config/cameras.example.yaml" >"$WORK/example.yaml"
-"$KVS_BIN" --config "$WORK/example.yaml" --validate >"$WORK/v" 2>&1 || fail "cameras.example.yaml: $(cat "$WORK/v")"
+# (as the image runs it: KVS_MODELS_DIR names the models; it_example_config checks a checkout)
+KVS_MODELS_DIR="$MODELS" "$KVS_BIN" --config "$SRC/config/cameras.example.yaml" --validate >"$WORK/v" 2>&1 || fail "cameras.example.yaml: $(cat "$WORK/v")"
 
 # ---- Kubernetes
 kubectl kustomize "$SRC/deploy/kubernetes/base" >"$WORK/base.yaml" 2>"$WORK/kz.err" || fail "kustomize base: $(cat "$WORK/kz.err")"

@@ -31,7 +31,7 @@ BOXES = [
 ]
 
 
-def model(out_array, name, in_shape=(1, 3, SIZE, SIZE), names=NAMES):
+def model(out_array, name, in_shape=(1, 3, SIZE, SIZE), names=NAMES, extra=None):
     inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, list(in_shape))
     out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out_array.shape))
     const = numpy_helper.from_array(out_array.astype(np.float32), "planted")
@@ -49,6 +49,9 @@ def model(out_array, name, in_shape=(1, 3, SIZE, SIZE), names=NAMES):
         meta = m.metadata_props.add()
         meta.key = "names"
         meta.value = "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(names)) + "}"
+    for k, v in (extra or {}).items():  # the Ultralytics exporter's other keys
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
     onnx.checker.check_model(m)
     return m
 
@@ -68,6 +71,26 @@ def yolov5():
         row = 7 + 100 * i
         out[0, row, 0:5] = (cx, cy, w, h, 1.0)
         out[0, row, 5 + c] = s
+    return out
+
+
+def end2end(classes=None, rows=300):
+    """[1, rows, 6]: x1,y1,x2,y2,score,class per box, already suppressed (the
+    0.6 duplicate is gone), padded with zero rows as the exporters do.
+    classes: keep only the boxes of these classes."""
+    out = np.zeros((1, rows, 6), np.float32)
+    kept = [b for i, b in enumerate(BOXES) if i != 1 and (classes is None or b[4] in classes)]
+    for i, (cx, cy, w, h, c, s) in enumerate(sorted(kept, key=lambda b: -b[5])):
+        out[0, i] = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, s, c)
+    return out
+
+
+def yolov5_one_class():
+    """A one-class YOLOv5 [1, 3*grid, 5+1]: the same width as end2end."""
+    out = np.zeros((1, 3 * GRID, 6), np.float32)
+    for i, (cx, cy, w, h, c, s) in enumerate(BOXES):
+        if c == 0:
+            out[0, 7 + 100 * i] = (cx, cy, w, h, 1.0, s)
     return out
 
 
@@ -133,6 +156,22 @@ def main():
     # Takes a batch but answers one image's worth: a batch cannot be split.
     onnx.save(model(yolov8(), "batch_in_only", in_shape=("batch", 3, SIZE, SIZE)),
               os.path.join(outdir, "batch_in_only.onnx"))
+    # End-to-end exports, told apart from YOLOv5 by what their metadata says.
+    def save(m, f):
+        onnx.save(m, os.path.join(outdir, f))
+
+    save(model(end2end(), "e2e_said", extra={"task": "detect", "end2end": "True"}), "e2e_96.onnx")
+    person = ["person"]
+    # YOLOv10 (Ultralytics 8.2): "task" but no "end2end" key
+    save(model(end2end({0}), "v10", names=person, extra={"task": "detect"}), "v10_1class_96.onnx")
+    # nms=True export arguments only
+    save(model(end2end({0}), "nms_args", names=person, extra={"args": "{'batch': 1, 'nms': True}"}),
+         "nms_1class_96.onnx")
+    # nothing but the names: one class is ambiguous, three are not
+    save(model(end2end({0}), "bare1", names=person), "e2e_1class_bare_96.onnx")
+    save(model(end2end(), "bare3"), "e2e_bare_96.onnx")
+    save(model(end2end(), "e2e_nonames", names=None, extra={"end2end": "True"}), "e2e_nonames_96.onnx")
+    save(model(yolov5_one_class(), "v5one", names=person), "yolov5_1class_96.onnx")
     with open(os.path.join(outdir, "not_a_model.onnx"), "wb") as f:
         f.write(b"this is not protobuf\x00\x01")
     real = sys.argv[2] if len(sys.argv) > 2 else None

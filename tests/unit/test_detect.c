@@ -32,26 +32,26 @@ static void layout_detection(void **state)
     yolo_layout l;
     int nc;
     int64_t x[3] = {1, 3549, 85}; /* YOLOX-nano 416: raw grid */
-    assert_int_equal(yolo_layout_detect(x, 3, 416, 416, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(yolo_layout_detect(x, 3, 416, 416, NULL, &l, &nc, NULL), KERR_OK);
     assert_int_equal(l, YOLO_X);
     assert_int_equal(nc, 80);
     int64_t v8[3] = {1, 84, 8400}; /* YOLOv8 640 */
-    assert_int_equal(yolo_layout_detect(v8, 3, 640, 640, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(yolo_layout_detect(v8, 3, 640, 640, NULL, &l, &nc, NULL), KERR_OK);
     assert_int_equal(l, YOLO_V8);
     assert_int_equal(nc, 80);
     int64_t v8s[3] = {1, 84, 2100}; /* YOLO11 320 */
-    assert_int_equal(yolo_layout_detect(v8s, 3, 320, 320, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(yolo_layout_detect(v8s, 3, 320, 320, NULL, &l, &nc, NULL), KERR_OK);
     assert_int_equal(l, YOLO_V8);
     int64_t v5[3] = {1, 25200, 85}; /* YOLOv5 640: 3 anchors per cell */
-    assert_int_equal(yolo_layout_detect(v5, 3, 640, 640, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(yolo_layout_detect(v5, 3, 640, 640, NULL, &l, &nc, NULL), KERR_OK);
     assert_int_equal(l, YOLO_V5);
     assert_int_equal(nc, 80);
     int64_t odd[3] = {1, 3, 4};
     kerr err = {0};
-    assert_int_equal(yolo_layout_detect(odd, 3, 640, 640, &l, &nc, &err), KERR_INVALID);
+    assert_int_equal(yolo_layout_detect(odd, 3, 640, 640, NULL, &l, &nc, &err), KERR_INVALID);
     assert_non_null(strstr(err.msg, "set params.layout"));
     int64_t rank4[4] = {1, 1, 84, 8400};
-    assert_int_equal(yolo_layout_detect(rank4, 4, 640, 640, &l, &nc, &err), KERR_INVALID);
+    assert_int_equal(yolo_layout_detect(rank4, 4, 640, 640, NULL, &l, &nc, &err), KERR_INVALID);
 }
 
 static void decode_yolov8(void **state)
@@ -67,7 +67,7 @@ static void decode_yolov8(void **state)
     row[0][1] = 50, row[1][1] = 60, row[2][1] = 20, row[3][1] = 40, row[5][1] = 0.8f;
     row[0][3] = 10, row[1][3] = 10, row[2][3] = 4, row[3][3] = 4, row[4][3] = 0.2f;
     det_list l = {0};
-    assert_int_equal(yolo_decode(YOLO_V8, out, dims, 3, 64, 64, 0.25f, NULL, &l, NULL), KERR_OK);
+    assert_int_equal(yolo_decode(YOLO_V8, out, dims, 3, 64, 64, 0, 0.25f, NULL, &l, NULL), KERR_OK);
     assert_int_equal(l.n, 1);
     assert_int_equal(l.v[0].cls, 1);
     NEAR(l.v[0].score, 0.8, 1e-6);
@@ -78,7 +78,7 @@ static void decode_yolov8(void **state)
     /* the class filter hides class 1 */
     bool allowed[C] = {true, false};
     l.n = 0;
-    yolo_decode(YOLO_V8, out, dims, 3, 64, 64, 0.25f, allowed, &l, NULL);
+    yolo_decode(YOLO_V8, out, dims, 3, 64, 64, 0, 0.25f, allowed, &l, NULL);
     assert_int_equal(l.n, 0);
     det_list_free(&l);
 }
@@ -94,7 +94,8 @@ static void decode_yolov5(void **state)
     q[0] = 10, q[1] = 10, q[2] = 5, q[3] = 5, q[4] = 0.3f, q[5] = 1.0f;
     int64_t dims[3] = {1, N, W};
     det_list l = {0};
-    assert_int_equal(yolo_decode(YOLO_V5, out, dims, 3, 640, 640, 0.4f, NULL, &l, NULL), KERR_OK);
+    assert_int_equal(yolo_decode(YOLO_V5, out, dims, 3, 640, 640, 0, 0.4f, NULL, &l, NULL),
+                     KERR_OK);
     assert_int_equal(l.n, 1);
     assert_int_equal(l.v[0].cls, 2);
     NEAR(l.v[0].score, 0.45, 1e-6);
@@ -117,7 +118,7 @@ static void decode_yolox_grid(void **state)
     s[0] = 0, s[1] = 0, s[2] = 0, s[3] = 0, s[4] = 1.0f, s[6] = 0.7f;
     int64_t dims[3] = {1, N, W};
     det_list l = {0};
-    assert_int_equal(yolo_decode(YOLO_X, out, dims, 3, 64, 64, 0.3f, NULL, &l, NULL), KERR_OK);
+    assert_int_equal(yolo_decode(YOLO_X, out, dims, 3, 64, 64, 0, 0.3f, NULL, &l, NULL), KERR_OK);
     assert_int_equal(l.n, 2);
     /* cx = (0.5 + 3) * 8 = 28, cy = (0.25 + 2) * 8 = 18, w = 2 * 8 = 16, h = 8 */
     NEAR(l.v[0].x1, 20, 1e-4);
@@ -132,9 +133,99 @@ static void decode_yolox_grid(void **state)
     /* a row count that is not the grid is an error, not garbage */
     int64_t bad[3] = {1, N - 1, W};
     kerr err = {0};
-    assert_int_equal(yolo_decode(YOLO_X, out, bad, 3, 64, 64, 0.3f, NULL, &l, &err), KERR_INVALID);
+    assert_int_equal(yolo_decode(YOLO_X, out, bad, 3, 64, 64, 0, 0.3f, NULL, &l, &err),
+                     KERR_INVALID);
     det_list_free(&l);
     free(out);
+}
+
+/* [1, N, 6] is end-to-end (x1,y1,x2,y2,score,class) or a one-class YOLOv5:
+ * the metadata decides, and without it the shape alone is refused. */
+static void layout_end2end(void **state)
+{
+    (void)state;
+    yolo_layout l = YOLO_AUTO;
+    int nc = -1;
+    kerr err = {0};
+    int64_t e2e[3] = {1, 300, 6};
+    assert_int_equal(yolo_layout_detect(e2e, 3, 640, 640, NULL, &l, &nc, &err), KERR_INVALID);
+    assert_non_null(strstr(err.msg, "params.layout: end2end or yolov5"));
+    assert_non_null(strstr(err.msg, "[1, 300, 6]"));
+    yolo_hints said = {.end2end = 1}, v10 = {.end2end = -1, .ultralytics = true},
+               two = {.end2end = -1, .nnames = 2}, one = {.end2end = -1, .nnames = 1},
+               not_e2e = {.end2end = 0, .nnames = 1};
+    assert_int_equal(yolo_layout_detect(e2e, 3, 640, 640, &said, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_E2E);
+    assert_int_equal(nc, 0); /* the class count comes from the names */
+    l = YOLO_AUTO;
+    assert_int_equal(yolo_layout_detect(e2e, 3, 640, 640, &v10, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_E2E);
+    l = YOLO_AUTO;
+    assert_int_equal(yolo_layout_detect(e2e, 3, 640, 640, &two, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_E2E);
+    assert_int_equal(yolo_layout_detect(e2e, 3, 640, 640, &one, &l, &nc, &err), KERR_INVALID);
+    assert_non_null(strstr(err.msg, "params.layout"));
+    assert_int_equal(yolo_layout_detect(e2e, 3, 640, 640, &not_e2e, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_V5);
+    assert_int_equal(nc, 1);
+    /* 3 anchors per grid cell is YOLOv5's own count: no doubt left */
+    int64_t v5one[3] = {1, 25200, 6};
+    assert_int_equal(yolo_layout_detect(v5one, 3, 640, 640, &one, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_V5);
+    assert_int_equal(nc, 1);
+    /* a segmentation export with NMS: 6 columns then 32 mask coefficients */
+    int64_t seg[3] = {1, 300, 38};
+    assert_int_equal(yolo_layout_detect(seg, 3, 640, 640, &v10, &l, &nc, NULL), KERR_OK);
+    assert_int_equal(l, YOLO_E2E);
+    /* a layout the user names is checked against the shape */
+    assert_int_equal(yolo_layout_classes(YOLO_E2E, e2e, 3, &nc, NULL), KERR_OK);
+    assert_int_equal(yolo_layout_classes(YOLO_V5, e2e, 3, &nc, NULL), KERR_OK);
+    assert_int_equal(nc, 1);
+    int64_t v8[3] = {1, 84, 8400};
+    assert_int_equal(yolo_layout_classes(YOLO_E2E, v8, 3, &nc, &err), KERR_OK); /* rows >= 6 */
+    int64_t narrow[3] = {1, 300, 5};
+    assert_int_equal(yolo_layout_classes(YOLO_E2E, narrow, 3, &nc, &err), KERR_INVALID);
+    assert_non_null(strstr(err.msg, "cannot be end2end"));
+    assert_int_equal(yolo_layout_parse("end2end", &l), 0);
+    assert_int_equal(l, YOLO_E2E);
+    assert_int_equal(yolo_layout_parse("yolov10", &l), 0);
+    assert_int_equal(l, YOLO_E2E);
+}
+
+static void decode_end2end(void **state)
+{
+    (void)state;
+    enum { N = 5, W = 6 };
+    float out[N * W] = {
+        10, 20, 50, 80, 0.9f, 1,  /* kept: xyxy as is */
+        0,  0,  8,  8,  0.2f, 0,  /* below the threshold */
+        5,  5,  9,  9,  0.8f, 7,  /* class 7 of 2: dropped, not read past the tables */
+        5,  5,  9,  9,  0.8f, -1, /* negative class */
+        30, 30, 40, 60, 0.7f, 0,  /* kept */
+    };
+    out[3 * W + 5] = NAN; /* a NaN class is dropped too */
+    int64_t dims[3] = {1, N, W};
+    det_list l = {0};
+    assert_int_equal(yolo_decode(YOLO_E2E, out, dims, 3, 640, 640, 2, 0.5f, NULL, &l, NULL),
+                     KERR_OK);
+    assert_int_equal(l.n, 2);
+    NEAR(l.v[0].x1, 10, 1e-4);
+    NEAR(l.v[0].y1, 20, 1e-4);
+    NEAR(l.v[0].x2, 50, 1e-4);
+    NEAR(l.v[0].y2, 80, 1e-4);
+    NEAR(l.v[0].score, 0.9, 1e-6);
+    assert_int_equal(l.v[0].cls, 1);
+    assert_int_equal(l.v[1].cls, 0);
+    bool allowed[2] = {false, true};
+    l.n = 0;
+    assert_int_equal(yolo_decode(YOLO_E2E, out, dims, 3, 640, 640, 2, 0.5f, allowed, &l, NULL),
+                     KERR_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].cls, 1);
+    kerr err = {0};
+    assert_int_equal(yolo_decode(YOLO_E2E, out, dims, 3, 640, 640, 0, 0.5f, NULL, &l, &err),
+                     KERR_INVALID);
+    det_list_free(&l);
 }
 
 static void nms_keeps_best_per_class(void **state)
@@ -323,6 +414,60 @@ static void planted_yolov5(void **state)
 {
     (void)state;
     check_planted("yolov5_96.onnx");
+}
+
+/* The class count from the config's names. */
+static void check_planted_names(const char *file)
+{
+    kerr err = {0};
+    detector *det = open_planted(file, "yolo", ", class_names: [person, car, knife]", &err);
+    if (!det) fail_msg("%s", err.msg);
+    detector_close(det);
+}
+
+static void planted_end2end(void **state)
+{
+    (void)state;
+    check_planted("e2e_96.onnx");      /* metadata end2end: True */
+    check_planted("e2e_bare_96.onnx"); /* 3 names cannot be 5+1 columns */
+}
+
+/* One class: the person the model scores 0.9 must come out, at its box. */
+static void check_one_person(const char *file, const char *extra)
+{
+    kerr err = {0};
+    detector *det = open_planted(file, "yolo", extra, &err);
+    if (!det) fail_msg("%s: %s", file, err.msg);
+    kframe *f = frame_new(96, 96);
+    memset(f->rgb, 80, (size_t)f->stride * 96);
+    det_list l = {0};
+    assert_int_equal(detector_run(det, f, &l, &err), KERR_OK);
+    if (l.n != 1) fail_msg("%s: %d detections, want 1", file, l.n);
+    assert_string_equal(detector_label(det, l.v[0].cls), "person");
+    NEAR(l.v[0].score, 0.9, 1e-5);
+    NEAR(l.v[0].x1, 38, 1e-3);
+    NEAR(l.v[0].y2, 55, 1e-3);
+    det_list_free(&l);
+    frame_unref(f);
+    detector_close(det);
+}
+
+static void planted_one_class_layouts(void **state)
+{
+    (void)state;
+    if (!g_dir[0]) skip();
+    check_one_person("v10_1class_96.onnx", NULL);    /* Ultralytics "task": rows are end2end */
+    check_one_person("nms_1class_96.onnx", NULL);    /* export args nms: True */
+    check_one_person("yolov5_1class_96.onnx", NULL); /* 3 x grid rows: YOLOv5 */
+    /* names alone cannot tell: refused, with the way out named */
+    kerr err = {0};
+    assert_null(open_planted("e2e_1class_bare_96.onnx", "yolo", NULL, &err));
+    assert_non_null(strstr(err.msg, "params.layout: end2end or yolov5"));
+    check_one_person("e2e_1class_bare_96.onnx", ", layout: end2end");
+    /* an end2end model without names cannot give its class count */
+    assert_null(open_planted("e2e_nonames_96.onnx", "yolo", NULL, &err));
+    assert_non_null(strstr(err.msg, "set params.class_names"));
+    check_planted_names("e2e_nonames_96.onnx");
 }
 
 static void weapon_uses_its_class_map(void **state)
@@ -532,6 +677,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(layout_detection),
+        cmocka_unit_test(layout_end2end),
+        cmocka_unit_test(decode_end2end),
         cmocka_unit_test(decode_yolov8),
         cmocka_unit_test(decode_yolov5),
         cmocka_unit_test(decode_yolox_grid),
@@ -541,6 +688,8 @@ int main(void)
         cmocka_unit_test(class_names_parsing),
         cmocka_unit_test(planted_yolov8),
         cmocka_unit_test(planted_yolov5),
+        cmocka_unit_test(planted_end2end),
+        cmocka_unit_test(planted_one_class_layouts),
         cmocka_unit_test(weapon_uses_its_class_map),
         cmocka_unit_test(model_errors_are_precise),
         cmocka_unit_test(fire_smoke_confirms_over_frames),
