@@ -109,6 +109,10 @@ static bool ready(void *user, char *why, size_t len)
         if (s != CAM_RUNNING && s != CAM_ENDED) {
             snprintf(why, len, "camera %s is %s", a->cams[i]->cfg->name, cam_state_name(s));
             ok = false;
+        } else if (a->cams[i]->dets_failed) {
+            snprintf(why, len, "camera %s runs without %d of its detectors (see the log)",
+                     a->cams[i]->cfg->name, a->cams[i]->dets_failed);
+            ok = false;
         }
     }
     pthread_mutex_unlock(&a->cams_mu);
@@ -224,10 +228,21 @@ static void reload(app *a, const char *path)
     }
     int nerr = 0;
     config *next = app_load_config(path, false, &nerr);
-    if (!next || !config_hold(a, next)) {
+    /* Its detectors open before anything stops, with this run's inference
+     * options: a model that cannot load refuses the reload as --validate
+     * would, and the running detectors stay. */
+    detector_ctx ctx = a->dctx;
+    detector_set held = {0};
+    if (next) {
+        ctx.models_dir = next->models_dir;
+        nerr = app_open_detectors(next, &ctx, &held);
+    }
+    if (!next || nerr || !config_hold(a, next)) {
         log_error("reload: the new config has %d error(s) (printed on stderr); keeping the "
                   "running one",
                   nerr);
+        metric_add(M_CONFIG_RELOADS, "result=\"refused\"", 1);
+        app_close_detectors(&held);
         config_free(next);
         return;
     }
@@ -250,6 +265,8 @@ static void reload(app *a, const char *path)
         pthread_mutex_unlock(&a->cams_mu);
         if (!running) add_camera(a, &next->cams[i], 0), started++;
     }
+    app_close_detectors(&held); /* the cameras hold their own now */
+    metric_add(M_CONFIG_RELOADS, "result=\"applied\"", 1);
     log_info("reload: %d camera(s) running, %d (re)started", a->ncams, started);
 }
 
@@ -526,6 +543,19 @@ int app_run(const char *path)
     }
     a.dctx = (detector_ctx){.config_file = path, .models_dir = cfg->models_dir};
     int workers = plan_inference(cfg, &a.dctx.infer);
+    /* A detector the config asks for and cannot load is a config error, as
+     * in --validate: exit 2 rather than run on without it. */
+    detector_set held = {0};
+    int bad = app_open_detectors(cfg, &a.dctx, &held);
+    if (bad) {
+        fprintf(stderr, "%s: %d detector(s) cannot be loaded\n", path, bad);
+        app_close_detectors(&held);
+        config_free(cfg);
+        free(a.configs);
+        infer_shutdown();
+        pthread_mutex_destroy(&a.cams_mu);
+        return 2;
+    }
     a.hub = publish_hub_new(cfg, &err);
     a.sched = a.hub ? sched_new(workers, camera_analyse, &a) : NULL;
     if (!a.sched) {
@@ -536,6 +566,7 @@ int app_run(const char *path)
                      "a volume writable by it there, e.g. -v kvs-spool:/app/spool)",
                      (unsigned)getuid());
         log_error("cannot start: %s%s", err.msg, hint);
+        app_close_detectors(&held);
         publish_hub_free(a.hub);
         config_free(cfg);
         free(a.configs);
@@ -548,6 +579,7 @@ int app_run(const char *path)
         log_error("cannot serve metrics.listen: %s", err.msg);
         fprintf(stderr, "kvs-infer: cannot serve metrics.listen: %s\n", err.msg);
         sched_free(a.sched);
+        app_close_detectors(&held);
         publish_hub_drain_by(a.hub, clock_wall_ms()); /* the spool waits for the next start */
         publish_hub_free(a.hub);
         config_free(cfg);
@@ -578,6 +610,7 @@ int app_run(const char *path)
         for (int i = 0; i < cfg->ncam; i++)
             add_camera(&a, &cfg->cams[i], 0);
 
+    app_close_detectors(&held); /* the cameras hold their own now */
     if (rc == 0) rc = wait_for_end(&a, path, &set);
     int64_t t0 = clock_mono_ns();
     /* Hands the leases back first: each camera drains and writes its

@@ -42,6 +42,7 @@
 #define M_LEASES_LOST "kvs_infer_leases_lost_total"
 #define M_LEASES_RELEASED "kvs_infer_leases_released_total"
 #define M_LEASE_RENEW_FAILURES "kvs_infer_lease_renew_failures_total"
+#define M_CONFIG_RELOADS "kvs_infer_config_reloads_total"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 /* Drops every series of family whose label text starts with labels_prefix
