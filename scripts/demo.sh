@@ -11,12 +11,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 if [ ! -f models/coco/yolox_nano.onnx ]; then
   cat >&2 <<'MSG'
-demo: models/coco/yolox_nano.onnx is missing, so the detector will be disabled and
-      no events produced (the rest of the pipeline still runs). To supply it, either
+demo: models/coco/yolox_nano.onnx is missing, so the detector is turned off
+      (KVS_DEMO_DETECT=false) and no events produced (the rest of the pipeline still runs). To supply it, either
         KVS_MODELS_MIRROR=/path/to/models scripts/fetch-models.sh   (a folder with coco/yolox_nano.onnx)
       or, online:
         scripts/fetch-models.sh   (downloads the official YOLOX release file)
 MSG
+  export KVS_DEMO_DETECT=false # a configured detector without its model is an error
 fi
 rm -rf out/demo out/spool
 mkdir -p out

@@ -79,6 +79,7 @@ typedef struct camera {
     source_env env; /* what the source reports through */
     cam_detector *dets;
     int ndet;
+    int dets_failed;        /* configured detectors that could not open: /readyz says so */
     char cam_label[200];    /* camera="..." */
     char state_prefix[202]; /* camera="...", for dropping its state series */
     atomic_llong decoded, analysed, skipped, dropped, detections, events, errors;
@@ -148,6 +149,17 @@ void app_ui_token(app *a, char *buf, size_t len);
 /* Loads and fully checks a config (structure, detectors, models); prints each
  * problem as FILE:LINE:COL: path: message on stderr. NULL when invalid. */
 config *app_load_config(const char *path, bool check_detectors, int *nerrors);
+/* Detectors held open while the cameras of a config start. */
+typedef struct {
+    detector **v;
+    int n;
+} detector_set;
+/* Opens every enabled detector of cfg with the run's inference options, as
+ * --validate loads them; prints each failure like --validate and returns how
+ * many failed. What opened stays in held (the cameras then share the models'
+ * sessions) until app_close_detectors. */
+int app_open_detectors(const config *cfg, const detector_ctx *ctx, detector_set *held);
+void app_close_detectors(detector_set *held);
 
 int app_run(const char *config_path);
 

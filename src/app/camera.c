@@ -513,7 +513,8 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
         track_book_init(&d->book, &pol);
         kerr err = {0};
         d->det = detector_open(dc, ctx, &err);
-        if (!d->det) {
+        if (!d->det) { /* checked at start and reload: the file changed since */
+            c->dets_failed++;
             camera_count_error(c, "detector");
             log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name, "detector", dc->type),
                    "detector disabled: %s", err.msg);

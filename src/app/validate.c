@@ -1,4 +1,6 @@
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "app.h"
 
@@ -53,4 +55,55 @@ config *app_load_config(const char *path, bool check_detectors, int *nerrors)
         return NULL;
     }
     return cfg;
+}
+
+/* Detectors of the same type on the same params node (from `defaults:`) are
+ * one check: 200 cameras sharing a detector load it once here. */
+static bool seen(const config *cfg, int cam, int det)
+{
+    const cfg_detector *x = &cfg->cams[cam].dets[det];
+    for (int i = 0; i <= cam; i++)
+        for (int k = 0; k < (i == cam ? det : cfg->cams[i].ndet); k++) {
+            const cfg_detector *y = &cfg->cams[i].dets[k];
+            if (y->enabled && y->params == x->params && strcmp(y->type, x->type) == 0) return true;
+        }
+    return false;
+}
+
+int app_open_detectors(const config *cfg, const detector_ctx *ctx, detector_set *held)
+{
+    cfg_diags d = {.file = ctx->config_file};
+    for (int i = 0; i < cfg->ncam; i++)
+        for (int k = 0; k < cfg->cams[i].ndet; k++) {
+            const cfg_detector *dc = &cfg->cams[i].dets[k];
+            if (!dc->enabled || seen(cfg, i, k) || !detector_check(dc, ctx, &d)) continue;
+            kerr err = {0};
+            detector *det = detector_open(dc, ctx, &err);
+            detector **v = det ? realloc(held->v, (size_t)(held->n + 1) * sizeof *v) : NULL;
+            if (v) {
+                held->v = v;
+                held->v[held->n++] = det;
+            } else if (det) { /* out of memory: the camera opens it again */
+                detector_close(det);
+            } else {
+                cfg_diag_add_pos(&d, dc->line, dc->col, dc->path, "%s", err.msg);
+            }
+        }
+    for (size_t i = 0; i < d.n; i++) {
+        char line[2048];
+        cfg_diag_format(&d.items[i], line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+        log_error("%s", line);
+    }
+    int n = (int)d.n;
+    cfg_diags_free(&d);
+    return n;
+}
+
+void app_close_detectors(detector_set *held)
+{
+    for (int i = 0; i < held->n; i++)
+        detector_close(held->v[i]);
+    free(held->v);
+    *held = (detector_set){0};
 }

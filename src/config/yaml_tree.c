@@ -31,6 +31,16 @@ void ynode_free(ynode *n)
     free(n);
 }
 
+/* C strings end at the first NUL, so "s3cr3t\u0000-rest" would silently
+ * become "s3cr3t" (a weaker token, a different camera name): refuse it. */
+static bool has_nul(builder *b, const yaml_node_t *s)
+{
+    if (strlen((const char *)s->data.scalar.value) == s->data.scalar.length) return false;
+    cfg_diag_add_pos(b->d, (int)s->start_mark.line + 1, (int)s->start_mark.column + 1, "",
+                     "a NUL character (\\0, \\x00, \\u0000) is not allowed in a string");
+    return true;
+}
+
 static ynode *build(builder *b, yaml_node_t *src, int depth)
 {
     if (b->failed) return NULL;
@@ -54,6 +64,12 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
         n->quoted = st == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                     st == YAML_DOUBLE_QUOTED_SCALAR_STYLE || st == YAML_LITERAL_SCALAR_STYLE ||
                     st == YAML_FOLDED_SCALAR_STYLE;
+        /* the load fails; the part before the NUL stands in so no
+         * follow-on error ("name is empty") hides the real one */
+        if (has_nul(b, src)) {
+            n->value = kstrdup((const char *)src->data.scalar.value);
+            break;
+        }
         char msg[300];
         n->expanded = strstr((const char *)src->data.scalar.value, "${") != NULL;
         n->value = cfg_expand_env((const char *)src->data.scalar.value, msg, sizeof msg);
@@ -92,6 +108,7 @@ static ynode *build(builder *b, yaml_node_t *src, int depth)
                                  "", "keys must be plain strings");
                 continue;
             }
+            if (has_nul(b, k)) continue;
             const char *key = (const char *)k->data.scalar.value;
             for (size_t j = 0; j < n->n; j++) {
                 if (strcmp(n->keys[j], key) == 0) {

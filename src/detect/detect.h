@@ -43,6 +43,8 @@ void det_list_free(det_list *l);
 
 /* ---- geometry ---- */
 float box_iou(const detection *a, const detection *b);
+/* Clips every box (and plate box) to [0, frame_w] x [0, frame_h]. */
+void det_list_clip(det_list *l, int frame_w, int frame_h);
 /* Greedy NMS in place, highest score first; per_class keeps overlapping boxes of
  * different classes. Keeps at most max_det. */
 void nms(det_list *l, float iou_threshold, bool per_class, int max_det);

@@ -113,7 +113,9 @@ detector *detector_open(const cfg_detector *cfg, const detector_ctx *ctx, kerr *
 kerr_code detector_run(detector *d, const kframe *f, det_list *out, kerr *err)
 {
     out->n = 0;
-    return d->ops->detect(d->state, f, d->threshold, out, err);
+    kerr_code rc = d->ops->detect(d->state, f, d->threshold, out, err);
+    det_list_clip(out, f->width, f->height);
+    return rc;
 }
 
 const char *detector_label(detector *d, int cls)

@@ -42,6 +42,7 @@
 #define M_LEASES_LOST "kvs_infer_leases_lost_total"
 #define M_LEASES_RELEASED "kvs_infer_leases_released_total"
 #define M_LEASE_RENEW_FAILURES "kvs_infer_lease_renew_failures_total"
+#define M_CONFIG_RELOADS "kvs_infer_config_reloads_total"
 #define M_BUILD_INFO "kvs_infer_build_info"
 
 /* The standard process_* families (what every Prometheus client library

@@ -67,6 +67,9 @@ static const family k_families[] = {
      KIND_COUNTER},
     {M_LEASES_RELEASED, "Leases handed back at shutdown.", KIND_COUNTER},
     {M_LEASE_RENEW_FAILURES, "Lease renewals that could not reach the lease table.", KIND_COUNTER},
+    {M_CONFIG_RELOADS,
+     "SIGHUP reloads: applied, or refused (config errors, detectors that cannot load).",
+     KIND_COUNTER},
     {M_LOCAL_REOPENS, "events.jsonl found moved or removed (logrotate, rm) and opened anew.",
      KIND_COUNTER},
 };

@@ -19,6 +19,7 @@ struct sched {
     pthread_cond_t changed; /* a slot gained space or a camera went idle */
     sched_cam *rhead, *rtail;
     bool stopping;
+    bool abandon; /* a signal: queued frames are dropped, not analysed */
     pthread_t *threads;
     int nthreads;
     sched_fn fn;
@@ -32,7 +33,7 @@ typedef struct {
 
 static void make_ready(sched *s, sched_cam *c)
 {
-    if (c->busy || c->queued || c->len == 0) return;
+    if (s->abandon || c->busy || c->queued || c->len == 0) return;
     c->queued = true;
     c->next_ready = NULL;
     if (s->rtail)
@@ -148,9 +149,9 @@ int sched_push(sched_cam *c, kframe *f)
     sched *s = c->s;
     int dropped = 0;
     pthread_mutex_lock(&s->mu);
-    while (!c->drop_stale && c->len == c->cap && !c->closed)
+    while (!c->drop_stale && c->len == c->cap && !c->closed && !s->abandon)
         pthread_cond_wait(&s->changed, &s->mu);
-    if (c->closed) {
+    if (c->closed || s->abandon) {
         pthread_mutex_unlock(&s->mu);
         frame_unref(f);
         return -1;
@@ -170,6 +171,18 @@ int sched_push(sched_cam *c, kframe *f)
     return dropped;
 }
 
+void sched_abandon(sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopping = s->abandon = true;
+    for (sched_cam *c = s->rhead; c; c = c->next_ready)
+        c->queued = false;
+    s->rhead = s->rtail = NULL;
+    pthread_cond_broadcast(&s->work);
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int sched_cam_remove(sched_cam *c)
 {
     if (!c) return 0;
@@ -180,16 +193,25 @@ int sched_cam_remove(sched_cam *c)
     /* The workers keep running until sched_free, so queued frames get analysed. */
     while (c->busy || c->queued || (c->len > 0 && !s->stopping))
         pthread_cond_wait(&s->changed, &s->mu);
+    int stale = c->stale;
     while (c->len > 0) { /* only when the pool already stopped */
         frame_unref(c->ring[c->head]);
         c->head = (c->head + 1) % c->cap;
         c->len--;
+        stale++;
     }
-    int stale = c->stale;
     pthread_mutex_unlock(&s->mu);
     free(c->ring);
     free(c);
     return stale;
+}
+
+int sched_cam_pending(sched_cam *c)
+{
+    pthread_mutex_lock(&c->s->mu);
+    int n = c->len + (c->busy ? 1 : 0);
+    pthread_mutex_unlock(&c->s->mu);
+    return n;
 }
 
 int sched_cam_depth(sched_cam *c)

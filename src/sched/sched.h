@@ -54,6 +54,10 @@ typedef void (*sched_fn)(void *cam_ctx, kframe *f, int worker, void *user);
 sched *sched_new(int workers, sched_fn fn, void *user);
 /* Finishes the frames already queued, then joins the workers. */
 void sched_free(sched *s);
+/* After a signal: the workers finish the frame each is on and stop; queued
+ * frames are dropped (sched_cam_remove counts them) and pushes refused, so a
+ * backlog of minutes cannot hold up the exit. */
+void sched_abandon(sched *s);
 
 /* drop_stale: live cameras drop the oldest waiting frame when the slot is
  * full, and a worker analyses a live camera's newest waiting frame, dropping
@@ -64,9 +68,12 @@ sched_cam *sched_cam_add(sched *s, void *cam_ctx, int depth, bool drop_stale);
  * room, or by a worker taking a newer one), or -1 when the camera was closed
  * (the frame is released). */
 int sched_push(sched_cam *c, kframe *f);
-/* Stops accepting frames, waits until the queued ones are analysed, frees;
- * returns the stale frames dropped since the last push. */
+/* Stops accepting frames, waits until the queued ones are analysed (or only
+ * the one in analysis after sched_abandon), frees; returns the frames dropped
+ * since the last push (stale, or left queued by sched_abandon). */
 int sched_cam_remove(sched_cam *c);
 int sched_cam_depth(sched_cam *c);
+/* Frames queued plus the one in analysis. */
+int sched_cam_pending(sched_cam *c);
 
 #endif

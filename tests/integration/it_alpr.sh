@@ -65,6 +65,24 @@ for e in ev:
     assert len({e["track_id"] for e in ev}) == 3
 PYEOF
 
+# 2b. A plate cut by the frame's top edge: DB grows the text box past the
+#     picture, and the event's box must still lie inside it (it was y = -5).
+ffmpeg -v error -y -f lavfi -i "color=c=0x505050:s=1280x720:r=5:d=1,drawbox=x=0:y=0:w=420:h=100:color=white:t=fill,drawtext=fontfile=$FONT:text=ABC1234:x=0:y=-7:fontsize=66:fontcolor=black" \
+  -c:v libx264 -pix_fmt yuv420p "$WORK/edge.mp4"
+alpr_config "$WORK/e.yaml" edge "$WORK/edge.mp4" ""
+rm -rf "$WORK/out"
+timeout 120 "$KVS_BIN" --config "$WORK/e.yaml" >"$WORK/log" 2>"$WORK/err" || fail "exit $?: $(tail -3 "$WORK/err")"
+$PY - "$WORK/out/events.jsonl" <<'PYEOF' || fail "ALPR box outside the frame"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert ev and ev[0]["plate"]["text"] == "ABC1234", [e["plate"]["text"] for e in ev]
+for e in ev:
+    b, f = e["bbox"], e["bbox"]["fractions"]
+    assert b["x"] >= 0 and b["y"] >= 0 and b["width"] > 0 and b["height"] > 0, b
+    assert b["x"] + b["width"] <= b["frame_width"] and b["y"] + b["height"] <= b["frame_height"], b
+    assert all(0 <= f[k] <= 1 for k in f) and f["x"] + f["width"] <= 1 and f["y"] + f["height"] <= 1, f
+PYEOF
+
 # 3. Real footage: a van with plate L-417-VS driving past (the media mirror's video/),
 #    plates found by the plate YOLO model, then by DB text detection inside the
 #    vehicles a COCO model finds: one event, the right text, either way.

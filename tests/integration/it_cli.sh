@@ -136,6 +136,15 @@ set -e
 grep -q 'models.yaml:5:[0-9]*: cameras\[0\].detectors\[0\]: cannot load the model' "$WORK/e" || fail "empty model: $(cat "$WORK/e")"
 grep -q 'models.yaml:6:[0-9]*: cameras\[1\].detectors\[0\]: cannot load the model' "$WORK/e" || fail "noise model: $(cat "$WORK/e")"
 grep -q 'cameras\[2\]' "$WORK/e" && fail "the good model was reported: $(cat "$WORK/e")"
+# Issue 26.16: a run with those models exits 2 with the same reasons (it ran
+# on with the detectors disabled).
+set +e
+timeout 30 "$KVS_BIN" --config "$WORK/models.yaml" >"$WORK/log" 2>"$WORK/e"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "a run with unloadable models: exit $rc (expected 2, as --validate)"
+grep -q 'models.yaml:5:[0-9]*: cameras\[0\].detectors\[0\]: cannot load the model' "$WORK/e" || fail "run, empty model: $(cat "$WORK/e")"
+grep -q 'models.yaml:6:[0-9]*: cameras\[1\].detectors\[0\]: cannot load the model' "$WORK/e" || fail "run, noise model: $(cat "$WORK/e")"
+grep -q 'source open' "$WORK/log" && fail "cameras started despite the bad models"
 sed 's/type: yolo, params: {model: "[^"]*empty.onnx"}/type: yolov99/' "$WORK/models.yaml" | sed '/name: b/d' >"$WORK/unknown.yaml"
 set +e
 timeout 30 "$KVS_BIN" --config "$WORK/unknown.yaml" >"$WORK/log" 2>"$WORK/e"; rc=$?

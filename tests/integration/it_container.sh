@@ -52,9 +52,9 @@ expect_exit config-error 2 '/app/config/cameras.yaml:3:5: cameras\[0\].fps_limt:
   -v "$WORK/bad:/app/config" "$IMAGE"
 printf 'cameras:\n  - name: a\n    source: {url: x.mp4}\n    detectors: [{type: yolo, params: {model: coco/missing.onnx}}]\n' \
   >"$WORK/nomodel/cameras.yaml"
-# A run goes on without a detector whose model is missing (as the demo does
-# without models), saying which file and where to mount it; --validate exits 2.
-expect_exit missing-model 0 'detector disabled: .*coco/missing.onnx.* not found (relative paths are tried in /app/models (models_dir or KVS_MODELS_DIR: mount the models there)' \
+# A run refuses a detector whose model is missing, as --validate does (issue
+# 26.16: it ran on without it), saying which file and where to mount it.
+expect_exit missing-model 2 'cameras.yaml:4:.*model file "coco/missing.onnx" not found (relative paths are tried in /app/models (models_dir or KVS_MODELS_DIR: mount the models there)' \
   -v "$WORK/nomodel:/app/config" -v "$WORK/models:/app/models" "$IMAGE"
 expect_exit missing-model-validate 2 'cameras.yaml:4:.*model file "coco/missing.onnx" not found' \
   -v "$WORK/nomodel:/app/config" -v "$WORK/models:/app/models" "$IMAGE" --config /app/config/cameras.yaml --validate

@@ -117,6 +117,24 @@ for cam in keep change; do
   [ "$ones" = 1 ] || fail "$cam is in $ones states at once: $(grep "^kvs_infer_source_state{camera=\"$cam\"" "$WORK/metrics2")"
 done
 
+# Issue 26.16: a reload whose detector model cannot load (it was accepted and
+# the cameras ran on without the detector) is refused as --validate refuses
+# it; the running detector keeps detecting.
+head -c 4096 /dev/urandom >"$WORK/corrupt.onnx"
+cp "$WORK/c.yaml" "$WORK/before_corrupt.yaml"
+sed -i "s|model: \"$MODEL\"|model: \"$WORK/corrupt.onnx\"|; s|^  - name: change\$|  - name: change2|" "$WORK/c.yaml"
+grep -q corrupt.onnx "$WORK/c.yaml" || fail "test set-up: no model line replaced"
+n_before=$(grep -c 'keeping the running one' "$WORK/log" || true)
+kill -HUP "$KVS_PID"
+wait_for 20 bash -c "[ \$(grep -c 'keeping the running one' '$WORK/log') -gt $n_before ]" || fail "corrupt model: reload not refused: $(grep 'reload\|detector' "$WORK/log" | tail -3)"
+grep -q 'c.yaml:[0-9]*:[0-9]*: cameras\[0\].detectors\[0\]: cannot load the model .*corrupt.onnx' "$WORK/log.err" || fail "corrupt model: no diagnostic: $(tail -3 "$WORK/log.err")"
+grep -q 'detector disabled' "$WORK/log" && fail "a detector was disabled: $(grep -m1 'detector disabled' "$WORK/log")"
+[ "$(metric 'kvs_infer_config_reloads_total{result="refused"')" -ge 1 ] || fail "no refused reload counted"
+det_before=$(metric 'kvs_infer_detections_total{camera="keep",detector="yolo",label="person"')
+wait_for 20 bash -c "METRICS_PORT=$METRICS_PORT; . '$(dirname "$0")/lib.sh' >/dev/null; [ \$(metric 'kvs_infer_detections_total{camera=\"keep\",detector=\"yolo\",label=\"person\"') -gt $det_before ]" || fail "keep stopped detecting after the refused reload"
+http_get "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null || fail "/readyz after a refused reload"
+[ "$(grep -c '"msg":"source open.*"camera_name":"change2"' "$WORK/log")" = 0 ] || fail "a camera of the refused config started"
+
 # A broken config on reload: refused, nothing stops.
 echo "cameras: [{name: x, bogus: 1}]" >"$WORK/c.yaml"
 kill -HUP "$KVS_PID"

@@ -334,6 +334,27 @@ static void env_expansion(void **state)
     ASSERT_MSG("t.yaml:3:30: environment variable KVS_TEST_UNSET is not set");
 }
 
+/* A NUL escape would cut the C string: the token "s3cr3t\u0000-rest" would
+ * accept Bearer s3cr3t. Every form of it, in values and keys, is refused. */
+static void nul_in_strings_is_refused(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("ui: {token: \"s3cr3t\\u0000-rest\"}\n"
+                     "cameras:\n"
+                     "  - name: \"x\\0a\"\n"
+                     "    source: {mode: url, url: \"a\\x00.mp4\"}\n"
+                     "    detectors: [{type: yolo}]\n"
+                     "    \"ro\\u0000i\": []\n",
+                     &n);
+    assert_null(c);
+    if (n != 4) fail_msg("%s", g_msgs);
+    ASSERT_MSG("t.yaml:1:13: a NUL character");
+    ASSERT_MSG("t.yaml:3:11: a NUL character");
+    ASSERT_MSG("t.yaml:4:30: a NUL character");
+    ASSERT_MSG("t.yaml:6:5: a NUL character");
+}
+
 static void syntax_error_position(void **state)
 {
     (void)state;
@@ -603,6 +624,7 @@ int main(void)
         cmocka_unit_test(duplicate_camera_names),
         cmocka_unit_test(bad_polygons),
         cmocka_unit_test(env_expansion),
+        cmocka_unit_test(nul_in_strings_is_refused),
         cmocka_unit_test(syntax_error_position),
         cmocka_unit_test(defaults_apply_and_are_overridden),
         cmocka_unit_test(missing_model_is_reported_by_the_detector),

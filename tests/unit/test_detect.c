@@ -673,6 +673,25 @@ static void model_errors_are_precise(void **state)
             strstr(err.msg, "device cuda:0: no NVIDIA driver/GPU was found"));
 }
 
+/* Issue 26.18: boxes past the picture (DB's unclipped text boxes, plugins)
+ * are clipped to it, the plate box too; boxes inside stay as they are. */
+static void boxes_are_clipped_to_the_frame(void **state)
+{
+    (void)state;
+    det_list l = {0};
+    detection a = {.x1 = -293, .y1 = -5, .x2 = 120, .y2 = 8100, .score = 0.9f};
+    a.plate.has = true;
+    a.plate.box[0] = -10, a.plate.box[1] = 20, a.plate.box[2] = 8200, a.plate.box[3] = 30;
+    det_list_push(&l, a);
+    det_list_push(&l, (detection){.x1 = 10, .y1 = 20, .x2 = 30, .y2 = 40});
+    det_list_clip(&l, 8000, 8000);
+    assert_true(l.v[0].x1 == 0 && l.v[0].y1 == 0 && l.v[0].x2 == 120 && l.v[0].y2 == 8000);
+    assert_true(l.v[0].plate.box[0] == 0 && l.v[0].plate.box[2] == 8000);
+    assert_true(l.v[0].plate.box[1] == 20 && l.v[0].plate.box[3] == 30);
+    assert_true(l.v[1].x1 == 10 && l.v[1].y1 == 20 && l.v[1].x2 == 30 && l.v[1].y2 == 40);
+    det_list_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +715,7 @@ int main(void)
         cmocka_unit_test(fire_smoke_class_rules),
         cmocka_unit_test(weapon_needs_a_person),
         cmocka_unit_test(models_dir_and_size),
+        cmocka_unit_test(boxes_are_clipped_to_the_frame),
     };
     if (need_models(NULL) != 0)
         fprintf(stderr, "KVS_TEST_MODELS is not set: the planted-model tests are skipped\n");

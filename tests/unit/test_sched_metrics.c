@@ -1,5 +1,6 @@
 /* Sampling (fps_limit, skip_frames), frame slots that drop stale frames or
  * block, the bounded queue, and the Prometheus exposition. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -101,6 +102,53 @@ static void batch_slot_blocks_instead(void **state)
     assert_true(a.ordered && b.ordered); /* two workers, yet each camera stays in order */
 }
 
+typedef struct {
+    sched_cam *c;
+    int rc;
+} pusher;
+
+static void *push_one(void *arg)
+{
+    pusher *p = arg;
+    kframe *f = frame_new(2, 2);
+    f->seq = 100;
+    p->rc = sched_push(p->c, f); /* blocks: the batch slot is full */
+    return NULL;
+}
+
+/* After a signal (issue 26.9): a batch camera with a backlog of slow
+ * analyses, its reader blocked on the full slot. sched_abandon lets the
+ * reader go (its push refused), the worker finish only the frame it is on,
+ * and sched_cam_remove return at once with the rest counted as dropped. */
+static void abandon_drops_the_backlog(void **state)
+{
+    (void)state;
+    sched *sc = sched_new(1, analyse, NULL);
+    sink s = {.last_seq = -1, .ordered = true, .delay_ms = 200};
+    sched_cam *c = sched_cam_add(sc, &s, 8, false);
+    for (int i = 0; i < 9; i++) { /* one in analysis, eight queued */
+        kframe *f = frame_new(2, 2);
+        f->seq = i;
+        assert_int_equal(sched_push(c, f), 0);
+        if (i == 0) usleep(50000); /* the worker takes the first */
+    }
+    assert_true(sched_cam_pending(c) >= 8); /* 9 unless the first analysis already ended */
+    pusher p = {c, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, push_one, &p), 0);
+    usleep(50000);
+    int64_t t0 = clock_mono_ns();
+    sched_abandon(sc);
+    pthread_join(t, NULL);
+    assert_int_equal(p.rc, -1);
+    int dropped = sched_cam_remove(c);
+    int64_t ms = (clock_mono_ns() - t0) / 1000000;
+    sched_free(sc);
+    assert_int_equal(s.seen + dropped, 9);
+    assert_true(s.seen <= 2); /* the one in analysis (and, on a slow machine, the next) */
+    assert_true(ms < 1000);   /* not the eight queued analyses of 200 ms each */
+}
+
 /* More work than capacity (issue 12.4): one worker, eight live cameras that
  * always have a frame waiting. Cameras are served oldest-waiting first, so
  * each gets its share and none starves; each analysis is of the camera's
@@ -173,6 +221,7 @@ int main(void)
         cmocka_unit_test(sampler_fps_limit),           cmocka_unit_test(sampler_skip_frames),
         cmocka_unit_test(slot_drops_stale_frames),     cmocka_unit_test(batch_slot_blocks_instead),
         cmocka_unit_test(every_camera_gets_its_share), cmocka_unit_test(prometheus_text),
+        cmocka_unit_test(abandon_drops_the_backlog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
