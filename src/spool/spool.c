@@ -418,7 +418,13 @@ static kerr_code check_active(spool *s, kerr *err)
     if (fstat(s->active_fd, &st) == 0 && st.st_nlink > 0) return KERR_OK;
     log_kv(LOG_WARN, LOG_CTX("component", "spool"),
            "%s: the active segment was deleted: starting a new one", s->dir);
-    return new_segment(s, err);
+    kerr_code rc = new_segment(s, err);
+    /* The lock file went with the folder: lock the new one, or a second
+     * process could take the folder while this one writes to it. */
+    int fd = rc == KERR_OK ? spool_lock_folder(s->dir, err) : -1;
+    if (rc == KERR_OK && fd < 0) return KERR_IO;
+    if (fd >= 0) close(s->lock_fd), s->lock_fd = fd;
+    return rc;
 }
 
 spool *spool_open(const spool_opts *o, kerr *err)

@@ -539,6 +539,10 @@ static void deleted_folder_keeps_records_and_recovers(void **state)
     assert_int_equal(first, 0);
     append_n(s, 3, 2); /* a new segment in the recreated folder */
     assert_true(count_segments() >= 1);
+    spool_opts o = {.dir = g_dir, .consumers = {"kinesis", "s3"}, .nconsumers = 2};
+    kerr err = {0};
+    assert_null(spool_open(&o, &err)); /* the recreated folder is locked again */
+    assert_int_equal(err.code, KERR_BUSY);
     assert_int_equal(drain(s, 0, true, &first), 2);
     assert_int_equal(first, 3);
     assert_int_equal(drain(s, 1, true, &first), 5);
