@@ -377,22 +377,28 @@ static void any_bit_flip_costs_only_its_record(void **state)
 static void second_process_is_refused(void **state)
 {
     (void)state;
-    spool *s = open2(0, 0);
-    append_n(s, 0, 3);
-    int pipefd[2];
-    assert_int_equal(pipe(pipefd), 0);
-    pid_t pid = fork();
+    int go[2], res[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(res), 0);
+    pid_t pid = fork(); /* before the spool exists: the child inherits nothing of it */
     if (pid == 0) {
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(3);
         spool_opts o = {.dir = g_dir, .consumers = {"kinesis", "s3"}, .nconsumers = 2};
         kerr err = {0};
         spool *t = spool_open(&o, &err);
-        if (write(pipefd[1], err.msg, strlen(err.msg)) < 0) _exit(3);
+        if (write(res[1], err.msg, strlen(err.msg)) < 0) _exit(3);
+        spool_close(t);
         _exit(t ? 1 : err.code == KERR_BUSY ? 0 : 2);
     }
-    close(pipefd[1]);
+    close(go[0]), close(res[1]);
+    spool *s = open2(0, 0);
+    append_n(s, 0, 3);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    close(go[1]);
     char msg[512] = {0};
-    ssize_t got = read(pipefd[0], msg, sizeof msg - 1);
-    close(pipefd[0]);
+    ssize_t got = read(res[0], msg, sizeof msg - 1);
+    close(res[0]);
     int status;
     waitpid(pid, &status, 0);
     assert_true(got > 0);
