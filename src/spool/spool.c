@@ -240,11 +240,14 @@ static bool copy_aside(spool *s, const segment *g, const unsigned char *p, int64
     }
     int fd = open(where, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EEXIST) return false;
-    bool ok = fd >= 0 && write(fd, p + off, (size_t)len) == (ssize_t)len;
-    if (fd >= 0) close(fd);
-    if (!ok)
-        snprintf(where + strlen(where), wlen - strlen(where), " (not written: %s)",
-                 strerror(errno ? errno : ENOSPC));
+    int e = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        ssize_t w = write(fd, p + off, (size_t)len);
+        if (w != (ssize_t)len) e = w < 0 ? errno : ENOSPC;
+        close(fd);
+        if (e) unlink(where); /* no partial copy: the next start tries again */
+    }
+    if (e) snprintf(where + strlen(where), wlen - strlen(where), " (not written: %s)", strerror(e));
     return true;
 }
 
@@ -288,7 +291,13 @@ static void index_records(spool *s, int id, const unsigned char *p, int64_t size
         record r = {seq, id, off, len, (int64_t)get64(p + off + 16), 0, 0};
         for (int c = 0; c < s->o.nconsumers; c++)
             if (seq <= s->watermark[c]) r.acked |= (uint8_t)(1u << c);
-        if (!push_record(s, r)) break;
+        if (!push_record(s, r)) { /* out of memory: nothing is cut for it */
+            log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
+                   "%s: out of memory indexing offset %lld: the rest is not replayed", g->path,
+                   (long long)off);
+            *end = size;
+            return;
+        }
         if (seq >= s->next_seq) s->next_seq = seq + 1;
         g->last_seq = last = seq;
         off += HDR + len;
