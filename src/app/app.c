@@ -630,7 +630,7 @@ int app_run(const char *path)
         publish_hub_free(a.hub);
         config_free(cfg);
         free(a.configs);
-        return 1;
+        return err.code == KERR_BUSY ? 2 : 1; /* 2: the spool folder is another process's */
     }
     int port = 0;
     a.http = metrics_serve(cfg->metrics_listen, ready, &a, cfg->ui_enabled ? api_route : NULL, &a,

@@ -26,6 +26,7 @@ typedef enum {
     KERR_AGAIN,
     KERR_INTERNAL,
     KERR_NOT_FOUND, /* no such thing (an API lookup) */
+    KERR_BUSY,      /* held by another process (a locked spool folder) */
 } kerr_code;
 
 typedef struct {

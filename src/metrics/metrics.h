@@ -33,6 +33,8 @@
 #define M_SOURCE_FRAGMENTS "kvs_infer_source_fragments_total"
 #define M_FRAME_DELAY "kvs_infer_frame_delay_seconds"
 #define M_SPOOL_FULL "kvs_infer_spool_full_wait_seconds_total"
+#define M_SPOOL_CORRUPT_RECORDS "kvs_infer_spool_corrupt_records_total"
+#define M_EVENTS_LOST "kvs_infer_events_lost_total"
 #define M_LOCAL_REOPENS "kvs_infer_local_reopens_total"
 #define M_CAMERA_LAG "kvs_infer_camera_lag_seconds"
 #define M_INFER_RUNS "kvs_infer_inference_runs_total"

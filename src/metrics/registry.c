@@ -43,14 +43,23 @@ static const family k_families[] = {
     {M_SPOOL_RECORDS, "Events in the spool not yet delivered by every publisher.", KIND_GAUGE},
     {M_SPOOL_BYTES, "Bytes of spool segments on disk.", KIND_GAUGE},
     {M_SPOOL_OLDEST, "Age of the oldest event not yet delivered by every publisher.", KIND_GAUGE},
-    {M_SPOOL_CORRUPT, "Torn or corrupt spool bytes cut off at start.", KIND_COUNTER},
+    {M_SPOOL_CORRUPT, "Torn or corrupt spool bytes skipped or cut off at start.", KIND_COUNTER},
     {M_SOURCE_BEHIND,
      "GetMedia: how far the last fragment read is behind the live edge (KVS's "
      "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW tag, in seconds).",
      KIND_GAUGE},
     {M_SOURCE_FRAGMENTS, "KVS fragments read completely, per camera.", KIND_COUNTER},
     {M_FRAME_DELAY, "From a frame's producer timestamp to a detector starting on it.", KIND_HIST},
-    {M_SPOOL_FULL, "Seconds producers waited on a full spool (back-pressure, nothing dropped).",
+    {M_SPOOL_FULL,
+     "Seconds producers waited for spool room: spool.max_bytes or a full disk (back-pressure).",
+     KIND_COUNTER},
+    {M_SPOOL_CORRUPT_RECORDS,
+     "Bad places in spool segments found at start (skipped in the middle, cut at the tail; "
+     "copied to {spool.dir}/corrupt/).",
+     KIND_COUNTER},
+    {M_EVENTS_LOST,
+     "Events the spool could not take before the shutdown deadline (kept in "
+     "dead-letter/unspooled.jsonl or the log, not delivered), by why.",
      KIND_COUNTER},
     {M_CAMERA_LAG,
      "How far the camera's newest decoded frame is behind real time (paced files and live "

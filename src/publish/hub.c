@@ -198,9 +198,41 @@ static void drop_images(event *e)
     e->ncrops = 0;
 }
 
-/* Waits for room in the spool: an event is never dropped while the process
- * runs. Only once the drain deadline has passed (disk full at shutdown) does it
- * give up, logging the event as lost. */
+/* The last resort at the shutdown deadline: an event the spool could not take
+ * goes without its images to {spool.dir}/dead-letter/unspooled.jsonl, or,
+ * when that cannot be written either (the same full disk), whole into the
+ * log line; counted either way. */
+static void lose_event(publish_hub *h, const event *e, kerr_code rc, const char *why)
+{
+    char labels[64];
+    mlabels(labels, sizeof labels, "why", rc == KERR_AGAIN ? "spool_full" : "spool_error", NULL);
+    metric_add(M_EVENTS_LOST, labels, 1);
+    kerr err = {0};
+    if (dead_letter_write(h->cfg->spool_dir, "unspooled", e, why, &err) == KERR_OK) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
+               "event lost: the spool could not take it before the shutdown deadline (%s); "
+               "kept without images in the dead-letter folder (unspooled.jsonl)",
+               why);
+        return;
+    }
+    char *json = event_to_json(e);
+    log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
+           "event lost: the spool could not take it before the shutdown deadline (%s) nor the "
+           "dead-letter folder (%s); the event: %s",
+           why, err.msg, json ? json : "(out of memory)");
+    free(json);
+}
+
+/* Milliseconds an append may wait: 1 s, less as the drain deadline nears. */
+static int append_timeout(publish_hub *h)
+{
+    int64_t d = atomic_load(&h->drain_deadline), left = d ? d - clock_wall_ms() : 1000;
+    return left < 0 ? 0 : left > 1000 ? 1000 : (int)left;
+}
+
+/* Waits for room in the spool (a full spool.max_bytes or a full disk): an
+ * event is never dropped while the process runs. Only once the drain deadline
+ * has passed does it give up (lose_event). */
 static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
 {
     int64_t last_log = 0;
@@ -209,20 +241,17 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
         uint64_t seq;
         size_t len = 0;
         void *rec = spool_record_pack(e, pub, &len);
-        int64_t t0 = clock_mono_ns();
-        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, 1000, &err)
+        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, append_timeout(h), &err)
                            : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
         free(rec);
+        metric_add(M_SPOOL_FULL, "", spool_take_full_wait(h->sp));
         if (rc == KERR_OK) return true;
         if (rc == KERR_UNSUPPORTED && (e->snapshot.len || e->ncrops)) {
             drop_images(e);
             continue;
         }
-        if (rc == KERR_AGAIN) metric_add(M_SPOOL_FULL, "", (double)(clock_mono_ns() - t0) / 1e9);
         if (past_deadline(h)) {
-            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
-                   "event lost: the spool could not take it before the shutdown deadline (%s)",
-                   err.msg);
+            lose_event(h, e, rc, err.msg);
             return false;
         }
         if (clock_mono_ns() - last_log > 10000000000LL) {
@@ -230,7 +259,7 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
                    "cannot spool the event yet (%s); waiting", err.msg);
             last_log = clock_mono_ns();
         }
-        if (rc != KERR_AGAIN) hub_sleep(h, 500);
+        if (rc != KERR_AGAIN) hub_sleep(h, 100);
     }
 }
 
@@ -558,10 +587,12 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
     spool_get_stats(h->sp, &st);
     if (st.records || st.corrupt_bytes)
         log_kv(LOG_INFO, LOG_CTX("component", "spool"),
-               "spool %s: %llu event(s) from an earlier run to deliver, %llu corrupt byte(s) cut",
-               cfg->spool_dir, (unsigned long long)st.records,
-               (unsigned long long)st.corrupt_bytes);
+               "spool %s: %llu event(s) from an earlier run to deliver, %llu corrupt byte(s) in "
+               "%llu place(s) skipped or cut",
+               cfg->spool_dir, (unsigned long long)st.records, (unsigned long long)st.corrupt_bytes,
+               (unsigned long long)st.corrupt_records);
     metric_add(M_SPOOL_CORRUPT, "", (double)st.corrupt_bytes);
+    metric_add(M_SPOOL_CORRUPT_RECORDS, "", (double)st.corrupt_records);
     for (int t = 0; t < h->ntypes; t++)
         if (pthread_create(&h->types[t].thread, NULL, deliver_main, &h->types[t]) != 0) {
             kerr_set(err, KERR_INTERNAL, "cannot start a delivery thread");

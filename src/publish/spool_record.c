@@ -217,10 +217,11 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
         read_legacy(&r, version, p);
     r_blob(&r, &e->snapshot);
     uint32_t nc = r_u32(&r);
-    if (nc > 4) r.bad = true;
+    /* Checked before reading: crops beyond the JSON's count would not be freed. */
+    if (nc > 4 || (int)nc != e->ncrops) r.bad = true;
     for (uint32_t i = 0; !r.bad && i < nc; i++)
         r_blob(&r, &e->crops[i]);
-    if (r.bad || (int)nc != e->ncrops) {
+    if (r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: truncated or inconsistent");
         event_free(e);
         cfg_publishers_free(p);

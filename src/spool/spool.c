@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -52,7 +53,9 @@ struct spool {
     uint64_t watermark[SPOOL_MAX_CONSUMERS];
     int64_t bytes;
     int64_t last_sync_ms, last_ack_write_ms;
-    uint64_t corrupt_bytes;
+    uint64_t corrupt_bytes, corrupt_records;
+    uint64_t full_wait_ns; /* appenders' waiting for room, not yet taken */
+    int lock_fd;           /* flock on {dir}/lock (folder_lock.c) */
     bool closing;
     /* Kept as records come and go, so stats cost nothing per event and a
      * large backlog replays at the normal rate. */
@@ -61,25 +64,24 @@ struct spool {
     size_t cursor[SPOOL_MAX_CONSUMERS];    /* index below which c has nothing to take */
 };
 
+/* The format is little-endian on every host (spool.h). */
 static void put32(unsigned char *p, uint32_t v)
 {
-    memcpy(p, &v, 4);
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 static void put64(unsigned char *p, uint64_t v)
 {
-    memcpy(p, &v, 8);
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 static uint32_t get32(const unsigned char *p)
 {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 static uint64_t get64(const unsigned char *p)
 {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 static uint32_t record_crc(const unsigned char *hdr, const void *payload, size_t len)
@@ -198,48 +200,132 @@ static bool add_segment(spool *s, uint64_t first_seq, const char *path)
     return true;
 }
 
-/* Reads one segment's records into the index; cuts it at the first bad one. */
+/* Whether a valid record starts at off: magic, a length that fits, the
+ * checksum, and (when resynchronising) a sequence above the last one. */
+static bool frame_ok(const unsigned char *p, int64_t size, int64_t off, uint64_t above)
+{
+    if (off + HDR > size || get32(p + off) != REC_MAGIC) return false;
+    uint32_t len = get32(p + off + 4);
+    if (len > MAX_RECORD || off + HDR + (int64_t)len > size) return false;
+    if (above && get64(p + off + 8) <= above) return false;
+    return record_crc(p + off, p + off + HDR, len) == get32(p + off + 24);
+}
+
+/* The next offset after a bad record where a valid one starts, or size. */
+static int64_t resync(const unsigned char *p, int64_t size, int64_t from, uint64_t above)
+{
+    static const unsigned char magic[4] = {'K', 'V', 'S', 'R'}; /* REC_MAGIC, little-endian */
+    for (int64_t off = from; off + HDR <= size; off++) {
+        const unsigned char *m = memmem(p + off, (size_t)(size - off), magic, 4);
+        if (!m) break;
+        off = m - p;
+        if (frame_ok(p, size, off, above)) return off;
+    }
+    return size;
+}
+
+/* Copies bad bytes to {dir}/corrupt/seg-<first>-at-<offset>.bad for an
+ * operator; false when that copy exists already (found at an earlier start). */
+static bool copy_aside(spool *s, const segment *g, const unsigned char *p, int64_t off, int64_t len,
+                       char *where, size_t wlen)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/corrupt", s->dir);
+    snprintf(where, wlen, "%s/seg-%020llu-at-%lld.bad", dir, (unsigned long long)g->first_seq,
+             (long long)off);
+    kerr err = {0};
+    if (mkdir_p(dir, &err) != KERR_OK) {
+        snprintf(where, wlen, "no copy: %s", err.msg);
+        return true;
+    }
+    int fd = open(where, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) return false;
+    int e = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        ssize_t w = write(fd, p + off, (size_t)len);
+        if (w != (ssize_t)len) e = w < 0 ? errno : ENOSPC;
+        close(fd);
+        if (e) unlink(where); /* no partial copy: the next start tries again */
+    }
+    if (e) snprintf(where + strlen(where), wlen - strlen(where), " (not written: %s)", strerror(e));
+    return true;
+}
+
+/* Bad bytes [off, end): counted and logged once; a tail (nothing valid after
+ * it: a torn last write) is cut, a bad record in the middle only skipped. */
+static void report_bad(spool *s, const segment *g, const unsigned char *p, int64_t off, int64_t end,
+                       bool tail)
+{
+    char where[4600];
+    if (!copy_aside(s, g, p, off, end - off, where, sizeof where)) return;
+    s->corrupt_bytes += (uint64_t)(end - off);
+    s->corrupt_records++;
+    if (tail)
+        log_kv(LOG_WARN, LOG_CTX("component", "spool"),
+               "%s: %lld byte(s) of torn or corrupt records after offset %lld cut off (copy: "
+               "%s); the records before them are kept",
+               g->path, (long long)(end - off), (long long)off, where);
+    else
+        log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
+               "%s: %lld corrupt byte(s) at offset %lld skipped (copy: %s); the records after "
+               "them are kept",
+               g->path, (long long)(end - off), (long long)off, where);
+}
+
+/* Indexes one segment's records. A bad record in the middle is skipped up to
+ * the next valid frame; only a bad tail is cut off. */
+static void index_records(spool *s, int id, const unsigned char *p, int64_t size, int64_t *end)
+{
+    segment *g = seg_by_id(s, id);
+    int64_t off = 0;
+    uint64_t last = 0;
+    while (off < size) {
+        if (!frame_ok(p, size, off, 0)) {
+            int64_t next = resync(p, size, off + 1, last);
+            report_bad(s, g, p, off, next, next == size);
+            if (next == size) break;
+            off = next;
+        }
+        uint32_t len = get32(p + off + 4);
+        uint64_t seq = get64(p + off + 8);
+        record r = {seq, id, off, len, (int64_t)get64(p + off + 16), 0, 0};
+        for (int c = 0; c < s->o.nconsumers; c++)
+            if (seq <= s->watermark[c]) r.acked |= (uint8_t)(1u << c);
+        if (!push_record(s, r)) { /* out of memory: nothing is cut for it */
+            log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
+                   "%s: out of memory indexing offset %lld: the rest is not replayed", g->path,
+                   (long long)off);
+            *end = size;
+            return;
+        }
+        if (seq >= s->next_seq) s->next_seq = seq + 1;
+        g->last_seq = last = seq;
+        off += HDR + len;
+    }
+    *end = off;
+}
+
 static void scan_segment(spool *s, int id)
 {
     segment *g = seg_by_id(s, id);
     int fd = open(g->path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return;
     struct stat st;
-    fstat(fd, &st);
-    int64_t off = 0;
-    unsigned char hdr[HDR];
-    void *buf = NULL;
-    while (off + HDR <= st.st_size) {
-        if (pread(fd, hdr, HDR, off) != HDR) break;
-        uint32_t len = get32(hdr + 4);
-        if (get32(hdr) != REC_MAGIC || len > MAX_RECORD || off + HDR + len > st.st_size) break;
-        void *nb = realloc(buf, len ? len : 1);
-        if (!nb) break;
-        buf = nb;
-        if (pread(fd, buf, len, off + HDR) != (ssize_t)len) break;
-        if (record_crc(hdr, buf, len) != get32(hdr + 24)) break;
-        uint64_t seq = get64(hdr + 8);
-        record r = {seq, id, off, len, (int64_t)get64(hdr + 16), 0, 0};
-        for (int c = 0; c < s->o.nconsumers; c++)
-            if (seq <= s->watermark[c]) r.acked |= (uint8_t)(1u << c);
-        if (!push_record(s, r)) break;
-        if (seq >= s->next_seq) s->next_seq = seq + 1;
-        g->last_seq = seq;
-        off += HDR + len;
+    int64_t size = fstat(fd, &st) == 0 ? st.st_size : 0, end = 0;
+    void *map = size > 0 ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (map != MAP_FAILED) {
+        index_records(s, id, map, size, &end);
+        munmap(map, (size_t)size);
+    } else if (size > 0) {
+        log_kv(LOG_ERROR, LOG_CTX("component", "spool"), "%s: cannot read: %s", g->path,
+               strerror(errno));
+        end = size; /* left alone: its records are not replayed, not destroyed either */
     }
-    free(buf);
-    if (off < st.st_size) {
-        s->corrupt_bytes += (uint64_t)(st.st_size - off);
-        log_kv(LOG_WARN, LOG_CTX("component", "spool"),
-               "%s: %lld byte(s) of torn or corrupt records after offset %lld cut off; the %s "
-               "before them are kept",
-               g->path, (long long)(st.st_size - off), (long long)off, "records");
-        if (ftruncate(fd, off) != 0)
-            log_kv(LOG_ERROR, LOG_CTX("component", "spool"), "%s: cannot cut: %s", g->path,
-                   strerror(errno));
-    }
-    g->bytes = off;
-    s->bytes += off;
+    if (end < size && ftruncate(fd, end) != 0)
+        log_kv(LOG_ERROR, LOG_CTX("component", "spool"), "%s: cannot cut: %s", g->path,
+               strerror(errno));
+    g->bytes = end;
+    s->bytes += end;
     close(fd);
 }
 
@@ -325,9 +411,9 @@ static void reclaim(spool *s)
 /* A delivered segment is deleted only once a newer one exists, so when
  * everything is delivered a large active segment is rotated: a small disk
  * does not stay full of delivered events until the 16 MiB rotation. */
-static void rotate_if_delivered(spool *s)
+static void rotate_if_delivered(spool *s, int64_t min_bytes)
 {
-    if (s->n == 0 && s->nsegs && s->segs[s->nsegs - 1].bytes >= ROTATE_DELIVERED_BYTES &&
+    if (s->n == 0 && s->nsegs && s->segs[s->nsegs - 1].bytes >= min_bytes &&
         new_segment(s, NULL) == KERR_OK)
         reclaim(s);
 }
@@ -341,7 +427,13 @@ static kerr_code check_active(spool *s, kerr *err)
     if (fstat(s->active_fd, &st) == 0 && st.st_nlink > 0) return KERR_OK;
     log_kv(LOG_WARN, LOG_CTX("component", "spool"),
            "%s: the active segment was deleted: starting a new one", s->dir);
-    return new_segment(s, err);
+    kerr_code rc = new_segment(s, err);
+    /* The lock file went with the folder: lock the new one, or a second
+     * process could take the folder while this one writes to it. */
+    int fd = rc == KERR_OK ? spool_lock_folder(s->dir, err) : -1;
+    if (rc == KERR_OK && fd < 0) return KERR_IO;
+    if (fd >= 0) close(s->lock_fd), s->lock_fd = fd;
+    return rc;
 }
 
 spool *spool_open(const spool_opts *o, kerr *err)
@@ -361,9 +453,14 @@ spool *spool_open(const spool_opts *o, kerr *err)
         s->names[c] = kstrdup(o->consumers[c]);
     s->active_fd = -1;
     s->next_seq = 1;
+    s->lock_fd = spool_lock_folder(s->dir, err);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->data, NULL);
     pthread_cond_init(&s->space, NULL);
+    if (s->lock_fd < 0) { /* another process owns the folder: touch nothing */
+        spool_close(s);
+        return NULL;
+    }
     read_acks(s);
     for (int c = 0; c < o->nconsumers; c++)
         if (s->watermark[c] >= s->next_seq) s->next_seq = s->watermark[c] + 1;
@@ -382,7 +479,7 @@ void spool_close(spool *s)
     s->closing = true;
     pthread_cond_broadcast(&s->data);
     pthread_cond_broadcast(&s->space);
-    write_acks(s);
+    if (s->lock_fd >= 0) write_acks(s); /* never another process's */
     pthread_mutex_unlock(&s->mu);
     if (s->active_fd >= 0) {
         if (s->o.fsync != SPOOL_FSYNC_NEVER) fsync(s->active_fd);
@@ -398,6 +495,7 @@ void spool_close(spool *s)
     free(s->segs);
     free(s->recs);
     free(s->dir);
+    if (s->lock_fd >= 0) close(s->lock_fd); /* last: the folder is free again */
     free(s);
 }
 
@@ -407,6 +505,59 @@ static void deadline_in(struct timespec *ts, int ms)
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) ts->tv_sec++, ts->tv_nsec -= 1000000000L;
+}
+
+/* Waits on the space condition until reclaim signals or *dl passes (at most
+ * slice_ms when > 0: a full disk may be freed by someone else); the time
+ * waited is counted. ETIMEDOUT once *dl has passed. */
+static int wait_space(spool *s, const struct timespec *dl, int slice_ms)
+{
+    struct timespec until = *dl, now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec > dl->tv_sec || (now.tv_sec == dl->tv_sec && now.tv_nsec >= dl->tv_nsec))
+        return ETIMEDOUT;
+    if (slice_ms > 0) {
+        struct timespec sl;
+        deadline_in(&sl, slice_ms);
+        if (sl.tv_sec < until.tv_sec || (sl.tv_sec == until.tv_sec && sl.tv_nsec < until.tv_nsec))
+            until = sl;
+    }
+    int64_t t0 = clock_mono_ns();
+    int rc = pthread_cond_timedwait(&s->space, &s->mu, &until);
+    s->full_wait_ns += (uint64_t)(clock_mono_ns() - t0);
+    return rc == ETIMEDOUT && slice_ms > 0 ? 0 : rc;
+}
+
+/* Header and payload in one writev: one system call, no copy of the payload.
+ * A short write is cut back so no torn record stays; 0 or errno. */
+static int write_record(spool *s, segment *g, const void *data, size_t len, uint64_t q, int64_t now)
+{
+    unsigned char hdr[HDR];
+    put32(hdr, REC_MAGIC);
+    put32(hdr + 4, (uint32_t)len);
+    put64(hdr + 8, q);
+    put64(hdr + 16, (uint64_t)now);
+    put32(hdr + 24, record_crc(hdr, data, len));
+    struct iovec iov[2] = {{hdr, HDR}, {(void *)data, len}};
+    ssize_t w = writev(s->active_fd, iov, 2);
+    if (w == (ssize_t)(HDR + len)) return 0;
+    int e = w < 0 ? errno : ENOSPC;
+    if (w > 0 && ftruncate(s->active_fd, g->bytes) != 0) e = errno;
+    return e;
+}
+
+/* Room under max_bytes and a segment to write to; KERR_AGAIN past dl. */
+static kerr_code make_room(spool *s, int64_t need, const struct timespec *dl, kerr *err)
+{
+    if (check_active(s, err) != KERR_OK) return KERR_IO;
+    if (s->bytes + need > s->o.max_bytes) rotate_if_delivered(s, ROTATE_DELIVERED_BYTES);
+    while (s->bytes + need > s->o.max_bytes && !s->closing)
+        if (wait_space(s, dl, 0) == ETIMEDOUT)
+            return kerr_set(err, KERR_AGAIN, "spool full (%lld of %lld bytes)", (long long)s->bytes,
+                            (long long)s->o.max_bytes);
+    segment *g = &s->segs[s->nsegs - 1];
+    if (g->bytes > 0 && g->bytes + need > s->o.segment_bytes) return new_segment(s, err);
+    return KERR_OK;
 }
 
 kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
@@ -421,46 +572,32 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
     struct timespec dl;
     deadline_in(&dl, timeout_ms);
     pthread_mutex_lock(&s->mu);
-    if (check_active(s, err) != KERR_OK) {
-        pthread_mutex_unlock(&s->mu);
-        return KERR_IO;
-    }
-    if (s->bytes + need > s->o.max_bytes) rotate_if_delivered(s);
-    while (s->bytes + need > s->o.max_bytes && !s->closing) {
-        if (pthread_cond_timedwait(&s->space, &s->mu, &dl) == ETIMEDOUT) {
+    int64_t now;
+    for (;;) {
+        kerr_code rc = make_room(s, need, &dl, err);
+        if (rc != KERR_OK) {
             pthread_mutex_unlock(&s->mu);
-            return kerr_set(err, KERR_AGAIN, "spool full (%lld of %lld bytes)", (long long)s->bytes,
-                            (long long)s->o.max_bytes);
+            return rc;
         }
-    }
-    segment *g = &s->segs[s->nsegs - 1];
-    if (g->bytes > 0 && g->bytes + need > s->o.segment_bytes && new_segment(s, err) != KERR_OK) {
-        pthread_mutex_unlock(&s->mu);
-        return KERR_IO;
-    }
-    g = &s->segs[s->nsegs - 1];
-    /* Header and payload in one writev: one system call, no copy of the payload. */
-    unsigned char hdr[HDR];
-    uint64_t q = s->next_seq;
-    int64_t now = clock_wall_ms();
-    put32(hdr, REC_MAGIC);
-    put32(hdr + 4, (uint32_t)len);
-    put64(hdr + 8, q);
-    put64(hdr + 16, (uint64_t)now);
-    put32(hdr + 24, record_crc(hdr, data, len));
-    struct iovec iov[2] = {{hdr, HDR}, {(void *)data, len}};
-    ssize_t w = writev(s->active_fd, iov, 2);
-    if (w != need) {
-        int e = w < 0 ? errno : ENOSPC;
-        if (w > 0 && ftruncate(s->active_fd, g->bytes) != 0) e = errno;
-        pthread_mutex_unlock(&s->mu);
-        return kerr_set(err, KERR_IO, "spool write: %s", strerror(e));
+        now = clock_wall_ms();
+        int e = write_record(s, &s->segs[s->nsegs - 1], data, len, s->next_seq, now);
+        if (e == 0) break;
+        /* A full disk is back-pressure like a full spool: wait for reclaim
+         * (or anyone) to free room, retrying every 100 ms. */
+        if ((e != ENOSPC && e != EDQUOT) || s->closing || wait_space(s, &dl, 100) == ETIMEDOUT) {
+            pthread_mutex_unlock(&s->mu);
+            return kerr_set(err, e == ENOSPC || e == EDQUOT ? KERR_AGAIN : KERR_IO,
+                            "spool write: %s", strerror(e));
+        }
+        rotate_if_delivered(s, 1); /* a full disk: even a small delivered segment */
     }
     if (s->o.fsync == SPOOL_FSYNC_ALWAYS ||
         (s->o.fsync == SPOOL_FSYNC_BATCH && now - s->last_sync_ms >= 100)) {
         fdatasync(s->active_fd);
         s->last_sync_ms = now;
     }
+    segment *g = &s->segs[s->nsegs - 1];
+    uint64_t q = s->next_seq;
     record r = {q, s->seg_base + s->nsegs - 1, g->bytes, (uint32_t)len, now, 0, 0};
     if (!push_record(s, r)) {
         pthread_mutex_unlock(&s->mu);
@@ -547,7 +684,7 @@ kerr_code spool_ack(spool *s, int consumer, uint64_t seq, kerr *err)
         s->watermark[consumer] = w;
         if (clock_wall_ms() - s->last_ack_write_ms >= 100) write_acks(s);
         reclaim(s);
-        rotate_if_delivered(s);
+        rotate_if_delivered(s, ROTATE_DELIVERED_BYTES);
     }
     pthread_mutex_unlock(&s->mu);
     return KERR_OK;
@@ -576,7 +713,17 @@ void spool_get_stats(spool *s, spool_stats *out)
         out->pending[c] = s->pending[c];
     out->bytes = s->bytes;
     out->corrupt_bytes = s->corrupt_bytes;
+    out->corrupt_records = s->corrupt_records;
     pthread_mutex_unlock(&s->mu);
+}
+
+double spool_take_full_wait(spool *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t ns = s->full_wait_ns;
+    s->full_wait_ns = 0;
+    pthread_mutex_unlock(&s->mu);
+    return (double)ns / 1e9;
 }
 
 bool spool_is_acked(spool *s, int consumer, uint64_t seq)

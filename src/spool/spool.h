@@ -1,8 +1,8 @@
 /* spool: the durable, append-only log between event production and the
  * publishers, so no event is lost to a crash or an outage.
  *
- * - Records go to segment files seg-<first seq>.log in the spool folder, each
- *   [magic][length][seq][crc32][payload], appended with one write.
+ * - Records go to segment files seg-<first seq, 20 digits>.log in the spool
+ *   folder, each appended with one write (format below).
  * - Durability (fsync policy): `always` syncs every record before append
  *   returns; `batch` (default) syncs at most every 100 ms and on rotation and
  *   close, so a power loss may lose the last 100 ms, a process crash nothing;
@@ -12,10 +12,40 @@
  *   up to it are done) is persisted in ack-<consumer>; after a restart it
  *   re-reads everything above its watermark: delivery is at-least-once.
  * - A segment is deleted once every consumer's watermark has passed it.
- * - max_bytes caps the folder: append waits for reclaim (back-pressure) up to
- *   its timeout and then returns KERR_AGAIN; nothing is dropped by the spool.
- * - On open, a torn or corrupt tail (bad magic, length or checksum) is
- *   detected, counted and cut off; the records before it are replayed. */
+ * - max_bytes caps the folder, and a full disk (ENOSPC, EDQUOT) counts as
+ *   full too: append waits for room (back-pressure) up to its timeout and
+ *   then returns KERR_AGAIN; nothing is dropped by the spool. The time waited
+ *   is counted (spool_take_full_wait).
+ * - One process per folder: spool_open takes an flock on {dir}/lock (the
+ *   holder's pid written in it) and fails with KERR_BUSY naming the holder.
+ * - On open, each segment is checked record by record. A bad record (magic,
+ *   length or checksum wrong) in the middle is skipped: the reader scans
+ *   forward for the next valid frame (magic, a length that fits, a matching
+ *   CRC, a higher seq) and delivers every record from there. Only a bad tail
+ *   (no valid record after it: a torn last write) is cut off. Either way the
+ *   bad bytes are counted, logged with segment and offset and copied to
+ *   {dir}/corrupt/seg-<first>-at-<offset>.bad (once: a copy that exists means
+ *   an earlier start reported it).
+ *
+ * Record format (every integer little-endian, whatever the host):
+ *
+ *   offset size field
+ *        0    4 magic   0x5253564b ("KVSR" as bytes)
+ *        4    4 length  payload bytes, at most 64 MiB
+ *        8    8 seq     sequence number: 1, 2, ... increasing across segments
+ *       16    8 time    wall clock at append, ms since the Unix epoch
+ *       24    4 crc     CRC-32 (zlib, ISO-HDLC polynomial) of bytes 8..23 (seq
+ *                       and time) followed by the payload; magic and length
+ *                       are checked by their own rules, not by the CRC
+ *       28    n payload the bytes given to spool_append (for events:
+ *                       spool_record.c's format)
+ *
+ * Records follow each other without padding; a segment holds whole records
+ * only, apart from a torn tail after a crash. Acknowledgement file
+ * ack-<consumer>: one line, the watermark in decimal ASCII and "\n",
+ * replaced atomically (written to ack-<consumer>.tmp, synced, renamed). A
+ * missing file means 0 (nothing acknowledged). The lock file holds the
+ * holder's pid in decimal and "\n"; only the flock on it counts. */
 #ifndef KVS_SPOOL_H
 #define KVS_SPOOL_H
 
@@ -42,7 +72,8 @@ typedef struct {
     int64_t bytes;             /* bytes on disk */
     int64_t oldest_unacked_ms; /* wall time the oldest pending record was appended, 0 if none */
     uint64_t pending[SPOOL_MAX_CONSUMERS]; /* per consumer */
-    uint64_t corrupt_bytes;                /* cut off as torn or corrupt when opening */
+    uint64_t corrupt_bytes;                /* skipped or cut off as torn or corrupt when opening */
+    uint64_t corrupt_records; /* bad regions (one or more records each) found when opening */
 } spool_stats;
 
 typedef struct spool spool;
@@ -65,5 +96,10 @@ bool spool_is_acked(spool *s, int consumer, uint64_t seq);
 /* Hands every unacknowledged record to the consumer again (after a failure). */
 void spool_rewind(spool *s, int consumer);
 void spool_get_stats(spool *s, spool_stats *out);
+/* Seconds appenders waited for room (cap or disk) since the last call. */
+double spool_take_full_wait(spool *s);
+/* Locks dir for this process (folder_lock.c): the descriptor to keep open, or
+ * -1 with KERR_BUSY naming the holder's pid when another process has it. */
+int spool_lock_folder(const char *dir, kerr *err);
 
 #endif

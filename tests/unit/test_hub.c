@@ -2,6 +2,7 @@
  * (tests/CMakeLists.txt) so a test can make serialising an event fail the way
  * an allocation failure does. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include "../../src/app/app.h"
 #include "../../src/config/config.h"
 #include "../../src/event/event.h"
+#include "../../src/metrics/metrics.h"
 #include "../../src/publish/publish.h"
 #include "test_files.h"
 
@@ -234,6 +236,101 @@ static void opening_a_destination_does_not_block_the_hub(void **state)
     close(srv);
 }
 
+/* Issue 26.8: at the shutdown deadline with the spool full and its
+ * destination down, events vanished with only a log line. Each is now
+ * counted and kept (without images) in dead-letter/unspooled.jsonl, and
+ * the producers' wait is counted. */
+static void event_the_spool_cannot_take_at_shutdown_is_kept(void **state)
+{
+    (void)state;
+    metrics_reset();
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\", max_bytes: 1048576}\n"
+                     "cameras:\n"
+                     "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+                     "     publishers: {local_dir: \"%1$s/out\"}}\n");
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
+    assert_int_equal(mkdir_p(path, NULL), KERR_OK); /* a folder: the sink keeps failing */
+    kerr err = {0};
+    publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err); /* fails: stays spooled */
+    publish_hub_drain_by(f.h, clock_wall_ms() + 1500);             /* SIGTERM: 1.5 s left */
+    char last_id[64] = "";
+    int64_t t0 = clock_mono_ns();
+    for (int i = 0; i < 6; i++) { /* 5 fit in 1 MiB, the 6th waits for the deadline */
+        event *e = person("cam");
+        e->snapshot.len = 200 << 10;
+        e->snapshot.data = calloc(1, e->snapshot.len);
+        assert_non_null(e->snapshot.data);
+        snprintf(e->event_id, sizeof e->event_id, "00000000-0000-4000-8000-00000000000%d", i);
+        snprintf(last_id, sizeof last_id, "%s", e->event_id);
+        publish_hub_submit(f.h, e);
+    }
+    double waited = (double)(clock_mono_ns() - t0) / 1e9;
+    assert_true(waited >= 1.0 && waited < 10); /* it waited, up to the deadline only */
+    assert_true(metric_get(M_SPOOL_FULL, "") >= 0.5);
+    assert_int_equal((int)metric_get(M_EVENTS_LOST, "why=\"spool_full\""), 1);
+    snprintf(path, sizeof path, "%s/spool/dead-letter/unspooled.jsonl", f.dir);
+    assert_int_equal(count_lines(path), 1);
+    char *kept = read_file(path, NULL, NULL);
+    assert_non_null(kept);
+    if (!strstr(kept, last_id)) fail_msg("the lost event %s is not in %s", last_id, kept);
+    free(kept);
+    fixture_close(&f);
+}
+
+/* Where even the dead-letter folder cannot be written (the same full disk),
+ * the lost event goes whole into its log line: stdout is captured here. */
+static void lost_event_is_logged_whole_without_a_dead_letter_folder(void **state)
+{
+    (void)state;
+    metrics_reset();
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\", max_bytes: 1048576}\n"
+                     "cameras:\n"
+                     "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+                     "     publishers: {local_dir: \"%1$s/out\"}}\n");
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
+    assert_int_equal(mkdir_p(path, NULL), KERR_OK); /* the sink keeps failing */
+    snprintf(path, sizeof path, "%s/spool/dead-letter", f.dir);
+    FILE *block = fopen(path, "w"); /* a file where the folder would go */
+    assert_non_null(block);
+    fclose(block);
+    kerr err = {0};
+    publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err);
+    publish_hub_drain_by(f.h, clock_wall_ms() + 1000);
+    char log[160];
+    snprintf(log, sizeof log, "%s/stdout.log", f.dir);
+    fflush(stdout);
+    int saved = dup(1), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 1);
+    close(fd);
+    for (int i = 0; i < 6; i++) { /* 5 fit in 1 MiB, the 6th is lost */
+        event *e = person("cam");
+        e->snapshot.len = 200 << 10;
+        e->snapshot.data = calloc(1, e->snapshot.len);
+        assert_non_null(e->snapshot.data);
+        snprintf(e->event_id, sizeof e->event_id, "00000000-0000-4000-8000-00000000001%d", i);
+        publish_hub_submit(f.h, e);
+    }
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    assert_int_equal((int)metric_get(M_EVENTS_LOST, "why=\"spool_full\""), 1);
+    char *text = read_file(log, NULL, NULL);
+    assert_non_null(text);
+    char *line = strstr(text, "event lost");
+    if (!line) fail_msg("no `event lost` line in:\n%s", text);
+    *strchrnul(line, '\n') = '\0';
+    if (!strstr(line, "the event: {") ||
+        !strstr(line, "\\\"event_id\\\":\\\"00000000-0000-4000-8000-000000000015\\\""))
+        fail_msg("the lost event is not in its log line: %s", line);
+    free(text);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +338,8 @@ int main(void)
         cmocka_unit_test(one_camera_cannot_block_another),
         cmocka_unit_test(event_larger_than_the_spool_goes_without_images),
         cmocka_unit_test(opening_a_destination_does_not_block_the_hub),
+        cmocka_unit_test(event_the_spool_cannot_take_at_shutdown_is_kept),
+        cmocka_unit_test(lost_event_is_logged_whole_without_a_dead_letter_folder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
