@@ -1,4 +1,4 @@
-# kvs-infer container images (README "Docker").
+# kvs-infer container images (docs/deployment.md).
 #   CPU:  docker build -t kvs-infer:latest .
 #   CUDA: docker build --target cuda -t kvs-infer:cuda .
 # Bases through BASE_IMAGE and CUDA_BASE_IMAGE (scripts/container-base.sh makes

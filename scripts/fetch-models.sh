@@ -9,7 +9,7 @@
 # Licences: both are Apache-2.0, so they may ship and config/cameras.example.yaml names only
 # them. Left out on purpose: the public fire/smoke, licence-plate and YOLOv8/YOLO11 COCO ONNX
 # files are Ultralytics exports under AGPL-3.0 (their own metadata says so), which this
-# project does not ship; bring your own model (README "Detectors": any YOLO export).
+# project does not ship; bring your own model (docs/detectors.md: any YOLO export).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 dest="$here/models/coco"

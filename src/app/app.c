@@ -536,7 +536,7 @@ static bool start_cluster(app *a, kerr *err)
  * run on CPUs / workers threads. With batches of B, a run serves B workers,
  * so there are 2B workers (one batch filling while another runs) and the
  * cores are split between the runs that can happen at once. A GPU batches
- * by default; on CPU batching bought nothing measurable (README "Inference
+ * by default; on CPU batching bought nothing measurable (docs/benchmarks.md "Inference
  * settings"), so it is off unless asked for. */
 static int plan_inference(const config *cfg, infer_opts *o)
 {

@@ -48,7 +48,7 @@ enum { INFER_BATCH_MAX = 64 };
 
 /* How a session runs. Sessions are shared by every caller with the same
  * model, device and options. infer_opts_init fills the defaults chosen by
- * measurement (README "Inference settings"). */
+ * measurement (docs/benchmarks.md "Inference settings"). */
 typedef struct {
     const char *device; /* cpu | cuda:N */
     int intra_threads;  /* <= 0: the runtime decides */

@@ -264,7 +264,7 @@ static kerr_code read_io(model *m, OrtAllocator *alloc, kerr *err)
 
 void infer_opts_init(infer_opts *o, const char *device, int intra_threads)
 {
-    /* Measured with kvs-bench-infer (README "Inference settings"). */
+    /* Measured with kvs-bench-infer (docs/benchmarks.md "Inference settings"). */
     *o = (infer_opts){.device = device,
                       .intra_threads = intra_threads,
                       .spinning = false,

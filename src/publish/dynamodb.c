@@ -1,5 +1,5 @@
-/* DynamoDB: one item per event, each event field a typed attribute (README
- * "DynamoDB items"), idempotent by event_id
+/* DynamoDB: one item per event, each event field a typed attribute (docs/publishing.md
+ * "DynamoDB"), idempotent by event_id
  * (a conditional put: a replayed event finds its item and counts as done). */
 #include <jansson.h>
 #include <stdio.h>

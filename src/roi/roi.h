@@ -1,5 +1,5 @@
 /* roi: named polygons in fractions of the frame, so they survive resolution
- * changes. Semantics (also in the README):
+ * changes. Semantics (also in docs/detectors.md):
  *  - a detection's point is the centre of its box;
  *  - a zone with `exclude: true` drops every detection centred in it, for all
  *    detectors of the camera;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The shape README promises, checked on the built objects (nm), not by reading:
+"""the shape docs/architecture.md promises, checked on the built objects (nm), not by reading:
  1. config/ calls nothing above itself: every symbol a config/ object uses is
     defined in config/ or core/ (or outside the project).
  2. No circle of files calling each other inside detect/ or infer/:

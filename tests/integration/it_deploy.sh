@@ -5,7 +5,7 @@
 # overlay as rendered by kustomize (port, probe paths served by the real
 # binary, config path, mounts, environment, user), the ECS task definitions
 # against the ECS API model (botocore) and the image, the example configs
-# through --validate, and the README's IAM policy against the APIs the code calls.
+# through --validate, and the IAM policy of docs/deployment.md against the APIs the code calls.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
@@ -192,9 +192,9 @@ for f in files:
 print("ecs:", ", ".join(f.rsplit("/", 1)[1] for f in files), "valid")
 PYEOF
 
-# ---- IAM policy ("AWS permissions" of the README and of docs/deployment.md)
+# ---- IAM policy ("AWS permissions" of docs/deployment.md)
 # against the APIs the code calls
-for doc in "$SRC/README.md" "$SRC/docs/deployment.md"; do
+for doc in "$SRC/docs/deployment.md"; do
 $PY - "$doc" "$SRC/src" <<'PYEOF' || fail "IAM policy of $doc"
 import json, os, re, sys
 readme = open(sys.argv[1]).read()

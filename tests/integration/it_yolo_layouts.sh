@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# --validate on every YOLO output layout the README lists, built as tiny
+# --validate on every YOLO output layout docs/detectors.md lists, built as tiny
 # planted models by tests/models/make_models.py: each one it can tell apart
 # is OK; an end-to-end [1, N, 6] export with one class and no metadata saying
 # what it is (it looks like a one-class YOLOv5) is refused with what it saw,
