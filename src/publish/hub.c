@@ -11,6 +11,7 @@
 #include "../spool/spool.h"
 #include "camera_gate.h"
 #include "publish.h"
+#include "route.h"
 
 enum { MAX_INSTANCES = 64, MAX_ROUTES = 1024, MAX_TYPES = SPOOL_MAX_CONSUMERS };
 
@@ -49,6 +50,7 @@ struct publish_hub {
     int ntypes;
     atomic_bool stopping;        /* publish_hub_free: deliver what is left, then end */
     atomic_llong drain_deadline; /* wall ms after which nothing waits any more; 0: none */
+    route_cooldowns *cool;
 };
 
 static route *find_route(publish_hub *h, const char *camera)
@@ -234,6 +236,41 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
     }
 }
 
+/* Counted per publisher and reason; such an event is not spooled for it. */
+static void count_filtered(const char *publisher, const char *why)
+{
+    char labels[256];
+    mlabels(labels, sizeof labels, "publisher", publisher, "why", why, NULL);
+    metric_add(M_PUBLISHER_FILTERED, labels, 1);
+}
+
+/* Each publisher's `when` and cool-down (route.h): the ones that do not take
+ * e leave its settings, so the spool record does not name them. */
+static void apply_routes(publish_hub *h, cfg_publishers *pub, const event *e)
+{
+    int64_t now = clock_mono_ns() / 1000000;
+    for (int i = 0; i < pub->n;) {
+        const cfg_pub *s = &pub->items[i];
+        const publisher_ops *ops = publisher_find(s->publisher);
+        const char *why = route_reject(s, e);
+        int64_t cool = why || !ops ? 0 : route_cooldown_ms(s);
+        if (cool > 0) {
+            char inst[1200];
+            int w = snprintf(inst, sizeof inst, "%s ", ops->name);
+            ops->key(s, inst + w, sizeof inst - (size_t)w);
+            if (route_cooldown_hit(h->cool, inst, e->camera_name, e->label ? e->label : "", now,
+                                   cool))
+                why = "cooldown";
+        }
+        if (!why) {
+            i++;
+            continue;
+        }
+        count_filtered(s->publisher, why);
+        route_drop(pub, i);
+    }
+}
+
 void publish_hub_submit(publish_hub *h, event *e)
 {
     pthread_mutex_lock(&h->mu);
@@ -245,6 +282,17 @@ void publish_hub_submit(publish_hub *h, event *e)
         cfg_diags d = {.file = "hub"};
         cfg_publishers_read(&d, NULL, NULL, "publishers", &pub);
         cfg_diags_free(&d);
+    }
+    apply_routes(h, &pub, e);
+    if (pub.n == 0) { /* wanted by none of its publishers: counted above, not kept */
+        log_kv(LOG_INFO,
+               LOG_CTX("camera_name", e->camera_name, "detector", e->detector, "event_id",
+                       e->event_id),
+               "event: %s %.2f track %lld, taken by none of the camera's publishers", e->label,
+               e->confidence, (long long)e->track_id);
+        cfg_publishers_free(&pub);
+        event_free(e);
+        return;
     }
     assign_refs(&pub, e);
     int64_t t0 = clock_mono_ns();
@@ -537,6 +585,11 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
         return NULL;
     }
     h->cfg = cfg;
+    if (!(h->cool = route_cooldowns_new())) {
+        free(h);
+        kerr_set(err, KERR_NOMEM, "out of memory");
+        return NULL;
+    }
     pthread_mutex_init(&h->mu, NULL);
     spool_opts o = {.dir = cfg->spool_dir,
                     .max_bytes = cfg->spool_max_bytes,
@@ -551,6 +604,7 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
     h->sp = spool_open(&o, err);
     if (!h->sp) {
         pthread_mutex_destroy(&h->mu);
+        route_cooldowns_free(h->cool);
         free(h);
         return NULL;
     }
@@ -592,6 +646,7 @@ void publish_hub_free(publish_hub *h)
         free(h->routes[i].camera);
         cfg_publishers_free(&h->routes[i].pub);
     }
+    route_cooldowns_free(h->cool);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
