@@ -6,10 +6,12 @@ extern const publisher_ops publisher_local;
 extern const publisher_ops publisher_kinesis;
 extern const publisher_ops publisher_s3;
 extern const publisher_ops publisher_dynamodb;
+extern const publisher_ops publisher_webhook;
 
 /* One line per publisher. */
 static const publisher_ops *const k_builtin[] = {
-    &publisher_local, &publisher_s3, &publisher_kinesis, &publisher_dynamodb, NULL,
+    &publisher_local,    &publisher_s3,      &publisher_kinesis,
+    &publisher_dynamodb, &publisher_webhook, NULL,
 };
 
 /* Publishers registered at start-up (PUBLISHER_REGISTER): constructors run

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The `webhook` publisher on the real binary (YOLOX-nano on vtest.avi, in
+# real time), against a receiver that checks every signature
+# (webhook_receiver.py): a route that takes only confident people, custom
+# headers, a receiver down when the run starts (refused connections), a 5xx
+# storm, slow answers, the receiver killed and started again mid-run; then a
+# receiver with another secret (401: the dead-letter file, with the reason).
+# Every routed event arrives, nothing else does; duplicates only as
+# at-least-once allows (the same event again).
+. "$(dirname "$0")/lib.sh"
+MODEL=$(find_model)
+MEDIA=$(find_media)
+ffmpeg -v error -y -i "$MEDIA" -t 30 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/clip.mp4"
+PORT=$(free_port)
+export HOOK_SECRET="s3cret-$RANDOM$RANDOM"
+receiver() { # receiver NAME SECRET [OPTIONS...]
+  local name=$1 secret=$2; shift 2
+  $PY "$KVS_SOURCE_DIR/tests/integration/webhook_receiver.py" --port "$PORT" --secret "$secret" \
+    --out "$WORK/got.jsonl" --rejected "$WORK/rejected.jsonl" --keep-header X-Team \
+    --keep-header X-KVS-Infer-Event-Id --max-seconds 300 "$@" >>"$WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+config() { # config FILE SPOOL CLIP REALTIME
+  cat >"$1" <<YAML
+metrics: {listen: "127.0.0.1:0"}
+spool: {dir: "$2"}
+cameras:
+  - name: hall
+    source: {mode: url, url: "$3", realtime: $4}
+    fps_limit: 2
+    detectors:
+      - {type: yolo, confidence_threshold: 0.4, params: {model: "$MODEL", classes: [person]}}
+    publishers:
+      local_dir: "$2/../out"
+      webhook:
+        url: "http://127.0.0.1:$PORT/hook"
+        secret: "\${HOOK_SECRET}"
+        headers: {X-Team: night-shift}
+        timeout_seconds: 5
+        when: {labels: [person], min_confidence: 0.6, event_types: [object]}
+YAML
+}
+mkdir -p "$WORK/a" "$WORK/b"
+config "$WORK/a/c.yaml" "$WORK/a/spool" "$WORK/clip.mp4" true
+"$KVS_BIN" --config "$WORK/a/c.yaml" --validate >/dev/null || fail "does not validate"
+
+# Down at the start: the first events meet refused connections.
+run_bg "$WORK/a/c.yaml" "$WORK/a/log"
+sleep 1.5
+receiver r1 "$HOOK_SECRET" --fail-first 3 --slow-every 5 --slow-ms 1200
+wait_ready r1
+# Killed once a few events got through, up again 3 s later.
+wait_for 60 $PY -c 'import sys; sys.exit(sum(1 for _ in open(sys.argv[1])) < 2)' "$WORK/got.jsonl" ||
+  fail "no event reached the receiver: $(tail -3 "$WORK/a/log")"
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+sleep 3
+receiver r2 "$HOOK_SECRET" --slow-every 7 --slow-ms 800
+wait_ready r2
+wait "$KVS_PID" || fail "kvs-infer exit $?: $(tail -3 "$WORK/a/log.err")"
+grep -q 'publish failed, retrying.*answered HTTP 503.*"publisher":"webhook"' "$WORK/a/log" ||
+  fail "the 5xx storm was not retried"
+grep -q 'publish failed, retrying.*webhook http://127.0.0.1:[0-9]*/hook: Co.*"publisher":"webhook"' "$WORK/a/log" ||
+  fail "the refused connections were not retried: $(grep -m3 'publish failed' "$WORK/a/log")"
+[ ! -s "$WORK/rejected.jsonl" ] || fail "signatures refused: $(head -3 "$WORK/rejected.jsonl")"
+grep -q "$HOOK_SECRET" -r "$WORK/a/spool" && fail "the secret was written to the spool"
+$PY - "$WORK/a/out/events.jsonl" "$WORK/got.jsonl" <<'PYEOF' || fail "webhook deliveries"
+import collections, json, sys
+local = [json.loads(l) for l in open(sys.argv[1])]
+got = [json.loads(l) for l in open(sys.argv[2])]
+want = {e["event_id"]: e for e in local
+        if e["label"] == "person" and e["confidence"] >= 0.6 and e["event_type"] == "object"}
+others = [e for e in local if e["event_id"] not in want]
+assert len(want) >= 3, f"too few routed events to show anything: {len(want)}"
+assert others, "the route filtered nothing: the test shows nothing"
+ids = collections.Counter(e["event_id"] for e in got)
+assert set(ids) == set(want), ("lost", set(want) - set(ids), "not routed", set(ids) - set(want))
+for e in got:
+    assert e.pop("_h_X-Team") == "night-shift", e
+    assert e.pop("_h_X-KVS-Infer-Event-Id") == e["event_id"]
+    e.pop("_received_ms")
+    assert e == want[e["event_id"]], "the hook's event differs from the local one"
+dups = sum(n - 1 for n in ids.values())
+print(f"webhook: {len(want)} routed of {len(local)} events, all delivered, {dups} duplicate(s)")
+PYEOF
+
+# A receiver with another secret refuses every event: each goes to the
+# dead-letter file with the status; nothing is retried forever.
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+: >"$WORK/got.jsonl"
+receiver r3 "not-$HOOK_SECRET"
+wait_ready r3
+ffmpeg -v error -y -i "$MEDIA" -t 8 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/short.mp4"
+config "$WORK/b/c.yaml" "$WORK/b/spool" "$WORK/short.mp4" false
+timeout 120 "$KVS_BIN" --config "$WORK/b/c.yaml" >"$WORK/b/log" 2>"$WORK/b/log.err" ||
+  fail "exit $?: $(tail -3 "$WORK/b/log.err")"
+[ ! -s "$WORK/got.jsonl" ] || fail "a wrongly signed event was accepted"
+[ -s "$WORK/rejected.jsonl" ] || fail "the receiver saw no wrongly signed event"
+$PY - "$WORK/b/out/events.jsonl" "$WORK/b/spool/dead-letter/webhook.jsonl" <<'PYEOF' || fail "dead letters"
+import json, sys
+local = [json.loads(l) for l in open(sys.argv[1])]
+dead = [json.loads(l) for l in open(sys.argv[2])]
+want = {e["event_id"] for e in local
+        if e["label"] == "person" and e["confidence"] >= 0.6 and e["event_type"] == "object"}
+assert want and {d["event"]["event_id"] for d in dead} == want, (len(want), len(dead))
+assert all("answered HTTP 401" in d["error"] for d in dead), dead[0]["error"]
+print(f"wrong secret: {len(dead)} event(s) in the dead-letter file with HTTP 401")
+PYEOF
+echo "PASS"
