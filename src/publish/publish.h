@@ -97,6 +97,13 @@ bool publish_hub_healthy(publish_hub *h, char *why, size_t len);
 /* Folders written by the local sink, for the summary. */
 void publish_hub_describe(publish_hub *h, char *out, size_t len);
 
+/* Secrets kept out of the spool (secret_store.c): pub_secret_keep files
+ * secret under its fingerprint (16 hex digits, for the settings) and is false
+ * when the table is full; pub_secret_find copies it back, false when unknown. */
+enum { PUB_MAX_SECRETS = 32, PUB_SECRET_MAX = 1024 };
+bool pub_secret_keep(const char *secret, char id[17]);
+bool pub_secret_find(const char *id, char *out, size_t len);
+
 /* Spool records (spool_record.c). */
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err);

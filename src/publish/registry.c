@@ -7,11 +7,12 @@ extern const publisher_ops publisher_kinesis;
 extern const publisher_ops publisher_s3;
 extern const publisher_ops publisher_dynamodb;
 extern const publisher_ops publisher_webhook;
+extern const publisher_ops publisher_mqtt;
 
 /* One line per publisher. */
 static const publisher_ops *const k_builtin[] = {
-    &publisher_local,    &publisher_s3,      &publisher_kinesis,
-    &publisher_dynamodb, &publisher_webhook, NULL,
+    &publisher_local, &publisher_s3, &publisher_kinesis, &publisher_dynamodb, &publisher_webhook,
+    &publisher_mqtt,  NULL,
 };
 
 /* Publishers registered at start-up (PUBLISHER_REGISTER): constructors run

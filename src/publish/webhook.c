@@ -10,7 +10,7 @@
  * 2xx: delivered; 408, 429, 5xx and network errors: retried with the camera's
  * backoff; any other answer: refused for good (the dead-letter file, with the
  * status). The secret never reaches the spool: the settings carry only its
- * fingerprint, and the secret itself stays in this process (k_secrets). */
+ * fingerprint, and the secret itself stays in this process (secret_store.c). */
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -24,56 +24,6 @@
 
 static const char *const k_keys[] = {"webhook_url", "webhook_secret", "webhook_headers",
                                      "webhook_timeout_seconds", NULL};
-
-/* ---- secrets by fingerprint, for the life of the process ---- */
-enum { MAX_SECRETS = 32, SECRET_MAX = 1024 };
-static struct {
-    char id[17];
-    char secret[SECRET_MAX];
-} g_secrets[MAX_SECRETS];
-static int g_nsecrets;
-static pthread_mutex_t g_secrets_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void fingerprint(const char *secret, char id[17])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    EVP_DigestUpdate(c, "kvs-infer webhook secret", 25);
-    EVP_DigestUpdate(c, secret, strlen(secret));
-    EVP_DigestFinal_ex(c, md, &n);
-    EVP_MD_CTX_free(c);
-    for (int i = 0; i < 8; i++)
-        snprintf(id + 2 * i, 3, "%02x", md[i]);
-}
-
-static bool secret_keep(const char *secret, char id[17])
-{
-    fingerprint(secret, id);
-    pthread_mutex_lock(&g_secrets_mu);
-    bool ok = false;
-    for (int i = 0; i < g_nsecrets && !ok; i++)
-        ok = strcmp(g_secrets[i].id, id) == 0;
-    if (!ok && g_nsecrets < MAX_SECRETS) {
-        snprintf(g_secrets[g_nsecrets].id, sizeof g_secrets[0].id, "%s", id);
-        snprintf(g_secrets[g_nsecrets].secret, SECRET_MAX, "%s", secret);
-        g_nsecrets++;
-        ok = true;
-    }
-    pthread_mutex_unlock(&g_secrets_mu);
-    return ok;
-}
-
-static bool secret_find(const char *id, char *out, size_t len)
-{
-    pthread_mutex_lock(&g_secrets_mu);
-    bool ok = false;
-    for (int i = 0; i < g_nsecrets && !ok; i++)
-        if (strcmp(g_secrets[i].id, id) == 0) ok = snprintf(out, len, "%s", g_secrets[i].secret);
-    pthread_mutex_unlock(&g_secrets_mu);
-    return ok;
-}
 
 /* ---- settings ---- */
 
@@ -118,11 +68,12 @@ static void read_secret(cfg_diags *d, const ynode *pubs, const char *path, cfg_p
     char *secret = NULL, id[17];
     if (!cfg_read_str(d, pubs, "webhook_secret", path, &secret)) return;
     const ynode *at = ynode_get(pubs, "webhook_secret");
-    if (!*secret || strlen(secret) >= SECRET_MAX)
+    if (!*secret || strlen(secret) >= PUB_SECRET_MAX)
         cfg_diag_add(d, at, path, "webhook secret: 1 to %d characters (is its variable set?)",
-                     SECRET_MAX - 1);
-    else if (!secret_keep(secret, id))
-        cfg_diag_add(d, at, path, "too many different webhook secrets (%d at most)", MAX_SECRETS);
+                     PUB_SECRET_MAX - 1);
+    else if (!pub_secret_keep(secret, id))
+        cfg_diag_add(d, at, path, "too many different webhook secrets (%d at most)",
+                     PUB_MAX_SECRETS);
     else if (!cfg_pub_set(s, "webhook_secret_id", id))
         cfg_diag_add(d, at, path, "out of memory");
     free(secret);
@@ -166,7 +117,7 @@ static void webhook_key(const cfg_pub *s, char *out, size_t len)
 typedef struct {
     CURL *curl; /* one connection kept open per destination */
     struct curl_slist *headers;
-    char url[2048], secret[SECRET_MAX];
+    char url[2048], secret[PUB_SECRET_MAX];
     bool signed_;
     long timeout_ms;
 } webhook_state;
@@ -213,7 +164,7 @@ static kerr_code webhook_open(const cfg_pub *s, const config *cfg, void **state,
     snprintf(w->url, sizeof w->url, "%s", cfg_pub_get(s, "webhook_url"));
     w->timeout_ms = timeout ? atol(timeout) * 1000 : 10000;
     /* a spooled event whose secret is no longer configured can never be signed */
-    if (id && !(w->signed_ = secret_find(id, w->secret, sizeof w->secret))) {
+    if (id && !(w->signed_ = pub_secret_find(id, w->secret, sizeof w->secret))) {
         webhook_close(w);
         return kerr_set(err, KERR_UNSUPPORTED,
                         "webhook %s: this event was spooled with a secret that is no longer "
