@@ -34,6 +34,8 @@ typedef struct {
     int index; /* spool consumer */
     pthread_t thread;
     int64_t failing_since_ms; /* 0 when healthy; under h->mu */
+    int64_t last_success_ms;  /* wall; 0: none yet; under h->mu */
+    uint64_t dead_letters;    /* refused for good since start; under h->mu */
     char latency_label[64];   /* publisher="..." */
     char last_error[256];
 } deliverer;
@@ -462,14 +464,15 @@ static bool settle(deliverer *d, camera_gate *g, batch_item *b, int n, const ker
     publish_hub *h = d->h;
     int64_t now = clock_mono_ns() / 1000000;
     char labels[256];
-    int failed = 0;
+    int failed = 0, delivered = 0, refused = 0;
     const char *first_error = "";
     for (int i = 0; i < n; i++) {
         const event *e = b[i].e;
         kerr_code rc = res[i].code;
         if (rc == KERR_OK || rc == KERR_UNSUPPORTED) {
-            if (rc == KERR_UNSUPPORTED) refuse(d, e, res[i].msg);
+            if (rc == KERR_UNSUPPORTED) refuse(d, e, res[i].msg), refused++;
             if (rc == KERR_OK) {
+                delivered++;
                 mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "ok", NULL);
                 metric_add(M_EVENTS_PUBLISHED, labels, 1);
                 if (e->detected_at_ms > 0)
@@ -499,6 +502,8 @@ static bool settle(deliverer *d, camera_gate *g, batch_item *b, int n, const ker
                "%d of %d event(s) not delivered, retrying each camera with backoff: %s", failed, n,
                first_error);
     pthread_mutex_lock(&h->mu);
+    if (delivered) d->last_success_ms = clock_wall_ms();
+    d->dead_letters += (uint64_t)refused;
     if (!failed)
         d->failing_since_ms = 0;
     else {
@@ -666,6 +671,31 @@ bool publish_hub_healthy(publish_hub *h, char *why, size_t len)
     }
     pthread_mutex_unlock(&h->mu);
     return ok;
+}
+
+int publish_hub_health(publish_hub *h, publisher_health *out, int max)
+{
+    spool_stats st;
+    spool_get_stats(h->sp, &st);
+    int n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (int t = 0; t < h->ntypes && n < max; t++) {
+        deliverer *d = &h->types[t];
+        bool used = st.pending[d->index] > 0 || d->dead_letters > 0;
+        for (int i = 0; i < h->ninst && !used; i++)
+            used = h->inst[i].ops == d->ops;
+        if (!used) continue;
+        publisher_health *o = &out[n++];
+        *o = (publisher_health){.name = d->ops->name,
+                                .last_success_ms = d->last_success_ms,
+                                .failing_since_ms = d->failing_since_ms,
+                                .backlog = st.pending[d->index],
+                                .dead_letters = d->dead_letters};
+        snprintf(o->last_error, sizeof o->last_error, "%s",
+                 d->failing_since_ms ? d->last_error : "");
+    }
+    pthread_mutex_unlock(&h->mu);
+    return n;
 }
 
 void publish_hub_describe(publish_hub *h, char *out, size_t len)

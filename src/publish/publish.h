@@ -94,6 +94,17 @@ void publish_hub_free(publish_hub *h);
 void publish_hub_drain_by(publish_hub *h, int64_t deadline_wall_ms);
 /* True unless a publisher has been failing for a while (readiness). */
 bool publish_hub_healthy(publish_hub *h, char *why, size_t len);
+/* A publisher's health for the operator page: one per publisher in use. */
+typedef struct {
+    const char *name;
+    int64_t last_success_ms;  /* wall clock of the last delivery; 0: none yet */
+    int64_t failing_since_ms; /* 0: not failing */
+    uint64_t backlog;         /* spooled events it has still to deliver */
+    uint64_t dead_letters;    /* refused for good since start (dead-letter file) */
+    char last_error[256];     /* while failing */
+} publisher_health;
+/* Fills out[0..max) and returns how many. */
+int publish_hub_health(publish_hub *h, publisher_health *out, int max);
 /* Folders written by the local sink, for the summary. */
 void publish_hub_describe(publish_hub *h, char *out, size_t len);
 

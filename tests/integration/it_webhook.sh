@@ -12,6 +12,7 @@ MODEL=$(find_model)
 MEDIA=$(find_media)
 ffmpeg -v error -y -i "$MEDIA" -t 30 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/clip.mp4"
 PORT=$(free_port)
+METRICS_PORT=$(free_port)
 export HOOK_SECRET="s3cret-$RANDOM$RANDOM"
 receiver() { # receiver NAME SECRET [OPTIONS...]
   local name=$1 secret=$2; shift 2
@@ -21,9 +22,9 @@ receiver() { # receiver NAME SECRET [OPTIONS...]
   LAST_PID=$!
   PIDS+=("$LAST_PID")
 }
-config() { # config FILE SPOOL CLIP REALTIME
+config() { # config FILE SPOOL CLIP REALTIME METRICS_PORT
   cat >"$1" <<YAML
-metrics: {listen: "127.0.0.1:0"}
+metrics: {listen: "127.0.0.1:$5"}
 spool: {dir: "$2"}
 cameras:
   - name: hall
@@ -42,7 +43,7 @@ cameras:
 YAML
 }
 mkdir -p "$WORK/a" "$WORK/b"
-config "$WORK/a/c.yaml" "$WORK/a/spool" "$WORK/clip.mp4" true
+config "$WORK/a/c.yaml" "$WORK/a/spool" "$WORK/clip.mp4" true "$METRICS_PORT"
 "$KVS_BIN" --config "$WORK/a/c.yaml" --validate >/dev/null || fail "does not validate"
 
 # Down at the start: the first events meet refused connections.
@@ -54,9 +55,16 @@ wait_ready r1
 wait_for 60 $PY -c 'import sys; sys.exit(sum(1 for _ in open(sys.argv[1])) < 2)' "$WORK/got.jsonl" ||
   fail "no event reached the receiver: $(tail -3 "$WORK/a/log")"
 kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
-sleep 3
+# The operator page's API shows the outage: failing, with its last error.
+webhook_health() { http_get "http://127.0.0.1:$METRICS_PORT/api/v1/publishers" |
+  $PY -c 'import json, sys; p = [p for p in json.load(sys.stdin)["publishers"] if p["name"] == "webhook"][0]
+print(json.dumps(p)); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; }
+wait_for 30 webhook_health 'not p["healthy"] and "webhook http" in p["last_error"] and p["last_success"]' ||
+  fail "the outage is not shown: $(webhook_health True)"
 receiver r2 "$HOOK_SECRET" --slow-every 7 --slow-ms 800
 wait_ready r2
+wait_for 30 webhook_health 'p["healthy"] and p["dead_letters"] == 0' ||
+  fail "not healthy again: $(webhook_health True)"
 wait "$KVS_PID" || fail "kvs-infer exit $?: $(tail -3 "$WORK/a/log.err")"
 grep -q 'publish failed, retrying.*answered HTTP 503.*"publisher":"webhook"' "$WORK/a/log" ||
   fail "the 5xx storm was not retried"
@@ -91,7 +99,7 @@ kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
 receiver r3 "not-$HOOK_SECRET"
 wait_ready r3
 ffmpeg -v error -y -i "$MEDIA" -t 8 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/short.mp4"
-config "$WORK/b/c.yaml" "$WORK/b/spool" "$WORK/short.mp4" false
+config "$WORK/b/c.yaml" "$WORK/b/spool" "$WORK/short.mp4" false 0
 timeout 120 "$KVS_BIN" --config "$WORK/b/c.yaml" >"$WORK/b/log" 2>"$WORK/b/log.err" ||
   fail "exit $?: $(tail -3 "$WORK/b/log.err")"
 [ ! -s "$WORK/got.jsonl" ] || fail "a wrongly signed event was accepted"
