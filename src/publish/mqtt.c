@@ -66,12 +66,11 @@ static void read_numbers(cfg_diags *d, const ynode *pubs, const char *path, cfg_
     int64_t v;
     bool b;
     const ynode *ver = ynode_get(pubs, "mqtt_version");
-    if (ver && ver->kind == YNODE_SCALAR && strcmp(ver->value, "3.1.1") == 0)
-        set_num(d, pubs, path, s, "mqtt_version", 4);
-    else if (ver && (!cfg_read_int(d, pubs, "mqtt_version", path, 5, 5, &v)))
-        cfg_diag_add(d, ver, path, "mqtt version: 3.1.1 or 5");
+    bool v311 = ver && ver->kind == YNODE_SCALAR && strcmp(ver->value, "3.1.1") == 0;
+    if (ver && !v311 && (ver->kind != YNODE_SCALAR || strcmp(ver->value, "5") != 0))
+        cfg_diag_add(d, ver, path, "the mqtt version is 3.1.1 or 5");
     else if (ver)
-        set_num(d, pubs, path, s, "mqtt_version", 5);
+        set_num(d, pubs, path, s, "mqtt_version", v311 ? 4 : 5);
     if (cfg_read_int(d, pubs, "mqtt_qos", path, 0, 1, &v)) set_num(d, pubs, path, s, "mqtt_qos", v);
     if (cfg_read_int(d, pubs, "mqtt_timeout_seconds", path, 1, 300, &v))
         set_num(d, pubs, path, s, "mqtt_timeout_seconds", v);
