@@ -168,12 +168,36 @@ static void read_route(cfg_diags *d, const publisher_ops *ops, const ynode *pubs
     free(scratch.kv);
 }
 
+/* What the publisher's read reported about a key written in its section
+ * names that key as written: `publishers.mqtt.qos`, not `publishers.mqtt_qos`. */
+static void section_paths(cfg_diags *d, size_t from, const publisher_ops *ops, const ynode *pubs,
+                          const char *path)
+{
+    const ynode *sec = ynode_get(pubs, ops->name);
+    size_t plen = strlen(path), nlen = strlen(ops->name);
+    for (size_t i = from; sec && sec->kind == YNODE_MAP && i < d->n; i++) {
+        const char *p = d->items[i].path;
+        if (!p || strncmp(p, path, plen) != 0 || p[plen] != '.' ||
+            strncmp(p + plen + 1, ops->name, nlen) != 0 || p[plen + 1 + nlen] != '_')
+            continue;
+        const char *k = p + plen + nlen + 2;
+        if (!ynode_get(sec, k) || ynode_get(pubs, p + plen + 1)) continue;
+        char *fixed = malloc(plen + nlen + strlen(k) + 3);
+        if (!fixed) continue;
+        sprintf(fixed, "%s.%s.%s", path, ops->name, k);
+        free(d->items[i].path);
+        d->items[i].path = fixed;
+    }
+}
+
 /* Reads one publisher's part; keeps it when the camera uses it. */
 static bool read_one(cfg_diags *d, const publisher_ops *ops, const ynode *pubs, const ynode *view,
                      const char *path, bool as_default, cfg_publishers *out)
 {
     cfg_pub s = {0};
+    size_t before = d->n;
     bool used = ops->read(d, view, path, as_default, &s);
+    section_paths(d, before, ops, pubs, path);
     if (!as_default) read_route(d, ops, pubs, path, used, &s);
     cfg_pub *slot = used ? cfg_publishers_add(out, ops->name) : NULL;
     if (!slot) {
