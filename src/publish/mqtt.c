@@ -8,7 +8,8 @@
  *
  *   publishers:
  *     mqtt: {url: "mqtts://broker:8883", topic_prefix: kvs-infer,
- *            username: cam, password: "${MQTT_PASSWORD}", version: 5, snapshot: true}
+ *            username: cam, password: "${MQTT_PASSWORD}", version: 5, snapshot: true,
+ *            ca_file: /etc/ssl/private-ca.pem}
  *
  * The client reconnects by itself (1 s to 30 s apart); while it is not
  * connected, or an acknowledgement does not come within timeout_seconds,
@@ -25,9 +26,17 @@
 #include "../metrics/metrics.h"
 #include "publish.h"
 
-static const char *const k_keys[] = {
-    "mqtt_url",     "mqtt_topic_prefix", "mqtt_username", "mqtt_password",        "mqtt_client_id",
-    "mqtt_version", "mqtt_qos",          "mqtt_snapshot", "mqtt_timeout_seconds", NULL};
+static const char *const k_keys[] = {"mqtt_url",
+                                     "mqtt_topic_prefix",
+                                     "mqtt_username",
+                                     "mqtt_password",
+                                     "mqtt_client_id",
+                                     "mqtt_version",
+                                     "mqtt_qos",
+                                     "mqtt_snapshot",
+                                     "mqtt_timeout_seconds",
+                                     "mqtt_ca_file",
+                                     NULL};
 
 /* ---- settings ---- */
 
@@ -101,9 +110,10 @@ static bool mqtt_read(cfg_diags *d, const ynode *pubs, const char *path, bool as
         cfg_diag_add(d, ynode_get(pubs, "mqtt_url"), path,
                      "the mqtt url must be mqtt://host[:port] or mqtts://host[:port], not \"%s\"",
                      cfg_pub_get(s, "mqtt_url"));
-    pub_read_keys(
-        d, pubs, path,
-        (const char *const[]){"mqtt_topic_prefix", "mqtt_username", "mqtt_client_id", NULL}, s);
+    pub_read_keys(d, pubs, path,
+                  (const char *const[]){"mqtt_topic_prefix", "mqtt_username", "mqtt_client_id",
+                                        "mqtt_ca_file", NULL},
+                  s);
     if (!cfg_pub_get(s, "mqtt_topic_prefix") && !cfg_pub_set(s, "mqtt_topic_prefix", "kvs-infer"))
         cfg_diag_add(d, pubs, path, "out of memory");
     if (!topic_ok(cfg_pub_get(s, "mqtt_topic_prefix")))
@@ -148,9 +158,25 @@ typedef struct {
     int npending;
     int refused[BATCH]; /* per event: a PUBACK's failure reason code (v5), 0: none */
     char prefix[512], status_topic[600], url[512];
+    /* the client's last error (a TLS failure...); under err_mu alone, as the
+     * client may log from inside a call made under mu */
+    pthread_mutex_t err_mu;
+    char last_error[256];
     int qos, timeout_ms;
     bool snapshot;
 } mqtt_state;
+
+/* The client's own errors (a certificate that does not verify...) say why it
+ * is not connected: kept for the retry's message. */
+static void on_log(struct mosquitto *m, void *u, int level, const char *msg)
+{
+    (void)m;
+    mqtt_state *s = u;
+    if (!(level & MOSQ_LOG_ERR)) return;
+    pthread_mutex_lock(&s->err_mu);
+    snprintf(s->last_error, sizeof s->last_error, "%s", msg);
+    pthread_mutex_unlock(&s->err_mu);
+}
 
 static void on_connect(struct mosquitto *m, void *u, int rc, int flags, const mosquitto_property *p)
 {
@@ -160,6 +186,7 @@ static void on_connect(struct mosquitto *m, void *u, int rc, int flags, const mo
     pthread_mutex_lock(&s->mu);
     s->connected = rc == 0;
     pthread_mutex_unlock(&s->mu);
+    if (rc) on_log(m, u, MOSQ_LOG_ERR, mosquitto_reason_string(rc));
     log_kv(rc ? LOG_ERROR : LOG_INFO, LOG_CTX("publisher", "mqtt"), "mqtt %s: %s", s->url,
            rc ? mosquitto_reason_string(rc) : "connected");
 }
@@ -210,6 +237,7 @@ static void mqtt_close(void *state)
     }
     pthread_cond_destroy(&s->acked);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->err_mu);
     free(s);
 }
 
@@ -235,6 +263,7 @@ static kerr_code configure(mqtt_state *s, const cfg_pub *p, const config *cfg, c
     /* without it a snapshot after the JSON waits for the broker's delayed ACK
      * (Nagle): 40 ms per event */
     mosquitto_int_option(s->m, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_log_callback_set(s->m, on_log);
     mosquitto_connect_v5_callback_set(s->m, on_connect);
     mosquitto_disconnect_v5_callback_set(s->m, on_disconnect);
     mosquitto_publish_v5_callback_set(s->m, on_publish);
@@ -242,9 +271,10 @@ static kerr_code configure(mqtt_state *s, const cfg_pub *p, const config *cfg, c
     int rc = mosquitto_will_set(s->m, s->status_topic, 7, "offline", 1, true);
     if (rc == MOSQ_ERR_SUCCESS && (user || pid))
         rc = mosquitto_username_pw_set(s->m, user, pid ? password : NULL);
+    const char *ca = cfg_pub_get(p, "mqtt_ca_file");
+    if (!ca && cfg) ca = cfg->ca_bundle;
     if (rc == MOSQ_ERR_SUCCESS && tls)
-        rc = mosquitto_tls_set(s->m, cfg && cfg->ca_bundle ? cfg->ca_bundle : NULL,
-                               cfg && cfg->ca_bundle ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+        rc = mosquitto_tls_set(s->m, ca, ca ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
     memset(password, 0, sizeof password);
     if (rc != MOSQ_ERR_SUCCESS)
         return kerr_set(err, KERR_INVALID, "mqtt %s: %s", s->url, mosquitto_strerror(rc));
@@ -261,6 +291,7 @@ static kerr_code mqtt_open(const cfg_pub *p, const config *cfg, void **state, ke
     mqtt_state *s = calloc(1, sizeof *s);
     if (!s) return kerr_set(err, KERR_NOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->err_mu, NULL);
     pthread_cond_init(&s->acked, NULL);
     const char *qos = cfg_pub_get(p, "mqtt_qos"), *t = cfg_pub_get(p, "mqtt_timeout_seconds");
     const char *snap = cfg_pub_get(p, "mqtt_snapshot"), *id = cfg_pub_get(p, "mqtt_client_id");
@@ -353,12 +384,19 @@ static void wait_acks(mqtt_state *s)
         if (pthread_cond_timedwait(&s->acked, &s->mu, &until) != 0) break;
 }
 
-static kerr_code result(const mqtt_state *s, int ev, int sent, kerr *err)
+static kerr_code result(mqtt_state *s, int ev, int sent, kerr *err)
 {
+    if (sent == -1) {
+        char why[256];
+        pthread_mutex_lock(&s->err_mu);
+        snprintf(why, sizeof why, "%s", s->last_error);
+        pthread_mutex_unlock(&s->err_mu);
+        return kerr_set(err, KERR_AGAIN, "mqtt %s: not connected%s%s%s", s->url, why[0] ? " (" : "",
+                        why, why[0] ? ")" : "");
+    }
     if (sent != MOSQ_ERR_SUCCESS)
         return kerr_set(err, sent == MOSQ_ERR_PAYLOAD_SIZE ? KERR_UNSUPPORTED : KERR_AGAIN,
-                        "mqtt %s: %s", s->url,
-                        sent == -1 ? "not connected" : mosquitto_strerror(sent));
+                        "mqtt %s: %s", s->url, mosquitto_strerror(sent));
     if (s->refused[ev])
         return kerr_set(err, KERR_UNSUPPORTED, "mqtt %s refused the message: %s", s->url,
                         mosquitto_reason_string(s->refused[ev]));

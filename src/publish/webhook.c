@@ -22,8 +22,9 @@
 
 #include "publish.h"
 
-static const char *const k_keys[] = {"webhook_url", "webhook_secret", "webhook_headers",
-                                     "webhook_timeout_seconds", NULL};
+static const char *const k_keys[] = {"webhook_url",     "webhook_secret",
+                                     "webhook_headers", "webhook_timeout_seconds",
+                                     "webhook_ca_file", NULL};
 
 /* ---- settings ---- */
 
@@ -83,7 +84,9 @@ static bool webhook_read(cfg_diags *d, const ynode *pubs, const char *path, bool
                          cfg_pub *s)
 {
     (void)as_default;
-    if (!pub_read_keys(d, pubs, path, (const char *const[]){"webhook_url", NULL}, s)) {
+    if (!pub_read_keys(d, pubs, path, (const char *const[]){"webhook_url", "webhook_ca_file", NULL},
+                       s) ||
+        !cfg_pub_get(s, "webhook_url")) {
         for (int k = 1; k_keys[k]; k++)
             if (ynode_get(pubs, k_keys[k]))
                 cfg_diag_add(d, ynode_get(pubs, k_keys[k]), path, "the webhook needs its url");
@@ -183,7 +186,9 @@ static kerr_code webhook_open(const cfg_pub *s, const config *cfg, void **state,
                      w->timeout_ms < 5000 ? w->timeout_ms : 5000L);
     curl_easy_setopt(w->curl, CURLOPT_USERAGENT, "kvs-infer");
     curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (cfg && cfg->ca_bundle) curl_easy_setopt(w->curl, CURLOPT_CAINFO, cfg->ca_bundle);
+    const char *ca = cfg_pub_get(s, "webhook_ca_file");
+    if (!ca && cfg) ca = cfg->ca_bundle;
+    if (ca) curl_easy_setopt(w->curl, CURLOPT_CAINFO, ca);
     *state = w;
     return KERR_OK;
 }

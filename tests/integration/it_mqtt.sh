@@ -4,7 +4,8 @@
 # events on <prefix>/events and <prefix>/<camera>/<label>, JPEG snapshots on
 # their own topic, the broker restarted mid-run (every event still arrives:
 # QoS 1, at-least-once), the retained availability topic ("online", then
-# "offline" on a clean stop) and the last will ("offline" when killed).
+# "offline" on a clean stop) and, over TLS (a private CA, mqtts://), the last
+# will ("offline" when killed).
 . "$(dirname "$0")/lib.sh"
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || skip "mosquitto is not installed (scripts/setup.sh)"
 command -v mosquitto_sub >/dev/null || skip "mosquitto_sub is not installed (scripts/setup.sh)"
@@ -13,6 +14,14 @@ MODEL=$(find_model)
 MEDIA=$(find_media)
 ffmpeg -v error -y -i "$MEDIA" -t 30 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/clip.mp4"
 PORT=$(free_port)
+TPORT=$(free_port)
+# A private CA and a certificate for 127.0.0.1, for the TLS listener.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=it-ca -keyout "$WORK/ca.key" \
+  -out "$WORK/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$WORK/san.ext"
+openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
+  -days 2 -extfile "$WORK/san.ext" -out "$WORK/srv.pem" 2>/dev/null
 export MQTT_PASSWORD="pw-$RANDOM$RANDOM"
 mkdir -p "$WORK/mq"
 mosquitto_passwd -b -c "$WORK/pw" kvs "$MQTT_PASSWORD" 2>/dev/null
@@ -26,6 +35,10 @@ persistence true
 persistence_location $WORK/mq/
 log_dest file $WORK/broker.log
 log_type all
+listener $TPORT 127.0.0.1
+cafile $WORK/ca.pem
+certfile $WORK/srv.pem
+keyfile $WORK/srv.key
 CONF
 broker() {
   "$MOSQUITTO" -c "$WORK/mq.conf" >>"$WORK/broker.out" 2>&1 &
@@ -44,7 +57,7 @@ PIDS+=($!)
 sub -q 1 -c -i it-snaps -t 'kvs/+/+/snapshot' -F '%t %l %x' >"$WORK/snaps.txt" 2>>"$WORK/sub.err" &
 PIDS+=($!)
 wait_for 20 grep -q "as it-snaps" "$WORK/broker.log" || fail "the subscribers did not connect"
-config() { # config FILE CLIP
+config() { # config FILE CLIP [URL [CA_FILE]]
   cat >"$1" <<YAML
 metrics: {listen: "127.0.0.1:0"}
 spool: {dir: "$WORK/spool"}
@@ -57,7 +70,8 @@ cameras:
     publishers:
       local_dir: "$WORK/out"
       mqtt:
-        url: "mqtt://127.0.0.1:$PORT"
+        url: "${3:-mqtt://127.0.0.1:$PORT}"
+        ${4:+ca_file: "$4"}
         topic_prefix: kvs
         username: kvs
         password: "\${MQTT_PASSWORD}"
@@ -105,11 +119,25 @@ dups = sum(n - 1 for n in by_topic["kvs/events"].values())
 print(f"mqtt: {len(want)} routed of {len(local)} events on both topics, {len(snaps)} snapshots, "
       f"{dups} duplicate(s) after a broker restart")
 PYEOF
-# The last will: killed, the broker says "offline" for it.
+# Over TLS, verified against the private CA; the last will: killed, the
+# broker says "offline" for it.
 ffmpeg -v error -y -i "$MEDIA" -t 15 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/short.mp4"
-config "$WORK/c2.yaml" "$WORK/short.mp4"
+config "$WORK/c2.yaml" "$WORK/short.mp4" "mqtts://127.0.0.1:$TPORT" "$WORK/ca.pem"
+before=$(wc -l <"$WORK/events.txt")
 run_bg "$WORK/c2.yaml" "$WORK/log2"
 wait_for 30 status_is online || fail "kvs/status is not online again: $(status)"
+more_events() { [ "$(wc -l <"$WORK/events.txt")" -gt "$before" ]; }
+wait_for 60 more_events || fail "no event over TLS: $(grep -m3 mqtt "$WORK/log2")"
+grep -q 'mqtt mqtts://127.0.0.1:[0-9]*: connected' "$WORK/log2" || fail "not connected over TLS"
 kill -9 "$KVS_PID"; wait "$KVS_PID" 2>/dev/null || true
 wait_for 10 status_is offline || fail "no last will: kvs/status is $(status)"
+# A broker whose certificate another CA signed is never trusted, and the
+# retries say why.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout "$WORK/o.key" \
+  -out "$WORK/other.pem" 2>/dev/null
+sed -e "s#$WORK/ca.pem#$WORK/other.pem#" -e 's/realtime: true/realtime: false/' \
+  -e "s#$WORK/spool#$WORK/spool3#" "$WORK/c2.yaml" >"$WORK/c3.yaml"
+timeout 120 "$KVS_BIN" --config "$WORK/c3.yaml" >"$WORK/log3" 2>&1 || fail "exit $?: $(tail -3 "$WORK/log3")"
+grep -q 'not connected (OpenSSL Error.*certificate verify failed)' "$WORK/log3" ||
+  fail "an untrusted broker certificate was not reported: $(grep -m3 mqtt "$WORK/log3")"
 echo PASS
