@@ -25,8 +25,12 @@ enum {
 
 typedef struct publisher_ops {
     const char *name;
-    const char *const *keys; /* its keys under a camera's `publishers:` */
-    unsigned caps;           /* PUB_* */
+    /* Its keys under a camera's `publishers:`. A key `<name>_k` may also be
+     * written in the publisher's section, `<name>: {k: ...}` (settings.c
+     * hands it over as `<name>_k`); the section's `when` and
+     * `cooldown_seconds` are the hub's, for every publisher (route.h). */
+    const char *const *keys;
+    unsigned caps; /* PUB_* */
     /* Among the publishers that store images, the one with the lowest rank
      * names them in the event (S3 before the local folder). */
     int image_rank;
