@@ -51,10 +51,11 @@ sub() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -u watcher -P watch "$@"; }
 status() { sub -t kvs/status -C 1 -W 5 2>/dev/null || true; }
 status_is() { test "$(status)" = "$1"; }
 broker
-# A persistent session (-c): messages for it wait in the broker while it is away.
-sub -q 1 -c -i it-events -t kvs/events -t 'kvs/+/+' -F '%t %p' >"$WORK/events.txt" 2>"$WORK/sub.err" &
+# A persistent session (-c): messages for it wait in the broker while it is
+# away. Started directly, not through a function, so that $! is its own pid.
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -u watcher -P watch -q 1 -c -i it-events -t kvs/events -t 'kvs/+/+' -F '%t %p' >"$WORK/events.txt" 2>"$WORK/sub.err" &
 PIDS+=($!)
-sub -q 1 -c -i it-snaps -t 'kvs/+/+/snapshot' -F '%t %l %x' >"$WORK/snaps.txt" 2>>"$WORK/sub.err" &
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -u watcher -P watch -q 1 -c -i it-snaps -t 'kvs/+/+/snapshot' -F '%t %l %x' >"$WORK/snaps.txt" 2>>"$WORK/sub.err" &
 PIDS+=($!)
 wait_for 20 grep -q "as it-snaps" "$WORK/broker.log" || fail "the subscribers did not connect"
 config() { # config FILE CLIP [URL [CA_FILE]]
