@@ -4,7 +4,9 @@
 # (webhook_receiver.py): a route that takes only confident people, custom
 # headers, a receiver down when the run starts (refused connections), a 5xx
 # storm, slow answers, the receiver killed and started again mid-run; then a
-# receiver with another secret (401: the dead-letter file, with the reason).
+# receiver with another secret (401: the dead-letter file, with the reason);
+# then a receiver down for a whole run, whose events the next run delivers
+# from the spool.
 # Every routed event arrives, nothing else does; duplicates only as
 # at-least-once allows (the same event again).
 . "$(dirname "$0")/lib.sh"
@@ -113,5 +115,29 @@ want = {e["event_id"] for e in local
 assert want and {d["event"]["event_id"] for d in dead} == want, (len(want), len(dead))
 assert all("answered HTTP 401" in d["error"] for d in dead), dead[0]["error"]
 print(f"wrong secret: {len(dead)} event(s) in the dead-letter file with HTTP 401")
+PYEOF
+
+# Down for a whole run: its events stay in the spool, and the next start
+# delivers them (with its own).
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+: >"$WORK/got.jsonl"
+mkdir -p "$WORK/c"
+config "$WORK/c/c.yaml" "$WORK/c/spool" "$WORK/short.mp4" false 0
+timeout 120 "$KVS_BIN" --config "$WORK/c/c.yaml" >"$WORK/c/log1" 2>&1 || fail "exit $?: $(tail -3 "$WORK/c/log1")"
+grep -q 'not yet delivered stay in the spool' "$WORK/c/log1" || fail "nothing was left in the spool"
+cp "$WORK/c/out/events.jsonl" "$WORK/c/run1.jsonl"
+receiver r4 "$HOOK_SECRET"
+wait_ready r4
+timeout 120 "$KVS_BIN" --config "$WORK/c/c.yaml" >"$WORK/c/log2" 2>&1 || fail "exit $?: $(tail -3 "$WORK/c/log2")"
+$PY - "$WORK/c/run1.jsonl" "$WORK/c/out/events.jsonl" "$WORK/got.jsonl" <<'PYEOF' || fail "restart"
+import json, sys
+routed = lambda f: {e["event_id"] for e in map(json.loads, open(f))
+                    if e["label"] == "person" and e["confidence"] >= 0.6 and e["event_type"] == "object"}
+run1, both = routed(sys.argv[1]), routed(sys.argv[2])
+got = {json.loads(l)["event_id"] for l in open(sys.argv[3])}
+assert run1 and run1 < both, (len(run1), len(both))
+assert got == both, ("lost", len(both - got), "unexpected", len(got - both))
+print(f"restart: {len(run1)} event(s) of the run with the receiver down delivered by the next, "
+      f"with its own {len(both - run1)}")
 PYEOF
 echo "PASS"
