@@ -7,6 +7,7 @@
  *   /api/v1/events/{id}                one event
  *   /api/v1/events/{id}/snapshot.jpg | crop-N.jpg   its images
  *   /api/v1/config                     the running config, secrets redacted
+ *   /api/v1/publishers                 each publisher's health (api_publishers.c)
  * Camera state is read under the app's camera lock (a camera cannot be freed
  * while it is held); files are read outside it. Runs on the HTTP thread: a
  * slow browser never touches the pipeline. */
@@ -265,6 +266,7 @@ static bool api(app *a, const http_request *rq, http_response *rs)
     if (strcmp(p, "events") == 0) return event_list(a, rq, rs);
     if (strncmp(p, "events/", 7) == 0) return one_event(a, p + 7, rs);
     if (strcmp(p, "config") == 0) return config_json(a, rs);
+    if (strcmp(p, "publishers") == 0) return api_publishers(a, rs);
     return error_reply(rs, 404, "no such API path");
 }
 

@@ -128,6 +128,8 @@ double view_rate(camera_view *v, int64_t analysed);
 
 /* api.c: the operator page's routes on the metrics listener. */
 bool api_route(void *app, const http_request *rq, http_response *rs);
+/* /api/v1/publishers (api_publishers.c) */
+bool api_publishers(app *a, http_response *rs);
 
 /* app.c: what cameras need from the app. */
 sched *app_sched(app *a);

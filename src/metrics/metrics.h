@@ -21,6 +21,7 @@
 #define M_EVENTS "kvs_infer_events_total"
 #define M_EVENTS_PUBLISHED "kvs_infer_events_published_total"
 #define M_PUBLISHER_RETRIES "kvs_infer_publisher_retries_total"
+#define M_PUBLISHER_FILTERED "kvs_infer_publisher_filtered_total"
 #define M_STREAM_ERRORS "kvs_infer_stream_errors_total"
 #define M_SOURCE_STATE "kvs_infer_source_state"
 #define M_EVENT_LATENCY "kvs_infer_event_latency_seconds"

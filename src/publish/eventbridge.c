@@ -23,10 +23,11 @@ typedef struct {
     char bus[320], source[260], detail_type[132];
 } eb_state;
 
-static const char *const k_keys[] = {"eventbridge", NULL};
-/* when/cooldown_seconds: the alert routing every publisher accepts (read by the hub). */
-static const char *const k_sub[] = {"bus",  "source",           "detail_type",
-                                    "when", "cooldown_seconds", NULL};
+/* Written `eventbridge: {bus, source, detail_type}` (settings.c hands the
+ * section over as these flat keys; `when` and `cooldown_seconds` are the
+ * hub's). */
+static const char *const k_keys[] = {"eventbridge_bus", "eventbridge_source",
+                                     "eventbridge_detail_type", NULL};
 
 /* A bus is a name ([A-Za-z0-9._/-], 1-256) or
  * arn:PARTITION:events:REGION:ACCOUNT:event-bus/NAME; region gets an ARN's
@@ -54,17 +55,18 @@ static bool bus_ok(const char *bus, char *region, size_t rlen, const char **why)
 
 /* Reads a text key of m that must be 1..max characters (and, for source, not
  * one of AWS's own "aws." sources). */
-static void read_text(cfg_diags *d, const ynode *m, const char *p, const char *key,
-                      const char *dflt, size_t max, cfg_pub *s)
+static void read_text(cfg_diags *d, const ynode *m, const char *path, const char *p,
+                      const char *key, const char *dflt, size_t max, cfg_pub *s)
 {
-    char *v = NULL;
-    bool set = cfg_read_str(d, m, key, p, &v);
+    char flat[64], *v = NULL;
+    snprintf(flat, sizeof flat, "eventbridge_%s", key);
+    bool set = cfg_read_str(d, m, flat, path, &v);
     const char *val = set ? v : dflt;
     size_t len = strlen(val);
     if (len == 0 || len > max)
-        cfg_diag_add(d, ynode_get(m, key), p, "%s must be 1-%zu characters", key, max);
+        cfg_diag_add(d, ynode_get(m, flat), p, "%s must be 1-%zu characters", key, max);
     else if (strcmp(key, "source") == 0 && strncmp(val, "aws.", 4) == 0)
-        cfg_diag_add(d, ynode_get(m, key), p, "source \"%s\": sources starting aws. are AWS's",
+        cfg_diag_add(d, ynode_get(m, flat), p, "source \"%s\": sources starting aws. are AWS's",
                      val);
     else if (!cfg_pub_set(s, key, val))
         cfg_diag_add(d, m, p, "out of memory");
@@ -74,21 +76,19 @@ static void read_text(cfg_diags *d, const ynode *m, const char *p, const char *k
 static bool eb_read(cfg_diags *d, const ynode *pubs, const char *path, bool as_default, cfg_pub *s)
 {
     (void)as_default;
-    const ynode *m = ynode_get(pubs, "eventbridge");
-    if (!m) return false;
+    bool asked = ynode_get(pubs, "eventbridge") != NULL;
+    for (int k = 0; k_keys[k]; k++)
+        asked |= ynode_get(pubs, k_keys[k]) != NULL;
+    if (!asked) return false;
+    const ynode *m = pubs;
     char p[512], region[64];
     snprintf(p, sizeof p, "%s%seventbridge", path, *path ? "." : "");
-    if (m->kind == YNODE_SCALAR && !m->quoted &&
-        (!*m->value || !strcmp(m->value, "~") || !strcmp(m->value, "null")))
-        m = NULL; /* `eventbridge:` alone: the defaults */
-    if (m && !cfg_expect_map(d, m, p)) return false;
-    cfg_check_keys(d, m, p, k_sub);
-    read_text(d, m, p, "bus", "default", 1600, s);
+    read_text(d, m, path, p, "bus", "default", 1600, s);
     const char *bus = cfg_pub_get(s, "bus"), *why = NULL;
     if (bus && !bus_ok(bus, region, sizeof region, &why))
-        cfg_diag_add(d, m ? ynode_get(m, "bus") : pubs, p, "bad bus \"%s\": %s", bus, why);
-    read_text(d, m, p, "source", "kvs-infer", 256, s);
-    read_text(d, m, p, "detail_type", "kvs-infer detection", 128, s);
+        cfg_diag_add(d, ynode_get(m, "eventbridge_bus") ?: m, p, "bad bus \"%s\": %s", bus, why);
+    read_text(d, m, path, p, "source", "kvs-infer", 256, s);
+    read_text(d, m, path, p, "detail_type", "kvs-infer detection", 128, s);
     return true;
 }
 

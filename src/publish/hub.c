@@ -11,6 +11,7 @@
 #include "../spool/spool.h"
 #include "camera_gate.h"
 #include "publish.h"
+#include "route.h"
 
 enum { MAX_INSTANCES = 64, MAX_ROUTES = 1024, MAX_TYPES = SPOOL_MAX_CONSUMERS };
 
@@ -33,6 +34,8 @@ typedef struct {
     int index; /* spool consumer */
     pthread_t thread;
     int64_t failing_since_ms; /* 0 when healthy; under h->mu */
+    int64_t last_success_ms;  /* wall; 0: none yet; under h->mu */
+    uint64_t dead_letters;    /* refused for good since start; under h->mu */
     char latency_label[64];   /* publisher="..." */
     char last_error[256];
 } deliverer;
@@ -49,6 +52,7 @@ struct publish_hub {
     int ntypes;
     atomic_bool stopping;        /* publish_hub_free: deliver what is left, then end */
     atomic_llong drain_deadline; /* wall ms after which nothing waits any more; 0: none */
+    route_cooldowns *cool;
 };
 
 static route *find_route(publish_hub *h, const char *camera)
@@ -263,6 +267,41 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
     }
 }
 
+/* Counted per publisher and reason; such an event is not spooled for it. */
+static void count_filtered(const char *publisher, const char *why)
+{
+    char labels[256];
+    mlabels(labels, sizeof labels, "publisher", publisher, "why", why, NULL);
+    metric_add(M_PUBLISHER_FILTERED, labels, 1);
+}
+
+/* Each publisher's `when` and cool-down (route.h): the ones that do not take
+ * e leave its settings, so the spool record does not name them. */
+static void apply_routes(publish_hub *h, cfg_publishers *pub, const event *e)
+{
+    int64_t now = clock_mono_ns() / 1000000;
+    for (int i = 0; i < pub->n;) {
+        const cfg_pub *s = &pub->items[i];
+        const publisher_ops *ops = publisher_find(s->publisher);
+        const char *why = route_reject(s, e);
+        int64_t cool = why || !ops ? 0 : route_cooldown_ms(s);
+        if (cool > 0) {
+            char inst[1200];
+            int w = snprintf(inst, sizeof inst, "%s ", ops->name);
+            ops->key(s, inst + w, sizeof inst - (size_t)w);
+            if (route_cooldown_hit(h->cool, inst, e->camera_name, e->label ? e->label : "", now,
+                                   cool))
+                why = "cooldown";
+        }
+        if (!why) {
+            i++;
+            continue;
+        }
+        count_filtered(s->publisher, why);
+        route_drop(pub, i);
+    }
+}
+
 void publish_hub_submit(publish_hub *h, event *e)
 {
     pthread_mutex_lock(&h->mu);
@@ -274,6 +313,17 @@ void publish_hub_submit(publish_hub *h, event *e)
         cfg_diags d = {.file = "hub"};
         cfg_publishers_read(&d, NULL, NULL, "publishers", &pub);
         cfg_diags_free(&d);
+    }
+    apply_routes(h, &pub, e);
+    if (pub.n == 0) { /* wanted by none of its publishers: counted above, not kept */
+        log_kv(LOG_INFO,
+               LOG_CTX("camera_name", e->camera_name, "detector", e->detector, "event_id",
+                       e->event_id),
+               "event: %s %.2f track %lld, taken by none of the camera's publishers", e->label,
+               e->confidence, (long long)e->track_id);
+        cfg_publishers_free(&pub);
+        event_free(e);
+        return;
     }
     assign_refs(&pub, e);
     int64_t t0 = clock_mono_ns();
@@ -443,14 +493,15 @@ static bool settle(deliverer *d, camera_gate *g, batch_item *b, int n, const ker
     publish_hub *h = d->h;
     int64_t now = clock_mono_ns() / 1000000;
     char labels[256];
-    int failed = 0;
+    int failed = 0, delivered = 0, refused = 0;
     const char *first_error = "";
     for (int i = 0; i < n; i++) {
         const event *e = b[i].e;
         kerr_code rc = res[i].code;
         if (rc == KERR_OK || rc == KERR_UNSUPPORTED) {
-            if (rc == KERR_UNSUPPORTED) refuse(d, e, res[i].msg);
+            if (rc == KERR_UNSUPPORTED) refuse(d, e, res[i].msg), refused++;
             if (rc == KERR_OK) {
+                delivered++;
                 mlabels(labels, sizeof labels, "publisher", d->ops->name, "outcome", "ok", NULL);
                 metric_add(M_EVENTS_PUBLISHED, labels, 1);
                 if (e->detected_at_ms > 0)
@@ -480,6 +531,8 @@ static bool settle(deliverer *d, camera_gate *g, batch_item *b, int n, const ker
                "%d of %d event(s) not delivered, retrying each camera with backoff: %s", failed, n,
                first_error);
     pthread_mutex_lock(&h->mu);
+    if (delivered) d->last_success_ms = clock_wall_ms();
+    d->dead_letters += (uint64_t)refused;
     if (!failed)
         d->failing_since_ms = 0;
     else {
@@ -566,10 +619,23 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
         return NULL;
     }
     h->cfg = cfg;
+    if (!(h->cool = route_cooldowns_new())) {
+        free(h);
+        kerr_set(err, KERR_NOMEM, "out of memory");
+        return NULL;
+    }
     pthread_mutex_init(&h->mu, NULL);
     spool_opts o = {.dir = cfg->spool_dir,
                     .max_bytes = cfg->spool_max_bytes,
                     .fsync = (spool_fsync)cfg->spool_fsync};
+    if (publisher_at(MAX_TYPES)) { /* never drop a publisher quietly */
+        kerr_set(err, KERR_INVALID, "more than %d publishers are registered: the spool tracks %d",
+                 MAX_TYPES, MAX_TYPES);
+        pthread_mutex_destroy(&h->mu);
+        route_cooldowns_free(h->cool);
+        free(h);
+        return NULL;
+    }
     for (int i = 0; publisher_at(i) && o.nconsumers < MAX_TYPES; i++) {
         h->types[o.nconsumers] = (deliverer){.h = h, .ops = publisher_at(i), .index = o.nconsumers};
         mlabels(h->types[o.nconsumers].latency_label, sizeof h->types[o.nconsumers].latency_label,
@@ -580,6 +646,7 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
     h->sp = spool_open(&o, err);
     if (!h->sp) {
         pthread_mutex_destroy(&h->mu);
+        route_cooldowns_free(h->cool);
         free(h);
         return NULL;
     }
@@ -623,6 +690,7 @@ void publish_hub_free(publish_hub *h)
         free(h->routes[i].camera);
         cfg_publishers_free(&h->routes[i].pub);
     }
+    route_cooldowns_free(h->cool);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -642,6 +710,31 @@ bool publish_hub_healthy(publish_hub *h, char *why, size_t len)
     }
     pthread_mutex_unlock(&h->mu);
     return ok;
+}
+
+int publish_hub_health(publish_hub *h, publisher_health *out, int max)
+{
+    spool_stats st;
+    spool_get_stats(h->sp, &st);
+    int n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (int t = 0; t < h->ntypes && n < max; t++) {
+        deliverer *d = &h->types[t];
+        bool used = st.pending[d->index] > 0 || d->dead_letters > 0;
+        for (int i = 0; i < h->ninst && !used; i++)
+            used = h->inst[i].ops == d->ops;
+        if (!used) continue;
+        publisher_health *o = &out[n++];
+        *o = (publisher_health){.name = d->ops->name,
+                                .last_success_ms = d->last_success_ms,
+                                .failing_since_ms = d->failing_since_ms,
+                                .backlog = st.pending[d->index],
+                                .dead_letters = d->dead_letters};
+        snprintf(o->last_error, sizeof o->last_error, "%s",
+                 d->failing_since_ms ? d->last_error : "");
+    }
+    pthread_mutex_unlock(&h->mu);
+    return n;
 }
 
 void publish_hub_describe(publish_hub *h, char *out, size_t len)

@@ -25,8 +25,12 @@ enum {
 
 typedef struct publisher_ops {
     const char *name;
-    const char *const *keys; /* its keys under a camera's `publishers:` */
-    unsigned caps;           /* PUB_* */
+    /* Its keys under a camera's `publishers:`. A key `<name>_k` may also be
+     * written in the publisher's section, `<name>: {k: ...}` (settings.c
+     * hands it over as `<name>_k`); the section's `when` and
+     * `cooldown_seconds` are the hub's, for every publisher (route.h). */
+    const char *const *keys;
+    unsigned caps; /* PUB_* */
     /* Among the publishers that store images, the one with the lowest rank
      * names them in the event (S3 before the local folder). */
     int image_rank;
@@ -103,8 +107,26 @@ void publish_hub_free(publish_hub *h);
 void publish_hub_drain_by(publish_hub *h, int64_t deadline_wall_ms);
 /* True unless a publisher has been failing for a while (readiness). */
 bool publish_hub_healthy(publish_hub *h, char *why, size_t len);
+/* A publisher's health for the operator page: one per publisher in use. */
+typedef struct {
+    const char *name;
+    int64_t last_success_ms;  /* wall clock of the last delivery; 0: none yet */
+    int64_t failing_since_ms; /* 0: not failing */
+    uint64_t backlog;         /* spooled events it has still to deliver */
+    uint64_t dead_letters;    /* refused for good since start (dead-letter file) */
+    char last_error[256];     /* while failing */
+} publisher_health;
+/* Fills out[0..max) and returns how many. */
+int publish_hub_health(publish_hub *h, publisher_health *out, int max);
 /* Folders written by the local sink, for the summary. */
 void publish_hub_describe(publish_hub *h, char *out, size_t len);
+
+/* Secrets kept out of the spool (secret_store.c): pub_secret_keep files
+ * secret under its fingerprint (16 hex digits, for the settings) and is false
+ * when the table is full; pub_secret_find copies it back, false when unknown. */
+enum { PUB_MAX_SECRETS = 32, PUB_SECRET_MAX = 1024 };
+bool pub_secret_keep(const char *secret, char id[17]);
+bool pub_secret_find(const char *id, char *out, size_t len);
 
 /* Spool records (spool_record.c). */
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);

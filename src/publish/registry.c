@@ -8,11 +8,14 @@ extern const publisher_ops publisher_s3;
 extern const publisher_ops publisher_dynamodb;
 extern const publisher_ops publisher_sns;
 extern const publisher_ops publisher_eventbridge;
+extern const publisher_ops publisher_webhook;
+extern const publisher_ops publisher_mqtt;
 
 /* One line per publisher. */
 static const void *const k_builtin[] = {
-    &publisher_local,       &publisher_s3, &publisher_kinesis, &publisher_dynamodb, &publisher_sns,
-    &publisher_eventbridge, NULL,
+    &publisher_local, &publisher_s3,          &publisher_kinesis, &publisher_dynamodb,
+    &publisher_sns,   &publisher_eventbridge, &publisher_webhook, &publisher_mqtt,
+    NULL,
 };
 
 static const char *name_of(const void *e)

@@ -27,9 +27,9 @@ typedef struct {
     bool s3_path_style;
 } sns_state;
 
-static const char *const k_keys[] = {"sns", NULL};
-/* when/cooldown_seconds: the alert routing every publisher accepts (read by the hub). */
-static const char *const k_sub[] = {"topic_arn", "link_seconds", "when", "cooldown_seconds", NULL};
+/* Written `sns: {topic_arn, link_seconds}` (settings.c hands the section over
+ * as these flat keys; `when` and `cooldown_seconds` are the hub's). */
+static const char *const k_keys[] = {"sns_topic_arn", "sns_link_seconds", NULL};
 
 /* arn:PARTITION:sns:REGION:ACCOUNT:NAME, NAME 1-256 of [A-Za-z0-9_-] (a FIFO
  * topic's ends in .fifo). region gets the ARN's region. */
@@ -58,24 +58,24 @@ static bool arn_ok(const char *arn, char *region, size_t rlen, bool *fifo, const
 static bool sns_read(cfg_diags *d, const ynode *pubs, const char *path, bool as_default, cfg_pub *s)
 {
     (void)as_default;
-    const ynode *m = ynode_get(pubs, "sns");
-    if (!m) return false;
+    const ynode *sec = ynode_get(pubs, "sns");
+    if (!sec && !ynode_get(pubs, "sns_topic_arn") && !ynode_get(pubs, "sns_link_seconds"))
+        return false;
+    const ynode *m = pubs;
     char p[512];
     snprintf(p, sizeof p, "%s%ssns", path, *path ? "." : "");
-    if (!cfg_expect_map(d, m, p)) return false;
-    cfg_check_keys(d, m, p, k_sub);
     char *arn = NULL, region[64];
     bool fifo;
     const char *why = NULL;
-    if (!cfg_read_str(d, m, "topic_arn", p, &arn))
-        cfg_diag_add(d, m, p, "missing `topic_arn`");
+    if (!cfg_read_str(d, m, "sns_topic_arn", path, &arn))
+        cfg_diag_add(d, sec ? sec : m, p, "missing `topic_arn`");
     else if (!arn_ok(arn, region, sizeof region, &fifo, &why))
-        cfg_diag_add(d, ynode_get(m, "topic_arn"), p, "bad topic_arn \"%s\": %s", arn, why);
+        cfg_diag_add(d, ynode_get(m, "sns_topic_arn"), p, "bad topic_arn \"%s\": %s", arn, why);
     else if (!cfg_pub_set(s, "topic_arn", arn))
         cfg_diag_add(d, m, p, "out of memory");
     free(arn);
     int64_t secs = DEFAULT_LINK_S;
-    cfg_read_int(d, m, "link_seconds", p, 1, MAX_LINK_S, &secs);
+    cfg_read_int(d, m, "sns_link_seconds", path, 1, MAX_LINK_S, &secs);
     char num[24];
     snprintf(num, sizeof num, "%lld", (long long)secs);
     if (!cfg_pub_set(s, "link_seconds", num)) cfg_diag_add(d, m, p, "out of memory");

@@ -34,8 +34,8 @@ typedef struct {
     int64_t off;
     uint32_t len;
     int64_t appended_ms;
-    uint8_t acked;  /* bit per consumer */
-    uint8_t handed; /* bit per consumer: given out by spool_next since the last rewind */
+    uint16_t acked;  /* bit per consumer */
+    uint16_t handed; /* bit per consumer: given out by spool_next since the last rewind */
 } record;
 
 struct spool {
@@ -139,9 +139,9 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static uint8_t all_bits(const spool *s)
+static uint16_t all_bits(const spool *s)
 {
-    return (uint8_t)((1u << s->o.nconsumers) - 1);
+    return (uint16_t)((1u << s->o.nconsumers) - 1);
 }
 
 static void count_new(spool *s, const record *r)
@@ -290,7 +290,7 @@ static void index_records(spool *s, int id, const unsigned char *p, int64_t size
         uint64_t seq = get64(p + off + 8);
         record r = {seq, id, off, len, (int64_t)get64(p + off + 16), 0, 0};
         for (int c = 0; c < s->o.nconsumers; c++)
-            if (seq <= s->watermark[c]) r.acked |= (uint8_t)(1u << c);
+            if (seq <= s->watermark[c]) r.acked |= (uint16_t)(1u << c);
         if (!push_record(s, r)) { /* out of memory: nothing is cut for it */
             log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
                    "%s: out of memory indexing offset %lld: the rest is not replayed", g->path,
@@ -615,7 +615,7 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
 
 static record *next_for(spool *s, int c)
 {
-    uint8_t bit = (uint8_t)(1u << c);
+    uint16_t bit = (uint16_t)(1u << c);
     size_t i = s->cursor[c] > s->head ? s->cursor[c] : s->head;
     for (; i < s->head + s->n; i++) {
         record *r = &s->recs[i];
@@ -652,7 +652,7 @@ kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t 
                         : e  ? strerror(e)
                              : "the segment is shorter than its index (truncated?)");
     }
-    r->handed |= (uint8_t)(1u << consumer);
+    r->handed |= (uint16_t)(1u << consumer);
     *seq = r->seq;
     *data = buf;
     *len = r->len;
@@ -662,7 +662,7 @@ kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t 
 
 kerr_code spool_ack(spool *s, int consumer, uint64_t seq, kerr *err)
 {
-    uint8_t bit = (uint8_t)(1u << consumer);
+    uint16_t bit = (uint16_t)(1u << consumer);
     pthread_mutex_lock(&s->mu);
     size_t at = find_seq(s, seq);
     record *found = at < s->head + s->n && s->recs[at].seq == seq ? &s->recs[at] : NULL;
@@ -694,7 +694,7 @@ void spool_rewind(spool *s, int consumer)
 {
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n; i++)
-        s->recs[s->head + i].handed &= (uint8_t) ~(1u << consumer);
+        s->recs[s->head + i].handed &= (uint16_t) ~(1u << consumer);
     s->cursor[consumer] = s->head;
     pthread_cond_broadcast(&s->data);
     pthread_mutex_unlock(&s->mu);
@@ -704,7 +704,7 @@ void spool_get_stats(spool *s, spool_stats *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
-    uint8_t all = all_bits(s);
+    uint16_t all = all_bits(s);
     out->records = s->unacked;
     /* After reclaim the head is the oldest record still pending somewhere. */
     for (size_t i = s->head; i < s->head + s->n && !out->oldest_unacked_ms; i++)

@@ -56,7 +56,7 @@
 
 typedef enum { SPOOL_FSYNC_BATCH = 0, SPOOL_FSYNC_ALWAYS, SPOOL_FSYNC_NEVER } spool_fsync;
 
-enum { SPOOL_MAX_CONSUMERS = 8 };
+enum { SPOOL_MAX_CONSUMERS = 16 }; /* a bit each in a record's uint16_t masks */
 
 typedef struct {
     const char *dir;

@@ -2,7 +2,7 @@
 # A publisher and a source added as one file each (tests/extensions, built
 # into kvs-infer-ext only): the `pattern` source's generated clip goes
 # through the real pipeline (the example colour-blob plugin finds its red
-# square), and the `webhook` publisher POSTs the event to a local HTTP
+# square), and the `http_post` publisher POSTs the event to a local HTTP
 # endpoint that refuses the first two tries (retried with the camera's
 # backoff) and checks, when the event arrives, that the images it names are
 # already written (the publisher waits for images through its flag alone).
@@ -48,7 +48,7 @@ cameras:
   - name: yard
     source: {mode: pattern, frames: 40, fps: 10}
     fps_limit: 5
-    publishers: {webhook_url: "http://127.0.0.1:$HOOK_PORT/events", local_dir: "$WORK/out"}
+    publishers: {http_post_url: "http://127.0.0.1:$HOOK_PORT/events", local_dir: "$WORK/out"}
     detectors:
       - type: color_blob
         params: {color: [255, 0, 0], tolerance: 90, min_pixels: 200}
@@ -57,16 +57,16 @@ YAML
 # kvs-infer proper has neither: both are unknown to it, by name.
 "$KVS_BIN" --config "$WORK/c.yaml" --validate >"$WORK/plain" 2>&1 && fail "kvs-infer accepted the test-only extensions"
 grep -q 'unknown mode "pattern"' "$WORK/plain" || fail "no unknown-mode message: $(cat "$WORK/plain")"
-grep -q 'unknown key `webhook_url`' "$WORK/plain" || fail "no unknown-key message: $(cat "$WORK/plain")"
+grep -q 'unknown key `http_post_url`' "$WORK/plain" || fail "no unknown-key message: $(cat "$WORK/plain")"
 # Their own keys are checked by their own code, with positions.
-sed -e 's/frames: 40/frames: 0/' -e 's#webhook_url: "http#webhook_url: "ftp#' "$WORK/c.yaml" >"$WORK/bad.yaml"
+sed -e 's/frames: 40/frames: 0/' -e 's#http_post_url: "http#http_post_url: "ftp#' "$WORK/c.yaml" >"$WORK/bad.yaml"
 "$EXT" --config "$WORK/bad.yaml" --validate >"$WORK/bad" 2>&1 && fail "bad extension keys accepted"
 grep -q 'bad.yaml:6:37: cameras\[0\].source.frames: 0 is out of range' "$WORK/bad" || fail "frames: 0 not reported: $(cat "$WORK/bad")"
-grep -q 'bad.yaml:8:31: cameras\[0\].publishers: webhook_url must be an http' "$WORK/bad" || fail "ftp URL not reported: $(cat "$WORK/bad")"
+grep -q 'bad.yaml:8:33: cameras\[0\].publishers: http_post_url must be an http' "$WORK/bad" || fail "ftp URL not reported: $(cat "$WORK/bad")"
 
 timeout 120 "$EXT" --config "$WORK/c.yaml" >"$WORK/log" 2>"$WORK/err" || fail "exit $?: $(tail -3 "$WORK/err")"
-grep -q 'publish failed, retrying.*answered HTTP 503.*"publisher":"webhook"' "$WORK/log" || fail "the refused tries were not retried"
-$PY - "$WORK/out/events.jsonl" "$WORK/hook.jsonl" <<'PYEOF' || fail "webhook events"
+grep -q 'publish failed, retrying.*answered HTTP 503.*"publisher":"http_post"' "$WORK/log" || fail "the refused tries were not retried"
+$PY - "$WORK/out/events.jsonl" "$WORK/hook.jsonl" <<'PYEOF' || fail "http_post events"
 import json, sys
 local = [json.loads(l) for l in open(sys.argv[1])]
 hook = [json.loads(l) for l in open(sys.argv[2])]

@@ -73,7 +73,7 @@ static void settings_and_defaults(void **state)
              "    detectors: [{type: yolo}]\n"
              "    publishers:\n"
              "      sns: {topic_arn: \"arn:aws:sns:us-east-1:123456789012:t\", link_seconds: 600}\n"
-             "      eventbridge:\n",
+             "      eventbridge: {}\n",
              &n);
     assert_non_null(c);
     assert_string_equal(get(c, "sns", "link_seconds"), "600");
@@ -117,7 +117,7 @@ static void bad_values_name_their_line(void **state)
     ASSERT_MSG("t.yaml:7:78: cameras[0].publishers.sns.link_seconds: 604801 is out of range");
     ASSERT_MSG("t.yaml:8:26: cameras[0].publishers.eventbridge: bad bus \"my bus\"");
     ASSERT_MSG("t.yaml:8:44: cameras[0].publishers.eventbridge: source \"aws.s3\"");
-    ASSERT_MSG("t.yaml:8:52: cameras[0].publishers.eventbridge.detial_type: unknown key");
+    ASSERT_MSG("t.yaml:8:52: cameras[0].publishers.eventbridge: unknown key `detial_type`");
     ASSERT_MSG("t.yaml:13:12: cameras[1].publishers.sns: missing `topic_arn`");
     ASSERT_MSG("cameras[2].publishers.sns: bad topic_arn \"arn:aws:sns:us-east-1:1234:t\": the "
                "account is not 12 digits");

@@ -544,7 +544,37 @@ static void normalise(const char *real, char *out, size_t len, int *cam, int *de
 }
 
 /* A row for norm whose discriminators accept this detector type and source mode. */
+static const row *documented_as(const rows *rs, const char *norm, const char *type,
+                                const char *mode);
+
+/* Publishers' keys have two spellings, and the reference gives each key once:
+ * a key `<name>_<k>` read in the flat view of a section is the section's
+ * `<name>.<k>` row (src/publish/settings.c), and the routing keys every
+ * publisher takes (`when.*`, `cooldown_seconds`) are documented once, in the
+ * webhook's section. */
 static const row *documented(const rows *rs, const char *norm, const char *type, const char *mode)
+{
+    const row *r = documented_as(rs, norm, type, mode);
+    const char *pre = "cameras[].publishers.";
+    if (r || strncmp(norm, pre, strlen(pre)) != 0) return r;
+    const char *rest = norm + strlen(pre), *dot = strchr(rest, '.');
+    char alias[600];
+    if (dot && (strncmp(dot + 1, "when", 4) == 0 || strcmp(dot + 1, "cooldown_seconds") == 0)) {
+        snprintf(alias, sizeof alias, "%swebhook.%s", pre, dot + 1);
+        return documented_as(rs, alias, type, mode);
+    }
+    const publisher_ops *p;
+    for (int i = 0; !dot && (p = publisher_at(i)); i++) {
+        size_t n = strlen(p->name);
+        if (strncmp(rest, p->name, n) != 0 || rest[n] != '_') continue;
+        snprintf(alias, sizeof alias, "%s%s.%s", pre, p->name, rest + n + 1);
+        if ((r = documented_as(rs, alias, type, mode))) return r;
+    }
+    return NULL;
+}
+
+static const row *documented_as(const rows *rs, const char *norm, const char *type,
+                                const char *mode)
 {
     for (int i = 0; i < rs->n; i++) {
         const row *r = &rs->v[i];

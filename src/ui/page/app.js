@@ -180,11 +180,29 @@ async function showRoi(name) {
   roiRedraw();
 }
 
+// ---- publishers' health ----
+async function publishersTick() {
+  try {
+    const r = await api('publishers');
+    if (!r.ok) { $('status').textContent = 'API: ' + r.status; return; }
+    const rows = (await r.json()).publishers.map((p) => el('tr', { 'data-name': p.name },
+      el('td', {}, p.name),
+      el('td', {}, el('span', { class: 'badge ' + (p.healthy ? 'running' : 'failed') },
+        p.healthy ? 'ok' : 'failing since ' + p.failing_since)),
+      el('td', {}, p.last_success || 'never'),
+      el('td', { class: 'backlog' }, String(p.backlog)),
+      el('td', { class: 'dead' }, String(p.dead_letters)),
+      el('td', { class: 'muted' }, p.last_error || '')));
+    $('pub-rows').replaceChildren(...rows);
+  } catch (e) { $('status').textContent = 'offline'; }
+}
+
 // ---- routing ----
 function show(id) {
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== id;
   $('nav-wall').classList.toggle('active', id === 'wall' || id === 'detail');
   $('nav-events').classList.toggle('active', id === 'events');
+  $('nav-publishers').classList.toggle('active', id === 'publishers');
 }
 function every(ms, fn) {
   clearInterval(timer);
@@ -197,6 +215,7 @@ function route() {
   const name = arg ? decodeURIComponent(arg) : '';
   if (view === 'camera' && name) { show('detail'); every(1000, () => detailTick(name)); }
   else if (view === 'events') { show('events'); clearInterval(timer); showEvents(); }
+  else if (view === 'publishers') { show('publishers'); every(2000, publishersTick); }
   else if (view === 'roi' && name) { show('roi'); clearInterval(timer); showRoi(name); }
   else { show('wall'); every(1000, wallTick); }
 }
