@@ -3,14 +3,17 @@
  *   /                                  the page (src/ui/page, built in)
  *   /api/v1/cameras                    cameras with state, rates, detectors, zones
  *   /api/v1/cameras/{name}/snapshot.jpg  latest analysed frame, boxes drawn
- *   /api/v1/events?camera=&label=&limit=&before=   newest first, from the local sink
+ *   /api/v1/events?camera=&label=&since=&until=&plate=&fuzzy=&limit=&before=
+ *                                      newest first, from the local sink's index
+ *                                      (src/ui/index.c) and events.jsonl
  *   /api/v1/events/{id}                one event
  *   /api/v1/events/{id}/snapshot.jpg | crop-N.jpg   its images
  *   /api/v1/config                     the running config, secrets redacted
  * Camera state is read under the app's camera lock (a camera cannot be freed
- * while it is held); files are read outside it. Runs on the HTTP thread: a
- * slow browser never touches the pipeline. */
+ * while it is held); files are read outside it. Runs on the connection's
+ * thread: a slow browser never touches the pipeline, nor another request. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,72 @@ static json_t *zones_json(const cfg_camera *cc)
     return zones;
 }
 
+/* Event queries at once: more wait their turn in the browser (503), not
+ * on the disk, so a flood of them cannot take every core. */
+enum { MAX_EVENT_QUERIES = 4, MAX_INDEXES = 64, INDEXED_TAIL_BYTES = 32 << 20 };
+
+/* One event index per local sink folder, opened at the first query for it
+ * and kept until api_stop. A folder whose index cannot be made (read-only,
+ * disk full) is read as before, from the end of its file. */
+static struct {
+    pthread_mutex_t mu;
+    char *dir[MAX_INDEXES];
+    ui_index *ix[MAX_INDEXES];
+    int n, queries;
+} g_idx = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static ui_index *index_for(const char *dir)
+{
+    pthread_mutex_lock(&g_idx.mu);
+    ui_index *ix = NULL;
+    int i = 0;
+    while (i < g_idx.n && strcmp(g_idx.dir[i], dir) != 0)
+        i++;
+    if (i < g_idx.n)
+        ix = g_idx.ix[i];
+    else if (i < MAX_INDEXES) {
+        kerr err = {0};
+        ix = ui_index_open(dir, &err);
+        if (!ix)
+            log_kv(LOG_WARN, LOG_CTX("local_dir", dir),
+                   "no event index (the page reads events.jsonl instead): %s", err.msg);
+        g_idx.dir[i] = kstrdup(dir);
+        g_idx.ix[i] = ix;
+        g_idx.n++;
+    }
+    pthread_mutex_unlock(&g_idx.mu);
+    return ix;
+}
+
+void api_stop(void)
+{
+    pthread_mutex_lock(&g_idx.mu);
+    for (int i = 0; i < g_idx.n; i++) {
+        ui_index_close(g_idx.ix[i]);
+        free(g_idx.dir[i]);
+    }
+    g_idx.n = 0;
+    pthread_mutex_unlock(&g_idx.mu);
+}
+
+static bool query_slot(bool take)
+{
+    pthread_mutex_lock(&g_idx.mu);
+    bool ok = !take || g_idx.queries < MAX_EVENT_QUERIES;
+    if (ok) g_idx.queries += take ? 1 : -1;
+    pthread_mutex_unlock(&g_idx.mu);
+    return ok;
+}
+
+/* The detector of the camera opened for config entry d, or NULL (disabled,
+ * or it failed to open): c->dets holds the enabled ones only. */
+static const detector *opened(const camera *c, const cfg_detector *d)
+{
+    for (int k = 0; k < c->ndet; k++)
+        if (c->dets[k].cfg == d) return c->dets[k].det;
+    return NULL;
+}
+
 static json_t *detectors_json(const camera *c)
 {
     json_t *dets = json_array();
@@ -74,7 +143,7 @@ static json_t *detectors_json(const camera *c)
         json_t *roi = json_array();
         for (int k = 0; k < d->nroi; k++)
             json_array_append_new(roi, json_string(d->roi[k]));
-        const detector *open = i < c->ndet ? c->dets[i].det : NULL;
+        const detector *open = opened(c, d);
         json_array_append_new(dets, json_pack("{sssbsosssoso}", "type", d->type, "enabled",
                                               d->enabled, "threshold",
                                               open ? json_real(open->threshold) : json_null(),
@@ -165,6 +234,26 @@ static void free_dirs(char **dirs, int n)
     free(dirs);
 }
 
+/* since/until: epoch milliseconds or ISO 8601; 0 when absent, -1 when bad. */
+static int64_t time_arg(const http_request *rq, const char *key)
+{
+    const char *v = http_query(rq, key);
+    if (!v || !*v) return 0;
+    char *end;
+    long long ms = strtoll(v, &end, 10);
+    if (end != v && !*end) return ms > 0 ? ms : -1;
+    int64_t t = clock_parse_iso(v);
+    return t > 0 ? t : -1;
+}
+
+static ui_index **indexes(char **dirs, int n)
+{
+    ui_index **ix = calloc((size_t)n + 1, sizeof *ix);
+    for (int i = 0; ix && i < n; i++)
+        ix[i] = index_for(dirs[i]);
+    return ix;
+}
+
 static bool event_list(app *a, const http_request *rq, http_response *rs)
 {
     const char *before = http_query(rq, "before"), *limit = http_query(rq, "limit");
@@ -175,13 +264,33 @@ static bool event_list(app *a, const http_request *rq, http_response *rs)
     if (limit && (end == limit || *end || lim < 1))
         return error_reply(rs, 400, "limit: a positive number is expected");
     const char *camera = http_query(rq, "camera"), *label = http_query(rq, "label");
+    const char *plate = http_query(rq, "plate"), *fuzzy = http_query(rq, "fuzzy");
+    ui_filter f = {.camera = camera && *camera ? camera : NULL,
+                   .label = label && *label ? label : NULL,
+                   .before = before,
+                   .fuzzy = fuzzy && strcmp(fuzzy, "0") != 0 && strcmp(fuzzy, "false") != 0,
+                   .since_ms = time_arg(rq, "since"),
+                   .until_ms = time_arg(rq, "until"),
+                   .limit = lim > UI_EVENTS_MAX ? UI_EVENTS_MAX : (int)lim};
+    if (f.since_ms < 0 || f.until_ms < 0)
+        return error_reply(rs, 400,
+                           "since/until: epoch milliseconds or ISO 8601 (2026-01-31T08:00:00Z)");
+    ui_plate_norm(plate, f.plate, sizeof f.plate);
+    if (plate && *plate && !f.plate[0])
+        return error_reply(rs, 400, "plate: letters or digits are expected");
+    if (!query_slot(true)) {
+        rs->hdr_name[rs->nhdr] = "Retry-After";
+        rs->hdr_value[rs->nhdr++] = "1";
+        return error_reply(rs, 503, "too many event queries at once: try again");
+    }
     int n;
     char **dirs = local_dirs(a, &n);
+    ui_index **ix = indexes(dirs, n);
     kerr err = {0};
-    char *page = ui_events_page((const char *const *)dirs, n, camera && *camera ? camera : NULL,
-                                label && *label ? label : NULL, before,
-                                lim > UI_EVENTS_MAX ? UI_EVENTS_MAX : (int)lim, &err);
+    char *page = ui_events_query(ix, (const char *const *)dirs, n, &f, &err);
+    free(ix);
     free_dirs(dirs, n);
+    query_slot(false);
     if (!page) return error_reply(rs, 500, err.msg);
     rs->type = "application/json";
     rs->body = page;
@@ -201,9 +310,10 @@ static bool one_event(app *a, const char *rest, http_response *rs)
     if (!ui_event_id_ok(id)) return error_reply(rs, 404, "no such event (ids are UUIDs)");
     int n;
     char **dirs = local_dirs(a, &n);
+    ui_index **ix = indexes(dirs, n);
     bool done;
     if (!slash) {
-        char *e = ui_event_find((const char *const *)dirs, n, id, NULL);
+        char *e = ui_event_find(ix, (const char *const *)dirs, n, id, NULL);
         done = e ? (rs->type = "application/json", rs->body = e, rs->len = strlen(e), true)
                  : error_reply(rs, 404, "no such event");
     } else {
@@ -217,7 +327,8 @@ static bool one_event(app *a, const char *rest, http_response *rs)
             done = error_reply(rs, 404, "no such image: snapshot.jpg or crop-N.jpg");
         } else {
             snprintf(which, sizeof which, "%.*s", (int)(wl - 4), img);
-            kerr_code rc = ui_event_image((const char *const *)dirs, n, id, which, &fd, &len, &err);
+            kerr_code rc =
+                ui_event_image(ix, (const char *const *)dirs, n, id, which, &fd, &len, &err);
             if (rc == KERR_OK) {
                 rs->type = "image/jpeg";
                 rs->fd = fd;
@@ -229,6 +340,7 @@ static bool one_event(app *a, const char *rest, http_response *rs)
                 done = error_reply(rs, rc == KERR_NOT_FOUND ? 404 : 403, err.msg);
         }
     }
+    free(ix);
     free_dirs(dirs, n);
     return done;
 }
@@ -274,8 +386,9 @@ bool api_route(void *user, const http_request *rq, http_response *rs)
     bool is_api = strncmp(rq->path, "/api/v1/", 8) == 0;
     const ui_asset *asset = is_api ? NULL : ui_asset_find(rq->path);
     if (!is_api && !asset && strncmp(rq->path, "/api/", 5) != 0) return false;
-    char token[512];
+    char token[UI_TOKEN_MAX + 2]; /* +2: a longer token (refused at load) would show */
     app_ui_token(a, token, sizeof token);
+    if (strlen(token) > UI_TOKEN_MAX) return deny(rs, UI_NEED_AUTH);
     ui_access ok = ui_check_access(token, app_http_loopback(a), http_header(rq, "Authorization"));
     if (ok != UI_ALLOW) return deny(rs, ok);
     if (!asset) return is_api ? api(a, rq, rs) : error_reply(rs, 404, "no such API version");

@@ -123,6 +123,8 @@ double view_rate(camera_view *v, int64_t analysed);
 
 /* api.c: the operator page's routes on the metrics listener. */
 bool api_route(void *app, const http_request *rq, http_response *rs);
+/* Closes the event indexes the API opened (after the listener stopped). */
+void api_stop(void);
 
 /* app.c: what cameras need from the app. */
 sched *app_sched(app *a);
