@@ -69,9 +69,31 @@ static json_t *zones_json(const cfg_camera *cc)
     return zones;
 }
 
-/* Event queries at once: more wait their turn in the browser (503), not
- * on the disk, so a flood of them cannot take every core. */
-enum { MAX_EVENT_QUERIES = 4, MAX_INDEXES = 64, INDEXED_TAIL_BYTES = 32 << 20 };
+/* API requests at once (each on its connection's thread):
+ * more wait on their own threads, so however many browsers ask, the page
+ * takes at most API_AT_ONCE cores from the cameras, and never a probe's
+ * turn (/healthz, /metrics are answered without waiting here). */
+enum { MAX_INDEXES = 64, API_AT_ONCE = 2 };
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int busy;
+} g_gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void gate(bool enter)
+{
+    pthread_mutex_lock(&g_gate.mu);
+    if (enter) {
+        while (g_gate.busy >= API_AT_ONCE)
+            pthread_cond_wait(&g_gate.cv, &g_gate.mu);
+        g_gate.busy++;
+    } else {
+        g_gate.busy--;
+        pthread_cond_signal(&g_gate.cv);
+    }
+    pthread_mutex_unlock(&g_gate.mu);
+}
 
 /* One event index per local sink folder, opened at the first query for it
  * and kept until api_stop. A folder whose index cannot be made (read-only,
@@ -80,7 +102,7 @@ static struct {
     pthread_mutex_t mu;
     char *dir[MAX_INDEXES];
     ui_index *ix[MAX_INDEXES];
-    int n, queries;
+    int n;
 } g_idx = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static ui_index *index_for(const char *dir)
@@ -115,15 +137,6 @@ void api_stop(void)
     }
     g_idx.n = 0;
     pthread_mutex_unlock(&g_idx.mu);
-}
-
-static bool query_slot(bool take)
-{
-    pthread_mutex_lock(&g_idx.mu);
-    bool ok = !take || g_idx.queries < MAX_EVENT_QUERIES;
-    if (ok) g_idx.queries += take ? 1 : -1;
-    pthread_mutex_unlock(&g_idx.mu);
-    return ok;
 }
 
 /* The detector of the camera opened for config entry d, or NULL (disabled,
@@ -278,11 +291,6 @@ static bool event_list(app *a, const http_request *rq, http_response *rs)
     ui_plate_norm(plate, f.plate, sizeof f.plate);
     if (plate && *plate && !f.plate[0])
         return error_reply(rs, 400, "plate: letters or digits are expected");
-    if (!query_slot(true)) {
-        rs->hdr_name[rs->nhdr] = "Retry-After";
-        rs->hdr_value[rs->nhdr++] = "1";
-        return error_reply(rs, 503, "too many event queries at once: try again");
-    }
     int n;
     char **dirs = local_dirs(a, &n);
     ui_index **ix = indexes(dirs, n);
@@ -290,7 +298,6 @@ static bool event_list(app *a, const http_request *rq, http_response *rs)
     char *page = ui_events_query(ix, (const char *const *)dirs, n, &f, &err);
     free(ix);
     free_dirs(dirs, n);
-    query_slot(false);
     if (!page) return error_reply(rs, 500, err.msg);
     rs->type = "application/json";
     rs->body = page;
@@ -391,7 +398,13 @@ bool api_route(void *user, const http_request *rq, http_response *rs)
     if (strlen(token) > UI_TOKEN_MAX) return deny(rs, UI_NEED_AUTH);
     ui_access ok = ui_check_access(token, app_http_loopback(a), http_header(rq, "Authorization"));
     if (ok != UI_ALLOW) return deny(rs, ok);
-    if (!asset) return is_api ? api(a, rq, rs) : error_reply(rs, 404, "no such API version");
+    if (!asset && !is_api) return error_reply(rs, 404, "no such API version");
+    if (!asset) {
+        gate(true);
+        bool done = api(a, rq, rs);
+        gate(false);
+        return done;
+    }
     rs->type = asset->type;
     rs->body = malloc(asset->len + 1);
     if (!rs->body) return error_reply(rs, 500, "out of memory");

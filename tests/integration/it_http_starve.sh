@@ -4,6 +4,9 @@
 # and while 16 connections from each of 127.0.0.1-.9 send their requests one
 # byte a second (enough to fill the connection cap if every byte bought more
 # time), /healthz from 127.0.0.10 answers within a Kubernetes probe's 1 s.
+# Also: a 600-byte token is compared whole (26.5: its first 511 bytes were
+# let in), and a disabled detector does not shift the later ones in the API
+# (24: the enabled ones were indexed by config position).
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 METRICS_PORT=$(free_port)
@@ -19,14 +22,19 @@ with open(sys.argv[1], "w") as f:
                             "box": {"x1": 1.5, "y1": 2.5, "x2": 30.25, "y2": 60.75},
                             "snapshot": f"cam{i % 16}/2026/01/01/x/frame.jpg", "crops": []}) + "\n")
 PYEOF
+TOKEN=$(head -c 450 /dev/urandom | base64 -w0)
+[ ${#TOKEN} = 600 ] || fail "token of ${#TOKEN} bytes"
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
 spool: {dir: "$WORK/spool"}
+ui: {token: "$TOKEN"}
 cameras:
   - name: cam
     source: {mode: url, url: "rtsp://127.0.0.1:1/none"}
     publishers: {local_dir: "$WORK/out"}
-    detectors: [{type: yolo, params: {model: "$MODEL", classes: [person]}}]
+    detectors:
+      - {type: yolo, enabled: false, confidence_threshold: 0.9, params: {model: "$MODEL"}}
+      - {type: yolo, confidence_threshold: 0.3, params: {model: "$MODEL", classes: [person]}}
 YAML
 run_bg "$WORK/c.yaml" "$WORK/log"
 wait_for 20 http_get "$BASE/healthz" || fail "no /healthz"
@@ -39,9 +47,23 @@ probe() {
   $PY -c "print(int(float('${t#* }') * 1000))"
 }
 
+code() { curl -s -o "$WORK/body" -w '%{http_code}' -H "Authorization: Bearer $1" "$BASE$2"; }
+[ "$(code "$TOKEN" /api/v1/cameras)" = 200 ] || fail "the whole token refused"
+[ "$(code "${TOKEN:0:511}" /api/v1/cameras)" = 401 ] || fail "the token's first 511 bytes let in"
+[ "$(code "${TOKEN}x" /api/v1/cameras)" = 401 ] || fail "the token and more let in"
+code "$TOKEN" /api/v1/cameras >/dev/null
+dets=$($PY -c "import json; d = json.load(open('$WORK/body'))['cameras'][0]['detectors']
+print([(x['enabled'], x['open'], x['threshold']) for x in d])")
+[ "$dets" = "[(False, False, None), (True, True, 0.3)]" ] ||
+  [ "$dets" = "[(False, False, None), (True, True, 0.30000001192092896)]" ] || fail "detectors: $dets"
+note "600-byte token: whole 200, first 511 bytes 401; detectors $dets"
+
 # 1. Slow queries.
 Q=()
-for i in 1 2 3; do curl -s -o /dev/null -m 60 "$BASE/api/v1/events?camera=nope&limit=10" & Q+=("$!"); done
+for i in 1 2 3; do
+  curl -s -o /dev/null -m 60 -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/events?camera=nope&limit=10" &
+  Q+=("$!")
+done
 sleep 0.3
 slow=""
 for i in 1 2 3 4; do slow+="$(probe 127.0.0.10) "; sleep 0.2; done
