@@ -102,27 +102,29 @@ static struct {
     pthread_mutex_t mu;
     char *dir[MAX_INDEXES];
     ui_index *ix[MAX_INDEXES];
+    int64_t retry_ms[MAX_INDEXES]; /* when an index that could not be made is tried again */
     int n;
 } g_idx = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static ui_index *index_for(const char *dir)
 {
     pthread_mutex_lock(&g_idx.mu);
-    ui_index *ix = NULL;
     int i = 0;
     while (i < g_idx.n && strcmp(g_idx.dir[i], dir) != 0)
         i++;
-    if (i < g_idx.n)
-        ix = g_idx.ix[i];
-    else if (i < MAX_INDEXES) {
+    if (i == g_idx.n && i < MAX_INDEXES) {
+        g_idx.dir[i] = kstrdup(dir);
+        g_idx.n++;
+    }
+    ui_index *ix = i < g_idx.n ? g_idx.ix[i] : NULL;
+    int64_t now = clock_wall_ms();
+    if (i < g_idx.n && !ix && now >= g_idx.retry_ms[i]) { /* the first time, or a minute on */
         kerr err = {0};
-        ix = ui_index_open(dir, &err);
+        ix = g_idx.ix[i] = ui_index_open(dir, &err);
+        g_idx.retry_ms[i] = now + 60000;
         if (!ix)
             log_kv(LOG_WARN, LOG_CTX("local_dir", dir),
                    "no event index (the page reads events.jsonl instead): %s", err.msg);
-        g_idx.dir[i] = kstrdup(dir);
-        g_idx.ix[i] = ix;
-        g_idx.n++;
     }
     pthread_mutex_unlock(&g_idx.mu);
     return ix;
@@ -134,6 +136,8 @@ void api_stop(void)
     for (int i = 0; i < g_idx.n; i++) {
         ui_index_close(g_idx.ix[i]);
         free(g_idx.dir[i]);
+        g_idx.ix[i] = NULL;
+        g_idx.retry_ms[i] = 0;
     }
     g_idx.n = 0;
     pthread_mutex_unlock(&g_idx.mu);

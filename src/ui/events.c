@@ -214,7 +214,10 @@ static json_t *collect(ui_index *const *ix, const char *const *dirs, int ndirs, 
         s->found = 0;
         int64_t floor = ix && ix[i] ? from_index(ix[i], path, s) : 0;
         s->found = 0; /* the unindexed end may hold newer ones: up to limit more */
-        each_line_backwards(path, floor, UI_EVENT_SCAN_BYTES, take_line, s);
+        /* With an index, only a bounded end is read (all of it but while
+         * the index is first built): queries stay fast during a rebuild. */
+        each_line_backwards(path, floor, floor > 0 ? UI_INDEXED_TAIL_BYTES : UI_EVENT_SCAN_BYTES,
+                            take_line, s);
     }
     size_t n = json_array_size(s->hits);
     json_t **v = malloc(sizeof *v * (n ? n : 1));

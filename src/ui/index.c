@@ -406,7 +406,7 @@ bool ui_index_sync(ui_index *ix, int wait_ms)
 
 int ui_index_find(ui_index *ix, const ui_filter *f, const char *id, ui_place *out, int max)
 {
-    char sql[768] = "SELECT off, len FROM events WHERE 1";
+    char sql[1024] = "SELECT off, len FROM events WHERE 1";
     if (id) strcat(sql, " AND id = ?1");
     if (f && f->before) strcat(sql, " AND id < ?2");
     if (f && f->camera) strcat(sql, " AND camera = ?3");
@@ -417,7 +417,10 @@ int ui_index_find(ui_index *ix, const ui_filter *f, const char *id, ui_place *ou
     if (f && f->plate[0]) {
         snprintf(upper, sizeof upper, "%s", f->plate);
         upper[strlen(upper) - 1]++; /* [prefix, next prefix): the plate index serves it */
-        strcat(sql, f->fuzzy ? " AND ((plate >= ?7 AND plate < ?8) OR plate_near(plate, ?7))"
+        /* fuzzy: the distinct plates near it, from the plate index alone, then their events */
+        strcat(sql, f->fuzzy ? " AND plate IN (SELECT DISTINCT plate FROM events INDEXED BY "
+                               "events_plate WHERE plate IS NOT NULL AND ((plate >= ?7 AND "
+                               "plate < ?8) OR plate_near(plate, ?7)))"
                              : " AND plate >= ?7 AND plate < ?8");
     }
     strcat(sql, " ORDER BY id DESC LIMIT ?9");

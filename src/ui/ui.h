@@ -56,7 +56,12 @@ void ui_draw_text(uint8_t *img, int w, int h, int stride, int x, int y, const ch
 void ui_label_colour(const char *label, uint8_t rgb[3]);
 
 /* ---- events from the local sink's events.jsonl files (events.c, index.c) ---- */
-enum { UI_EVENTS_MAX = 200, UI_EVENT_SCAN_BYTES = 256 << 20, UI_PLATE_MAX = 24 };
+enum {
+    UI_EVENTS_MAX = 200,
+    UI_EVENT_SCAN_BYTES = 256 << 20,  /* read from a file's end without an index */
+    UI_INDEXED_TAIL_BYTES = 32 << 20, /* the most read past what an index covers */
+    UI_PLATE_MAX = 24
+};
 
 bool ui_event_id_ok(const char *id); /* a UUID: 8-4-4-4-12 lowercase hex */
 
