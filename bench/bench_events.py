@@ -93,7 +93,9 @@ try:
         time.sleep(0.5)
     print("index built in %.1f s (%.0f MB events.db)" % (time.time() - t, os.path.getsize(db) / 1e6))
 
-    api_ms, health_ms, errors, stop = [], [], [], threading.Event()
+    api_ms, health_ms, errors, stop, by_kind = [], [], [], threading.Event(), {}
+    KINDS = ["camera", "camera+label", "time range", "plate prefix", "plate fuzzy", "no such camera",
+             "newest", "next page"]
 
     def client(seed):
         rnd = random.Random(seed)
@@ -102,7 +104,7 @@ try:
         while not stop.is_set():
             k = rnd.randrange(7)
             if before and rnd.random() < 0.5:
-                q = "events?limit=30&before=" + before
+                k, q = 7, "events?limit=30&before=" + before
             elif k == 0: q = "events?limit=30&camera=cam%d" % rnd.randrange(24)
             elif k == 1: q = "events?limit=30&camera=cam%d&label=car" % rnd.randrange(24)
             elif k == 2:
@@ -116,11 +118,13 @@ try:
                 st, body, ms = get(conn, "/api/v1/" + q)
                 if st != 200: errors.append(st); continue
                 api_ms.append(ms)
+                by_kind.setdefault(KINDS[k], []).append(ms)
                 page = json.loads(body)
                 before = page["next_before"]
                 if page["events"] and rnd.random() < 0.2:
                     st, _, ms = get(conn, "/api/v1/events/" + page["events"][0]["event_id"])
                     api_ms.append(ms)
+                    by_kind.setdefault("by id", []).append(ms)
             except Exception as e:
                 errors.append(str(e)); conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
@@ -150,6 +154,7 @@ try:
           "/healthz %d probes, p50 %.1f ms, p99 %.1f ms; %d errors"
           % (a.cameras, a.clients, a.seconds, len(api_ms), pct(api_ms, 50), pct(api_ms, 99),
              len(health_ms), pct(health_ms, 50), pct(health_ms, 99), len(errors)))
+    print("p99 by query: " + ", ".join("%s %.1f ms" % (k, pct(v, 99)) for k, v in sorted(by_kind.items())))
     r = subprocess.run(["sh", "-c", "grep -c . %s/events.jsonl" % out], capture_output=True, text=True)
     print("events.jsonl lines at the end: %s (the cameras kept writing)" % r.stdout.strip())
 finally:

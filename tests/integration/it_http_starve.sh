@@ -51,7 +51,8 @@ code() { curl -s -o "$WORK/body" -w '%{http_code}' -H "Authorization: Bearer $1"
 [ "$(code "$TOKEN" /api/v1/cameras)" = 200 ] || fail "the whole token refused"
 [ "$(code "${TOKEN:0:511}" /api/v1/cameras)" = 401 ] || fail "the token's first 511 bytes let in"
 [ "$(code "${TOKEN}x" /api/v1/cameras)" = 401 ] || fail "the token and more let in"
-code "$TOKEN" /api/v1/cameras >/dev/null
+has_camera() { code "$TOKEN" /api/v1/cameras >/dev/null && grep -q '"detectors"' "$WORK/body"; }
+wait_for 20 has_camera || fail "no camera in the API: $(cat "$WORK/body")"
 dets=$($PY -c "import json; d = json.load(open('$WORK/body'))['cameras'][0]['detectors']
 print([(x['enabled'], x['open'], x['threshold']) for x in d])")
 [ "$dets" = "[(False, False, None), (True, True, 0.3)]" ] ||
