@@ -151,13 +151,22 @@ static void meta_set(sqlite3 *db, const char *key, int64_t v)
 }
 
 static const char k_schema[] =
-    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER);"
     "CREATE TABLE IF NOT EXISTS events(id TEXT PRIMARY KEY, camera TEXT, label TEXT, ts INTEGER,"
     " plate TEXT, off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS events_camera ON events(camera, id);"
     "CREATE INDEX IF NOT EXISTS events_label ON events(label, id);"
     "CREATE INDEX IF NOT EXISTS events_ts ON events(ts);"
     "CREATE INDEX IF NOT EXISTS events_plate ON events(plate) WHERE plate IS NOT NULL;";
+
+/* The tables, dropped first when they are of another schema version. */
+static bool prepare_schema(sqlite3 *db)
+{
+    if (!exec(db, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER);")) return false;
+    if (meta_get(db, "schema") != SCHEMA &&
+        !exec(db, "DROP TABLE IF EXISTS events; DELETE FROM meta;"))
+        return false;
+    return exec(db, k_schema);
+}
 
 /* Empties the index for a file that starts again (new inode, shorter). */
 static bool reset(ui_index *ix, int64_t ino)
@@ -323,10 +332,23 @@ ui_index *ui_index_open(const char *dir, kerr *err)
     pthread_mutex_init(&ix->mu, NULL);
     pthread_mutex_init(&ix->rmu, NULL);
     pthread_cond_init(&ix->cv, NULL);
-    ix->wdb = open_db(db, err);
-    ix->rdb = ix->wdb ? open_db(db, err) : NULL;
-    bool ok = ix->rdb && exec(ix->wdb, k_schema);
-    if (ok && meta_get(ix->wdb, "schema") != SCHEMA) ok = exec(ix->wdb, "DELETE FROM meta;");
+    bool ok = false;
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        ix->wdb = open_db(db, err);
+        ix->rdb = ix->wdb ? open_db(db, err) : NULL;
+        ok = ix->rdb && prepare_schema(ix->wdb);
+        int code = ix->wdb ? sqlite3_errcode(ix->wdb) : SQLITE_OK;
+        if (ok || (code != SQLITE_NOTADB && code != SQLITE_CORRUPT)) break;
+        /* not a database, or a damaged one: it is only an index, made anew */
+        sqlite3_close(ix->rdb);
+        sqlite3_close(ix->wdb);
+        ix->rdb = ix->wdb = NULL;
+        for (const char *const *x = (const char *const[]){"", "-wal", "-shm", NULL}; *x; x++) {
+            char f[PATH_MAX + 8];
+            snprintf(f, sizeof f, "%s%s", db, *x);
+            unlink(f);
+        }
+    }
     if (ok) {
         ix->covered = meta_get(ix->wdb, "covered");
         if (ix->covered < 0) ix->covered = 0;

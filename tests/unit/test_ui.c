@@ -444,10 +444,15 @@ static void event_index(void **state)
     free(one);
     ui_index_close(ix);
 
-    /* A missing index is rebuilt; a replaced file starts it again. */
+    /* A missing index is rebuilt, and so is a file that is not one; a
+     * replaced file starts it again. */
     char path[128];
     snprintf(path, sizeof path, "%s/events.db", dir);
     assert_int_equal(unlink(path), 0);
+    FILE *junk = fopen(path, "w");
+    assert_non_null(junk);
+    fputs("this is not a database, but it is long enough to be taken for a header ...", junk);
+    fclose(junk);
     ix = ui_index_open(dir, &err);
     assert_non_null(ix);
     assert_true(ui_index_sync(ix, 20000));
