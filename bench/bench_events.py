@@ -17,11 +17,13 @@ ap.add_argument("--events", type=int, default=1000000)
 ap.add_argument("--cameras", type=int, default=16)
 ap.add_argument("--clients", type=int, default=20)
 ap.add_argument("--seconds", type=float, default=30)
+ap.add_argument("--fps", type=float, default=1, help="each camera's fps_limit")
+ap.add_argument("--work", help="keep the events (and their index) here for the next run")
 a = ap.parse_args()
 
-work = tempfile.mkdtemp(prefix="kvs-bench-events.")
+work = a.work or tempfile.mkdtemp(prefix="kvs-bench-events.")
 out = os.path.join(work, "out")
-os.makedirs(out)
+os.makedirs(out, exist_ok=True)
 T0 = 1767225600000  # 2026-01-01
 PLATES = ["AB%03dCD" % i for i in range(1000)]
 
@@ -31,19 +33,22 @@ def iso(ms):
 
 
 t = time.time()
-with open(os.path.join(out, "events.jsonl"), "w") as f:
-    for i in range(a.events):
-        ms = T0 + i * 2000
-        cam = "cam%d" % (i % 24)
-        e = {"schema_version": 1, "event_id": "%08x-%04x-7%03x-8000-%012x" % (ms >> 16, ms & 0xffff, i >> 24 & 0xfff, i),
-             "event_type": "object", "camera_name": cam, "stream_name": cam + "-stream", "detector": "yolo",
-             "model": "yolox_nano", "label": ("person", "car", "dog")[i % 3], "confidence": 0.5 + (i % 50) / 100,
-             "track_id": i, "detected_at": iso(ms), "bbox": {"x": 10, "y": 20, "width": 100, "height": 200},
-             "frame": {"width": 1280, "height": 720, "pts": i},
-             "snapshot": "%s/2026/01/01/x/frame.jpg" % cam, "crops": []}
-        if i % 7 == 0:
-            e["plate"] = {"text": PLATES[i % 1000], "confidence": 0.9}
-        f.write(json.dumps(e) + "\n")
+marker = os.path.join(work, "events.%d" % a.events)
+if not os.path.exists(marker):
+  with open(os.path.join(out, "events.jsonl"), "w") as f:
+      for i in range(a.events):
+          ms = T0 + i * 2000
+          cam = "cam%d" % (i % 24)
+          e = {"schema_version": 1, "event_id": "%08x-%04x-7%03x-8000-%012x" % (ms >> 16, ms & 0xffff, i >> 24 & 0xfff, i),
+               "event_type": "object", "camera_name": cam, "stream_name": cam + "-stream", "detector": "yolo",
+               "model": "yolox_nano", "label": ("person", "car", "dog")[i % 3], "confidence": 0.5 + (i % 50) / 100,
+               "track_id": i, "detected_at": iso(ms), "bbox": {"x": 10, "y": 20, "width": 100, "height": 200},
+               "frame": {"width": 1280, "height": 720, "pts": i},
+               "snapshot": "%s/2026/01/01/x/frame.jpg" % cam, "crops": []}
+          if i % 7 == 0:
+              e["plate"] = {"text": PLATES[i % 1000], "confidence": 0.9}
+          f.write(json.dumps(e) + "\n")
+  open(marker, "w").close()
 size = os.path.getsize(os.path.join(out, "events.jsonl"))
 print("events.jsonl: %d events, %.0f MB, written in %.1f s" % (a.events, size / 1e6, time.time() - t))
 
@@ -52,7 +57,7 @@ cams = "\n".join("  - {name: live%d}" % i for i in range(a.cameras))
 open(os.path.join(work, "c.yaml"), "w").write(f"""metrics: {{listen: "127.0.0.1:{port}"}}
 spool: {{dir: "{work}/spool"}}
 defaults:
-  fps_limit: 2
+  fps_limit: {a.fps}
   source: {{mode: url, url: "{a.media}", loop: true}}
   publishers: {{local_dir: "{out}"}}
   detectors: [{{type: yolo, confidence_threshold: 0.5, params: {{model: "{a.model}", classes: [person]}}}}]
@@ -91,15 +96,21 @@ try:
             pass
         if covered >= size: break
         time.sleep(0.5)
-    print("index built in %.1f s (%.0f MB events.db)" % (time.time() - t, os.path.getsize(db) / 1e6))
+    print("index built (or caught up) in %.1f s (%.0f MB events.db)" % (time.time() - t, os.path.getsize(db) / 1e6))
 
     api_ms, health_ms, errors, stop, by_kind = [], [], [], threading.Event(), {}
     KINDS = ["camera", "camera+label", "time range", "plate prefix", "plate fuzzy", "no such camera",
              "newest", "next page"]
 
+    # Each client from an address of its own, as browsers are (the listener
+    # takes 16 connections per address).
+    def connect(seed):
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                          source_address=("127.0.%d.%d" % (1 + seed // 200, 1 + seed % 200), 0))
+
     def client(seed):
         rnd = random.Random(seed)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = connect(seed)
         before = None
         while not stop.is_set():
             k = rnd.randrange(7)
@@ -126,11 +137,13 @@ try:
                     api_ms.append(ms)
                     by_kind.setdefault("by id", []).append(ms)
             except Exception as e:
-                errors.append(str(e)); conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                errors.append(str(e)); conn.close(); conn = connect(seed)
+                time.sleep(0.1)
 
     def prober():
         while not stop.is_set():
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # a probe's own connection
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5,  # a probe's own connection
+                                              source_address=("127.0.100.1", 0))
             try:
                 st, _, ms = get(conn, "/healthz")
                 health_ms.append(ms if st == 200 else 5000)
@@ -150,9 +163,9 @@ try:
         v = sorted(v)
         return v[min(len(v) - 1, int(len(v) * p / 100))] if v else float("nan")
 
-    print("%d cameras, %d clients, %.0f s: API %d requests, p50 %.1f ms, p99 %.1f ms; "
+    print("%d cameras at %g fps, %d clients, %.0f s: API %d requests, p50 %.1f ms, p99 %.1f ms; "
           "/healthz %d probes, p50 %.1f ms, p99 %.1f ms; %d errors"
-          % (a.cameras, a.clients, a.seconds, len(api_ms), pct(api_ms, 50), pct(api_ms, 99),
+          % (a.cameras, a.fps, a.clients, a.seconds, len(api_ms), pct(api_ms, 50), pct(api_ms, 99),
              len(health_ms), pct(health_ms, 50), pct(health_ms, 99), len(errors)))
     print("p99 by query: " + ", ".join("%s %.1f ms" % (k, pct(v, 99)) for k, v in sorted(by_kind.items())))
     r = subprocess.run(["sh", "-c", "grep -c . %s/events.jsonl" % out], capture_output=True, text=True)
@@ -160,4 +173,4 @@ try:
 finally:
     kvs.terminate()
     kvs.wait(timeout=60)
-    shutil.rmtree(work, ignore_errors=True)
+    if not a.work: shutil.rmtree(work, ignore_errors=True)
