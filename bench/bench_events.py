@@ -17,6 +17,7 @@ ap.add_argument("--events", type=int, default=1000000)
 ap.add_argument("--cameras", type=int, default=16)
 ap.add_argument("--clients", type=int, default=20)
 ap.add_argument("--seconds", type=float, default=30)
+ap.add_argument("--think", type=float, default=0, help="seconds a client waits between requests")
 ap.add_argument("--fps", type=float, default=1, help="each camera's fps_limit")
 ap.add_argument("--work", help="keep the events (and their index) here for the next run")
 a = ap.parse_args()
@@ -84,6 +85,8 @@ try:
         except OSError:
             time.sleep(0.2)
     t = time.time()
+    c.timeout = 300
+    c.close()
     get(c, "/api/v1/events?limit=1")  # opens the index
     db = os.path.join(out, "events.db")
     covered = 0
@@ -132,6 +135,7 @@ try:
                 by_kind.setdefault(KINDS[k], []).append(ms)
                 page = json.loads(body)
                 before = page["next_before"]
+                time.sleep(a.think)
                 if page["events"] and rnd.random() < 0.2:
                     st, _, ms = get(conn, "/api/v1/events/" + page["events"][0]["event_id"])
                     api_ms.append(ms)
@@ -163,9 +167,9 @@ try:
         v = sorted(v)
         return v[min(len(v) - 1, int(len(v) * p / 100))] if v else float("nan")
 
-    print("%d cameras at %g fps, %d clients, %.0f s: API %d requests, p50 %.1f ms, p99 %.1f ms; "
+    print("%d cameras at %g fps, %d clients (%g s between requests), %.0f s: API %d requests, p50 %.1f ms, p99 %.1f ms; "
           "/healthz %d probes, p50 %.1f ms, p99 %.1f ms; %d errors"
-          % (a.cameras, a.fps, a.clients, a.seconds, len(api_ms), pct(api_ms, 50), pct(api_ms, 99),
+          % (a.cameras, a.fps, a.clients, a.think, a.seconds, len(api_ms), pct(api_ms, 50), pct(api_ms, 99),
              len(health_ms), pct(health_ms, 50), pct(health_ms, 99), len(errors)))
     print("p99 by query: " + ", ".join("%s %.1f ms" % (k, pct(v, 99)) for k, v in sorted(by_kind.items())))
     r = subprocess.run(["sh", "-c", "grep -c . %s/events.jsonl" % out], capture_output=True, text=True)

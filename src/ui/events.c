@@ -174,14 +174,14 @@ static int newest_first(const void *a, const void *b)
 /* The index's answer for dir: its lines read back from events.jsonl (a line
  * that no longer says what was indexed, in a file replaced meanwhile, is
  * left out). Returns the offset the index covered, from which the file
- * must still be read. */
+ * must still be read, or -1 when the database failed. */
 static int64_t from_index(ui_index *ix, const char *path, scan *s)
 {
     int64_t covered = ui_index_covered(ix, NULL);
     ui_place *pl = malloc(sizeof *pl * (size_t)s->limit);
     int n = pl ? ui_index_find(ix, s->f, s->want_id, pl, s->limit) : -1;
     int fd = n > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    if (n < 0) covered = 0; /* the database failed: read the file */
+    if (n < 0) covered = -1; /* the database failed: read the file */
     for (int i = 0; fd >= 0 && i < n; i++) {
         if (pl[i].len <= 0 || pl[i].len > LINE_MAX_BYTES) continue;
         char *line = malloc((size_t)pl[i].len);
@@ -212,12 +212,12 @@ static json_t *collect(ui_index *const *ix, const char *const *dirs, int ndirs, 
         snprintf(path, sizeof path, "%s/events.jsonl", dirs[i]);
         s->dir = i;
         s->found = 0;
-        int64_t floor = ix && ix[i] ? from_index(ix[i], path, s) : 0;
+        int64_t floor = ix && ix[i] ? from_index(ix[i], path, s) : -1;
         s->found = 0; /* the unindexed end may hold newer ones: up to limit more */
-        /* With an index, only a bounded end is read (all of it but while
-         * the index is first built): queries stay fast during a rebuild. */
-        each_line_backwards(path, floor, floor > 0 ? UI_INDEXED_TAIL_BYTES : UI_EVENT_SCAN_BYTES,
-                            take_line, s);
+        /* With an index, only a bounded end is read: queries stay fast
+         * while it is (re)built. */
+        each_line_backwards(path, floor < 0 ? 0 : floor,
+                            floor < 0 ? UI_EVENT_SCAN_BYTES : UI_INDEXED_TAIL_BYTES, take_line, s);
     }
     size_t n = json_array_size(s->hits);
     json_t **v = malloc(sizeof *v * (n ? n : 1));
