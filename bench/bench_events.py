@@ -101,6 +101,15 @@ try:
         time.sleep(0.5)
     print("index built (or caught up) in %.1f s (%.0f MB events.db)" % (time.time() - t, os.path.getsize(db) / 1e6))
 
+    # Measured once every camera runs (16 models loading at start are not the steady state).
+    t = time.time()
+    while time.time() - t < 120:
+        st, body, _ = get(c, "/api/v1/cameras")
+        cams_now = json.loads(body)["cameras"] if st == 200 else []
+        if cams_now and all(x["state"] == "running" and x["analysed"] > 2 for x in cams_now): break
+        time.sleep(1)
+    print("cameras running after %.1f s more" % (time.time() - t))
+    time.sleep(5)
     api_ms, health_ms, errors, stop, by_kind = [], [], [], threading.Event(), {}
     KINDS = ["camera", "camera+label", "time range", "plate prefix", "plate fuzzy", "no such camera",
              "newest", "next page"]
