@@ -9,8 +9,8 @@ CC=$(command -v clang || command -v clang-14 || true)
 [ -n "$CC" ] || { echo "fuzz: clang not installed (scripts/setup.sh installs it)"; exit 1; }
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVS_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_config fuzz_event_json fuzz_m3u8 fuzz_ebml \
-  fuzz_spool_record fuzz_spool_segment >/dev/null
-for t in config event_json m3u8 ebml spool_record spool_segment; do
+  fuzz_spool_record fuzz_spool_segment fuzz_events_reader >/dev/null
+for t in config event_json m3u8 ebml spool_record spool_segment events_reader; do
   mkdir -p "build-fuzz/corpus-$t"
   echo "fuzz: $t for ${secs}s"
   LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0" \

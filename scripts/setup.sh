@@ -15,10 +15,10 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 BUILD_PKGS=(build-essential pkg-config cmake libavformat-dev libavcodec-dev libavutil-dev
-  libswscale-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
+  libswscale-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev
   libturbojpeg0-dev zlib1g-dev libcmocka-dev libmosquitto-dev nodejs npm curl ca-certificates openssl xz-utils)
 APT_PKGS=(openssl build-essential pkg-config cmake libavformat-dev libavcodec-dev libavutil-dev
-  libswscale-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev
+  libswscale-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev
   libturbojpeg0-dev zlib1g-dev libcmocka-dev libmosquitto-dev mosquitto mosquitto-clients ffmpeg fonts-dejavu-core python3-onnx python3-numpy
   nodejs npm valgrind clang libclang-rt-dev clang-format curl ca-certificates binutils xz-utils
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good

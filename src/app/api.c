@@ -3,15 +3,18 @@
  *   /                                  the page (src/ui/page, built in)
  *   /api/v1/cameras                    cameras with state, rates, detectors, zones
  *   /api/v1/cameras/{name}/snapshot.jpg  latest analysed frame, boxes drawn
- *   /api/v1/events?camera=&label=&limit=&before=   newest first, from the local sink
+ *   /api/v1/events?camera=&label=&since=&until=&plate=&fuzzy=&limit=&before=
+ *                                      newest first, from the local sink's index
+ *                                      (src/ui/index.c) and events.jsonl
  *   /api/v1/events/{id}                one event
  *   /api/v1/events/{id}/snapshot.jpg | crop-N.jpg   its images
  *   /api/v1/config                     the running config, secrets redacted
  *   /api/v1/publishers                 each publisher's health (api_publishers.c)
  * Camera state is read under the app's camera lock (a camera cannot be freed
- * while it is held); files are read outside it. Runs on the HTTP thread: a
- * slow browser never touches the pipeline. */
+ * while it is held); files are read outside it. Runs on the connection's
+ * thread: a slow browser never touches the pipeline, nor another request. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,89 @@ static json_t *zones_json(const cfg_camera *cc)
     return zones;
 }
 
+/* API requests at once (each on its connection's thread):
+ * more wait on their own threads, so however many browsers ask, the page
+ * takes at most API_AT_ONCE cores from the cameras, and never a probe's
+ * turn (/healthz, /metrics are answered without waiting here). */
+enum { MAX_INDEXES = 64, API_AT_ONCE = 2 };
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int busy;
+} g_gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void gate(bool enter)
+{
+    pthread_mutex_lock(&g_gate.mu);
+    if (enter) {
+        while (g_gate.busy >= API_AT_ONCE)
+            pthread_cond_wait(&g_gate.cv, &g_gate.mu);
+        g_gate.busy++;
+    } else {
+        g_gate.busy--;
+        pthread_cond_signal(&g_gate.cv);
+    }
+    pthread_mutex_unlock(&g_gate.mu);
+}
+
+/* One event index per local sink folder, opened at the first query for it
+ * and kept until api_stop. A folder whose index cannot be made (read-only,
+ * disk full) is read as before, from the end of its file. */
+static struct {
+    pthread_mutex_t mu;
+    char *dir[MAX_INDEXES];
+    ui_index *ix[MAX_INDEXES];
+    int64_t retry_ms[MAX_INDEXES]; /* when an index that could not be made is tried again */
+    int n;
+} g_idx = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static ui_index *index_for(const char *dir)
+{
+    pthread_mutex_lock(&g_idx.mu);
+    int i = 0;
+    while (i < g_idx.n && strcmp(g_idx.dir[i], dir) != 0)
+        i++;
+    if (i == g_idx.n && i < MAX_INDEXES) {
+        g_idx.dir[i] = kstrdup(dir);
+        g_idx.n++;
+    }
+    ui_index *ix = i < g_idx.n ? g_idx.ix[i] : NULL;
+    int64_t now = clock_wall_ms();
+    if (i < g_idx.n && !ix && now >= g_idx.retry_ms[i]) { /* the first time, or a minute on */
+        kerr err = {0};
+        ix = g_idx.ix[i] = ui_index_open(dir, &err);
+        g_idx.retry_ms[i] = now + 60000;
+        if (!ix)
+            log_kv(LOG_WARN, LOG_CTX("local_dir", dir),
+                   "no event index (the page reads events.jsonl instead): %s", err.msg);
+    }
+    pthread_mutex_unlock(&g_idx.mu);
+    return ix;
+}
+
+void api_stop(void)
+{
+    pthread_mutex_lock(&g_idx.mu);
+    for (int i = 0; i < g_idx.n; i++) {
+        ui_index_close(g_idx.ix[i]);
+        free(g_idx.dir[i]);
+        g_idx.ix[i] = NULL;
+        g_idx.retry_ms[i] = 0;
+    }
+    g_idx.n = 0;
+    pthread_mutex_unlock(&g_idx.mu);
+}
+
+/* The detector of the camera opened for config entry d, or NULL (disabled,
+ * or it failed to open): c->dets holds the enabled ones only. */
+static const detector *opened(const camera *c, const cfg_detector *d)
+{
+    for (int k = 0; k < c->ndet; k++)
+        if (c->dets[k].cfg == d) return c->dets[k].det;
+    return NULL;
+}
+
 static json_t *detectors_json(const camera *c)
 {
     json_t *dets = json_array();
@@ -75,7 +161,7 @@ static json_t *detectors_json(const camera *c)
         json_t *roi = json_array();
         for (int k = 0; k < d->nroi; k++)
             json_array_append_new(roi, json_string(d->roi[k]));
-        const detector *open = i < c->ndet ? c->dets[i].det : NULL;
+        const detector *open = opened(c, d);
         json_array_append_new(dets, json_pack("{sssbsosssoso}", "type", d->type, "enabled",
                                               d->enabled, "threshold",
                                               open ? json_real(open->threshold) : json_null(),
@@ -166,6 +252,26 @@ static void free_dirs(char **dirs, int n)
     free(dirs);
 }
 
+/* since/until: epoch milliseconds or ISO 8601; 0 when absent, -1 when bad. */
+static int64_t time_arg(const http_request *rq, const char *key)
+{
+    const char *v = http_query(rq, key);
+    if (!v || !*v) return 0;
+    char *end;
+    long long ms = strtoll(v, &end, 10);
+    if (end != v && !*end) return ms > 0 ? ms : -1;
+    int64_t t = clock_parse_iso(v);
+    return t > 0 ? t : -1;
+}
+
+static ui_index **indexes(char **dirs, int n)
+{
+    ui_index **ix = calloc((size_t)n + 1, sizeof *ix);
+    for (int i = 0; ix && i < n; i++)
+        ix[i] = index_for(dirs[i]);
+    return ix;
+}
+
 static bool event_list(app *a, const http_request *rq, http_response *rs)
 {
     const char *before = http_query(rq, "before"), *limit = http_query(rq, "limit");
@@ -176,12 +282,26 @@ static bool event_list(app *a, const http_request *rq, http_response *rs)
     if (limit && (end == limit || *end || lim < 1))
         return error_reply(rs, 400, "limit: a positive number is expected");
     const char *camera = http_query(rq, "camera"), *label = http_query(rq, "label");
+    const char *plate = http_query(rq, "plate"), *fuzzy = http_query(rq, "fuzzy");
+    ui_filter f = {.camera = camera && *camera ? camera : NULL,
+                   .label = label && *label ? label : NULL,
+                   .before = before,
+                   .fuzzy = fuzzy && strcmp(fuzzy, "0") != 0 && strcmp(fuzzy, "false") != 0,
+                   .since_ms = time_arg(rq, "since"),
+                   .until_ms = time_arg(rq, "until"),
+                   .limit = lim > UI_EVENTS_MAX ? UI_EVENTS_MAX : (int)lim};
+    if (f.since_ms < 0 || f.until_ms < 0)
+        return error_reply(rs, 400,
+                           "since/until: epoch milliseconds or ISO 8601 (2026-01-31T08:00:00Z)");
+    ui_plate_norm(plate, f.plate, sizeof f.plate);
+    if (plate && *plate && !f.plate[0])
+        return error_reply(rs, 400, "plate: letters or digits are expected");
     int n;
     char **dirs = local_dirs(a, &n);
+    ui_index **ix = indexes(dirs, n);
     kerr err = {0};
-    char *page = ui_events_page((const char *const *)dirs, n, camera && *camera ? camera : NULL,
-                                label && *label ? label : NULL, before,
-                                lim > UI_EVENTS_MAX ? UI_EVENTS_MAX : (int)lim, &err);
+    char *page = ui_events_query(ix, (const char *const *)dirs, n, &f, &err);
+    free(ix);
     free_dirs(dirs, n);
     if (!page) return error_reply(rs, 500, err.msg);
     rs->type = "application/json";
@@ -202,9 +322,10 @@ static bool one_event(app *a, const char *rest, http_response *rs)
     if (!ui_event_id_ok(id)) return error_reply(rs, 404, "no such event (ids are UUIDs)");
     int n;
     char **dirs = local_dirs(a, &n);
+    ui_index **ix = indexes(dirs, n);
     bool done;
     if (!slash) {
-        char *e = ui_event_find((const char *const *)dirs, n, id, NULL);
+        char *e = ui_event_find(ix, (const char *const *)dirs, n, id, NULL);
         done = e ? (rs->type = "application/json", rs->body = e, rs->len = strlen(e), true)
                  : error_reply(rs, 404, "no such event");
     } else {
@@ -218,7 +339,8 @@ static bool one_event(app *a, const char *rest, http_response *rs)
             done = error_reply(rs, 404, "no such image: snapshot.jpg or crop-N.jpg");
         } else {
             snprintf(which, sizeof which, "%.*s", (int)(wl - 4), img);
-            kerr_code rc = ui_event_image((const char *const *)dirs, n, id, which, &fd, &len, &err);
+            kerr_code rc =
+                ui_event_image(ix, (const char *const *)dirs, n, id, which, &fd, &len, &err);
             if (rc == KERR_OK) {
                 rs->type = "image/jpeg";
                 rs->fd = fd;
@@ -230,6 +352,7 @@ static bool one_event(app *a, const char *rest, http_response *rs)
                 done = error_reply(rs, rc == KERR_NOT_FOUND ? 404 : 403, err.msg);
         }
     }
+    free(ix);
     free_dirs(dirs, n);
     return done;
 }
@@ -276,11 +399,18 @@ bool api_route(void *user, const http_request *rq, http_response *rs)
     bool is_api = strncmp(rq->path, "/api/v1/", 8) == 0;
     const ui_asset *asset = is_api ? NULL : ui_asset_find(rq->path);
     if (!is_api && !asset && strncmp(rq->path, "/api/", 5) != 0) return false;
-    char token[512];
+    char token[UI_TOKEN_MAX + 2]; /* +2: a longer token (refused at load) would show */
     app_ui_token(a, token, sizeof token);
+    if (strlen(token) > UI_TOKEN_MAX) return deny(rs, UI_NEED_AUTH);
     ui_access ok = ui_check_access(token, app_http_loopback(a), http_header(rq, "Authorization"));
     if (ok != UI_ALLOW) return deny(rs, ok);
-    if (!asset) return is_api ? api(a, rq, rs) : error_reply(rs, 404, "no such API version");
+    if (!asset && !is_api) return error_reply(rs, 404, "no such API version");
+    if (!asset) {
+        gate(true);
+        bool done = api(a, rq, rs);
+        gate(false);
+        return done;
+    }
     rs->type = asset->type;
     rs->body = malloc(asset->len + 1);
     if (!rs->body) return error_reply(rs, 500, "out of memory");

@@ -697,6 +697,7 @@ int app_run(const char *path)
     log_info("drained in %.2f s", (double)(clock_mono_ns() - t0) / 1e9);
     summary(&a, a.cams, a.ncams, where);
     metrics_server_stop(a.http);
+    api_stop();
     for (int i = 0; i < a.ncams; i++)
         free_camera(&a, a.cams[i]);
     free(a.cams);

@@ -130,6 +130,8 @@ double view_rate(camera_view *v, int64_t analysed);
 bool api_route(void *app, const http_request *rq, http_response *rs);
 /* /api/v1/publishers (api_publishers.c) */
 bool api_publishers(app *a, http_response *rs);
+/* Closes the event indexes the API opened (after the listener stopped). */
+void api_stop(void);
 
 /* app.c: what cameras need from the app. */
 sched *app_sched(app *a);

@@ -57,7 +57,7 @@ const ynode *ynode_get(const ynode *map, const char *key);
 /* Camera names: 1-128 of letters, digits, '-', '_', '.' and space, not "." or
  * "..", no space at either end (names.c says why). *why (may be NULL) gets
  * the reason when false. */
-enum { CFG_CAMERA_NAME_MAX = 128 };
+enum { CFG_CAMERA_NAME_MAX = 128, CFG_UI_TOKEN_MAX = 4096 };
 /* The region when aws_region is not set, as the AWS SDKs find it (region.c);
  * NULL when none. Caller frees. */
 char *cfg_default_region(void);
@@ -166,7 +166,7 @@ typedef struct {
     char *worker_id;   /* NULL: hostname-pid */
     int lease_seconds;
     int max_cameras; /* per worker, 0: no cap */
-    char *ui_token;  /* NULL or "": none */
+    char *ui_token;  /* NULL or "": none; at most CFG_UI_TOKEN_MAX bytes */
     char *spool_dir;
     int64_t spool_max_bytes;
     int spool_fsync;      /* spool_fsync: 0 batch, 1 always, 2 never */

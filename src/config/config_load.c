@@ -438,6 +438,10 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
         cfg_check_keys(d, ui, "ui", (const char *const[]){"enabled", "token", NULL});
         cfg_read_bool(d, ui, "enabled", "ui", &cfg->ui_enabled);
         cfg_read_str(d, ui, "token", "ui", &cfg->ui_token);
+        if (cfg->ui_token && strlen(cfg->ui_token) > CFG_UI_TOKEN_MAX)
+            cfg_diag_add(d, ynode_get(ui, "token"), "ui.token",
+                         "%zu bytes: at most %d are compared, so a longer token is refused",
+                         strlen(cfg->ui_token), (int)CFG_UI_TOKEN_MAX);
     }
     cfg->spool_dir = kstrdup("./spool");
     cfg->spool_max_bytes = 1LL << 30;

@@ -1,10 +1,22 @@
+/* The listener: /metrics, /healthz, /readyz and the routes of the page.
+ * One thread per connection, so no request (a slow events query, a big
+ * image to a slow browser) ever waits behind another, health probes
+ * included. Connections that have not sent a whole request are the only ones
+ * that can hold the listener: each request must arrive within
+ * HTTP_REQUEST_S whatever its pace (an idle timer alone is reset by every
+ * byte of a client that sends one a second), and above HTTP_SOFT_LIMIT
+ * connections each new one closes the one that has waited longest for its
+ * request, so a probe that sends its request at once always gets in. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metrics.h"
@@ -15,7 +27,24 @@ typedef int mhd_result;
 typedef enum MHD_Result mhd_result;
 #endif
 
-enum { HTTP_MAX_CONNECTIONS = 128, HTTP_MAX_PER_IP = 16, HTTP_IDLE_TIMEOUT_S = 5 };
+enum {
+    HTTP_MAX_CONNECTIONS = 192, /* hard: refused at accept beyond this */
+    HTTP_SOFT_LIMIT = 96,       /* above: the longest-waiting unfinished request is closed */
+    HTTP_MAX_PER_IP = 16,
+    HTTP_IDLE_TIMEOUT_S = 5,
+    HTTP_REQUEST_S = 10, /* a whole request line and headers, however sent */
+    HTTP_EVICT_AFTER_MS = 250,
+    HTTP_STACK_BYTES = 1 << 20,
+};
+
+/* A connection as the listener's guard sees it. fd is shut down (never
+ * closed: MHD owns it) only under mu, and the slot is dropped under mu before
+ * MHD closes the socket, so a shutdown never reaches a reused descriptor. */
+typedef struct {
+    int fd;
+    bool used, answering; /* answering: a whole request came, its answer is being made */
+    int64_t since_ms;     /* the start of the wait for the current request */
+} conn_slot;
 
 struct metrics_server {
     struct MHD_Daemon *d;
@@ -24,7 +53,107 @@ struct metrics_server {
     http_route_fn route;
     void *route_user;
     bool loopback;
+    pthread_mutex_t mu;
+    conn_slot slots[HTTP_MAX_CONNECTIONS];
+    int nconn;
+    long evicted;
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under mu: closes requests older than HTTP_REQUEST_S, then, while more
+ * than HTTP_SOFT_LIMIT are open, the one that has waited longest. */
+static void guard_locked(metrics_server *s, int64_t now)
+{
+    for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
+        conn_slot *c = &s->slots[i];
+        if (c->used && !c->answering && c->fd >= 0 && now - c->since_ms > HTTP_REQUEST_S * 1000) {
+            shutdown(c->fd, SHUT_RDWR);
+            c->fd = -1; /* once */
+            s->evicted++;
+        }
+    }
+    int open = 0;
+    for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++)
+        open += s->slots[i].used && s->slots[i].fd >= 0;
+    while (open > HTTP_SOFT_LIMIT) {
+        conn_slot *old = NULL;
+        for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
+            conn_slot *c = &s->slots[i];
+            if (c->used && !c->answering && c->fd >= 0 &&
+                now - c->since_ms >= HTTP_EVICT_AFTER_MS && (!old || c->since_ms < old->since_ms))
+                old = c;
+        }
+        if (!old) break;
+        shutdown(old->fd, SHUT_RDWR);
+        old->fd = -1;
+        s->evicted++;
+        open--;
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    metrics_server *s = cls;
+    pthread_mutex_lock(&s->mu);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_slot *slot = NULL;
+        for (int i = 0; i < HTTP_MAX_CONNECTIONS && !slot; i++)
+            if (!s->slots[i].used) slot = &s->slots[i];
+        if (slot)
+            *slot = (conn_slot){.fd = fd ? fd->connect_fd : -1, .used = true, .since_ms = now_ms()};
+        *socket_context = slot;
+        s->nconn++;
+        guard_locked(s, now_ms());
+    } else {
+        conn_slot *slot = *socket_context;
+        if (slot) slot->used = false;
+        *socket_context = NULL;
+        s->nconn--;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static conn_slot *slot_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+static void mark(metrics_server *s, struct MHD_Connection *c, bool answering)
+{
+    pthread_mutex_lock(&s->mu);
+    conn_slot *slot = slot_of(c);
+    if (slot) {
+        slot->answering = answering;
+        slot->since_ms = now_ms();
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)con_cls, (void)toe;
+    mark(cls, c, false); /* keep-alive: the wait for the next request starts */
+}
+
+long metrics_server_evicted(metrics_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    long n = s->evicted;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
 
 const char *http_query(const http_request *rq, const char *key)
 {
@@ -88,6 +217,7 @@ static mhd_result handle(void *cls, struct MHD_Connection *c, const char *url, c
 {
     (void)version, (void)upload, (void)upload_len, (void)ptr;
     metrics_server *s = cls;
+    mark(s, c, true);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(c, 405, "text/plain", "method not allowed\n", false);
     if (strcmp(url, "/metrics") == 0) {
@@ -139,16 +269,21 @@ metrics_server *metrics_serve(const char *listen, ready_fn ready, void *user, ht
     s->route = route;
     s->route_user = route_user;
     s->loopback = (ntohl(addr.sin_addr.s_addr) >> 24) == 127;
-    /* epoll (or poll): no FD_SETSIZE ceiling. The limits keep slow or many
-     * clients from taking the descriptors the cameras and the spool need, and
-     * one address from starving the health probes of the others. */
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, (uint16_t)port, NULL,
-                            NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_END);
+    pthread_mutex_init(&s->mu, NULL);
+    /* Poll (no FD_SETSIZE ceiling), a thread per connection. The limits keep
+     * slow or many clients from taking the descriptors the cameras and the
+     * spool need, and one address from starving the health probes of the
+     * others; the guard (on_connection) keeps slow senders from filling them. */
+    s->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO,
+        (uint16_t)port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)HTTP_MAX_PER_IP, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_BYTES, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->d) {
+        pthread_mutex_destroy(&s->mu);
         free(s);
         kerr_set(err, KERR_IO, "cannot listen on %s (address in use or not local?)", listen);
         return NULL;
@@ -162,5 +297,6 @@ void metrics_server_stop(metrics_server *s)
 {
     if (!s) return;
     MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

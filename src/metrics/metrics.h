@@ -102,6 +102,8 @@ typedef bool (*http_route_fn)(void *user, const http_request *rq, http_response 
 /* A query-string argument, or NULL. */
 const char *http_query(const http_request *rq, const char *key);
 const char *http_header(const http_request *rq, const char *name);
+/* Connections the listener closed for sending their request too slowly. */
+long metrics_server_evicted(metrics_server *s);
 /* The listener's address is loopback (127.0.0.0/8). */
 bool metrics_server_loopback(const metrics_server *s);
 

@@ -13,9 +13,9 @@ extern const publisher_ops publisher_mqtt;
 
 /* One line per publisher. */
 static const void *const k_builtin[] = {
-    &publisher_local, &publisher_s3,          &publisher_kinesis, &publisher_dynamodb,
-    &publisher_sns,   &publisher_eventbridge, &publisher_webhook, &publisher_mqtt,
-    NULL,
+    &publisher_local,    &publisher_s3,   &publisher_kinesis,
+    &publisher_dynamodb, &publisher_sns,  &publisher_eventbridge,
+    &publisher_webhook,  &publisher_mqtt, NULL,
 };
 
 static const char *name_of(const void *e)

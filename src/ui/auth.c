@@ -3,6 +3,7 @@
  * themselves once asked); without one the page is open on loopback only. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -14,21 +15,26 @@ static bool same(const char *a, size_t alen, const char *b)
     return alen == blen && CRYPTO_memcmp(a, b, blen) == 0;
 }
 
-/* "Basic base64(user:password)": the password part. */
+/* "Basic base64(user:password)": the password part. Room for any user name
+ * of up to 1 KiB beside the longest token the config accepts. */
 static bool basic_password_is(const char *b64, const char *token)
 {
     size_t n = strlen(b64);
-    if (n == 0 || n > 1024 || n % 4) return false;
-    unsigned char out[800];
+    if (n == 0 || n > 4 * ((UI_TOKEN_MAX + 1024 + 2) / 3 + 1) || n % 4) return false;
+    unsigned char *out = malloc(n / 4 * 3 + 1);
+    if (!out) return false;
     int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
-    if (len < 0) return false;
-    while (len > 0 && n > 0 && b64[--n] == '=') /* DecodeBlock counts the padding */
-        len--;
-    out[len] = '\0';
-    const char *colon = memchr(out, ':', (size_t)len);
-    if (!colon) return false;
-    const char *pw = colon + 1;
-    return same(pw, (size_t)len - (size_t)(pw - (const char *)out), token);
+    bool ok = false;
+    if (len >= 0) {
+        while (len > 0 && n > 0 && b64[--n] == '=') /* DecodeBlock counts the padding */
+            len--;
+        out[len] = '\0';
+        const char *colon = memchr(out, ':', (size_t)len);
+        const char *pw = colon ? colon + 1 : NULL;
+        ok = pw && same(pw, (size_t)len - (size_t)(pw - (const char *)out), token);
+    }
+    free(out);
+    return ok;
 }
 
 ui_access ui_check_access(const char *token, bool loopback, const char *authorization)

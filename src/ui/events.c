@@ -32,7 +32,8 @@ bool ui_event_id_ok(const char *id)
  * skipped (a torn or foreign file must not take the memory). */
 typedef bool (*line_fn)(void *user, const char *line, size_t len);
 
-static void each_line_backwards(const char *path, size_t max_bytes, line_fn fn, void *user)
+static void each_line_backwards(const char *path, int64_t floor, size_t max_bytes, line_fn fn,
+                                void *user)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
@@ -42,11 +43,12 @@ static void each_line_backwards(const char *path, size_t max_bytes, line_fn fn, 
         return;
     }
     off_t pos = st.st_size;
+    if (floor > pos) floor = 0;                      /* the file was replaced: all of it */
     size_t read_total = 0, cap = 2 * CHUNK, len = 0; /* buf[0, len): the unfinished start */
     char *buf = malloc(cap);
     bool more = buf != NULL, skipping = false;
-    while (more && pos > 0 && read_total < max_bytes) {
-        size_t n = pos > CHUNK ? CHUNK : (size_t)pos;
+    while (more && pos > floor && read_total < max_bytes) {
+        size_t n = pos - floor > CHUNK ? CHUNK : (size_t)(pos - floor);
         if (len + n > cap) {
             if (len + n > LINE_MAX_BYTES) { /* one huge line: drop what we have of it */
                 len = 0;
@@ -73,46 +75,91 @@ static void each_line_backwards(const char *path, size_t max_bytes, line_fn fn, 
         }
         len = end;
     }
-    if (more && pos == 0 && len > 0 && !skipping) fn(user, buf, len);
+    if (more && pos == floor && len > 0 && !skipping) fn(user, buf, len);
     free(buf);
     close(fd);
 }
 
 typedef struct {
-    const char *camera, *label, *before, *want_id;
+    const ui_filter *f;
+    const char *want_id;
     int limit, dir;
     json_t *hits; /* array of {"e": event, "dir": n} */
     int found;
 } scan;
 
-static bool str_is(json_t *o, const char *key, const char *want)
+static void drop_unless(json_t *e, const char *key, int (*ok)(const json_t *))
 {
-    const char *v = json_string_value(json_object_get(o, key));
-    return v && strcmp(v, want) == 0;
+    json_t *v = json_object_get(e, key);
+    if (v && !ok(v)) json_object_del(e, key);
+}
+
+static int is_string(const json_t *v)
+{
+    return json_is_string(v);
+}
+static int is_string_or_null(const json_t *v)
+{
+    return json_is_string(v) || json_is_null(v);
+}
+static int is_number(const json_t *v)
+{
+    return json_is_number(v);
+}
+static int is_object(const json_t *v)
+{
+    return json_is_object(v);
+}
+
+void ui_event_sanitize(json_t *e)
+{
+    static const char *const strings[] = {"camera_name", "label",     "detector",   "detected_at",
+                                          "stream_name", "worker_id", "event_type", NULL};
+    for (int i = 0; strings[i]; i++)
+        drop_unless(e, strings[i], is_string);
+    drop_unless(e, "snapshot", is_string_or_null);
+    drop_unless(e, "confidence", is_number);
+    drop_unless(e, "track_id", is_number);
+    drop_unless(e, "plate", is_object);
+    json_t *plate = json_object_get(e, "plate");
+    if (plate) drop_unless(plate, "text", is_string);
+    json_t *crops = json_object_get(e, "crops");
+    if (crops && !json_is_array(crops))
+        json_object_del(e, "crops");
+    else if (crops)
+        for (size_t i = json_array_size(crops); i-- > 0;)
+            if (!json_is_string(json_array_get(crops, i))) json_array_remove(crops, i);
+}
+
+/* The event on a line when it is one that is asked for (a new reference), else NULL. */
+static json_t *wanted(const scan *s, const char *line, size_t len)
+{
+    json_t *e = json_loadb(line, len, 0, NULL);
+    ui_event_key k;
+    if (json_is_object(e)) {
+        ui_event_sanitize(e);
+        ui_event_fields(e, &k);
+        bool keep = s->want_id ? k.id && strcmp(k.id, s->want_id) == 0 : ui_filter_match(s->f, &k);
+        if (keep) return e;
+    }
+    json_decref(e);
+    return NULL;
+}
+
+static void add_hit(scan *s, json_t *e)
+{
+    json_t *h = json_object();
+    json_object_set_new(h, "e", e);
+    json_object_set_new(h, "dir", json_integer(s->dir));
+    json_array_append_new(s->hits, h);
 }
 
 static bool take_line(void *user, const char *line, size_t len)
 {
     scan *s = user;
-    json_t *e = json_loadb(line, len, 0, NULL);
-    if (!json_is_object(e)) {
-        json_decref(e);
-        return true;
-    }
-    const char *id = json_string_value(json_object_get(e, "event_id"));
-    bool keep = id && ui_event_id_ok(id);
-    if (keep && s->want_id) keep = strcmp(id, s->want_id) == 0;
-    if (keep && s->before) keep = strcmp(id, s->before) < 0;
-    if (keep && s->camera) keep = str_is(e, "camera_name", s->camera);
-    if (keep && s->label) keep = str_is(e, "label", s->label);
-    if (!keep) {
-        json_decref(e);
-        return true;
-    }
-    json_t *h = json_object();
-    json_object_set_new(h, "e", e);
-    json_object_set_new(h, "dir", json_integer(s->dir));
-    json_array_append_new(s->hits, h);
+    json_t *e = wanted(s, line, len);
+    if (!e) return true;
+    add_hit(s, e);
     return ++s->found < s->limit;
 }
 
@@ -124,7 +171,40 @@ static int newest_first(const void *a, const void *b)
                    json_string_value(json_object_get(y, "event_id")));
 }
 
-static json_t *collect(const char *const *dirs, int ndirs, scan *s)
+/* The index's answer for dir: its lines read back from events.jsonl (a line
+ * that no longer says what was indexed, in a file replaced meanwhile, is
+ * left out). Returns the offset the index covered, from which the file
+ * must still be read, or -1 when the database failed. */
+static int64_t from_index(ui_index *ix, const char *path, scan *s)
+{
+    int64_t covered = ui_index_covered(ix, NULL);
+    ui_place *pl = malloc(sizeof *pl * (size_t)s->limit);
+    int n = pl ? ui_index_find(ix, s->f, s->want_id, pl, s->limit) : -1;
+    int fd = n > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (n < 0) covered = -1; /* the database failed: read the file */
+    for (int i = 0; fd >= 0 && i < n; i++) {
+        if (pl[i].len <= 0 || pl[i].len > LINE_MAX_BYTES) continue;
+        char *line = malloc((size_t)pl[i].len);
+        if (line && pread(fd, line, (size_t)pl[i].len, pl[i].off) == pl[i].len) {
+            json_t *e = wanted(s, line, (size_t)pl[i].len);
+            if (e) {
+                add_hit(s, e);
+                s->found++;
+            }
+        }
+        free(line);
+    }
+    if (fd >= 0) close(fd);
+    free(pl);
+    return covered;
+}
+
+static const char *hit_id(json_t *h)
+{
+    return json_string_value(json_object_get(json_object_get(h, "e"), "event_id"));
+}
+
+static json_t *collect(ui_index *const *ix, const char *const *dirs, int ndirs, scan *s)
 {
     s->hits = json_array();
     for (int i = 0; i < ndirs; i++) {
@@ -132,7 +212,12 @@ static json_t *collect(const char *const *dirs, int ndirs, scan *s)
         snprintf(path, sizeof path, "%s/events.jsonl", dirs[i]);
         s->dir = i;
         s->found = 0;
-        each_line_backwards(path, UI_EVENT_SCAN_BYTES, take_line, s);
+        int64_t floor = ix && ix[i] ? from_index(ix[i], path, s) : -1;
+        s->found = 0; /* the unindexed end may hold newer ones: up to limit more */
+        /* With an index, only a bounded end is read: queries stay fast
+         * while it is (re)built. */
+        each_line_backwards(path, floor < 0 ? 0 : floor,
+                            floor < 0 ? UI_EVENT_SCAN_BYTES : UI_INDEXED_TAIL_BYTES, take_line, s);
     }
     size_t n = json_array_size(s->hits);
     json_t **v = malloc(sizeof *v * (n ? n : 1));
@@ -141,19 +226,26 @@ static json_t *collect(const char *const *dirs, int ndirs, scan *s)
         v[i] = json_incref(json_array_get(s->hits, i));
     qsort(v, n, sizeof *v, newest_first);
     json_t *sorted = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(sorted, v[i]);
+    for (size_t i = 0; i < n; i++) {
+        /* the same event from the index and the end of the file (indexed meanwhile) */
+        if (i > 0 && strcmp(hit_id(v[i]), hit_id(v[i - 1])) == 0 &&
+            json_equal(json_object_get(v[i], "dir"), json_object_get(v[i - 1], "dir")))
+            json_decref(v[i]);
+        else
+            json_array_append_new(sorted, v[i]);
+    }
     free(v);
     json_decref(s->hits);
     return sorted;
 }
 
-char *ui_events_page(const char *const *dirs, int ndirs, const char *camera, const char *label,
-                     const char *before, int limit, kerr *err)
+char *ui_events_query(ui_index *const *ix, const char *const *dirs, int ndirs, const ui_filter *f,
+                      kerr *err)
 {
+    int limit = f->limit;
     if (limit <= 0 || limit > UI_EVENTS_MAX) limit = limit <= 0 ? 50 : UI_EVENTS_MAX;
-    scan s = {.camera = camera, .label = label, .before = before, .limit = limit};
-    json_t *hits = collect(dirs, ndirs, &s);
+    scan s = {.f = f, .limit = limit};
+    json_t *hits = collect(ix, dirs, ndirs, &s);
     json_t *events = json_array();
     size_t n = json_array_size(hits);
     for (size_t i = 0; i < n && i < (size_t)limit; i++)
@@ -171,11 +263,20 @@ char *ui_events_page(const char *const *dirs, int ndirs, const char *camera, con
     return text;
 }
 
-/* The event's object and folder index, or NULL. */
-static json_t *find(const char *const *dirs, int ndirs, const char *id, int *dir)
+char *ui_events_page(const char *const *dirs, int ndirs, const char *camera, const char *label,
+                     const char *before, int limit, kerr *err)
 {
-    scan s = {.want_id = id, .limit = 1};
-    json_t *hits = collect(dirs, ndirs, &s);
+    ui_filter f = {.camera = camera, .label = label, .before = before, .limit = limit};
+    return ui_events_query(NULL, dirs, ndirs, &f, err);
+}
+
+/* The event's object and folder index, or NULL. */
+static json_t *find(ui_index *const *ix, const char *const *dirs, int ndirs, const char *id,
+                    int *dir)
+{
+    ui_filter none = {0};
+    scan s = {.f = &none, .want_id = id, .limit = 1};
+    json_t *hits = collect(ix, dirs, ndirs, &s);
     json_t *h = json_array_get(hits, 0);
     json_t *e = h ? json_incref(json_object_get(h, "e")) : NULL;
     if (h && dir) *dir = (int)json_integer_value(json_object_get(h, "dir"));
@@ -183,9 +284,10 @@ static json_t *find(const char *const *dirs, int ndirs, const char *id, int *dir
     return e;
 }
 
-char *ui_event_find(const char *const *dirs, int ndirs, const char *id, int *dir)
+char *ui_event_find(ui_index *const *ix, const char *const *dirs, int ndirs, const char *id,
+                    int *dir)
 {
-    json_t *e = find(dirs, ndirs, id, dir);
+    json_t *e = find(ix, dirs, ndirs, id, dir);
     char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
     json_decref(e);
     return text;
@@ -215,11 +317,11 @@ static int open_inside(const char *dir, const char *path, size_t *len, kerr *err
     return fd;
 }
 
-kerr_code ui_event_image(const char *const *dirs, int ndirs, const char *id, const char *which,
-                         int *fd, size_t *len, kerr *err)
+kerr_code ui_event_image(ui_index *const *ix, const char *const *dirs, int ndirs, const char *id,
+                         const char *which, int *fd, size_t *len, kerr *err)
 {
     int dir = 0;
-    json_t *e = find(dirs, ndirs, id, &dir);
+    json_t *e = find(ix, dirs, ndirs, id, &dir);
     if (!e) return kerr_set(err, KERR_NOT_FOUND, "no event %s", id);
     const char *path = NULL;
     char *end = NULL;

@@ -36,6 +36,15 @@ with open(out, "w") as f:
                             "camera_name": "archive", "detector": "yolo", "label": "hostile",
                             "confidence": 0.5, "track_id": 0, "detected_at": "2026-01-01T00:00:00.000Z",
                             "snapshot": p, "crops": [p]}) + "\n")
+    for n, plate in enumerate(("AB 123", "ab129", "ZZ1")):  # for the page's plate filter
+        f.write(json.dumps({"schema_version": 1, "event_id": f"00000000-0000-7000-a000-00000000000{n}",
+                            "camera_name": "archive", "detector": "alpr", "label": "plate",
+                            "confidence": 0.8, "track_id": 0, "detected_at": "2026-01-01T00:00:00.000Z",
+                            "snapshot": None, "crops": [], "plate": {"text": plate}}) + "\n")
+    # The newest line of all, hostile (issue 26.11): the page must still list the others.
+    f.write('{"event_id": "ffffffff-ffff-7fff-bfff-ffffffffffff", "camera_name": "evil", '
+            '"label": {"toString": 0, "valueOf": 0}, "confidence": "high", "detected_at": {}, '
+            '"plate": {"text": {"toString": 0}}, "crops": [{}], "track_id": []}\n')
 PYEOF
 cat >"$WORK/c.yaml" <<YAML
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
@@ -105,11 +114,23 @@ has_event() { get "/api/v1/events?camera=front%20door&limit=1" "${AUTH[@]}" >/de
 wait_for 30 has_event || fail "no event from front door"
 expect 200 "/api/v1/events?camera=archive&limit=100000" "${AUTH[@]}"
 [ "$(json "len(d['events'])")" = 200 ] || fail "limit not capped at 200: $(json "len(d['events'])")"
-[ "$(json "d['events'][0]['label']")" = hostile ] || fail "not newest first"
+[ "$(json "d['events'][0]['label']")" = plate ] || fail "not newest first"
 NEXT=$(json "d['next_before']")
 expect 200 "/api/v1/events?camera=archive&limit=200&before=$NEXT" "${AUTH[@]}"
-[ "$(json "len(d['events'])")" = 102 ] && [ "$(json "d['next_before']")" = None ] || fail "second page: $(json "len(d['events'])")"
+[ "$(json "len(d['events'])")" = 105 ] && [ "$(json "d['next_before']")" = None ] || fail "second page: $(json "len(d['events'])")"
 [ "$(json "d['events'][-1]['event_id']")" = 00000000-0000-7000-8000-000000000000 ] || fail "the oldest event is not last"
+expect 200 "/api/v1/events?camera=evil" "${AUTH[@]}"
+[ "$(json "'label' in d['events'][0] or 'confidence' in d['events'][0]")" = False ] || fail "wrong-typed fields kept: $(cat "$WORK/body")"
+expect 200 "/api/v1/events?plate=ab12&camera=archive" "${AUTH[@]}"
+[ "$(json "sorted(e['plate']['text'] for e in d['events'])")" = "['AB 123', 'ab129']" ] || fail "plate prefix: $(head -c 300 "$WORK/body")"
+expect 200 "/api/v1/events?plate=AB124&fuzzy=1" "${AUTH[@]}"
+[ "$(json "sorted(e['plate']['text'] for e in d['events'])")" = "['AB 123', 'ab129']" ] || fail "plate fuzzy: $(head -c 300 "$WORK/body")"
+expect 200 "/api/v1/events?camera=archive&until=2026-01-01T00:00:00Z&limit=200" "${AUTH[@]}"
+[ "$(json "len(d['events'])")" = 200 ] || fail "until: $(json "len(d['events'])")"
+expect 200 "/api/v1/events?camera=archive&since=2026-01-01T00:00:00.001Z" "${AUTH[@]}"
+[ "$(json "len(d['events'])")" = 0 ] || fail "since: $(json "len(d['events'])")"
+expect 400 "/api/v1/events?since=yesterday" "${AUTH[@]}"
+[ -s "$WORK/out/events.db" ] || fail "no event index beside events.jsonl"
 expect 200 "/api/v1/events?label=person&limit=5" "${AUTH[@]}"
 [ "$(json "all(e['label'] == 'person' for e in d['events']) and len(d['events']) == 5")" = True ] || fail "label filter"
 ID=$(json "[e for e in d['events'] if e['camera_name'] == 'front door'][0]['event_id']")

@@ -130,6 +130,24 @@ async function waitFor(what, fn, ms = 20000) {
       return cams.length > 0 && cams.every((t) => t.includes(camA));
     });
     await page.screenshot({ path: path.join(shots, 'events.png') });
+    // The plate filter (prefix, and one character off).
+    await page.selectOption('#filter-camera', '');
+    await page.fill('#filter-plate', 'AB124');
+    await page.check('#filter-fuzzy');
+    await page.click('#event-filter button');
+    await waitFor('plate-filtered events', async () => {
+      const rows = await page.locator('#event-list .event').allTextContents();
+      return rows.length === 2 && rows.every((t) => t.includes('archive'));
+    });
+    await page.screenshot({ path: path.join(shots, 'events-plate.png') });
+    await page.fill('#filter-plate', '');
+    await page.uncheck('#filter-fuzzy');
+    await page.selectOption('#filter-camera', camA);
+    await page.click('#event-filter button');
+    await waitFor('camera-filtered events again', async () => {
+      const cams = await page.locator('#event-list .event').allTextContents();
+      return cams.length > 0 && cams.every((t) => t.includes(camA));
+    });
     await page.locator('#event-list .event img').first().click();
     await waitFor('the snapshot dialog', async () => page.evaluate(() =>
       document.getElementById('viewer').open && document.getElementById('viewer-img').complete && document.getElementById('viewer-img').naturalWidth > 0));

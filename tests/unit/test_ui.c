@@ -53,6 +53,45 @@ static void token_rules(void **state)
     assert_int_equal(ui_check_access("", false, "Bearer "), UI_NO_TOKEN);
 }
 
+/* Issue 26.5: a token is compared whole whatever its length (a 1000-byte
+ * one as the basic-auth password was refused), and the config refuses the
+ * tokens the code could not hold. */
+static void long_tokens(void **state)
+{
+    (void)state;
+    char *token = malloc(1001), *h = malloc(2000), *prefix = malloc(600);
+    for (int i = 0; i < 1000; i++)
+        token[i] = (char)('a' + i % 26);
+    token[1000] = '\0';
+    snprintf(h, 2000, "Bearer %s", token);
+    assert_int_equal(ui_check_access(token, false, h), UI_ALLOW);
+    snprintf(h, 2000, "Bearer %.511s", token);
+    assert_int_equal(ui_check_access(token, false, h), UI_NEED_AUTH);
+    char *pair = malloc(1100);
+    snprintf(pair, 1100, "operator:%s", token);
+    unsigned char *b64 = malloc(1600);
+    EVP_EncodeBlock(b64, (const unsigned char *)pair, (int)strlen(pair));
+    snprintf(h, 2000, "Basic %s", b64);
+    assert_int_equal(ui_check_access(token, false, h), UI_ALLOW);
+    snprintf(prefix, 600, "%.511s", token);
+    assert_int_equal(ui_check_access(prefix, false, h), UI_NEED_AUTH);
+
+    size_t big = UI_TOKEN_MAX + 1;
+    char *yaml = malloc(big + 64);
+    int n = snprintf(yaml, big + 64, "ui: {token: \"");
+    memset(yaml + n, 'k', big);
+    snprintf(yaml + n + big, 64, "\"}\n");
+    cfg_diags d = {0};
+    config *c = config_load_all(&app_cfg_readers, "t.yaml", yaml, &d);
+    bool said = false;
+    for (size_t i = 0; i < d.n; i++)
+        said |= strstr(d.items[i].path, "ui.token") != NULL;
+    assert_true(said);
+    cfg_diags_free(&d);
+    config_free(c);
+    free(yaml), free(pair), free(b64), free(prefix), free(h), free(token);
+}
+
 static void event_ids(void **state)
 {
     (void)state;
@@ -191,13 +230,13 @@ static void events_newest_first_paged_filtered(void **state)
 
     int dir = -1;
     id_of(1003, want);
-    char *one = ui_event_find(dirs, 2, want, &dir);
+    char *one = ui_event_find(NULL, dirs, 2, want, &dir);
     assert_non_null(one);
     assert_int_equal(dir, 1);
     assert_non_null(strstr(one, want));
     free(one);
     id_of(5000, want);
-    assert_null(ui_event_find(dirs, 2, want, &dir));
+    assert_null(ui_event_find(NULL, dirs, 2, want, &dir));
 }
 
 static void event_images_stay_inside(void **state)
@@ -215,13 +254,17 @@ static void event_images_stay_inside(void **state)
     int fd = -1;
     size_t len = 0;
     kerr err = {0};
-    assert_int_equal(ui_event_image(dirs, 2, want, "snapshot", &fd, &len, &err), KERR_OK);
+    assert_int_equal(ui_event_image(NULL, dirs, 2, want, "snapshot", &fd, &len, &err), KERR_OK);
     assert_int_equal(len, 8);
     close(fd);
-    assert_int_equal(ui_event_image(dirs, 2, want, "crop-0", &fd, &len, &err), KERR_NOT_FOUND);
-    assert_int_equal(ui_event_image(dirs, 2, want, "crop-1", &fd, &len, &err), KERR_NOT_FOUND);
-    assert_int_equal(ui_event_image(dirs, 2, want, "crop-x", &fd, &len, &err), KERR_NOT_FOUND);
-    assert_int_equal(ui_event_image(dirs, 2, want, "../frame", &fd, &len, &err), KERR_NOT_FOUND);
+    assert_int_equal(ui_event_image(NULL, dirs, 2, want, "crop-0", &fd, &len, &err),
+                     KERR_NOT_FOUND);
+    assert_int_equal(ui_event_image(NULL, dirs, 2, want, "crop-1", &fd, &len, &err),
+                     KERR_NOT_FOUND);
+    assert_int_equal(ui_event_image(NULL, dirs, 2, want, "crop-x", &fd, &len, &err),
+                     KERR_NOT_FOUND);
+    assert_int_equal(ui_event_image(NULL, dirs, 2, want, "../frame", &fd, &len, &err),
+                     KERR_NOT_FOUND);
     /* Events that name files outside their folder, directly, through "..",
      * or through a symbolic link; and one in S3. */
     snprintf(path, sizeof path, "%s/link.jpg", g_dir[1]);
@@ -241,14 +284,211 @@ static void event_images_stay_inside(void **state)
                                           "02000000-0000-7000-8000-000000000003"};
     for (int i = 0; i < 3; i++) {
         err = (kerr){0};
-        assert_int_equal(ui_event_image(dirs, 2, outside[i], "snapshot", &fd, &len, &err),
+        assert_int_equal(ui_event_image(NULL, dirs, 2, outside[i], "snapshot", &fd, &len, &err),
                          KERR_INVALID);
         assert_non_null(strstr(err.msg, "outside the output folder"));
     }
-    assert_int_equal(ui_event_image(dirs, 2, "02000000-0000-7000-8000-000000000004", "snapshot",
-                                    &fd, &len, &err),
+    assert_int_equal(ui_event_image(NULL, dirs, 2, "02000000-0000-7000-8000-000000000004",
+                                    "snapshot", &fd, &len, &err),
                      KERR_NOT_FOUND);
     assert_non_null(strstr(err.msg, "S3"));
+}
+
+/* Issue 26.11: fields of the wrong type (a label that is an object whose
+ * toString is 0) threw in the page and blanked the list; they are dropped,
+ * the events kept. */
+static void hostile_fields_dropped(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/kvs-test-ui-h-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/events.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"event_id\":\"01a20000-0000-7000-8000-000000000001\",\"camera_name\":\"a\","
+          "\"label\":\"car\",\"confidence\":0.5}\n"
+          "{\"event_id\":\"01a20000-0000-7000-8000-000000000002\",\"camera_name\":\"a\","
+          "\"label\":{\"toString\":0,\"valueOf\":0},\"confidence\":\"high\","
+          "\"detected_at\":[1],\"plate\":{\"text\":{\"toString\":0}},\"crops\":[{},\"c.jpg\"],"
+          "\"track_id\":{}}\n"
+          "{\"event_id\":\"01a20000-0000-7000-8000-000000000003\",\"camera_name\":7,"
+          "\"crops\":\"x\",\"plate\":\"AB1\"}\n",
+          f);
+    fclose(f);
+    const char *dirs[] = {dir};
+    json_t *p = page(dirs, 1, NULL, NULL, NULL, 10);
+    json_t *ev = json_object_get(p, "events");
+    assert_int_equal(json_array_size(ev), 3);
+    json_t *bad = json_array_get(ev, 1);
+    assert_null(json_object_get(bad, "label"));
+    assert_null(json_object_get(bad, "confidence"));
+    assert_null(json_object_get(bad, "detected_at"));
+    assert_null(json_object_get(bad, "track_id"));
+    assert_null(json_object_get(json_object_get(bad, "plate"), "text"));
+    assert_int_equal(json_array_size(json_object_get(bad, "crops")), 1);
+    json_t *worse = json_array_get(ev, 0);
+    assert_null(json_object_get(worse, "camera_name"));
+    assert_null(json_object_get(worse, "crops"));
+    assert_null(json_object_get(worse, "plate"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 2), "label")), "car");
+    json_decref(p);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* ---- the event index against the reader it replaces ---- */
+
+static void write_indexed(const char *dir, int from, int to, const char *mode)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/events.jsonl", dir);
+    FILE *f = fopen(path, mode);
+    assert_non_null(f);
+    static const char *const plates[] = {"AB123CD", "AB124CD", "XY999", "AB12", NULL};
+    for (int i = from; i < to; i++) {
+        char id[37], at[40];
+        id_of(i, id);
+        clock_format_iso(1767225600000LL + (int64_t)i * 60000, at, sizeof at); /* a minute apart */
+        const char *plate = plates[i % 5];
+        fprintf(f,
+                "{\"event_id\":\"%s\",\"camera_name\":\"cam%d\",\"label\":\"%s\","
+                "\"detected_at\":\"%s\",\"snapshot\":null%s%s%s}\n",
+                id, i % 4, i % 3 ? "person" : "car", at, plate ? ",\"plate\":{\"text\":\"" : "",
+                plate ? plate : "", plate ? "\"}" : "");
+    }
+    fclose(f);
+}
+
+/* The ids of a query, through the index and through the plain reader. */
+static char *ids_of(ui_index *ix, const char *dir, const ui_filter *f)
+{
+    const char *dirs[] = {dir};
+    ui_index *ixs[] = {ix};
+    kerr err = {0};
+    char *text = ui_events_query(ix ? ixs : NULL, dirs, 1, f, &err);
+    assert_non_null(text);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    json_t *ev = json_object_get(j, "events");
+    size_t n = json_array_size(ev), len = 0;
+    char *out = calloc(n * 40 + 1, 1);
+    for (size_t i = 0; i < n; i++)
+        len +=
+            (size_t)sprintf(out + len, "%s ",
+                            json_string_value(json_object_get(json_array_get(ev, i), "event_id")));
+    json_decref(j);
+    return out;
+}
+
+static void same_answers(ui_index *ix, const char *dir, const ui_filter *f, size_t want_n)
+{
+    char *a = ids_of(ix, dir, f), *b = ids_of(NULL, dir, f);
+    assert_string_equal(a, b);
+    assert_int_equal(strlen(a) / 37, want_n);
+    free(a);
+    free(b);
+}
+
+static void event_index(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/kvs-test-ui-i-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    write_indexed(dir, 0, 3000, "w");
+    kerr err = {0};
+    ui_index *ix = ui_index_open(dir, &err);
+    assert_non_null(ix);
+    assert_true(ui_index_sync(ix, 20000));
+    int64_t rows = 0;
+    ui_index_covered(ix, &rows);
+    assert_int_equal(rows, 3000);
+
+    ui_filter f = {.camera = "cam1", .limit = 200};
+    same_answers(ix, dir, &f, 200);
+    f = (ui_filter){.camera = "cam2", .label = "car", .limit = 50};
+    same_answers(ix, dir, &f, 50);
+    f = (ui_filter){.camera = "nope", .limit = 10};
+    same_answers(ix, dir, &f, 0);
+    f = (ui_filter){.since_ms = 1767225600000LL + 100 * 60000, /* events 100..109 */
+                    .until_ms = 1767225600000LL + 109 * 60000,
+                    .limit = 200};
+    same_answers(ix, dir, &f, 10);
+    f = (ui_filter){.plate = "AB12", .limit = 200}; /* prefix: AB123CD, AB124CD, AB12 */
+    same_answers(ix, dir, &f, 200);
+    f = (ui_filter){.plate = "AB123CD", .limit = 200, .before = NULL};
+    same_answers(ix, dir, &f, 200);
+    char before[37];
+    id_of(50, before);
+    f = (ui_filter){.plate = "AB123CE", .fuzzy = true, .before = before, .limit = 200};
+    same_answers(ix, dir, &f, 10); /* AB123CD (one edit away) in 0..49; not AB124CD (two) */
+    f = (ui_filter){.plate = "XY99", .fuzzy = true, .limit = 200, .camera = "cam3"};
+    same_answers(ix, dir, &f, 150); /* XY999 (i % 5 == 2) on cam3 (i % 4 == 3): 150 of 3000 */
+
+    /* New lines are seen at once (read from the file's end) and then indexed. */
+    write_indexed(dir, 3000, 3010, "a");
+    f = (ui_filter){.camera = "cam0", .limit = 3};
+    char *a = ids_of(ix, dir, &f);
+    char want[37];
+    id_of(3008, want);
+    assert_non_null(strstr(a, want));
+    free(a);
+    assert_true(ui_index_sync(ix, 20000));
+    same_answers(ix, dir, &f, 3);
+    const char *dirs[] = {dir};
+    ui_index *ixs[] = {ix};
+    id_of(1234, want);
+    char *one = ui_event_find(ixs, dirs, 1, want, NULL);
+    assert_non_null(one);
+    assert_non_null(strstr(one, want));
+    free(one);
+    ui_index_close(ix);
+
+    /* A missing index is rebuilt, and so is a file that is not one; a
+     * replaced file starts it again. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/events.db", dir);
+    assert_int_equal(unlink(path), 0);
+    FILE *junk = fopen(path, "w");
+    assert_non_null(junk);
+    fputs("this is not a database, but it is long enough to be taken for a header ...", junk);
+    fclose(junk);
+    ix = ui_index_open(dir, &err);
+    assert_non_null(ix);
+    assert_true(ui_index_sync(ix, 20000));
+    ui_index_covered(ix, &rows);
+    assert_int_equal(rows, 3010);
+    ui_index_close(ix);
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s/new.jsonl", dir);
+    snprintf(path, sizeof path, "%s/events.jsonl", dir);
+    assert_int_equal(rename(path, tmp), 0);
+    write_indexed(dir, 5000, 5005, "w"); /* logrotate: a new, shorter file */
+    ix = ui_index_open(dir, &err);
+    assert_true(ui_index_sync(ix, 20000));
+    ui_index_covered(ix, &rows);
+    assert_int_equal(rows, 5);
+    f = (ui_filter){.limit = 200};
+    same_answers(ix, dir, &f, 5);
+    ui_index_close(ix);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void plates(void **state)
+{
+    (void)state;
+    char n[UI_PLATE_MAX];
+    ui_plate_norm("ab-12 c", n, sizeof n);
+    assert_string_equal(n, "AB12C");
+    assert_true(ui_plate_near("AB123", "AB123"));
+    assert_true(ui_plate_near("AB123", "AB124"));
+    assert_true(ui_plate_near("AB123", "AB23"));
+    assert_true(ui_plate_near("AB123", "XAB123"));
+    assert_false(ui_plate_near("AB123", "BA123"));
+    assert_false(ui_plate_near("AB123", "AB1"));
 }
 
 static void config_redacted(void **state)
@@ -275,6 +515,35 @@ static void config_redacted(void **state)
     free(j);
     cfg_diags_free(&d);
     config_free(c);
+}
+
+static void expect_redacted(const char *url, const char *want)
+{
+    char *r = ui_redact_url(url);
+    assert_non_null(r);
+    assert_string_equal(r, want);
+    free(r);
+}
+
+/* Issue 26.6: a password holding '@' leaked its tail; query strings of
+ * presigned URLs and api keys were shown as they are. */
+static void urls_redacted(void **state)
+{
+    (void)state;
+    expect_redacted("https://user:p@ssword@host/x", "https://user:<redacted>@host/x");
+    expect_redacted("rtsp://a:b@c@d@10.0.0.5:554/s?x=1", "rtsp://a:<redacted>@10.0.0.5:554/s?x=1");
+    expect_redacted("https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA%2F1"
+                    "&X-Amz-Signature=abc123&X-Amz-Security-Token=tt#frag",
+                    "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4&X-Amz-Credential=<redacted>"
+                    "&X-Amz-Signature=<redacted>&X-Amz-Security-Token=<redacted>#frag");
+    expect_redacted("rtmp://live/app?auth_key=1700000000-0-0-deadbeef&quality=hd",
+                    "rtmp://live/app?auth_key=<redacted>&quality=hd");
+    expect_redacted("https://h/p?api_key=k1&apikey=k2&access_token=t",
+                    "https://h/p?api_key=<redacted>&apikey=<redacted>&access_token=<redacted>");
+    expect_redacted("rtsp://viewer@host/s", "rtsp://viewer@host/s"); /* no password */
+    expect_redacted("http://host/a@b:c", "http://host/a@b:c");       /* '@' past the host */
+    expect_redacted("plain text? key=v", "plain text? key=v");       /* not a URL */
+    expect_redacted("", "");
 }
 
 static void drawing(void **state)
@@ -323,10 +592,15 @@ int main(void)
     log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(token_rules),
+        cmocka_unit_test(long_tokens),
+        cmocka_unit_test(hostile_fields_dropped),
+        cmocka_unit_test(event_index),
+        cmocka_unit_test(plates),
         cmocka_unit_test(event_ids),
         cmocka_unit_test(events_newest_first_paged_filtered),
         cmocka_unit_test(event_images_stay_inside),
         cmocka_unit_test(config_redacted),
+        cmocka_unit_test(urls_redacted),
         cmocka_unit_test(drawing),
         cmocka_unit_test(page_is_built_in),
     };

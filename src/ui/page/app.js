@@ -92,17 +92,32 @@ function drawPolygons(canvas, img, polys) {
   }
 }
 
+// An event's fields as text whatever a line of events.jsonl holds: only
+// strings and numbers are shown (an object's toString is never called).
+const str = (v) => (typeof v === 'string' ? v : typeof v === 'number' && isFinite(v) ? String(v) : '?');
 function eventRow(e) {
-  const thumb = e.crops && e.crops.length ? 'crop-0.jpg' : 'snapshot.jpg';
-  const img = el('img', { alt: e.label, loading: 'lazy', src: `/api/v1/events/${e.event_id}/${thumb}` });
-  img.addEventListener('click', () => {
-    $('viewer-img').src = `/api/v1/events/${e.event_id}/snapshot.jpg`;
+  const id = encodeURIComponent(str(e.event_id));
+  const thumb = Array.isArray(e.crops) && e.crops.length ? 'crop-0.jpg' : typeof e.snapshot === 'string' ? 'snapshot.jpg' : '';
+  // An event without images (an archive's, a hostile line's) asks for none.
+  const img = thumb ? el('img', { alt: str(e.label), loading: 'lazy', src: `/api/v1/events/${id}/${thumb}` })
+    : el('span', { class: 'noimg muted' }, 'no image');
+  if (thumb) img.addEventListener('click', () => {
+    $('viewer-img').src = `/api/v1/events/${id}/snapshot.jpg`;
     $('viewer').showModal();
   });
-  const plate = e.plate && e.plate.text ? ' ' + e.plate.text : '';
-  return el('div', { class: 'event', 'data-id': e.event_id }, img,
-    el('div', {}, el('strong', {}, `${e.label}${plate}`), ` ${(e.confidence * 100).toFixed(0)} % · ${e.camera_name}`,
-      el('br'), el('span', { class: 'muted' }, `${e.detected_at} · ${e.detector} · track ${e.track_id}`)));
+  const plate = e.plate && typeof e.plate.text === 'string' ? ' ' + e.plate.text : '';
+  const conf = typeof e.confidence === 'number' ? (e.confidence * 100).toFixed(0) + ' %' : '? %';
+  return el('div', { class: 'event', 'data-id': str(e.event_id) }, img,
+    el('div', {}, el('strong', {}, `${str(e.label)}${plate}`), ` ${conf} · ${str(e.camera_name)}`,
+      el('br'), el('span', { class: 'muted' }, `${str(e.detected_at)} · ${str(e.detector)} · track ${str(e.track_id)}`)));
+}
+// Rows for a list of events; one that cannot be shown is left out, not the list.
+function eventRows(list) {
+  const rows = [];
+  for (const e of Array.isArray(list) ? list : []) {
+    try { if (e && typeof e === 'object') rows.push(eventRow(e)); } catch (err) { /* skip it */ }
+  }
+  return rows;
 }
 
 async function detailTick(name) {
@@ -121,21 +136,26 @@ async function detailTick(name) {
   img.onload = () => drawPolygons($('detail-zones'), img, c.roi.map((z) => ({ name: z.name, exclude: z.exclude, points: z.polygon })));
   await refreshImage(img, name);
   const r = await api('events?limit=10&camera=' + enc(name));
-  if (r.ok) $('detail-events').replaceChildren(...(await r.json()).events.map(eventRow));
+  if (r.ok) $('detail-events').replaceChildren(...eventRows((await r.json()).events));
 }
 
 // ---- events ----
 let nextBefore = null;
 async function loadEvents(more) {
   const cam = $('filter-camera').value, label = $('filter-label').value.trim();
+  const since = $('filter-since').value, until = $('filter-until').value, plate = $('filter-plate').value.trim();
   let q = 'events?limit=30';
   if (cam) q += '&camera=' + enc(cam);
   if (label) q += '&label=' + enc(label);
+  // datetime-local is the browser's local time; the API takes UTC.
+  if (since) q += '&since=' + enc(new Date(since).toISOString());
+  if (until) q += '&until=' + enc(new Date(new Date(until).getTime() + 59999).toISOString()); // the whole minute
+  if (plate) q += '&plate=' + enc(plate) + ($('filter-fuzzy').checked ? '&fuzzy=1' : '');
   if (more && nextBefore) q += '&before=' + enc(nextBefore);
   const r = await api(q);
   if (!r.ok) return;
   const page = await r.json();
-  const rows = page.events.map(eventRow);
+  const rows = eventRows(page.events);
   if (more) $('event-list').append(...rows); else $('event-list').replaceChildren(...rows);
   nextBefore = page.next_before;
   $('event-more').hidden = !nextBefore;
