@@ -42,6 +42,8 @@
 #define M_LEASES_LOST "kvs_infer_leases_lost_total"
 #define M_LEASES_RELEASED "kvs_infer_leases_released_total"
 #define M_LEASE_RENEW_FAILURES "kvs_infer_lease_renew_failures_total"
+#define M_EVENTS_FENCED "kvs_infer_events_fenced_total"
+#define M_CAMERAS_UNOWNED "kvs_infer_cameras_unowned"
 
 void metrics_reset(void); /* frees every series (tests, shutdown) */
 /* Drops every series of family whose label text starts with labels_prefix

@@ -67,6 +67,14 @@ static const family k_families[] = {
      KIND_COUNTER},
     {M_LEASES_RELEASED, "Leases handed back at shutdown.", KIND_COUNTER},
     {M_LEASE_RENEW_FAILURES, "Lease renewals that could not reach the lease table.", KIND_COUNTER},
+    {M_EVENTS_FENCED,
+     "Events dropped, not spooled, because this worker's lease on the camera had lapsed or was "
+     "lost (another worker may run it), by camera.",
+     KIND_COUNTER},
+    {M_CAMERAS_UNOWNED,
+     "Cameras in the lease table (among those this worker lists) that no worker has run for "
+     "over two lease periods.",
+     KIND_GAUGE},
     {M_LOCAL_REOPENS, "events.jsonl found moved or removed (logrotate, rm) and opened anew.",
      KIND_COUNTER},
 };
