@@ -5,7 +5,8 @@
  *
  *   free ---take---> mine ---renew ok---> mine
  *     ^               |  \
- *     |  release      |   `--renew: condition failed--> lost (stolen, edited): stop
+ *     |  release      |   `--renew: condition failed, and the scan shows another
+ *     |               |      owner or counter--> lost (stolen, edited): stop
  *     `---(SIGTERM)---'   `--no renew ok for lease - renew ms--> fenced: stop
  *
  *   someone else's --counter unchanged for lease ms (my clock)--> expired --take--> mine
@@ -42,6 +43,7 @@ typedef struct {
     int64_t start_ms;
     bool told_hash; /* "runs elsewhere with another config" logged */
     bool fencing;   /* being stopped: its renewals failed too long */
+    bool doubt;     /* a renewal's condition failed: the next scan says why */
 } owned;
 
 struct cluster {
@@ -171,10 +173,7 @@ static void renew_all(cluster *c)
             o->last_ok_ns = sent;
             c->h.lease_until(c->h.user, o->name, fence_at(c, o));
         } else if (rc == KERR_AGAIN) {
-            log_kv(LOG_WARN, LOG_CTX("camera_name", o->name),
-                   "cluster: the lease was taken by another worker (or its item changed): "
-                   "stopping the camera here");
-            drop_camera(c, o, "taken");
+            o->doubt = true; /* resolved by the scan that follows (resolve_doubt) */
         } else {
             metric_add(M_LEASE_RENEW_FAILURES, "", 1);
             unreachable(c, "renewal", &err);
@@ -212,7 +211,7 @@ static observed *observe(cluster *c, const lease *l, int64_t now)
 {
     for (int i = 0; i < c->nobs; i++)
         if (strcmp(c->obs[i].camera, l->camera) == 0) {
-            plan_observe(&c->obs[i], l, now);
+            plan_observe(&c->obs[i], l, now, c->lease_ms);
             return &c->obs[i];
         }
     if (c->nobs >= c->obs_cap) return NULL; /* see reserve_observed */
@@ -269,6 +268,25 @@ static void repair(cluster *c, const lease *l, observed *o)
                  c->table, l->camera);
     else
         unreachable(c, "repair", &err);
+}
+
+/* A renewal whose condition failed, checked against the item the scan read
+ * (NULL: there is none). A renewal that timed out but went through moved the
+ * counter itself, and the lease is still ours (every take and repair
+ * replaces owner and instance); anything else means the lease is lost. */
+static void resolve_doubt(cluster *c, owned *m, const lease *l)
+{
+    m->doubt = false;
+    if (l && l->valid && is_me(c, l) && l->counter > m->counter) {
+        m->counter = l->counter;
+        log_kv(LOG_INFO, LOG_CTX("camera_name", m->name),
+               "cluster: a renewal that timed out had gone through: the lease is still ours");
+        return;
+    }
+    log_kv(LOG_WARN, LOG_CTX("camera_name", m->name),
+           "cluster: the lease was taken by another worker (or its item changed): stopping the "
+           "camera here");
+    drop_camera(c, m, "taken");
 }
 
 static bool take(cluster *c, owned *m, const lease *l, const char *how)
@@ -402,12 +420,14 @@ static void scan_and_balance(cluster *c)
         observed *o = observe(c, &items[i], now);
         owned *m = mine(c, items[i].camera);
         s[i] = (seen_lease){.l = &items[i], .o = o, .listed = m != NULL};
+        if (m && m->held && m->doubt) resolve_doubt(c, m, &items[i]);
         if (!o) continue;
         if (!items[i].valid) {
             plan_mark_unowned(o, false, now);
             repair(c, &items[i], o);
             continue;
         }
+        o->told_garbage = false; /* a lease again: the next edit is reported too */
         s[i].free_ = !items[i].owner[0];
         s[i].expired = !s[i].free_ && now - o->seen_ns >= (int64_t)c->lease_ms * 1000000LL;
         s[i].live = !s[i].free_ && !s[i].expired;
@@ -431,6 +451,7 @@ static void scan_and_balance(cluster *c)
         bool found = false;
         for (int k = 0; k < n && !found; k++)
             found = strcmp(items[k].camera, c->cams[i].name) == 0;
+        if (!found && c->cams[i].held && c->cams[i].doubt) resolve_doubt(c, &c->cams[i], NULL);
         if (!found && lease_create(&c->lt, c->cams[i].name, &err) != KERR_OK)
             unreachable(c, "create", &err);
     }

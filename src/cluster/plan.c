@@ -9,10 +9,12 @@ static int64_t ms_ns(int64_t ms)
     return ms * 1000000LL;
 }
 
-void plan_observe(observed *o, const lease *l, int64_t now_ns)
+void plan_observe(observed *o, const lease *l, int64_t now_ns, int lease_ms)
 {
     bool moved = strcmp(o->owner, l->owner) != 0 || strcmp(o->instance, l->instance) != 0;
-    if (moved) {
+    /* a lease that had expired and moves again was taken anew, if by its old owner */
+    bool retaken = o->counter != l->counter && now_ns - o->seen_ns >= ms_ns(lease_ms);
+    if (moved || retaken) {
         o->owner_ns = now_ns;
         o->owner_start_ms = l->start_ms;
     }

@@ -32,8 +32,10 @@ typedef struct {
 } plan_worker;
 
 /* Records a scan's view of a lease in o (o->camera set): moves of owner or
- * counter, and since when nobody runs it (live: somebody does). */
-void plan_observe(observed *o, const lease *l, int64_t now_ns);
+ * counter. A lease whose counter moves after standing still for a lease
+ * period was taken again (by its old owner, after fencing itself): a move. */
+void plan_observe(observed *o, const lease *l, int64_t now_ns, int lease_ms);
+/* Since when nobody runs it (live: somebody does). */
 void plan_mark_unowned(observed *o, bool live, int64_t now_ns);
 /* The workers that share this worker's cameras: w[0] is this one, then every
  * worker holding a live lease of a camera it lists, with how many it holds

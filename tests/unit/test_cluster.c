@@ -168,12 +168,12 @@ static void just_taken_lease_is_not_stolen(void **state)
     int64_t t0 = 1000 * S_NS;
     observed o = {0};
     lease l = {.owner = "w2", .instance = "i-w2", .counter = 7, .start_ms = 1700000000000LL};
-    plan_observe(&o, &l, t0 - 60 * S_NS); /* first seen long ago, owned by w2 */
+    plan_observe(&o, &l, t0 - 60 * S_NS, LEASE_MS); /* first seen long ago, owned by w2 */
     lease taken = l;
     snprintf(taken.owner, sizeof taken.owner, "w3");
     snprintf(taken.instance, sizeof taken.instance, "i-w3");
     taken.counter = 8;
-    plan_observe(&o, &taken, t0); /* w3 took it, with w2's last checkpoint */
+    plan_observe(&o, &taken, t0, LEASE_MS); /* w3 took it, with w2's last checkpoint */
     assert_int_equal(o.owner_ns, t0);
     assert_int_equal(o.owner_start_ms, l.start_ms);
     int64_t old = taken.start_ms;
@@ -184,12 +184,22 @@ static void just_taken_lease_is_not_stolen(void **state)
     assert_true(plan_settled(&o, old, t0 + 8 * S_NS, LEASE_MS)); /* two lease periods */
     /* renewals (the counter moving) are no move of the owner */
     taken.counter = 9;
-    plan_observe(&o, &taken, t0 + 1 * S_NS);
+    plan_observe(&o, &taken, t0 + 1 * S_NS, LEASE_MS);
     assert_int_equal(o.owner_ns, t0);
+    /* its owner fenced itself (the counter stood still a lease period), then
+     * took it back: a take like any other, not stolen within a lease period */
+    int64_t t1 = t0 + 20 * S_NS;
+    plan_observe(&o, &taken, t1 - 4 * S_NS, LEASE_MS); /* unchanged since t0 + 1 s */
+    taken.counter = 10;
+    taken.start_ms = old + 9000;
+    plan_observe(&o, &taken, t1, LEASE_MS);
+    assert_int_equal(o.owner_ns, t1);
+    assert_false(plan_settled(&o, taken.start_ms, t1 + 1 * S_NS, LEASE_MS));
+    assert_true(plan_settled(&o, taken.start_ms + 2000, t1 + 5 * S_NS, LEASE_MS));
     /* a source without fragments: no checkpoint, two lease periods */
     observed f = {0};
     lease nf = {.owner = "w1", .instance = "i-w1"};
-    plan_observe(&f, &nf, t0);
+    plan_observe(&f, &nf, t0, LEASE_MS);
     assert_false(plan_settled(&f, 0, t0 + 5 * S_NS, LEASE_MS));
     assert_true(plan_settled(&f, 0, t0 + 8 * S_NS, LEASE_MS));
 }
