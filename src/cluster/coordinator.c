@@ -154,32 +154,36 @@ static void fence(cluster *c)
         }
 }
 
-/* Renews every lease held, with the camera's checkpoint. The first call that
- * cannot reach the table ends the round: the others would only wait out
- * their own timeouts while the fencing deadlines run. */
+/* Renews one lease held, with the camera's checkpoint; false when the table
+ * could not be reached. */
+static bool renew_one(cluster *c, owned *o)
+{
+    refresh_checkpoint(c, o, c->h.checkpoint);
+    kerr err = {0};
+    int64_t sent = clock_mono_ns();
+    kerr_code rc = lease_renew(&c->lt, o->name, &c->me, o->counter, o->fragment, o->start_ms, &err);
+    if (rc == KERR_OK) {
+        o->counter++;
+        o->last_ok_ns = sent;
+        c->h.lease_until(c->h.user, o->name, fence_at(c, o));
+    } else if (rc == KERR_AGAIN) {
+        o->doubt = true; /* resolved by the scan that follows (resolve_doubt) */
+    } else {
+        metric_add(M_LEASE_RENEW_FAILURES, "", 1);
+        unreachable(c, "renewal", &err);
+        return false;
+    }
+    return true;
+}
+
+/* Renews every lease held. The first call that cannot reach the table ends
+ * the round: the others would only wait out their own timeouts while the
+ * fencing deadlines run. */
 static void renew_all(cluster *c)
 {
     fence(c);
-    for (int i = 0; i < c->ncam; i++) {
-        owned *o = &c->cams[i];
-        if (!o->held) continue;
-        refresh_checkpoint(c, o, c->h.checkpoint);
-        kerr err = {0};
-        int64_t sent = clock_mono_ns();
-        kerr_code rc =
-            lease_renew(&c->lt, o->name, &c->me, o->counter, o->fragment, o->start_ms, &err);
-        if (rc == KERR_OK) {
-            o->counter++;
-            o->last_ok_ns = sent;
-            c->h.lease_until(c->h.user, o->name, fence_at(c, o));
-        } else if (rc == KERR_AGAIN) {
-            o->doubt = true; /* resolved by the scan that follows (resolve_doubt) */
-        } else {
-            metric_add(M_LEASE_RENEW_FAILURES, "", 1);
-            unreachable(c, "renewal", &err);
-            break;
-        }
-    }
+    for (int i = 0; i < c->ncam; i++)
+        if (c->cams[i].held && !renew_one(c, &c->cams[i])) break;
     fence(c);
 }
 
@@ -281,6 +285,7 @@ static void resolve_doubt(cluster *c, owned *m, const lease *l)
         m->counter = l->counter;
         log_kv(LOG_INFO, LOG_CTX("camera_name", m->name),
                "cluster: a renewal that timed out had gone through: the lease is still ours");
+        renew_one(c, m); /* now, before its fencing deadline (which that write did not move) */
         return;
     }
     log_kv(LOG_WARN, LOG_CTX("camera_name", m->name),
