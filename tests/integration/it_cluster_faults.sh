@@ -73,10 +73,11 @@ shares() { local w out=""; for w in "$@"; do out="$out $(held "$w")"; done; echo
 # balanced TOTAL W...: together they hold TOTAL, none more than its share.
 balanced() {
   local total=$1; shift
-  $PY - "$total" "$(shares "$@")" <<'PYEOF'
+  $PY - "$total" "$#" "$(shares "$@")" <<'PYEOF'
 import math, sys
-total, shares = int(sys.argv[1]), sys.argv[2].split()
-if len(shares) == 0 or any(not s.isdigit() for s in shares): sys.exit(1)
+total, workers, shares = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split()
+# a worker that does not answer yet (starting) is not one holding 0
+if len(shares) != workers or any(not s.isdigit() for s in shares): sys.exit(1)
 n = [int(s) for s in shares]
 sys.exit(0 if sum(n) == total and max(n) <= math.ceil(total / len(n)) else 1)
 PYEOF
