@@ -59,10 +59,25 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
     return e;
 }
 
+/* A fenced worker publishes nothing for a camera whose lease has lapsed or
+ * moved: another worker may be running it already (README "Scaling out"). */
+bool camera_may_emit(camera *c)
+{
+    int64_t until = atomic_load(&c->lease_until_ns);
+    if (until == 0 || clock_mono_ns() < until) return true;
+    metric_add(M_EVENTS_FENCED, c->cam_label, 1);
+    return false;
+}
+
 /* Publishes what a track raised and releases its frame reference. */
 static void emit(camera *c, cam_detector *d, track_event *te)
 {
     if (!te->frame) return;
+    if (!camera_may_emit(c)) {
+        frame_unref(te->frame);
+        te->frame = NULL;
+        return;
+    }
     event *e = make_event(c, d, te);
     if (!e) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name), "out of memory building an event");

@@ -428,7 +428,7 @@ static int wait_for_end(app *a, const char *path, sigset_t *set, bool *signalled
             log_info("SIGHUP: reloading %s", path);
             reload(a, path);
         }
-        if (all_ended(a)) {
+        if (!a->cluster && all_ended(a)) { /* a cluster worker ends on a signal only */
             if (analyse_what_was_read(a, set)) {
                 start_drain(a, DRAIN_SIGNAL_MS);
                 return *signalled = true, 0;
@@ -485,6 +485,16 @@ static bool hook_checkpoint(void *user, const char *name, char *frag, size_t len
     return have;
 }
 
+static void hook_lease_until(void *user, const char *name, int64_t until_ns)
+{
+    app *a = user;
+    int at;
+    pthread_mutex_lock(&a->cams_mu);
+    camera *c = find_camera(a, name, &at);
+    if (c) atomic_store(&c->lease_until_ns, until_ns);
+    pthread_mutex_unlock(&a->cams_mu);
+}
+
 static bool hook_wait(void *user, const char *name, char *frag, size_t len, int64_t *start)
 {
     app *a = user;
@@ -525,7 +535,7 @@ static bool start_cluster(app *a, kerr *err)
                        .cameras = names,
                        .fingerprints = prints,
                        .ncam = cfg->ncam};
-    cluster_hooks h = {a, hook_start, hook_stop, hook_wait, hook_checkpoint};
+    cluster_hooks h = {a, hook_start, hook_stop, hook_wait, hook_checkpoint, hook_lease_until};
     a->cluster = names && prints ? cluster_start(&cc, a->aws, &h, err) : NULL;
     if (!(names && prints)) kerr_set(err, KERR_NOMEM, "out of memory");
     free(names), free(prints);

@@ -90,6 +90,9 @@ typedef struct camera {
     pthread_mutex_t ckpt_mu;
     char ckpt_fragment[64];
     int64_t ckpt_start_ms;
+    /* Cluster mode: until when (monotonic ns) this worker's lease lets the
+     * camera's events out; 0 outside cluster mode (no limit). */
+    atomic_llong lease_until_ns;
 } camera;
 
 /* camera.c */
@@ -109,6 +112,8 @@ const char *cam_state_name(cam_state s);
 
 /* analyse.c: runs on a worker thread for one frame of one camera. */
 void camera_analyse(void *cam, kframe *f, int worker, void *user);
+/* False (the event dropped and counted) once the camera's lease has lapsed. */
+bool camera_may_emit(camera *c);
 /* After the camera stopped: every open track ends (pending ALPR reads go out). */
 void camera_end_tracks(camera *c);
 

@@ -33,7 +33,14 @@ typedef struct {
      * from there); false when it has none (not a KVS source, nothing yet). */
     bool (*checkpoint)(void *user, const char *camera, char *fragment, size_t len,
                        int64_t *start_ms);
+    /* Until when (monotonic ns) the camera's events may go out: the fencing
+     * deadline, moved at each renewal; CLUSTER_LEASE_LOST once the lease is
+     * lost or fenced. Past it the camera's events are dropped: another worker
+     * may run the camera by then. */
+    void (*lease_until)(void *user, const char *camera, int64_t until_ns);
 } cluster_hooks;
+
+enum { CLUSTER_LEASE_LOST = 1 }; /* a deadline long past */
 
 typedef struct {
     const char *table, *worker_id;
@@ -68,7 +75,9 @@ typedef struct {
     char fragment[64]; /* checkpoint */
     int64_t start_ms;
     char hash[72];
-    bool valid; /* false: the item could not be read as a lease (logged) */
+    char counter_raw[48]; /* the counter as the table gave it ("" when no number) */
+    bool key_fits;        /* the camera name fits `camera` (else it is left alone) */
+    bool valid;           /* false: the item could not be read as a lease (logged) */
 } lease;
 
 typedef struct {
@@ -97,7 +106,11 @@ kerr_code lease_renew(lease_table *lt, const char *camera, const lease_owner *me
 kerr_code lease_release(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
                         const char *fragment, int64_t start_ms, kerr *err);
 /* Replaces an item that is not a lease (edited by hand, another program's)
- * with a free one; only while it is still not a lease. */
-kerr_code lease_repair(lease_table *lt, const char *camera, kerr *err);
+ * with a free one; only while it is still not a lease: KERR_AGAIN when it
+ * changed meanwhile. */
+kerr_code lease_repair(lease_table *lt, const lease *seen, kerr *err);
+/* A counter as DynamoDB writes a number: an integer (no fraction, no
+ * exponent) within int64 and below its maximum, since every write adds 1. */
+bool lease_parse_counter(const char *text, int64_t *out);
 
 #endif

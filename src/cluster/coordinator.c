@@ -5,7 +5,8 @@
  *
  *   free ---take---> mine ---renew ok---> mine
  *     ^               |  \
- *     |  release      |   `--renew: condition failed--> lost (stolen, edited): stop
+ *     |  release      |   `--renew: condition failed, and the scan shows another
+ *     |               |      owner or counter--> lost (stolen, edited): stop
  *     `---(SIGTERM)---'   `--no renew ok for lease - renew ms--> fenced: stop
  *
  *   someone else's --counter unchanged for lease ms (my clock)--> expired --take--> mine
@@ -28,7 +29,7 @@
 #include <time.h>
 
 #include "../metrics/metrics.h"
-#include "cluster.h"
+#include "plan.h"
 
 typedef bool (*checkpoint_hook)(void *user, const char *camera, char *fragment, size_t len,
                                 int64_t *start_ms);
@@ -42,15 +43,8 @@ typedef struct {
     int64_t start_ms;
     bool told_hash; /* "runs elsewhere with another config" logged */
     bool fencing;   /* being stopped: its renewals failed too long */
+    bool doubt;     /* a renewal's condition failed: the next scan says why */
 } owned;
-
-typedef struct {
-    char camera[160], owner[160], instance[40];
-    int64_t counter;
-    int64_t seen_ns;  /* when owner or counter last changed, as we saw it */
-    int64_t owner_ns; /* when the owner last changed */
-    bool told_garbage;
-} observed;
 
 struct cluster {
     char *table, *worker_id, instance[40], *region, *endpoint;
@@ -69,7 +63,8 @@ struct cluster {
     bool stopping;
     atomic_bool quit; /* stopping, for the HTTP cancel hook */
     atomic_bool reached;
-    char why[256]; /* under mu */
+    char why[256];     /* under mu */
+    char unowned[256]; /* under mu: a camera this worker could run runs nowhere */
     bool told_duplicate;
     int64_t next_unreachable_log_ns;
 };
@@ -102,6 +97,7 @@ static void refresh_checkpoint(cluster *c, owned *o, checkpoint_hook hook);
  * (lost, fenced). */
 static void drop_camera(cluster *c, owned *o, const char *why)
 {
+    c->h.lease_until(c->h.user, o->name, CLUSTER_LEASE_LOST); /* its last events are dropped */
     refresh_checkpoint(c, o, c->h.wait);
     o->held = false;
     count_loss(why);
@@ -158,34 +154,36 @@ static void fence(cluster *c)
         }
 }
 
-/* Renews every lease held, with the camera's checkpoint. The first call that
- * cannot reach the table ends the round: the others would only wait out
- * their own timeouts while the fencing deadlines run. */
+/* Renews one lease held, with the camera's checkpoint; false when the table
+ * could not be reached. */
+static bool renew_one(cluster *c, owned *o)
+{
+    refresh_checkpoint(c, o, c->h.checkpoint);
+    kerr err = {0};
+    int64_t sent = clock_mono_ns();
+    kerr_code rc = lease_renew(&c->lt, o->name, &c->me, o->counter, o->fragment, o->start_ms, &err);
+    if (rc == KERR_OK) {
+        o->counter++;
+        o->last_ok_ns = sent;
+        c->h.lease_until(c->h.user, o->name, fence_at(c, o));
+    } else if (rc == KERR_AGAIN) {
+        o->doubt = true; /* resolved by the scan that follows (resolve_doubt) */
+    } else {
+        metric_add(M_LEASE_RENEW_FAILURES, "", 1);
+        unreachable(c, "renewal", &err);
+        return false;
+    }
+    return true;
+}
+
+/* Renews every lease held. The first call that cannot reach the table ends
+ * the round: the others would only wait out their own timeouts while the
+ * fencing deadlines run. */
 static void renew_all(cluster *c)
 {
     fence(c);
-    for (int i = 0; i < c->ncam; i++) {
-        owned *o = &c->cams[i];
-        if (!o->held) continue;
-        refresh_checkpoint(c, o, c->h.checkpoint);
-        kerr err = {0};
-        int64_t sent = clock_mono_ns();
-        kerr_code rc =
-            lease_renew(&c->lt, o->name, &c->me, o->counter, o->fragment, o->start_ms, &err);
-        if (rc == KERR_OK) {
-            o->counter++;
-            o->last_ok_ns = sent;
-        } else if (rc == KERR_AGAIN) {
-            log_kv(LOG_WARN, LOG_CTX("camera_name", o->name),
-                   "cluster: the lease was taken by another worker (or its item changed): "
-                   "stopping the camera here");
-            drop_camera(c, o, "taken");
-        } else {
-            metric_add(M_LEASE_RENEW_FAILURES, "", 1);
-            unreachable(c, "renewal", &err);
-            break;
-        }
-    }
+    for (int i = 0; i < c->ncam; i++)
+        if (c->cams[i].held && !renew_one(c, &c->cams[i])) break;
     fence(c);
 }
 
@@ -215,19 +213,11 @@ static bool reserve_observed(cluster *c, int n)
 
 static observed *observe(cluster *c, const lease *l, int64_t now)
 {
-    for (int i = 0; i < c->nobs; i++) {
-        observed *o = &c->obs[i];
-        if (strcmp(o->camera, l->camera) != 0) continue;
-        bool moved = strcmp(o->owner, l->owner) != 0 || strcmp(o->instance, l->instance) != 0;
-        if (moved) o->owner_ns = now;
-        if (o->counter != l->counter || moved) {
-            o->counter = l->counter;
-            o->seen_ns = now;
-            snprintf(o->owner, sizeof o->owner, "%s", l->owner);
-            snprintf(o->instance, sizeof o->instance, "%s", l->instance);
+    for (int i = 0; i < c->nobs; i++)
+        if (strcmp(c->obs[i].camera, l->camera) == 0) {
+            plan_observe(&c->obs[i], l, now, c->lease_ms);
+            return &c->obs[i];
         }
-        return o;
-    }
     if (c->nobs >= c->obs_cap) return NULL; /* see reserve_observed */
     observed *o = &c->obs[c->nobs++];
     memset(o, 0, sizeof *o);
@@ -236,6 +226,7 @@ static observed *observe(cluster *c, const lease *l, int64_t now)
     snprintf(o->instance, sizeof o->instance, "%s", l->instance);
     o->counter = l->counter;
     o->seen_ns = o->owner_ns = now;
+    o->owner_start_ms = l->start_ms;
     return o;
 }
 
@@ -251,37 +242,56 @@ static bool is_me(const cluster *c, const lease *l)
     return strcmp(l->owner, c->worker_id) == 0 && strcmp(l->instance, c->instance) == 0;
 }
 
-/* What one scan says about the workers. */
-typedef struct {
-    const lease *l;
-    observed *o;
-    bool free_, expired, live; /* live: owned by a worker renewing it */
-} seen_lease;
-
-typedef struct {
-    char owner[160], instance[40];
-    int count;
-} worker_load;
-
-static int find_worker(worker_load *w, int n, const lease *l)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(w[i].owner, l->owner) == 0 && strcmp(w[i].instance, l->instance) == 0) return i;
-    return -1;
-}
-
 /* Items that are not leases are logged once and replaced by free leases:
  * a worker whose item was edited loses it at its next renewal (the
  * condition fails), so nobody keeps running it unannounced. */
 static void repair(cluster *c, const lease *l, observed *o)
 {
+    if (!l->key_fits) {
+        if (!o->told_garbage)
+            log_error("cluster: lease table %s: an item's camera name is longer than any camera's "
+                      "can be: left alone",
+                      c->table);
+        o->told_garbage = true;
+        return;
+    }
     if (!o->told_garbage)
         log_error("cluster: lease table %s: the item for camera \"%s\" is not a lease (owner and "
-                  "counter missing or of the wrong type); replacing it with a free lease",
-                  c->table, l->camera);
+                  "counter missing, of the wrong type, or a counter that is no integer: \"%s\"); "
+                  "replacing it with a free lease",
+                  c->table, l->camera, l->counter_raw);
     o->told_garbage = true;
     kerr err = {0};
-    if (lease_repair(&c->lt, l->camera, &err) != KERR_OK) unreachable(c, "repair", &err);
+    kerr_code rc = lease_repair(&c->lt, l, &err);
+    if (rc == KERR_OK)
+        log_info("cluster: lease table %s: camera \"%s\" has a free lease again", c->table,
+                 l->camera);
+    else if (rc == KERR_AGAIN) /* changed since the scan: looked at again at the next */
+        log_info("cluster: lease table %s: the item for camera \"%s\" changed before it could "
+                 "be repaired",
+                 c->table, l->camera);
+    else
+        unreachable(c, "repair", &err);
+}
+
+/* A renewal whose condition failed, checked against the item the scan read
+ * (NULL: there is none). A renewal that timed out but went through moved the
+ * counter itself, and the lease is still ours (every take and repair
+ * replaces owner and instance); anything else means the lease is lost. */
+static void resolve_doubt(cluster *c, owned *m, const lease *l)
+{
+    m->doubt = false;
+    if (l && l->valid && is_me(c, l) && l->counter > m->counter) {
+        m->counter = l->counter;
+        log_kv(LOG_INFO, LOG_CTX("camera_name", m->name),
+               "cluster: a renewal that timed out had gone through: the lease is still ours");
+        renew_one(c, m); /* now, before its fencing deadline (which that write did not move) */
+        return;
+    }
+    log_kv(LOG_WARN, LOG_CTX("camera_name", m->name),
+           "cluster: the lease was taken by another worker (or its item changed): stopping the "
+           "camera here");
+    drop_camera(c, m, "taken");
 }
 
 static bool take(cluster *c, owned *m, const lease *l, const char *how)
@@ -303,6 +313,7 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
     log_kv(LOG_INFO, LOG_CTX("camera_name", m->name), "cluster: took the %s lease%s%s", how,
            l->owner[0] ? " of " : "", l->owner);
     c->h.start(c->h.user, m->name, m->start_ms);
+    c->h.lease_until(c->h.user, m->name, fence_at(c, m));
     return true;
 }
 
@@ -316,41 +327,19 @@ static void warn_hash(owned *m, const lease *l)
            l->owner, l->hash, m->hash);
 }
 
-/* A camera that moved and has not read its first KVS fragment yet has no
- * checkpoint to replay from: taking it now could skip what its owner read
- * meanwhile, so it is stolen only once it has one (or, for sources without
- * fragments, once it has stayed put for two lease periods). */
-static bool settled(const cluster *c, const seen_lease *s)
-{
-    return s->l->start_ms > 0 ||
-           (s->o && clock_mono_ns() - s->o->owner_ns >= 2 * (int64_t)c->lease_ms * 1000000LL);
-}
-
 /* Takes free and expired leases up to this worker's fair share, then steals
- * one lease from the most loaded worker if that evens things out. */
+ * one lease from the most loaded worker if that evens things out. Only the
+ * cameras this worker lists count (plan_workers): workers with other camera
+ * lists on the same table neither dilute its share nor become its victims. */
 static void balance(cluster *c, seen_lease *s, int n)
 {
-    worker_load *w = calloc((size_t)n + 1, sizeof *w);
+    plan_worker *w = calloc((size_t)n + 1, sizeof *w);
     if (!w) return;
-    int nw = 1, held = 0, total = 0;
-    snprintf(w[0].owner, sizeof w[0].owner, "%s", c->worker_id);
-    snprintf(w[0].instance, sizeof w[0].instance, "%s", c->instance);
+    int held = 0, total = 0;
     for (int i = 0; i < c->ncam; i++)
         held += c->cams[i].held;
-    for (int i = 0; i < n; i++) {
-        if (!s[i].l->valid) continue;
-        total++;
-        if (!s[i].live || is_me(c, s[i].l)) continue;
-        int k = find_worker(w, nw, s[i].l);
-        if (k < 0) {
-            k = nw++;
-            snprintf(w[k].owner, sizeof w[k].owner, "%s", s[i].l->owner);
-            snprintf(w[k].instance, sizeof w[k].instance, "%s", s[i].l->instance);
-        }
-        w[k].count++;
-    }
-    int fair = (total + nw - 1) / nw;
-    if (c->max_cameras > 0 && fair > c->max_cameras) fair = c->max_cameras;
+    int nw = plan_workers(s, n, c->worker_id, c->instance, w, &total);
+    int fair = plan_fair(total, nw, c->max_cameras);
     bool took = false;
     for (int pass = 0; pass < 2 && held < fair; pass++) /* free ones first, then expired */
         for (int i = 0; i < n && held < fair; i++) {
@@ -359,21 +348,60 @@ static void balance(cluster *c, seen_lease *s, int n)
             if (!(pass == 0 ? s[i].free_ : s[i].expired)) continue;
             if (take(c, m, s[i].l, pass == 0 ? "free" : "expired")) held++, took = true;
         }
-    int victim = -1;
-    for (int k = 1; k < nw; k++)
-        if (w[k].count >= held + 2 && (victim < 0 || w[k].count > w[victim].count)) victim = k;
+    int victim = plan_victim(w, nw, held);
+    int64_t now = clock_mono_ns();
     if (!took && held < fair && victim > 0)
         for (int i = 0; i < n; i++) {
             owned *m = mine(c, s[i].l->camera);
-            if (!m || m->held || !s[i].live || find_worker(w, nw, s[i].l) != victim) continue;
+            if (!m || m->held || !s[i].live) continue;
+            if (strcmp(s[i].l->owner, w[victim].owner) != 0 ||
+                strcmp(s[i].l->instance, w[victim].instance) != 0)
+                continue;
             if (strcmp(s[i].l->hash, m->hash) != 0) {
                 warn_hash(m, s[i].l);
                 continue;
             }
-            if (!settled(c, &s[i])) continue;
+            if (!s[i].o || !plan_settled(s[i].o, s[i].l->start_ms, now, c->lease_ms)) continue;
             if (take(c, m, s[i].l, "stolen")) break;
         }
     free(w);
+}
+
+/* Cameras that have run nowhere for two lease periods: counted (all of the
+ * table's), logged once each, and /readyz fails while one this worker lists
+ * runs nowhere although it has room for it. */
+static void report_unowned(cluster *c, const seen_lease *s, int n)
+{
+    int64_t now = clock_mono_ns();
+    int count = 0, held = 0;
+    for (int i = 0; i < c->ncam; i++)
+        held += c->cams[i].held;
+    char why[256] = "";
+    for (int i = 0; i < n; i++) {
+        observed *o = s[i].o;
+        if (!o) continue;
+        if (!plan_unowned(o, now, c->lease_ms)) {
+            if (o->told_unowned && s[i].live)
+                log_info("cluster: camera \"%s\" runs again (on %s)", o->camera, s[i].l->owner);
+            o->told_unowned = o->told_unowned && !s[i].live;
+            continue;
+        }
+        count++;
+        if (!o->told_unowned)
+            log_warn("cluster: camera \"%s\" has run on no worker for %.0f s (%s)", o->camera,
+                     (double)(now - o->unowned_ns) / 1e9,
+                     !s[i].l->valid ? "its lease item is not a lease"
+                     : s[i].listed  ? "this worker lists it"
+                                    : "no running worker seen here lists it");
+        o->told_unowned = true;
+        if (s[i].listed && !why[0] && (c->max_cameras <= 0 || held < c->max_cameras))
+            snprintf(why, sizeof why, "camera %s has run on no worker for %.0f s", o->camera,
+                     (double)(now - o->unowned_ns) / 1e9);
+    }
+    metric_set(M_CAMERAS_UNOWNED, "", count);
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->unowned, sizeof c->unowned, "%s", why);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void scan_and_balance(cluster *c)
@@ -395,16 +423,20 @@ static void scan_and_balance(cluster *c)
     }
     for (int i = 0; i < n; i++) {
         observed *o = observe(c, &items[i], now);
-        s[i] = (seen_lease){.l = &items[i], .o = o};
+        owned *m = mine(c, items[i].camera);
+        s[i] = (seen_lease){.l = &items[i], .o = o, .listed = m != NULL};
+        if (m && m->held && m->doubt) resolve_doubt(c, m, &items[i]);
         if (!o) continue;
         if (!items[i].valid) {
+            plan_mark_unowned(o, false, now);
             repair(c, &items[i], o);
             continue;
         }
+        o->told_garbage = false; /* a lease again: the next edit is reported too */
         s[i].free_ = !items[i].owner[0];
         s[i].expired = !s[i].free_ && now - o->seen_ns >= (int64_t)c->lease_ms * 1000000LL;
         s[i].live = !s[i].free_ && !s[i].expired;
-        owned *m = mine(c, items[i].camera);
+        plan_mark_unowned(o, s[i].live, now);
         if (strcmp(items[i].owner, c->worker_id) == 0 && !is_me(c, &items[i]) && s[i].live &&
             !c->told_duplicate) {
             c->told_duplicate = true;
@@ -424,10 +456,12 @@ static void scan_and_balance(cluster *c)
         bool found = false;
         for (int k = 0; k < n && !found; k++)
             found = strcmp(items[k].camera, c->cams[i].name) == 0;
+        if (!found && c->cams[i].held && c->cams[i].doubt) resolve_doubt(c, &c->cams[i], NULL);
         if (!found && lease_create(&c->lt, c->cams[i].name, &err) != KERR_OK)
             unreachable(c, "create", &err);
     }
     balance(c, s, n);
+    report_unowned(c, s, n);
     pthread_mutex_lock(&c->mu);
     c->why[0] = 0;
     pthread_mutex_unlock(&c->mu);
@@ -554,11 +588,12 @@ cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cl
 
 bool cluster_ready(cluster *c, char *why, size_t len)
 {
-    if (atomic_load(&c->reached)) return true;
+    bool reached = atomic_load(&c->reached);
     pthread_mutex_lock(&c->mu);
-    snprintf(why, len, "%s", c->why);
+    bool ok = reached && !c->unowned[0];
+    if (!ok) snprintf(why, len, "%s", reached ? c->unowned : c->why);
     pthread_mutex_unlock(&c->mu);
-    return false;
+    return ok;
 }
 
 void cluster_stop(cluster *c)
@@ -570,6 +605,9 @@ void cluster_stop(cluster *c)
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     if (c->started) pthread_join(c->thread, NULL);
+    /* A renewal first: what the cameras flush while they stop (their open
+     * tracks' last events) is made under a lease that has not lapsed. */
+    if (c->started) renew_all(c);
     /* Every camera drains at once; then each lease goes back with the
      * checkpoint of the last frame handled, so the next owner starts now. */
     for (int i = 0; i < c->ncam; i++)

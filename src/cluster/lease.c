@@ -3,7 +3,9 @@
  * fragment (S) and start_ms (N): the checkpoint, hash (S): the owner's
  * config hash. Every write but the first is conditional on the counter (and
  * owner) the writer last saw. */
+#include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,29 +89,39 @@ static const char *s_of(json_t *item, const char *k)
     return json_string_value(json_object_get(json_object_get(item, k), "S"));
 }
 
-static bool n_of(json_t *item, const char *k, int64_t *out)
+bool lease_parse_counter(const char *text, int64_t *out)
 {
-    const char *v = json_string_value(json_object_get(json_object_get(item, k), "N"));
+    const char *p = text && *text == '-' ? text + 1 : text;
+    if (!p || !*p || strspn(p, "0123456789") != strlen(p)) return false; /* 1.5, 1e3, " 1" */
+    errno = 0;
     char *end = NULL;
-    if (!v) return false;
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end) return false;
+    long long x = strtoll(text, &end, 10);
+    if (errno == ERANGE || *end || x == LLONG_MAX) return false; /* +1 must still fit */
     *out = x;
     return true;
+}
+
+static const char *n_text(json_t *item, const char *k)
+{
+    return json_string_value(json_object_get(json_object_get(item, k), "N"));
 }
 
 static void read_lease(json_t *item, lease *l)
 {
     memset(l, 0, sizeof *l);
     const char *cam = s_of(item, "camera"), *owner = s_of(item, "owner");
+    const char *counter = n_text(item, "counter");
     snprintf(l->camera, sizeof l->camera, "%s", cam ? cam : "");
     snprintf(l->owner, sizeof l->owner, "%s", owner ? owner : "");
     snprintf(l->instance, sizeof l->instance, "%s", s_of(item, "instance") ?: "");
     snprintf(l->fragment, sizeof l->fragment, "%s", s_of(item, "fragment") ?: "");
     snprintf(l->hash, sizeof l->hash, "%s", s_of(item, "hash") ?: "");
-    if (!n_of(item, "start_ms", &l->start_ms)) l->start_ms = 0;
-    l->valid = cam && owner && n_of(item, "counter", &l->counter) &&
-               strlen(cam) < sizeof l->camera && strlen(owner) < sizeof l->owner;
+    if (counter && strlen(counter) < sizeof l->counter_raw)
+        snprintf(l->counter_raw, sizeof l->counter_raw, "%s", counter);
+    if (!lease_parse_counter(n_text(item, "start_ms"), &l->start_ms)) l->start_ms = 0;
+    l->key_fits = cam && strlen(cam) < sizeof l->camera;
+    l->valid = l->key_fits && owner && lease_parse_counter(counter, &l->counter) &&
+               strlen(owner) < sizeof l->owner;
 }
 
 kerr_code lease_scan(lease_table *lt, lease **out, int *n, kerr *err)
@@ -213,15 +225,21 @@ kerr_code lease_release(lease_table *lt, const char *camera, const lease_owner *
     return own_write(lt, camera, me, counter, fragment, start_ms, false, err);
 }
 
-kerr_code lease_repair(lease_table *lt, const char *camera, kerr *err)
+kerr_code lease_repair(lease_table *lt, const lease *seen, kerr *err)
 {
-    json_t *body = json_pack(
-        "{ss s{s{ss}s{ss}s{ss}} ss s{ssss} s{s{ss}s{ss}}}", "TableName", lt->table, "Item",
-        "camera", "S", camera, "owner", "S", "", "counter", "N", "0", "ConditionExpression",
-        "attribute_not_exists(#o) OR attribute_not_exists(#c) OR NOT attribute_type(#o, :s) OR "
-        "NOT attribute_type(#c, :n)",
-        "ExpressionAttributeNames", "#o", "owner", "#c", "counter", "ExpressionAttributeValues",
-        ":s", "S", "S", ":n", "S", "N");
-    kerr_code rc = call(lt, "PutItem", body, NULL, err);
-    return rc == KERR_AGAIN ? KERR_OK : rc; /* repaired by another worker meanwhile */
+    /* Only while it is still not a lease: of the wrong shape, or with the very
+     * counter seen (a number that is no int64 counter, like 1.5). */
+    char cond[256] = "attribute_not_exists(#o) OR attribute_not_exists(#c) OR NOT "
+                     "attribute_type(#o, :s) OR NOT attribute_type(#c, :n)";
+    json_t *values = json_pack("{s{ss}s{ss}}", ":s", "S", "S", ":n", "S", "N");
+    if (seen->counter_raw[0]) {
+        strcat(cond, " OR #c = :raw");
+        json_object_set_new(values, ":raw", json_pack("{ss}", "N", seen->counter_raw));
+    }
+    json_t *body = json_pack("{ss s{s{ss}s{ss}s{ss}} ss s{ssss} so}", "TableName", lt->table,
+                             "Item", "camera", "S", seen->camera, "owner", "S", "", "counter", "N",
+                             "0", "ConditionExpression", cond, "ExpressionAttributeNames", "#o",
+                             "owner", "#c", "counter", "ExpressionAttributeValues", values);
+    return call(lt, "PutItem", body, NULL,
+                err); /* AGAIN: changed meanwhile; seen at the next scan */
 }

@@ -45,6 +45,8 @@
 #define M_LEASES_LOST "kvs_infer_leases_lost_total"
 #define M_LEASES_RELEASED "kvs_infer_leases_released_total"
 #define M_LEASE_RENEW_FAILURES "kvs_infer_lease_renew_failures_total"
+#define M_EVENTS_FENCED "kvs_infer_events_fenced_total"
+#define M_CAMERAS_UNOWNED "kvs_infer_cameras_unowned"
 #define M_CONFIG_RELOADS "kvs_infer_config_reloads_total"
 #define M_BUILD_INFO "kvs_infer_build_info"
 

@@ -82,6 +82,14 @@ static const family k_families[] = {
     {M_CONFIG_RELOADS,
      "SIGHUP reloads: applied, or refused (config errors, detectors that cannot load).",
      KIND_COUNTER},
+    {M_EVENTS_FENCED,
+     "Events dropped, not spooled, because this worker's lease on the camera had lapsed or was "
+     "lost (another worker may run it), by camera.",
+     KIND_COUNTER},
+    {M_CAMERAS_UNOWNED,
+     "Cameras in the lease table (among those this worker lists) that no worker has run for "
+     "over two lease periods.",
+     KIND_GAUGE},
     {M_LOCAL_REOPENS, "events.jsonl found moved or removed (logrotate, rm) and opened anew.",
      KIND_COUNTER},
 };
