@@ -19,12 +19,14 @@ pm() { podman --runtime runc --cgroup-manager=cgroupfs "$@"; }
 LIMITS=(--ulimit nofile=20000:20000 --ulimit nproc=1000:1000)
 IMAGE=localhost/kvs-infer:cuda
 CUDA_BASE=$("$SRC/scripts/container-base.sh" --cuda 2>"$WORK/base.log") || fail "CUDA base: $(tail -3 "$WORK/base.log")"
+# The Debian stage that brings ONNX Runtime's headers to the CUDA build stage.
+BASE=$("$SRC/scripts/container-base.sh" 2>>"$WORK/base.log") || fail "base image: $(tail -3 "$WORK/base.log")"
 CA=()
 [ -f /etc/ssl/certs/ca-certificates.crt ] &&
   CA=(-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg NODE_EXTRA_CA_CERTS=/run/host-ca.crt)
 t0=$(date +%s)
 pm build --format docker --target cuda --network host "${LIMITS[@]}" "${CA[@]}" \
-  --build-arg CUDA_BASE_IMAGE="$CUDA_BASE" -t "$IMAGE" "$SRC" >"$WORK/build.log" 2>&1 ||
+  --build-arg CUDA_BASE_IMAGE="$CUDA_BASE" --build-arg BASE_IMAGE="$BASE" -t "$IMAGE" "$SRC" >"$WORK/build.log" 2>&1 ||
   fail "cuda image build: $(tail -5 "$WORK/build.log")"
 size=$(pm image inspect "$IMAGE" --format '{{.Size}}')
 note "cuda image built in $(( $(date +%s) - t0 )) s, $((size / 1000000)) MB"
