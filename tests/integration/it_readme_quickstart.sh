@@ -69,6 +69,10 @@ for f in $(ls "$QS"/block-*.sh | sort -V); do
     # The line, its comment dropped, in the background; its exit status kept.
     sed -E -i "s|^(build/kvs-infer --config [^ ]+) *(#.*)?\$|{ \1 \\& echo \$! >\"$WORK/service.pid\"; wait \$!; echo \$? >\"$WORK/service.rc\"; } >\"$WORK/service.log\" 2>\"$WORK/service.err\" \\&|" "$f"
     (cd "$QS" && bash -euo pipefail "$f") || fail "$n failed: $(cat "$f")"
+    # The block returns at once; its background group writes the pid a moment
+    # later (reading it too early gave an empty pid: "the service exited").
+    for _ in $(seq 100); do [ -s "$WORK/service.pid" ] && break; sleep 0.1; done
+    [ -s "$WORK/service.pid" ] || fail "$n: the service was not started: $(cat "$WORK/service.err" 2>/dev/null)"
     KVS_PID=$(cat "$WORK/service.pid")
     PIDS+=("$KVS_PID")
     ran_service=1
