@@ -244,13 +244,18 @@ static void s3_paths_are_not_encoded_twice(void **state)
     aws_signature_free(&b);
 }
 
+/* Not credentials: the placeholder pair AWS's documentation signs its
+ * presign example with (both end in EXAMPLE; no account has them). The
+ * example's signature can only be reproduced with exactly these. */
+static const char *k_doc_key_id = "AKIAIOSFODNN7EXAMPLE";
+static const char *k_doc_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
 /* AWS's documented presign example (S3 API reference, "Authenticating
  * Requests: Using Query Parameters"): GET /test.txt in examplebucket. */
 static void s3_presign_example(void **state)
 {
     (void)state;
-    aws_credentials cred = {"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                            NULL};
+    aws_credentials cred = {k_doc_key_id, k_doc_secret, NULL};
     aws_signing s3 = {"us-east-1", "s3", true};
     char *q = NULL;
     assert_int_equal(sigv4_presign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", &cred, &s3,
@@ -269,8 +274,7 @@ static void s3_presign_example(void **state)
 static void s3_presign_token_and_limits(void **state)
 {
     (void)state;
-    aws_credentials cred = {"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                            "tok/en+="};
+    aws_credentials cred = {k_doc_key_id, k_doc_secret, "tok/en+="};
     aws_signing s3 = {"us-east-1", "s3", true};
     char *q = NULL;
     assert_int_equal(sigv4_presign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", &cred, &s3,
