@@ -320,6 +320,19 @@ static void *follow(void *arg)
     return NULL;
 }
 
+/* What open made, its thread already joined or never started. */
+static void index_free(ui_index *ix)
+{
+    sqlite3_close(ix->rdb);
+    sqlite3_close(ix->wdb);
+    pthread_cond_destroy(&ix->cv);
+    pthread_mutex_destroy(&ix->rmu);
+    pthread_mutex_destroy(&ix->mu);
+    free(ix->jsonl);
+    free(ix->dir);
+    free(ix);
+}
+
 ui_index *ui_index_open(const char *dir, kerr *err)
 {
     ui_index *ix = calloc(1, sizeof *ix);
@@ -366,14 +379,7 @@ ui_index *ui_index_open(const char *dir, kerr *err)
     if (!ok) {
         if (ix->wdb && err && !err->msg[0])
             kerr_set(err, KERR_IO, "cannot build %s: %s", db, sqlite3_errmsg(ix->wdb));
-        sqlite3_close(ix->rdb);
-        sqlite3_close(ix->wdb);
-        pthread_cond_destroy(&ix->cv);
-        pthread_mutex_destroy(&ix->rmu);
-        pthread_mutex_destroy(&ix->mu);
-        free(ix->jsonl);
-        free(ix->dir);
-        free(ix);
+        index_free(ix);
         return NULL;
     }
     return ix;
@@ -387,14 +393,7 @@ void ui_index_close(ui_index *ix)
     pthread_cond_broadcast(&ix->cv);
     pthread_mutex_unlock(&ix->mu);
     pthread_join(ix->thread, NULL);
-    sqlite3_close(ix->rdb);
-    sqlite3_close(ix->wdb);
-    pthread_cond_destroy(&ix->cv);
-    pthread_mutex_destroy(&ix->rmu);
-    pthread_mutex_destroy(&ix->mu);
-    free(ix->jsonl);
-    free(ix->dir);
-    free(ix);
+    index_free(ix);
 }
 
 int64_t ui_index_covered(ui_index *ix, int64_t *rows)
