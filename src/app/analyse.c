@@ -60,7 +60,7 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
 }
 
 /* A fenced worker publishes nothing for a camera whose lease has lapsed or
- * moved: another worker may be running it already (README "Scaling out"). */
+ * moved: another worker may be running it already (docs/cluster.md). */
 bool camera_may_emit(camera *c)
 {
     int64_t until = atomic_load(&c->lease_until_ns);

@@ -299,7 +299,7 @@ static void summary(app *a, camera **cams, int n, const char *where)
 }
 
 /* How long a drain may take: after a signal, Docker's and Kubernetes' stop
- * timeouts are 10 s and 30 s and the promise (README) is 4 s from the signal
+ * timeouts are 10 s and 30 s and the promise (docs/publishing.md, stopping) is 4 s from the signal
  * to the exit, in every state: 2.5 s to deliver, then the joins, the hub's
  * close and the frees (0.1-0.5 s, more on a loaded machine), with the hard
  * exit at 3.5 s. After every source ended on its own there is more time to
