@@ -242,25 +242,40 @@ static bool is_me(const cluster *c, const lease *l)
     return strcmp(l->owner, c->worker_id) == 0 && strcmp(l->instance, c->instance) == 0;
 }
 
-/* Items that are not leases are logged once and replaced by free leases:
- * a worker whose item was edited loses it at its next renewal (the
- * condition fails), so nobody keeps running it unannounced. */
+/* FNV-1a over what a bad item holds, so that an item is reported once
+ * however many scans see it, and a different one again. */
+static uint64_t garbage_id(const lease *l)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[] = {l->owner, l->instance, l->counter_raw};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        for (const char *p = parts[i];; p++) {
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+            if (!*p) break; /* the NUL too: "ab","c" differs from "a","bc" */
+        }
+    return h ? h : 1;
+}
+
+/* Items that are not leases are logged and replaced by free leases: a worker
+ * whose item was edited loses it at its next renewal (the condition fails),
+ * so nobody keeps running it unannounced. */
 static void repair(cluster *c, const lease *l, observed *o)
 {
+    uint64_t id = garbage_id(l);
+    bool told = o->told_garbage == id;
+    o->told_garbage = id;
     if (!l->key_fits) {
-        if (!o->told_garbage)
+        if (!told)
             log_error("cluster: lease table %s: an item's camera name is longer than any camera's "
                       "can be: left alone",
                       c->table);
-        o->told_garbage = true;
         return;
     }
-    if (!o->told_garbage)
+    if (!told)
         log_error("cluster: lease table %s: the item for camera \"%s\" is not a lease (owner and "
                   "counter missing, of the wrong type, or a counter that is no integer: \"%s\"); "
                   "replacing it with a free lease",
                   c->table, l->camera, l->counter_raw);
-    o->told_garbage = true;
     kerr err = {0};
     kerr_code rc = lease_repair(&c->lt, l, &err);
     if (rc == KERR_OK)
@@ -432,7 +447,7 @@ static void scan_and_balance(cluster *c)
             repair(c, &items[i], o);
             continue;
         }
-        o->told_garbage = false; /* a lease again: the next edit is reported too */
+        o->told_garbage = 0; /* a lease again: the next edit is reported too */
         s[i].free_ = !items[i].owner[0];
         s[i].expired = !s[i].free_ && now - o->seen_ns >= (int64_t)c->lease_ms * 1000000LL;
         s[i].live = !s[i].free_ && !s[i].expired;

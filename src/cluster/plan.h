@@ -15,7 +15,11 @@ typedef struct {
     int64_t owner_ns;       /* when the owner last changed (or we first saw it) */
     int64_t owner_start_ms; /* the checkpoint the lease had then */
     int64_t unowned_ns;     /* since when no worker runs it; 0 while one does */
-    bool told_garbage, told_unowned;
+    /* The bad item last reported (a hash of owner, instance and counter as
+     * read; 0: none): each new edit is reported, even one made before this
+     * worker's scan saw the repair of the last. */
+    uint64_t told_garbage;
+    bool told_unowned;
 } observed;
 
 /* What one scan says about one lease. */
