@@ -4,9 +4,11 @@
 # and images, the redacted config, the token rules, hostile ids, paths and
 # sizes, slow and many clients), then the page in Debian's chromium driven by
 # playwright-core (tests/integration/ui_browser.js): the wall's images
-# change, the detail view opens, four clicks in the ROI editor give matching
-# YAML, the events list shows thumbnails that open the snapshot. Screenshots
-# are kept in the build folder (ui-screenshots/).
+# change, the detail view opens with the zones drawn exactly over the picture,
+# the ROI editor shows a camera's zones and four clicks in it give matching
+# YAML, the events list shows thumbnails that open the snapshot, and Back
+# closes it (issue 24). Screenshots are kept in the build folder
+# (ui-screenshots/).
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)

@@ -1,7 +1,8 @@
 // The operator page in a real browser (Debian's chromium driven by
 // playwright-core), against a running kvs-infer. Used by it_ui.sh:
 //   node ui_browser.js BASE_URL TOKEN SHOT_DIR CAMERA_A CAMERA_B
-// Exits non-zero with a message on the first check that fails; screenshots
+// Exits non-zero with a message on the first check that fails (the page's
+// independent checks, bad(), report each and fail at the end); screenshots
 // go to SHOT_DIR (kept as test artefacts).
 'use strict';
 const path = require('path');
@@ -10,6 +11,10 @@ const { chromium } = require(path.join(__dirname, '../standins/node_modules/play
 const [base, token, shots, camA, camB] = process.argv.slice(2);
 const fail = (msg) => { console.error('FAIL: ' + msg); process.exit(1); };
 const note = (msg) => console.error('-- ' + msg);
+// A check whose failure leaves the rest of the page testable: reported at
+// once, and the run fails at its end.
+const problems = [];
+const bad = (msg) => { problems.push(msg); console.error('FAIL: ' + msg); };
 
 async function frames(page, name) {
   return page.evaluate((n) => {
@@ -18,14 +23,52 @@ async function frames(page, name) {
   }, name);
 }
 
-async function waitFor(what, fn, ms = 20000) {
+// Where an overlay canvas sits against its picture, on the screen: both
+// boxes, the screen box of every pixel drawn on the canvas, and the alpha of
+// the canvas under the given points of the picture (fractions of its size).
+// The canvas's own pixels are mapped to the screen through its box, so a
+// canvas stretched over more than the picture shows here.
+async function overlay(page, imgId, canvasId, probes) {
+  return page.evaluate(([imgId, canvasId, probes]) => {
+    const rect = (r) => ({ x: r.left, y: r.top, w: r.width, h: r.height });
+    const img = rect(document.getElementById(imgId).getBoundingClientRect());
+    const c = document.getElementById(canvasId);
+    const cv = rect(c.getBoundingClientRect());
+    if (!c.width || !c.height || !cv.w || !cv.h) return { img, cv, drawn: null, alpha: [] };
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const sx = cv.w / c.width, sy = cv.h / c.height;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity, n = 0;
+    for (let y = 0; y < c.height; y++) {
+      for (let x = 0; x < c.width; x++) {
+        if (!d[(y * c.width + x) * 4 + 3]) continue;
+        n++;
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1); y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1);
+      }
+    }
+    const drawn = n ? { n, x: cv.x + x0 * sx, y: cv.y + y0 * sy, w: (x1 - x0) * sx, h: (y1 - y0) * sy } : null;
+    const alpha = probes.map(([fx, fy]) => {
+      const x = Math.floor((img.x + fx * img.w - cv.x) / sx), y = Math.floor((img.y + fy * img.h - cv.y) / sy);
+      return x < 0 || y < 0 || x >= c.width || y >= c.height ? 0 : d[(y * c.width + x) * 4 + 3];
+    });
+    return { img, cv, drawn, alpha };
+  }, [imgId, canvasId, probes]);
+}
+const fmtBox = (b) => `${b.w.toFixed(0)}x${b.h.toFixed(0)} at ${b.x.toFixed(0)},${b.y.toFixed(0)}`;
+const sameBox = (a, b) => ['x', 'y', 'w', 'h'].every((k) => Math.abs(a[k] - b[k]) <= 1);
+const inside = (a, b) => a.x >= b.x - 1 && a.y >= b.y - 1 && a.x + a.w <= b.x + b.w + 1 && a.y + a.h <= b.y + b.h + 1;
+
+// fn's first true value within ms, or null.
+async function poll(fn, ms) {
   const until = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (Date.now() > until) fail('timed out waiting for ' + what);
+    if (Date.now() > until) return null;
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+async function waitFor(what, fn, ms = 20000) {
+  return (await poll(fn, ms)) || fail('timed out waiting for ' + what);
 }
 
 (async () => {
@@ -83,16 +126,45 @@ async function waitFor(what, fn, ms = 20000) {
     if (!dets.length || !dets[0].includes('yolo')) fail('detectors not listed: ' + JSON.stringify(dets));
     const zones = await page.locator('#detail-zone-list li').allTextContents();
     if (!zones.some((z) => z.includes('driveway'))) fail('zones not listed: ' + JSON.stringify(zones));
-    const zonePixels = await waitFor('the zones drawn over the frame', async () => page.evaluate(() => {
-      const c = document.getElementById('detail-zones');
-      if (!c.width || !c.height) return 0;
-      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-      return n > c.width * c.height / 4 ? n : 0; /* driveway covers the lower 70 % */
-    }));
-    note(`detail view: zones drawn over ${zonePixels} pixels`);
+    // The zones over the picture: the overlay lies exactly on the picture,
+    // everything drawn is inside it, and driveway (the lower 70 %) is drawn
+    // where the picture shows it: under its middle and its bottom, not its top.
+    const probes = [[0.5, 0.4], [0.5, 0.95], [0.5, 0.2]];
+    const ov = await waitFor('the zones drawn over the frame', async () => {
+      const o = await overlay(page, 'detail-img', 'detail-zones', probes);
+      return o.drawn && o.drawn.n > 1000 ? o : null;
+    });
+    const wrong = [];
+    if (!sameBox(ov.cv, ov.img)) wrong.push(`the zones overlay is ${fmtBox(ov.cv)}, the picture ${fmtBox(ov.img)}`);
+    if (!inside(ov.drawn, ov.img)) wrong.push(`the zones are drawn over ${fmtBox(ov.drawn)}, outside the picture ${fmtBox(ov.img)}`);
+    if (!ov.alpha[0] || !ov.alpha[1] || ov.alpha[2]) {
+      wrong.push(`driveway (y from 0.3 to 1 of the picture) drawn at y 0.4: ${!!ov.alpha[0]}, 0.95: ${!!ov.alpha[1]}, 0.2: ${!!ov.alpha[2]}`);
+    }
+    if (wrong.length) bad('detail view: ' + wrong.join('; '));
+    else note(`detail view: zones drawn over ${ov.drawn.n} pixels, overlay ${fmtBox(ov.cv)} on the picture ${fmtBox(ov.img)}`);
     await page.screenshot({ path: path.join(shots, 'detail.png') });
+
+    // The ROI editor on a camera with a zone shows that zone: drawn over the
+    // picture where it lies, listed, and kept in the YAML to paste.
+    await page.goto(base + '/#/roi/' + encodeURIComponent(camA));
+    await waitFor('the ROI frame', async () => page.evaluate(() => document.getElementById('roi-img').naturalWidth > 0));
+    const edOk = (o) => o.drawn && sameBox(o.cv, o.img) && inside(o.drawn, o.img) && o.alpha[0] && o.alpha[1] && !o.alpha[2];
+    const ed = await poll(async () => {
+      const o = await overlay(page, 'roi-img', 'roi-canvas', probes);
+      return edOk(o) ? o : null;
+    }, 5000);
+    if (!ed) {
+      const o = await overlay(page, 'roi-img', 'roi-canvas', probes);
+      bad(`the zone editor for ${camA} does not show its zone driveway: ` + (o.drawn
+        ? `drawn over ${fmtBox(o.drawn)} on a canvas ${fmtBox(o.cv)}, picture ${fmtBox(o.img)}, at y 0.4/0.95/0.2: ${o.alpha.map(Boolean)}`
+        : 'nothing drawn on its canvas'));
+    }
+    const listed = await page.locator('#roi-existing li').allTextContents();
+    if (!listed.some((z) => z.includes('driveway'))) bad('the zone editor does not list driveway: ' + JSON.stringify(listed));
+    const kept = await page.locator('#roi-yaml').textContent();
+    if (!/name: driveway, polygon: \[\[0(\.0+)?, 0\.30*\], /.test(kept)) bad('the zone editor\'s YAML drops driveway: ' + kept);
+    await page.screenshot({ path: path.join(shots, 'roi-existing.png') });
+    if (ed) note(`zone editor: ${camA}'s driveway drawn over ${ed.drawn.n} pixels`);
 
     // The ROI editor: four clicks give YAML whose polygon is where we clicked.
     await page.goto(base + '/#/roi/' + encodeURIComponent(camB));
@@ -153,6 +225,18 @@ async function waitFor(what, fn, ms = 20000) {
       document.getElementById('viewer').open && document.getElementById('viewer-img').complete && document.getElementById('viewer-img').naturalWidth > 0));
     await page.screenshot({ path: path.join(shots, 'snapshot.png') });
     note(`${count} events listed, filter by camera works, a snapshot opened`);
+
+    // Back from the events closes the snapshot: it must not cover the view
+    // the operator goes back to.
+    await page.evaluate(() => history.back());
+    await waitFor('the view before the events', async () => page.evaluate(() => location.hash !== '#/events'));
+    const closed = await poll(async () => !(await page.evaluate(() => document.getElementById('viewer').open)) &&
+      !(await page.locator('#viewer').isVisible()), 3000);
+    if (!closed) {
+      bad(`the snapshot dialog is still open after history.back() to ${await page.evaluate(() => location.hash)}, over that view`);
+    } else note('back from the events: the snapshot dialog closed');
+    await page.screenshot({ path: path.join(shots, 'back.png') });
+    if (problems.length) fail(problems.length + ' check(s) of the page failed (above)');
     if (errors.length) fail('errors in the page: ' + errors.join(' | '));
   } finally {
     clearTimeout(timer);
