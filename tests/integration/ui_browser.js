@@ -71,6 +71,7 @@ async function waitFor(what, fn, ms = 20000) {
   return (await poll(fn, ms)) || fail('timed out waiting for ' + what);
 }
 
+const started = Date.now();
 (async () => {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -142,6 +143,16 @@ async function waitFor(what, fn, ms = 20000) {
     }
     if (wrong.length) bad('detail view: ' + wrong.join('; '));
     else note(`detail view: zones drawn over ${ov.drawn.n} pixels, overlay ${fmtBox(ov.cv)} on the picture ${fmtBox(ov.img)}`);
+    // A window narrower than the frame scales the picture down; the overlay follows it.
+    await page.setViewportSize({ width: 700, height: 900 });
+    const narrow = await waitFor('the zones redrawn in a narrow window', async () => {
+      const o = await overlay(page, 'detail-img', 'detail-zones', probes);
+      return o.img.w < 600 && o.drawn ? o : null;
+    });
+    if (!sameBox(narrow.cv, narrow.img) || !inside(narrow.drawn, narrow.img) || !narrow.alpha[0] || narrow.alpha[2]) {
+      bad(`detail view, 700 px wide: the zones overlay is ${fmtBox(narrow.cv)}, drawn over ${fmtBox(narrow.drawn)}, the picture ${fmtBox(narrow.img)}`);
+    }
+    await page.setViewportSize({ width: 1280, height: 1100 });
     await page.screenshot({ path: path.join(shots, 'detail.png') });
 
     // The ROI editor on a camera with a zone shows that zone: drawn over the
@@ -242,5 +253,5 @@ async function waitFor(what, fn, ms = 20000) {
     clearTimeout(timer);
     await browser.close();
   }
-  console.log('browser: PASS');
+  console.log(`browser: PASS (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 })().catch((e) => fail(e.stack || String(e)));
