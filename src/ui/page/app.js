@@ -230,6 +230,8 @@ function every(ms, fn) {
   timer = setInterval(fn, ms);
 }
 function route() {
+  // A snapshot belongs to the view it was opened from, not the next one.
+  if ($('viewer').open) $('viewer').close();
   const h = location.hash || '#/';
   const [, view, arg] = h.match(/^#\/([a-z]*)\/?(.*)$/) || [];
   const name = arg ? decodeURIComponent(arg) : '';
