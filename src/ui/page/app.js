@@ -170,17 +170,34 @@ async function showEvents() {
 }
 
 // ---- the ROI editor ----
-const roi = { camera: '', points: [] };
+// The camera's configured zones are shown and kept in the YAML, so what is
+// pasted as the camera's roi: list adds the new zone instead of replacing them.
+const roi = { camera: '', points: [], existing: [] };
+function zoneYaml(z) {
+  const safe = /^[A-Za-z0-9_.-]+$/.test(z.name) ? z.name : JSON.stringify(z.name);
+  const pts = z.points.map(([x, y]) => `[${x.toFixed(4)}, ${y.toFixed(4)}]`).join(', ');
+  return `  - {name: ${safe}, polygon: [${pts}]${z.exclude ? ', exclude: true' : ''}}\n`;
+}
+function roiNew() {
+  return { name: $('roi-zone').value.trim() || 'zone1', exclude: $('roi-kind').value === 'exclude', points: roi.points };
+}
 function roiYaml() {
-  const name = $('roi-zone').value.trim() || 'zone1';
-  const safe = /^[A-Za-z0-9_.-]+$/.test(name) ? name : JSON.stringify(name);
-  const pts = roi.points.map(([x, y]) => `[${x.toFixed(4)}, ${y.toFixed(4)}]`).join(', ');
-  const exclude = $('roi-kind').value === 'exclude' ? ', exclude: true' : '';
-  return `roi:\n  - {name: ${safe}, polygon: [${pts}]${exclude}}\n`;
+  const zones = roi.existing.concat(roi.points.length >= 3 ? [roiNew()] : []);
+  if (!zones.length) return 'Click at least three points on the frame.';
+  const hint = roi.points.length >= 3 ? '' : '# Click at least three points on the frame to add a zone.\n';
+  return 'roi:\n' + zones.map(zoneYaml).join('') + hint;
 }
 function roiRedraw() {
-  drawPolygons($('roi-canvas'), $('roi-img'), [{ name: $('roi-zone').value, exclude: $('roi-kind').value === 'exclude', points: roi.points }]);
-  $('roi-yaml').textContent = roi.points.length >= 3 ? roiYaml() : 'Click at least three points on the frame.';
+  drawPolygons($('roi-canvas'), $('roi-img'), roi.existing.concat([roiNew()]));
+  $('roi-yaml').textContent = roiYaml();
+}
+// The camera's zones as the API gives them (polygons in fractions).
+async function roiLoadZones(name) {
+  await loadCameras();
+  const c = cameras.find((x) => x.name === name);
+  roi.existing = c ? c.roi.map((z) => ({ name: z.name, exclude: z.exclude, points: z.polygon })) : [];
+  const items = roi.existing.map((z) => el('li', {}, `${z.name}${z.exclude ? ' (exclude)' : ''}: ${z.points.length} points`));
+  $('roi-existing').replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, 'none')]));
 }
 function roiClick(ev) {
   const img = $('roi-img');
@@ -194,6 +211,7 @@ async function showRoi(name) {
   if (roi.camera !== name) roi.points = [];
   roi.camera = name;
   $('roi-name').textContent = 'Zone editor: ' + name;
+  await roiLoadZones(name);
   const img = $('roi-img');
   img.onload = roiRedraw;
   if (!(await refreshImage(img, name))) setTimeout(() => { if (location.hash.startsWith('#/roi/')) showRoi(name); }, 1000);
