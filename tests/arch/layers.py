@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-CYCLE_FREE = ("detect", "infer")
+CYCLE_FREE = ("app", "detect", "infer")
 LOWER_THAN_CONFIG = {"config", "core"}
 
 
