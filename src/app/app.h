@@ -40,10 +40,11 @@ typedef struct {
 extern const cfg_readers app_cfg_readers;
 
 /* The files of app/ call downward only (tests/arch/layers.py checks it):
- *   app.c -> api.c -> api_publishers.c, camera_list.c, config_keeper.c
- *   app.c -> camera.c -> analyse.c -> camera_status.c, view.c
+ *   app.c      -> api.c, camera.c, validate.c and everything below
+ *   api.c      -> api_publishers.c, camera_list.c, config_keeper.c, view.c, camera_status.c
+ *   camera.c   -> analyse.c -> camera_status.c, view.c
  * A camera is given what it needs when it starts (camera_deps) and the API
- * what it reads (api_deps); neither asks the app for anything. */
+ * what it reads (api_deps): neither calls back into app.c. */
 
 /* What the operator page shows of a camera (view.c): its latest analysed
  * frame, scaled down, and that frame's boxes. Kept only while somebody
