@@ -23,11 +23,13 @@ typedef struct {
     bool started;
 } drain_guard;
 
-/* The running service. Its locks are its parts' own: the camera list's
- * (camera_list.c), the configs' counts (config_keeper.c), each view's
- * (view.c), the hub's pointer for the API (api.c); none is held while
- * another is taken, nor for longer than a copy. Only the main thread swaps
- * the config (reload) and, outside cluster mode, adds and removes cameras. */
+/* The running service. Its locks are its parts' own, each held only for a
+ * copy or a count: the camera list's (camera_list.c), the configs' counts
+ * (config_keeper.c), the hub as lent to the API (api_deps.hub_mu), the
+ * cluster and the hub as the probes see them (probe_mu) and a
+ * camera's own (its view, its checkpoint), which are the only ones taken
+ * under another (the camera list's). Only the main thread swaps the config
+ * (reload) and, outside cluster mode, adds and removes cameras. */
 struct app {
     config_keeper configs; /* the current one (a reload swaps it), the hub's, each camera's */
     camera_list cams;
@@ -42,6 +44,7 @@ struct app {
     cluster *cluster;    /* NULL: this process runs every camera */
     char worker_id[160]; /* "" without a cluster */
     const aws_shared *aws;
+    pthread_mutex_t probe_mu; /* a->cluster and a->hub as /readyz reads them (main writes) */
 };
 typedef struct app app;
 
@@ -52,10 +55,8 @@ static config *current(app *a)
     return a->configs.current;
 }
 
-static bool ready(void *user, char *why, size_t len)
+static bool cameras_ready(app *a, char *why, size_t len)
 {
-    app *a = user;
-    if (a->cluster && !cluster_ready(a->cluster, why, len)) return false;
     bool ok = true;
     int n;
     camera **cams = camera_list_lock(&a->cams, &n);
@@ -71,7 +72,31 @@ static bool ready(void *user, char *why, size_t len)
         }
     }
     camera_list_unlock(&a->cams);
-    return ok && publish_hub_healthy(a->hub, why, len);
+    return ok;
+}
+
+/* /readyz, on the listener's threads: the cluster and the hub under
+ * probe_mu, as the drain takes them away while probes still come. */
+static bool ready(void *user, char *why, size_t len)
+{
+    app *a = user;
+    pthread_mutex_lock(&a->probe_mu);
+    bool ok = !a->cluster || cluster_ready(a->cluster, why, len);
+    pthread_mutex_unlock(&a->probe_mu);
+    if (!ok || !cameras_ready(a, why, len)) return false;
+    pthread_mutex_lock(&a->probe_mu);
+    ok = a->hub ? publish_hub_healthy(a->hub, why, len) : (snprintf(why, len, "draining"), false);
+    pthread_mutex_unlock(&a->probe_mu);
+    return ok;
+}
+
+/* On the main thread: what the probes see of the cluster and the hub. */
+static void set_probed(app *a, cluster *cl, publish_hub *hub)
+{
+    pthread_mutex_lock(&a->probe_mu);
+    a->cluster = cl;
+    a->hub = hub;
+    pthread_mutex_unlock(&a->probe_mu);
 }
 
 static void free_camera(app *a, camera *c)
@@ -472,10 +497,11 @@ static bool start_cluster(app *a, kerr *err)
                        .fingerprints = prints,
                        .ncam = cfg->ncam};
     cluster_hooks h = {a, hook_start, hook_stop, hook_wait, hook_checkpoint, hook_lease_until};
-    a->cluster = names && prints ? cluster_start(&cc, a->aws, &h, err) : NULL;
+    cluster *cl = names && prints ? cluster_start(&cc, a->aws, &h, err) : NULL;
     if (!(names && prints)) kerr_set(err, KERR_NOMEM, "out of memory");
     free(names), free(prints);
-    return a->cluster != NULL;
+    set_probed(a, cl, a->hub);
+    return cl != NULL;
 }
 
 /* Workers, threads and batching. Without batching a worker per core, each
@@ -579,8 +605,9 @@ static void drain(app *a, bool abandon)
     int64_t t0 = clock_mono_ns();
     /* Hands the leases back first: each camera drains and writes its
      * checkpoint, and its next owner starts while we finish here. */
-    cluster_stop(a->cluster);
-    a->cluster = NULL;
+    cluster *cl = a->cluster;
+    set_probed(a, NULL, a->hub);
+    cluster_stop(cl);
     /* Readers stop first; queued frames are analysed (after a signal only
      * the ones in analysis: the exit is due in 4 s); then the publisher
      * flushes. From here on only this thread changes the camera list. */
@@ -596,9 +623,10 @@ static void drain(app *a, bool abandon)
     a->sched = NULL;
     char where[2048];
     publish_hub_describe(a->hub, where, sizeof where);
+    publish_hub *hub = a->hub;
     api_use_hub(&a->api, NULL);
-    publish_hub_free(a->hub);
-    a->hub = NULL;
+    set_probed(a, NULL, NULL);
+    publish_hub_free(hub);
     end_drain(a);
     log_info("drained in %.2f s", (double)(clock_mono_ns() - t0) / 1e9);
     summary(a, where);
@@ -646,6 +674,7 @@ static void close_service(app *a, detector_set *held)
     if (a->aws) aws_shared_release();
     infer_shutdown();
     frame_convert_shutdown();
+    pthread_mutex_destroy(&a->probe_mu);
 }
 
 /* Signals are taken by the main thread only (sigtimedwait): every thread
@@ -678,6 +707,7 @@ int app_run(const char *path)
     }
     camera_list_init(&a.cams);
     api_init(&a.api, &a.cams, &a.configs);
+    pthread_mutex_init(&a.probe_mu, NULL);
     a.started_ns = clock_mono_ns();
     detector_set held = {0};
     int rc = config_keeper_hold(&a.configs, cfg) ? open_service(&a, path, &held) : 1;
