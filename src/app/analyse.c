@@ -28,7 +28,7 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
     e->track_last_ms = te->last_ms >= 1000000000000LL ? te->last_ms : -1;
     e->track_sightings = te->sightings;
     e->camera_name = kstrdup(c->cfg->name);
-    snprintf(e->worker_id, sizeof e->worker_id, "%s", app_worker_id(c->app));
+    snprintf(e->worker_id, sizeof e->worker_id, "%s", c->worker_id);
     e->stream_name = kstrdup(c->cfg->stream_name);
     e->detector = kstrdup(d->cfg->type);
     e->label = kstrdup(detector_label(d->det, det->cls));
@@ -98,7 +98,7 @@ static void emit(camera *c, cam_detector *d, track_event *te)
     metric_add(M_EVENTS, labels, 1);
     atomic_fetch_add(&c->events, 1);
     atomic_store(&c->last_event_ms, e->detected_at_ms);
-    publish_hub_submit(app_hub(c->app), e);
+    publish_hub_submit(c->hub, e);
 }
 
 /* Tracks that ended (all: every one) raise their last events. */
@@ -199,11 +199,11 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
         metric_observe(M_FRAME_DELAY, c->cam_label,
                        (double)(clock_wall_ms() - f->producer_ts_ms) / 1000.0);
     det_list dets = {0};
-    frame_boxes fb = {.want = view_watched(&c->view)};
+    frame_boxes fb = {.want = view_watched(c->view)};
     for (int i = 0; i < c->ndet; i++)
         if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets, &fb);
     det_list_free(&dets);
-    view_offer(&c->view, f, fb.v, fb.n);
+    view_offer(c->view, f, fb.v, fb.n);
     /* its events are spooled now: a new owner may resume from its fragment */
     camera_advance_checkpoint(c, f->fragment_number, f->fragment_start_ms, false);
     atomic_fetch_add(&c->analysed, 1);

@@ -10,9 +10,11 @@
  *   /api/v1/events/{id}/snapshot.jpg | crop-N.jpg   its images
  *   /api/v1/config                     the running config, secrets redacted
  *   /api/v1/publishers                 each publisher's health (api_publishers.c)
- * Camera state is read under the app's camera lock (a camera cannot be freed
- * while it is held); files are read outside it. Runs on the connection's
- * thread: a slow browser never touches the pipeline, nor another request. */
+ * Camera state is read under the camera list's lock (no camera is freed
+ * while it is held) and only copied there; the config through a reference
+ * (config_keeper), never a lock. A snapshot's JPEG is encoded, and event
+ * files are read, with no app lock held. Runs on the connection's thread: a
+ * slow browser never touches the pipeline, nor another request. */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -131,8 +133,25 @@ static ui_index *index_for(const char *dir)
     return ix;
 }
 
-void api_stop(void)
+void api_init(api_deps *d, camera_list *cams, config_keeper *configs)
 {
+    d->cams = cams;
+    d->configs = configs;
+    pthread_mutex_init(&d->hub_mu, NULL);
+    d->hub = NULL;
+    atomic_init(&d->loopback, false); /* until it listens: treated as reachable from afar */
+}
+
+void api_use_hub(api_deps *d, publish_hub *hub)
+{
+    pthread_mutex_lock(&d->hub_mu);
+    d->hub = hub;
+    pthread_mutex_unlock(&d->hub_mu);
+}
+
+void api_stop(api_deps *d)
+{
+    pthread_mutex_destroy(&d->hub_mu);
     pthread_mutex_lock(&g_idx.mu);
     for (int i = 0; i < g_idx.n; i++) {
         ui_index_close(g_idx.ix[i]);
@@ -180,7 +199,7 @@ static json_t *camera_json(camera *c)
     return json_pack(
         "{ss ss* ss ss sf sI sI sI sI sI sI so so so}", "name", c->cfg->name, "stream_name",
         c->cfg->stream_name, "source", c->src->name, "state",
-        cam_state_name(atomic_load(&c->state)), "analysed_fps", view_rate(&c->view, analysed),
+        cam_state_name(atomic_load(&c->state)), "analysed_fps", view_rate(c->view, analysed),
         "analysed", (json_int_t)analysed, "decoded", (json_int_t)atomic_load(&c->decoded),
         "dropped", (json_int_t)atomic_load(&c->dropped), "errors",
         (json_int_t)atomic_load(&c->errors), "detections", (json_int_t)atomic_load(&c->detections),
@@ -189,30 +208,31 @@ static json_t *camera_json(camera *c)
         zones_json(c->cfg));
 }
 
-static bool cameras(app *a, http_response *rs)
+static bool cameras(api_deps *a, http_response *rs)
 {
     int n;
-    camera **cams = app_cameras_lock(a, &n);
+    camera **cams = camera_list_lock(a->cams, &n);
     json_t *list = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(list, camera_json(cams[i]));
-    app_cameras_unlock(a);
+    camera_list_unlock(a->cams);
     return json_reply(rs, 200, json_pack("{so}", "cameras", list));
 }
 
-static bool camera_snapshot(app *a, const char *name, http_response *rs)
+static bool camera_snapshot(api_deps *a, const char *name, http_response *rs)
 {
     int n;
-    camera **cams = app_cameras_lock(a, &n);
-    camera *c = NULL;
-    for (int i = 0; i < n && !c; i++)
-        if (strcmp(cams[i]->cfg->name, name) == 0) c = cams[i];
+    camera **cams = camera_list_lock(a->cams, &n);
+    camera *c = camera_list_find(cams, n, name, NULL);
+    camera_view *view = c ? c->view : NULL;
+    if (view) view_hold(view); /* the camera may go meanwhile: its view stays */
+    camera_list_unlock(a->cams);
+    if (!view) return error_reply(rs, 404, "no such camera");
     unsigned char *jpeg = NULL;
     unsigned long len = 0;
     kerr err = {0};
-    kerr_code rc = c ? view_jpeg(&c->view, &jpeg, &len, &err) : KERR_NOT_FOUND;
-    app_cameras_unlock(a);
-    if (!c) return error_reply(rs, 404, "no such camera");
+    kerr_code rc = view_jpeg(view, &jpeg, &len, &err);
+    view_release(view);
     if (rc == KERR_AGAIN) {
         rs->hdr_name[rs->nhdr] = "Retry-After";
         rs->hdr_value[rs->nhdr++] = "1";
@@ -226,11 +246,8 @@ static bool camera_snapshot(app *a, const char *name, http_response *rs)
 }
 
 /* The local sink folders of the running config (caller frees each and the array). */
-static char **local_dirs(app *a, int *n)
+static char **local_dirs(const config *cfg, int *n)
 {
-    int nc;
-    app_cameras_lock(a, &nc);
-    const config *cfg = app_config(a);
     char **dirs = calloc((size_t)cfg->ncam + 1, sizeof *dirs);
     *n = 0;
     for (int i = 0; dirs && i < cfg->ncam; i++) {
@@ -241,7 +258,6 @@ static char **local_dirs(app *a, int *n)
             seen = strcmp(dirs[k], d) == 0;
         if (!seen) dirs[(*n)++] = kstrdup(d);
     }
-    app_cameras_unlock(a);
     return dirs;
 }
 
@@ -272,7 +288,7 @@ static ui_index **indexes(char **dirs, int n)
     return ix;
 }
 
-static bool event_list(app *a, const http_request *rq, http_response *rs)
+static bool event_list(const config *cfg, const http_request *rq, http_response *rs)
 {
     const char *before = http_query(rq, "before"), *limit = http_query(rq, "limit");
     if (before && !ui_event_id_ok(before))
@@ -297,7 +313,7 @@ static bool event_list(app *a, const http_request *rq, http_response *rs)
     if (plate && *plate && !f.plate[0])
         return error_reply(rs, 400, "plate: letters or digits are expected");
     int n;
-    char **dirs = local_dirs(a, &n);
+    char **dirs = local_dirs(cfg, &n);
     ui_index **ix = indexes(dirs, n);
     kerr err = {0};
     char *page = ui_events_query(ix, (const char *const *)dirs, n, &f, &err);
@@ -311,7 +327,7 @@ static bool event_list(app *a, const http_request *rq, http_response *rs)
 }
 
 /* /api/v1/events/{id}[/{image}.jpg] */
-static bool one_event(app *a, const char *rest, http_response *rs)
+static bool one_event(const config *cfg, const char *rest, http_response *rs)
 {
     char id[64];
     const char *slash = strchr(rest, '/');
@@ -321,7 +337,7 @@ static bool one_event(app *a, const char *rest, http_response *rs)
     id[idlen] = '\0';
     if (!ui_event_id_ok(id)) return error_reply(rs, 404, "no such event (ids are UUIDs)");
     int n;
-    char **dirs = local_dirs(a, &n);
+    char **dirs = local_dirs(cfg, &n);
     ui_index **ix = indexes(dirs, n);
     bool done;
     if (!slash) {
@@ -357,12 +373,9 @@ static bool one_event(app *a, const char *rest, http_response *rs)
     return done;
 }
 
-static bool config_json(app *a, http_response *rs)
+static bool config_json(const config *cfg, http_response *rs)
 {
-    int n;
-    app_cameras_lock(a, &n);
-    char *text = ui_config_json(app_config(a)->root);
-    app_cameras_unlock(a);
+    char *text = ui_config_json(cfg->root);
     if (!text) return error_reply(rs, 500, "out of memory");
     rs->type = "application/json";
     rs->body = text;
@@ -370,7 +383,16 @@ static bool config_json(app *a, http_response *rs)
     return true;
 }
 
-static bool api(app *a, const http_request *rq, http_response *rs)
+static bool publishers(api_deps *a, http_response *rs)
+{
+    pthread_mutex_lock(&a->hub_mu); /* api_use_hub(NULL) waits: the hub is not freed meanwhile */
+    bool done = api_publishers(a->hub, rs);
+    pthread_mutex_unlock(&a->hub_mu);
+    return done;
+}
+
+/* cfg: the running config, held for this request. */
+static bool api(api_deps *a, const config *cfg, const http_request *rq, http_response *rs)
 {
     const char *p = rq->path + strlen("/api/v1/");
     if (strcmp(p, "cameras") == 0) return cameras(a, rs);
@@ -386,31 +408,32 @@ static bool api(app *a, const http_request *rq, http_response *rs)
             return camera_snapshot(a, n, rs);
         }
     }
-    if (strcmp(p, "events") == 0) return event_list(a, rq, rs);
-    if (strncmp(p, "events/", 7) == 0) return one_event(a, p + 7, rs);
-    if (strcmp(p, "config") == 0) return config_json(a, rs);
-    if (strcmp(p, "publishers") == 0) return api_publishers(a, rs);
+    if (strcmp(p, "events") == 0) return event_list(cfg, rq, rs);
+    if (strncmp(p, "events/", 7) == 0) return one_event(cfg, p + 7, rs);
+    if (strcmp(p, "config") == 0) return config_json(cfg, rs);
+    if (strcmp(p, "publishers") == 0) return publishers(a, rs);
     return error_reply(rs, 404, "no such API path");
 }
 
-bool api_route(void *user, const http_request *rq, http_response *rs)
+/* Whether the request may be answered, by the token of the config held. */
+static ui_access access_of(api_deps *a, const config *cfg, const http_request *rq)
 {
-    app *a = user;
-    bool is_api = strncmp(rq->path, "/api/v1/", 8) == 0;
-    const ui_asset *asset = is_api ? NULL : ui_asset_find(rq->path);
-    if (!is_api && !asset && strncmp(rq->path, "/api/", 5) != 0) return false;
-    char token[UI_TOKEN_MAX + 2]; /* +2: a longer token (refused at load) would show */
-    app_ui_token(a, token, sizeof token);
-    if (strlen(token) > UI_TOKEN_MAX) return deny(rs, UI_NEED_AUTH);
-    ui_access ok = ui_check_access(token, app_http_loopback(a), http_header(rq, "Authorization"));
-    if (ok != UI_ALLOW) return deny(rs, ok);
-    if (!asset && !is_api) return error_reply(rs, 404, "no such API version");
-    if (!asset) {
-        gate(true);
-        bool done = api(a, rq, rs);
-        gate(false);
-        return done;
-    }
+    const char *token = cfg->ui_token ? cfg->ui_token : "";
+    if (strlen(token) > UI_TOKEN_MAX) return UI_NEED_AUTH; /* refused at load: never matches */
+    return ui_check_access(token, atomic_load(&a->loopback), http_header(rq, "Authorization"));
+}
+
+/* The API's answer, with the running config held (its folders). */
+static bool answer(api_deps *a, const config *cfg, const http_request *rq, http_response *rs)
+{
+    gate(true);
+    bool done = api(a, cfg, rq, rs);
+    gate(false);
+    return done;
+}
+
+static bool page_file(const ui_asset *asset, http_response *rs)
+{
     rs->type = asset->type;
     rs->body = malloc(asset->len + 1);
     if (!rs->body) return error_reply(rs, 500, "out of memory");
@@ -421,4 +444,20 @@ bool api_route(void *user, const http_request *rq, http_response *rs)
     rs->hdr_name[rs->nhdr] = "Referrer-Policy";
     rs->hdr_value[rs->nhdr++] = "no-referrer";
     return true;
+}
+
+bool api_route(void *user, const http_request *rq, http_response *rs)
+{
+    api_deps *a = user;
+    bool is_api = strncmp(rq->path, "/api/v1/", 8) == 0;
+    const ui_asset *asset = is_api ? NULL : ui_asset_find(rq->path);
+    if (!is_api && !asset && strncmp(rq->path, "/api/", 5) != 0) return false;
+    config *cfg = config_keeper_current(a->configs); /* one config for the whole request */
+    ui_access ok = access_of(a, cfg, rq);
+    bool done = ok != UI_ALLOW ? deny(rs, ok)
+                : asset        ? page_file(asset, rs)
+                : is_api       ? answer(a, cfg, rq, rs)
+                               : error_reply(rs, 404, "no such API version");
+    config_keeper_release(a->configs, cfg);
+    return done;
 }

@@ -16,10 +16,9 @@ static json_t *ms_or_null(int64_t wall_ms)
     return json_string(iso);
 }
 
-bool api_publishers(app *a, http_response *rs)
+bool api_publishers(publish_hub *h, http_response *rs)
 {
     publisher_health hs[16];
-    publish_hub *h = app_hub(a);
     int n = h ? publish_hub_health(h, hs, 16) : 0;
     json_t *list = json_array();
     for (int i = 0; i < n; i++)

@@ -14,13 +14,6 @@
 #include "../metrics/metrics.h"
 #include "app.h"
 
-/* A config lives while anything uses it: the current one, the hub (its first
- * one: spool and AWS settings), and each camera started from it. */
-typedef struct {
-    config *cfg;
-    int refs;
-} held_config;
-
 /* Watches a drain (stop_guard) until it ends; app_run may run again in the
  * same process (kvs-bench), so the guard ends with the drain it watched. */
 typedef struct {
@@ -30,150 +23,114 @@ typedef struct {
     bool started;
 } drain_guard;
 
+/* The running service. Its locks are its parts' own, each held only for a
+ * copy or a count: the camera list's (camera_list.c), the configs' counts
+ * (config_keeper.c), the hub as lent to the API (api_deps.hub_mu), the
+ * cluster and the hub as the probes see them (probe_mu) and a
+ * camera's own (its view, its checkpoint), which are the only ones taken
+ * under another (the camera list's). Only the main thread swaps the config
+ * (reload) and, outside cluster mode, adds and removes cameras. */
 struct app {
-    held_config *configs;
-    int nconfigs;
-    config *cfg; /* the current one */
-    camera **cams;
-    int ncams;
-    pthread_mutex_t cams_mu;
+    config_keeper configs; /* the current one (a reload swaps it), the hub's, each camera's */
+    camera_list cams;
+    api_deps api; /* what the page's API reads, lent to api_route */
     sched *sched;
     publish_hub *hub;
     metrics_server *http;
     detector_ctx dctx;
+    int workers;
     int64_t started_ns;
     drain_guard guard;
     cluster *cluster;    /* NULL: this process runs every camera */
     char worker_id[160]; /* "" without a cluster */
     const aws_shared *aws;
+    pthread_mutex_t probe_mu; /* a->cluster and a->hub as /readyz reads them (main writes) */
 };
+typedef struct app app;
 
-sched *app_sched(app *a)
+/* The current config, on the main thread: the only one that swaps it, so it
+ * reads it without taking a reference. */
+static config *current(app *a)
 {
-    return a->sched;
-}
-publish_hub *app_hub(app *a)
-{
-    return a->hub;
-}
-const detector_ctx *app_detector_ctx(app *a)
-{
-    return &a->dctx;
-}
-const config *app_config(app *a)
-{
-    return a->cfg;
-}
-int app_queue_depth(app *a)
-{
-    return a->cfg->queue_depth;
+    return a->configs.current;
 }
 
-camera **app_cameras_lock(app *a, int *n)
+static bool cameras_ready(app *a, char *why, size_t len)
 {
-    pthread_mutex_lock(&a->cams_mu);
-    *n = a->ncams;
-    return a->cams;
-}
-
-void app_cameras_unlock(app *a)
-{
-    pthread_mutex_unlock(&a->cams_mu);
-}
-
-bool app_http_loopback(app *a)
-{
-    return a->http && metrics_server_loopback(a->http);
-}
-
-void app_ui_token(app *a, char *buf, size_t len)
-{
-    pthread_mutex_lock(&a->cams_mu);
-    snprintf(buf, len, "%s", a->cfg->ui_token ? a->cfg->ui_token : "");
-    pthread_mutex_unlock(&a->cams_mu);
-}
-
-const char *app_worker_id(app *a)
-{
-    return a->worker_id;
-}
-
-static bool ready(void *user, char *why, size_t len)
-{
-    app *a = user;
-    if (a->cluster && !cluster_ready(a->cluster, why, len)) return false;
     bool ok = true;
-    pthread_mutex_lock(&a->cams_mu);
-    for (int i = 0; i < a->ncams && ok; i++) {
-        int s = atomic_load(&a->cams[i]->state);
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    for (int i = 0; i < n && ok; i++) {
+        int s = atomic_load(&cams[i]->state);
         if (s != CAM_RUNNING && s != CAM_ENDED) {
-            snprintf(why, len, "camera %s is %s", a->cams[i]->cfg->name, cam_state_name(s));
+            snprintf(why, len, "camera %s is %s", cams[i]->cfg->name, cam_state_name(s));
             ok = false;
-        } else if (a->cams[i]->dets_failed) {
+        } else if (cams[i]->dets_failed) {
             snprintf(why, len, "camera %s runs without %d of its detectors (see the log)",
-                     a->cams[i]->cfg->name, a->cams[i]->dets_failed);
+                     cams[i]->cfg->name, cams[i]->dets_failed);
             ok = false;
         }
     }
-    pthread_mutex_unlock(&a->cams_mu);
-    return ok && publish_hub_healthy(a->hub, why, len);
+    camera_list_unlock(&a->cams);
+    return ok;
 }
 
-/* Takes a reference on cfg (adding it at the first). */
-static bool config_hold(app *a, config *cfg)
+/* /readyz, on the listener's threads: the cluster and the hub under
+ * probe_mu, as the drain takes them away while probes still come. */
+static bool ready(void *user, char *why, size_t len)
 {
-    for (int i = 0; i < a->nconfigs; i++)
-        if (a->configs[i].cfg == cfg) return ++a->configs[i].refs > 0;
-    held_config *n = realloc(a->configs, (size_t)(a->nconfigs + 1) * sizeof *n);
-    if (!n) return false;
-    a->configs = n;
-    a->configs[a->nconfigs++] = (held_config){cfg, 1};
-    return true;
+    app *a = user;
+    pthread_mutex_lock(&a->probe_mu);
+    bool ok = !a->cluster || cluster_ready(a->cluster, why, len);
+    pthread_mutex_unlock(&a->probe_mu);
+    if (!ok || !cameras_ready(a, why, len)) return false;
+    pthread_mutex_lock(&a->probe_mu);
+    ok = a->hub ? publish_hub_healthy(a->hub, why, len) : (snprintf(why, len, "draining"), false);
+    pthread_mutex_unlock(&a->probe_mu);
+    return ok;
 }
 
-static void config_release(app *a, const config *cfg)
+/* On the main thread: what the probes see of the cluster and the hub. */
+static void set_probed(app *a, cluster *cl, publish_hub *hub)
 {
-    for (int i = 0; i < a->nconfigs; i++) {
-        if (a->configs[i].cfg != cfg || --a->configs[i].refs > 0) continue;
-        config_free(a->configs[i].cfg);
-        a->configs[i] = a->configs[--a->nconfigs];
-        return;
-    }
+    pthread_mutex_lock(&a->probe_mu);
+    a->cluster = cl;
+    a->hub = hub;
+    pthread_mutex_unlock(&a->probe_mu);
 }
 
 static void free_camera(app *a, camera *c)
 {
-    const config *from = c->from;
+    const config *global = c->global;
     camera_free(c);
-    config_release(a, from);
+    config_keeper_release(&a->configs, global);
 }
 
-static void add_camera(app *a, const cfg_camera *cc, int64_t resume_ms)
+/* Starts camera cc of cfg, which stays held while the camera lives. */
+static void add_camera(app *a, config *cfg, const cfg_camera *cc, int64_t resume_ms)
 {
     kerr err = {0};
-    if (!config_hold(a, a->cfg)) {
+    if (!config_keeper_hold(&a->configs, cfg)) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: out of memory");
         return;
     }
-    camera *c = camera_start(a, cc, resume_ms, &err);
+    camera_deps deps = {.global = cfg,
+                        .cfg = cc,
+                        .sched = a->sched,
+                        .hub = a->hub,
+                        .dctx = &a->dctx,
+                        .worker_id = a->worker_id,
+                        .resume_ms = resume_ms};
+    camera *c = camera_start(&deps, &err);
     if (!c) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: %s", err.msg);
-        config_release(a, a->cfg);
+        config_keeper_release(&a->configs, cfg);
         return;
     }
-    c->from = a->cfg;
-    pthread_mutex_lock(&a->cams_mu);
-    camera **n = realloc(a->cams, (size_t)(a->ncams + 1) * sizeof *n);
-    if (n) {
-        a->cams = n;
-        a->cams[a->ncams++] = c;
-    }
-    pthread_mutex_unlock(&a->cams_mu);
-    if (!n) {
-        camera_request_stop(c);
-        camera_join(c);
-        free_camera(a, c);
-    }
+    if (camera_list_add(&a->cams, c)) return;
+    camera_request_stop(c);
+    camera_join(c);
+    free_camera(a, c);
 }
 
 /* A camera survives a reload only if its settings are byte-for-byte the same. */
@@ -186,36 +143,53 @@ static bool changed_or_removed(const config *next, const camera *c)
     return true;
 }
 
-/* Stops and frees the cameras the next config changes or removes. */
+/* The first camera the next config changes or removes, or NULL. */
+static camera *first_to_stop(app *a, const config *next)
+{
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    camera *c = NULL;
+    for (int i = 0; i < n && !c; i++)
+        if (changed_or_removed(next, cams[i])) c = cams[i];
+    camera_list_unlock(&a->cams);
+    return c;
+}
+
+/* Stops and frees the cameras the next config changes or removes: all asked
+ * first, so that they wind down together. */
 static void stop_cameras(app *a, const config *next)
 {
-    pthread_mutex_lock(&a->cams_mu);
-    for (int i = 0; i < a->ncams; i++)
-        if (changed_or_removed(next, a->cams[i])) camera_request_stop(a->cams[i]);
-    pthread_mutex_unlock(&a->cams_mu);
-    for (int i = 0; i < a->ncams;) {
-        camera *c = a->cams[i];
-        if (!changed_or_removed(next, c)) {
-            i++;
-            continue;
-        }
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    for (int i = 0; i < n; i++)
+        if (changed_or_removed(next, cams[i])) camera_request_stop(cams[i]);
+    camera_list_unlock(&a->cams);
+    for (camera *c; (c = first_to_stop(a, next));) {
         camera_join(c);
-        pthread_mutex_lock(&a->cams_mu);
-        a->cams[i] = a->cams[--a->ncams];
-        pthread_mutex_unlock(&a->cams_mu);
+        camera_list_remove(&a->cams, c);
         free_camera(a, c);
     }
 }
 
+static bool is_running(app *a, const char *name)
+{
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    bool running = camera_list_find(cams, n, name, NULL) != NULL;
+    camera_list_unlock(&a->cams);
+    return running;
+}
+
 static bool all_ended(app *a)
 {
-    bool all = a->ncams > 0;
-    pthread_mutex_lock(&a->cams_mu);
-    for (int i = 0; i < a->ncams; i++) {
-        int s = atomic_load(&a->cams[i]->state);
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    bool all = n > 0;
+    for (int i = 0; i < n; i++) {
+        int s = atomic_load(&cams[i]->state);
         if (s != CAM_ENDED && s != CAM_FAILED) all = false;
     }
-    pthread_mutex_unlock(&a->cams_mu);
+    camera_list_unlock(&a->cams);
     return all;
 }
 
@@ -237,7 +211,7 @@ static void reload(app *a, const char *path)
         ctx.models_dir = next->models_dir;
         nerr = app_open_detectors(next, &ctx, &held);
     }
-    if (!next || nerr || !config_hold(a, next)) {
+    if (!next || nerr || !config_keeper_hold(&a->configs, next)) {
         log_error("reload: the new config has %d error(s) (printed on stderr); keeping the "
                   "running one",
                   nerr);
@@ -246,32 +220,25 @@ static void reload(app *a, const char *path)
         config_free(next);
         return;
     }
-    if (strcmp(next->device, a->cfg->device) != 0 || next->workers != a->cfg->workers ||
-        next->batch_max != a->cfg->batch_max || next->batch_wait_ms != a->cfg->batch_wait_ms)
+    const config *cur = current(a);
+    if (strcmp(next->device, cur->device) != 0 || next->workers != cur->workers ||
+        next->batch_max != cur->batch_max || next->batch_wait_ms != cur->batch_wait_ms)
         log_warn("reload: device, workers and batch changes take effect after a restart");
     stop_cameras(a, next);
-    config *old = a->cfg;
-    pthread_mutex_lock(&a->cams_mu); /* the API reads the config under it */
-    a->cfg = next;
-    pthread_mutex_unlock(&a->cams_mu);
-    config_release(a, old);
+    config_keeper_swap(&a->configs, next); /* the API's readers keep the old one till done */
     a->dctx.models_dir = next->models_dir;
     int started = 0;
-    for (int i = 0; i < next->ncam; i++) {
-        bool running = false;
-        pthread_mutex_lock(&a->cams_mu);
-        for (int k = 0; k < a->ncams; k++)
-            if (strcmp(a->cams[k]->cfg->name, next->cams[i].name) == 0) running = true;
-        pthread_mutex_unlock(&a->cams_mu);
-        if (!running) add_camera(a, &next->cams[i], 0), started++;
-    }
+    for (int i = 0; i < next->ncam; i++)
+        if (!is_running(a, next->cams[i].name)) add_camera(a, next, &next->cams[i], 0), started++;
     app_close_detectors(&held); /* the cameras hold their own now */
     metric_add(M_CONFIG_RELOADS, "result=\"applied\"", 1);
-    log_info("reload: %d camera(s) running, %d (re)started", a->ncams, started);
+    log_info("reload: %d camera(s) running, %d (re)started", a->cams.n, started);
 }
 
-static void summary(app *a, camera **cams, int n, const char *where)
+static void summary(app *a, const char *where)
 {
+    camera **cams = a->cams.v; /* the main thread's, every other one stopped */
+    int n = a->cams.n;
     double secs = (double)(clock_mono_ns() - a->started_ns) / 1e9;
     long long dec = 0, ana = 0, drop = 0, ev = 0, err = 0;
     for (int i = 0; i < n; i++) {
@@ -363,13 +330,14 @@ static void end_drain(app *a)
 static long long pending_frames(app *a, long long *analysed)
 {
     long long n = 0;
+    int ncam;
     *analysed = 0;
-    pthread_mutex_lock(&a->cams_mu);
-    for (int i = 0; i < a->ncams; i++) {
-        if (a->cams[i]->slot) n += sched_cam_pending(a->cams[i]->slot);
-        *analysed += atomic_load(&a->cams[i]->analysed);
+    camera **cams = camera_list_lock(&a->cams, &ncam);
+    for (int i = 0; i < ncam; i++) {
+        if (cams[i]->slot) n += sched_cam_pending(cams[i]->slot);
+        *analysed += atomic_load(&cams[i]->analysed);
     }
-    pthread_mutex_unlock(&a->cams_mu);
+    camera_list_unlock(&a->cams);
     return n;
 }
 
@@ -441,74 +409,67 @@ static int wait_for_end(app *a, const char *path, sigset_t *set, bool *signalled
 }
 
 /* ---- cluster hooks (called on the coordinator's thread) ---- */
-static camera *find_camera(app *a, const char *name, int *at)
-{
-    for (int i = 0; i < a->ncams; i++)
-        if (strcmp(a->cams[i]->cfg->name, name) == 0) return *at = i, a->cams[i];
-    return NULL;
-}
-
 static void hook_start(void *user, const char *name, int64_t resume_ms)
 {
     app *a = user;
-    for (int i = 0; i < a->cfg->ncam; i++)
-        if (strcmp(a->cfg->cams[i].name, name) == 0) {
-            if (resume_ms > 0) {
-                char at[32];
-                clock_format_iso(resume_ms, at, sizeof at);
-                log_kv(LOG_INFO, LOG_CTX("camera_name", name),
-                       "resuming at the checkpoint of the lease: fragment starting %s", at);
-            }
-            add_camera(a, &a->cfg->cams[i], resume_ms);
-            return;
+    config *cfg = config_keeper_current(&a->configs);
+    for (int i = 0; i < cfg->ncam; i++) {
+        if (strcmp(cfg->cams[i].name, name) != 0) continue;
+        if (resume_ms > 0) {
+            char at[32];
+            clock_format_iso(resume_ms, at, sizeof at);
+            log_kv(LOG_INFO, LOG_CTX("camera_name", name),
+                   "resuming at the checkpoint of the lease: fragment starting %s", at);
         }
+        add_camera(a, cfg, &cfg->cams[i], resume_ms);
+        break;
+    }
+    config_keeper_release(&a->configs, cfg);
 }
 
 static void hook_stop(void *user, const char *name)
 {
     app *a = user;
-    int at;
-    pthread_mutex_lock(&a->cams_mu);
-    camera *c = find_camera(a, name, &at);
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    camera *c = camera_list_find(cams, n, name, NULL);
     if (c) camera_request_stop(c);
-    pthread_mutex_unlock(&a->cams_mu);
+    camera_list_unlock(&a->cams);
 }
 
 static bool hook_checkpoint(void *user, const char *name, char *frag, size_t len, int64_t *start)
 {
     app *a = user;
-    int at;
-    pthread_mutex_lock(&a->cams_mu);
-    camera *c = find_camera(a, name, &at);
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    camera *c = camera_list_find(cams, n, name, NULL);
     bool have = c && camera_checkpoint(c, frag, len, start);
-    pthread_mutex_unlock(&a->cams_mu);
+    camera_list_unlock(&a->cams);
     return have;
 }
 
 static void hook_lease_until(void *user, const char *name, int64_t until_ns)
 {
     app *a = user;
-    int at;
-    pthread_mutex_lock(&a->cams_mu);
-    camera *c = find_camera(a, name, &at);
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    camera *c = camera_list_find(cams, n, name, NULL);
     if (c) atomic_store(&c->lease_until_ns, until_ns);
-    pthread_mutex_unlock(&a->cams_mu);
+    camera_list_unlock(&a->cams);
 }
 
 static bool hook_wait(void *user, const char *name, char *frag, size_t len, int64_t *start)
 {
     app *a = user;
-    int at;
-    pthread_mutex_lock(&a->cams_mu);
-    camera *c = find_camera(a, name, &at);
-    pthread_mutex_unlock(&a->cams_mu); /* only this thread removes cameras now */
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    camera *c = camera_list_find(cams, n, name, NULL);
+    camera_list_unlock(&a->cams); /* only this thread removes cameras now */
     if (!c) return false;
     camera_request_stop(c);
     camera_join(c);
     bool have = camera_checkpoint(c, frag, len, start);
-    pthread_mutex_lock(&a->cams_mu);
-    if (find_camera(a, name, &at) == c) a->cams[at] = a->cams[--a->ncams];
-    pthread_mutex_unlock(&a->cams_mu);
+    camera_list_remove(&a->cams, c);
     free_camera(a, c);
     return have;
 }
@@ -517,7 +478,7 @@ static bool hook_wait(void *user, const char *name, char *frag, size_t len, int6
  * leases, not all at once. */
 static bool start_cluster(app *a, kerr *err)
 {
-    const config *cfg = a->cfg;
+    const config *cfg = current(a);
     a->aws = aws_shared_acquire(cfg->ca_bundle, cfg->endpoint[CFG_EP_STS], cfg->aws_region, err);
     if (!a->aws) return false;
     cluster_worker_id(cfg->worker_id, a->aws->http, a->worker_id, sizeof a->worker_id);
@@ -536,10 +497,11 @@ static bool start_cluster(app *a, kerr *err)
                        .fingerprints = prints,
                        .ncam = cfg->ncam};
     cluster_hooks h = {a, hook_start, hook_stop, hook_wait, hook_checkpoint, hook_lease_until};
-    a->cluster = names && prints ? cluster_start(&cc, a->aws, &h, err) : NULL;
+    cluster *cl = names && prints ? cluster_start(&cc, a->aws, &h, err) : NULL;
     if (!(names && prints)) kerr_set(err, KERR_NOMEM, "out of memory");
     free(names), free(prints);
-    return a->cluster != NULL;
+    set_probed(a, cl, a->hub);
+    return cl != NULL;
 }
 
 /* Workers, threads and batching. Without batching a worker per core, each
@@ -576,59 +538,29 @@ static void raise_fd_limit(void)
     }
 }
 
-int app_run(const char *path)
+/* The service's parts, in order: device, detectors, hub, workers, the
+ * metrics listener (and the page). 0, or the exit code when one cannot
+ * start; what did start is left for close_service. */
+static int open_service(app *a, const char *path, detector_set *held)
 {
-    raise_fd_limit();
-    decode_route_ffmpeg_logs();
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this; main waits */
-    signal(SIGPIPE, SIG_IGN);
-
-    int nerr = 0;
-    config *cfg = app_load_config(path, false, &nerr);
-    if (!cfg) return 2;
-    app a;
-    memset(&a, 0, sizeof a);
-    a.cfg = cfg;
-    /* held for the current config and for the hub, which keeps the first */
-    a.configs = calloc(1, sizeof *a.configs);
-    if (!a.configs) {
-        config_free(cfg);
-        free(a.configs);
-        return 1;
-    }
-    a.configs[a.nconfigs++] = (held_config){cfg, 2};
-    a.started_ns = clock_mono_ns();
-    pthread_mutex_init(&a.cams_mu, NULL);
+    const config *cfg = current(a);
     kerr err = {0};
     if (infer_check_device(cfg->device, &err) != KERR_OK) {
         log_error("%s", err.msg);
-        config_free(cfg);
-        free(a.configs);
         return 1;
     }
-    a.dctx = (detector_ctx){.config_file = path, .models_dir = cfg->models_dir};
-    int workers = plan_inference(cfg, &a.dctx.infer);
+    a->dctx = (detector_ctx){.config_file = path, .models_dir = cfg->models_dir};
+    a->workers = plan_inference(cfg, &a->dctx.infer);
     /* A detector the config asks for and cannot load is a config error, as
      * in --validate: exit 2 rather than run on without it. */
-    detector_set held = {0};
-    int bad = app_open_detectors(cfg, &a.dctx, &held);
+    int bad = app_open_detectors(cfg, &a->dctx, held);
     if (bad) {
         fprintf(stderr, "%s: %d detector(s) cannot be loaded\n", path, bad);
-        app_close_detectors(&held);
-        config_free(cfg);
-        free(a.configs);
-        infer_shutdown();
-        pthread_mutex_destroy(&a.cams_mu);
         return 2;
     }
-    a.hub = publish_hub_new(cfg, &err);
-    a.sched = a.hub ? sched_new(workers, camera_analyse, &a) : NULL;
-    if (!a.sched) {
+    a->hub = publish_hub_new(cfg, &err);
+    a->sched = a->hub ? sched_new(a->workers, camera_analyse, NULL) : NULL;
+    if (!a->sched) {
         char hint[256] = "";
         if (strstr(err.msg, "Permission denied") || strstr(err.msg, "Read-only"))
             snprintf(hint, sizeof hint,
@@ -636,87 +568,153 @@ int app_run(const char *path)
                      "a volume writable by it there, e.g. -v kvs-spool:/app/spool)",
                      (unsigned)getuid());
         log_error("cannot start: %s%s", err.msg, hint);
-        app_close_detectors(&held);
-        publish_hub_free(a.hub);
-        config_free(cfg);
-        free(a.configs);
         return err.code == KERR_BUSY ? 2 : 1; /* 2: the spool folder is another process's */
     }
+    api_use_hub(&a->api, a->hub);
     int port = 0;
-    a.http = metrics_serve(cfg->metrics_listen, ready, &a, cfg->ui_enabled ? api_route : NULL, &a,
-                           &port, &err);
-    if (!a.http) { /* probes and Prometheus would reach whatever holds the port */
+    a->http = metrics_serve(cfg->metrics_listen, ready, a, cfg->ui_enabled ? api_route : NULL,
+                            &a->api, &port, &err);
+    if (!a->http) { /* probes and Prometheus would reach whatever holds the port */
         log_error("cannot serve metrics.listen: %s", err.msg);
         fprintf(stderr, "kvs-infer: cannot serve metrics.listen: %s\n", err.msg);
-        sched_free(a.sched);
-        app_close_detectors(&held);
-        publish_hub_drain_by(a.hub, clock_wall_ms()); /* the spool waits for the next start */
-        publish_hub_free(a.hub);
-        config_free(cfg);
-        free(a.configs);
-        infer_shutdown();
-        pthread_mutex_destroy(&a.cams_mu);
         return 2;
     }
+    atomic_store(&a->api.loopback, metrics_server_loopback(a->http));
     log_kv(LOG_INFO, NULL, "metrics on http://%.*s:%d/metrics",
            (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
            port);
+    return 0;
+}
+
+static void log_start(app *a)
+{
+    const config *cfg = current(a);
     char batching[64] = "no batching";
-    if (a.dctx.infer.batch_max > 1)
+    if (a->dctx.infer.batch_max > 1)
         snprintf(batching, sizeof batching, "batches of up to %d (%.1f ms wait)",
-                 a.dctx.infer.batch_max, a.dctx.infer.batch_wait_us / 1000.0);
+                 a->dctx.infer.batch_max, a->dctx.infer.batch_wait_us / 1000.0);
     log_info("kvs-infer starting: %d camera(s), %d inference worker(s) x %d thread(s), %s, "
              "device %s, ONNX Runtime %s",
-             cfg->ncam, workers, a.dctx.infer.intra_threads, batching, cfg->device,
+             cfg->ncam, a->workers, a->dctx.infer.intra_threads, batching, cfg->device,
              infer_runtime_version());
+}
+
+/* The drain, from the end of the run to the hub's last delivery. */
+static void drain(app *a, bool abandon)
+{
+    int64_t t0 = clock_mono_ns();
+    /* Hands the leases back first: each camera drains and writes its
+     * checkpoint, and its next owner starts while we finish here. */
+    cluster *cl = a->cluster;
+    set_probed(a, NULL, a->hub);
+    cluster_stop(cl);
+    /* Readers stop first; queued frames are analysed (after a signal only
+     * the ones in analysis: the exit is due in 4 s); then the publisher
+     * flushes. From here on only this thread changes the camera list. */
+    int n;
+    camera **cams = camera_list_lock(&a->cams, &n);
+    for (int i = 0; i < n; i++)
+        camera_request_stop(cams[i]);
+    camera_list_unlock(&a->cams);
+    if (abandon) sched_abandon(a->sched);
+    for (int i = 0; i < n; i++)
+        camera_join(cams[i]);
+    sched_free(a->sched);
+    a->sched = NULL;
+    char where[2048];
+    publish_hub_describe(a->hub, where, sizeof where);
+    publish_hub *hub = a->hub;
+    api_use_hub(&a->api, NULL);
+    set_probed(a, NULL, NULL);
+    publish_hub_free(hub);
+    end_drain(a);
+    log_info("drained in %.2f s", (double)(clock_mono_ns() - t0) / 1e9);
+    summary(a, where);
+}
+
+/* Starts the cameras (or the cluster's coordinator), runs until a signal or
+ * the end of every source, and drains. */
+static int serve(app *a, const char *path, detector_set *held, sigset_t *set)
+{
     int rc = 0;
+    config *cfg = current(a);
+    kerr err = {0};
     if (cfg->lease_table) {
-        if (!start_cluster(&a, &err)) {
+        if (!start_cluster(a, &err)) {
             log_error("cannot start the cluster: %s", err.msg);
-            start_drain(&a, 1000);
+            start_drain(a, 1000);
             rc = 1;
         }
     } else
         for (int i = 0; i < cfg->ncam; i++)
-            add_camera(&a, &cfg->cams[i], 0);
-
-    app_close_detectors(&held); /* the cameras hold their own now */
+            add_camera(a, cfg, &cfg->cams[i], 0);
+    app_close_detectors(held); /* the cameras hold their own now */
     bool signalled = false;
-    if (rc == 0) rc = wait_for_end(&a, path, &set, &signalled);
-    int64_t t0 = clock_mono_ns();
-    /* Hands the leases back first: each camera drains and writes its
-     * checkpoint, and its next owner starts while we finish here. */
-    cluster_stop(a.cluster);
-    a.cluster = NULL;
-    /* Readers stop first; queued frames are analysed (after a signal only
-     * the ones in analysis: the exit is due in 4 s); then the publisher
-     * flushes. */
-    pthread_mutex_lock(&a.cams_mu);
-    for (int i = 0; i < a.ncams; i++)
-        camera_request_stop(a.cams[i]);
-    pthread_mutex_unlock(&a.cams_mu);
-    if (signalled || rc != 0) sched_abandon(a.sched);
-    for (int i = 0; i < a.ncams; i++)
-        camera_join(a.cams[i]);
-    sched_free(a.sched);
-    char where[2048];
-    publish_hub_describe(a.hub, where, sizeof where);
-    publish_hub_free(a.hub);
-    a.hub = NULL;
-    end_drain(&a);
-    log_info("drained in %.2f s", (double)(clock_mono_ns() - t0) / 1e9);
-    summary(&a, a.cams, a.ncams, where);
-    metrics_server_stop(a.http);
-    api_stop();
-    for (int i = 0; i < a.ncams; i++)
-        free_camera(&a, a.cams[i]);
-    free(a.cams);
-    for (int i = 0; i < a.nconfigs; i++) /* the current one and the hub's */
-        config_free(a.configs[i].cfg);
-    free(a.configs);
-    if (a.aws) aws_shared_release();
+    if (rc == 0) rc = wait_for_end(a, path, set, &signalled);
+    drain(a, signalled || rc != 0);
+    return rc;
+}
+
+/* The one clean-up, after a run or a failed start: frees whatever was
+ * started, in the reverse order. */
+static void close_service(app *a, detector_set *held)
+{
+    metrics_server_stop(a->http); /* no probe or page reads the cameras from here on */
+    api_stop(&a->api);
+    sched_free(a->sched); /* set only when the run did not start: the drain freed it */
+    app_close_detectors(held);
+    if (a->hub) { /* a start that failed: the spool waits for the next start */
+        publish_hub_drain_by(a->hub, clock_wall_ms());
+        publish_hub_free(a->hub);
+    }
+    for (int i = 0; i < a->cams.n; i++)
+        free_camera(a, a->cams.v[i]);
+    camera_list_free(&a->cams);
+    config_keeper_free(&a->configs); /* the current one and the hub's */
+    if (a->aws) aws_shared_release();
     infer_shutdown();
     frame_convert_shutdown();
-    pthread_mutex_destroy(&a.cams_mu);
+    pthread_mutex_destroy(&a->probe_mu);
+}
+
+/* Signals are taken by the main thread only (sigtimedwait): every thread
+ * started from here inherits the mask. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int app_run(const char *path)
+{
+    raise_fd_limit();
+    decode_route_ffmpeg_logs();
+    sigset_t set;
+    block_signals(&set);
+    int nerr = 0;
+    config *cfg = app_load_config(path, false, &nerr);
+    if (!cfg) return 2;
+    app a;
+    memset(&a, 0, sizeof a);
+    /* held as the current config and for the hub, which keeps the first */
+    if (!config_keeper_init(&a.configs, cfg)) {
+        config_free(cfg);
+        return 1;
+    }
+    camera_list_init(&a.cams);
+    api_init(&a.api, &a.cams, &a.configs);
+    pthread_mutex_init(&a.probe_mu, NULL);
+    a.started_ns = clock_mono_ns();
+    detector_set held = {0};
+    int rc = config_keeper_hold(&a.configs, cfg) ? open_service(&a, path, &held) : 1;
+    if (rc == 0) {
+        log_start(&a);
+        rc = serve(&a, path, &held, &set);
+    }
+    close_service(&a, &held);
     return rc;
 }

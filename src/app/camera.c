@@ -8,37 +8,11 @@
 #include "../metrics/metrics.h"
 #include "app.h"
 
-static const char *const k_states[] = {"connecting", "running", "backoff",
-                                       "ended",      "failed",  "stalled"};
-
-const char *cam_state_name(cam_state s)
-{
-    return k_states[s];
-}
-
-static void set_state(camera *c, cam_state s)
-{
-    int old = atomic_exchange(&c->state, (int)s);
-    char labels[300];
-    mlabels(labels, sizeof labels, "camera", c->cfg->name, "state", k_states[old], NULL);
-    metric_set(M_SOURCE_STATE, labels, 0);
-    mlabels(labels, sizeof labels, "camera", c->cfg->name, "state", k_states[s], NULL);
-    metric_set(M_SOURCE_STATE, labels, 1);
-}
-
-void camera_count_error(camera *c, const char *kind)
-{
-    char labels[300];
-    mlabels(labels, sizeof labels, "camera", c->cfg->name, "kind", kind, NULL);
-    metric_add(M_STREAM_ERRORS, labels, 1);
-    atomic_fetch_add(&c->errors, 1);
-}
-
 static void on_source_state(void *owner, source_state s)
 {
     static const cam_state map[] = {CAM_CONNECTING, CAM_RUNNING, CAM_BACKOFF, CAM_STALLED};
     camera *c = owner;
-    if (atomic_load(&c->state) != (int)map[s]) set_state(c, map[s]);
+    if (atomic_load(&c->state) != (int)map[s]) camera_set_state(c, map[s]);
 }
 
 static void on_source_error(void *owner, const char *kind)
@@ -93,14 +67,6 @@ static bool is_key_frame(const AVFrame *f)
 #else
     return f->key_frame;
 #endif
-}
-
-static void count_drop(camera *c, const char *reason)
-{
-    char labels[300];
-    atomic_fetch_add(&c->dropped, 1);
-    mlabels(labels, sizeof labels, "camera", c->cfg->name, "reason", reason, NULL);
-    metric_add(M_FRAMES_DROPPED, labels, 1);
 }
 
 /* How far this frame is behind real time. A paced file: against the time it
@@ -179,7 +145,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             r->behind = false;
         if (r->behind && !is_key_frame(r->frame)) { /* due, but history: skip to a newer one */
             r->behind_next_ms = ms + r->samp.interval_ms;
-            count_drop(c, "behind");
+            camera_count_drop(c, "behind");
             av_frame_unref(r->frame);
             continue;
         }
@@ -198,7 +164,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
         int dropped = sched_push(c->slot, f);
         if (dropped < 0) return false;
         for (int i = 0; i < dropped; i++)
-            count_drop(c, "stale");
+            camera_count_drop(c, "stale");
         metric_set(M_FRAME_QUEUE, c->cam_label, sched_cam_depth(c->slot));
     }
 }
@@ -249,7 +215,7 @@ static bool wanted_packet(camera *c, reader_ctx *r, const source_info *info, con
     int64_t at = ms < 0 ? ms : ms + r->loop_offset_ms;
     if (behind && at >= r->behind_next_ms) {
         r->behind_next_ms = at + (r->samp.interval_ms > 0 ? r->samp.interval_ms : 1);
-        count_drop(c, "behind");
+        camera_count_drop(c, "behind");
     } else {
         count_skipped(c, 1);
     }
@@ -417,7 +383,7 @@ static void close_source(camera *c)
 /* Waits before the next connect, in the backoff state; false when stopping. */
 static bool wait_to_reconnect(camera *c, backoff *bo)
 {
-    set_state(c, CAM_BACKOFF);
+    camera_set_state(c, CAM_BACKOFF);
     int64_t until = clock_mono_ns() + backoff_next(bo) * 1000000LL;
     while (clock_mono_ns() < until && !atomic_load(&c->stop))
         clock_sleep_ns(50000000LL);
@@ -439,7 +405,7 @@ static void *reader_main(void *p)
     packet_queue_init(&r.hoped, 16u << 20); /* a GOP at 64 Mbit/s, 2 s */
     cam_state final = CAM_ENDED;
     while (!atomic_load(&c->stop) && r.frame && r.last_key) {
-        set_state(c, CAM_CONNECTING);
+        camera_set_state(c, CAM_CONNECTING);
         kerr err = {0};
         source_info info;
         memset(&info, 0, sizeof info);
@@ -461,7 +427,7 @@ static void *reader_main(void *p)
             if (!wait_to_reconnect(c, &bo)) break;
             continue;
         }
-        set_state(c, CAM_RUNNING);
+        camera_set_state(c, CAM_RUNNING);
         r.have_first = r.behind = r.have_anchor = false; /* a new connection: time starts again */
         skip_hoped(c, &r); /* the last connection's packets are no reference for this one's */
         av_packet_unref(r.last_key);
@@ -487,7 +453,7 @@ static void *reader_main(void *p)
     av_frame_free(&r.frame);
     av_packet_free(&r.last_key);
     packet_queue_free(&r.hoped);
-    set_state(c, final);
+    camera_set_state(c, final);
     return NULL;
 }
 
@@ -526,66 +492,57 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
     }
 }
 
-void camera_advance_checkpoint(camera *c, const char *fragment, int64_t start_ms, bool first)
+/* The camera's own state before its reader runs: its labels, metrics
+ * cleared, detectors and publishers. */
+static void prepare(camera *c, const camera_deps *d)
 {
-    if (!fragment[0] || start_ms <= 0) return;
-    pthread_mutex_lock(&c->ckpt_mu);
-    if (first ? !c->ckpt_fragment[0] : start_ms >= c->ckpt_start_ms) {
-        snprintf(c->ckpt_fragment, sizeof c->ckpt_fragment, "%s", fragment);
-        c->ckpt_start_ms = start_ms;
-    }
-    pthread_mutex_unlock(&c->ckpt_mu);
-}
-
-bool camera_checkpoint(camera *c, char *fragment, size_t len, int64_t *start_ms)
-{
-    pthread_mutex_lock(&c->ckpt_mu);
-    bool have = c->ckpt_fragment[0] && c->ckpt_start_ms > 0;
-    if (have) {
-        snprintf(fragment, len, "%s", c->ckpt_fragment);
-        *start_ms = c->ckpt_start_ms;
-    }
-    pthread_mutex_unlock(&c->ckpt_mu);
-    return have;
-}
-
-camera *camera_start(app *a, const cfg_camera *cfg, int64_t resume_ms, kerr *err)
-{
-    camera *c = calloc(1, sizeof *c);
-    if (!c) {
-        kerr_set(err, KERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    c->app = a;
+    const cfg_camera *cfg = d->cfg;
     c->cfg = cfg;
+    c->global = d->global;
+    c->hub = d->hub;
+    snprintf(c->worker_id, sizeof c->worker_id, "%s", d->worker_id ? d->worker_id : "");
     pthread_mutex_init(&c->ckpt_mu, NULL);
-    view_init(&c->view);
     mlabels(c->cam_label, sizeof c->cam_label, "camera", cfg->name, NULL);
     /* camera="x", with the comma: not camera="x2" too */
     snprintf(c->state_prefix, sizeof c->state_prefix, "%s,", c->cam_label);
     metric_remove(M_SOURCE_STATE, c->state_prefix); /* a restarted camera starts afresh */
     metric_remove(M_CAMERA_LAG, c->cam_label);
     atomic_init(&c->state, CAM_CONNECTING);
-    open_detectors(c, app_detector_ctx(a));
-    if (publish_hub_add_camera(app_hub(a), cfg->name, &cfg->pub, err) != KERR_OK) {
-        log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "publisher: %s", err->msg);
+    open_detectors(c, d->dctx);
+    kerr err = {0};
+    if (publish_hub_add_camera(d->hub, cfg->name, &cfg->pub, &err) != KERR_OK) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "publisher: %s", err.msg);
         camera_count_error(c, "publisher");
     }
     c->src = cfg->source; /* a loaded config always has one */
-    c->env = (source_env){.global = app_config(a),
+    c->env = (source_env){.global = d->global,
                           .camera = cfg->name,
                           .stop = &c->stop,
                           .owner = c,
                           .state = on_source_state,
                           .error = on_source_error,
-                          .resume_ms = resume_ms};
+                          .resume_ms = d->resume_ms};
     unsigned traits = c->src->traits(cfg->source_conf);
     c->network = traits & SOURCE_RETRY;
     c->batch = traits & SOURCE_BATCH;
-    c->slot = sched_cam_add(app_sched(a), c, app_queue_depth(a), !c->batch);
+}
+
+camera *camera_start(const camera_deps *d, kerr *err)
+{
+    camera *c = calloc(1, sizeof *c);
+    c->view = c ? view_new() : NULL;
+    if (!c || !c->view) {
+        free(c);
+        kerr_set(err, KERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    prepare(c, d);
+    /* Everything the reader and the workers read is set by now: nothing
+     * about the camera changes once its thread runs. */
+    c->slot = sched_cam_add(d->sched, c, d->global->queue_depth, !c->batch);
     if (!c->slot || pthread_create(&c->reader, NULL, reader_main, c) != 0) {
         kerr_set(err, KERR_INTERNAL, "cannot start the reader thread");
-        set_state(c, CAM_FAILED);
+        camera_set_state(c, CAM_FAILED);
         return c;
     }
     c->reader_started = true;
@@ -602,7 +559,7 @@ void camera_join(camera *c)
     if (c->reader_started) pthread_join(c->reader, NULL);
     c->reader_started = false;
     for (int i = sched_cam_remove(c->slot); i > 0; i--)
-        count_drop(c, "stale");
+        camera_count_drop(c, "stale");
     c->slot = NULL;
     camera_end_tracks(c);
 }
@@ -618,7 +575,7 @@ void camera_free(camera *c)
         track_book_free(&c->dets[i].book);
     }
     free(c->dets);
-    view_free(&c->view);
+    view_release(c->view);
     pthread_mutex_destroy(&c->ckpt_mu);
     free(c);
 }
