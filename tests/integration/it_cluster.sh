@@ -141,6 +141,7 @@ one_owner_each w2 w3
 # must be told it is not first in the library list)
 FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -1)
 [ -n "$FAKETIME_LIB" ] || need "libfaketime is missing: run scripts/setup.sh"
+W4_T0=$(date +%s) # its first log line is stamped then, by its own clock: +30 s
 LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+30s" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" worker w4
 wait_for 40 balanced 6 w2 w3 w4 || fail "w4 did not get its share: $(shares w2 w3 w4)"
@@ -148,8 +149,8 @@ note "after w4 joined: $(shares w2 w3 w4)"
 [ "$(wmetric w4 'kvs_infer_leases_taken_total{how="stolen"')" -ge 1 ] || fail "w4 stole nothing"
 [ "$(wmetric w4 'kvs_infer_leases_taken_total{how="expired"')" = 0 ] ||
   fail "w4 (clock +30 s) took a live worker's lease as expired"
-$PY -c 'import datetime,sys; d=datetime.datetime.fromisoformat(sys.argv[1].replace("Z","+00:00")); sys.exit(0 if d.timestamp() > __import__("time").time() + 20 else 1)' \
-  "$(head -1 "$WORK/w4.log" | $PY -c 'import json,sys; print(json.loads(sys.stdin.readline())["ts"])')" ||
+$PY -c 'import datetime,sys; d=datetime.datetime.fromisoformat(sys.argv[1].replace("Z","+00:00")); sys.exit(0 if d.timestamp() > int(sys.argv[2]) + 20 else 1)' \
+  "$(head -1 "$WORK/w4.log" | $PY -c 'import json,sys; print(json.loads(sys.stdin.readline())["ts"])')" "$W4_T0" ||
   fail "w4 does not run 30 s ahead (faketime)"
 
 # ---- SIGTERM: hand-over within seconds ----
