@@ -148,6 +148,31 @@ static void sampler_takes_a_key_frame_a_little_early(void **state)
     assert_false(sampler_take(&s, 5960)); /* without tolerance it waits for 6000 */
 }
 
+/* A new owner resuming from a checkpoint analyses the frames the old owner
+ * did: due times are multiples of the interval on the stream's timeline. */
+static void sampler_follows_the_stream_timeline(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1765100000000 + 37; /* producer time of a KVS stream, 10 fps */
+    sampler old, resumed;
+    sampler_init(&old, 0.5, 0);
+    sampler_init(&resumed, 0.5, 0);
+    int same = 0;
+    for (int i = 0; i < 600; i++) {
+        int64_t t = t0 + i * 100;
+        bool a = sampler_take(&old, t);
+        if (i < 230) continue;
+        bool b = sampler_take(&resumed, t); /* starts mid-stream, at a fragment */
+        if (i == 230) {
+            assert_true(b); /* its first frame, besides the schedule */
+            continue;
+        }
+        assert_int_equal(a, b);
+        same += a;
+    }
+    assert_int_equal(same, 18); /* every 2 s from 24 s to 60 s */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +184,7 @@ int main(void)
         cmocka_unit_test(irregular_key_frames_decode_all),
         cmocka_unit_test(time_going_back_keeps_what_was_learned),
         cmocka_unit_test(sampler_takes_a_key_frame_a_little_early),
+        cmocka_unit_test(sampler_follows_the_stream_timeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
