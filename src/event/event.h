@@ -50,7 +50,7 @@ typedef struct {
 } event;
 
 /* The id of e from what identifies it on the stream: camera, the producer
- * timestamp of its frame, detector, label, kind, the grid cell of its box and
+ * timestamp of its frame, detector and model, label, kind, the grid cell of its box and
  * ordinal (0 unless that id was just given to another event). False without a
  * producer timestamp (the caller gives a UUIDv7). event_id.c */
 bool event_id_derive(const event *e, int ordinal, char out[37]);

@@ -75,6 +75,8 @@ static void each_part_changes_the_id(void **state)
     differs(&e, a);
     e = base, e.detector = "alpr";
     differs(&e, a);
+    e = base, snprintf(e.model_sha256, sizeof e.model_sha256, "%s", "e8af07"); /* a second yolo */
+    differs(&e, a);
     e = base, e.label = "car";
     differs(&e, a);
     e = base, strcpy(e.kind, "track_end");
