@@ -160,10 +160,9 @@ def main():
         for i in range(a.workers, a.workers + 5):
             run.start(f"w{i:02d}")
         rows.append(("after adding 5 workers: balanced after", f"{run.wait_balanced(900):.1f} s"))
-        before = run.intervals(time.time() * 1000)
+        now = time.time() * 1000
         victims = [f"w{i:02d}" for i in range(5)]
-        owned = [c for c, ivs in before.items() if any(w in victims and b >= time.time() * 1000 - 1
-                                                       for w, x, b in ivs)]
+        owned = [c for c, ivs in run.intervals(now).items() if any(w in victims and b >= now for w, x, b in ivs)]
         t_kill = time.time() * 1000
         for v in victims:
             run.kill(v)
@@ -183,6 +182,13 @@ def main():
         zero_live = [z for t, z in zip(range(int(t_settled), int(t_end), 100), zero) if not (t_kill <= t)]
         rows.append(("cameras with two owners, at any instant (after the cold start)",
                      f"max {max(two)}, {sum(1 for d in two if d)} of {len(two)} instants"))
+        overlaps = [min(b1, b2) - max(a1, a2) for ivs in run.intervals(t_end).values()
+                    for i, (w1, a1, b1) in enumerate(ivs) for w2, a2, b2 in ivs[i + 1:]
+                    if max(a1, a2) >= t_settled and min(b1, b2) > max(a1, a2)]
+        if overlaps:
+            rows.append(("two owners of one camera (a steal until the victim's renewal)",
+                         f"{len(overlaps)} times, p50 {statistics.median(overlaps) / 1000:.1f} s, "
+                         f"max {max(overlaps) / 1000:.1f} s"))
         rows.append(("cameras with no owner: while adding workers / after the kill",
                      f"max {max(zero_live) if zero_live else 0} / max {max(zero[len(zero_live):] or [0])}"))
         z0, t0_ = owner_counts(run, t_cold, t_settled)
