@@ -33,6 +33,10 @@ typedef struct {
     tracker trk;
     track_book book;  /* what each tracked object raises */
     char labels[256]; /* detector="..." for metrics */
+    /* The latest derived event ids: two events alike in every part of the
+     * derivation (same frame, cell, label, kind) get different ordinals. */
+    char recent_ids[32][37];
+    int nrecent_ids;
 } cam_detector;
 
 /* The config readers of the registries above config/ (sources, publishers):

@@ -42,6 +42,7 @@ typedef struct {
     AVFrame *frame;
     int64_t loop_offset_ms, last_ms, start_ns, first_ms;
     bool have_first;
+    catch_up cu;               /* resumed from a lease's checkpoint: every due frame until live */
     bool behind;               /* a paced file too late: key frames only until caught up */
     int64_t behind_next_ms;    /* when the next skipped frame counts as a due one */
     int64_t anchor, anchor_at; /* live inputs: the lag's reference (frame_lag_ms) */
@@ -135,6 +136,21 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             metric_add(M_FRAMES_SKIPPED, c->cam_label, 1);
             av_frame_unref(r->frame);
             continue;
+        }
+        if (r->cu.on && meta->producer_ts_ms > 0) {
+            int64_t behind_ms;
+            catch_up_state st =
+                catch_up_frame(&r->cu, meta->producer_ts_ms, clock_wall_ms(), &behind_ms);
+            if (st == CATCH_UP_LIVE || st == CATCH_UP_STILL) {
+                sched_cam_set_drop_stale(c->slot, true);
+                CAM_LOG(c, st == CATCH_UP_LIVE ? LOG_INFO : LOG_WARN,
+                        st == CATCH_UP_LIVE
+                            ? "caught up after the takeover: %.1f s behind the producer"
+                            : "not gaining on the stream after the takeover (%.1f s behind the "
+                              "producer): analysing the newest frames from now on",
+                        (double)behind_ms / 1e3);
+            }
+            lag = behind_ms; /* the gauge shows the replay closing in on live */
         }
         /* The gauge is set for sampled frames only: a global lock per decoded frame
          * of every camera was the hot path's only shared point. */
@@ -390,6 +406,14 @@ static bool wait_to_reconnect(camera *c, backoff *bo)
     return !atomic_load(&c->stop);
 }
 
+/* A camera a new owner resumes from the lease's checkpoint analyses the
+ * frames that were due on the stream's timeline, so it re-raises what the old
+ * owner raised, with the same ids, until it is live (docs/cluster.md). */
+static bool catches_up(const camera *c)
+{
+    return c->env.resume_ms > 0 && !c->batch && !c->global->catch_up_newest;
+}
+
 static void *reader_main(void *p)
 {
     camera *c = p;
@@ -398,6 +422,7 @@ static void *reader_main(void *p)
     reader_ctx r;
     memset(&r, 0, sizeof r);
     sampler_init(&r.samp, c->cfg->fps_limit, c->cfg->skip_frames);
+    catch_up_init(&r.cu, catches_up(c));
     decode_policy_init(&r.dp, c->cfg->decode, c->cfg->fps_limit, c->cfg->skip_frames);
     r.frame = av_frame_alloc();
     r.last_key = av_packet_alloc();
@@ -539,7 +564,7 @@ camera *camera_start(const camera_deps *d, kerr *err)
     prepare(c, d);
     /* Everything the reader and the workers read is set by now: nothing
      * about the camera changes once its thread runs. */
-    c->slot = sched_cam_add(d->sched, c, d->global->queue_depth, !c->batch);
+    c->slot = sched_cam_add(d->sched, c, d->global->queue_depth, !c->batch && !catches_up(c));
     if (!c->slot || pthread_create(&c->reader, NULL, reader_main, c) != 0) {
         kerr_set(err, KERR_INTERNAL, "cannot start the reader thread");
         camera_set_state(c, CAM_FAILED);

@@ -166,7 +166,10 @@ typedef struct {
     char *worker_id;   /* NULL: hostname-pid */
     int lease_seconds;
     int max_cameras; /* per worker, 0: no cap */
-    char *ui_token;  /* NULL or "": none; at most CFG_UI_TOKEN_MAX bytes */
+    /* after a takeover: analyse only the newest frames instead of every due
+     * one until live (docs/cluster.md) */
+    bool catch_up_newest;
+    char *ui_token; /* NULL or "": none; at most CFG_UI_TOKEN_MAX bytes */
     char *spool_dir;
     int64_t spool_max_bytes;
     int spool_fsync;      /* spool_fsync: 0 batch, 1 always, 2 never */

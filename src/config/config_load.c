@@ -411,13 +411,22 @@ static void load_top(cfg_diags *d, config *cfg, const ynode *root)
     if (cl && cfg_expect_map(d, cl, "cluster")) {
         cfg_check_keys(d, cl, "cluster",
                        (const char *const[]){"lease_table", "worker_id", "lease_seconds",
-                                             "max_cameras", NULL});
+                                             "max_cameras", "catch_up", NULL});
         cfg_read_str(d, cl, "lease_table", "cluster", &cfg->lease_table);
         cfg_read_str(d, cl, "worker_id", "cluster", &cfg->worker_id);
         int64_t v;
         if (cfg_read_int(d, cl, "lease_seconds", "cluster", 3, 600, &v))
             cfg->lease_seconds = (int)v;
         if (cfg_read_int(d, cl, "max_cameras", "cluster", 0, 100000, &v)) cfg->max_cameras = (int)v;
+        char *cu = NULL;
+        if (cfg_read_str(d, cl, "catch_up", "cluster", &cu)) {
+            if (strcmp(cu, "newest") == 0)
+                cfg->catch_up_newest = true;
+            else if (strcmp(cu, "due") != 0)
+                cfg_diag_add(d, ynode_get(cl, "catch_up"), "cluster.catch_up",
+                             "\"%s\" is not a catch-up mode: use due or newest", cu);
+        }
+        free(cu);
         if (cfg->lease_table && !*cfg->lease_table) { /* ${LEASE_TABLE:-}: not clustered */
             free(cfg->lease_table);
             cfg->lease_table = NULL;

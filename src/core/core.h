@@ -70,8 +70,11 @@ void heap_configure(void);
  * once held in each arena resident for the process's life. */
 void heap_give_back(void);
 
-/* ---- UUIDv7: time-ordered, so event ids sort by creation ---- */
+/* ---- UUIDs: v7 time-ordered (sort by creation), v8 from a name ---- */
 void uuid_v7(char out[37]);
+/* A UUIDv8 that is a function of name alone (SHA-256 based); false only when
+ * OpenSSL cannot hash. */
+bool uuid_v8_name(const void *name, size_t len, char out[37]);
 
 /* ---- small helpers with single owners ---- */
 char *kstrdup(const char *s);

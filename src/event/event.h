@@ -49,6 +49,12 @@ typedef struct {
     double plate_box[4]; /* x1 y1 x2 y2 pixels, for the plate crop */
 } event;
 
+/* The id of e from what identifies it on the stream: camera, the producer
+ * timestamp of its frame, detector and model, label, kind, the grid cell of its box and
+ * ordinal (0 unless that id was just given to another event). False without a
+ * producer timestamp (the caller gives a UUIDv7). event_id.c */
+bool event_id_derive(const event *e, int ordinal, char out[37]);
+
 event *event_new(void);
 void event_free(event *e);
 /* Compact UTF-8 JSON, one line; caller frees. */

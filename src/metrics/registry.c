@@ -66,7 +66,7 @@ static const family k_families[] = {
      KIND_COUNTER},
     {M_CAMERA_LAG,
      "How far the camera's newest decoded frame is behind real time (paced files and live "
-     "inputs), in seconds.",
+     "inputs; after a takeover, until caught up, behind the producer's clock), in seconds.",
      KIND_GAUGE},
     {M_INFER_RUNS, "Model runs of batch-dynamic models (batching on), by model.", KIND_COUNTER},
     {M_INFER_IMAGES,

@@ -144,6 +144,14 @@ sched_cam *sched_cam_add(sched *s, void *cam_ctx, int depth, bool drop_stale)
     return c;
 }
 
+void sched_cam_set_drop_stale(sched_cam *c, bool drop_stale)
+{
+    pthread_mutex_lock(&c->s->mu);
+    c->drop_stale = drop_stale;
+    pthread_cond_broadcast(&c->s->changed); /* a reader waiting for room may go on */
+    pthread_mutex_unlock(&c->s->mu);
+}
+
 int sched_push(sched_cam *c, kframe *f)
 {
     sched *s = c->s;

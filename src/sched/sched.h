@@ -26,6 +26,30 @@ void sampler_init(sampler *s, double fps_limit, int skip_frames);
 /* pts_ms < 0 (unknown) passes the fps limit; the skip rule still applies. */
 bool sampler_take(sampler *s, int64_t pts_ms);
 
+/* Catch-up after a takeover (catch_up.c): a camera resumed from a lease's
+ * checkpoint reads the replayed fragments faster than real time and analyses
+ * every due frame, none dropped as stale, until it is live: its lag behind the
+ * producer small, or no longer shrinking (a long live latency, or analysis
+ * too slow to gain on the stream). */
+typedef struct {
+    bool on;
+    bool have_window;
+    int still;                        /* windows in a row without gaining */
+    int64_t window_ms, window_lag_ms; /* the trend's reference: wall time and lag */
+} catch_up;
+
+typedef enum {
+    CATCH_UP_OFF,    /* not catching up */
+    CATCH_UP_BEHIND, /* still behind: every due frame */
+    CATCH_UP_LIVE,   /* this frame is close to live: ends the catch-up */
+    CATCH_UP_STILL,  /* the lag stopped shrinking: ends the catch-up */
+} catch_up_state;
+
+void catch_up_init(catch_up *k, bool on);
+/* A due frame with producer time producer_ms at wall time now_ms; writes its
+ * lag. LIVE or STILL once, on the frame that ends the catch-up. */
+catch_up_state catch_up_frame(catch_up *k, int64_t producer_ms, int64_t now_ms, int64_t *lag_ms);
+
 /* Which packets go to the decoder (decode_policy.c). */
 typedef struct {
     decode_mode mode;
@@ -64,6 +88,9 @@ void sched_abandon(sched *s);
  * the older ones; batch inputs (realtime: false) block the reader instead and
  * have every frame analysed in order. */
 sched_cam *sched_cam_add(sched *s, void *cam_ctx, int depth, bool drop_stale);
+/* Catching up (a camera resumed from a checkpoint) analyses every due frame
+ * like a batch input; once live it drops stale frames again. */
+void sched_cam_set_drop_stale(sched_cam *c, bool drop_stale);
 /* Returns the number of stale frames dropped since the last push (to make
  * room, or by a worker taking a newer one), or -1 when the camera was closed
  * (the frame is released). */

@@ -590,7 +590,14 @@ static void stamp(hls_state *s, const AVPacket *pkt, packet_meta *meta)
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
     if (ts == AV_NOPTS_VALUE || sp->pdt_ms < 0) return;
     int64_t ms = av_rescale_q(ts, s->fmt->streams[s->vstream]->time_base, (AVRational){1, 1000});
-    if (sp->first_pts_ms == INT64_MIN) sp->first_pts_ms = ms;
+    /* A fragment starts with a key frame: the first packet placed in a span
+     * may be the tail of the one before (where a live session begins), and
+     * anchoring on it would shift the span's producer times, and so the event
+     * ids derived from them (docs/cluster.md "Event ids"). */
+    if (sp->first_pts_ms == INT64_MIN) {
+        if (!(pkt->flags & AV_PKT_FLAG_KEY)) return;
+        sp->first_pts_ms = ms;
+    }
     meta->producer_ts_ms = sp->pdt_ms + (ms - sp->first_pts_ms);
     meta->fragment_start_ms = sp->pdt_ms;
 }

@@ -259,20 +259,23 @@ static void cluster_settings(void **state)
     assert_null(c->lease_table); /* empty: off, so one ConfigMap serves both */
     config_free(c);
     c = load_top("cluster: {lease_table: kvs-leases, worker_id: pod-1, lease_seconds: 5, "
-                 "max_cameras: 40}\n",
+                 "max_cameras: 40, catch_up: newest}\n",
                  &n);
     if (!c) fail_msg("%s", g_msgs);
     assert_string_equal(c->lease_table, "kvs-leases");
     assert_string_equal(c->worker_id, "pod-1");
     assert_int_equal(c->lease_seconds, 5);
     assert_int_equal(c->max_cameras, 40);
+    assert_true(c->catch_up_newest);
     config_free(c);
-    assert_null(load_top("cluster: {lease_table: \"a/b\", lease_seconds: 2, owner: x}\n", &n));
-    assert_int_equal(n, 3);
+    assert_null(load_top(
+        "cluster: {lease_table: \"a/b\", lease_seconds: 2, owner: x, catch_up: fast}\n", &n));
+    assert_int_equal(n, 4);
     ASSERT_MSG("cluster.lease_table: \"a/b\" is not a DynamoDB table name");
     ASSERT_MSG("cluster.lease_seconds: 2 is out of range [3, 600]");
     ASSERT_MSG("cluster.owner: unknown key (allowed: lease_table, worker_id, lease_seconds, "
-               "max_cameras)");
+               "max_cameras, catch_up)");
+    ASSERT_MSG("cluster.catch_up: \"fast\" is not a catch-up mode: use due or newest");
 }
 
 static void duplicate_camera_names(void **state)

@@ -148,6 +148,71 @@ static void sampler_takes_a_key_frame_a_little_early(void **state)
     assert_false(sampler_take(&s, 5960)); /* without tolerance it waits for 6000 */
 }
 
+/* A new owner resuming from a checkpoint analyses the frames the old owner
+ * did: due times are multiples of the interval on the stream's timeline. */
+static void sampler_follows_the_stream_timeline(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1765100000000 + 37; /* producer time of a KVS stream, 10 fps */
+    sampler old, resumed;
+    sampler_init(&old, 0.5, 0);
+    sampler_init(&resumed, 0.5, 0);
+    int same = 0;
+    for (int i = 0; i < 600; i++) {
+        int64_t t = t0 + i * 100;
+        bool a = sampler_take(&old, t);
+        if (i < 230) continue;
+        bool b = sampler_take(&resumed, t); /* starts mid-stream, at a fragment */
+        if (i == 230) {
+            assert_true(b); /* its first frame, besides the schedule */
+            continue;
+        }
+        assert_int_equal(a, b);
+        same += a;
+    }
+    assert_int_equal(same, 18); /* every 2 s from 24 s to 60 s */
+}
+
+/* A replay read faster than real time stays behind until close to live; one
+ * that stops gaining (a long live latency, analysis too slow) ends too. */
+static void catch_up_ends_when_live_or_not_gaining(void **state)
+{
+    (void)state;
+    const int64_t p0 = 1765100000000;
+    catch_up k;
+    int64_t lag;
+    catch_up_init(&k, false);
+    assert_int_equal(catch_up_frame(&k, p0, p0 + 30000, &lag), CATCH_UP_OFF);
+    assert_int_equal(lag, 30000); /* the gauge still gets it */
+    /* 3x real time from 20 s behind: live after 10 s of wall time */
+    catch_up_init(&k, true);
+    int64_t now = p0 + 20000, t;
+    for (t = 0; t < 20000; t += 300) {
+        catch_up_state st = catch_up_frame(&k, p0 + 3 * t, now + t, &lag);
+        if (st == CATCH_UP_LIVE) break;
+        assert_int_equal(st, CATCH_UP_BEHIND);
+    }
+    assert_true(lag <= 1500);
+    assert_in_range(t, 9000, 10000);
+    assert_int_equal(catch_up_frame(&k, p0 + 3 * t, now + t, &lag), CATCH_UP_OFF);
+    /* at real time, 20 s behind: two windows without gain end it */
+    catch_up_init(&k, true);
+    for (t = 0; t < 20000; t += 300) {
+        catch_up_state st = catch_up_frame(&k, p0 + t, now + t, &lag);
+        if (st == CATCH_UP_STILL) break;
+        assert_int_equal(st, CATCH_UP_BEHIND);
+    }
+    assert_int_equal(lag, 20000);
+    assert_in_range(t, 4000, 4500);
+    /* slow at first (start-up), then gaining: a single still window is not the end */
+    catch_up_init(&k, true);
+    for (t = 0; t < 2400; t += 300)
+        assert_int_equal(catch_up_frame(&k, p0 + t, now + t, &lag), CATCH_UP_BEHIND);
+    for (; t < 4800; t += 300)
+        assert_int_equal(catch_up_frame(&k, p0 + 2400 + 2 * (t - 2400), now + t, &lag),
+                         CATCH_UP_BEHIND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +224,8 @@ int main(void)
         cmocka_unit_test(irregular_key_frames_decode_all),
         cmocka_unit_test(time_going_back_keeps_what_was_learned),
         cmocka_unit_test(sampler_takes_a_key_frame_a_little_early),
+        cmocka_unit_test(sampler_follows_the_stream_timeline),
+        cmocka_unit_test(catch_up_ends_when_live_or_not_gaining),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
