@@ -9,7 +9,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t g_last_ms;
 static uint16_t g_seq;
 
-void uuid_v7(char out[37])
+void uuid_v7(char out[UUID_TEXT_LEN + 1])
 {
     uint8_t b[16];
     if (RAND_bytes(b, sizeof b) != 1) {

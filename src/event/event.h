@@ -17,7 +17,7 @@ typedef struct {
 } event_image;
 
 typedef struct {
-    char event_id[37];
+    char event_id[UUID_TEXT_LEN + 1];
     char *camera_name, *stream_name, *detector, *label;
     char worker_id[160]; /* cluster mode: the worker that raised it, "" otherwise */
     double confidence;
