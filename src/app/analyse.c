@@ -48,8 +48,8 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
     const detection *det = &te->det;
     static const char *const kinds[] = {"object", "update", "track_end"};
     snprintf(e->kind, sizeof e->kind, "%s", kinds[te->kind]);
-    e->track_first_ms = te->first_ms >= 1000000000000LL ? te->first_ms : -1;
-    e->track_last_ms = te->last_ms >= 1000000000000LL ? te->last_ms : -1;
+    e->track_first_ms = te->first_ms >= CLOCK_WALL_MS_MIN ? te->first_ms : -1;
+    e->track_last_ms = te->last_ms >= CLOCK_WALL_MS_MIN ? te->last_ms : -1;
     e->track_sightings = te->sightings;
     e->camera_name = kstrdup(c->cfg->name);
     snprintf(e->worker_id, sizeof e->worker_id, "%s", c->worker_id);

@@ -35,7 +35,7 @@ typedef struct {
     char labels[256]; /* detector="..." for metrics */
     /* The latest derived event ids: two events alike in every part of the
      * derivation (same frame, cell, label, kind) get different ordinals. */
-    char recent_ids[32][37];
+    char recent_ids[32][UUID_TEXT_LEN + 1];
     int nrecent_ids;
 } cam_detector;
 

@@ -48,8 +48,10 @@ typedef struct {
     int64_t anchor, anchor_at; /* live inputs: the lag's reference (frame_lag_ms) */
     bool have_anchor;
     int consecutive_errors;
-    AVPacket *last_key;  /* while decoding key frames only: the latest one */
-    packet_queue hoped;  /* skipped while hoping for key frames only (decode_policy.c) */
+    AVPacket *last_key; /* while decoding key frames only: the latest one */
+    /* This GOP's packets not decoded while hoping for key frames only
+     * (decode_policy.c), kept in case a frame in it turns out wanted. */
+    packet_queue gop_backlog;
     int64_t discard_pts; /* a picture decoded again only as a reference */
 } reader_ctx;
 
@@ -193,10 +195,10 @@ static void count_skipped(camera *c, int n)
     metric_add(M_FRAMES_SKIPPED, c->cam_label, n);
 }
 
-/* The packets kept while hoping will not be decoded after all. */
-static void skip_hoped(camera *c, reader_ctx *r)
+/* The GOP backlog will not be decoded after all: counted as skipped. */
+static void drop_gop_backlog(camera *c, reader_ctx *r)
 {
-    int n = packet_queue_clear(&r->hoped);
+    int n = packet_queue_clear(&r->gop_backlog);
     if (n) count_skipped(c, n);
 }
 
@@ -209,10 +211,10 @@ static bool wanted_packet(camera *c, reader_ctx *r, const source_info *info, con
         ts == AV_NOPTS_VALUE ? -1 : av_rescale_q(ts, info->time_base, (AVRational){1, 1000});
     bool key = pkt->flags & AV_PKT_FLAG_KEY;
     bool want = decode_policy_wants(&r->dp, key, ms);
-    if (key) skip_hoped(c, r); /* a new GOP: the last one's packets are history */
+    if (key) drop_gop_backlog(c, r); /* a new GOP: the last one's packets are history */
     if (!want && r->dp.hoping) {
-        if (packet_queue_push(&r->hoped, pkt)) return false;
-        skip_hoped(c, r); /* over budget: no catching up in this GOP */
+        if (packet_queue_push(&r->gop_backlog, pkt)) return false;
+        drop_gop_backlog(c, r); /* over budget: no catching up in this GOP */
         r->dp.hoping = false;
     }
     if (r->dp.fell_back_now) {
@@ -304,9 +306,9 @@ static bool fit_decoder(camera *c, reader_ctx *r, const source_info *info, const
         r->discard_pts = r->last_key->pts;
         ok = resend(c, r, info, meta, r->last_key);
     }
-    for (int i = 0; ok && catch_up && i < r->hoped.n; i++)
-        ok = resend(c, r, info, meta, r->hoped.v[i]);
-    packet_queue_clear(&r->hoped);
+    for (int i = 0; ok && catch_up && i < r->gop_backlog.n; i++)
+        ok = resend(c, r, info, meta, r->gop_backlog.v[i]);
+    packet_queue_clear(&r->gop_backlog);
     av_packet_unref(r->last_key);
     return ok;
 }
@@ -427,7 +429,7 @@ static void *reader_main(void *p)
     r.frame = av_frame_alloc();
     r.last_key = av_packet_alloc();
     r.discard_pts = AV_NOPTS_VALUE;
-    packet_queue_init(&r.hoped, 16u << 20); /* a GOP at 64 Mbit/s, 2 s */
+    packet_queue_init(&r.gop_backlog, 16u << 20); /* a GOP at 64 Mbit/s, 2 s */
     cam_state final = CAM_ENDED;
     while (!atomic_load(&c->stop) && r.frame && r.last_key) {
         camera_set_state(c, CAM_CONNECTING);
@@ -454,7 +456,7 @@ static void *reader_main(void *p)
         }
         camera_set_state(c, CAM_RUNNING);
         r.have_first = r.behind = r.have_anchor = false; /* a new connection: time starts again */
-        skip_hoped(c, &r); /* the last connection's packets are no reference for this one's */
+        drop_gop_backlog(c, &r); /* the last connection's packets are no reference for this one's */
         av_packet_unref(r.last_key);
         CAM_LOG(c, LOG_INFO, "source open: %s %dx%d at %.2f fps",
                 avcodec_get_name(info.codecpar->codec_id), info.codecpar->width,
@@ -477,7 +479,7 @@ static void *reader_main(void *p)
     }
     av_frame_free(&r.frame);
     av_packet_free(&r.last_key);
-    packet_queue_free(&r.hoped);
+    packet_queue_free(&r.gop_backlog);
     camera_set_state(c, final);
     return NULL;
 }

@@ -360,7 +360,7 @@ static void balance(cluster *c, seen_lease *s, int n)
         for (int i = 0; i < n && held < fair; i++) {
             owned *m = mine(c, s[i].l->camera);
             if (!m || m->held || !s[i].l->valid) continue;
-            if (!(pass == 0 ? s[i].free_ : s[i].expired)) continue;
+            if (!(pass == 0 ? s[i].vacant : s[i].expired)) continue;
             if (take(c, m, s[i].l, pass == 0 ? "free" : "expired")) held++, took = true;
         }
     int victim = plan_victim(w, nw, held);
@@ -448,9 +448,9 @@ static void scan_and_balance(cluster *c)
             continue;
         }
         o->told_garbage = 0; /* a lease again: the next edit is reported too */
-        s[i].free_ = !items[i].owner[0];
-        s[i].expired = !s[i].free_ && now - o->seen_ns >= (int64_t)c->lease_ms * 1000000LL;
-        s[i].live = !s[i].free_ && !s[i].expired;
+        s[i].vacant = !items[i].owner[0];
+        s[i].expired = !s[i].vacant && now - o->seen_ns >= (int64_t)c->lease_ms * 1000000LL;
+        s[i].live = !s[i].vacant && !s[i].expired;
         plan_mark_unowned(o, s[i].live, now);
         if (strcmp(items[i].owner, c->worker_id) == 0 && !is_me(c, &items[i]) && s[i].live &&
             !c->told_duplicate) {
@@ -554,7 +554,7 @@ cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cl
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cv, &ca);
     pthread_condattr_destroy(&ca);
-    char uuid[37];
+    char uuid[UUID_TEXT_LEN + 1];
     uuid_v7(uuid);
     snprintf(c->instance, sizeof c->instance, "%s", uuid);
     c->table = kstrdup(conf->table);

@@ -84,7 +84,7 @@ check:;
     return KERR_OK;
 }
 
-static const char *s_of(json_t *item, const char *k)
+static const char *item_string(json_t *item, const char *k)
 {
     return json_string_value(json_object_get(json_object_get(item, k), "S"));
 }
@@ -109,13 +109,13 @@ static const char *n_text(json_t *item, const char *k)
 static void read_lease(json_t *item, lease *l)
 {
     memset(l, 0, sizeof *l);
-    const char *cam = s_of(item, "camera"), *owner = s_of(item, "owner");
+    const char *cam = item_string(item, "camera"), *owner = item_string(item, "owner");
     const char *counter = n_text(item, "counter");
     snprintf(l->camera, sizeof l->camera, "%s", cam ? cam : "");
     snprintf(l->owner, sizeof l->owner, "%s", owner ? owner : "");
-    snprintf(l->instance, sizeof l->instance, "%s", s_of(item, "instance") ?: "");
-    snprintf(l->fragment, sizeof l->fragment, "%s", s_of(item, "fragment") ?: "");
-    snprintf(l->hash, sizeof l->hash, "%s", s_of(item, "hash") ?: "");
+    snprintf(l->instance, sizeof l->instance, "%s", item_string(item, "instance") ?: "");
+    snprintf(l->fragment, sizeof l->fragment, "%s", item_string(item, "fragment") ?: "");
+    snprintf(l->hash, sizeof l->hash, "%s", item_string(item, "hash") ?: "");
     if (counter && strlen(counter) < sizeof l->counter_raw)
         snprintf(l->counter_raw, sizeof l->counter_raw, "%s", counter);
     if (!lease_parse_counter(n_text(item, "start_ms"), &l->start_ms)) l->start_ms = 0;

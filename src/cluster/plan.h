@@ -26,8 +26,9 @@ typedef struct {
 typedef struct {
     const lease *l;
     observed *o;
-    bool free_, expired, live; /* live: owned by a worker renewing it */
-    bool listed;               /* this worker's config has the camera: it could run it */
+    /* vacant: the item names no owner; live: owned by a worker renewing it */
+    bool vacant, expired, live;
+    bool listed; /* this worker's config has the camera: it could run it */
 } seen_lease;
 
 typedef struct {

@@ -56,6 +56,9 @@ void log_kv(log_level lvl, const char *const *kv, const char *fmt, ...)
 /* ---- clocks ---- */
 int64_t clock_mono_ns(void);
 int64_t clock_wall_ms(void);
+/* 2001-09-09 in Unix ms: a time in ms at least this large is a wall-clock
+ * time; a smaller one is a position in a clip (files are timed by their pts). */
+#define CLOCK_WALL_MS_MIN 1000000000000LL
 void clock_sleep_ns(int64_t ns);
 /* ISO-8601 UTC with milliseconds, e.g. 2026-11-25T10:00:00.123Z; buf >= 32 */
 void clock_format_iso(int64_t wall_ms, char *buf, size_t len);
@@ -71,10 +74,11 @@ void heap_configure(void);
 void heap_give_back(void);
 
 /* ---- UUIDs: v7 time-ordered (sort by creation), v8 from a name ---- */
-void uuid_v7(char out[37]);
+enum { UUID_TEXT_LEN = 36 }; /* 8-4-4-4-12 lower-case hex digits and dashes */
+void uuid_v7(char out[UUID_TEXT_LEN + 1]);
 /* A UUIDv8 that is a function of name alone (SHA-256 based); false only when
  * OpenSSL cannot hash. */
-bool uuid_v8_name(const void *name, size_t len, char out[37]);
+bool uuid_v8_name(const void *name, size_t len, char out[UUID_TEXT_LEN + 1]);
 
 /* ---- small helpers with single owners ---- */
 char *kstrdup(const char *s);

@@ -7,7 +7,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 
-static void format_uuid(const uint8_t b[16], char out[37])
+static void format_uuid(const uint8_t b[16], char out[UUID_TEXT_LEN + 1])
 {
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
@@ -16,7 +16,7 @@ static void format_uuid(const uint8_t b[16], char out[37])
 
 /* RFC 9562 appendix B.2: the first 128 bits of SHA-256(name), version 8 and
  * the variant written over their bits. */
-bool uuid_v8_name(const void *name, size_t len, char out[37])
+bool uuid_v8_name(const void *name, size_t len, char out[UUID_TEXT_LEN + 1])
 {
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
@@ -31,7 +31,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t g_last_ms;
 static uint16_t g_seq;
 
-void uuid_v7(char out[37])
+void uuid_v7(char out[UUID_TEXT_LEN + 1])
 {
     uint8_t b[16];
     if (RAND_bytes(b, sizeof b) != 1) {

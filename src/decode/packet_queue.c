@@ -1,5 +1,5 @@
 /* Compressed packets kept in order, as references, up to a byte budget: what
- * a camera skipped while it hoped for key frames only (decode_policy.c), to be
+ * a camera did not decode while hoping for key frames only (decode_policy.c), to be
  * decoded after all if a frame in between turns out to be wanted. */
 #include <stdlib.h>
 

@@ -158,8 +158,6 @@ typedef struct {
 } detector;
 
 const detector_ops *detector_find(const char *type);
-/* The i-th registered detector (built-ins first), NULL past the end. */
-const detector_ops *detector_at(int i);
 /* Adds a detector type built outside registry.c (a plugin, an embedding
  * program); KERR_INVALID when the name is taken or the table is full. */
 kerr_code detector_register(const detector_ops *ops, kerr *err);

@@ -26,11 +26,6 @@ const detector_ops *detector_find(const char *type)
     return registry_find(&g_detectors, type);
 }
 
-const detector_ops *detector_at(int i)
-{
-    return registry_at(&g_detectors, i);
-}
-
 kerr_code detector_register(const detector_ops *ops, kerr *err)
 {
     return registry_add(&g_detectors, ops, err);

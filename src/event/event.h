@@ -17,7 +17,7 @@ typedef struct {
 } event_image;
 
 typedef struct {
-    char event_id[37];
+    char event_id[UUID_TEXT_LEN + 1];
     char *camera_name, *stream_name, *detector, *label;
     char worker_id[160]; /* cluster mode: the worker that raised it, "" otherwise */
     double confidence;
@@ -53,7 +53,7 @@ typedef struct {
  * timestamp of its frame, detector and model, label, kind, the grid cell of its box and
  * ordinal (0 unless that id was just given to another event). False without a
  * producer timestamp (the caller gives a UUIDv7). event_id.c */
-bool event_id_derive(const event *e, int ordinal, char out[37]);
+bool event_id_derive(const event *e, int ordinal, char out[UUID_TEXT_LEN + 1]);
 
 event *event_new(void);
 void event_free(event *e);

@@ -16,7 +16,7 @@ static int cell(double lo, double hi, int size)
     return c < 0 ? 0 : c >= ID_GRID ? ID_GRID - 1 : c;
 }
 
-bool event_id_derive(const event *e, int ordinal, char out[37])
+bool event_id_derive(const event *e, int ordinal, char out[UUID_TEXT_LEN + 1])
 {
     /* Only the producer timeline is the same for every reader of the stream:
      * media time restarts with each file loop or RTSP session. */

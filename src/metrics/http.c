@@ -56,7 +56,6 @@ struct metrics_server {
     pthread_mutex_t mu;
     conn_slot slots[HTTP_MAX_CONNECTIONS];
     int nconn;
-    long evicted;
 };
 
 static int64_t now_ms(void)
@@ -75,7 +74,6 @@ static void guard_locked(metrics_server *s, int64_t now)
         if (c->used && !c->answering && c->fd >= 0 && now - c->since_ms > HTTP_REQUEST_S * 1000) {
             shutdown(c->fd, SHUT_RDWR);
             c->fd = -1; /* once */
-            s->evicted++;
         }
     }
     int open = 0;
@@ -92,7 +90,6 @@ static void guard_locked(metrics_server *s, int64_t now)
         if (!old) break;
         shutdown(old->fd, SHUT_RDWR);
         old->fd = -1;
-        s->evicted++;
         open--;
     }
 }
@@ -145,14 +142,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     (void)con_cls, (void)toe;
     mark(cls, c, false); /* keep-alive: the wait for the next request starts */
-}
-
-long metrics_server_evicted(metrics_server *s)
-{
-    pthread_mutex_lock(&s->mu);
-    long n = s->evicted;
-    pthread_mutex_unlock(&s->mu);
-    return n;
 }
 
 const char *http_query(const http_request *rq, const char *key)

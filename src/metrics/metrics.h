@@ -70,7 +70,9 @@ void metric_remove(const char *family, const char *labels_prefix);
 void metric_add(const char *family, const char *labels, double v);
 void metric_set(const char *family, const char *labels, double v);
 void metric_observe(const char *family, const char *labels, double v);
-/* Current value (counters/gauges) or observation count (histograms); 0 if absent. */
+/* Reading the registry in-process (the benches print their figures from it,
+ * the unit tests check counts): the current value (counters/gauges) or
+ * observation count (histograms); 0 if absent. */
 double metric_get(const char *family, const char *labels);
 /* Sum over every series of a family (for summaries). */
 double metric_sum(const char *family);
@@ -104,8 +106,6 @@ typedef bool (*http_route_fn)(void *user, const http_request *rq, http_response 
 /* A query-string argument, or NULL. */
 const char *http_query(const http_request *rq, const char *key);
 const char *http_header(const http_request *rq, const char *name);
-/* Connections the listener closed for sending their request too slowly. */
-long metrics_server_evicted(metrics_server *s);
 /* The listener's address is loopback (127.0.0.0/8). */
 bool metrics_server_loopback(const metrics_server *s);
 

@@ -35,18 +35,6 @@ kerr_code source_registry_check(kerr *err)
     return registry_check(&g_sources, err);
 }
 
-void source_describe(const cfg_camera *cam, char *out, size_t len)
-{
-    if (!cam->source) {
-        snprintf(out, len, "no source");
-        return;
-    }
-    int w = snprintf(out, len, "%s", cam->source->name);
-    if (w < 0 || (size_t)w + 1 >= len || !cam->source->describe) return;
-    out[w] = ' ';
-    cam->source->describe(cam->source_conf, out + w + 1, len - (size_t)w - 1);
-}
-
 void backoff_init(backoff *b, int64_t max_ms)
 {
     b->delay_ms = 250;

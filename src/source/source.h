@@ -82,7 +82,8 @@ typedef struct source_ops {
      * (NULL only when out of memory), freed with conf_free. */
     void *(*read_conf)(const source_read_ctx *r);
     void (*conf_free)(void *conf);
-    /* The settings as text, for the log and the tests. */
+    /* The settings as text. Read by the tests (test_config.c) only: the
+     * service does not log it yet. */
     void (*describe)(const void *conf, char *out, size_t len);
     unsigned (*traits)(const void *conf); /* SOURCE_* */
     /* cam->source_conf holds the settings. info stays the source's to update
@@ -120,8 +121,6 @@ kerr_code source_register(const source_ops *ops, kerr *err);
     }
 /* KERR_INVALID naming a source refused at start-up (a taken name, a full table). */
 kerr_code source_registry_check(kerr *err);
-/* The camera's settings as its source describes them. */
-void source_describe(const cfg_camera *cam, char *out, size_t len);
 
 /* Reconnect policy: capped exponential backoff, reset after a good read. */
 typedef struct {

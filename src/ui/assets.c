@@ -14,11 +14,3 @@ const ui_asset *ui_asset_find(const char *path)
         if (strcmp(ui_asset_table[i].path, path) == 0) return &ui_asset_table[i];
     return NULL;
 }
-
-size_t ui_assets_bytes(void)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < ui_asset_count; i++)
-        n += ui_asset_table[i].len;
-    return n;
-}

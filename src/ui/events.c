@@ -18,8 +18,8 @@ enum { CHUNK = 64 * 1024, LINE_MAX_BYTES = 1 << 20 };
 
 bool ui_event_id_ok(const char *id)
 {
-    if (!id || strlen(id) != 36) return false;
-    for (int i = 0; i < 36; i++) {
+    if (!id || strlen(id) != UUID_TEXT_LEN) return false;
+    for (int i = 0; i < UUID_TEXT_LEN; i++) {
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;
         char c = id[i];
         if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;

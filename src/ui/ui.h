@@ -23,8 +23,6 @@ typedef struct {
 } ui_asset;
 
 const ui_asset *ui_asset_find(const char *path);
-/* The page's total size in bytes (its weight, for the docs and tests). */
-size_t ui_assets_bytes(void);
 
 /* ---- who may see it (auth.c) ---- */
 typedef enum {

@@ -34,12 +34,16 @@ CAMS="hls-fmp4 hls-ts gm gm-all"
 analysed() { metric "kvs_infer_frames_processed_total{camera=\"$1\"}"; }
 enough() { for c in $CAMS; do [ "$(analysed $c)" -ge 12 ] || return 1; done; }
 wait_for 60 enough || fail "not every camera analysed 12 frames: $(tail -5 "$WORK/log")"
-declare -A DEC SKIP ANA
+# Frames analysed are compared over one window once all run: HLS starts a few
+# seconds after GetMedia (session, playlists), longer on a busy machine.
+declare -A DEC SKIP ANA ANA0
+for c in $CAMS; do ANA0[$c]=$(analysed "$c"); done
+sleep 12
 for c in $CAMS; do
   DEC[$c]=$(metric "kvs_infer_frames_decoded_total{camera=\"$c\"}")
   SKIP[$c]=$(metric "kvs_infer_frames_skipped_total{camera=\"$c\"}")
   ANA[$c]=$(analysed "$c")
-  note "$c: decoded ${DEC[$c]}, skipped ${SKIP[$c]}, analysed ${ANA[$c]}"
+  note "$c: decoded ${DEC[$c]}, skipped ${SKIP[$c]}, analysed ${ANA[$c]} ($((ANA[$c] - ANA0[$c])) in the window)"
 done
 kill -TERM "$KVS_PID"; wait "$KVS_PID" || fail "kvs-infer exited $?: $(tail -3 "$WORK/err")"
 for c in hls-fmp4 hls-ts gm; do
@@ -52,9 +56,13 @@ done
 # the decoded frames the sampler passed over) and analyses no more.
 [ "${DEC[gm-all]}" -ge $((8 * ANA[gm-all])) ] ||
   fail "gm-all (decode: all) decoded ${DEC[gm-all]} frames for ${ANA[gm-all]} analysed"
+# In the window, decode: auto analyses as many frames (one sample of slack).
+W_ALL=$((ANA[gm-all] - ANA0[gm-all]))
+[ "$W_ALL" -ge 8 ] || fail "gm-all analysed only $W_ALL frames in 12 s at fps_limit 1"
 for c in hls-fmp4 hls-ts gm; do
-  [ $((ANA[$c] * 10)) -ge $((ANA[gm-all] * 8)) ] ||
-    fail "$c analysed ${ANA[$c]}, the camera decoding everything ${ANA[gm-all]}"
+  w=$((ANA[$c] - ANA0[$c]))
+  [ $(((w + 1) * 10)) -ge $((W_ALL * 8)) ] ||
+    fail "$c analysed $w frames in the window, the camera decoding everything $W_ALL"
 done
 for c in hls-fmp4 hls-ts gm; do
   $CHECK verify "$WORK/out" "$c" --label person --min-events 1 >/dev/null ||

@@ -148,6 +148,13 @@ kvs_emulator() {
   LAST_PID=$!
   PIDS+=("$LAST_PID")
 }
+# kvs_emulator_prepare: the emulator's media cache filled, once, before tests
+# that start emulators run side by side (tests/CMakeLists.txt).
+kvs_emulator_prepare() {
+  need_standins
+  node "$NODE_DIR/kvs/emulator.js" --media "$(find_media)" --prepare-only \
+    --work "${KVS_EMULATOR_CACHE:-${TMPDIR:-/tmp}/kvs-emulator-cache}"
+}
 # kvs_fault PORT STREAM KIND [COUNT_OR_MS]: arms one of the emulator's fault switches.
 kvs_fault() {
   $PY - "$@" <<'PYEOF'

@@ -67,7 +67,7 @@ static void put(table *t, const char *camera, const char *owner, bool listed)
     snprintf(l->owner, sizeof l->owner, "%s", owner);
     snprintf(l->instance, sizeof l->instance, "i-%s", owner);
     l->valid = l->key_fits = true;
-    t->s[t->n] = (seen_lease){.l = l, .free_ = !*owner, .live = *owner != 0, .listed = listed};
+    t->s[t->n] = (seen_lease){.l = l, .vacant = !*owner, .live = *owner != 0, .listed = listed};
     t->n++;
 }
 

@@ -17,11 +17,17 @@
 
 static char g_msgs[8192];
 
-/* The camera's source settings as its source describes them. */
+/* The camera's source settings as its source describes them (the source's
+ * own describe op, after its name). */
 static const char *src_desc(const cfg_camera *c)
 {
     static char buf[1024];
-    source_describe(c, buf, sizeof buf);
+    if (!c->source) return "no source";
+    int w = snprintf(buf, sizeof buf, "%s", c->source->name);
+    if (w > 0 && (size_t)w + 1 < sizeof buf && c->source->describe) {
+        buf[w] = ' ';
+        c->source->describe(c->source_conf, buf + w + 1, sizeof buf - (size_t)w - 1);
+    }
     return buf;
 }
 

@@ -23,6 +23,9 @@ const opts = {
   getMediaMaxMs: Number(args['getmedia-max-s'] || 2400) * 1000, seconds: args.seconds ? Number(args.seconds) : 0,
 };
 const rends = prepare(opts.media, opts.work, { fps: opts.fps, fragMs: opts.fragMs, seconds: opts.seconds });
+// --prepare-only: fill the media cache and exit (the test suite does it once,
+// before tests that start emulators side by side).
+if ('prepare-only' in args) process.exit(0);
 const streams = new Map();
 (args.streams || 'stream').split(',').filter(Boolean).forEach((name, i) =>
   streams.set(name, new Stream(name, rends, { historyMs: opts.historyMs, region: opts.region, retentionMs: 3600000, phase: i * 7 })));

@@ -68,13 +68,29 @@ function loadRendition(dir) {
   return { track: clip, init, timescale, frags, codecs, width: clip.width, height: clip.height, fps: 1000 / frameMs };
 }
 
+// Emulators of tests running side by side (ctest -j) share the cache: each
+// prepares into a folder of its own and renames it into place, so a folder
+// under its final name is always complete; the loser of a race drops its copy.
+function prepareOnce(dir, make) {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  make(tmp);
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    if (!fs.existsSync(dir)) throw e;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 function prepare(input, workDir, opts) {
   const key = crypto.createHash('sha256').update(JSON.stringify([input, fs.existsSync(input) ? fs.statSync(input).size : 0, opts])).digest('hex').slice(0, 16);
-  const base = path.join(workDir, `media-${key}`);
+  // (media-v2-: folders of the emulator before prepareOnce may be half made)
+  const base = path.join(workDir, `media-v2-${key}`);
   const rends = [];
   [1, 0.5].forEach((scale, r) => {
     const dir = path.join(base, `r${r}`);
-    if (!fs.existsSync(path.join(dir, 'clip.mkv'))) prepareRendition(input, dir, scale, opts.fps, opts.fragMs, opts.seconds);
+    if (!fs.existsSync(path.join(dir, 'clip.mkv'))) prepareOnce(dir, (tmp) => prepareRendition(input, tmp, scale, opts.fps, opts.fragMs, opts.seconds));
     rends.push(loadRendition(dir));
   });
   if (rends[0].frags.length !== rends[1].frags.length) throw new Error('renditions differ in fragment count');
