@@ -378,6 +378,8 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             av_packet_unref(pkt);
             break;
         }
+        clip_ring_push(c->clips, pkt, info->codecpar, info->time_base, meta.new_stream,
+                       r->loop_offset_ms); /* compressed, before the decode policy */
         if (!wanted_packet(c, r, info, pkt)) {
             av_packet_unref(pkt);
             continue;
@@ -470,6 +472,7 @@ static void *reader_main(void *p)
                 info.codecpar->height, info.fps);
         long long before = atomic_load(&c->decoded);
         read_outcome out = read_loop(c, &r, &info);
+        clip_ring_cut(c->clips); /* no post-roll comes after the end of a connection */
         decoder_close(r.dec);
         r.dec = NULL;
         close_source(c);
@@ -571,6 +574,9 @@ camera *camera_start(app *a, const cfg_camera *cfg, int64_t resume_ms, kerr *err
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "publisher: %s", err->msg);
         camera_count_error(c, "publisher");
     }
+    kerr cerr = {0};
+    c->clips = clip_ring_new(cfg, app_hub(a), &cerr);
+    if (cerr.code) log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "clips: %s", cerr.msg);
     c->src = cfg->source; /* a loaded config always has one */
     c->env = (source_env){.global = app_config(a),
                           .camera = cfg->name,
@@ -605,6 +611,7 @@ void camera_join(camera *c)
         count_drop(c, "stale");
     c->slot = NULL;
     camera_end_tracks(c);
+    clip_ring_close(c->clips); /* after the last event: its clip goes to the spool */
 }
 
 void camera_free(camera *c)
@@ -618,6 +625,7 @@ void camera_free(camera *c)
         track_book_free(&c->dets[i].book);
     }
     free(c->dets);
+    clip_ring_free(c->clips);
     view_free(&c->view);
     pthread_mutex_destroy(&c->ckpt_mu);
     free(c);
