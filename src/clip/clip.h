@@ -29,7 +29,7 @@
 #define CLIP_SHARE_MAX_MS 60000
 /* Packets kept beyond the pre-roll: a frame is analysed (and its event
  * confirmed) a little after it was read. */
-#define CLIP_SLACK_MS 3000
+#define CLIP_SLACK_MS 2000
 
 typedef struct clip_ring clip_ring;
 
