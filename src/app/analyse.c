@@ -98,8 +98,9 @@ static void emit(camera *c, cam_detector *d, track_event *te)
     metric_add(M_EVENTS, labels, 1);
     atomic_fetch_add(&c->events, 1);
     atomic_store(&c->last_event_ms, e->detected_at_ms);
-    clip_attach(c->clips, e); /* names its clip; the event does not wait for it */
+    bool clip = clip_attach(c->clips, e); /* names its clip; the event does not wait for it */
     publish_hub_submit(app_hub(c->app), e);
+    if (clip) clip_submitted(c->clips);
 }
 
 /* Tracks that ended (all: every one) raise their last events. */

@@ -46,8 +46,11 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
  * clips waiting for their post-roll go out cut. */
 void clip_ring_cut(clip_ring *r);
 /* Worker thread, before the event is submitted: names its clip (e->clip) and
- * books it. Only `object` events with a media time get one. */
-void clip_attach(clip_ring *r, event *e);
+ * books it. Only `object` events with a media time get one; true when e got
+ * one, and then clip_submitted follows once e is submitted (its clip_ready
+ * record waits for that). */
+bool clip_attach(clip_ring *r, event *e);
+void clip_submitted(clip_ring *r);
 /* After the reader and the analysis stopped: cuts what waits, delivers the
  * queued clips (to the spool) and stops the clip thread. */
 void clip_ring_close(clip_ring *r);

@@ -54,7 +54,8 @@ struct clip_ring {
     int head, n, cap;
     uint64_t first_seq;
     size_t bytes;
-    bool dropped; /* packets of this stream were dropped: an older start is gone */
+    int64_t max_pts_ms; /* of the packets pushed in this stream */
+    bool dropped;       /* packets of this stream were dropped: an older start is gone */
     AVCodecParameters *par;
     AVRational tb;
     bool have_stream, ended;
@@ -63,7 +64,8 @@ struct clip_ring {
     /* the clip thread's queue (writer.c), under mu too */
     pthread_cond_t cv;
     clip_job *qhead, *qtail;
-    size_t queued; /* bytes of the queued jobs' packets */
+    size_t queued;   /* bytes of the queued jobs' packets */
+    int unsubmitted; /* events named a clip and not yet spooled themselves */
     bool stop;
     pthread_t thread;
     bool thread_started;

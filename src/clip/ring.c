@@ -83,10 +83,14 @@ static void finish(clip_ring *r, int i, uint64_t upto_seq, bool cut)
     r->open[i] = r->open[--r->nopen];
 }
 
-static void finish_all(clip_ring *r, bool cut)
+/* Everything read goes out: a clip is whole if the frames read reach its
+ * end (the last B-frames of a stream may not have let it finish by itself). */
+static void finish_all(clip_ring *r)
 {
-    while (r->nopen > 0)
-        finish(r, r->nopen - 1, r->first_seq + (uint64_t)r->n, cut);
+    while (r->nopen > 0) {
+        clip_open *c = &r->open[r->nopen - 1];
+        finish(r, r->nopen - 1, r->first_seq + (uint64_t)r->n, c->end_ms > r->max_pts_ms);
+    }
 }
 
 static void clear(clip_ring *r)
@@ -146,12 +150,13 @@ static void trim(clip_ring *r, int64_t newest_ms)
 /* A new stream or connection: what is kept belongs to the old one. */
 static bool restart_stream(clip_ring *r, const AVCodecParameters *par, AVRational tb)
 {
-    finish_all(r, true);
+    finish_all(r);
     clear(r);
     r->ended = false;
     if (!r->par && !(r->par = avcodec_parameters_alloc())) return false;
     if (avcodec_parameters_copy(r->par, par) < 0) return false;
     r->tb = tb;
+    r->max_pts_ms = INT64_MIN;
     r->have_stream = true;
     return true;
 }
@@ -183,9 +188,14 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
                     .dur_ms = pkt->duration > 0 ? to_ms(pkt->duration, tb) : 0,
                     .key = key};
     if (e.pkt) {
-        /* The post-roll is read once a packet decoded after it comes. */
-        for (int i = r->nopen - 1; i >= 0; i--)
-            if (e.dts_ms > r->open[i].end_ms) finish(r, i, r->first_seq + (uint64_t)r->n, false);
+        /* The post-roll is read once a packet decoded after it comes that is
+         * also shown after every packet before it: the frames shown before it
+         * (B-frames) have all arrived, so the clip has no hole. */
+        if (e.pts_ms > r->max_pts_ms)
+            for (int i = r->nopen - 1; i >= 0; i--)
+                if (e.dts_ms > r->open[i].end_ms)
+                    finish(r, i, r->first_seq + (uint64_t)r->n, false);
+        if (e.pts_ms > r->max_pts_ms) r->max_pts_ms = e.pts_ms;
         r->v[(r->head + r->n) % r->cap] = e;
         r->n++;
         r->bytes += (size_t)pkt->size;
@@ -200,7 +210,7 @@ void clip_ring_cut(clip_ring *r)
 {
     if (!r) return;
     pthread_mutex_lock(&r->mu);
-    finish_all(r, true);
+    finish_all(r);
     r->ended = true; /* events of frames still in analysis get a cut clip at once */
     pthread_mutex_unlock(&r->mu);
 }
@@ -252,14 +262,14 @@ static int open_clip(clip_ring *r, const event *e, int64_t start_ms, int64_t end
     return r->nopen++;
 }
 
-void clip_attach(clip_ring *r, event *e)
+bool clip_attach(clip_ring *r, event *e)
 {
-    if (!r || e->pts_ms < 0 || strcmp(e->kind, "object") != 0) return;
+    if (!r || e->pts_ms < 0 || strcmp(e->kind, "object") != 0) return false;
     int64_t start = e->pts_ms - r->pre_ms, end = e->pts_ms + r->post_ms;
     pthread_mutex_lock(&r->mu);
     if (!r->have_stream || r->n == 0) {
         pthread_mutex_unlock(&r->mu);
-        return;
+        return false;
     }
     int64_t first = r->v[r->head].pts_ms; /* nothing older was ever read */
     if (!r->dropped && start < first) start = first;
@@ -273,15 +283,25 @@ void clip_attach(clip_ring *r, event *e)
     if (!add_event(c, e))
         log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera, "event_id", e->event_id),
                "out of memory: no clip_ready record for this event");
-    /* The source has ended: no post-roll will come. */
-    if (r->ended) finish(r, i, r->first_seq + (uint64_t)r->n, true);
+    r->unsubmitted++; /* its clip_ready waits until it is spooled */
+    /* The source has ended: no more post-roll will come. */
+    if (r->ended) finish(r, i, r->first_seq + (uint64_t)r->n, end > r->max_pts_ms);
+    pthread_mutex_unlock(&r->mu);
+    return true;
+}
+
+void clip_submitted(clip_ring *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->unsubmitted--;
+    pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
 void clip_ring_drop_all(clip_ring *r)
 {
     pthread_mutex_lock(&r->mu);
-    finish_all(r, true);
+    finish_all(r);
     clear(r);
     metric_remove(M_CLIP_RING_BYTES, r->cam_label);
     pthread_mutex_unlock(&r->mu);

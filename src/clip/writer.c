@@ -90,7 +90,10 @@ static void *writer_main(void *p)
     clip_ring *r = p;
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        while (!r->qhead && !r->stop)
+        /* A clip_ready record never overtakes its event: with one camera
+         * analysed by one worker at a time, none unsubmitted means every
+         * event of the queued clips is in the spool. */
+        while ((!r->qhead && !r->stop) || (r->qhead && r->unsubmitted > 0))
             pthread_cond_wait(&r->cv, &r->mu);
         clip_job *j = r->qhead;
         if (!j) break; /* stopping, and nothing is left */
