@@ -7,7 +7,8 @@
 # remuxed, not re-encoded). A source that ends within the post-roll gives
 # shorter clips marked cut. The first run cannot reach S3: its clips wait in
 # the spool, and a restart (with S3 up, nothing new to analyse) delivers them
-# to the s3rver stand-in, byte-identical to the local copies.
+# to the s3rver stand-in, byte-identical to the local copies. The operator
+# page plays a clip in headless chromium (clip_browser.js).
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 MEDIA=$(find_media)
@@ -71,4 +72,38 @@ cameras:
 YAML
 timeout 120 "$KVS_BIN" --config "$WORK/c2.yaml" >"$WORK/log2" 2>"$WORK/err2" || fail "second run: exit $?: $(tail -3 "$WORK/err2")"
 aws_call s3-verify "$S3EP" clips "$WORK/s3list" || fail "clips in S3 after the restart"
+
+# The operator page plays a clip: served as video/mp4 by the API, and the
+# event view's <video> reaches canplaythrough with the clip's duration.
+[ -x /usr/bin/chromium ] || need "chromium is not installed (scripts/setup.sh installs it)"
+read -r ID DUR < <($PY - "$WORK/out/events.jsonl" <<'PYEOF'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    c = e.get("clip") or {}
+    if e["event_type"] == "clip_ready" and e["camera_name"] == "h264" and c["status"] == "ready" and "event_id" not in c:
+        print(e["event_id"], round(c["end"] - c["start"], 3))
+        break
+PYEOF
+)
+[ -n "${ID:-}" ] || fail "no whole H.264 clip to play"
+PORT=$(free_port); TOKEN=clip-token-$$
+cat >"$WORK/c3.yaml" <<YAML
+metrics: {listen: "127.0.0.1:$PORT"}
+spool: {dir: "$WORK/spool3"}
+ui: {token: "$TOKEN"}
+cameras:
+  - name: h264
+    source: {mode: url, url: "$WORK/idle.mp4", loop: true}
+    publishers: {local_dir: "$WORK/out"}
+    detectors: [{type: yolo, confidence_threshold: 0.999, params: {model: "$MODEL", classes: [person]}}]
+YAML
+run_bg "$WORK/c3.yaml" "$WORK/log3"
+wait_for 30 curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/events/$ID" ||
+  fail "the API did not come up: $(tail -3 "$WORK/log3.err")"
+TYPE=$(curl -s -o "$WORK/clip.mp4" -w '%{content_type}' -H "Authorization: Bearer $TOKEN" \
+  "http://127.0.0.1:$PORT/api/v1/events/$ID/clip.mp4")
+[ "$TYPE" = video/mp4 ] || fail "clip.mp4 served as $TYPE"
+node "$KVS_SOURCE_DIR/tests/integration/clip_browser.js" "http://127.0.0.1:$PORT" "$TOKEN" h264 "$ID" "$DUR" ||
+  fail "the clip does not play on the operator page"
 echo PASS
