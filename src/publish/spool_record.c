@@ -63,7 +63,16 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
 {
     char *json = event_to_json(e);
     if (!json) return NULL;
-    wbuf b = {0};
+    /* Sized for the images and the clip at once: a clip of megabytes grown
+     * by doubling would take twice its size at the peak. */
+    size_t blobs = e->snapshot.len + e->clip_mp4.len + 4096;
+    for (int i = 0; i < e->ncrops; i++)
+        blobs += e->crops[i].len;
+    wbuf b = {.p = malloc(strlen(json) + blobs), .cap = strlen(json) + blobs};
+    if (!b.p) {
+        free(json);
+        return NULL;
+    }
     w_u32(&b, RECORD_VERSION);
     w_str(&b, json);
     free(json);
