@@ -25,8 +25,10 @@
 /* Every camera's ring and waiting clips together stay under this; a camera's
  * own cap is its clip.max_bytes. */
 #define CLIP_TOTAL_MAX_BYTES (1024LL << 20)
-/* Overlapping events share a clip only while it stays this long at most. */
-#define CLIP_SHARE_MAX_MS 60000
+/* Overlapping events share a clip only while it stays at most this many
+ * times pre_seconds + post_seconds long: longer clips would keep their
+ * packets in memory until the last post-roll. */
+#define CLIP_SHARE_MAX_FACTOR 2
 /* Packets kept beyond the pre-roll: a frame is analysed (and its event
  * confirmed) a little after it was read. */
 #define CLIP_SLACK_MS 2000

@@ -229,13 +229,14 @@ static uint64_t start_key(clip_ring *r, int64_t start_ms, bool *cut)
     return best;
 }
 
-/* An open clip this event's range overlaps, staying under CLIP_SHARE_MAX_MS. */
+/* An open clip this event's range overlaps, staying under the share limit. */
 static int shared_clip(clip_ring *r, int64_t start_ms, int64_t end_ms)
 {
     for (int i = 0; i < r->nopen; i++) {
         clip_open *c = &r->open[i];
         int64_t end = end_ms > c->end_ms ? end_ms : c->end_ms;
-        if (start_ms <= c->end_ms && end - c->start_ms <= CLIP_SHARE_MAX_MS) return i;
+        int64_t max = CLIP_SHARE_MAX_FACTOR * (r->pre_ms + r->post_ms);
+        if (start_ms <= c->end_ms && end - c->start_ms <= max) return i;
     }
     return -1;
 }
