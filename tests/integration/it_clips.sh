@@ -7,7 +7,8 @@
 # remuxed, not re-encoded). A source that ends within the post-roll gives
 # shorter clips marked cut. The first run cannot reach S3: its clips wait in
 # the spool, and a restart (with S3 up, nothing new to analyse) delivers them
-# to the s3rver stand-in, byte-identical to the local copies. The operator
+# to the s3rver stand-in, byte-identical to the local copies, and updates the
+# DynamoDB items' clip (dynalite). The operator
 # page plays a clip in headless chromium (clip_browser.js).
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
@@ -23,20 +24,24 @@ ffmpeg -v error -y -i "$MEDIA" -t 16 -c:v libx265 -preset ultrafast -x265-params
 ffmpeg -v error -y -i "$MEDIA" -t 8 -c:v libx264 -preset veryfast -g 20 -pix_fmt yuv420p "$WORK/short.mp4"
 ffmpeg -v error -y -i "$MEDIA" -t 1 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/idle.mp4"
 
-SPORT=$(free_port)
-S3EP="http://127.0.0.1:$SPORT"
+SPORT=$(free_port); DPORT=$(free_port)
+S3EP="http://127.0.0.1:$SPORT"; DDBEP="http://127.0.0.1:$DPORT"
+standin dynalite dynamodb "$DPORT"
+wait_ready dynalite
+aws_call call "$DDBEP" dynamodb DynamoDB_20120810.CreateTable \
+  '{"TableName":"clips","AttributeDefinitions":[{"AttributeName":"event_id","AttributeType":"S"}],"KeySchema":[{"AttributeName":"event_id","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
 config() { # $1: file, $2: detectors' threshold
   cat >"$1" <<YAML
 aws_region: us-east-1
 metrics: {listen: "127.0.0.1:0"}
 spool: {dir: "$WORK/spool"}
 aws:
-  endpoints: {s3: "$S3EP"}
+  endpoints: {s3: "$S3EP", dynamodb: "$DDBEP"}
   s3_force_path_style: true
 defaults:
   fps_limit: 2
   clip: {pre_seconds: 3, post_seconds: 3}
-  publishers: {s3_bucket: clips, s3_prefix: kvs-infer/, s3_sse: AES256, local_dir: "$WORK/out"}
+  publishers: {s3_bucket: clips, s3_prefix: kvs-infer/, s3_sse: AES256, dynamodb_table: clips, local_dir: "$WORK/out"}
   detectors: [{type: yolo, confidence_threshold: $2, params: {model: "$MODEL", classes: [person]}}]
 YAML
 }
@@ -72,6 +77,22 @@ cameras:
 YAML
 timeout 120 "$KVS_BIN" --config "$WORK/c2.yaml" >"$WORK/log2" 2>"$WORK/err2" || fail "second run: exit $?: $(tail -3 "$WORK/err2")"
 aws_call s3-verify "$S3EP" clips "$WORK/s3list" || fail "clips in S3 after the restart"
+# DynamoDB: each event's item, its clip updated by the clip_ready record.
+aws_call call "$DDBEP" dynamodb DynamoDB_20120810.Scan '{"TableName":"clips"}' >"$WORK/items.json"
+$PY - "$WORK/out/events.jsonl" "$WORK/items.json" <<'PYEOF' || fail "DynamoDB items' clips"
+import json, sys
+ready = {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["event_type"] == "clip_ready":
+        ready[e["event_id"]] = e["clip"]["status"]
+items = {i["event_id"]["S"]: i for i in json.load(open(sys.argv[2]))["Items"]}
+for eid, status in ready.items():
+    clip = items[eid]["clip"]["M"]
+    assert clip["status"]["S"] == status, (eid, clip, status)
+    assert items[eid]["event_type"]["S"] == "object", items[eid]
+print(f"{len(ready)} DynamoDB items carry their clip's final status")
+PYEOF
 
 # The operator page plays a clip: served as video/mp4 by the API, and the
 # event view's <video> reaches canplaythrough with the clip's duration.
