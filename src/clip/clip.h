@@ -29,8 +29,9 @@
  * times pre_seconds + post_seconds long: longer clips would keep their
  * packets in memory until the last post-roll. */
 #define CLIP_SHARE_MAX_FACTOR 2
-/* Packets kept beyond the pre-roll: a frame is analysed (and its event
- * confirmed) a little after it was read. */
+/* Packets kept beyond the pre-roll of the frame in analysis: this, plus two
+ * sampling intervals (fps_limit), since an event's frame is its object's
+ * best sighting, which may be a frame or two older than the one confirming it. */
 #define CLIP_SLACK_MS 2000
 
 typedef struct clip_ring clip_ring;
@@ -47,6 +48,10 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
 /* Reader thread, the connection ended (disconnect, end of file, stop): the
  * clips waiting for their post-roll go out cut. */
 void clip_ring_cut(clip_ring *r);
+/* Worker thread, each frame as its analysis starts: the ring keeps the
+ * pre-roll of the frames being analysed, however far the reader is ahead
+ * (a batch input's queue, key frames only). NULL ring: nothing. */
+void clip_ring_analysing(clip_ring *r, int64_t pts_ms);
 /* Worker thread, before the event is submitted: names its clip (e->clip) and
  * books it. Only `object` events with a media time get one; true when e got
  * one, and then clip_submitted follows once e is submitted (its clip_ready

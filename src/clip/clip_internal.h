@@ -48,6 +48,7 @@ struct clip_ring {
     char cam_label[200];
     publish_hub *hub;
     int64_t pre_ms, post_ms;
+    int64_t slack_ms; /* kept before the pre-roll of the frame in analysis (CLIP_SLACK_MS) */
     long long max_bytes;
     /* the packets, oldest first, in a circular array; seq numbers them */
     clip_entry *v;
@@ -55,7 +56,9 @@ struct clip_ring {
     uint64_t first_seq;
     size_t bytes;
     int64_t max_pts_ms; /* of the packets pushed in this stream */
-    bool dropped;       /* packets of this stream were dropped: an older start is gone */
+    atomic_llong
+        analysing_ms; /* the frame in analysis (clip_ring_analysing), LLONG_MIN: none yet */
+    bool dropped;     /* packets of this stream were dropped: an older start is gone */
     AVCodecParameters *par;
     AVRational tb;
     bool have_stream, ended;

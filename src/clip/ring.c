@@ -3,6 +3,7 @@
  * done or cut. The remux and the spooling happen on the clip thread
  * (writer.c); everything here runs under the ring's lock and only moves
  * packet references around. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,7 +133,11 @@ static void drop_gop(clip_ring *r)
  * that needed it is cut now with what it has. */
 static void trim(clip_ring *r, int64_t newest_ms)
 {
-    int64_t keep_ms = newest_ms - r->pre_ms - CLIP_SLACK_MS;
+    /* Before the first analysis nothing is known to be history (the cap
+     * still holds). */
+    long long at = atomic_load(&r->analysing_ms);
+    if (at == LLONG_MIN) at = LLONG_MIN + r->pre_ms + r->slack_ms;
+    int64_t keep_ms = (at < newest_ms ? at : newest_ms) - r->pre_ms - r->slack_ms;
     for (;;) {
         uint64_t k = next_key(r);
         if (!k || at_seq(r, k)->pts_ms > keep_ms || k > needed_from(r)) break;
@@ -157,6 +162,7 @@ static bool restart_stream(clip_ring *r, const AVCodecParameters *par, AVRationa
     if (avcodec_parameters_copy(r->par, par) < 0) return false;
     r->tb = tb;
     r->max_pts_ms = INT64_MIN;
+    atomic_store(&r->analysing_ms, LLONG_MIN);
     r->have_stream = true;
     return true;
 }
@@ -206,6 +212,11 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
     pthread_mutex_unlock(&r->mu);
 }
 
+void clip_ring_analysing(clip_ring *r, int64_t pts_ms)
+{
+    if (r && pts_ms >= 0) atomic_store(&r->analysing_ms, pts_ms);
+}
+
 void clip_ring_cut(clip_ring *r)
 {
     if (!r) return;
@@ -236,7 +247,9 @@ static int shared_clip(clip_ring *r, int64_t start_ms, int64_t end_ms)
         clip_open *c = &r->open[i];
         int64_t end = end_ms > c->end_ms ? end_ms : c->end_ms;
         int64_t max = CLIP_SHARE_MAX_FACTOR * (r->pre_ms + r->post_ms);
-        if (start_ms <= c->end_ms && end - c->start_ms <= max) return i;
+        /* never one starting later than this event asks for */
+        bool covers = at_seq(r, c->from_seq)->pts_ms <= start_ms;
+        if (covers && start_ms <= c->end_ms && end - c->start_ms <= max) return i;
     }
     return -1;
 }

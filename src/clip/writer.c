@@ -3,6 +3,7 @@
  * the clip's owner, carries the MP4). A full spool holds up this thread
  * alone: the reader and the analysis never wait for a clip. Also the ring's
  * life cycle (new, close, free). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,8 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
     r->pre_ms = (int64_t)(cam->clip.pre_seconds * 1000);
     r->post_ms = (int64_t)(cam->clip.post_seconds * 1000);
     r->max_bytes = cam->clip.max_bytes;
+    r->slack_ms = CLIP_SLACK_MS + (cam->fps_limit > 0 ? (int64_t)(2000 / cam->fps_limit) : 0);
+    atomic_init(&r->analysing_ms, LLONG_MIN);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, writer_main, r) != 0) {

@@ -55,6 +55,10 @@ cameras:
   - name: short
     source: {mode: url, url: "$WORK/short.mp4", realtime: false}
     clip: {pre_seconds: 2, post_seconds: 20}
+  - name: keys
+    source: {mode: url, url: "$WORK/h264.mp4", realtime: false}
+    fps_limit: 0.5
+    decode: auto
 YAML
 "$KVS_BIN" --config "$WORK/c.yaml" --validate >/dev/null
 # Nothing listens on S3 yet: the S3 records stay in the spool after the drain.
@@ -62,7 +66,12 @@ timeout 300 "$KVS_BIN" --config "$WORK/c.yaml" >"$WORK/log" 2>"$WORK/err" || not
 grep -q '"event_type":"clip_ready"' "$WORK/out/events.jsonl" || fail "no clip_ready record: $(tail -3 "$WORK/err")"
 $PY "$KVS_SOURCE_DIR/tests/integration/check_clips.py" "$WORK/out" --prefix kvs-infer/ \
   --camera "h264=$WORK/h264.mp4:h264:2.0" --camera "h265=$WORK/h265.mp4:hevc:2.0" \
-  --camera "short=$WORK/short.mp4:h264:2.0" --min-cut short --s3list "$WORK/s3list" || fail "clips"
+  --camera "short=$WORK/short.mp4:h264:2.0" --camera "keys=$WORK/h264.mp4:h264:2.0" \
+  --min-cut short --s3list "$WORK/s3list" || fail "clips"
+# One frame per GOP analysed: the decoder saw key frames only (15 in 30 s),
+# the clips every frame all the same.
+decoded=$(sed -n 's/^  keys .* decoded \([0-9]*\),.*/\1/p' "$WORK/err")
+[ -n "$decoded" ] && [ "$decoded" -le 20 ] || fail "decode: auto decoded ${decoded:-?} frames of 300 with clips on"
 [ -s "$WORK/s3list" ] || fail "no clip to look for in S3"
 
 # Restart with S3 up: the spooled clips are delivered.
