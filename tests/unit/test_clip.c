@@ -302,6 +302,31 @@ static void cap_cuts_and_bounds(void **state)
     remove_dir(&f);
 }
 
+/* The ring keeps the pre-roll (plus slack) of the frame in analysis from a
+ * key frame, whatever the reader has read since; before any analysis it
+ * keeps everything (up to the cap). */
+static void ring_follows_the_analysis(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
+    push(&f, 0, 60);
+    assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
+    clip_ring_analysing(f.r, 8000);
+    push(&f, 60, NPKT);
+    /* 8.0 - 1 s pre-roll - 2 s slack = 5.0: the key frame there is the oldest kept */
+    assert_int_equal(f.r->v[f.r->head].pts_ms, 5000);
+    assert_true(f.r->v[f.r->head].key);
+    char id[37];
+    event_at(&f, 6500, id);
+    json_t *lines = close_fixture(&f);
+    json_t *clip = ready_of(lines, id);
+    assert_non_null(clip);
+    assert_true(num(clip, "start") == 5.0);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
 /* The clip's fields and the MP4 survive the spool record. */
 static void clip_survives_the_spool_record(void **state)
 {
@@ -351,6 +376,7 @@ int main(void)
         cmocka_unit_test(overlapping_events_share_one_clip),
         cmocka_unit_test(end_of_stream_cuts),
         cmocka_unit_test(cap_cuts_and_bounds),
+        cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
