@@ -9,8 +9,13 @@ reason, frames decoded per second, CPU (share of all cores), resident memory
 (peak and per camera); then the inference-only ceiling for the same model and
 threads (kvs-bench). The goal: at least 90 % of due frames analysed, at most 5 %
 dropped, RSS under 1 GB.
+
+With --clips PRE,POST (bench-clips, issue 23) each N runs twice, without and
+with `clip: {pre_seconds: PRE, post_seconds: POST}`, and the rows compare:
+analysed and dropped shares, CPU, peak RSS (added per camera: goal at most
+5 MB), clips written and the remux CPU per clip.
     density.py KVS_INFER KVS_BENCH [--cameras 16,64] [--seconds 60] [--warmup 20]
-               [--decode auto] [--out TABLE.md]
+               [--decode auto] [--clips 5,5] [--out TABLE.md]
 """
 import argparse
 import os
@@ -52,20 +57,22 @@ def proc(pid):
     return cpu, st["VmRSS"], st["VmHWM"]
 
 
-def run(binary, clip, model, n, args, work):
+def run(binary, clip, model, n, args, work, clips=None):
     port = free_port()
-    cfg = os.path.join(work, f"density-{n}.yaml")
+    tag = f"{n}-clips" if clips else f"{n}"
+    cfg = os.path.join(work, f"density-{tag}.yaml")
     with open(cfg, "w") as f:
-        f.write(f'metrics: {{listen: "127.0.0.1:{port}"}}\nspool: {{dir: "{work}/spool-{n}"}}\n'
+        f.write(f'metrics: {{listen: "127.0.0.1:{port}"}}\nspool: {{dir: "{work}/spool-{tag}"}}\n'
                 + (f"batch: {{max: {args.batch}}}\n" if args.batch > 1 else "") +
                 f"defaults:\n  fps_limit: 0.5\n  decode: {args.decode}\n"
+                + (f"  clip: {{pre_seconds: {clips[0]}, post_seconds: {clips[1]}}}\n" if clips else "") +
                 f'  source: {{mode: url, url: "{clip}", loop: true}}\n'
-                f'  publishers: {{local_dir: "{work}/out-{n}"}}\n'
+                f'  publishers: {{local_dir: "{work}/out-{tag}"}}\n'
                 f'  detectors: [{{type: yolo, confidence_threshold: 0.5, params: {{model: "{model}", '
                 f"classes: [person]}}}}]\ncameras:\n")
         for i in range(n):
             f.write(f"  - name: cam{i:03d}\n")
-    log = open(os.path.join(work, f"density-{n}.log"), "w")
+    log = open(os.path.join(work, f"density-{tag}.log"), "w")
     p = subprocess.Popen([binary, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait(lambda: metrics(port), 30)
@@ -93,6 +100,11 @@ def run(binary, clip, model, n, args, work):
             sum(v for k, v in m0.items() if k.startswith("kvs_infer_stage_seconds_sum{") and f'"{stage}"' in k)
         r[stage + "_ms"] = 1000 * num / max(r["analysed"] * dt, 1)
     r["infer_ms"] = 1000 * s("kvs_infer_inference_seconds") / max(c("kvs_infer_inference_seconds"), 1)
+    r["clips"] = total(m1, "kvs_infer_clips_total") - total(m0, "kvs_infer_clips_total")
+    remux = total(m1, "kvs_infer_clip_remux_seconds_total") - total(m0, "kvs_infer_clip_remux_seconds_total")
+    r["remux_ms"] = 1000 * remux / r["clips"] if r["clips"] else 0.0
+    r["ring_mb"] = total(m1, "kvs_infer_clip_ring_bytes") / 1e6 / n
+    r["clip_mode"] = f"clips {clips[0]}+{clips[1]} s" if clips else "no clips"
     return r
 
 
@@ -113,6 +125,7 @@ def main():
     ap.add_argument("--decode", default="auto")
     ap.add_argument("--batch", type=int, default=1,
                     help="batch: {max: N} with a batch-dynamic copy of the model (N > 1)")
+    ap.add_argument("--clips", help="PRE,POST seconds: each N also with clips (bench-clips)")
     ap.add_argument("--out")
     args = ap.parse_args()
     model = find([os.path.join(ROOT, "models/coco/yolox_nano.onnx"),
@@ -133,11 +146,19 @@ def main():
           f"{args.seconds:.0f} s window after {args.warmup:.0f} s warm-up", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kvs-density-") as work:
-        for n in (int(x) for x in args.cameras.split(",")):
-            r = run(args.binary, clip, model, n, args, work)
+        modes = [None, tuple(float(x) for x in args.clips.split(","))] if args.clips else [None]
+        for n, mode in ((int(x), m) for x in args.cameras.split(",") for m in modes):
+            r = run(args.binary, clip, model, n, args, work, mode)
             rows.append(r)
             ok = r["pct"] >= 90 and r["drop_pct"] <= 5 and r["hwm"] < 1024
-            print(f"N={n:4d}  analysed {r['analysed']:6.2f}/s of {r['due']:.1f} due ({r['pct']:5.1f} %)  "
+            if mode:
+                base = rows[-2]
+                added = (r["hwm"] - base["hwm"]) / n
+                ok = ok and added <= 5
+                print(f"N={n:4d}  {r['clip_mode']}: {r['clips']:.0f} clips in the window, remux "
+                      f"{r['remux_ms']:.1f} ms CPU per clip, ring {r['ring_mb']:.1f} MB per camera, "
+                      f"peak RSS +{added:.1f} MB per camera", flush=True)
+            print(f"N={n:4d}  {r['clip_mode'] + '  ' if args.clips else ''}analysed {r['analysed']:6.2f}/s of {r['due']:.1f} due ({r['pct']:5.1f} %)  "
                   f"dropped stale {r['stale']:.2f}/s behind {r['behind']:.2f}/s ({r['drop_pct']:.1f} %)  "
                   f"decoded {r['decoded']:6.1f}/s  CPU {r['cpu']:5.1f} %  RSS {r['rss']:.0f} MB "
                   f"(peak {r['hwm']:.0f}, {r['hwm'] / n:.1f} per camera)  per analysed frame: decode "
@@ -147,9 +168,9 @@ def main():
     print(f"inference-only ceiling: {inf:.1f} frames/s ({workers} worker(s)) = {inf / 0.5:.0f} cameras at 0.5 fps")
     if args.out:
         with open(args.out, "w") as f:
-            f.write("| cameras | analysed/s (of due) | dropped | decoded/s | CPU | peak RSS (per camera) |\n|---|---|---|---|---|---|\n")
+            f.write("| cameras | clips | analysed/s (of due) | dropped | decoded/s | CPU | peak RSS (per camera) |\n|---|---|---|---|---|---|---|\n")
             for r in rows:
-                f.write(f"| {r['n']} | {r['analysed']:.1f} of {r['due']:.0f} ({r['pct']:.0f} %) | {r['drop_pct']:.1f} % | "
+                f.write(f"| {r['n']} | {r['clip_mode']} | {r['analysed']:.1f} of {r['due']:.0f} ({r['pct']:.0f} %) | {r['drop_pct']:.1f} % | "
                         f"{r['decoded']:.0f} | {r['cpu']:.0f} % | {r['hwm']:.0f} MB ({r['hwm'] / r['n']:.1f}) |\n")
 
 

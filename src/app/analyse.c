@@ -123,7 +123,9 @@ static void emit(camera *c, cam_detector *d, track_event *te)
     metric_add(M_EVENTS, labels, 1);
     atomic_fetch_add(&c->events, 1);
     atomic_store(&c->last_event_ms, e->detected_at_ms);
+    bool clip = clip_attach(c->clips, e); /* names its clip; the event does not wait for it */
     publish_hub_submit(c->hub, e);
+    if (clip) clip_submitted(c->clips);
 }
 
 /* Tracks that ended (all: every one) raise their last events. */
@@ -220,6 +222,7 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
 {
     (void)worker, (void)user;
     camera *c = cam;
+    clip_ring_analysing(c->clips, f->pts_ms); /* its pre-roll must still be kept */
     if (f->producer_ts_ms > 0)
         metric_observe(M_FRAME_DELAY, c->cam_label,
                        (double)(clock_wall_ms() - f->producer_ts_ms) / 1000.0);

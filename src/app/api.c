@@ -8,6 +8,7 @@
  *                                      (src/ui/index.c) and events.jsonl
  *   /api/v1/events/{id}                one event
  *   /api/v1/events/{id}/snapshot.jpg | crop-N.jpg   its images
+ *   /api/v1/events/{id}/clip.mp4       its clip (once written)
  *   /api/v1/config                     the running config, secrets redacted
  *   /api/v1/publishers                 each publisher's health (api_publishers.c)
  * Camera state is read under the camera list's lock (no camera is freed
@@ -25,7 +26,7 @@
 #include "app.h"
 
 static const char k_csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
-                            "img-src 'self' blob: data:; connect-src 'self'; "
+                            "img-src 'self' blob: data:; media-src 'self'; connect-src 'self'; "
                             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 static bool json_reply(http_response *rs, unsigned status, json_t *j)
@@ -351,14 +352,15 @@ static bool one_event(const config *cfg, const char *rest, http_response *rs)
         kerr err = {0};
         int fd = -1;
         size_t len = 0;
-        if (wl < 5 || wl - 4 >= sizeof which || strcmp(img + wl - 4, ".jpg") != 0) {
-            done = error_reply(rs, 404, "no such image: snapshot.jpg or crop-N.jpg");
+        bool clip = strcmp(img, "clip.mp4") == 0;
+        if (!clip && (wl < 5 || wl - 4 >= sizeof which || strcmp(img + wl - 4, ".jpg") != 0)) {
+            done = error_reply(rs, 404, "no such file: snapshot.jpg, crop-N.jpg or clip.mp4");
         } else {
             snprintf(which, sizeof which, "%.*s", (int)(wl - 4), img);
             kerr_code rc =
                 ui_event_image(ix, (const char *const *)dirs, n, id, which, &fd, &len, &err);
             if (rc == KERR_OK) {
-                rs->type = "image/jpeg";
+                rs->type = clip ? "video/mp4" : "image/jpeg";
                 rs->fd = fd;
                 rs->len = len;
                 rs->hdr_name[rs->nhdr] = "Cache-Control"; /* an event's images never change */

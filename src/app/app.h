@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 
+#include "../clip/clip.h"
 #include "../config/config.h"
 #include "../detect/detect.h"
 #include "../metrics/metrics.h"
@@ -120,6 +121,7 @@ typedef struct camera {
     /* Cluster mode: until when (monotonic ns) this worker's lease lets the
      * camera's events out; 0 outside cluster mode (no limit). */
     atomic_llong lease_until_ns;
+    clip_ring *clips; /* NULL without `clip:` */
 } camera;
 
 /* camera.c: the reader thread and the camera's lifetime. */

@@ -362,6 +362,8 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             av_packet_unref(pkt);
             break;
         }
+        clip_ring_push(c->clips, pkt, info->codecpar, info->time_base, meta.new_stream,
+                       r->loop_offset_ms); /* compressed, before the decode policy */
         if (!wanted_packet(c, r, info, pkt)) {
             av_packet_unref(pkt);
             continue;
@@ -463,6 +465,7 @@ static void *reader_main(void *p)
                 info.codecpar->height, info.fps);
         long long before = atomic_load(&c->decoded);
         read_outcome out = read_loop(c, &r, &info);
+        clip_ring_cut(c->clips); /* no post-roll comes after the end of a connection */
         decoder_close(r.dec);
         r.dec = NULL;
         close_source(c);
@@ -541,6 +544,9 @@ static void prepare(camera *c, const camera_deps *d)
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "publisher: %s", err.msg);
         camera_count_error(c, "publisher");
     }
+    kerr cerr = {0};
+    c->clips = clip_ring_new(cfg, d->hub, &cerr);
+    if (cerr.code) log_kv(LOG_ERROR, LOG_CTX("camera_name", cfg->name), "clips: %s", cerr.msg);
     c->src = cfg->source; /* a loaded config always has one */
     c->env = (source_env){.global = d->global,
                           .camera = cfg->name,
@@ -589,6 +595,7 @@ void camera_join(camera *c)
         camera_count_drop(c, "stale");
     c->slot = NULL;
     camera_end_tracks(c);
+    clip_ring_close(c->clips); /* after the last event: its clip goes to the spool */
 }
 
 void camera_free(camera *c)
@@ -602,6 +609,7 @@ void camera_free(camera *c)
         track_book_free(&c->dets[i].book);
     }
     free(c->dets);
+    clip_ring_free(c->clips);
     view_release(c->view);
     pthread_mutex_destroy(&c->ckpt_mu);
     free(c);

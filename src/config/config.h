@@ -136,6 +136,14 @@ cfg_pub *cfg_publishers_add(cfg_publishers *ps, const char *publisher);
 bool cfg_publishers_copy(cfg_publishers *dst, const cfg_publishers *src);
 void cfg_publishers_free(cfg_publishers *ps);
 
+/* clip: {pre_seconds, post_seconds, max_bytes}: the video around each event
+ * (src/clip/clip.h). */
+typedef struct {
+    bool on;
+    double pre_seconds, post_seconds;
+    int64_t max_bytes; /* the camera's ring and queued clips */
+} cfg_clip;
+
 typedef struct {
     char *name, *stream_name, *region;
     /* `source:` is the source's (src/source/source.h): its ops and its own
@@ -152,6 +160,7 @@ typedef struct {
     cfg_detector *dets;
     int ndet;
     cfg_publishers pub;
+    cfg_clip clip;
     char *fingerprint; /* canonical text of the camera's settings, for reload */
 } cfg_camera;
 

@@ -14,7 +14,7 @@ static const char *const k_top_keys[] = {
     "cluster",    "cameras", "defaults", "aws",   "plugins", "models_dir",  NULL};
 static const char *const k_cam_keys[] = {"name",      "stream_name", "region", "source",
                                          "fps_limit", "skip_frames", "decode", "roi",
-                                         "detectors", "publishers",  NULL};
+                                         "detectors", "publishers",  "clip",   NULL};
 static const char *const k_det_keys[] = {
     "type", "enabled", "confidence_threshold", "roi", "params", "events", NULL};
 static const char *const k_det_event_keys[] = {"cooldown_s", "updates", "summary", "plate_reads",
@@ -311,6 +311,18 @@ static void load_plugins_and_models(cfg_diags *d, config *cfg, const ynode *root
     if (env && *env && stat(env, &st) == 0 && S_ISDIR(st.st_mode)) cfg->models_dir = kstrdup(env);
 }
 
+/* clip: {pre_seconds, post_seconds, max_bytes} */
+static void load_clip(cfg_diags *d, const ynode *n, const char *path, cfg_clip *c)
+{
+    if (!cfg_expect_map(d, n, path)) return;
+    cfg_check_keys(d, n, path,
+                   (const char *const[]){"pre_seconds", "post_seconds", "max_bytes", NULL});
+    *c = (cfg_clip){.on = true, .pre_seconds = 5, .post_seconds = 5, .max_bytes = 32LL << 20};
+    cfg_read_double(d, n, "pre_seconds", path, 0, 60, &c->pre_seconds);
+    cfg_read_double(d, n, "post_seconds", path, 0, 60, &c->post_seconds);
+    cfg_read_int(d, n, "max_bytes", path, 1LL << 20, 1LL << 30, &c->max_bytes);
+}
+
 static void load_camera(const cfg_readers *r, cfg_diags *d, config *cfg, const ynode *cam,
                         const char *path, cfg_camera *c)
 {
@@ -343,6 +355,8 @@ static void load_camera(const cfg_readers *r, cfg_diags *d, config *cfg, const y
         free(dec);
     }
     char p[512];
+    snprintf(p, sizeof p, "%s.clip", path);
+    if (ynode_get(cam, "clip")) load_clip(d, ynode_get(cam, "clip"), p, &c->clip);
     const ynode *rn = ynode_get(cam, "roi");
     snprintf(p, sizeof p, "%s.roi", path);
     if (rn) load_rois(d, rn, p, c);

@@ -3,6 +3,7 @@
 #ifndef KVS_EVENT_H
 #define KVS_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,18 @@ typedef struct {
     unsigned char *data;
     size_t len;
 } event_image;
+
+/* The clip named by an event (src/clip/clip.h, docs/publishing.md "Clips"). */
+typedef struct {
+    bool on;
+    int64_t start_ms, end_ms; /* media time, the clock of frame.pts */
+    char status[8];           /* pending | ready | cut | lost */
+    /* The event whose folder holds clip.mp4: itself, or the earlier event of
+     * the camera whose clip it shares. */
+    char owner_id[37];
+    int64_t owner_at_ms; /* that event's detected_at */
+    char *ref;           /* S3 URI or local path, decided with the images */
+} event_clip;
 
 typedef struct {
     char event_id[UUID_TEXT_LEN + 1];
@@ -47,6 +60,8 @@ typedef struct {
     double plate_confidence;
     char *plate_format;  /* the format that matched, NULL: none */
     double plate_box[4]; /* x1 y1 x2 y2 pixels, for the plate crop */
+    event_clip clip;
+    event_image clip_mp4; /* clip_ready records of the clip's owner: the MP4, not in the JSON */
 } event;
 
 /* The id of e from what identifies it on the stream: camera, the producer
@@ -65,5 +80,8 @@ event *event_from_json(const char *json, kerr *err);
 kerr_code event_encode_images(event *e, const kframe *f, int quality, kerr *err);
 /* {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/{name} (docs/publishing.md) */
 void event_object_key(const event *e, const char *prefix, const char *name, char *out, size_t len);
+/* Where its clip lives: clip.mp4 in the folder of the event holding the clip
+ * (e->clip.owner_id; itself unless the clip is shared). */
+void event_clip_key(const event *e, const char *prefix, char *out, size_t len);
 
 #endif

@@ -24,6 +24,7 @@ void event_free(event *e)
         free(e->crop_refs[i]), free(e->crops[i].data);
     free(e->snapshot.data);
     free(e->plate_format);
+    free(e->clip.ref), free(e->clip_mp4.data);
     free(e);
 }
 
@@ -38,6 +39,29 @@ static json_t *iso_or_null(int64_t ms)
 static json_t *str_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
+}
+
+/* clip: {start, end, status, path | key (with bucket)}; event_id names the
+ * event whose folder holds it when the clip is shared. */
+static json_t *clip_json(const event *e)
+{
+    const event_clip *c = &e->clip;
+    json_t *o = json_pack("{s:f,s:f,s:s}", "start", (double)c->start_ms / 1000.0, "end",
+                          (double)c->end_ms / 1000.0, "status", c->status);
+    if (!o) return NULL;
+    if (c->ref && strncmp(c->ref, "s3://", 5) == 0) {
+        const char *slash = strchr(c->ref + 5, '/');
+        json_object_set_new(o, "bucket",
+                            json_stringn(c->ref + 5, slash ? (size_t)(slash - c->ref - 5) : 0));
+        json_object_set_new(o, "key", json_string(slash ? slash + 1 : ""));
+    } else if (c->ref) {
+        json_object_set_new(o, "path", json_string(c->ref));
+    }
+    if (c->owner_id[0] && strcmp(c->owner_id, e->event_id) != 0) {
+        json_object_set_new(o, "event_id", json_string(c->owner_id));
+        json_object_set_new(o, "event_detected_at", iso_or_null(c->owner_at_ms));
+    }
+    return o;
 }
 
 char *event_to_json(const event *e)
@@ -75,6 +99,7 @@ char *event_to_json(const event *e)
                             json_pack("{s:o,s:o,s:i}", "first_seen", iso_or_null(e->track_first_ms),
                                       "last_seen", iso_or_null(e->track_last_ms), "sightings",
                                       e->track_sightings));
+    if (e->clip.on) json_object_set_new(root, "clip", clip_json(e));
     if (e->has_plate)
         json_object_set_new(root, "plate",
                             json_pack("{s:s,s:f,s:o}", "text", e->plate_text, "confidence",
@@ -107,6 +132,39 @@ static int64_t iso_field(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return json_is_string(v) ? parse_iso(json_string_value(v)) : -1;
+}
+
+static int64_t seconds_to_ms(json_t *v)
+{
+    double s = json_number_value(v) * 1000.0;
+    return (int64_t)(s < 0 ? s - 0.5 : s + 0.5);
+}
+
+static void read_clip(event *e, json_t *o)
+{
+    if (!json_is_object(o)) return;
+    event_clip *c = &e->clip;
+    c->on = true;
+    c->start_ms = seconds_to_ms(json_object_get(o, "start"));
+    c->end_ms = seconds_to_ms(json_object_get(o, "end"));
+    json_t *st = json_object_get(o, "status"), *path = json_object_get(o, "path"),
+           *bucket = json_object_get(o, "bucket"), *key = json_object_get(o, "key"),
+           *owner = json_object_get(o, "event_id");
+    snprintf(c->status, sizeof c->status, "%s", json_is_string(st) ? json_string_value(st) : "");
+    if (json_is_string(path)) {
+        c->ref = kstrdup(json_string_value(path));
+    } else if (json_is_string(bucket) && json_is_string(key)) {
+        char ref[4096];
+        snprintf(ref, sizeof ref, "s3://%s/%s", json_string_value(bucket), json_string_value(key));
+        c->ref = kstrdup(ref);
+    }
+    if (json_is_string(owner)) {
+        snprintf(c->owner_id, sizeof c->owner_id, "%s", json_string_value(owner));
+        c->owner_at_ms = iso_field(o, "event_detected_at");
+    } else {
+        snprintf(c->owner_id, sizeof c->owner_id, "%s", e->event_id);
+        c->owner_at_ms = e->detected_at_ms;
+    }
 }
 
 event *event_from_json(const char *text, kerr *err)
@@ -172,6 +230,7 @@ event *event_from_json(const char *text, kerr *err)
         e->track_last_ms = iso_field(trk, "last_seen");
         e->track_sightings = (int)json_integer_value(json_object_get(trk, "sightings"));
     }
+    read_clip(e, json_object_get(root, "clip"));
     json_t *plate = json_object_get(root, "plate");
     if (json_is_object(plate) && json_is_string(json_object_get(plate, "text"))) {
         e->has_plate = true;
@@ -191,4 +250,12 @@ void event_object_key(const event *e, const char *prefix, const char *name, char
     gmtime_r(&secs, &tm);
     snprintf(out, len, "%s%s/%04d/%02d/%02d/%s/%s", prefix ? prefix : "", e->camera_name,
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, e->event_id, name);
+}
+
+void event_clip_key(const event *e, const char *prefix, char *out, size_t len)
+{
+    event owner = *e;
+    snprintf(owner.event_id, sizeof owner.event_id, "%s", e->clip.owner_id);
+    owner.detected_at_ms = e->clip.owner_at_ms;
+    event_object_key(&owner, prefix, "clip.mp4", out, len);
 }

@@ -92,6 +92,15 @@ static const family k_families[] = {
      KIND_GAUGE},
     {M_LOCAL_REOPENS, "events.jsonl found moved or removed (logrotate, rm) and opened anew.",
      KIND_COUNTER},
+    {M_CLIPS,
+     "Event clips remuxed and handed to the spool, by camera and status (ready: whole; cut: "
+     "shorter than asked, by the cap or the end of the stream; failed: could not be written).",
+     KIND_COUNTER},
+    {M_CLIP_RING_BYTES,
+     "Compressed video a camera keeps for clips (pre-roll and clips waiting for their "
+     "post-roll), by camera.",
+     KIND_GAUGE},
+    {M_CLIP_REMUX_SECONDS, "CPU-side time spent remuxing clips into MP4, by camera.", KIND_COUNTER},
 };
 enum { NF = sizeof k_families / sizeof k_families[0] };
 

@@ -1,6 +1,7 @@
 /* DynamoDB: one item per event, each event field a typed attribute (docs/publishing.md
  * "DynamoDB"), idempotent by event_id
- * (a conditional put: a replayed event finds its item and counts as done). */
+ * (a conditional put: a replayed event finds its item and counts as done);
+ * a clip_ready record updates the item's `clip`. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,13 +117,36 @@ static json_t *item(const cfg_pub *p, const event *e)
     return it;
 }
 
+/* A clip_ready record updates its event's item: `clip` becomes the stored
+ * clip's (status ready or cut). Idempotent: a replay sets the same value. */
+static json_t *clip_update(ddb_state *s, const event *e)
+{
+    char *text = event_to_json(e);
+    json_t *ev = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    json_t *clip = json_object_get(ev, "clip");
+    json_t *body = !clip
+                       ? NULL
+                       : json_pack("{s:s,s:{s:{s:s}},s:s,s:{s:o}}", "TableName", s->table, "Key",
+                                   "event_id", "S", e->event_id, "UpdateExpression",
+                                   "SET clip = :c", "ExpressionAttributeValues", ":c", attr(clip));
+    json_decref(ev);
+    return body;
+}
+
 static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr *err)
 {
     ddb_state *s = state;
-    json_t *it = item(p, e);
-    if (!it) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
-    json_t *body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", it,
-                             "ConditionExpression", "attribute_not_exists(event_id)");
+    bool update = strcmp(e->kind, "clip_ready") == 0;
+    json_t *body = NULL;
+    if (update) {
+        body = clip_update(s, e);
+    } else {
+        json_t *it = item(p, e);
+        if (!it) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
+        body = json_pack("{s:s,s:o,s:s}", "TableName", s->table, "Item", it, "ConditionExpression",
+                         "attribute_not_exists(event_id)");
+    }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -130,7 +154,8 @@ static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr
                     "DynamoDB_20120810", "1.0",          10000};
     aws_http_response resp;
     aws_error aerr;
-    kerr_code rc = aws_call_with_creds(s->dest.aws, &t, "PutItem", text, &resp, &aerr, err);
+    kerr_code rc = aws_call_with_creds(s->dest.aws, &t, update ? "UpdateItem" : "PutItem", text,
+                                       &resp, &aerr, err);
     free(text);
     aws_http_response_free(&resp);
     if (aerr.retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"dynamodb\"", aerr.retries);

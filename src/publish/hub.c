@@ -149,6 +149,14 @@ static void assign_refs(const cfg_publishers *p, event *e)
         free(e->crop_refs[c]);
         e->crop_refs[c] = kstrdup(ref);
     }
+    if (e->clip.on) { /* beside the images of the event that holds it */
+        event owner = *e;
+        snprintf(owner.event_id, sizeof owner.event_id, "%s", e->clip.owner_id);
+        owner.detected_at_ms = e->clip.owner_at_ms;
+        ops->image_ref(s, &owner, "clip.mp4", ref, sizeof ref); /* as event_clip_key */
+        free(e->clip.ref);
+        e->clip.ref = kstrdup(ref);
+    }
 }
 
 static void spool_metrics(publish_hub *h)
@@ -250,6 +258,15 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
         free(rec);
         metric_add(M_SPOOL_FULL, "", spool_take_full_wait(h->sp));
         if (rc == KERR_OK) return true;
+        if (rc == KERR_UNSUPPORTED && e->clip_mp4.len) { /* over the spool: the clip is lost */
+            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
+                   "the clip (%zu bytes) is larger than spool.max_bytes: not kept",
+                   e->clip_mp4.len);
+            free(e->clip_mp4.data);
+            e->clip_mp4 = (event_image){0};
+            snprintf(e->clip.status, sizeof e->clip.status, "lost");
+            continue;
+        }
         if (rc == KERR_UNSUPPORTED && (e->snapshot.len || e->ncrops)) {
             drop_images(e);
             continue;
@@ -284,7 +301,9 @@ static void apply_routes(publish_hub *h, cfg_publishers *pub, const event *e)
         const cfg_pub *s = &pub->items[i];
         const publisher_ops *ops = publisher_find(s->publisher);
         const char *why = route_reject(s, e);
-        int64_t cool = why || !ops ? 0 : route_cooldown_ms(s);
+        /* a clip_ready record follows its event: no cool-down of its own */
+        bool follows = strcmp(e->kind, "clip_ready") == 0;
+        int64_t cool = why || !ops || follows ? 0 : route_cooldown_ms(s);
         if (cool > 0) {
             char inst[1200];
             int w = snprintf(inst, sizeof inst, "%s ", ops->name);

@@ -1,5 +1,6 @@
 /* The local sink: {dir}/events.jsonl (one event per line, appended) and the
- * images at {dir}/{camera}/{yyyy}/{mm}/{dd}/{event_id}/frame.jpg, crop-N.jpg.
+ * images at {dir}/{camera}/{yyyy}/{mm}/{dd}/{event_id}/frame.jpg, crop-N.jpg,
+ * and the event's clip.mp4 there (from its clip_ready record).
  * Images are written before the line that names them, each through a
  * temporary file and rename, so a reader never sees a line whose images are
  * missing or half-written. */
@@ -130,18 +131,35 @@ static kerr_code write_file(const char *path, const event_image *img, kerr *err)
     return KERR_OK;
 }
 
-/* The images always land in this folder too (also when the event names their
- * S3 copies), at the same layout. */
-static kerr_code write_images(const cfg_pub *p, const event *e, kerr *err)
+/* path's folder, created if missing. */
+static kerr_code make_parent(const char *path, kerr *err)
 {
-    if (!e->snapshot.data) return KERR_OK;
-    char path[4096];
-    local_image_ref(p, e, "frame.jpg", path, sizeof path);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
-    if (mkdir_p(dir, err) != KERR_OK) return KERR_IO;
+    return mkdir_p(dir, err) == KERR_OK ? KERR_OK : KERR_IO;
+}
+
+/* A clip_ready record of the clip's owner: clip.mp4 in that event's folder. */
+static kerr_code write_clip(const cfg_pub *p, const event *e, kerr *err)
+{
+    char key[1024], path[4096];
+    event_clip_key(e, "", key, sizeof key);
+    snprintf(path, sizeof path, "%s/%s", cfg_pub_get(p, "local_dir"), key);
+    if (make_parent(path, err) != KERR_OK) return KERR_IO;
+    return write_file(path, &e->clip_mp4, err);
+}
+
+/* The images always land in this folder too (also when the event names their
+ * S3 copies), at the same layout. */
+static kerr_code write_images(const cfg_pub *p, const event *e, kerr *err)
+{
+    if (e->clip_mp4.data && write_clip(p, e, err) != KERR_OK) return KERR_IO;
+    if (!e->snapshot.data) return KERR_OK;
+    char path[4096];
+    local_image_ref(p, e, "frame.jpg", path, sizeof path);
+    if (make_parent(path, err) != KERR_OK) return KERR_IO;
     if (write_file(path, &e->snapshot, err) != KERR_OK) return KERR_IO;
     for (int i = 0; i < e->ncrops; i++) {
         char name[32];

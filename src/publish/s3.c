@@ -1,5 +1,6 @@
 /* S3: the snapshot and crops, at {prefix}{camera}/{yyyy}/{mm}/{dd}/{event_id}/
- * frame.jpg and crop-N.jpg (docs/publishing.md). Uploaded before any publisher that
+ * frame.jpg and crop-N.jpg, and clip.mp4 from the clip's clip_ready record
+ * (docs/publishing.md). Uploaded before any publisher that
  * names them sends the event (the hub orders that). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +59,8 @@ static void s3_image_ref(const cfg_pub *p, const event *e, const char *name, cha
     snprintf(out, len, "s3://%s/%s", cfg_pub_get(p, "s3_bucket"), key);
 }
 
-static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, const event_image *img,
-                            int *retries, kerr *err)
+static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, const char *type,
+                            const event_image *img, int *retries, kerr *err)
 {
     char *ekey = aws_uri_encode(key, strlen(key), true);
     if (!ekey) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -78,8 +79,7 @@ static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, cons
     free(ekey);
     snprintf(url, sizeof url, "%s%s", base, path);
     aws_sha256_hex(img->data, img->len, hash);
-    aws_header h[5] = {
-        {"Host", host}, {"Content-Type", "image/jpeg"}, {"x-amz-content-sha256", hash}};
+    aws_header h[5] = {{"Host", host}, {"Content-Type", type}, {"x-amz-content-sha256", hash}};
     int nh = 3;
     const char *sse = cfg_pub_get(p, "s3_sse"), *kms = cfg_pub_get(p, "s3_kms_key_id");
     if (sse) h[nh++] = (aws_header){"x-amz-server-side-encryption", sse};
@@ -113,13 +113,17 @@ static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr
     char key[2048];
     if (e->snapshot.data) {
         event_object_key(e, prefix, "frame.jpg", key, sizeof key);
-        rc = put_object(s, p, key, &e->snapshot, &retries, err);
+        rc = put_object(s, p, key, "image/jpeg", &e->snapshot, &retries, err);
+    }
+    if (rc == KERR_OK && e->clip_mp4.data) {
+        event_clip_key(e, prefix, key, sizeof key);
+        rc = put_object(s, p, key, "video/mp4", &e->clip_mp4, &retries, err);
     }
     for (int i = 0; rc == KERR_OK && i < e->ncrops; i++) {
         char name[32];
         snprintf(name, sizeof name, "crop-%d.jpg", i);
         event_object_key(e, prefix, name, key, sizeof key);
-        rc = put_object(s, p, key, &e->crops[i], &retries, err);
+        rc = put_object(s, p, key, "image/jpeg", &e->crops[i], &retries, err);
     }
     if (retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"s3\"", retries);
     return rc;

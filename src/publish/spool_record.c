@@ -2,7 +2,8 @@
  * decided), the camera's publisher settings, and the JPEG bytes. Everything a
  * publisher needs after a restart, without the config that produced it.
  *
- * v3: [3][json][n publishers]{[name][n keys]{[key][value]}}[snapshot][n crops]{[crop]}
+ * v4: [4][json][n publishers]{[name][n keys]{[key][value]}}[snapshot][n crops]{[crop]}[clip]
+ * (clip: the MP4 of a clip_ready record, empty otherwise; v3 had no [clip])
  * The settings are the publishers' own text (settings.c): this format never
  * changes for a new publisher. v1 and v2 (fixed fields of the four publishers
  * of the time) are still read, through the publishers' own readers. */
@@ -12,7 +13,7 @@
 
 #include "publish.h"
 
-enum { RECORD_VERSION = 3, NO_STRING = 0xffffffffu, MAX_ENTRIES = 256 };
+enum { RECORD_VERSION = 4, NO_STRING = 0xffffffffu, MAX_ENTRIES = 256 };
 
 typedef struct {
     unsigned char *p;
@@ -62,7 +63,16 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
 {
     char *json = event_to_json(e);
     if (!json) return NULL;
-    wbuf b = {0};
+    /* Sized for the images and the clip at once: a clip of megabytes grown
+     * by doubling would take twice its size at the peak. */
+    size_t blobs = e->snapshot.len + e->clip_mp4.len + 4096;
+    for (int i = 0; i < e->ncrops; i++)
+        blobs += e->crops[i].len;
+    wbuf b = {.p = malloc(strlen(json) + blobs), .cap = strlen(json) + blobs};
+    if (!b.p) {
+        free(json);
+        return NULL;
+    }
     w_u32(&b, RECORD_VERSION);
     w_str(&b, json);
     free(json);
@@ -77,6 +87,7 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
     w_u32(&b, (uint32_t)e->ncrops);
     for (int i = 0; i < e->ncrops; i++)
         w_blob(&b, &e->crops[i]);
+    w_blob(&b, &e->clip_mp4);
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -221,6 +232,7 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
     if (nc > 4 || (int)nc != e->ncrops) r.bad = true;
     for (uint32_t i = 0; !r.bad && i < nc; i++)
         r_blob(&r, &e->crops[i]);
+    if (version >= 4 && !r.bad) r_blob(&r, &e->clip_mp4);
     if (r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: truncated or inconsistent");
         event_free(e);

@@ -121,6 +121,9 @@ void ui_event_sanitize(json_t *e)
     drop_unless(e, "confidence", is_number);
     drop_unless(e, "track_id", is_number);
     drop_unless(e, "plate", is_object);
+    drop_unless(e, "clip", is_object);
+    json_t *clip = json_object_get(e, "clip");
+    if (clip) drop_unless(clip, "path", is_string), drop_unless(clip, "status", is_string);
     json_t *plate = json_object_get(e, "plate");
     if (plate) drop_unless(plate, "text", is_string);
     json_t *crops = json_object_get(e, "crops");
@@ -139,7 +142,8 @@ static json_t *wanted(const scan *s, const char *line, size_t len)
     if (json_is_object(e)) {
         ui_event_sanitize(e);
         ui_event_fields(e, &k);
-        bool keep = s->want_id ? k.id && strcmp(k.id, s->want_id) == 0 : ui_filter_match(s->f, &k);
+        bool keep =
+            k.id && (s->want_id ? strcmp(k.id, s->want_id) == 0 : ui_filter_match(s->f, &k));
         if (keep) return e;
     }
     json_decref(e);
@@ -317,9 +321,29 @@ static int open_inside(const char *dir, const char *path, size_t *len, kerr *err
     return fd;
 }
 
+/* Where the local sink keeps an event's clip: its `path`, or, when the event
+ * names the S3 copy, the same layout in this folder (docs/publishing.md
+ * "Clips": the folder of the event holding the clip). */
+static const char *clip_path(const char *dir, json_t *e, char *buf, size_t len)
+{
+    json_t *clip = json_object_get(e, "clip");
+    if (!json_is_object(clip)) return NULL;
+    const char *path = json_string_value(json_object_get(clip, "path"));
+    if (path) return path;
+    const char *owner = json_string_value(json_object_get(clip, "event_id")),
+               *at = json_string_value(json_object_get(clip, "event_detected_at"));
+    if (!owner) owner = json_string_value(json_object_get(e, "event_id"));
+    if (!at) at = json_string_value(json_object_get(e, "detected_at"));
+    const char *cam = json_string_value(json_object_get(e, "camera_name"));
+    if (!owner || !at || !cam || strlen(at) < 10 || !ui_event_id_ok(owner)) return NULL;
+    snprintf(buf, len, "%s/%s/%.4s/%.2s/%.2s/%s/clip.mp4", dir, cam, at, at + 5, at + 8, owner);
+    return buf;
+}
+
 kerr_code ui_event_image(ui_index *const *ix, const char *const *dirs, int ndirs, const char *id,
                          const char *which, int *fd, size_t *len, kerr *err)
 {
+    char clip_buf[PATH_MAX];
     int dir = 0;
     json_t *e = find(ix, dirs, ndirs, id, &dir);
     if (!e) return kerr_set(err, KERR_NOT_FOUND, "no event %s", id);
@@ -327,6 +351,8 @@ kerr_code ui_event_image(ui_index *const *ix, const char *const *dirs, int ndirs
     char *end = NULL;
     if (strcmp(which, "snapshot") == 0)
         path = json_string_value(json_object_get(e, "snapshot"));
+    else if (strcmp(which, "clip") == 0) /* there once its clip_ready record was written */
+        path = clip_path(dirs[dir], e, clip_buf, sizeof clip_buf);
     else if (strncmp(which, "crop-", 5) == 0) {
         long k = strtol(which + 5, &end, 10);
         if (end != which + 5 && !*end && k >= 0 && k < 64)

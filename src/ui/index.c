@@ -71,6 +71,10 @@ void ui_event_fields(json_t *e, ui_event_key *k)
     memset(k, 0, sizeof *k);
     k->id = json_string_value(json_object_get(e, "event_id"));
     if (k->id && !ui_event_id_ok(k->id)) k->id = NULL;
+    /* A clip_ready record follows its event (same id): not one of the page's
+     * events, and never the one an id finds. */
+    const char *type = json_string_value(json_object_get(e, "event_type"));
+    if (type && strcmp(type, "clip_ready") == 0) k->id = NULL;
     k->camera = json_string_value(json_object_get(e, "camera_name"));
     k->label = json_string_value(json_object_get(e, "label"));
     const char *at = json_string_value(json_object_get(e, "detected_at"));

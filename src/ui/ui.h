@@ -119,7 +119,7 @@ char *ui_events_page(const char *const *dirs, int ndirs, const char *camera, con
  * there is no such event. */
 char *ui_event_find(ui_index *const *ix, const char *const *dirs, int ndirs, const char *id,
                     int *dir);
-/* Opens one of an event's images: "snapshot" or "crop-N". The path the event
+/* Opens one of an event's images: "snapshot" or "crop-N", or its "clip". The path the event
  * names must resolve inside the folder of its events.jsonl. */
 kerr_code ui_event_image(ui_index *const *ix, const char *const *dirs, int ndirs, const char *id,
                          const char *which, int *fd, size_t *len, kerr *err);

@@ -103,6 +103,7 @@ function eventRow(e) {
     : el('span', { class: 'noimg muted' }, 'no image');
   if (thumb) img.addEventListener('click', () => {
     $('viewer-img').src = `/api/v1/events/${id}/snapshot.jpg`;
+    showClip(id, e.clip);
     $('viewer').showModal();
   });
   const plate = e.plate && typeof e.plate.text === 'string' ? ' ' + e.plate.text : '';
@@ -110,6 +111,23 @@ function eventRow(e) {
   return el('div', { class: 'event', 'data-id': str(e.event_id) }, img,
     el('div', {}, el('strong', {}, `${str(e.label)}${plate}`), ` ${conf} · ${str(e.camera_name)}`,
       el('br'), el('span', { class: 'muted' }, `${str(e.detected_at)} · ${str(e.detector)} · track ${str(e.track_id)}`)));
+}
+// The event's clip under its snapshot (docs/publishing.md "Clips"): played
+// from the local sink once written; until then, or without a local copy, a
+// note says so.
+function showClip(id, clip) {
+  const v = $('viewer-clip'), note = $('viewer-clip-note');
+  v.pause();
+  v.removeAttribute('src');
+  v.hidden = true;
+  note.hidden = true;
+  if (!clip || typeof clip !== 'object') return;
+  const say = (text) => { note.textContent = text; note.hidden = false; };
+  // The local sink keeps a copy beside the S3 one when the camera has both.
+  const where = typeof clip.key === 'string' ? ` (S3: ${str(clip.bucket)}/${str(clip.key)})` : '';
+  v.onerror = () => { v.hidden = true; say('no local copy of the clip yet (it follows the post-roll)' + where); };
+  v.src = `/api/v1/events/${id}/clip.mp4`;
+  v.hidden = false;
 }
 // Rows for a list of events; one that cannot be shown is left out, not the list.
 function eventRows(list) {

@@ -1,0 +1,76 @@
+/* clip: the video around an event, from the compressed packets a camera
+ * reads (docs/publishing.md "Clips"). Each camera with `clip:` keeps a
+ * bounded ring of packet references, never decoded: the decoder and its
+ * key-frame-only mode do not see it. An event confirmed on a worker names its
+ * clip at once (clip_attach: a deterministic path or key, the time range,
+ * status pending) and goes out without waiting; when the post-roll has been
+ * read, the packets from the key frame at or before the pre-roll are remuxed
+ * into a fast-start MP4 (no re-encoding: H.264, H.265 and any codec MP4
+ * takes) on the camera's clip thread and follow through the spool as a
+ * `clip_ready` record of the same event_id. Events of one camera whose clips
+ * overlap share one clip (one copy of the video). A clip that cannot be kept
+ * whole (the ring's cap, a disconnect, the end of a file) is cut: shorter,
+ * status "cut". Nothing here blocks the reader or the analysis: a full spool
+ * holds up only the clip thread, whose queue counts against the caps. */
+#ifndef KVS_CLIP_H
+#define KVS_CLIP_H
+
+#include <libavcodec/avcodec.h>
+
+#include "../config/config.h"
+#include "../core/core.h"
+#include "../event/event.h"
+#include "../publish/publish.h"
+
+/* Every camera's ring and waiting clips together stay under this; a camera's
+ * own cap is its clip.max_bytes. */
+#define CLIP_TOTAL_MAX_BYTES (1024LL << 20)
+/* Overlapping events share a clip only while it stays at most this many
+ * times pre_seconds + post_seconds long: longer clips would keep their
+ * packets in memory until the last post-roll. */
+#define CLIP_SHARE_MAX_FACTOR 2
+/* Packets kept beyond the pre-roll of the frame in analysis: this, plus two
+ * sampling intervals (fps_limit), since an event's frame is its object's
+ * best sighting, which may be a frame or two older than the one confirming it. */
+#define CLIP_SLACK_MS 2000
+
+typedef struct clip_ring clip_ring;
+
+/* The camera's ring, NULL when its config has no clip stored locally (none,
+ * or clip.from: kvs). Starts the camera's clip thread, which submits to hub. */
+clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err);
+/* Reader thread, every packet read (before the decode policy): keeps a
+ * reference. par/tb describe the stream; new_stream: they changed (the
+ * clips of the old stream are cut). offset_ms: added to the packet's time
+ * (a file played in a loop). NULL ring: nothing. */
+void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *par, AVRational tb,
+                    bool new_stream, int64_t offset_ms);
+/* Reader thread, the connection ended (disconnect, end of file, stop): the
+ * clips waiting for their post-roll go out cut. */
+void clip_ring_cut(clip_ring *r);
+/* Worker thread, each frame as its analysis starts: the ring keeps the
+ * pre-roll of the frames being analysed, however far the reader is ahead
+ * (a batch input's queue, key frames only). NULL ring: nothing. */
+void clip_ring_analysing(clip_ring *r, int64_t pts_ms);
+/* Worker thread, before the event is submitted: names its clip (e->clip) and
+ * books it. Only `object` events with a media time get one; true when e got
+ * one, and then clip_submitted follows once e is submitted (its clip_ready
+ * record waits for that). */
+bool clip_attach(clip_ring *r, event *e);
+void clip_submitted(clip_ring *r);
+/* After the reader and the analysis stopped: cuts what waits, delivers the
+ * queued clips (to the spool) and stops the clip thread. */
+void clip_ring_close(clip_ring *r);
+void clip_ring_free(clip_ring *r);
+
+/* remux.c: packets [0, n) (decode order, starting at a key frame) as an MP4
+ * with the index first (movflags +faststart), their times shifted by
+ * offsets_tb[i] (stream time base) and then so the first key frame is shown
+ * at 0.
+ * *out is the caller's. tmp_dir: where the file is written before it is read
+ * back (the fast-start pass rereads it). */
+kerr_code clip_remux(const AVCodecParameters *par, AVRational tb, AVPacket *const *pkts,
+                     const int64_t *offsets_tb, int n, const char *tmp_dir, event_image *out,
+                     kerr *err);
+
+#endif

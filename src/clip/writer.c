@@ -1,0 +1,162 @@
+/* The camera's clip thread: remuxes each finished clip and hands it to the
+ * spool as clip_ready records (one per event sharing the clip; the first,
+ * the clip's owner, carries the MP4). A full spool holds up this thread
+ * alone: the reader and the analysis never wait for a clip. Also the ring's
+ * life cycle (new, close, free). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../metrics/metrics.h"
+#include "clip_internal.h"
+
+void clip_job_free(clip_job *j)
+{
+    if (!j) return;
+    for (int i = 0; j->pkts && i < j->n; i++)
+        av_packet_free(&j->pkts[i]);
+    free(j->pkts);
+    free(j->offsets);
+    avcodec_parameters_free(&j->par);
+    for (int i = 0; i < j->nevents; i++)
+        free(j->events[i]);
+    free(j->events);
+    free(j);
+}
+
+void clip_writer_enqueue(clip_ring *r, clip_job *j)
+{
+    r->queued += j->bytes;
+    atomic_fetch_add(&clip_total_bytes, (long long)j->bytes);
+    if (r->qtail)
+        r->qtail->next = j;
+    else
+        r->qhead = j;
+    r->qtail = j;
+    pthread_cond_signal(&r->cv);
+}
+
+static const char *tmp_dir(void)
+{
+    const char *t = getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
+}
+
+/* The clip_ready record of one event sharing the clip. */
+static event *ready_event(const char *json, const clip_job *j, const char *status)
+{
+    kerr err = {0};
+    event *e = event_from_json(json, &err);
+    if (!e) return NULL;
+    snprintf(e->kind, sizeof e->kind, "clip_ready");
+    if (j->start_ms >= 0) e->clip.start_ms = j->start_ms, e->clip.end_ms = j->end_ms;
+    snprintf(e->clip.status, sizeof e->clip.status, "%s", status);
+    return e;
+}
+
+static void count(clip_ring *r, const char *status, double secs)
+{
+    char labels[300];
+    mlabels(labels, sizeof labels, "camera", r->camera, "status", status, NULL);
+    metric_add(M_CLIPS, labels, 1);
+    metric_add(M_CLIP_REMUX_SECONDS, r->cam_label, secs);
+}
+
+static void deliver(clip_ring *r, clip_job *j)
+{
+    if (j->nevents == 0) return;
+    event_image mp4 = {0};
+    kerr err = {0};
+    int64_t t0 = clock_mono_ns();
+    kerr_code rc = clip_remux(j->par, j->tb, j->pkts, j->offsets, j->n, tmp_dir(), &mp4, &err);
+    const char *status = rc != KERR_OK ? "failed" : j->cut ? "cut" : "ready";
+    count(r, status, (double)(clock_mono_ns() - t0) / 1e9);
+    if (rc != KERR_OK)
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip not written: %s", err.msg);
+    for (int i = 0; i < j->nevents; i++) {
+        event *e = ready_event(j->events[i], j, status);
+        if (!e) {
+            log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip_ready: out of memory");
+            continue;
+        }
+        if (i == 0) e->clip_mp4 = mp4, mp4 = (event_image){0}; /* the owner holds the file */
+        publish_hub_submit(r->hub, e);
+    }
+    free(mp4.data);
+}
+
+static void *writer_main(void *p)
+{
+    clip_ring *r = p;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        /* A clip_ready record never overtakes its event: with one camera
+         * analysed by one worker at a time, none unsubmitted means every
+         * event of the queued clips is in the spool. */
+        while ((!r->qhead && !r->stop) || (r->qhead && r->unsubmitted > 0))
+            pthread_cond_wait(&r->cv, &r->mu);
+        clip_job *j = r->qhead;
+        if (!j) break; /* stopping, and nothing is left */
+        r->qhead = j->next;
+        if (!r->qhead) r->qtail = NULL;
+        pthread_mutex_unlock(&r->mu);
+        deliver(r, j);
+        pthread_mutex_lock(&r->mu);
+        r->queued -= j->bytes;
+        atomic_fetch_sub(&clip_total_bytes, (long long)j->bytes);
+        clip_job_free(j);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
+{
+    if (!cam->clip.on) return NULL;
+    clip_ring *r = calloc(1, sizeof *r);
+    if (!r) {
+        kerr_set(err, KERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(r->camera, sizeof r->camera, "%s", cam->name);
+    mlabels(r->cam_label, sizeof r->cam_label, "camera", cam->name, NULL);
+    r->hub = hub;
+    r->pre_ms = (int64_t)(cam->clip.pre_seconds * 1000);
+    r->post_ms = (int64_t)(cam->clip.post_seconds * 1000);
+    r->max_bytes = cam->clip.max_bytes;
+    r->slack_ms = CLIP_SLACK_MS + (cam->fps_limit > 0 ? (int64_t)(2000 / cam->fps_limit) : 0);
+    atomic_init(&r->analysing_ms, LLONG_MIN);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, writer_main, r) != 0) {
+        kerr_set(err, KERR_INTERNAL, "cannot start the clip thread");
+        clip_ring_free(r);
+        return NULL;
+    }
+    r->thread_started = true;
+    return r;
+}
+
+void clip_ring_close(clip_ring *r)
+{
+    if (!r) return;
+    clip_ring_drop_all(r);
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->thread_started) pthread_join(r->thread, NULL);
+    r->thread_started = false;
+}
+
+void clip_ring_free(clip_ring *r)
+{
+    if (!r) return;
+    clip_ring_close(r);
+    free(r->v);
+    avcodec_parameters_free(&r->par);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}

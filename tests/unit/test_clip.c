@@ -1,0 +1,383 @@
+/* The clip ring (src/clip): which packets a clip gets, sharing, cuts, and
+ * what reaches the spool. Packets are real MPEG-4 video made with
+ * libavcodec's built-in encoder (10 fps, a key frame every second); the ring
+ * never decodes, so the codec does not matter here (it_clips.sh covers H.264
+ * and H.265 from real footage). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../../src/app/app.h"
+#include "../../src/clip/clip_internal.h"
+
+enum { FPS = 10, GOP = 10, NPKT = 100 };
+
+typedef struct {
+    AVCodecParameters *par;
+    AVRational tb;
+    AVPacket *pkts[NPKT + 8];
+    int n;
+} footage;
+
+/* NPKT frames of a moving gradient, encoded. */
+static void make_footage(footage *f)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+    assert_non_null(codec);
+    AVCodecContext *c = avcodec_alloc_context3(codec);
+    c->width = 160, c->height = 120, c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->time_base = (AVRational){1, FPS};
+    c->gop_size = GOP, c->max_b_frames = 0;
+    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    assert_int_equal(avcodec_open2(c, codec, NULL), 0);
+    AVFrame *fr = av_frame_alloc();
+    fr->format = c->pix_fmt, fr->width = c->width, fr->height = c->height;
+    assert_int_equal(av_frame_get_buffer(fr, 0), 0);
+    f->n = 0;
+    for (int i = 0; i <= NPKT; i++) {
+        if (i < NPKT) {
+            av_frame_make_writable(fr);
+            for (int y = 0; y < c->height; y++)
+                for (int x = 0; x < c->width; x++)
+                    fr->data[0][y * fr->linesize[0] + x] = (uint8_t)(x + y + i * 3);
+            memset(fr->data[1], 128, (size_t)fr->linesize[1] * (size_t)c->height / 2);
+            memset(fr->data[2], 128, (size_t)fr->linesize[2] * (size_t)c->height / 2);
+            fr->pts = i;
+        }
+        assert_int_equal(avcodec_send_frame(c, i < NPKT ? fr : NULL), 0);
+        AVPacket *p = av_packet_alloc();
+        while (avcodec_receive_packet(c, p) == 0) {
+            p->duration = 1;
+            f->pkts[f->n++] = p;
+            p = av_packet_alloc();
+        }
+        av_packet_free(&p);
+    }
+    assert_int_equal(f->n, NPKT);
+    f->par = avcodec_parameters_alloc();
+    avcodec_parameters_from_context(f->par, c);
+    f->tb = c->time_base;
+    av_frame_free(&fr);
+    avcodec_free_context(&c);
+}
+
+static void free_footage(footage *f)
+{
+    for (int i = 0; i < f->n; i++)
+        av_packet_free(&f->pkts[i]);
+    avcodec_parameters_free(&f->par);
+}
+
+typedef struct {
+    char dir[32];
+    config *cfg;
+    publish_hub *h;
+    clip_ring *r;
+    footage ft;
+} fixture;
+
+static void open_fixture(fixture *f, const char *clip)
+{
+    snprintf(f->dir, sizeof f->dir, "/tmp/kvs-clip-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\"}\n"
+             "cameras:\n"
+             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+             "     clip: %s, publishers: {local_dir: \"%s/out\"}}\n",
+             f->dir, clip, f->dir);
+    cfg_diags d = {0};
+    f->cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
+    if (!f->cfg) fail_msg("%s", d.n ? d.items[0].msg : "config");
+    cfg_diags_free(&d);
+    kerr err = {0};
+    f->h = publish_hub_new(f->cfg, &err);
+    assert_non_null(f->h);
+    assert_int_equal(publish_hub_add_camera(f->h, "cam", &f->cfg->cams[0].pub, &err), KERR_OK);
+    f->r = clip_ring_new(&f->cfg->cams[0], f->h, &err);
+    assert_non_null(f->r);
+    make_footage(&f->ft);
+}
+
+static void push(fixture *f, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        clip_ring_push(f->r, f->ft.pkts[i], f->ft.par, f->ft.tb, false, 0);
+}
+
+/* An object event of the frame at pts_ms, attached and submitted like analyse.c does. */
+static void event_at(fixture *f, int64_t pts_ms, char *id_out)
+{
+    event *e = event_new();
+    e->camera_name = kstrdup("cam");
+    e->detector = kstrdup("yolo");
+    e->label = kstrdup("person");
+    snprintf(e->kind, sizeof e->kind, "object");
+    uuid_v7(e->event_id);
+    e->pts_ms = pts_ms;
+    e->detected_at_ms = clock_wall_ms();
+    if (id_out) snprintf(id_out, 37, "%s", e->event_id);
+    bool clip = clip_attach(f->r, e);
+    assert_true(clip);
+    assert_string_equal(e->clip.status, "pending");
+    publish_hub_submit(f->h, e);
+    clip_submitted(f->r);
+}
+
+/* Stops everything; the lines of events.jsonl, as JSON. */
+static json_t *close_fixture(fixture *f)
+{
+    clip_ring_close(f->r);
+    clip_ring_free(f->r);
+    publish_hub_free(f->h);
+    config_free(f->cfg);
+    free_footage(&f->ft);
+    char path[100];
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f->dir);
+    char *text = read_file(path, NULL, NULL);
+    assert_non_null(text);
+    json_t *lines = json_array();
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        json_array_append_new(lines, json_loads(line, 0, NULL));
+    free(text);
+    return lines;
+}
+
+static void remove_dir(fixture *f)
+{
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The clip_ready record of an event, NULL when none. */
+static json_t *ready_of(json_t *lines, const char *id)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l)
+    {
+        if (strcmp(json_string_value(json_object_get(l, "event_id")), id) == 0 &&
+            strcmp(json_string_value(json_object_get(l, "event_type")), "clip_ready") == 0)
+            return json_object_get(l, "clip");
+    }
+    return NULL;
+}
+
+static double num(json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* From the key frame at or before the pre-roll to the end of the post-roll;
+ * the event goes out first, pending, and names the file the record brings. */
+static void clip_spans_pre_and_post_roll(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 2.5, post_seconds: 2}");
+    char id[37];
+    push(&f, 0, 56);
+    event_at(&f, 5500, id); /* asks for 3.0 .. 7.5 */
+    push(&f, 56, NPKT);
+    json_t *lines = close_fixture(&f);
+    json_t *first = json_array_get(lines, 0), *clip = ready_of(lines, id);
+    assert_string_equal(str(first, "event_type"), "object");
+    assert_string_equal(str(json_object_get(first, "clip"), "status"), "pending");
+    assert_non_null(clip);
+    assert_string_equal(str(clip, "status"), "ready");
+    assert_true(num(clip, "start") == 3.0); /* the key frame at 3.0 */
+    assert_true(num(clip, "end") >= 7.5 && num(clip, "end") <= 7.7);
+    const char *path = str(clip, "path");
+    assert_string_equal(path, str(json_object_get(first, "clip"), "path"));
+    assert_non_null(strstr(path, id));
+    assert_int_equal(access(path, R_OK), 0);
+    size_t len = 0;
+    char *mp4 = read_file(path, &len, NULL);
+    assert_non_null(mp4);
+    assert_memory_equal(mp4 + 4, "ftyp", 4);
+    free(mp4);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* The start between key frames: the one before it (never later). */
+static void clip_starts_at_the_key_frame_before(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
+    char id[37];
+    push(&f, 0, 50);
+    event_at(&f, 4900, id); /* asks for 3.9 */
+    push(&f, 50, NPKT);
+    json_t *lines = close_fixture(&f);
+    json_t *clip = ready_of(lines, id);
+    assert_non_null(clip);
+    assert_true(num(clip, "start") == 3.0);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* A second event inside the first one's clip shares its file; the clip
+ * grows to cover both. */
+static void overlapping_events_share_one_clip(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 2, post_seconds: 2}");
+    char a[37], b[37];
+    push(&f, 0, 41);
+    event_at(&f, 4000, a);
+    push(&f, 41, 51);
+    event_at(&f, 5000, b);
+    push(&f, 51, NPKT);
+    json_t *lines = close_fixture(&f);
+    json_t *ca = ready_of(lines, a), *cb = ready_of(lines, b);
+    assert_non_null(ca);
+    assert_non_null(cb);
+    assert_string_equal(str(ca, "path"), str(cb, "path"));
+    assert_string_equal(str(cb, "event_id"), a);
+    assert_null(json_object_get(ca, "event_id"));
+    assert_true(num(ca, "start") == 2.0 && num(ca, "end") >= 7.0);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* The stream ends inside the post-roll: what was read, marked cut. */
+static void end_of_stream_cuts(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    char id[37];
+    push(&f, 0, 81);
+    event_at(&f, 8000, id);
+    push(&f, 81, NPKT);
+    clip_ring_cut(f.r);
+    json_t *lines = close_fixture(&f);
+    json_t *clip = ready_of(lines, id);
+    assert_non_null(clip);
+    assert_string_equal(str(clip, "status"), "cut");
+    assert_true(num(clip, "start") == 7.0 && num(clip, "end") == 10.0);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* Over the camera's cap the oldest GOP goes: a clip needing it goes out at
+ * once with what it has, cut, and the ring stays under the cap. */
+static void cap_cuts_and_bounds(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 8}");
+    size_t gop_bytes = 0;
+    for (int i = 0; i < GOP; i++)
+        gop_bytes += (size_t)f.ft.pkts[i]->size;
+    f.r->max_bytes = (long long)(gop_bytes * 3); /* about three seconds */
+    char id[37];
+    push(&f, 0, 21);
+    event_at(&f, 2000, id);
+    push(&f, 21, NPKT);
+    assert_true((long long)(f.r->bytes) <= f.r->max_bytes);
+    json_t *lines = close_fixture(&f);
+    json_t *clip = ready_of(lines, id);
+    assert_non_null(clip);
+    assert_string_equal(str(clip, "status"), "cut");
+    assert_true(num(clip, "end") < 10.0);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* The ring keeps the pre-roll (plus slack) of the frame in analysis from a
+ * key frame, whatever the reader has read since; before any analysis it
+ * keeps everything (up to the cap). */
+static void ring_follows_the_analysis(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
+    push(&f, 0, 60);
+    assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
+    clip_ring_analysing(f.r, 8000);
+    push(&f, 60, NPKT);
+    /* 8.0 - 1 s pre-roll - 2 s slack = 5.0: the key frame there is the oldest kept */
+    assert_int_equal(f.r->v[f.r->head].pts_ms, 5000);
+    assert_true(f.r->v[f.r->head].key);
+    char id[37];
+    event_at(&f, 6500, id);
+    json_t *lines = close_fixture(&f);
+    json_t *clip = ready_of(lines, id);
+    assert_non_null(clip);
+    assert_true(num(clip, "start") == 5.0);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* The clip's fields and the MP4 survive the spool record. */
+static void clip_survives_the_spool_record(void **state)
+{
+    (void)state;
+    event *e = event_new();
+    e->camera_name = kstrdup("cam"), e->detector = kstrdup("yolo"), e->label = kstrdup("p");
+    uuid_v7(e->event_id);
+    e->detected_at_ms = 1765000000000LL;
+    snprintf(e->kind, sizeof e->kind, "clip_ready");
+    e->clip = (event_clip){.on = true, .start_ms = 1500, .end_ms = 9250, .status = "cut"};
+    snprintf(e->clip.owner_id, sizeof e->clip.owner_id, "%s", "0190-owner");
+    e->clip.owner_at_ms = 1765000000123LL;
+    e->clip.ref = kstrdup("s3://bucket/p/cam/2025/12/06/0190-owner/clip.mp4");
+    e->clip_mp4.data = (unsigned char *)kstrdup("not really an mp4");
+    e->clip_mp4.len = 17;
+    cfg_publishers p = {0};
+    size_t len = 0;
+    void *rec = spool_record_pack(e, &p, &len);
+    assert_non_null(rec);
+    kerr err = {0};
+    event *back = spool_record_unpack(rec, len, &p, &err);
+    assert_non_null(back);
+    assert_true(back->clip.on);
+    assert_int_equal(back->clip.start_ms, 1500);
+    assert_int_equal(back->clip.end_ms, 9250);
+    assert_string_equal(back->clip.status, "cut");
+    assert_string_equal(back->clip.owner_id, "0190-owner");
+    assert_int_equal(back->clip.owner_at_ms, 1765000000123LL);
+    assert_string_equal(back->clip.ref, e->clip.ref);
+    assert_int_equal(back->clip_mp4.len, 17);
+    assert_memory_equal(back->clip_mp4.data, "not really an mp4", 17);
+    char key[512];
+    event_clip_key(back, "p/", key, sizeof key);
+    assert_string_equal(key, "p/cam/2025/12/06/0190-owner/clip.mp4");
+    free(rec);
+    event_free(back);
+    event_free(e);
+    cfg_publishers_free(&p);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(clip_spans_pre_and_post_roll),
+        cmocka_unit_test(clip_starts_at_the_key_frame_before),
+        cmocka_unit_test(overlapping_events_share_one_clip),
+        cmocka_unit_test(end_of_stream_cuts),
+        cmocka_unit_test(cap_cuts_and_bounds),
+        cmocka_unit_test(ring_follows_the_analysis),
+        cmocka_unit_test(clip_survives_the_spool_record),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
