@@ -108,7 +108,11 @@ if len(same) * 10 < len(w1) * 8: sys.exit(f"only {len(same)} of w1's {len(w1)} e
 PYEOF
 
 # One DynamoDB item per event: every event either raised is there, and no two
-# items are one event (the same frame, object and kind under two ids).
+# items are one event (the same frame, object and kind under two ids). w2 is
+# stopped first (SIGTERM drains its spool), so that the events compared are
+# the ones it has delivered, not ones raised after the count was taken.
+kill -TERM "${WPID[w2]}"
+wait "${WPID[w2]}" || fail "w2 exited $? after SIGTERM: $(tail -3 "$WORK/w2.err")"
 wait_for 30 at_least ddb_items "$(cat "$WORK"/out-w[12]/events.jsonl | $PY -c 'import json,sys; print(len({json.loads(l)["event_id"] for l in sys.stdin}))')" ||
   fail "DynamoDB has $(ddb_items) items"
 ITEMS=$($PY - "$NODE_DIR/aws_call.js" "$DDB" "$WORK"/out-w[12]/events.jsonl <<'PYEOF'
