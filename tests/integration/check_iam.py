@@ -15,8 +15,8 @@ the action it needs). SRC: the source tree. Checked:
     is one of those (no stale action named in prose, templates or manifests);
   - the CloudFormation template's task role (deploy/cloudformation/), when
     present, grants exactly the same set.
---policy FILE checks that file instead of the shipped ones (how the test
-shows that a removed or added action is caught).
+--policy FILE / --template FILE check that policy or template instead of
+the shipped ones (how the test shows that a removed or added action is caught).
 
 KMS: a customer managed key on a resource makes AWS check the caller's KMS
 permission on each call that reads or writes it. The stand-ins see SSE-KMS
@@ -98,31 +98,23 @@ def doc_policy(path):
 def cfn_actions(template):
     """Every action in the IAM policies attached to the template's task role
     (both branches of each Fn::If: a condition may enable a statement)."""
-    import yaml
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cfn_yaml
 
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def tag(loader, suffix, node):
-        if isinstance(node, yaml.ScalarNode):
-            val = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            val = loader.construct_sequence(node, deep=True)
-        else:
-            val = loader.construct_mapping(node, deep=True)
-        return {"Fn::" + suffix if suffix != "Ref" else "Ref": val}
-
-    Loader.add_multi_constructor("!", tag)
-    doc = yaml.load(open(template), Loader=Loader)
+    doc = cfn_yaml.load(template)
     res = doc["Resources"]
-    roles = [n for n, r in res.items() if r["Type"] == "AWS::IAM::Role" and n.startswith("Task") and "Execution" not in n]
+    roles = {td["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0] for td in res.values()
+             if td["Type"] == "AWS::ECS::TaskDefinition"}
     if len(roles) != 1:
-        sys.exit(f"{template}: expected one task role, found {roles}")
+        sys.exit(f"{template}: expected one task role (TaskRoleArn: !GetAtt ROLE.Arn), found {roles}")
+    role = roles.pop()
     acts = set()
 
     def walk(node):
         if isinstance(node, dict):
             if "Action" in node and ("Effect" in node):
+                if node.get("Resource") == "*":
+                    sys.exit(f"{template}: statement {node.get('Sid')} of {role} on Resource *")
                 for a in listify(node["Action"]):
                     acts.add(a)
             for v in node.values():
@@ -131,11 +123,24 @@ def cfn_actions(template):
             for v in node:
                 walk(v)
 
-    walk(res[roles[0]]["Properties"].get("Policies", []))
-    for n, r in res.items():  # policies attached to the role from outside
-        if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+    props = res[role]["Properties"]
+    if props.get("ManagedPolicyArns"):
+        sys.exit(f"{template}: {role} has managed policies (their actions cannot be checked)")
+    walk(props.get("Policies", []))
+    for r in res.values():  # policies attached to the role from outside
+        if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") and {"Ref": role} in r["Properties"].get("Roles", []):
             walk(r["Properties"]["PolicyDocument"])
     return acts
+
+
+def check_template(t, need, src):
+    got, name = cfn_actions(t), os.path.relpath(t, src)
+    errors = []
+    if need - got:
+        errors.append(f"{name}: the task role lacks {sorted(need - got)}")
+    if got - need:
+        errors.append(f"{name}: the task role grants {sorted(got - need)}, never needed")
+    return errors
 
 
 def main():
@@ -143,12 +148,15 @@ def main():
     ap.add_argument("record")
     ap.add_argument("src")
     ap.add_argument("--policy", action="append")
+    ap.add_argument("--template", action="append")
     a = ap.parse_args()
     need, seen = derived(a.record)
     errors = []
-    if a.policy:
-        for p in a.policy:
+    if a.policy or a.template:
+        for p in a.policy or []:
             errors += check_policy(p, json.load(open(p)), need)
+        for t in a.template or []:
+            errors += check_template(t, need, a.src)
     else:
         doc = doc_policy(os.path.join(a.src, "docs/deployment.md"))
         errors += check_policy("docs/deployment.md", doc, need)
@@ -161,12 +169,11 @@ def main():
             for svc, act in set(ACTION_RE.findall(open(f, errors="replace").read())):
                 if f"{svc}:{act}" not in need and svc != "sts":
                     errors.append(f"{os.path.relpath(f, a.src)} names {svc}:{act}, which kvs-infer never needs")
-        for t in glob.glob(os.path.join(a.src, "deploy/cloudformation/*.yaml")):
-            got = cfn_actions(t)
-            if need - got:
-                errors.append(f"{os.path.relpath(t, a.src)}: the task role lacks {sorted(need - got)}")
-            if got - need:
-                errors.append(f"{os.path.relpath(t, a.src)}: the task role grants {sorted(got - need)}, never needed")
+        templates = glob.glob(os.path.join(a.src, "deploy/cloudformation/*.yaml"))
+        if not templates:
+            errors.append("no CloudFormation template in deploy/cloudformation/")
+        for t in templates:
+            errors += check_template(t, need, a.src)
     if errors:
         sys.exit("\n".join(errors))
     print("-- derived from signed requests: " + ", ".join(

@@ -185,6 +185,8 @@ for f in files:
     assert c["logConfiguration"]["logDriver"] == "awslogs", f
     mounts = {m["containerPath"] for m in c["mountPoints"]}
     assert {"/app/config", "/app/models", "/app/spool"} <= mounts, f
+    # the same hardening as the Kubernetes pod: read-only root, /tmp and the spool writable
+    assert c.get("readonlyRootFilesystem") is True and "/tmp" in mounts, f
     assert c.get("stopTimeout", 30) >= 10, f
     if "gpu" in f:
         assert {"type": "GPU", "value": "1"} in c["resourceRequirements"] and "EC2" in td["requiresCompatibilities"], f

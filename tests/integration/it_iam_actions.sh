@@ -10,7 +10,8 @@
 # check_iam.py then holds the documented and shipped policies (docs,
 # deploy/iam, the CloudFormation task role, every action named in README,
 # docs and deploy) to that set: nothing missing, nothing extra. Last, a
-# policy with one action removed and one with an action added must fail.
+# policy with one action removed, one with an action added and a task role
+# without one must fail.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 need_standins
@@ -111,6 +112,15 @@ for bad in less more; do
   fi
   note "$bad: $(tail -1 "$WORK/$bad.err")"
 done
+# The CloudFormation task role without PutRecords.
+grep -v '^ *Action: \[kinesis:PutRecords\]$' "$KVS_SOURCE_DIR/deploy/cloudformation/kvs-infer.yaml" \
+  | sed 's/^\( *\)Sid: PutEvents$/\1Sid: PutEvents\n\1Action: []/' >"$WORK/less.yaml"
+if $PY "$KVS_SOURCE_DIR/tests/integration/check_iam.py" "$KVS_ACTIONS_RECORD" "$KVS_SOURCE_DIR" \
+     --template "$WORK/less.yaml" 2>"$WORK/less-cfn.err"; then
+  fail "a task role without kinesis:PutRecords passed the check"
+fi
+note "template less: $(tail -1 "$WORK/less-cfn.err")"
+grep -q "lacks \['kinesis:PutRecords'\]" "$WORK/less-cfn.err" || fail "CloudFormation: $(cat "$WORK/less-cfn.err")"
 grep -q "missing \['kinesis:PutRecords'\]" "$WORK/less.err" || fail "the removed action was not named: $(cat "$WORK/less.err")"
 grep -q "never needed: \['dynamodb:DeleteItem'\]" "$WORK/more.err" || fail "the added action was not named: $(cat "$WORK/more.err")"
 echo PASS
