@@ -42,6 +42,24 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
 ENTRYPOINT ["/app/kvs-infer"]
 CMD ["--config", "/app/config/cameras.yaml"]
 
+# ---- The models as an image of their own, for Kubernetes' init container
+# (deploy/kubernetes/base copies /models into the pod):
+#   docker build --target models -t kvs-infer-models:latest .
+# scripts/fetch-models.sh fetches them at build time (KVS_MODELS_MIRROR is not
+# in the build context: the official release URL).
+FROM ${BASE_IMAGE} AS models-fetch
+ARG NODE_EXTRA_CA_CERTS
+RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY scripts/fetch-models.sh scripts/
+RUN KVS_MODELS_MIRROR=/nonexistent scripts/fetch-models.sh && cp -RL models /models
+
+FROM ${BASE_IMAGE} AS models
+COPY --from=models-fetch /models/ /models/
+USER 10001:10001
+CMD ["cp", "-R", "/models/.", "/app/models/"]
+
 # ---- CPU (the default target: the last stage)
 FROM ${BASE_IMAGE} AS build
 ARG NODE_EXTRA_CA_CERTS
