@@ -191,6 +191,12 @@ for f in files:
     if "gpu" in f:
         assert {"type": "GPU", "value": "1"} in c["resourceRequirements"] and "EC2" in td["requiresCompatibilities"], f
         assert {"name": "KVS_DEVICE", "value": "cuda:0"} in c["environment"] and c["image"].endswith(":cuda"), f
+# Graviton: the Fargate task as ARM64 is as valid (the image builds for linux/arm64).
+fargate = json.load(open(sys.argv[1] + "/task-fargate-cpu.json"))
+fargate["runtimePlatform"]["cpuArchitecture"] = "ARM64"
+report = ParamValidator().validate(fargate, shape)
+assert not report.has_errors(), "ARM64: " + report.generate_report()
+assert "ARM64" in botocore.session.get_session().get_service_model("ecs").shape_for("CPUArchitecture").enum
 print("ecs:", ", ".join(f.rsplit("/", 1)[1] for f in files), "valid")
 PYEOF
 
