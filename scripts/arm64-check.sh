@@ -63,10 +63,20 @@ log "built: $(file -b "$B/kvs-infer" | cut -d, -f1-2); $(qemu-aarch64-static "$B
 # the models folder first, so the tests on the real models run too.
 "$here/scripts/fetch-models.sh" >/dev/null || log "no models: the tests on the real models will skip"
 rc=0
-ctest --test-dir "$B" -L unit -E '^unit_test_process_metrics$' --output-on-failure -j"${JOBS:-2}" \
+ctest --test-dir "$B" -L unit -E '^unit_test_(process_metrics|batch)$' --output-on-failure -j"${JOBS:-2}" \
   >"$B/unit.log" 2>&1 || rc=$?
 grep -E 'tests passed|tests failed|Skipped|Not Run|Failed|Timeout' "$B/unit.log" | tail -15 >&2
 [ "$rc" = 0 ] || { log "unit tests failed under qemu (log: $B/unit.log)"; exit 1; }
+# test_batch runs the full-size models batched and alone: longer under
+# emulation than ctest's 120 s, so run here without that limit.
+rc=0
+KVS_TEST_MODELS="$B/test-models" KVS_SOURCE_DIR="$here" timeout 1800 qemu-aarch64-static "$B/tests/test_batch" \
+  >"$B/unit-batch.log" 2>&1 || rc=$?
+case $rc in
+  0) log "test_batch: passed" ;;
+  77) log "test_batch: passed, $(grep -c '^SKIP' "$B/unit-batch.log") case(s) skipped (models missing)" ;;
+  *) log "test_batch failed under qemu (exit $rc, log: $B/unit-batch.log)"; exit 1 ;;
+esac
 # qemu-user answers /proc/self/stat itself, with 0 for utime, stime and rss:
 # of test_process_metrics exactly the two cases that read those may fail.
 ctest --test-dir "$B" -R '^unit_test_process_metrics$' --output-on-failure >"$B/unit-process.log" 2>&1 || true
