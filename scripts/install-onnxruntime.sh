@@ -13,6 +13,10 @@
 #   KVS_ORT_HEADERS=DIR  ONNX Runtime's C headers from DIR instead of Debian 13's package (the CUDA
 #                 image's build stage is Ubuntu: the Dockerfile brings them from a Debian stage)
 #   --headers-only DIR   only fetch those headers into DIR (that Debian stage)
+#   KVS_ORT_ARCH=x64|arm64  the CPU architecture of the library (npm onnxruntime-node ships
+#                 linux/x64 and linux/arm64); default: Docker's TARGETARCH when set (amd64, arm64),
+#                 else the machine's (uname -m). Another architecture than the machine's is a
+#                 cross-build: give it its own ORT_PREFIX and ORT_PCDIR (scripts/arm64-check.sh).
 # The Debian mirror comes from the machine's own apt sources or KVS_DEBIAN_MIRROR, never from an
 # address written here.
 set -euo pipefail
@@ -28,7 +32,7 @@ elif [ "$ORT_FLAVOR" != cpu ]; then
   echo "setup: onnxruntime: KVS_ORT must be cpu or gpu, not \"$ORT_FLAVOR\"" >&2; exit 1
 fi
 PREFIX=${ORT_PREFIX:-/usr/local/onnxruntime}
-PCDIR=/usr/local/lib/pkgconfig
+PCDIR=${ORT_PCDIR:-/usr/local/lib/pkgconfig}
 log() { printf 'setup: onnxruntime: %s\n' "$*" >&2; }
 
 # The Debian mirror this machine's apt already uses for its release (one-line
@@ -85,13 +89,39 @@ if [ "${1:-}" = "--headers-only" ]; then
   fetch_headers "$2"; exit 0
 fi
 
+# npm's name for an architecture: x64 or arm64 (Docker says amd64/arm64, uname x86_64/aarch64).
+ort_arch() {
+  case "$1" in
+    x64 | amd64 | x86_64) echo x64 ;;
+    arm64 | aarch64) echo arm64 ;;
+    *) return 1 ;;
+  esac
+}
+NATIVE_ARCH=$(ort_arch "$(uname -m)") || NATIVE_ARCH=unsupported
+ORT_ARCH=$(ort_arch "${KVS_ORT_ARCH:-${TARGETARCH:-$(uname -m)}}") || {
+  echo "setup: onnxruntime: no ONNX Runtime build for ${KVS_ORT_ARCH:-${TARGETARCH:-$(uname -m)}} (x64 and arm64 only)" >&2
+  exit 1
+}
+if [ "$ORT_FLAVOR" = gpu ] && [ "$ORT_ARCH" != x64 ]; then
+  log "the GPU build exists for linux/x64 only, not $ORT_ARCH"; exit 1
+fi
+
 if [ -n "${ORT_ROOT:-}" ]; then
   [ -f "$ORT_ROOT/include/onnxruntime_c_api.h" ] || [ -f "$ORT_ROOT/include/onnxruntime/onnxruntime_c_api.h" ] ||
     { log "ORT_ROOT=$ORT_ROOT has no include/onnxruntime_c_api.h"; exit 1; }
   log "using ORT_ROOT=$ORT_ROOT"; exit 0
 fi
-installed=$(pkg-config --modversion libonnxruntime 2>/dev/null || true)
-if [ -n "$installed" ]; then
+# What is installed, and for which architecture (no arch= line: an older install, the machine's).
+if [ "$ORT_ARCH" = "$NATIVE_ARCH" ] && [ -z "${ORT_PCDIR:-}" ]; then
+  installed=$(pkg-config --modversion libonnxruntime 2>/dev/null || true)
+  installed_arch=$(pkg-config --variable=arch libonnxruntime 2>/dev/null || true)
+else
+  installed=$(PKG_CONFIG_LIBDIR=$PCDIR pkg-config --modversion libonnxruntime 2>/dev/null || true)
+  installed_arch=$(PKG_CONFIG_LIBDIR=$PCDIR pkg-config --variable=arch libonnxruntime 2>/dev/null || true)
+fi
+if [ -n "$installed" ] && [ "${installed_arch:-$NATIVE_ARCH}" != "$ORT_ARCH" ]; then
+  log "replacing ONNX Runtime $installed for ${installed_arch:-$NATIVE_ARCH} with the $ORT_ARCH build"
+elif [ -n "$installed" ]; then
   # An installed build of the other flavour is replaced (setup switches on KVS_ORT).
   if [ "$ORT_FLAVOR" = cpu ] || [ -f "$PREFIX/lib/libonnxruntime_providers_cuda.so" ]; then exit 0; fi
   log "replacing ONNX Runtime $installed with the GPU build"
@@ -107,10 +137,10 @@ fetch() {
     { log "$1: checksum mismatch, refusing it"; exit 1; }
   echo "$f"
 }
-log "fetching the library (npm onnxruntime-node@$ORT_VERSION)"
+log "fetching the library (npm onnxruntime-node@$ORT_VERSION, linux/$ORT_ARCH)"
 tgz=$(fetch "onnxruntime-node@$ORT_VERSION" "$ORT_SHA512")
-tar -xzf "$tgz" -C "$work" package/bin/napi-v6/linux/x64/
-lib=$(ls "$work"/package/bin/napi-v6/linux/x64/libonnxruntime.so.* | head -n1)
+tar -xzf "$tgz" -C "$work" "package/bin/napi-v6/linux/$ORT_ARCH/"
+lib=$(ls "$work/package/bin/napi-v6/linux/$ORT_ARCH"/libonnxruntime.so.* | head -n1)
 providers=()
 if [ "$ORT_FLAVOR" = gpu ]; then
   log "fetching the CUDA execution provider (npm $GPU_PKG, about 180 MB)"
@@ -138,10 +168,11 @@ ln -sf "$(basename "$lib")" "$PREFIX/lib/libonnxruntime.so"
 for p in "${providers[@]}"; do cp "$p" "$PREFIX/lib/"; done
 cat >"$PCDIR/libonnxruntime.pc" <<PC
 prefix=$PREFIX
+arch=$ORT_ARCH
 Name: libonnxruntime
-Description: ONNX Runtime $ORT_FLAVOR (npm onnxruntime-node $ORT_VERSION library, Debian 13 headers)
+Description: ONNX Runtime $ORT_FLAVOR linux/$ORT_ARCH (npm onnxruntime-node $ORT_VERSION library, Debian 13 headers)
 Version: $ORT_VERSION
 Libs: -L\${prefix}/lib -Wl,-rpath,\${prefix}/lib -lonnxruntime
 Cflags: -I\${prefix}/include
 PC
-log "installed ONNX Runtime $ORT_VERSION ($ORT_FLAVOR) in $PREFIX"
+log "installed ONNX Runtime $ORT_VERSION ($ORT_FLAVOR, linux/$ORT_ARCH) in $PREFIX"

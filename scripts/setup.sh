@@ -52,8 +52,9 @@ fi
 [ "${KVS_SETUP:-}" = build ] && { log "done (build only)"; exit 0; }
 # AWS stand-ins and AWS's JavaScript signer for the tests (versions pinned in the lock file).
 if [ ! -d "$here/tests/standins/node_modules/kinesalite" ] ||
-   [ ! -d "$here/tests/standins/node_modules/playwright-core" ]; then
-  log "installing the AWS stand-ins and the browser driver (npm: kinesalite, dynalite, s3rver, @smithy/signature-v4, playwright-core)"
+   [ ! -d "$here/tests/standins/node_modules/playwright-core" ] ||
+   [ ! -d "$here/tests/standins/node_modules/@aws-cdk/aws-service-spec" ]; then
+  log "installing the AWS stand-ins, the browser driver and the CloudFormation specification (npm: kinesalite, dynalite, s3rver, @smithy/signature-v4, playwright-core, @aws-cdk/aws-service-spec)"
   (cd "$here/tests/standins" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
 fi
 "$here/scripts/fetch-media.sh"

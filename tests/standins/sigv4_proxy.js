@@ -6,11 +6,14 @@
 //   node sigv4_proxy.js --port P --target T --secret S [--throttle 0.2] [--errors 0.1] [--seed N]
 //                       [--check-token-expiry]   (tokens "exp-<ms>" from creds_server.js)
 //                       [--deny Op1,Op2]         (JSON APIs: AccessDeniedException for those operations)
-// Presigned URLs (query-string signing) are checked the same way.
+// Presigned URLs (query-string signing) are checked the same way. With
+// $KVS_ACTIONS_RECORD set, the IAM action of every verified request is recorded
+// there (actions_record.js).
 // GET /__proxy/stats answers {"checked":n,"rejected":n,"throttled":n,"failed":n,"expired":n,"presigned":n}.
 'use strict';
 const http = require('http');
 const { verify } = require('./sigv4_verify');
+const { recordActions } = require('./actions_record');
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, v, i, a) =>
   (v.startsWith('--') ? acc.concat([[v.slice(2), a[i + 1]]]) : acc), []));
@@ -59,6 +62,7 @@ http.createServer((req, res) => {
       fault(res, service, 403, service === 's3' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException', v.why);
       return;
     }
+    recordActions(req, body, service);
     const op = String(req.headers['x-amz-target'] || '').split('.').pop();
     if (denied.has(op)) {
       stats.denied = (stats.denied || 0) + 1;

@@ -10,6 +10,7 @@ const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
 const { verify } = require('../sigv4_verify');
+const { recordActions } = require('../actions_record');
 const { prepare, rebaseM4s, rebaseTs } = require('./media');
 const { Stream } = require('./timeline');
 const mkv = require('./mkv');
@@ -345,6 +346,7 @@ const server = http.createServer((req, res) => {
         : { ok: /^AWS4-HMAC-SHA256 /.test(req.headers.authorization || ''), service: 'kinesisvideo', why: 'missing signature' };
       if (!v.ok) return fail(res, 403, 'InvalidSignatureException', v.why);
       if (v.service !== 'kinesisvideo') return fail(res, 403, 'InvalidSignatureException', `credential scope names service ${v.service}, not kinesisvideo`);
+      recordActions(req, body, v.service); // $KVS_ACTIONS_RECORD: the IAM action of this call
       let b;
       try { b = JSON.parse(body.toString() || '{}'); } catch { return ERR.invalid(res, 'The request body is not valid JSON.'); }
       const s = streamOf(b, res);
