@@ -15,26 +15,26 @@ static void report_convert_time(void)
     if (ns > 0) metric_observe(M_STAGE_SECONDS, "stage=\"convert\"", (double)ns / 1e9);
 }
 
-static bool id_recent(const cam_detector *d, const char *id)
+static bool id_recent(const camera *c, const char *id)
 {
-    for (int i = 0; i < d->nrecent_ids; i++)
-        if (strcmp(d->recent_ids[i], id) == 0) return true;
+    for (int i = 0; i < c->nrecent_ids; i++)
+        if (strcmp(c->recent_ids[i], id) == 0) return true;
     return false;
 }
 
 /* A replay re-raises an event with the id it had (event_id.c); a source
  * without a producer timeline gets a UUIDv7. */
-static void assign_id(cam_detector *d, event *e)
+static void assign_id(camera *c, event *e)
 {
-    enum { RING = sizeof d->recent_ids / sizeof d->recent_ids[0] };
+    enum { RING = sizeof c->recent_ids / sizeof c->recent_ids[0] };
     for (int ord = 0; ord <= RING; ord++) {
         if (!event_id_derive(e, ord, e->event_id)) break;
-        if (id_recent(d, e->event_id)) continue;
-        if (d->nrecent_ids == RING) {
-            memmove(d->recent_ids, d->recent_ids + 1, (RING - 1) * sizeof d->recent_ids[0]);
-            d->nrecent_ids--;
+        if (id_recent(c, e->event_id)) continue;
+        if (c->nrecent_ids == RING) {
+            memmove(c->recent_ids, c->recent_ids + 1, (RING - 1) * sizeof c->recent_ids[0]);
+            c->nrecent_ids--;
         }
-        memcpy(d->recent_ids[d->nrecent_ids++], e->event_id, sizeof d->recent_ids[0]);
+        memcpy(c->recent_ids[c->nrecent_ids++], e->event_id, sizeof c->recent_ids[0]);
         return;
     }
     uuid_v7(e->event_id);
@@ -80,7 +80,7 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
         for (int k = 0; k < 4; k++)
             e->plate_box[k] = det->plate.box[k];
     }
-    assign_id(d, e);
+    assign_id(c, e);
     return e;
 }
 

@@ -34,10 +34,6 @@ typedef struct {
     tracker trk;
     track_book book;  /* what each tracked object raises */
     char labels[256]; /* detector="..." for metrics */
-    /* The latest derived event ids: two events alike in every part of the
-     * derivation (same frame, cell, label, kind) get different ordinals. */
-    char recent_ids[32][UUID_TEXT_LEN + 1];
-    int nrecent_ids;
 } cam_detector;
 
 /* The config readers of the registries above config/ (sources, publishers):
@@ -122,6 +118,12 @@ typedef struct camera {
      * camera's events out; 0 outside cluster mode (no limit). */
     atomic_llong lease_until_ns;
     clip_ring *clips; /* NULL without `clip:` */
+    /* The latest derived event ids, of all its detectors (two of one type
+     * and model derive alike): two events alike in every part of the
+     * derivation (same frame, cell, label, kind) get different ordinals.
+     * Analysis threads only, one frame of a camera at a time. */
+    char recent_ids[256][UUID_TEXT_LEN + 1];
+    int nrecent_ids;
 } camera;
 
 /* camera.c: the reader thread and the camera's lifetime. */

@@ -125,11 +125,24 @@ static json_t *clip_update(ddb_state *s, const event *e)
     json_t *ev = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
     json_t *clip = json_object_get(ev, "clip");
-    json_t *body = !clip
-                       ? NULL
-                       : json_pack("{s:s,s:{s:{s:s}},s:s,s:{s:o}}", "TableName", s->table, "Key",
-                                   "event_id", "S", e->event_id, "UpdateExpression",
-                                   "SET clip = :c", "ExpressionAttributeValues", ":c", attr(clip));
+    /* Only an item that exists (an event a cool-down or a route kept from this
+     * table must not appear as a stub), and a clip "ready" is never replaced by
+     * a lesser one (the old and the new owner of a camera both deliver theirs
+     * after a takeover). A failed condition counts as done (publish_one). */
+    json_t *body = NULL;
+    if (clip && strcmp(e->clip.status, "ready") == 0)
+        body =
+            json_pack("{s:s,s:{s:{s:s}},s:s,s:s,s:{s:o}}", "TableName", s->table, "Key", "event_id",
+                      "S", e->event_id, "UpdateExpression", "SET clip = :c", "ConditionExpression",
+                      "attribute_exists(event_id)", "ExpressionAttributeValues", ":c", attr(clip));
+    else if (clip)
+        body = json_pack(
+            "{s:s,s:{s:{s:s}},s:s,s:s,s:{s:s},s:{s:o,s:{s:s}}}", "TableName", s->table, "Key",
+            "event_id", "S", e->event_id, "UpdateExpression", "SET clip = :c",
+            "ConditionExpression",
+            "attribute_exists(event_id) AND (attribute_not_exists(clip.#st) OR clip.#st <> :ready)",
+            "ExpressionAttributeNames", "#st", "status", "ExpressionAttributeValues", ":c",
+            attr(clip), ":ready", "S", "ready");
     json_decref(ev);
     return body;
 }

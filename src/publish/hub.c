@@ -260,8 +260,7 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
         if (rc == KERR_OK) return true;
         if (rc == KERR_UNSUPPORTED && e->clip_mp4.len) { /* over the spool: the clip is lost */
             log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
-                   "the clip (%zu bytes) is larger than spool.max_bytes: not kept",
-                   e->clip_mp4.len);
+                   "the clip (%zu bytes) is not kept: %s", e->clip_mp4.len, err.msg);
             free(e->clip_mp4.data);
             e->clip_mp4 = (event_image){0};
             snprintf(e->clip.status, sizeof e->clip.status, "lost");

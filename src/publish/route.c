@@ -11,7 +11,7 @@
 static const char *const k_lists[] = {"labels", "detectors", "event_types", "cameras", NULL};
 static const char *const k_when_keys[] = {"labels",  "detectors",      "event_types",
                                           "cameras", "min_confidence", NULL};
-static const char *const k_event_types[] = {"object", "update", "track_end", NULL};
+static const char *const k_event_types[] = {"object", "update", "track_end", "clip_ready", NULL};
 
 bool route_is_key(const char *key)
 {
@@ -45,7 +45,8 @@ static void read_list(cfg_diags *d, const ynode *when, const char *key, const ch
             return;
         }
         if (strcmp(key, "event_types") == 0 && !one_of(it->value, k_event_types)) {
-            cfg_diag_add(d, it, p, "unknown event type \"%s\" (object, update, track_end)",
+            cfg_diag_add(d, it, p,
+                         "unknown event type \"%s\" (object, update, track_end, clip_ready)",
                          it->value);
             return;
         }
@@ -103,7 +104,14 @@ const char *route_reject(const cfg_pub *s, const event *e)
 {
     if (!listed(s, "@when.labels", e->label ? e->label : "")) return "label";
     if (!listed(s, "@when.detectors", e->detector ? e->detector : "")) return "detector";
-    if (!listed(s, "@when.event_types", e->kind[0] ? e->kind : "object")) return "event_type";
+    const char *kind = e->kind[0] ? e->kind : "object";
+    /* a clip_ready record goes where its object event goes (only those have
+     * clips), or where it is asked for by name: an S3 publisher taking
+     * objects only must still get the clip.mp4 */
+    bool clip = strcmp(kind, "clip_ready") == 0;
+    if (!listed(s, "@when.event_types", kind) &&
+        !(clip && listed(s, "@when.event_types", "object")))
+        return "event_type";
     if (!listed(s, "@when.cameras", e->camera_name ? e->camera_name : "")) return "camera";
     const char *min = cfg_pub_get(s, "@when.min_confidence");
     if (min && e->confidence < strtod(min, NULL)) return "confidence";

@@ -236,7 +236,12 @@ static char *publish_body(sns_state *s, const event *e, const char *msg)
     }
     if (s->fifo) {
         form_add(&f, "MessageGroupId", e->camera_name);
-        form_add(&f, "MessageDeduplicationId", e->event_id);
+        /* a clip_ready repeats its event's id: within SNS's 5-minute window the
+         * same deduplication id would drop it as a copy of the event */
+        char dedup[UUID_TEXT_LEN + 8];
+        snprintf(dedup, sizeof dedup, "%s%s", e->event_id,
+                 strcmp(e->kind, "clip_ready") == 0 ? "-clip" : "");
+        form_add(&f, "MessageDeduplicationId", dedup);
     }
     if (f.oom) free(f.p);
     return f.oom ? NULL : f.p;

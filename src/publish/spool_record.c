@@ -3,7 +3,8 @@
  * publisher needs after a restart, without the config that produced it.
  *
  * v4: [4][json][n publishers]{[name][n keys]{[key][value]}}[snapshot][n crops]{[crop]}[clip]
- * (clip: the MP4 of a clip_ready record, empty otherwise; v3 had no [clip])
+ * (clip: the MP4 of a clip_ready record; a record without one is written as
+ * v3, which has no [clip], so a build rolled back to v3 still reads it)
  * The settings are the publishers' own text (settings.c): this format never
  * changes for a new publisher. v1 and v2 (fixed fields of the four publishers
  * of the time) are still read, through the publishers' own readers. */
@@ -73,7 +74,9 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
         free(json);
         return NULL;
     }
-    w_u32(&b, RECORD_VERSION);
+    /* v3 unless a clip rides along: a build rolled back to v3 reads every
+     * other record (it skips, and acknowledges, a version it does not know) */
+    w_u32(&b, e->clip_mp4.len ? RECORD_VERSION : 3);
     w_str(&b, json);
     free(json);
     w_u32(&b, (uint32_t)p->n);
@@ -87,7 +90,7 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
     w_u32(&b, (uint32_t)e->ncrops);
     for (int i = 0; i < e->ncrops; i++)
         w_blob(&b, &e->crops[i]);
-    w_blob(&b, &e->clip_mp4);
+    if (e->clip_mp4.len) w_blob(&b, &e->clip_mp4);
     if (b.oom) {
         free(b.p);
         return NULL;

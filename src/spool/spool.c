@@ -563,7 +563,11 @@ static kerr_code make_room(spool *s, int64_t need, const struct timespec *dl, ke
 kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
                        kerr *err)
 {
-    if (len > MAX_RECORD) return kerr_set(err, KERR_INVALID, "spool record of %zu bytes", len);
+    /* UNSUPPORTED, like a record over max_bytes: waiting never helps, and the
+     * hub then drops the clip or the images instead of retrying for ever */
+    if (len > MAX_RECORD)
+        return kerr_set(err, KERR_UNSUPPORTED,
+                        "a spool record of %zu bytes is over the %d-byte limit", len, MAX_RECORD);
     int64_t need = HDR + (int64_t)len;
     if (need > s->o.max_bytes) /* waiting could never make room */
         return kerr_set(err, KERR_UNSUPPORTED,

@@ -361,6 +361,20 @@ static void clip_survives_the_spool_record(void **state)
     char key[512];
     event_clip_key(back, "p/", key, sizeof key);
     assert_string_equal(key, "p/cam/2025/12/06/0190-owner/clip.mp4");
+    assert_int_equal(((unsigned char *)rec)[0], 4); /* v4: the clip rides along */
+    free(rec);
+    event_free(back);
+    /* Without a clip the record stays v3, which a rolled-back build reads. */
+    free(e->clip_mp4.data);
+    e->clip_mp4 = (event_image){0};
+    cfg_publishers_free(&p);
+    rec = spool_record_pack(e, &p, &len);
+    assert_non_null(rec);
+    assert_int_equal(((unsigned char *)rec)[0], 3);
+    back = spool_record_unpack(rec, len, &p, &err);
+    assert_non_null(back);
+    assert_string_equal(back->clip.status, "cut");
+    assert_int_equal(back->clip_mp4.len, 0);
     free(rec);
     event_free(back);
     event_free(e);

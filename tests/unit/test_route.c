@@ -82,6 +82,10 @@ static void section_form_is_the_flat_keys_plus_routing(void **state)
     assert_string_equal(route_reject(ddb, low), "confidence");
     assert_string_equal(route_reject(ddb, person), "label");
     assert_string_equal(route_reject(ddb, other), "camera");
+    /* an object's clip_ready goes where the object went (its clip.mp4 and
+     * the item's clip status), though event_types names only object */
+    snprintf(fire->kind, sizeof fire->kind, "clip_ready");
+    assert_null(route_reject(ddb, fire));
     snprintf(fire->kind, sizeof fire->kind, "update");
     assert_string_equal(route_reject(ddb, fire), "event_type");
     assert_null(route_reject(cfg_publishers_find(p, "kinesis"), person)); /* no `when`: all */
