@@ -70,11 +70,14 @@ LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   ctest --test-dir build-asan --output-on-failure -j"$test_jobs" -E '^it_container'
 
+step "fuzz targets build"
+scripts/fuzz.sh --build-only "${KVS_FUZZ_SECONDS:-20}"
+
 step "valgrind and fuzzing, side by side"
 # Neither times anything, and each keeps one CPU busy (valgrind runs a
 # program's threads one at a time; the fuzz targets run one after another):
 # the fuzzer runs in the background, its output shown when it ends.
-(t0=$SECONDS; rc=0; scripts/fuzz.sh "${KVS_FUZZ_SECONDS:-20}" || rc=$?
+(t0=$SECONDS; rc=0; scripts/fuzz.sh --no-build "${KVS_FUZZ_SECONDS:-20}" || rc=$?
  echo $((SECONDS - t0)) >build/fuzz.secs; exit $rc) >build/fuzz.log 2>&1 &
 fuzz_pid=$!
 vg_t0=$SECONDS
