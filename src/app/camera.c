@@ -53,6 +53,7 @@ typedef struct {
      * (decode_policy.c), kept in case a frame in it turns out wanted. */
     packet_queue gop_backlog;
     int64_t discard_pts; /* a picture decoded again only as a reference */
+    int64_t meta_pkt_ms; /* the media time (ms) of the packet whose meta is at hand, -1: none */
 } reader_ctx;
 
 /* A decoder for the stream, made for key frames only while the decode policy
@@ -99,7 +100,17 @@ static int64_t behind_limit_ms(const reader_ctx *r)
     return r->samp.interval_ms > 1000 ? r->samp.interval_ms : 1000;
 }
 
-/* Pulls decoded frames out of the decoder; false when the camera must stop. */
+/* The producer time of a decoded picture: its packet's meta moved by how far
+ * the picture lies before that packet (a decoder with B-frames, or one given
+ * a GOP's backlog again, returns earlier pictures after later packets), so a
+ * frame has one producer time however it was decoded (event ids derive from
+ * it). KVS producer time runs with media time within a session. */
+static int64_t frame_producer_ms(const reader_ctx *r, int64_t frame_ms, const packet_meta *meta)
+{
+    if (meta->producer_ts_ms < 0 || frame_ms < 0 || r->meta_pkt_ms < 0) return meta->producer_ts_ms;
+    return meta->producer_ts_ms + (frame_ms - r->meta_pkt_ms);
+}
+
 static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta *meta)
 {
     for (;;) {
@@ -122,6 +133,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
         atomic_fetch_add(&c->decoded, 1);
         metric_add(M_FRAMES_DECODED, c->cam_label, 1);
         int64_t ms = decoder_frame_ms(r->dec, r->frame), lag = 0;
+        int64_t producer_ms = frame_producer_ms(r, ms, meta);
         if (ms >= 0) {
             ms += r->loop_offset_ms;
             r->last_ms = ms;
@@ -139,10 +151,9 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             av_frame_unref(r->frame);
             continue;
         }
-        if (r->cu.on && meta->producer_ts_ms > 0) {
+        if (r->cu.on && producer_ms > 0) {
             int64_t behind_ms;
-            catch_up_state st =
-                catch_up_frame(&r->cu, meta->producer_ts_ms, clock_wall_ms(), &behind_ms);
+            catch_up_state st = catch_up_frame(&r->cu, producer_ms, clock_wall_ms(), &behind_ms);
             if (st == CATCH_UP_LIVE || st == CATCH_UP_STILL) {
                 sched_cam_set_drop_stale(c->slot, true);
                 CAM_LOG(c, st == CATCH_UP_LIVE ? LOG_INFO : LOG_WARN,
@@ -175,7 +186,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             continue;
         }
         f->pts_ms = ms;
-        f->producer_ts_ms = meta->producer_ts_ms;
+        f->producer_ts_ms = producer_ms;
         f->server_ts_ms = meta->server_ts_ms;
         snprintf(f->fragment_number, sizeof f->fragment_number, "%s", meta->fragment_number);
         f->fragment_start_ms = meta->fragment_number[0] ? meta->fragment_start_ms : -1;
@@ -316,6 +327,7 @@ static bool fit_decoder(camera *c, reader_ctx *r, const source_info *info, const
 static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
 {
     AVPacket *pkt = av_packet_alloc();
+    packet_meta last_meta = {.producer_ts_ms = -1, .server_ts_ms = -1, .fragment_start_ms = -1};
     read_outcome out = READ_RECONNECT;
     while (pkt) {
         if (atomic_load(&c->stop)) {
@@ -323,7 +335,7 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             break;
         }
         kerr err = {0};
-        packet_meta meta;
+        packet_meta meta = last_meta; /* what a source that writes none at the end leaves */
         kerr_code rc = c->src->read(c->src_state, pkt, &meta, &err);
         if (rc == KERR_EOF) {
             if (atomic_load(&c->stop)) {
@@ -356,6 +368,11 @@ static read_outcome read_loop(camera *c, reader_ctx *r, const source_info *info)
             out = c->network ? READ_RECONNECT : READ_END;
             break;
         }
+        last_meta = meta;
+        last_meta.new_stream = false;
+        r->meta_pkt_ms = pkt->pts == AV_NOPTS_VALUE
+                             ? -1
+                             : av_rescale_q(pkt->pts, info->time_base, (AVRational){1, 1000});
         /* until a frame is analysed, resume where reading began */
         camera_advance_checkpoint(c, meta.fragment_number, meta.fragment_start_ms, true);
         if (meta.new_stream && !reopen_decoder(c, r, info, &meta)) {
@@ -431,6 +448,7 @@ static void *reader_main(void *p)
     r.frame = av_frame_alloc();
     r.last_key = av_packet_alloc();
     r.discard_pts = AV_NOPTS_VALUE;
+    r.meta_pkt_ms = -1;
     packet_queue_init(&r.gop_backlog, 16u << 20); /* a GOP at 64 Mbit/s, 2 s */
     cam_state final = CAM_ENDED;
     while (!atomic_load(&c->stop) && r.frame && r.last_key) {
