@@ -69,6 +69,9 @@ enum {
     /* Every frame is analysed: none is dropped as stale, the reader waits
      * for inference instead (a file read as fast as it can be). */
     SOURCE_BATCH = 1 << 1,
+    /* It reads a KVS stream, which archives what it reads: its events may
+     * name their clip there (clip.from kvs) instead of keeping a copy. */
+    SOURCE_KVS_ARCHIVE = 1 << 2,
 };
 
 typedef struct source_ops {
