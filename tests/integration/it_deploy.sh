@@ -205,7 +205,7 @@ code = ""
 for root, _, files in os.walk(sys.argv[2]):
     for f in files:
         if f.endswith(".c"): code += open(os.path.join(root, f)).read()
-need = {"kinesisvideo:" + p[1].upper() + p[2:] for p in re.findall(r'"(?:%s)?(/(?:describeStream|getDataEndpoint|getHLSStreamingSessionURL|getMedia))"', code)}
+need = {"kinesisvideo:" + p[1].upper() + p[2:] for p in re.findall(r'"(?:%s)?(/(?:describeStream|getDataEndpoint|getHLSStreamingSessionURL|getMedia|getClip))"', code)}
 need |= {"kinesis:" + a for a in re.findall(r'"(PutRecords?)"', code)}
 need |= {"dynamodb:" + a for a in re.findall(r'"(PutItem|GetItem|UpdateItem|DeleteItem|Scan|CreateTable|DescribeTable)"', code)}
 if '"PUT"' in open(os.path.join(sys.argv[2], "publish/s3.c")).read(): need.add("s3:PutObject")
