@@ -4,14 +4,15 @@
 # that range from the archive: clip.mp4 through GetClip on the emulator (the
 # requested range: every fragment starting in it, from 0, at the footage's
 # frame rate), clip-hls an ON_DEMAND HLS session whose playlist lists those
-# fragments and ends. A non-KVS camera with from: kvs is a config error
+# fragments and ends; the page's <video> plays it (clip_browser.js). A non-KVS camera with from: kvs is a config error
 # naming it.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 need_standins
 export AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator-secret
 unset AWS_SESSION_TOKEN AWS_PROFILE
-EPORT=$(free_port); METRICS_PORT=$(free_port)
+EPORT=$(free_port); METRICS_PORT=$(free_port); TOKEN=kvs-clip-token-$$
+AUTH=(-H "Authorization: Bearer $TOKEN")
 cat >"$WORK/bad.yaml" <<YAML
 aws_region: us-east-1
 cameras:
@@ -30,6 +31,7 @@ wait_ready emulator
 cat >"$WORK/c.yaml" <<YAML
 aws_region: us-east-1
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+ui: {token: "$TOKEN"}
 spool: {dir: "$WORK/spool"}
 aws: {endpoints: {kinesisvideo: "http://127.0.0.1:$EPORT"}}
 cameras:
@@ -66,11 +68,13 @@ find "$WORK/out" -name clip.mp4 | grep -q . && fail "from: kvs stored a clip.mp4
 past_end() { $PY -c "import sys,time; sys.exit(0 if time.time() > $E + 2 else 1)"; }
 wait_for 20 past_end
 API="http://127.0.0.1:$METRICS_PORT/api/v1/events/$ID"
-curl -sf -o "$WORK/clip.mp4" "$API/clip.mp4" || fail "clip.mp4 of a KVS clip: $(curl -s "$API/clip.mp4" | head -c 300)"
+curl -sf "${AUTH[@]}" -o "$WORK/clip.mp4" "$API/clip.mp4" ||
+  fail "clip.mp4 of a KVS clip: $(curl -s "${AUTH[@]}" "$API/clip.mp4" | head -c 300)"
 curl -sf -o "$WORK/frags.json" "http://127.0.0.1:$EPORT/_emulator/fragments?stream=s1" || fail "emulator fragments"
 ffprobe -v error -count_frames -show_entries format=start_time,duration:stream=nb_read_frames,avg_frame_rate \
   -of json "$WORK/clip.mp4" >"$WORK/probe.json" || fail "ffprobe cannot read the clip"
-curl -sf "$API/clip-hls" >"$WORK/hls.json" || fail "clip-hls: $(curl -s "$API/clip-hls" | head -c 300)"
+curl -sf "${AUTH[@]}" "$API/clip-hls" >"$WORK/hls.json" ||
+  fail "clip-hls: $(curl -s "${AUTH[@]}" "$API/clip-hls" | head -c 300)"
 MASTER=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$WORK/hls.json")
 curl -sf "$MASTER" >"$WORK/master.m3u8" || fail "the HLS link does not answer: $MASTER"
 MEDIA="${MASTER%/*}/$(grep -v '^#' "$WORK/master.m3u8" | head -1)"
@@ -96,5 +100,9 @@ segs = [l for l in m3u8.splitlines() if l.startswith("getMP4MediaFragment")]
 nums = [l.split("FragmentNumber=")[1].split("&")[0] for l in segs]
 assert nums == [f["number"] for f in inside], (nums, [f["number"] for f in inside])
 PYEOF
+# The page's <video> plays it as it plays a stored clip.
+DUR=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["format"]["duration"])' "$WORK/probe.json")
+node "$KVS_SOURCE_DIR/tests/integration/clip_browser.js" "http://127.0.0.1:$METRICS_PORT" "$TOKEN" cam "$ID" "$DUR" ||
+  fail "the archived clip does not play on the operator page"
 kill -TERM "$KVS_PID"; wait "$KVS_PID" || fail "kvs-infer exited $?: $(tail -3 "$WORK/err")"
 echo PASS

@@ -5,10 +5,12 @@
 //        [--work DIR] [--fragment-ms 1000] [--fps 10] [--history-s 30] [--region us-east-1]
 //        [--getmedia-max-s 2400] [--seconds N]
 'use strict';
+const fs = require('fs');
 const http = require('http');
 const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
+const { execFileSync } = require('child_process');
 const { verify } = require('../sigv4_verify');
 const { prepare, rebaseM4s, rebaseTs } = require('./media');
 const { Stream } = require('./timeline');
@@ -291,9 +293,25 @@ async function getMedia(s, b, res) {
 
 // GetClip: the fragments of the range (those starting in it, as HLS lists
 // them) as one MP4: the init segment and the fragments rebased to their
-// place in the clip (it starts at 0, as a player expects). AWS caps a clip
+// place in the clip (it starts at 0, as a player expects), remuxed. AWS caps a clip
 // at 200 fragments and 100 MB and refuses one whose codec changes (the
 // resolution fault) inside the range.
+// The fragments as one progressive MP4 (index first, remuxed, no
+// re-encoding): what a <video> plays with its whole duration known, as it
+// does AWS's clips.
+function progressive(fmp4) {
+  const tmp = path.join(opts.work, `getclip-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  try {
+    fs.writeFileSync(`${tmp}.in.mp4`, fmp4);
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', `${tmp}.in.mp4`, '-c', 'copy',
+      '-movflags', '+faststart', `${tmp}.mp4`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return fs.readFileSync(`${tmp}.mp4`);
+  } finally {
+    fs.rmSync(`${tmp}.in.mp4`, { force: true });
+    fs.rmSync(`${tmp}.mp4`, { force: true });
+  }
+}
+
 function getClip(s, b, res) {
   const cs = b.ClipFragmentSelector || {};
   const sel = cs.FragmentSelectorType;
@@ -314,7 +332,7 @@ function getClip(s, b, res) {
   const body = (f) => { const m = rebaseM4s(r.frags[f.clip].m4s, r.timescale, ts(f) - ts(frags[0]), f.index); return m.subarray(m.indexOf('moof', 0, 'latin1') - 4); };
   const parts = [r.init, ...frags.map(body)];
   frags.forEach((f) => served(s, f));
-  return sendMedia(s, res, 'video/mp4', Buffer.concat(parts));
+  return sendMedia(s, res, 'video/mp4', progressive(Buffer.concat(parts)));
 }
 
 const SIGNED = { '/describeStream': describeStream, '/getDataEndpoint': getDataEndpoint,
