@@ -13,6 +13,12 @@
 
 static const atomic_bool k_never_stop = false;
 
+static void close_client(kvs_client *k)
+{
+    kvs_client_close(k);
+    aws_http_cancel_when(NULL, NULL); /* env was on the caller's stack */
+}
+
 /* A client for stream in region, as a camera reading it would have. */
 static kerr_code open_client(kvs_client *k, const config *g, const kvs_clip_ref *ref,
                              source_env *env, kerr *err)
@@ -22,14 +28,8 @@ static kerr_code open_client(kvs_client *k, const config *g, const kvs_clip_ref 
                       .region = ref->region && *ref->region ? (char *)ref->region : NULL};
     *env = (source_env){.global = g, .camera = "api", .stop = &k_never_stop};
     kerr_code rc = kvs_client_open(k, &cam, env, err);
-    if (rc != KERR_OK) kvs_client_close(k);
+    if (rc != KERR_OK) close_client(k);
     return rc;
-}
-
-static void close_client(kvs_client *k)
-{
-    kvs_client_close(k);
-    aws_http_cancel_when(NULL, NULL); /* env was on the caller's stack */
 }
 
 /* The API's status for an AWS error: a range that is gone is not found. */
