@@ -66,7 +66,7 @@ note "event $ID: s1 from $S to $E"
 find "$WORK/out" -name clip.mp4 | grep -q . && fail "from: kvs stored a clip.mp4"
 # The range's last fragment is archived once the post-roll has been produced.
 past_end() { $PY -c "import sys,time; sys.exit(0 if time.time() > $E + 2 else 1)"; }
-wait_for 20 past_end
+wait_for 20 past_end || fail "the post-roll of the range never ended"
 API="http://127.0.0.1:$METRICS_PORT/api/v1/events/$ID"
 curl -sf "${AUTH[@]}" -o "$WORK/clip.mp4" "$API/clip.mp4" ||
   fail "clip.mp4 of a KVS clip: $(curl -s "${AUTH[@]}" "$API/clip.mp4" | head -c 300)"
