@@ -124,6 +124,7 @@ static void emit(camera *c, cam_detector *d, track_event *te)
     atomic_fetch_add(&c->events, 1);
     atomic_store(&c->last_event_ms, e->detected_at_ms);
     bool clip = clip_attach(c->clips, e); /* names its clip; the event does not wait for it */
+    clip_attach_kvs(c->cfg, c->global ? c->global->aws_region : NULL, e); /* clip.from kvs */
     publish_hub_submit(c->hub, e);
     if (clip) clip_submitted(c->clips);
 }

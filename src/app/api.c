@@ -8,7 +8,9 @@
  *                                      (src/ui/index.c) and events.jsonl
  *   /api/v1/events/{id}                one event
  *   /api/v1/events/{id}/snapshot.jpg | crop-N.jpg   its images
- *   /api/v1/events/{id}/clip.mp4       its clip (once written)
+ *   /api/v1/events/{id}/clip.mp4       its clip (once written; clip.from kvs:
+ *                                      through KVS GetClip, api_clip.c)
+ *   /api/v1/events/{id}/clip-hls       clip.from kvs: {url} of an ON_DEMAND HLS session
  *   /api/v1/config                     the running config, secrets redacted
  *   /api/v1/publishers                 each publisher's health (api_publishers.c)
  * Camera state is read under the camera list's lock (no camera is freed
@@ -352,8 +354,15 @@ static bool one_event(const config *cfg, const char *rest, http_response *rs)
         kerr err = {0};
         int fd = -1;
         size_t len = 0;
-        bool clip = strcmp(img, "clip.mp4") == 0;
-        if (!clip && (wl < 5 || wl - 4 >= sizeof which || strcmp(img + wl - 4, ".jpg") != 0)) {
+        bool clip = strcmp(img, "clip.mp4") == 0, hls = strcmp(img, "clip-hls") == 0;
+        char *ev = clip || hls ? ui_event_find(ix, (const char *const *)dirs, n, id, NULL) : NULL;
+        if (ev && api_kvs_clip(cfg, ev, hls, rs)) { /* an archived clip, fetched from KVS */
+            done = true;
+        } else if (hls) {
+            done = error_reply(rs, 404,
+                               ev ? "its clip is not in KVS (clip.from kvs)" : "no such event");
+        } else if (!clip &&
+                   (wl < 5 || wl - 4 >= sizeof which || strcmp(img + wl - 4, ".jpg") != 0)) {
             done = error_reply(rs, 404, "no such file: snapshot.jpg, crop-N.jpg or clip.mp4");
         } else {
             snprintf(which, sizeof which, "%.*s", (int)(wl - 4), img);
@@ -369,6 +378,7 @@ static bool one_event(const config *cfg, const char *rest, http_response *rs)
             } else
                 done = error_reply(rs, rc == KERR_NOT_FOUND ? 404 : 403, err.msg);
         }
+        free(ev);
     }
     free(ix);
     free_dirs(dirs, n);

@@ -42,10 +42,10 @@ extern const cfg_readers app_cfg_readers;
 
 /* The files of app/ call downward only (tests/arch/layers.py checks it):
  *   app.c      -> api.c, camera.c, validate.c and everything below
- *   api.c      -> api_publishers.c, camera_list.c, config_keeper.c, view.c, camera_status.c
- *   camera.c   -> analyse.c -> camera_status.c, view.c
- * A camera is given what it needs when it starts (camera_deps) and the API
- * what it reads (api_deps): neither calls back into app.c. */
+ *   api.c      -> api_publishers.c, api_clip.c, camera_list.c, config_keeper.c, view.c,
+ * camera_status.c camera.c   -> analyse.c -> camera_status.c, view.c A camera is given what it
+ * needs when it starts (camera_deps) and the API what it reads (api_deps): neither calls back into
+ * app.c. */
 
 /* What the operator page shows of a camera (view.c): its latest analysed
  * frame, scaled down, and that frame's boxes. Kept only while somebody
@@ -236,6 +236,10 @@ void api_stop(api_deps *d);
 bool api_route(void *deps, const http_request *rq, http_response *rs);
 /* /api/v1/publishers (api_publishers.c); h may be NULL (none listed). */
 bool api_publishers(publish_hub *h, http_response *rs);
+/* /api/v1/events/{id}/clip.mp4 (GetClip) and /clip-hls ({url, expires_s}: an
+ * ON_DEMAND HLS session) of an event whose clip is in the KVS archive
+ * (api_clip.c); false when it is not (clip.from kvs unset): nothing sent. */
+bool api_kvs_clip(const config *cfg, const char *event_json, bool hls, http_response *rs);
 
 /* validate.c */
 /* Loads and fully checks a config (structure, detectors, models); prints each

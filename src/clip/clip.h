@@ -58,6 +58,11 @@ void clip_ring_analysing(clip_ring *r, int64_t pts_ms);
  * record waits for that). */
 bool clip_attach(clip_ring *r, event *e);
 void clip_submitted(clip_ring *r);
+/* kvs_ref.c, worker thread: clip.from kvs names the event's clip in the
+ * camera's stream (status "archived", e->clip.kvs_*) and keeps nothing.
+ * region: the config's aws_region, for a camera without its own. True when e
+ * got one (object events with a producer timestamp). */
+bool clip_attach_kvs(const cfg_camera *cam, const char *region, event *e);
 /* After the reader and the analysis stopped: cuts what waits, delivers the
  * queued clips (to the spool) and stops the clip thread. */
 void clip_ring_close(clip_ring *r);

@@ -113,7 +113,7 @@ static void *writer_main(void *p)
 
 clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
 {
-    if (!cam->clip.on) return NULL;
+    if (!cam->clip.on || cam->clip.from_kvs) return NULL; /* kvs: kvs_ref.c, no ring */
     clip_ring *r = calloc(1, sizeof *r);
     if (!r) {
         kerr_set(err, KERR_NOMEM, "out of memory");

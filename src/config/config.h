@@ -136,10 +136,12 @@ cfg_pub *cfg_publishers_add(cfg_publishers *ps, const char *publisher);
 bool cfg_publishers_copy(cfg_publishers *dst, const cfg_publishers *src);
 void cfg_publishers_free(cfg_publishers *ps);
 
-/* clip: {pre_seconds, post_seconds, max_bytes}: the video around each event
- * (src/clip/clip.h). */
+/* clip: {pre_seconds, post_seconds, max_bytes, from}: the video around each
+ * event (src/clip/clip.h). from: kvs keeps no video: the event names the range
+ * of the camera's KVS stream (src/clip/kvs_ref.c). */
 typedef struct {
     bool on;
+    bool from_kvs;
     double pre_seconds, post_seconds;
     int64_t max_bytes; /* the camera's ring and queued clips */
 } cfg_clip;
@@ -151,6 +153,7 @@ typedef struct {
     const struct source_ops *source;
     void *source_conf;
     void (*source_conf_free)(void *conf);
+    bool kvs_archive; /* the source reads a KVS stream (set by it): clip.from kvs is possible */
     int reconnect_max_s;
     double fps_limit; /* 0: no limit */
     int skip_frames;

@@ -311,16 +311,29 @@ static void load_plugins_and_models(cfg_diags *d, config *cfg, const ynode *root
     if (env && *env && stat(env, &st) == 0 && S_ISDIR(st.st_mode)) cfg->models_dir = kstrdup(env);
 }
 
-/* clip: {pre_seconds, post_seconds, max_bytes} */
-static void load_clip(cfg_diags *d, const ynode *n, const char *path, cfg_clip *c)
+/* clip: {pre_seconds, post_seconds, max_bytes, from: packets | kvs}. cam:
+ * the camera, its source already read (only a KVS stream has an archive). */
+static void load_clip(cfg_diags *d, const ynode *n, const char *path, cfg_camera *cam)
 {
+    cfg_clip *c = &cam->clip;
     if (!cfg_expect_map(d, n, path)) return;
     cfg_check_keys(d, n, path,
-                   (const char *const[]){"pre_seconds", "post_seconds", "max_bytes", NULL});
+                   (const char *const[]){"pre_seconds", "post_seconds", "max_bytes", "from", NULL});
     *c = (cfg_clip){.on = true, .pre_seconds = 5, .post_seconds = 5, .max_bytes = 32LL << 20};
     cfg_read_double(d, n, "pre_seconds", path, 0, 60, &c->pre_seconds);
     cfg_read_double(d, n, "post_seconds", path, 0, 60, &c->post_seconds);
     cfg_read_int(d, n, "max_bytes", path, 1LL << 20, 1LL << 30, &c->max_bytes);
+    char *from = NULL;
+    if (!cfg_read_str(d, n, "from", path, &from)) return;
+    c->from_kvs = strcmp(from, "kvs") == 0;
+    if (!c->from_kvs && strcmp(from, "packets") != 0)
+        cfg_diag_add(d, ynode_get(n, "from"), path, "from \"%s\" is not packets or kvs", from);
+    if (c->from_kvs && !cam->kvs_archive)
+        cfg_diag_add(d, ynode_get(n, "from"), path,
+                     "camera %s: clip.from kvs needs a KVS source (mode hls or getmedia, with a "
+                     "stream_name): no archive to play otherwise",
+                     cam->name ? cam->name : "?");
+    free(from);
 }
 
 static void load_camera(const cfg_readers *r, cfg_diags *d, config *cfg, const ynode *cam,
@@ -356,7 +369,7 @@ static void load_camera(const cfg_readers *r, cfg_diags *d, config *cfg, const y
     }
     char p[512];
     snprintf(p, sizeof p, "%s.clip", path);
-    if (ynode_get(cam, "clip")) load_clip(d, ynode_get(cam, "clip"), p, &c->clip);
+    if (ynode_get(cam, "clip")) load_clip(d, ynode_get(cam, "clip"), p, c);
     const ynode *rn = ynode_get(cam, "roi");
     snprintf(p, sizeof p, "%s.roi", path);
     if (rn) load_rois(d, rn, p, c);

@@ -21,12 +21,16 @@ typedef struct {
 typedef struct {
     bool on;
     int64_t start_ms, end_ms; /* media time, the clock of frame.pts */
-    char status[8];           /* pending | ready | cut | lost */
+    char status[12];          /* pending | ready | cut | lost | archived */
     /* The event whose folder holds clip.mp4: itself, or the earlier event of
      * the camera whose clip it shares. */
     char owner_id[37];
     int64_t owner_at_ms; /* that event's detected_at */
     char *ref;           /* S3 URI or local path, decided with the images */
+    /* clip.from kvs (status "archived"): no copy, the range of the camera's
+     * KVS stream in producer time (epoch ms); kvs_stream "" otherwise. */
+    char kvs_stream[257], kvs_region[64];
+    int64_t kvs_start_ms, kvs_end_ms;
 } event_clip;
 
 typedef struct {

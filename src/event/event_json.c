@@ -41,7 +41,7 @@ static json_t *str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
-/* clip: {start, end, status, path | key (with bucket)}; event_id names the
+/* clip: {start, end, status, path | key (with bucket) | kvs}; event_id names the
  * event whose folder holds it when the clip is shared. */
 static json_t *clip_json(const event *e)
 {
@@ -57,6 +57,11 @@ static json_t *clip_json(const event *e)
     } else if (c->ref) {
         json_object_set_new(o, "path", json_string(c->ref));
     }
+    if (c->kvs_stream[0])
+        json_object_set_new(o, "kvs",
+                            json_pack("{s:s,s:s,s:f,s:f}", "stream", c->kvs_stream, "region",
+                                      c->kvs_region, "start", (double)c->kvs_start_ms / 1000.0,
+                                      "end", (double)c->kvs_end_ms / 1000.0));
     if (c->owner_id[0] && strcmp(c->owner_id, e->event_id) != 0) {
         json_object_set_new(o, "event_id", json_string(c->owner_id));
         json_object_set_new(o, "event_detected_at", iso_or_null(c->owner_at_ms));
@@ -157,6 +162,15 @@ static void read_clip(event *e, json_t *o)
         char ref[4096];
         snprintf(ref, sizeof ref, "s3://%s/%s", json_string_value(bucket), json_string_value(key));
         c->ref = kstrdup(ref);
+    }
+    json_t *kvs = json_object_get(o, "kvs");
+    const char *ks = json_string_value(json_object_get(kvs, "stream")),
+               *kr = json_string_value(json_object_get(kvs, "region"));
+    if (ks && kr) {
+        snprintf(c->kvs_stream, sizeof c->kvs_stream, "%s", ks);
+        snprintf(c->kvs_region, sizeof c->kvs_region, "%s", kr);
+        c->kvs_start_ms = seconds_to_ms(json_object_get(kvs, "start"));
+        c->kvs_end_ms = seconds_to_ms(json_object_get(kvs, "end"));
     }
     if (json_is_string(owner)) {
         snprintf(c->owner_id, sizeof c->owner_id, "%s", json_string_value(owner));

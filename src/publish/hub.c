@@ -149,7 +149,7 @@ static void assign_refs(const cfg_publishers *p, event *e)
         free(e->crop_refs[c]);
         e->crop_refs[c] = kstrdup(ref);
     }
-    if (e->clip.on) { /* beside the images of the event that holds it */
+    if (e->clip.on && !e->clip.kvs_stream[0]) { /* beside the images of the event holding it */
         event owner = *e;
         snprintf(owner.event_id, sizeof owner.event_id, "%s", e->clip.owner_id);
         owner.detected_at_ms = e->clip.owner_at_ms;

@@ -150,7 +150,7 @@ bool kvs_sleep(kvs_client *k, int64_t ms)
 unsigned kvs_traits(const void *conf)
 {
     (void)conf;
-    return SOURCE_RETRY;
+    return SOURCE_RETRY | SOURCE_KVS_ARCHIVE;
 }
 
 static void read_start(const source_read_ctx *r, kvs_conf *c)

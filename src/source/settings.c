@@ -80,5 +80,8 @@ void cfg_source_read(cfg_diags *d, const config *cfg, const ynode *cam, const ch
     c->source = ops;
     c->source_conf = ops->read_conf(&r);
     c->source_conf_free = ops->conf_free;
-    if (!c->source_conf) cfg_diag_add(d, src ? src : cam, p, "out of memory");
+    if (!c->source_conf)
+        cfg_diag_add(d, src ? src : cam, p, "out of memory");
+    else
+        c->kvs_archive = ops->traits(c->source_conf) & SOURCE_KVS_ARCHIVE;
 }

@@ -10,6 +10,7 @@
 #include <libavformat/avformat.h>
 #include <stdatomic.h>
 
+#include "../aws/aws.h"
 #include "../config/config.h"
 #include "../core/core.h"
 
@@ -69,6 +70,9 @@ enum {
     /* Every frame is analysed: none is dropped as stale, the reader waits
      * for inference instead (a file read as fast as it can be). */
     SOURCE_BATCH = 1 << 1,
+    /* It reads a KVS stream, which archives what it reads: its events may
+     * name their clip there (clip.from kvs) instead of keeping a copy. */
+    SOURCE_KVS_ARCHIVE = 1 << 2,
 };
 
 typedef struct source_ops {
@@ -129,6 +133,20 @@ typedef struct {
 void backoff_init(backoff *b, int64_t max_ms);
 int64_t backoff_next(backoff *b); /* the delay to wait now, then doubles */
 void backoff_reset(backoff *b);
+
+/* kvs_clip.c: a clip kept in a KVS stream's archive (clip.from kvs), for the
+ * operator page's API. */
+typedef struct {
+    const char *stream, *region; /* region NULL or "": the config's aws_region */
+    int64_t start_ms, end_ms;    /* producer time, epoch ms */
+} kvs_clip_ref;
+/* GetClip: the range as one MP4 in out->body (body_len bytes). KERR_NOT_FOUND
+ * when the archive has nothing there (expired, never written). */
+kerr_code kvs_clip_get(const config *g, const kvs_clip_ref *ref, aws_http_response *out, kerr *err);
+/* GetHLSStreamingSessionURL, ON_DEMAND over the range: *url (caller frees)
+ * plays in a browser or VLC for expires_s seconds without credentials. */
+kerr_code kvs_clip_hls_url(const config *g, const kvs_clip_ref *ref, int expires_s, char **url,
+                           kerr *err);
 
 /* The sources' reader of a camera's `source:` (a cfg_readers member): finds
  * the source by `mode:` and lets it read its keys. */

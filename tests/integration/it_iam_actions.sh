@@ -45,6 +45,7 @@ P="http://127.0.0.1"
 cat >"$WORK/c.yaml" <<YAML
 aws_region: us-east-1
 metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+ui: {token: "iam-actions-$$"}
 spool: {dir: "$WORK/spool"}
 cluster: {lease_table: leases, worker_id: w1, lease_seconds: 4}
 aws:
@@ -68,11 +69,23 @@ cameras:
   - {name: hls, stream_name: s1, source: {mode: hls}}
   - {name: gm, stream_name: s2, source: {mode: getmedia}}
   - {name: oldest, stream_name: s1, source: {mode: hls, start: earliest}}
+  - {name: archive, stream_name: s2, source: {mode: getmedia}, clip: {from: kvs, pre_seconds: 1, post_seconds: 1}}
 YAML
 run_bg "$WORK/c.yaml" "$WORK/log"
 # Both cameras produced events and an alert went out; SIGTERM then drains the spool.
 wait_for 120 bash -c "grep -q '\"camera_name\":\"hls\"' '$WORK/out/events.jsonl' && grep -q '\"camera_name\":\"gm\"' '$WORK/out/events.jsonl' && grep -q Publish '$WORK/requests.jsonl'" ||
   fail "no events from both cameras: $(tail -3 "$WORK/log.err")"
+# An archived clip played through the page's API: GetClip and an HLS session on the archive.
+ARCH_ID=$(grep -m1 '"camera_name":"archive"' "$WORK/out/events.jsonl" 2>/dev/null |
+  $PY -c 'import json,sys; print(json.loads(sys.stdin.readline())["event_id"])' 2>/dev/null || true)
+if [ -z "$ARCH_ID" ]; then
+  wait_for 60 grep -q '"camera_name":"archive"' "$WORK/out/events.jsonl" || fail "no event from the archive camera"
+  ARCH_ID=$(grep -m1 '"camera_name":"archive"' "$WORK/out/events.jsonl" | $PY -c 'import json,sys; print(json.loads(sys.stdin.readline())["event_id"])')
+fi
+ARCH_API="http://127.0.0.1:$METRICS_PORT/api/v1/events/$ARCH_ID"
+got_clip() { curl -sf -H "Authorization: Bearer iam-actions-$$" -o "$WORK/archive.mp4" "$ARCH_API/clip.mp4"; }
+wait_for 30 got_clip || fail "the archived clip: $(curl -s -H "Authorization: Bearer iam-actions-$$" "$ARCH_API/clip.mp4" | head -c 300)"
+curl -sf -H "Authorization: Bearer iam-actions-$$" "$ARCH_API/clip-hls" >/dev/null || fail "the archived clip's HLS link"
 kill -TERM "$KVS_PID"; wait "$KVS_PID" || fail "exit $? after SIGTERM: $(tail -3 "$WORK/log.err")"
 # The snapshot link of an alert, opened as its reader would (through the proxy).
 $PY - "$WORK/requests.jsonl" <<'PYEOF' || fail "the snapshot link"

@@ -381,11 +381,57 @@ static void clip_survives_the_spool_record(void **state)
     cfg_publishers_free(&p);
 }
 
+/* clip.from kvs: the event names its stream's producer-time range, keeps no
+ * copy, and the range survives the JSON the API reads back. */
+static void kvs_clip_names_the_archive_range(void **state)
+{
+    (void)state;
+    cfg_camera cam = {.name = "lobby", .stream_name = "s1"};
+    cam.clip = (cfg_clip){.on = true, .from_kvs = true, .pre_seconds = 3, .post_seconds = 2};
+    event *e = event_new();
+    e->camera_name = kstrdup("lobby"), e->detector = kstrdup("yolo"), e->label = kstrdup("p");
+    uuid_v7(e->event_id);
+    e->producer_ts_ms = 1765000000500LL, e->pts_ms = 4000, e->detected_at_ms = 1765000001000LL;
+    snprintf(e->kind, sizeof e->kind, "object");
+    assert_true(clip_attach_kvs(&cam, "eu-west-1", e));
+    assert_string_equal(e->clip.status, "archived");
+    assert_int_equal(e->clip.kvs_start_ms, 1765000000500LL - 3000);
+    assert_int_equal(e->clip.kvs_end_ms, 1765000000500LL + 2000);
+    assert_int_equal(e->clip.start_ms, 1000);
+    assert_int_equal(e->clip.end_ms, 6000);
+    assert_null(e->clip.ref);
+    char *json = event_to_json(e);
+    assert_non_null(strstr(json, "\"kvs\":{"));
+    assert_null(strstr(json, "clip.mp4"));
+    kerr err = {0};
+    event *back = event_from_json(json, &err);
+    if (!back) fail_msg("%s", err.msg);
+    assert_string_equal(back->clip.kvs_stream, "s1");
+    assert_string_equal(back->clip.kvs_region, "eu-west-1");
+    assert_int_equal(back->clip.kvs_start_ms, e->clip.kvs_start_ms);
+    assert_int_equal(back->clip.kvs_end_ms, e->clip.kvs_end_ms);
+    free(json);
+    event_free(back);
+    /* Only object events with a producer time; never a ring for the camera. */
+    snprintf(e->kind, sizeof e->kind, "update");
+    e->clip = (event_clip){0};
+    assert_false(clip_attach_kvs(&cam, "eu-west-1", e));
+    snprintf(e->kind, sizeof e->kind, "object");
+    e->producer_ts_ms = -1;
+    assert_false(clip_attach_kvs(&cam, "eu-west-1", e));
+    assert_false(e->clip.on);
+    kerr cerr = {0};
+    assert_null(clip_ring_new(&cam, NULL, &cerr));
+    assert_int_equal(cerr.code, KERR_OK);
+    event_free(e);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(clip_spans_pre_and_post_roll),
+        cmocka_unit_test(kvs_clip_names_the_archive_range),
         cmocka_unit_test(clip_starts_at_the_key_frame_before),
         cmocka_unit_test(overlapping_events_share_one_clip),
         cmocka_unit_test(end_of_stream_cuts),

@@ -504,6 +504,33 @@ static void publisher_options(void **state)
 }
 
 /* Issue 9.5: names become folders and S3 keys; "../../../esc" wrote outside the output folder. */
+/* clip.from kvs only where the camera reads a KVS stream: the error names the camera. */
+static void clip_from_kvs_needs_a_kvs_camera(void **state)
+{
+    (void)state;
+    size_t n;
+    config *c = load("aws_region: us-east-1\n"
+                     "defaults: {detectors: [{type: yolo}]}\n"
+                     "cameras:\n"
+                     "  - {name: lobby, stream_name: s1, clip: {from: kvs}}\n"
+                     "  - {name: gate, stream_name: s2, source: {mode: getmedia},\n"
+                     "     clip: {pre_seconds: 2, from: packets}}\n",
+                     &n);
+    if (!c) fail_msg("%s", g_msgs);
+    assert_true(c->cams[0].clip.on && c->cams[0].clip.from_kvs && c->cams[0].kvs_archive);
+    assert_true(c->cams[1].clip.on && !c->cams[1].clip.from_kvs && c->cams[1].kvs_archive);
+    config_free(c);
+    c = load("defaults: {detectors: [{type: yolo}]}\n"
+             "cameras:\n"
+             "  - {name: door, source: {mode: url, url: x.mp4}, clip: {from: kvs}}\n"
+             "  - {name: hall, source: {mode: url, url: y.mp4}, clip: {from: disk}}\n",
+             &n);
+    assert_null(c);
+    ASSERT_MSG("cameras[0].clip: camera door: clip.from kvs needs a KVS source");
+    ASSERT_MSG("cameras[1].clip: from \"disk\" is not packets or kvs");
+    assert_int_equal(n, 2);
+}
+
 static void camera_names_cannot_escape(void **state)
 {
     (void)state;
@@ -641,6 +668,7 @@ int main(void)
         cmocka_unit_test(publisher_options),
         cmocka_unit_test(kvs_source_options),
         cmocka_unit_test(camera_names_cannot_escape),
+        cmocka_unit_test(clip_from_kvs_needs_a_kvs_camera),
         cmocka_unit_test(region_from_environment),
         cmocka_unit_test(nesting_and_size_are_bounded_before_parsing),
     };

@@ -126,8 +126,27 @@ function showClip(id, clip) {
   // The local sink keeps a copy beside the S3 one when the camera has both.
   const where = typeof clip.key === 'string' ? ` (S3: ${str(clip.bucket)}/${str(clip.key)})` : '';
   v.onerror = () => { v.hidden = true; say('no local copy of the clip yet (it follows the post-roll)' + where); };
+  if (clip.kvs && typeof clip.kvs === 'object') kvsClip(id, v, note, say);
   v.src = `/api/v1/events/${id}/clip.mp4`;
   v.hidden = false;
+}
+// clip.from kvs: the same <video> plays it (the API fetches it with GetClip);
+// the note offers an ON_DEMAND HLS link of the range, asked for on click.
+function kvsClip(id, v, note, say) {
+  v.onerror = () => { v.hidden = true; say('the KVS archive has no video for this range (not yet written, or expired)'); };
+  const a = el('a', { href: '#' }, 'HLS link from the KVS archive');
+  a.onclick = async (ev) => {
+    if (a.dataset.url) return;
+    ev.preventDefault();
+    const r = await api(`events/${id}/clip-hls`);
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok || typeof j.url !== 'string') { a.textContent = `no HLS link: ${str(j.error)}`; return; }
+    a.href = a.dataset.url = j.url;
+    a.textContent = 'open the HLS stream (valid for an hour)';
+    a.target = '_blank';
+  };
+  note.replaceChildren(a);
+  note.hidden = false;
 }
 // Rows for a list of events; one that cannot be shown is left out, not the list.
 function eventRows(list) {
