@@ -257,7 +257,11 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub,
         uint64_t seq;
         size_t len = 0;
         void *rec = spool_record_pack(e, pub, &len);
-        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, append_timeout(h), &err)
+        /* once given up, a try only takes room that is there now: a queue
+         * of records each waiting a full try would overrun the bound */
+        bool gave_up = give_up && give_up(arg);
+        int timeout = gave_up ? 0 : append_timeout(h);
+        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, timeout, &err)
                            : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
         free(rec);
         metric_add(M_SPOOL_FULL, "", spool_take_full_wait(h->sp));
