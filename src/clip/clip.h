@@ -10,8 +10,12 @@
  * `clip_ready` record of the same event_id. Events of one camera whose clips
  * overlap share one clip (one copy of the video). A clip that cannot be kept
  * whole (the ring's cap, a disconnect, the end of a file) is cut: shorter,
- * status "cut". Nothing here blocks the reader or the analysis: a full spool
- * holds up only the clip thread, whose queue counts against the caps. */
+ * status "cut". Nothing here blocks the reader or the analysis: the MP4 is
+ * spooled without waiting and only within PUBLISH_CLIP_SPOOL_SHARE of
+ * spool.max_bytes (a publisher that stops acknowledging cannot fill the spool
+ * with clips), else the clip is "lost" (counted, logged). Only the small
+ * clip_ready records wait for room, on the clip thread, whose queue counts
+ * against the caps; once the ring closes, for at most CLIP_CLOSE_MAX_MS. */
 #ifndef KVS_CLIP_H
 #define KVS_CLIP_H
 
@@ -33,11 +37,16 @@
  * sampling intervals (fps_limit), since an event's frame is its object's
  * best sighting, which may be a frame or two older than the one confirming it. */
 #define CLIP_SLACK_MS 2000
+/* After clip_ring_close, the clip thread waits for spool room this long at
+ * most (a camera_join in cluster mode renews no lease while it waits); a
+ * record still waiting then goes to the dead-letter folder. Past the drain
+ * deadline no clip is remuxed any more: they go out "lost". */
+#define CLIP_CLOSE_MAX_MS 2000
 
 typedef struct clip_ring clip_ring;
 
-/* The camera's ring, NULL when its config has no clip stored locally (none,
- * or clip.from: kvs). Starts the camera's clip thread, which submits to hub. */
+/* The camera's ring, NULL when its config has no clip (`clip:` absent).
+ * Starts the camera's clip thread, which submits to hub. */
 clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err);
 /* Reader thread, every packet read (before the decode policy): keeps a
  * reference. par/tb describe the stream; new_stream: they changed (the

@@ -70,6 +70,9 @@ struct clip_ring {
     size_t queued;   /* bytes of the queued jobs' packets */
     int unsubmitted; /* events named a clip and not yet spooled themselves */
     bool stop;
+    atomic_llong close_by_ms; /* wall: past it the clip thread waits for nothing; 0: open */
+    bool lost_logged;         /* the clip thread logged why clips are lost (once a run) */
+    bool gop_warned;          /* clip.max_bytes is below one GOP: said once */
     pthread_t thread;
     bool thread_started;
 };

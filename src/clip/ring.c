@@ -128,6 +128,19 @@ static void drop_gop(clip_ring *r)
     r->dropped = true;
 }
 
+/* The camera's one GOP is over its cap on its own: the ring empties and no
+ * clip can be kept at all; said once, as the config cannot know the GOP. */
+static void warn_gop(clip_ring *r)
+{
+    if (r->gop_warned) return;
+    r->gop_warned = true;
+    log_kv(LOG_WARN, LOG_CTX("camera_name", r->camera),
+           "clip.max_bytes (%lld) is smaller than one GOP of this camera (%zu bytes and growing): "
+           "no clip can be kept; raise clip.max_bytes (or shorten the camera's key-frame "
+           "interval)",
+           r->max_bytes, r->bytes);
+}
+
 /* Keeps the pre-roll (plus slack) from a key frame and what open clips need;
  * over the camera's or the process's cap, the oldest GOP goes, and a clip
  * that needed it is cut now with what it has. */
@@ -145,6 +158,7 @@ static void trim(clip_ring *r, int64_t newest_ms)
     }
     while (r->n > 0 && ((long long)(r->bytes + r->queued) > r->max_bytes ||
                         atomic_load(&clip_total_bytes) > CLIP_TOTAL_MAX_BYTES)) {
+        if (!next_key(r) && (long long)r->bytes > r->max_bytes) warn_gop(r);
         for (int i = r->nopen - 1; i >= 0; i--)
             if (r->open[i].from_seq == r->first_seq)
                 finish(r, i, r->first_seq + (uint64_t)r->n, true);

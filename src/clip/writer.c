@@ -1,8 +1,10 @@
 /* The camera's clip thread: remuxes each finished clip and hands it to the
  * spool as clip_ready records (one per event sharing the clip; the first,
- * the clip's owner, carries the MP4). A full spool holds up this thread
- * alone: the reader and the analysis never wait for a clip. Also the ring's
- * life cycle (new, close, free). */
+ * the clip's owner, carries the MP4). The MP4 never waits for spool room and
+ * stays within the clips' share of it (publish_hub_submit_clip): otherwise
+ * the clip is "lost". Only the small records wait, like events, and for at
+ * most CLIP_CLOSE_MAX_MS once the ring closes. Also the ring's life cycle
+ * (new, close, free). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +39,6 @@ void clip_writer_enqueue(clip_ring *r, clip_job *j)
     pthread_cond_signal(&r->cv);
 }
 
-static const char *tmp_dir(void)
-{
-    const char *t = getenv("TMPDIR");
-    return t && *t ? t : "/tmp";
-}
-
 /* The clip_ready record of one event sharing the clip. */
 static event *ready_event(const char *json, const clip_job *j, const char *status)
 {
@@ -60,7 +56,28 @@ static void count(clip_ring *r, const char *status, double secs)
     char labels[300];
     mlabels(labels, sizeof labels, "camera", r->camera, "status", status, NULL);
     metric_add(M_CLIPS, labels, 1);
-    metric_add(M_CLIP_REMUX_SECONDS, r->cam_label, secs);
+    if (secs > 0) metric_add(M_CLIP_REMUX_SECONDS, r->cam_label, secs);
+}
+
+/* Closing (camera_join, a shutdown) and past its bound: a full spool must
+ * not hold up the join any longer. */
+static bool past_close(void *p)
+{
+    clip_ring *r = p;
+    int64_t by = atomic_load(&r->close_by_ms);
+    return (by && clock_wall_ms() > by) || publish_hub_past_drain(r->hub);
+}
+
+/* Why clips are lost, once for a run of lost clips of the camera: every
+ * one is counted (kvs_infer_clips_total{status="lost"}). */
+static void log_lost(clip_ring *r, const char *why)
+{
+    if (r->lost_logged) return;
+    r->lost_logged = true;
+    log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera),
+           "clip lost: %s; the events go out, their clip_ready records say \"lost\" (further "
+           "lost clips of this camera are only counted until one is kept again)",
+           why);
 }
 
 static void deliver(clip_ring *r, clip_job *j)
@@ -69,10 +86,16 @@ static void deliver(clip_ring *r, clip_job *j)
     event_image mp4 = {0};
     kerr err = {0};
     int64_t t0 = clock_mono_ns();
-    kerr_code rc = clip_remux(j->par, j->tb, j->pkts, j->offsets, j->n, tmp_dir(), &mp4, &err);
-    const char *status = rc != KERR_OK ? "failed" : j->cut ? "cut" : "ready";
-    count(r, status, (double)(clock_mono_ns() - t0) / 1e9);
-    if (rc != KERR_OK)
+    /* Past the drain deadline: the process is about to end, a remux would
+     * not finish (a closing ring's bounded queue may still be remuxed). */
+    bool skip = publish_hub_past_drain(r->hub);
+    kerr_code rc = skip ? KERR_AGAIN
+                        : clip_remux(j->par, j->tb, j->pkts, j->offsets, j->n,
+                                     publish_hub_scratch_dir(r->hub), &mp4, &err);
+    double secs = skip ? 0 : (double)(clock_mono_ns() - t0) / 1e9;
+    const char *status = skip ? "lost" : rc != KERR_OK ? "failed" : j->cut ? "cut" : "ready";
+    if (skip) log_lost(r, "stopping: past the drain deadline, no time left to write it");
+    if (rc != KERR_OK && !skip)
         log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip not written: %s", err.msg);
     for (int i = 0; i < j->nevents; i++) {
         event *e = ready_event(j->events[i], j, status);
@@ -81,8 +104,14 @@ static void deliver(clip_ring *r, clip_job *j)
             continue;
         }
         if (i == 0) e->clip_mp4 = mp4, mp4 = (event_image){0}; /* the owner holds the file */
-        publish_hub_submit(r->hub, e);
+        kerr lost = {0};
+        if (!publish_hub_submit_clip(r->hub, e, past_close, r, &lost)) {
+            status = "lost"; /* the events sharing it say so too */
+            log_lost(r, lost.msg);
+        } else if (i == 0 && rc == KERR_OK)
+            r->lost_logged = false;
     }
+    count(r, status, secs);
     free(mp4.data);
 }
 
@@ -127,6 +156,7 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
     r->max_bytes = cam->clip.max_bytes;
     r->slack_ms = CLIP_SLACK_MS + (cam->fps_limit > 0 ? (int64_t)(2000 / cam->fps_limit) : 0);
     atomic_init(&r->analysing_ms, LLONG_MIN);
+    atomic_init(&r->close_by_ms, 0);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, writer_main, r) != 0) {
@@ -141,6 +171,7 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
 void clip_ring_close(clip_ring *r)
 {
     if (!r) return;
+    atomic_store(&r->close_by_ms, clock_wall_ms() + CLIP_CLOSE_MAX_MS);
     clip_ring_drop_all(r);
     pthread_mutex_lock(&r->mu);
     r->stop = true;

@@ -94,7 +94,9 @@ static const family k_families[] = {
      KIND_COUNTER},
     {M_CLIPS,
      "Event clips remuxed and handed to the spool, by camera and status (ready: whole; cut: "
-     "shorter than asked, by the cap or the end of the stream; failed: could not be written).",
+     "shorter than asked, by the cap or the end of the stream; failed: could not be written; "
+     "lost: no MP4, as the spool had no room, the clips' quarter of it was full, or the drain "
+     "deadline had passed).",
      KIND_COUNTER},
     {M_CLIP_RING_BYTES,
      "Compressed video a camera keeps for clips (pre-roll and clips waiting for their "

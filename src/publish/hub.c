@@ -1,10 +1,13 @@
 /* The spool in the middle: producers append, one delivery thread per
  * publisher type reads, delivers and acknowledges. Publishers are known here
  * only by their ops and capability flags (publish.h), never by name. */
+#include <dirent.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../aws/aws.h"
 #include "../metrics/metrics.h"
@@ -52,6 +55,7 @@ struct publish_hub {
     int ntypes;
     atomic_bool stopping;        /* publish_hub_free: deliver what is left, then end */
     atomic_llong drain_deadline; /* wall ms after which nothing waits any more; 0: none */
+    char scratch[4200];          /* {spool.dir}/tmp (publish_hub_scratch_dir) */
     route_cooldowns *cool;
 };
 
@@ -210,10 +214,9 @@ static void drop_images(event *e)
     e->ncrops = 0;
 }
 
-/* The last resort at the shutdown deadline: an event the spool could not take
- * goes without its images to {spool.dir}/dead-letter/unspooled.jsonl, or,
- * when that cannot be written either (the same full disk), whole into the
- * log line; counted either way. */
+/* The last resort at the drain deadline (or the caller's give_up): an event the spool could not
+ * take goes without its images to {spool.dir}/dead-letter/unspooled.jsonl, or, when that cannot be
+ * written either (the same full disk), whole into the log line; counted either way. */
 static void lose_event(publish_hub *h, const event *e, kerr_code rc, const char *why)
 {
     char labels[64];
@@ -222,14 +225,14 @@ static void lose_event(publish_hub *h, const event *e, kerr_code rc, const char 
     kerr err = {0};
     if (dead_letter_write(h->cfg->spool_dir, "unspooled", e, why, &err) == KERR_OK) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
-               "event lost: the spool could not take it before the shutdown deadline (%s); "
+               "event lost: the spool could not take it before its deadline (%s); "
                "kept without images in the dead-letter folder (unspooled.jsonl)",
                why);
         return;
     }
     char *json = event_to_json(e);
     log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
-           "event lost: the spool could not take it before the shutdown deadline (%s) nor the "
+           "event lost: the spool could not take it before its deadline (%s) nor the "
            "dead-letter folder (%s); the event: %s",
            why, err.msg, json ? json : "(out of memory)");
     free(json);
@@ -244,8 +247,9 @@ static int append_timeout(publish_hub *h)
 
 /* Waits for room in the spool (a full spool.max_bytes or a full disk): an
  * event is never dropped while the process runs. Only once the drain deadline
- * has passed does it give up (lose_event). */
-static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
+ * has passed, or give_up (when set) says so, does it give up (lose_event). */
+static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub,
+                        bool (*give_up)(void *), void *arg)
 {
     int64_t last_log = 0;
     for (;;) {
@@ -253,24 +257,20 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
         uint64_t seq;
         size_t len = 0;
         void *rec = spool_record_pack(e, pub, &len);
-        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, append_timeout(h), &err)
+        /* once given up, a try only takes room that is there now: a queue
+         * of records each waiting a full try would overrun the bound */
+        bool gave_up = give_up && give_up(arg);
+        int timeout = gave_up ? 0 : append_timeout(h);
+        kerr_code rc = rec ? spool_append(h->sp, rec, len, &seq, timeout, &err)
                            : kerr_set(&err, KERR_NOMEM, "cannot serialise the event");
         free(rec);
         metric_add(M_SPOOL_FULL, "", spool_take_full_wait(h->sp));
         if (rc == KERR_OK) return true;
-        if (rc == KERR_UNSUPPORTED && e->clip_mp4.len) { /* over the spool: the clip is lost */
-            log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
-                   "the clip (%zu bytes) is not kept: %s", e->clip_mp4.len, err.msg);
-            free(e->clip_mp4.data);
-            e->clip_mp4 = (event_image){0};
-            snprintf(e->clip.status, sizeof e->clip.status, "lost");
-            continue;
-        }
         if (rc == KERR_UNSUPPORTED && (e->snapshot.len || e->ncrops)) {
             drop_images(e);
             continue;
         }
-        if (past_deadline(h)) {
+        if (past_deadline(h) || (give_up && give_up(arg))) {
             lose_event(h, e, rc, err.msg);
             return false;
         }
@@ -281,6 +281,31 @@ static bool spool_event(publish_hub *h, event *e, const cfg_publishers *pub)
         }
         if (rc != KERR_AGAIN) hub_sleep(h, 100);
     }
+}
+
+/* The clips' share of the spool (PUBLISH_CLIP_SPOOL_SHARE of spool.max_bytes). */
+static int64_t clip_budget(const publish_hub *h)
+{
+    int64_t max = h->cfg->spool_max_bytes;
+    return max > 0 ? (int64_t)((double)max * PUBLISH_CLIP_SPOOL_SHARE) : INT64_MAX;
+}
+
+/* A clip's MP4 is spooled now, within the clips' share, or never: waiting
+ * would hold up the clip thread and, through a full spool, every producer.
+ * Without it the record says "lost" and goes on as a small one. */
+static bool spool_clip(publish_hub *h, event *e, const cfg_publishers *pub, kerr *lost)
+{
+    size_t len = 0;
+    uint64_t seq;
+    void *rec = spool_record_pack(e, pub, &len);
+    kerr_code rc = rec ? spool_append_bulk(h->sp, rec, len, clip_budget(h), &seq, lost)
+                       : kerr_set(lost, KERR_NOMEM, "cannot serialise the clip");
+    free(rec);
+    if (rc == KERR_OK) return true;
+    free(e->clip_mp4.data);
+    e->clip_mp4 = (event_image){0};
+    snprintf(e->clip.status, sizeof e->clip.status, "lost");
+    return false;
 }
 
 /* Counted per publisher and reason; such an event is not spooled for it. */
@@ -320,7 +345,9 @@ static void apply_routes(publish_hub *h, cfg_publishers *pub, const event *e)
     }
 }
 
-void publish_hub_submit(publish_hub *h, event *e)
+/* Spools e (its clip's MP4 first, when it has one) and frees it; false when
+ * the MP4 was not kept (*lost says why). */
+static bool submit(publish_hub *h, event *e, bool (*give_up)(void *), void *arg, kerr *lost)
 {
     pthread_mutex_lock(&h->mu);
     route *r = find_route(h, e->camera_name);
@@ -341,15 +368,17 @@ void publish_hub_submit(publish_hub *h, event *e)
                e->confidence, (long long)e->track_id);
         cfg_publishers_free(&pub);
         event_free(e);
-        return;
+        return true;
     }
     assign_refs(&pub, e);
     int64_t t0 = clock_mono_ns();
-    bool spooled = spool_event(h, e, &pub);
+    bool kept = true;
+    bool spooled = e->clip_mp4.len && (kept = spool_clip(h, e, &pub, lost));
+    if (!spooled) spooled = spool_event(h, e, &pub, give_up, arg);
     cfg_publishers_free(&pub);
     if (!spooled) {
         event_free(e);
-        return;
+        return kept;
     }
     metric_observe(M_STAGE_SECONDS, "stage=\"spool\"", (double)(clock_mono_ns() - t0) / 1e9);
     log_kv(LOG_INFO,
@@ -357,6 +386,50 @@ void publish_hub_submit(publish_hub *h, event *e)
            "event: %s %.2f track %lld", e->label, e->confidence, (long long)e->track_id);
     spool_metrics(h);
     event_free(e);
+    return kept;
+}
+
+void publish_hub_submit(publish_hub *h, event *e)
+{
+    submit(h, e, NULL, NULL, NULL);
+}
+
+bool publish_hub_submit_clip(publish_hub *h, event *e, bool (*give_up)(void *arg), void *arg,
+                             kerr *lost)
+{
+    return submit(h, e, give_up, arg, lost);
+}
+
+bool publish_hub_past_drain(publish_hub *h)
+{
+    return past_deadline(h);
+}
+
+const char *publish_hub_scratch_dir(publish_hub *h)
+{
+    return h->scratch;
+}
+
+/* {spool.dir}/tmp, emptied: what a process ended mid-write left there
+ * (the spool's lock is held, so no other process writes there). */
+static kerr_code make_scratch(publish_hub *h, kerr *err)
+{
+    snprintf(h->scratch, sizeof h->scratch, "%s/tmp", h->cfg->spool_dir);
+    if (mkdir_p(h->scratch, err) != KERR_OK) return KERR_IO;
+    DIR *d = opendir(h->scratch);
+    if (!d) return kerr_set(err, KERR_IO, "%s: %s", h->scratch, strerror(errno));
+    int left = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", h->scratch, de->d_name);
+        left += unlink(path) == 0;
+    }
+    closedir(d);
+    if (left)
+        log_kv(LOG_WARN, LOG_CTX("component", "spool"),
+               "%s: removed %d scratch file(s) left by an earlier run", h->scratch, left);
+    return KERR_OK;
 }
 
 /* Refused for good: kept in the dead-letter folder, counted, logged. */
@@ -645,7 +718,8 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
     pthread_mutex_init(&h->mu, NULL);
     spool_opts o = {.dir = cfg->spool_dir,
                     .max_bytes = cfg->spool_max_bytes,
-                    .fsync = (spool_fsync)cfg->spool_fsync};
+                    .fsync = (spool_fsync)cfg->spool_fsync,
+                    .is_bulk = spool_record_has_clip};
     if (publisher_at(MAX_TYPES)) { /* never drop a publisher quietly */
         kerr_set(err, KERR_INVALID, "more than %d publishers are registered: the spool tracks %d",
                  MAX_TYPES, MAX_TYPES);
@@ -662,6 +736,7 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
     }
     h->ntypes = o.nconsumers;
     h->sp = spool_open(&o, err);
+    if (h->sp && make_scratch(h, err) != KERR_OK) spool_close(h->sp), h->sp = NULL;
     if (!h->sp) {
         pthread_mutex_destroy(&h->mu);
         route_cooldowns_free(h->cool);

@@ -6,7 +6,8 @@
  * A restart replays whatever was not acknowledged: at-least-once, with
  * event_id for consumers to drop duplicates. A full spool blocks producers
  * (back-pressure reaches inference, which then drops stale frames): events are
- * never dropped. */
+ * never dropped. A clip's video never waits: over its share of the spool it
+ * is dropped instead (publish_hub_submit_clip). */
 #ifndef KVS_PUBLISH_H
 #define KVS_PUBLISH_H
 
@@ -98,6 +99,22 @@ kerr_code publish_hub_add_camera(publish_hub *h, const char *camera, const cfg_p
 /* Takes ownership of the event: decides its image references, spools it
  * (blocking while the spool is full), logs it as produced. */
 void publish_hub_submit(publish_hub *h, event *e);
+/* A clip_ready record (clip.h): its MP4, if any, never waits for spool
+ * room: it is spooled only while there is room now and the clips in the
+ * spool stay within PUBLISH_CLIP_SPOOL_SHARE of spool.max_bytes; otherwise it
+ * goes without it, status "lost", and false is returned with the reason in
+ * *lost. The record itself waits for room like an event's, until give_up
+ * (NULL: never) or the drain deadline says so, and is then lost like an
+ * event at the deadline. Takes ownership of e. */
+#define PUBLISH_CLIP_SPOOL_SHARE 0.25
+bool publish_hub_submit_clip(publish_hub *h, event *e, bool (*give_up)(void *arg), void *arg,
+                             kerr *lost);
+/* Past the drain deadline (publish_hub_drain_by): nothing should wait now. */
+bool publish_hub_past_drain(publish_hub *h);
+/* A folder for producers' scratch files ({spool.dir}/tmp): on the spool's
+ * disk, and emptied at each start, so a process ended mid-write leaves
+ * nothing behind for long. */
+const char *publish_hub_scratch_dir(publish_hub *h);
 /* Delivers what is spooled (for up to 10 s), then stops; anything still not
  * delivered stays in the spool for the next start. */
 void publish_hub_free(publish_hub *h);
@@ -131,6 +148,8 @@ bool pub_secret_find(const char *id, char *out, size_t len);
 /* Spool records (spool_record.c). */
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err);
+/* Whether a packed record carries a clip's MP4 (the spool's bulk records). */
+bool spool_record_has_clip(const void *data, size_t len);
 
 /* The local sink's line writer, exposed for its tests: appends one line with a
  * single write(2); on a short write the file is cut back so no torn line stays. */

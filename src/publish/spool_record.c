@@ -244,3 +244,10 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
     }
     return e;
 }
+
+bool spool_record_has_clip(const void *data, size_t len)
+{
+    uint32_t version = 0;
+    if (len >= 4) memcpy(&version, data, 4);
+    return version == 4; /* written as v4 only when a clip rides along */
+}

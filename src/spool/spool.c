@@ -24,7 +24,8 @@ enum {
 typedef struct {
     uint64_t first_seq, last_seq;
     int64_t bytes;
-    int rfd; /* kept open for reading: records stay readable if the folder is deleted */
+    int64_t bulk_bytes; /* of its bulk records (spool_append_bulk) */
+    int rfd;            /* kept open for reading: records stay readable if the folder is deleted */
     char path[4096];
 } segment;
 
@@ -52,6 +53,7 @@ struct spool {
     uint64_t next_seq;
     uint64_t watermark[SPOOL_MAX_CONSUMERS];
     int64_t bytes;
+    int64_t bulk_bytes; /* on disk in bulk records: their budget */
     int64_t last_sync_ms, last_ack_write_ms;
     uint64_t corrupt_bytes, corrupt_records;
     uint64_t full_wait_ns; /* appenders' waiting for room, not yet taken */
@@ -299,6 +301,7 @@ static void index_records(spool *s, int id, const unsigned char *p, int64_t size
             return;
         }
         if (seq >= s->next_seq) s->next_seq = seq + 1;
+        if (s->o.is_bulk && s->o.is_bulk(p + off + HDR, len)) g->bulk_bytes += HDR + len;
         g->last_seq = last = seq;
         off += HDR + len;
     }
@@ -326,6 +329,7 @@ static void scan_segment(spool *s, int id)
                strerror(errno));
     g->bytes = end;
     s->bytes += end;
+    s->bulk_bytes += g->bulk_bytes;
     close(fd);
 }
 
@@ -386,6 +390,7 @@ static void drop_first_segment(spool *s)
     unlink(s->segs[0].path);
     if (s->segs[0].rfd >= 0) close(s->segs[0].rfd);
     s->bytes -= s->segs[0].bytes;
+    s->bulk_bytes -= s->segs[0].bulk_bytes;
     memmove(s->segs, s->segs + 1, (size_t)(s->nsegs - 1) * sizeof *s->segs);
     s->nsegs--;
     s->seg_base++;
@@ -560,8 +565,10 @@ static kerr_code make_room(spool *s, int64_t need, const struct timespec *dl, ke
     return KERR_OK;
 }
 
-kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
-                       kerr *err)
+/* bulk_max < 0: an ordinary record; else a bulk one, refused (KERR_AGAIN)
+ * when the bulk records on disk would pass bulk_max. */
+static kerr_code append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
+                        int64_t bulk_max, kerr *err)
 {
     /* UNSUPPORTED, like a record over max_bytes: waiting never helps, and the
      * hub then drops the clip or the images instead of retrying for ever */
@@ -576,6 +583,12 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
     struct timespec dl;
     deadline_in(&dl, timeout_ms);
     pthread_mutex_lock(&s->mu);
+    if (bulk_max >= 0 && s->bulk_bytes + need > bulk_max) {
+        kerr_set(err, KERR_AGAIN, "its share of the spool is full (%lld of %lld bytes)",
+                 (long long)s->bulk_bytes, (long long)bulk_max);
+        pthread_mutex_unlock(&s->mu);
+        return KERR_AGAIN;
+    }
     int64_t now;
     for (;;) {
         kerr_code rc = make_room(s, need, &dl, err);
@@ -610,11 +623,24 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
     g->bytes += need;
     g->last_seq = q;
     s->bytes += need;
+    if (bulk_max >= 0) g->bulk_bytes += need, s->bulk_bytes += need;
     s->next_seq++;
     *seq = q;
     pthread_cond_broadcast(&s->data);
     pthread_mutex_unlock(&s->mu);
     return KERR_OK;
+}
+
+kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
+                       kerr *err)
+{
+    return append(s, data, len, seq, timeout_ms, -1, err);
+}
+
+kerr_code spool_append_bulk(spool *s, const void *data, size_t len, int64_t bulk_max, uint64_t *seq,
+                            kerr *err)
+{
+    return append(s, data, len, seq, 0, bulk_max < 0 ? 0 : bulk_max, err);
 }
 
 static record *next_for(spool *s, int c)
@@ -716,6 +742,7 @@ void spool_get_stats(spool *s, spool_stats *out)
     for (int c = 0; c < s->o.nconsumers; c++)
         out->pending[c] = s->pending[c];
     out->bytes = s->bytes;
+    out->bulk_bytes = s->bulk_bytes;
     out->corrupt_bytes = s->corrupt_bytes;
     out->corrupt_records = s->corrupt_records;
     pthread_mutex_unlock(&s->mu);

@@ -16,6 +16,11 @@
  *   full too: append waits for room (back-pressure) up to its timeout and
  *   then returns KERR_AGAIN; nothing is dropped by the spool. The time waited
  *   is counted (spool_take_full_wait).
+ * - Bulk records (spool_append_bulk: a clip's video) never wait: they are
+ *   taken only while there is room now and the bulk records on disk stay
+ *   within the caller's share of the folder, so they can never fill it for
+ *   the ordinary records. A deleted segment frees its bulk bytes; on open,
+ *   opts.is_bulk tells the reloaded ones apart.
  * - One process per folder: spool_open takes an flock on {dir}/lock (the
  *   holder's pid written in it) and fails with KERR_BUSY naming the holder.
  * - On open, each segment is checked record by record. A bad record (magic,
@@ -65,11 +70,14 @@ typedef struct {
     spool_fsync fsync;
     const char *consumers[SPOOL_MAX_CONSUMERS]; /* names, e.g. "kinesis", "s3" */
     int nconsumers;
+    /* Whether a record found on open is a bulk one (NULL: none is). */
+    bool (*is_bulk)(const void *payload, size_t len);
 } spool_opts;
 
 typedef struct {
     uint64_t records;          /* records not yet acknowledged by every consumer */
     int64_t bytes;             /* bytes on disk */
+    int64_t bulk_bytes;        /* of them, in bulk records */
     int64_t oldest_unacked_ms; /* wall time the oldest pending record was appended, 0 if none */
     uint64_t pending[SPOOL_MAX_CONSUMERS]; /* per consumer */
     uint64_t corrupt_bytes;                /* skipped or cut off as torn or corrupt when opening */
@@ -84,6 +92,11 @@ void spool_close(spool *s);
  * while the spool is full; KERR_AGAIN if still full. */
 kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
                        kerr *err);
+/* Appends a bulk record without waiting: KERR_AGAIN when the spool (or the
+ * disk) has no room now, or when the bulk records on disk, this one included
+ * (with its 28-byte header), would be over bulk_max bytes. */
+kerr_code spool_append_bulk(spool *s, const void *data, size_t len, int64_t bulk_max, uint64_t *seq,
+                            kerr *err);
 /* The consumer's next record not yet handed to it (in append order), waiting
  * up to timeout_ms. KERR_AGAIN when none arrived; caller frees *data. */
 kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t *len,

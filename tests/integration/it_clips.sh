@@ -74,6 +74,11 @@ decoded=$(sed -n 's/^  keys .* decoded \([0-9]*\),.*/\1/p' "$WORK/err")
 [ -n "$decoded" ] && [ "$decoded" -le 20 ] || fail "decode: auto decoded ${decoded:-?} frames of 300 with clips on"
 [ -s "$WORK/s3list" ] || fail "no clip to look for in S3"
 
+# The remux's scratch files live in {spool.dir}/tmp: none is left after a
+# run, and one left by a process killed mid-remux is removed at the next start.
+[ -d "$WORK/spool/tmp" ] && [ -z "$(ls -A "$WORK/spool/tmp")" ] || fail "scratch files left: $(ls -A "$WORK/spool/tmp" 2>&1)"
+echo partial >"$WORK/spool/tmp/kvs-clip-killed"
+
 # Restart with S3 up: the spooled clips are delivered.
 mkdir -p "$WORK/s3data"
 standin s3rver s3 "$SPORT" "$WORK/s3data" clips
@@ -86,6 +91,8 @@ cameras:
 YAML
 timeout 120 "$KVS_BIN" --config "$WORK/c2.yaml" >"$WORK/log2" 2>"$WORK/err2" || fail "second run: exit $?: $(tail -3 "$WORK/err2")"
 aws_call s3-verify "$S3EP" clips "$WORK/s3list" || fail "clips in S3 after the restart"
+[ ! -e "$WORK/spool/tmp/kvs-clip-killed" ] || fail "a leftover scratch file survived the restart"
+grep -q 'removed 1 scratch file' "$WORK/log2" "$WORK/err2" || fail "the leftover's removal is not logged"
 # DynamoDB: each event's item, its clip updated by the clip_ready record.
 aws_call call "$DDBEP" dynamodb DynamoDB_20120810.Scan '{"TableName":"clips"}' >"$WORK/items.json"
 $PY - "$WORK/out/events.jsonl" "$WORK/items.json" <<'PYEOF' || fail "DynamoDB items' clips"

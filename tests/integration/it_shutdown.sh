@@ -4,7 +4,8 @@
 # spool, and a second signal ends it at once. States: every AWS destination
 # refusing connections (with a backlog), every AWS destination accepting and
 # never answering, a network input that accepts and never answers (RTSP and
-# HLS), the data folders deleted mid-run, the spool's filesystem full, a batch
+# HLS), the data folders deleted mid-run, clips with a small spool and every
+# destination down, the spool's filesystem full, a batch
 # of files with minutes of frames still to analyse, and a finite file whose
 # events cannot be delivered (the drain after "every source has ended" must
 # end by itself). Each state's time is printed as "shutdown-ms STATE MS".
@@ -113,6 +114,20 @@ wait_for 60 test -s "$WORK/deleted/out/events.jsonl" || fail "deleted: no events
 for _ in 1 2 3 4 5; do rm -rf "$WORK/deleted/out" "$WORK/deleted/spool" 2>/dev/null && break; sleep 0.1; done
 sleep 3
 stop_within deleted $LIMIT
+
+# 4b. Clips with every destination down and a small spool: past the clips'
+#     quarter of the spool each clip is lost at once (logged) while events go
+#     on being spooled; a signal mid-remux still ends in time, and no scratch
+#     file is left in {spool.dir}/tmp.
+config clips '  - {name: cam, source: {mode: url, url: "'"$WORK/clip.mp4"'", loop: true, realtime: false},
+     clip: {pre_seconds: 2, post_seconds: 2}, publishers: {kinesis_stream_name: ev, s3_bucket: snaps}}'
+sed -i 's|^spool: {dir: \(.*\)}$|spool: {dir: \1, max_bytes: 4194304}|' "$WORK/clips.yaml"
+run_bg "$WORK/clips.yaml" "$WORK/clips.log"
+wait_for 90 grep -q '"msg":"clip lost: ' "$WORK/clips.log" || fail "clips: no clip lost to the clips' share: $(grep -c clip_ready "$WORK/clips.log") clip_ready"
+n=$(grep -c '"msg":"event: ' "$WORK/clips.log")
+wait_for 30 bash -c "[ \$(grep -c '\"msg\":\"event: ' '$WORK/clips.log') -gt $n ]" || fail "clips: events stopped once clips were lost"
+stop_within clips $LIMIT
+[ -z "$(ls -A "$WORK/clips/spool/tmp")" ] || fail "clips: scratch files left: $(ls "$WORK/clips/spool/tmp")"
 
 # 5. The spool's filesystem full.
 mkdir -p "$WORK/full"

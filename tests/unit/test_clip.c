@@ -3,6 +3,7 @@
  * libavcodec's built-in encoder (10 fps, a key frame every second); the ring
  * never decodes, so the codec does not matter here (it_clips.sh covers H.264
  * and H.265 from real footage). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "../../src/app/app.h"
 #include "../../src/clip/clip_internal.h"
+#include "../../src/metrics/metrics.h"
 
 enum { FPS = 10, GOP = 10, NPKT = 100 };
 
@@ -83,17 +85,24 @@ typedef struct {
     footage ft;
 } fixture;
 
+/* Set by a test before open_fixture: spool.max_bytes (0: the default), and
+ * then a local sink that never acknowledges (events.jsonl is a folder). */
+static long long g_spool_max;
+
 static void open_fixture(fixture *f, const char *clip)
 {
     snprintf(f->dir, sizeof f->dir, "/tmp/kvs-clip-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    char yaml[1024];
+    char yaml[1024], spool_max[64], path[100];
+    snprintf(spool_max, sizeof spool_max, ", max_bytes: %lld", g_spool_max);
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f->dir);
+    if (g_spool_max) assert_int_equal(mkdir_p(path, NULL), KERR_OK);
     snprintf(yaml, sizeof yaml,
-             "spool: {dir: \"%s/spool\"}\n"
+             "spool: {dir: \"%s/spool\"%s}\n"
              "cameras:\n"
              "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
              "     clip: %s, publishers: {local_dir: \"%s/out\"}}\n",
-             f->dir, clip, f->dir);
+             f->dir, g_spool_max ? spool_max : "", clip, f->dir);
     cfg_diags d = {0};
     f->cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
     if (!f->cfg) fail_msg("%s", d.n ? d.items[0].msg : "config");
@@ -101,7 +110,8 @@ static void open_fixture(fixture *f, const char *clip)
     kerr err = {0};
     f->h = publish_hub_new(f->cfg, &err);
     assert_non_null(f->h);
-    assert_int_equal(publish_hub_add_camera(f->h, "cam", &f->cfg->cams[0].pub, &err), KERR_OK);
+    kerr_code rc = publish_hub_add_camera(f->h, "cam", &f->cfg->cams[0].pub, &err);
+    if (!g_spool_max) assert_int_equal(rc, KERR_OK);
     f->r = clip_ring_new(&f->cfg->cams[0], f->h, &err);
     assert_non_null(f->r);
     make_footage(&f->ft);
@@ -362,6 +372,7 @@ static void clip_survives_the_spool_record(void **state)
     event_clip_key(back, "p/", key, sizeof key);
     assert_string_equal(key, "p/cam/2025/12/06/0190-owner/clip.mp4");
     assert_int_equal(((unsigned char *)rec)[0], 4); /* v4: the clip rides along */
+    assert_true(spool_record_has_clip(rec, len));   /* a bulk record in the spool */
     free(rec);
     event_free(back);
     /* Without a clip the record stays v3, which a rolled-back build reads. */
@@ -371,6 +382,7 @@ static void clip_survives_the_spool_record(void **state)
     rec = spool_record_pack(e, &p, &len);
     assert_non_null(rec);
     assert_int_equal(((unsigned char *)rec)[0], 3);
+    assert_false(spool_record_has_clip(rec, len));
     back = spool_record_unpack(rec, len, &p, &err);
     assert_non_null(back);
     assert_string_equal(back->clip.status, "cut");
@@ -426,6 +438,88 @@ static void kvs_clip_names_the_archive_range(void **state)
     event_free(e);
 }
 
+/* Review: a clip.max_bytes below one GOP emptied the ring at every GOP and
+ * gave no clip at all, silently. */
+static void cap_below_one_gop_is_said(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
+    f.r->max_bytes = f.ft.pkts[0]->size + 1; /* the key frame and little else */
+    push(&f, 0, 2 * GOP);
+    assert_true(f.r->gop_warned);
+    json_decref(close_fixture(&f));
+    remove_dir(&f);
+}
+
+typedef struct {
+    publish_hub *h;
+    atomic_bool stop;
+} filler;
+
+/* Submits small events until told to stop: it blocks once the spool is full. */
+static void *fill_spool(void *arg)
+{
+    filler *fl = arg;
+    while (!atomic_load(&fl->stop)) {
+        event *e = event_new();
+        e->camera_name = kstrdup("cam"), e->detector = kstrdup("yolo"), e->label = kstrdup("p");
+        uuid_v7(e->event_id);
+        snprintf(e->kind, sizeof e->kind, "object");
+        publish_hub_submit(fl->h, e);
+    }
+    return NULL;
+}
+
+/* Review (clips fill the spool): with the spool full and its publisher never
+ * acknowledging, the clip thread waited for room for ever, and with it
+ * camera_join (in cluster mode: no more lease renewals). Now the MP4 is
+ * lost at once and the close waits CLIP_CLOSE_MAX_MS at most. */
+static void full_spool_loses_the_clip_and_bounds_the_close(void **state)
+{
+    (void)state;
+    metrics_reset();
+    g_spool_max = 1 << 20;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 2}");
+    g_spool_max = 0;
+    char id[37];
+    push(&f, 0, 21);
+    event_at(&f, 2000, id);
+    filler fl = {.h = f.h};
+    atomic_init(&fl.stop, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fill_spool, &fl), 0);
+    for (int i = 0; i < 200 && metric_get(M_SPOOL_FULL, "") <= 0; i++) /* up to 20 s */
+        clock_sleep_ns(100000000LL);
+    assert_true(metric_get(M_SPOOL_FULL, "") > 0); /* full: the filler waits */
+    push(&f, 21, NPKT);                            /* the post-roll: the clip goes */
+    clock_sleep_ns(1000000000LL); /* the clip thread remuxes it and finds no room */
+    int64_t t0 = clock_mono_ns();
+    clip_ring_close(f.r); /* its clip_ready record still waits for room */
+    double secs = (double)(clock_mono_ns() - t0) / 1e9;
+    print_message("clip_ring_close took %.2f s\n", secs);
+    if (secs > CLIP_CLOSE_MAX_MS / 1000.0 + 1.5) fail_msg("the close took %.1f s", secs);
+    char lost[200];
+    mlabels(lost, sizeof lost, "camera", "cam", "status", "lost", NULL);
+    assert_int_equal((int)metric_get(M_CLIPS, lost), 1); /* no room for the MP4 */
+    atomic_store(&fl.stop, true);
+    publish_hub_drain_by(f.h, clock_wall_ms()); /* lets the filler go */
+    pthread_join(t, NULL);
+    char path[100];
+    snprintf(path, sizeof path, "%s/spool/dead-letter/unspooled.jsonl", f.dir);
+    char *kept = read_file(path, NULL, NULL);
+    assert_non_null(kept); /* the clip_ready record given up at the close */
+    assert_non_null(strstr(kept, "\"clip_ready\""));
+    assert_non_null(strstr(kept, "\"lost\""));
+    free(kept);
+    clip_ring_free(f.r);
+    publish_hub_free(f.h);
+    config_free(f.cfg);
+    free_footage(&f.ft);
+    remove_dir(&f);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -438,6 +532,8 @@ int main(void)
         cmocka_unit_test(cap_cuts_and_bounds),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
+        cmocka_unit_test(cap_below_one_gop_is_said),
+        cmocka_unit_test(full_spool_loses_the_clip_and_bounds_the_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -331,6 +331,59 @@ static void lost_event_is_logged_whole_without_a_dead_letter_folder(void **state
     fixture_close(&f);
 }
 
+/* Review (clips fill the spool): with a publisher that never acknowledges,
+ * clips took the whole spool and then every producer waited for room. Now a
+ * clip's MP4 never waits and stays within its share of the spool
+ * (PUBLISH_CLIP_SPOOL_SHARE): past it the clip is "lost" at once, and the
+ * events keep flowing into the rest. */
+static void clips_stay_within_their_share_of_the_spool(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\", max_bytes: 4194304}\n"
+                     "cameras:\n"
+                     "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+                     "     publishers: {local_dir: \"%1$s/out\"}}\n");
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
+    assert_int_equal(mkdir_p(path, NULL), KERR_OK); /* a folder: the sink never acknowledges */
+    kerr err = {0};
+    publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err);
+    int kept = 0, lost = 0;
+    int64_t t0 = clock_mono_ns();
+    for (int i = 0; i < 6; i++) { /* 300 KiB each: 3 fit in the 1 MiB share */
+        event *e = person("cam");
+        snprintf(e->kind, sizeof e->kind, "clip_ready");
+        snprintf(e->event_id, sizeof e->event_id, "00000000-0000-4000-8000-00000000002%d", i);
+        e->clip.on = true;
+        snprintf(e->clip.status, sizeof e->clip.status, "ready");
+        snprintf(e->clip.owner_id, sizeof e->clip.owner_id, "%s", e->event_id);
+        e->clip_mp4.len = 300 << 10;
+        e->clip_mp4.data = calloc(1, e->clip_mp4.len);
+        assert_non_null(e->clip_mp4.data);
+        kerr why = {0};
+        if (publish_hub_submit_clip(f.h, e, NULL, NULL, &why))
+            kept++;
+        else
+            lost++, assert_non_null(strstr(why.msg, "share of the spool is full"));
+    }
+    assert_true(clock_mono_ns() - t0 < 1000000000LL); /* the clips never waited */
+    assert_int_equal(kept, 3);
+    assert_int_equal(lost, 3);
+    t0 = clock_mono_ns();
+    for (int i = 0; i < 25;
+         i++) { /* 2.5 MiB: more than the spool would have left with every clip */
+        event *e = person("cam");
+        e->snapshot.len = 100 << 10;
+        e->snapshot.data = calloc(1, e->snapshot.len);
+        assert_non_null(e->snapshot.data);
+        publish_hub_submit(f.h, e);
+    }
+    assert_true(clock_mono_ns() - t0 < 1000000000LL); /* no event waited for room */
+    publish_hub_drain_by(f.h, clock_wall_ms() + 300); /* everything stays spooled */
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +393,7 @@ int main(void)
         cmocka_unit_test(opening_a_destination_does_not_block_the_hub),
         cmocka_unit_test(event_the_spool_cannot_take_at_shutdown_is_kept),
         cmocka_unit_test(lost_event_is_logged_whole_without_a_dead_letter_folder),
+        cmocka_unit_test(clips_stay_within_their_share_of_the_spool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -591,6 +591,58 @@ static void stats_follow_acks(void **state)
     spool_close(s);
 }
 
+static bool starts_with_b(const void *payload, size_t len)
+{
+    return len > 0 && *(const char *)payload == 'B';
+}
+
+/* Review (clips fill the spool): bulk records never wait and stay within
+ * their share of the folder, whether the consumers keep up or not; their
+ * bytes are known again after a restart and freed with their segments. */
+static void bulk_records_stay_within_their_share(void **state)
+{
+    (void)state;
+    spool_opts o = {.dir = g_dir,
+                    .max_bytes = 4000,
+                    .segment_bytes = 300,
+                    .consumers = {"kinesis", "s3"},
+                    .nconsumers = 2,
+                    .is_bulk = starts_with_b};
+    spool *s = spool_open(&o, NULL);
+    assert_non_null(s);
+    char bulk[172] = "B"; /* 200 bytes with its header */
+    uint64_t seq;
+    kerr err = {0};
+    int64_t t0 = clock_mono_ns();
+    int kept = 0;
+    for (int i = 0; i < 10; i++)
+        kept += spool_append_bulk(s, bulk, sizeof bulk, 1000, &seq, &err) == KERR_OK;
+    assert_true(clock_mono_ns() - t0 < 200000000LL); /* no waiting */
+    assert_int_equal(kept, 5);                       /* 5 x 200 = the 1000-byte share */
+    assert_non_null(strstr(err.msg, "share of the spool is full"));
+    append_n(s, 0, 20); /* ordinary records still find room */
+    spool_stats st;
+    spool_get_stats(s, &st);
+    assert_int_equal(st.bulk_bytes, 1000);
+    spool_close(s);
+    s = spool_open(&o, NULL); /* a restart: the bulk bytes are counted again */
+    spool_get_stats(s, &st);
+    assert_int_equal(st.bulk_bytes, 1000);
+    assert_int_equal(spool_append_bulk(s, bulk, sizeof bulk, 1000, &seq, NULL), KERR_AGAIN);
+    drain(s, 0, true, NULL);
+    drain(s, 1, true, NULL);
+    spool_get_stats(s, &st);
+    assert_true(st.bulk_bytes < 1000); /* the delivered segments went with their bulk bytes */
+    assert_int_equal(spool_append_bulk(s, bulk, sizeof bulk, 1000, &seq, NULL), KERR_OK);
+    /* no room in the folder at all: refused at once too */
+    for (int rc = KERR_OK; rc == KERR_OK;)
+        rc = spool_append(s, bulk + 1, 100, &seq, 0, NULL);
+    t0 = clock_mono_ns();
+    assert_int_equal(spool_append_bulk(s, bulk, sizeof bulk, 4000, &seq, NULL), KERR_AGAIN);
+    assert_true(clock_mono_ns() - t0 < 200000000LL);
+    spool_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -610,6 +662,7 @@ int main(void)
         T(delivered_data_does_not_stay_on_disk),
         T(deleted_folder_keeps_records_and_recovers),
         T(stats_follow_acks),
+        T(bulk_records_stay_within_their_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
