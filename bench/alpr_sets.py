@@ -75,10 +75,11 @@ def git_dir(repo, mirror, work, online):
     return dest if r.returncode == 0 else None
 
 
-def materialise(name, dest, work, log=print):
-    """Copies set `name` into dest (photos and labels.csv); returns the number
-    of photos, 0 when none could be had."""
-    rows = read_manifest(manifest_path(name))
+def materialise(name, dest, work, log=print, manifest=None):
+    """Copies set `name` (its list: manifest, else bench/alpr_sets/NAME.tsv)
+    into dest (photos and labels.csv); returns the number of photos, 0 when
+    none could be had."""
+    rows = read_manifest(manifest or manifest_path(name))
     mirror = os.environ.get("KVS_ALPR_MIRROR", "/work/.mirror")
     online = os.environ.get("KVS_ALPR_OFFLINE", "") == ""
     os.makedirs(dest, exist_ok=True)
@@ -105,7 +106,7 @@ def materialise(name, dest, work, log=print):
         log(f"bench-alpr: {name}: {n} photos of {repo} skipped (no copy under {mirror} "
             f"{'and no clone' if online else 'and offline'})")
     with open(os.path.join(dest, "labels.csv"), "w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(["file", "x", "y", "w", "h", "plate"])
         for row in out:
             if row["x"]:
