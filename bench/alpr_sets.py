@@ -4,7 +4,7 @@ bench/alpr_sets/NAME.tsv names each photo by the public git repository, commit
 and path it comes from, with the plate read on it (by eye, or from the
 source's own label), its box when known, where it comes from and under which
 licence. `materialise` copies the photos out of a mirror of each repository
-($KVS_ALPR_MIRROR, default /work/.mirror: the `fetch` layout OWNER+NAME/repo,
+($KVS_ALPR_MIRROR, default /work/.mirror: laid out as OWNER+NAME/repo
 or OWNER/NAME(.git)), or a clone made into the work folder when online, and
 writes labels.csv (`file,x,y,w,h,plate` or `file,plate`) beside them, the
 format alpr_eval.py reads. A repository that cannot be had skips its photos
