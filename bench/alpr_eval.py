@@ -71,7 +71,7 @@ def find_sets(work, names):
             os.path.join(root, "objects"))
         if os.path.isdir(os.path.join(root, ".git")) or root.endswith(".git") or bare:
             dest = os.path.join(work, "openalpr-benchmarks")
-            if not os.path.isdir(os.path.join(dest, "endtoend")):
+            if not all(os.path.isdir(os.path.join(dest, "endtoend", n)) for n in names):
                 os.makedirs(dest, exist_ok=True)
                 gd = root if root.endswith(".git") or bare else os.path.join(root, ".git")
                 paths = ["endtoend/" + n for n in names]
