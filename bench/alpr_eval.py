@@ -454,6 +454,13 @@ def main():
             log(f"{name:4} {mode:14} {n:4} photos  exact {row[3]:5.1f} %  no read {row[4]:5.1f} %  "
                 f"misread {row[5]:5.1f} %  false/image {row[6]:.3f}  {ms:6.1f} CPU ms/frame  "
                 f"({wall:.0f} s)" + ("  [debug log on]" if debug else ""))
+            if not a.no_kinds:  # as it goes, so a run cut short still tells
+                cal = alpr_kinds.calibration(r["events"])
+                log("     kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(r["kinds"].items()))
+                    + f"; conf>=0.9: {pct(cal[0.9][0])} of events, {pct(cal[0.9][1])} right"
+                    + f"; conf>=0.7: {pct(cal[0.7][0])}, {pct(cal[0.7][1])} right"
+                    + ("; repair: changed {changed}, wrong {changed_wrong}, right made wrong "
+                       "{broke}".format(**r["repair"]) if r.get("repair") else ""))
             if a.misses:
                 for photo, want, got, kind in r["misses"]:
                     log(f"    {photo:24} {want:10} {got:24} {kind}")
