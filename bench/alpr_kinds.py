@@ -8,7 +8,7 @@ import re
 # Same-length misreads where every differing pair is one of these.
 CONFUSIONS = ["O0", "I1", "B8", "S5", "Z2", "D0", "G6"]
 KINDS = ["not found", "no read", "slogan/state", "lost at edge", "added at edge", "confusion",
-         "other"]
+         "edge lost + swap", "other"]
 
 
 def confusion_pairs(want, got):
@@ -38,7 +38,21 @@ def misread_kind(want, got):
         return "lost at edge"
     if confusion_pairs(want, got):
         return "confusion"
+    if edge_lost_and_swapped(want, got):
+        return "edge lost + swap"
     return "other"
+
+
+def edge_lost_and_swapped(want, got):
+    """Whether got is want less one or two characters at its ends with one or
+    two of the rest changed: a plate squeezed into a shorter format (a vanity
+    plate made to fit a state's serial format by repair)."""
+    for cut in (1, 2):
+        for i in range(cut + 1):
+            part = want[i:len(want) - (cut - i)]
+            if len(part) == len(got) and 1 <= sum(a != b for a, b in zip(part, got)) <= 2:
+                return True
+    return False
 
 
 def distance(a, b):
@@ -128,6 +142,9 @@ def self_test():
     assert misread_kind("7ABC123", "7A8C123") == "confusion"
     assert misread_kind("OBD123", "0B0123") == "confusion"
     assert misread_kind("7ABC123", "7AXC123") == "other"
+    assert misread_kind("KEEPLKN", "EEP1KN") == "edge lost + swap"
+    assert misread_kind("MPEACHW", "MPE4CH") == "edge lost + swap"
+    assert misread_kind("NBYOND", "WBY0NO") == "other"
     assert misread_kind("7ABC123", "") == "other"
     assert photo_kind("ABC123", ["ABC123", "X"], True) is None
     assert photo_kind("ABC123", [], False) == "not found"
