@@ -157,6 +157,8 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
     r->slack_ms = CLIP_SLACK_MS + (cam->fps_limit > 0 ? (int64_t)(2000 / cam->fps_limit) : 0);
     atomic_init(&r->analysing_ms, LLONG_MIN);
     atomic_init(&r->close_by_ms, 0);
+    atomic_init(&r->gen, 0);
+    atomic_init(&r->analysing_gen, 0);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, writer_main, r) != 0) {

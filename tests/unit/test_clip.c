@@ -287,6 +287,45 @@ static void end_of_stream_cuts(void **state)
     remove_dir(&f);
 }
 
+/* A source that reconnects on its own, saying nothing: its clock starts
+ * again (or jumps past CLIP_GAP_MS). The clip waiting for its post-roll is
+ * cut at the change, with the first connection's packets only, and a frame
+ * of the old connection analysed afterwards names no clip (its packets are
+ * gone): no MP4 holds packets of two connections. */
+static void reconnect_cuts_at_the_change(void **state)
+{
+    (void)state;
+    for (int jump = 0; jump < 2; jump++) {
+        fixture f;
+        open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+        char id[37];
+        push(&f, 0, 61); /* 0 .. 6.0 s */
+        unsigned gen = clip_ring_generation(f.r);
+        clip_ring_analysing(f.r, 5000, gen);
+        event_at(&f, 5000, id);      /* asks for 4.0 .. 10.0 */
+        for (int i = 0; i < 30; i++) /* the new connection: from 0 again, or 30 s later */
+            clip_ring_push(f.r, f.ft.pkts[i], f.ft.par, f.ft.tb, false, jump ? 30000 : 0);
+        assert_int_equal(clip_ring_generation(f.r), gen + 1);
+        clip_ring_analysing(f.r, 5500, gen); /* a frame read before the change */
+        event *old = event_new();
+        old->camera_name = kstrdup("cam");
+        snprintf(old->kind, sizeof old->kind, "object");
+        uuid_v7(old->event_id);
+        old->pts_ms = 5500;
+        assert_false(clip_attach(f.r, old));
+        assert_false(old->clip.on);
+        event_free(old);
+        json_t *lines = close_fixture(&f);
+        json_t *clip = ready_of(lines, id);
+        assert_non_null(clip);
+        assert_string_equal(str(clip, "status"), "cut");
+        assert_true(num(clip, "start") == 4.0);
+        assert_true(num(clip, "end") <= 6.1); /* nothing of the second connection */
+        json_decref(lines);
+        remove_dir(&f);
+    }
+}
+
 /* Over the camera's cap the oldest GOP goes: a clip needing it goes out at
  * once with what it has, cut, and the ring stays under the cap. */
 static void cap_cuts_and_bounds(void **state)
@@ -322,7 +361,7 @@ static void ring_follows_the_analysis(void **state)
     open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
     push(&f, 0, 60);
     assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
-    clip_ring_analysing(f.r, 8000);
+    clip_ring_analysing(f.r, 8000, clip_ring_generation(f.r));
     push(&f, 60, NPKT);
     /* 8.0 - 1 s pre-roll - 2 s slack = 5.0: the key frame there is the oldest kept */
     assert_int_equal(f.r->v[f.r->head].pts_ms, 5000);
@@ -529,6 +568,7 @@ int main(void)
         cmocka_unit_test(clip_starts_at_the_key_frame_before),
         cmocka_unit_test(overlapping_events_share_one_clip),
         cmocka_unit_test(end_of_stream_cuts),
+        cmocka_unit_test(reconnect_cuts_at_the_change),
         cmocka_unit_test(cap_cuts_and_bounds),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
