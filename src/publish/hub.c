@@ -382,8 +382,9 @@ static bool submit(publish_hub *h, event *e, bool (*give_up)(void *), void *arg,
     bool spooled = e->clip_mp4.len && (kept = spool_clip(h, e, &pub, lost));
     if (!spooled) spooled = spool_event(h, e, &pub, give_up, arg);
     cfg_publishers_free(&pub);
-    /* a clip_ready record, whatever came of it, is the last word on its clip */
-    if ((pending && !spooled) || strcmp(e->kind, "clip_ready") == 0)
+    /* a spooled clip_ready record is the last word on its clip; one a stop
+     * could not spool leaves the entry for the next start to resolve */
+    if (pending ? !spooled : spooled && strcmp(e->kind, "clip_ready") == 0)
         clip_journal_done(h->pending, e->event_id);
     if (!spooled) {
         event_free(e);
