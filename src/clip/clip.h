@@ -42,10 +42,14 @@
  * record still waiting then goes to the dead-letter folder. Past the drain
  * deadline no clip is remuxed any more: they go out "lost". */
 #define CLIP_CLOSE_MAX_MS 2000
-/* A packet decoded this long after the previous one, or before it, starts a
- * new generation of the ring as a new connection does: the source reconnected
- * on its own (its clock started again) or lost that much video. */
+/* A packet decoded this long after the previous one, or before it (past
+ * CLIP_BACK_MS), starts a new generation of the ring as a new connection
+ * does: the source reconnected on its own (its clock started again) or lost
+ * that much video. */
 #define CLIP_GAP_MS 10000
+/* Going back counts past this much only: a packet without a decode time is
+ * placed by its presentation time, which B-frames take back a few frames. */
+#define CLIP_BACK_MS 1000
 
 typedef struct clip_ring clip_ring;
 

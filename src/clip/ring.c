@@ -194,7 +194,7 @@ static bool continues(const clip_ring *r, const AVCodecParameters *par, int64_t 
 {
     if (!r->have_stream || r->ended) return false;
     if (r->last_dts_ms != INT64_MIN &&
-        (dts_ms < r->last_dts_ms || dts_ms - r->last_dts_ms > CLIP_GAP_MS))
+        (dts_ms < r->last_dts_ms - CLIP_BACK_MS || dts_ms - r->last_dts_ms > CLIP_GAP_MS))
         return false;
     return par->extradata_size == r->par->extradata_size &&
            (!par->extradata_size ||
