@@ -13,11 +13,13 @@ dropped, RSS under 1 GB.
 With --clips PRE,POST (bench-clips, issue 23) each N runs twice, without and
 with `clip: {pre_seconds: PRE, post_seconds: POST}`, and the rows compare:
 analysed and dropped shares, CPU, peak RSS (added per camera: goal at most
-5 MB), clips written and the remux CPU per clip.
+5 MB), clips written, the remux CPU per clip, and each clip's start against
+the one its event asked for (at most one GOP early, never late).
     density.py KVS_INFER KVS_BENCH [--cameras 16,64] [--seconds 60] [--warmup 20]
-               [--decode auto] [--clips 5,5] [--out TABLE.md]
+               [--decode auto] [--clips 5,5] [--mbps 4] [--out TABLE.md]
 """
 import argparse
+import json
 import os
 import re
 import signal
@@ -30,12 +32,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_kvs import MEDIA_MIRROR, MODELS_MIRROR, ROOT, find, free_port, metrics, wait  # noqa: E402
 
 
-def make_clip(path, media):
+def make_clip(path, media, mbps=None):
     if os.path.exists(path):
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    rate = ["-b:v", f"{mbps}M", "-maxrate", f"{mbps}M", "-bufsize", f"{2 * mbps}M"] if mbps else []
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "1", "-i", media, "-t", "60",
-                    "-vf", "scale=1920:1080,fps=25", "-c:v", "libx264", "-preset", "veryfast",
+                    "-vf", "scale=1920:1080,fps=25", "-c:v", "libx264", "-preset", "veryfast", *rate,
                     "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
                     path + ".part.mp4"], check=True)
     os.rename(path + ".part.mp4", path)
@@ -105,7 +108,26 @@ def run(binary, clip, model, n, args, work, clips=None):
     r["remux_ms"] = 1000 * remux / r["clips"] if r["clips"] else 0.0
     r["ring_mb"] = total(m1, "kvs_infer_clip_ring_bytes") / 1e6 / n
     r["clip_mode"] = f"clips {clips[0]}+{clips[1]} s" if clips else "no clips"
+    r["early"] = start_accuracy(os.path.join(work, f"out-{tag}"))
     return r
+
+
+def start_accuracy(folder):
+    """Each stored clip's first frame against the start its event asked for
+    (seconds: positive is early). Goal: at most one GOP (2 s) early, never late."""
+    asked, got = {}, []
+    path = os.path.join(folder, "events.jsonl")
+    if not os.path.exists(path):
+        return []
+    for line in open(path):
+        e = json.loads(line)
+        c = e.get("clip") or {}
+        if e["event_type"] == "object" and c.get("status") == "pending":
+            asked[e["event_id"]] = c["start"]
+        elif (e["event_type"] == "clip_ready" and c.get("status") in ("ready", "cut") and e["event_id"] in asked
+              and "event_id" not in c):  # a shared clip starts with the first event's range
+            got.append(asked[e["event_id"]] - c["start"])
+    return got
 
 
 def ceiling(bench, clip, model):
@@ -126,6 +148,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1,
                     help="batch: {max: N} with a batch-dynamic copy of the model (N > 1)")
     ap.add_argument("--clips", help="PRE,POST seconds: each N also with clips (bench-clips)")
+    ap.add_argument("--mbps", type=float, help="encode the footage at this bit rate (e.g. 4: the clips goal's)")
     ap.add_argument("--out")
     args = ap.parse_args()
     model = find([os.path.join(ROOT, "models/coco/yolox_nano.onnx"),
@@ -139,8 +162,9 @@ def main():
         model = copy
     media = find([os.path.join(ROOT, "media/vtest.avi"), os.path.join(MEDIA_MIRROR, "opencv/vtest.avi"),
                   "/usr/share/doc/opencv-doc/examples/data/vtest.avi"], "vtest.avi")
-    clip = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench-media", "density-1080p25-gop2s.mp4")
-    make_clip(clip, media)
+    name = f"density-1080p25-gop2s-{args.mbps:g}mbps.mp4" if args.mbps else "density-1080p25-gop2s.mp4"
+    clip = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench-media", name)
+    make_clip(clip, media, args.mbps)
     print(f"bench-density: {os.cpu_count()} CPU(s), 1080p25 GOP 2 s, fps_limit 0.5, decode {args.decode}, "
           f"batch {args.batch}, "
           f"{args.seconds:.0f} s window after {args.warmup:.0f} s warm-up", flush=True)
@@ -158,6 +182,12 @@ def main():
                 print(f"N={n:4d}  {r['clip_mode']}: {r['clips']:.0f} clips in the window, remux "
                       f"{r['remux_ms']:.1f} ms CPU per clip, ring {r['ring_mb']:.1f} MB per camera, "
                       f"peak RSS +{added:.1f} MB per camera", flush=True)
+                early = r["early"]
+                if early:
+                    ok = ok and min(early) >= -0.001 and max(early) <= 2.001
+                    print(f"N={n:4d}  clip start vs asked: {len(early)} clips, early by {min(early):.2f} .. "
+                          f"{max(early):.2f} s (mean {sum(early) / len(early):.2f}; goal: 0 .. 2 s, one GOP)",
+                          flush=True)
             print(f"N={n:4d}  {r['clip_mode'] + '  ' if args.clips else ''}analysed {r['analysed']:6.2f}/s of {r['due']:.1f} due ({r['pct']:5.1f} %)  "
                   f"dropped stale {r['stale']:.2f}/s behind {r['behind']:.2f}/s ({r['drop_pct']:.1f} %)  "
                   f"decoded {r['decoded']:6.1f}/s  CPU {r['cpu']:5.1f} %  RSS {r['rss']:.0f} MB "

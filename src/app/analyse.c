@@ -223,7 +223,7 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
 {
     (void)worker, (void)user;
     camera *c = cam;
-    clip_ring_analysing(c->clips, f->pts_ms); /* its pre-roll must still be kept */
+    clip_ring_analysing(c->clips, f->pts_ms, f->clip_gen); /* its pre-roll must still be kept */
     if (f->producer_ts_ms > 0)
         metric_observe(M_FRAME_DELAY, c->cam_label,
                        (double)(clock_wall_ms() - f->producer_ts_ms) / 1000.0);

@@ -186,6 +186,7 @@ static bool drain_decoder(camera *c, reader_ctx *r, bool pace, const packet_meta
             continue;
         }
         f->pts_ms = ms;
+        f->clip_gen = clip_ring_generation(c->clips); /* its connection, for its clip */
         f->producer_ts_ms = producer_ms;
         f->server_ts_ms = meta->server_ts_ms;
         snprintf(f->fragment_number, sizeof f->fragment_number, "%s", meta->fragment_number);

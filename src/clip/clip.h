@@ -42,6 +42,14 @@
  * record still waiting then goes to the dead-letter folder. Past the drain
  * deadline no clip is remuxed any more: they go out "lost". */
 #define CLIP_CLOSE_MAX_MS 2000
+/* A packet decoded this long after the previous one, or before it (past
+ * CLIP_BACK_MS), starts a new generation of the ring as a new connection
+ * does: the source reconnected on its own (its clock started again) or lost
+ * that much video. */
+#define CLIP_GAP_MS 10000
+/* Going back counts past this much only: a packet without a decode time is
+ * placed by its presentation time, which B-frames take back a few frames. */
+#define CLIP_BACK_MS 1000
 
 typedef struct clip_ring clip_ring;
 
@@ -54,15 +62,22 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err);
  * (a file played in a loop). NULL ring: nothing. */
 void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *par, AVRational tb,
                     bool new_stream, int64_t offset_ms);
+/* Reader thread: the ring's generation, one per connection (a new stream,
+ * a reconnect, a jump of the clock: CLIP_GAP_MS). Packets of two generations
+ * are never in one clip: a clip crossing the change is cut there. The frames
+ * read carry it (kframe.clip_gen). NULL ring: 0. */
+unsigned clip_ring_generation(clip_ring *r);
 /* Reader thread, the connection ended (disconnect, end of file, stop): the
  * clips waiting for their post-roll go out cut. */
 void clip_ring_cut(clip_ring *r);
 /* Worker thread, each frame as its analysis starts: the ring keeps the
  * pre-roll of the frames being analysed, however far the reader is ahead
  * (a batch input's queue, key frames only). NULL ring: nothing. */
-void clip_ring_analysing(clip_ring *r, int64_t pts_ms);
+void clip_ring_analysing(clip_ring *r, int64_t pts_ms, unsigned gen);
 /* Worker thread, before the event is submitted: names its clip (e->clip) and
- * books it. Only `object` events with a media time get one; true when e got
+ * books it. Only `object` events with a media time get one, and only while
+ * the frame in analysis is of the ring's generation (an older connection's
+ * packets are gone); true when e got
  * one, and then clip_submitted follows once e is submitted (its clip_ready
  * record waits for that). */
 bool clip_attach(clip_ring *r, event *e);

@@ -55,7 +55,10 @@ struct clip_ring {
     int head, n, cap;
     uint64_t first_seq;
     size_t bytes;
-    int64_t max_pts_ms; /* of the packets pushed in this stream */
+    int64_t max_pts_ms;        /* of the packets pushed in this stream */
+    int64_t last_dts_ms;       /* of the last packet pushed in this generation */
+    atomic_uint gen;           /* the generation: one per connection (clip_ring_generation) */
+    atomic_uint analysing_gen; /* of the frame in analysis */
     atomic_llong
         analysing_ms; /* the frame in analysis (clip_ring_analysing), LLONG_MIN: none yet */
     bool dropped;     /* packets of this stream were dropped: an older start is gone */

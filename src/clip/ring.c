@@ -175,8 +175,9 @@ static bool restart_stream(clip_ring *r, const AVCodecParameters *par, AVRationa
     if (!r->par && !(r->par = avcodec_parameters_alloc())) return false;
     if (avcodec_parameters_copy(r->par, par) < 0) return false;
     r->tb = tb;
-    r->max_pts_ms = INT64_MIN;
+    r->max_pts_ms = r->last_dts_ms = INT64_MIN;
     atomic_store(&r->analysing_ms, LLONG_MIN);
+    atomic_fetch_add(&r->gen, 1);
     r->have_stream = true;
     return true;
 }
@@ -186,21 +187,37 @@ static int64_t to_ms(int64_t ts, AVRational tb)
     return av_rescale_q(ts, tb, (AVRational){1, 1000});
 }
 
+/* The same connection goes on: its clock runs forward without a gap and its
+ * codec setup (extradata) is the one kept. A source that reconnects on its
+ * own may say nothing, yet its timestamps start again. */
+static bool continues(const clip_ring *r, const AVCodecParameters *par, int64_t dts_ms)
+{
+    if (!r->have_stream || r->ended) return false;
+    if (r->last_dts_ms != INT64_MIN &&
+        (dts_ms < r->last_dts_ms - CLIP_BACK_MS || dts_ms - r->last_dts_ms > CLIP_GAP_MS))
+        return false;
+    return par->extradata_size == r->par->extradata_size &&
+           (!par->extradata_size ||
+            memcmp(par->extradata, r->par->extradata, (size_t)par->extradata_size) == 0);
+}
+
 void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *par, AVRational tb,
                     bool new_stream, int64_t offset_ms)
 {
     if (!r) return;
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
     if (ts == AV_NOPTS_VALUE) return; /* no time: cannot be placed in a clip */
+    int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : ts;
     pthread_mutex_lock(&r->mu);
-    bool ok = (!new_stream && !r->ended && r->have_stream) || restart_stream(r, par, tb);
+    bool ok = (!new_stream && continues(r, par, to_ms(dts, tb) + offset_ms)) ||
+              restart_stream(r, par, tb);
     bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    if (ok) r->last_dts_ms = to_ms(dts, tb) + offset_ms;
     if (!ok || (r->n == 0 && !key) || !grow(r)) { /* a clip starts at a key frame */
         pthread_mutex_unlock(&r->mu);
         return;
     }
     int64_t off_tb = av_rescale_q(offset_ms, (AVRational){1, 1000}, tb);
-    int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : ts;
     clip_entry e = {.pkt = av_packet_clone(pkt),
                     .offset_tb = off_tb,
                     .pts_ms = to_ms(ts, tb) + offset_ms,
@@ -226,9 +243,17 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
     pthread_mutex_unlock(&r->mu);
 }
 
-void clip_ring_analysing(clip_ring *r, int64_t pts_ms)
+unsigned clip_ring_generation(clip_ring *r)
 {
-    if (r && pts_ms >= 0) atomic_store(&r->analysing_ms, pts_ms);
+    return r ? atomic_load(&r->gen) : 0;
+}
+
+void clip_ring_analysing(clip_ring *r, int64_t pts_ms, unsigned gen)
+{
+    if (!r || pts_ms < 0) return;
+    atomic_store(&r->analysing_gen, gen);
+    /* an older connection's time says nothing about what to keep of this one's */
+    if (gen == atomic_load(&r->gen)) atomic_store(&r->analysing_ms, pts_ms);
 }
 
 void clip_ring_cut(clip_ring *r)
@@ -295,7 +320,9 @@ bool clip_attach(clip_ring *r, event *e)
     if (!r || e->pts_ms < 0 || strcmp(e->kind, "object") != 0) return false;
     int64_t start = e->pts_ms - r->pre_ms, end = e->pts_ms + r->post_ms;
     pthread_mutex_lock(&r->mu);
-    if (!r->have_stream || r->n == 0) {
+    /* a frame of an older connection: its packets went with it (0: not said) */
+    unsigned gen = atomic_load(&r->analysing_gen);
+    if (!r->have_stream || r->n == 0 || (gen && gen != atomic_load(&r->gen))) {
         pthread_mutex_unlock(&r->mu);
         return false;
     }

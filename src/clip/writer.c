@@ -80,6 +80,20 @@ static void log_lost(clip_ring *r, const char *why)
            why);
 }
 
+/* The job's packets, let go as soon as the remux is over: while its MP4 is
+ * packed into a spool record they would be a third copy of the clip. */
+static void release_packets(clip_ring *r, clip_job *j)
+{
+    for (int i = 0; i < j->n; i++)
+        av_packet_free(&j->pkts[i]);
+    j->n = 0;
+    pthread_mutex_lock(&r->mu);
+    r->queued -= j->bytes;
+    pthread_mutex_unlock(&r->mu);
+    atomic_fetch_sub(&clip_total_bytes, (long long)j->bytes);
+    j->bytes = 0;
+}
+
 static void deliver(clip_ring *r, clip_job *j)
 {
     if (j->nevents == 0) return;
@@ -93,6 +107,7 @@ static void deliver(clip_ring *r, clip_job *j)
                         : clip_remux(j->par, j->tb, j->pkts, j->offsets, j->n,
                                      publish_hub_scratch_dir(r->hub), &mp4, &err);
     double secs = skip ? 0 : (double)(clock_mono_ns() - t0) / 1e9;
+    release_packets(r, j); /* the MP4 holds the video now: not both at once */
     const char *status = skip ? "lost" : rc != KERR_OK ? "failed" : j->cut ? "cut" : "ready";
     if (skip) log_lost(r, "stopping: past the drain deadline, no time left to write it");
     if (rc != KERR_OK && !skip)
@@ -157,6 +172,8 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
     r->slack_ms = CLIP_SLACK_MS + (cam->fps_limit > 0 ? (int64_t)(2000 / cam->fps_limit) : 0);
     atomic_init(&r->analysing_ms, LLONG_MIN);
     atomic_init(&r->close_by_ms, 0);
+    atomic_init(&r->gen, 0);
+    atomic_init(&r->analysing_gen, 0);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, writer_main, r) != 0) {

@@ -41,7 +41,11 @@ char *read_file(const char *path, size_t *len, kerr *err)
         kerr_set(err, KERR_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 4096, n = 0;
+    /* A regular file's size is known: one exact buffer (a clip's MP4 is
+     * megabytes; doubling would hold up to twice that, and copy it on the way). */
+    struct stat st;
+    size_t cap = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (size_t)st.st_size + 2 : 4096;
+    size_t n = 0;
     char *buf = malloc(cap);
     while (buf) {
         if (n + 1 >= cap) {

@@ -22,6 +22,7 @@ typedef struct {
     bool on;
     int64_t start_ms, end_ms; /* media time, the clock of frame.pts */
     char status[12];          /* pending | ready | cut | lost | archived */
+    char reason[96];          /* clip_ready records resolved at a start: why ("" otherwise) */
     /* The event whose folder holds clip.mp4: itself, or the earlier event of
      * the camera whose clip it shares. */
     char owner_id[37];

@@ -62,6 +62,7 @@ static json_t *clip_json(const event *e)
                             json_pack("{s:s,s:s,s:f,s:f}", "stream", c->kvs_stream, "region",
                                       c->kvs_region, "start", (double)c->kvs_start_ms / 1000.0,
                                       "end", (double)c->kvs_end_ms / 1000.0));
+    if (c->reason[0]) json_object_set_new(o, "reason", json_string(c->reason));
     if (c->owner_id[0] && strcmp(c->owner_id, e->event_id) != 0) {
         json_object_set_new(o, "event_id", json_string(c->owner_id));
         json_object_set_new(o, "event_detected_at", iso_or_null(c->owner_at_ms));
@@ -156,6 +157,8 @@ static void read_clip(event *e, json_t *o)
            *bucket = json_object_get(o, "bucket"), *key = json_object_get(o, "key"),
            *owner = json_object_get(o, "event_id");
     snprintf(c->status, sizeof c->status, "%s", json_is_string(st) ? json_string_value(st) : "");
+    json_t *why = json_object_get(o, "reason");
+    if (json_is_string(why)) snprintf(c->reason, sizeof c->reason, "%s", json_string_value(why));
     if (json_is_string(path)) {
         c->ref = kstrdup(json_string_value(path));
     } else if (json_is_string(bucket) && json_is_string(key)) {

@@ -35,6 +35,7 @@ typedef struct {
     int64_t fragment_start_ms;     /* its producer start time, -1 when unknown */
     int64_t decoded_mono_ns;       /* when the decoder produced it (latency) */
     int64_t seq;                   /* per-camera sequence of analysed frames */
+    unsigned clip_gen;             /* the camera's clip ring generation it was read in */
     atomic_int refs;
     pthread_mutex_t rgb_lock; /* makes the RGB copy once */
 } kframe;

@@ -13,6 +13,7 @@
 #include "../metrics/metrics.h"
 #include "../spool/spool.h"
 #include "camera_gate.h"
+#include "clip_journal.h"
 #include "publish.h"
 #include "route.h"
 
@@ -56,6 +57,7 @@ struct publish_hub {
     atomic_bool stopping;        /* publish_hub_free: deliver what is left, then end */
     atomic_llong drain_deadline; /* wall ms after which nothing waits any more; 0: none */
     char scratch[4200];          /* {spool.dir}/tmp (publish_hub_scratch_dir) */
+    char pending[4200];          /* {spool.dir}/clips-pending (clip_journal.h) */
     route_cooldowns *cool;
 };
 
@@ -361,6 +363,7 @@ static bool submit(publish_hub *h, event *e, bool (*give_up)(void *), void *arg,
     }
     apply_routes(h, &pub, e);
     if (pub.n == 0) { /* wanted by none of its publishers: counted above, not kept */
+        if (strcmp(e->kind, "clip_ready") == 0) clip_journal_done(h->pending, e->event_id);
         log_kv(LOG_INFO,
                LOG_CTX("camera_name", e->camera_name, "detector", e->detector, "event_id",
                        e->event_id),
@@ -373,9 +376,16 @@ static bool submit(publish_hub *h, event *e, bool (*give_up)(void *), void *arg,
     assign_refs(&pub, e);
     int64_t t0 = clock_mono_ns();
     bool kept = true;
+    /* noted before the event is spooled: a spooled event always has an entry */
+    bool pending = strcmp(e->kind, "object") == 0 && strcmp(e->clip.status, "pending") == 0;
+    if (pending) clip_journal_note(h->pending, e);
     bool spooled = e->clip_mp4.len && (kept = spool_clip(h, e, &pub, lost));
     if (!spooled) spooled = spool_event(h, e, &pub, give_up, arg);
     cfg_publishers_free(&pub);
+    /* a spooled clip_ready record is the last word on its clip; one a stop
+     * could not spool leaves the entry for the next start to resolve */
+    if (pending ? !spooled : spooled && strcmp(e->kind, "clip_ready") == 0)
+        clip_journal_done(h->pending, e->event_id);
     if (!spooled) {
         event_free(e);
         return kept;
@@ -702,6 +712,33 @@ static void *deliver_main(void *arg)
     return NULL;
 }
 
+/* A pending clip's clip_ready record left unsent by an earlier process,
+ * routed as its camera's events are (the camera may not be started yet). */
+static void submit_resolved(void *arg, event *e)
+{
+    publish_hub *h = arg;
+    for (int i = 0; i < h->cfg->ncam; i++)
+        if (strcmp(h->cfg->cams[i].name, e->camera_name) == 0) {
+            kerr err = {0};
+            if (publish_hub_add_camera(h, e->camera_name, &h->cfg->cams[i].pub, &err) != KERR_OK)
+                log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name), "publisher: %s", err.msg);
+            break;
+        }
+    submit(h, e, NULL, NULL, NULL);
+}
+
+/* Every entry of the pending-clip journal left by a process that was killed
+ * during a post-roll: a consumer waiting for its clip_ready record gets it. */
+static void resolve_pending(publish_hub *h)
+{
+    int n = clip_journal_resolve(h->pending, h->cfg, submit_resolved, h);
+    if (n)
+        log_kv(LOG_WARN, LOG_CTX("component", "spool"),
+               "%d clip(s) were pending when an earlier run stopped: their clip_ready records "
+               "say so (%s)",
+               n, CLIP_JOURNAL_REASON);
+}
+
 publish_hub *publish_hub_new(const config *cfg, kerr *err)
 {
     publish_hub *h = calloc(1, sizeof *h);
@@ -736,7 +773,9 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
     }
     h->ntypes = o.nconsumers;
     h->sp = spool_open(&o, err);
-    if (h->sp && make_scratch(h, err) != KERR_OK) spool_close(h->sp), h->sp = NULL;
+    if (h->sp && (make_scratch(h, err) != KERR_OK ||
+                  clip_journal_open(cfg->spool_dir, h->pending, sizeof h->pending, err) != KERR_OK))
+        spool_close(h->sp), h->sp = NULL;
     if (!h->sp) {
         pthread_mutex_destroy(&h->mu);
         route_cooldowns_free(h->cool);
@@ -760,6 +799,7 @@ publish_hub *publish_hub_new(const config *cfg, kerr *err)
             publish_hub_free(h);
             return NULL;
         }
+    resolve_pending(h);
     return h;
 }
 

@@ -78,6 +78,8 @@ decoded=$(sed -n 's/^  keys .* decoded \([0-9]*\),.*/\1/p' "$WORK/err")
 # run, and one left by a process killed mid-remux is removed at the next start.
 [ -d "$WORK/spool/tmp" ] && [ -z "$(ls -A "$WORK/spool/tmp")" ] || fail "scratch files left: $(ls -A "$WORK/spool/tmp" 2>&1)"
 echo partial >"$WORK/spool/tmp/kvs-clip-killed"
+# Every pending clip was resolved by its clip_ready record: no journal entry is left.
+[ -z "$(ls -A "$WORK/spool/clips-pending")" ] || fail "pending-clip entries left: $(ls "$WORK/spool/clips-pending")"
 
 # Restart with S3 up: the spooled clips are delivered.
 mkdir -p "$WORK/s3data"

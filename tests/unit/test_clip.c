@@ -287,6 +287,107 @@ static void end_of_stream_cuts(void **state)
     remove_dir(&f);
 }
 
+/* A source that reconnects on its own, saying nothing: its clock starts
+ * again (or jumps past CLIP_GAP_MS). The clip waiting for its post-roll is
+ * cut at the change, with the first connection's packets only, and a frame
+ * of the old connection analysed afterwards names no clip (its packets are
+ * gone): no MP4 holds packets of two connections. */
+static void reconnect_cuts_at_the_change(void **state)
+{
+    (void)state;
+    for (int jump = 0; jump < 2; jump++) {
+        fixture f;
+        open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+        char id[37];
+        push(&f, 0, 61); /* 0 .. 6.0 s */
+        unsigned gen = clip_ring_generation(f.r);
+        clip_ring_analysing(f.r, 5000, gen);
+        event_at(&f, 5000, id);      /* asks for 4.0 .. 10.0 */
+        for (int i = 0; i < 30; i++) /* the new connection: from 0 again, or 30 s later */
+            clip_ring_push(f.r, f.ft.pkts[i], f.ft.par, f.ft.tb, false, jump ? 30000 : 0);
+        assert_int_equal(clip_ring_generation(f.r), gen + 1);
+        clip_ring_analysing(f.r, 5500, gen); /* a frame read before the change */
+        event *old = event_new();
+        old->camera_name = kstrdup("cam");
+        snprintf(old->kind, sizeof old->kind, "object");
+        uuid_v7(old->event_id);
+        old->pts_ms = 5500;
+        assert_false(clip_attach(f.r, old));
+        assert_false(old->clip.on);
+        event_free(old);
+        json_t *lines = close_fixture(&f);
+        json_t *clip = ready_of(lines, id);
+        assert_non_null(clip);
+        assert_string_equal(str(clip, "status"), "cut");
+        assert_true(num(clip, "start") == 4.0);
+        assert_true(num(clip, "end") <= 6.1); /* nothing of the second connection */
+        json_decref(lines);
+        remove_dir(&f);
+    }
+}
+
+/* The pending-clip journal: an entry from the moment the event is spooled
+ * until its clip_ready record is; one left over (a process killed during
+ * the post-roll, here put back by hand) is resolved by the next hub on that
+ * spool: a clip_ready record saying lost and why, and the entry goes. */
+static void journal_resolves_a_clip_left_pending(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    char id[37], entry[160], kept[200];
+    push(&f, 0, 61);
+    event_at(&f, 4000, id); /* 3.0 .. 9.0: whole */
+    snprintf(entry, sizeof entry, "%s/spool/clips-pending/%s.json", f.dir, id);
+    assert_int_equal(access(entry, R_OK), 0);
+    size_t len = 0;
+    char *json = read_file(entry, &len, NULL);
+    assert_non_null(json);
+    push(&f, 61, NPKT);
+    json_t *lines = close_fixture(&f);
+    assert_string_equal(str(ready_of(lines, id), "status"), "ready");
+    assert_int_not_equal(access(entry, F_OK), 0); /* resolved by its record */
+    json_decref(lines);
+    FILE *w = fopen(entry, "w"); /* as a kill -9 before the record would have left it */
+    assert_non_null(w);
+    assert_int_equal(fwrite(json, 1, len, w), len);
+    fclose(w);
+    free(json);
+    snprintf(kept, sizeof kept, "%s/out/events.jsonl", f.dir);
+    char first[200]; /* the first run's lines aside: the second run's alone remain */
+    snprintf(first, sizeof first, "%s/first.jsonl", f.dir);
+    assert_int_equal(rename(kept, first), 0);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\"}\n"
+             "cameras:\n"
+             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+             "     publishers: {local_dir: \"%s/out\"}}\n",
+             f.dir, f.dir);
+    cfg_diags d = {0};
+    config *cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
+    assert_non_null(cfg);
+    cfg_diags_free(&d);
+    kerr err = {0};
+    publish_hub *h = publish_hub_new(cfg, &err);
+    assert_non_null(h);
+    publish_hub_free(h);
+    config_free(cfg);
+    assert_int_not_equal(access(entry, F_OK), 0);
+    char *text = read_file(kept, NULL, NULL);
+    assert_non_null(text);
+    json_t *rec = json_loads(text, 0, NULL); /* the one record of the second run */
+    free(text);
+    assert_non_null(rec);
+    assert_string_equal(str(rec, "event_type"), "clip_ready");
+    assert_string_equal(str(rec, "event_id"), id);
+    json_t *clip = json_object_get(rec, "clip");
+    assert_string_equal(str(clip, "status"), "lost");
+    assert_string_equal(str(clip, "reason"), "the process stopped before the post-roll ended");
+    json_decref(rec);
+    remove_dir(&f);
+}
+
 /* Over the camera's cap the oldest GOP goes: a clip needing it goes out at
  * once with what it has, cut, and the ring stays under the cap. */
 static void cap_cuts_and_bounds(void **state)
@@ -322,7 +423,7 @@ static void ring_follows_the_analysis(void **state)
     open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
     push(&f, 0, 60);
     assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
-    clip_ring_analysing(f.r, 8000);
+    clip_ring_analysing(f.r, 8000, clip_ring_generation(f.r));
     push(&f, 60, NPKT);
     /* 8.0 - 1 s pre-roll - 2 s slack = 5.0: the key frame there is the oldest kept */
     assert_int_equal(f.r->v[f.r->head].pts_ms, 5000);
@@ -529,6 +630,8 @@ int main(void)
         cmocka_unit_test(clip_starts_at_the_key_frame_before),
         cmocka_unit_test(overlapping_events_share_one_clip),
         cmocka_unit_test(end_of_stream_cuts),
+        cmocka_unit_test(reconnect_cuts_at_the_change),
+        cmocka_unit_test(journal_resolves_a_clip_left_pending),
         cmocka_unit_test(cap_cuts_and_bounds),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
