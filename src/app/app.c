@@ -226,9 +226,9 @@ static void free_cluster_view(cluster_conf *cc)
 
 static void refuse(app *a, const char *version, int nerr, const char *why)
 {
-    log_error("reload: config version %.12s from %s has %d error(s), first: %s; keeping version "
-              "%.12s",
-              version, a->src.where, nerr, why, a->version);
+    log_error("reload: the new config has %d error(s) (version %.12s from %s, first: %s); "
+              "keeping the running one (version %.12s)",
+              nerr, version, a->src.where, why, a->version);
     metric_add(M_CONFIG_RELOADS, "result=\"refused\"", 1);
     if (a->cluster) cluster_refused(a->cluster, version, why);
 }
@@ -308,8 +308,8 @@ static void reload(app *a, const char *text)
                  "moves them",
                  version, next->ncam);
     else
-        log_info("reload: config version %.12s applied: %d camera(s) running, %d (re)started",
-                 version, a->cams.n, started);
+        log_info("reload: %d camera(s) running, %d (re)started (config version %.12s)", a->cams.n,
+                 started, version);
 }
 
 /* Asks the config's source for a new version (force: SIGHUP, reload even
@@ -325,7 +325,7 @@ static void poll_config(app *a, bool force)
         return;
     }
     if (!text) return; /* unchanged */
-    log_info("reload: config version %.12s from %s", config_source_version(&a->src), a->src.where);
+    log_info("config: version %.12s from %s", config_source_version(&a->src), a->src.where);
     reload(a, text);
     free(text);
 }
