@@ -17,7 +17,7 @@ need_standins
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
 EPORT=$(free_port); DPORT=$(free_port); PPORT=$(free_port); SPORT=$(free_port); SPPORT=$(free_port)
-LEASE_S=4
+LEASE_S=10
 kvs_emulator emulator "$EPORT" s1,s2,s3,s4,s5 --history-s 60
 standin dynalite dynamodb "$DPORT"
 sigv4_proxy proxy "$PPORT" "$DPORT" "$AWS_SECRET_ACCESS_KEY"
@@ -41,7 +41,7 @@ workers: 1
 cluster: {lease_table: leases, worker_id: "\${KVS_TEST_WID}", lease_seconds: $LEASE_S}
 aws: {endpoints: {kinesisvideo: "http://127.0.0.1:$EPORT", dynamodb: "$DDB"}}
 defaults:
-  fps_limit: 0.5
+  fps_limit: 0.2
   publishers: {local_dir: "$WORK/out"}
   detectors: [{type: yolo, confidence_threshold: $1, params: {model: "$MODEL", classes: [person]}}]
 cameras:
