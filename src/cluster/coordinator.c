@@ -648,16 +648,17 @@ static void release_removed(cluster *c, owned *o)
            "cluster: the new config removes the camera: released");
 }
 
-/* Applies the version cluster_update left: removed cameras released,
- * changed ones restarted from their checkpoint (all asked to stop first, so
- * that they wind down together), new ones listed for the next scan. */
+static void apply_version(cluster *c, owned *next, int n, const char *version);
+
+/* Applies the version cluster_update left (apply_version), then a refusal
+ * that came after it. */
 static void apply_update(cluster *c)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->refused_new) {
-        snprintf(c->refused, sizeof c->refused, "%s", c->pend_refused);
-        c->refused_new = false;
-    }
+    char refused[sizeof c->refused];
+    bool refused_new = c->refused_new; /* cluster_update clears it: it came after */
+    snprintf(refused, sizeof refused, "%s", c->pend_refused);
+    c->refused_new = false;
     owned *next = c->pend;
     int n = c->npend;
     bool have = c->pending;
@@ -665,7 +666,15 @@ static void apply_update(cluster *c)
     snprintf(version, sizeof version, "%s", c->pend_version);
     c->pend = NULL, c->npend = 0, c->pending = false;
     pthread_mutex_unlock(&c->mu);
-    if (!have) return;
+    if (have) apply_version(c, next, n, version);
+    if (refused_new) snprintf(c->refused, sizeof c->refused, "%s", refused);
+}
+
+/* Removed cameras released, changed ones restarted from their checkpoint
+ * (all asked to stop first, so that they wind down together), new ones
+ * listed for the next scan. */
+static void apply_version(cluster *c, owned *next, int n, const char *version)
+{
     int removed = 0, restarted = 0;
     for (int i = 0; i < c->ncam; i++) {
         owned *o = &c->cams[i], *nx = find_in(next, n, o->name);
@@ -692,7 +701,7 @@ static void apply_update(cluster *c)
     free_cams(c->cams, c->ncam);
     c->cams = next, c->ncam = n;
     snprintf(c->version, sizeof c->version, "%s", version);
-    c->refused[0] = 0;
+    c->refused[0] = 0; /* a refusal is of a version tried after the one run */
     held_gauge(c);
     log_info("cluster: config version %.12s applied: %d camera(s) listed, %d restarted with new "
              "settings, %d released",

@@ -185,9 +185,9 @@ balanced 5 || fail "not balanced after the refusal: $(shares)"
 note "version 3 refused by all, version 2 runs on: $(shares)"
 
 # ---- SIGHUP fetches again and refuses again ----
+refused_twice() { [ "$(wmetric w1 'kvs_infer_config_reloads_total{result="refused"')" = 2 ]; }
 kill -HUP "${WPID[w1]}"
-wait_for 20 bash -c "[ \"\$(METRICS_PORT=${MPORT[w1]}; . '$(dirname "$0")/lib.sh' >/dev/null; metric 'kvs_infer_config_reloads_total{result=\"refused\"')\" = 2 ]" ||
-  fail "SIGHUP did not refetch"
+wait_for 20 refused_twice || fail "SIGHUP did not refetch: $(wmetric w1 'kvs_infer_config_reloads_total{result="refused"')"
 
 rm -f "$WORK/watching"
 wait "$WATCH" 2>/dev/null || true
