@@ -9,7 +9,8 @@
 #    while one worker still runs the old version, and no camera runs on two
 #    workers for longer than one renewal;
 #  - a bad version is refused by all three: counted, logged with where and
-#    why, shown on their leases (config_refused); the old one keeps running.
+#    why, shown on their leases (config_refused); the old one keeps running;
+#  - a version without a camera: its owner stops it and releases the lease.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 need_standins
@@ -188,6 +189,24 @@ note "version 3 refused by all, version 2 runs on: $(shares)"
 refused_twice() { [ "$(wmetric w1 'kvs_infer_config_reloads_total{result="refused"')" = 2 ]; }
 kill -HUP "${WPID[w1]}"
 wait_for 20 refused_twice || fail "SIGHUP did not refetch: $(wmetric w1 'kvs_infer_config_reloads_total{result="refused"')"
+
+# ---- version 4: c5 removed: released by its owner, run nowhere ----
+config 0.6 "1 2 3 4" >"$WORK/v4.yaml"
+V4=$(sha "$WORK/v4.yaml")
+put "$WORK/v4.yaml"
+kill -HUP "${WPID[w1]}" "${WPID[w2]}" "${WPID[w3]}" # no need to wait for the polls
+wait_for 30 all_at_least 2 'kvs_infer_config_reloads_total{result="applied"' ||
+  fail "version 4 not applied by all: $(count 'kvs_infer_config_reloads_total{result="applied"' $W)"
+c5_free() { table | $PY -c '
+import json, sys
+i = {i["camera"]["S"]: i for i in json.load(sys.stdin)["Items"]}.get("c5")
+sys.exit(0 if i and i["owner"]["S"] == "" else 1)'; }
+wait_for 30 c5_free || fail "the removed camera's lease was not released"
+wait_for 30 leases_say config_version "$V4" "c1 c2 c3 c4" || fail "version 4 not on every lease"
+wait_for 30 balanced 4 || fail "not balanced after removing c5: $(shares)"
+grep -q "the new config removes the camera: released" "$WORK/w1.log" "$WORK/w2.log" "$WORK/w3.log" ||
+  fail "no release logged"
+note "version 4: c5 released and run nowhere, shares $(shares)"
 
 rm -f "$WORK/watching"
 wait "$WATCH" 2>/dev/null || true
