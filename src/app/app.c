@@ -235,7 +235,8 @@ static void refuse(app *a, const char *version, int nerr, const char *why)
 
 /* In cluster mode the coordinator moves the cameras (cluster_update): it
  * restarts the changed ones it holds, releases the removed ones and takes
- * new ones as leases allow. Settings of the cluster itself need a restart. */
+ * new ones as leases allow. Settings of the cluster itself need a restart.
+ * False (nothing changed) when out of memory before the swap. */
 static bool apply_to_cluster(app *a, config *next, const char *version)
 {
     const config *cur = current(a);
@@ -247,9 +248,10 @@ static bool apply_to_cluster(app *a, config *next, const char *version)
     kerr err = {0};
     if (!cluster_view(next, version, &cc)) return false;
     config_keeper_swap(&a->configs, next); /* the coordinator starts cameras from it */
-    bool ok = cluster_update(a->cluster, &cc, &err) == KERR_OK;
+    if (cluster_update(a->cluster, &cc, &err) != KERR_OK) /* swapped: no way back */
+        log_error("reload: %s: the cluster keeps its camera list until the next version", err.msg);
     free_cluster_view(&cc);
-    return ok;
+    return true;
 }
 
 /* Validates the text as a start would (config errors, detectors that cannot
