@@ -158,7 +158,7 @@ static double pipeline(const char *model, const char *clip, int ncams, const cha
     fclose(f);
     metrics_reset();
     int64_t t0 = clock_mono_ns();
-    if (app_run(path) != 0) return 0;
+    if (app_run(path, 0) != 0) return 0;
     double el = (double)(clock_mono_ns() - t0) / 1e9;
     double frames = metric_sum(M_FRAMES_PROCESSED), decoded = metric_sum(M_FRAMES_DECODED);
     double isum, icount;

@@ -45,6 +45,9 @@ struct app {
     char worker_id[160]; /* "" without a cluster */
     const aws_shared *aws;
     pthread_mutex_t probe_mu; /* a->cluster and a->hub as /readyz reads them (main writes) */
+    config_source src;        /* where the config comes from (a file, S3) */
+    int poll_s;               /* how often src is asked for a new version; 0: never */
+    char version[65];         /* the running config's SHA-256 */
 };
 typedef struct app app;
 
@@ -193,15 +196,72 @@ static bool all_ended(app *a)
     return all;
 }
 
-static void reload(app *a, const char *path)
+/* The cluster's view of cfg: its cameras and their settings, and its version. */
+static bool cluster_view(const config *cfg, const char *version, cluster_conf *cc)
 {
-    if (a->cluster) { /* the leases name this config's cameras and hashes */
-        log_warn("reload: in cluster mode a config change takes effect at a restart; restart "
-                 "the workers one by one (each hands its cameras over on SIGTERM)");
-        return;
+    const char **names = calloc((size_t)cfg->ncam + 1, sizeof *names);
+    const char **prints = calloc((size_t)cfg->ncam + 1, sizeof *prints);
+    if (!names || !prints) {
+        free(names), free(prints);
+        return false;
     }
+    for (int i = 0; i < cfg->ncam; i++)
+        names[i] = cfg->cams[i].name, prints[i] = cfg->cams[i].fingerprint;
+    *cc = (cluster_conf){.table = cfg->lease_table,
+                         .region = cfg->aws_region,
+                         .endpoint = cfg->endpoint[CFG_EP_DYNAMODB],
+                         .lease_ms = cfg->lease_seconds * 1000,
+                         .max_cameras = cfg->max_cameras,
+                         .cameras = names,
+                         .fingerprints = prints,
+                         .ncam = cfg->ncam,
+                         .version = version};
+    return true;
+}
+
+static void free_cluster_view(cluster_conf *cc)
+{
+    free((void *)cc->cameras), free((void *)cc->fingerprints);
+}
+
+static void refuse(app *a, const char *version, int nerr, const char *why)
+{
+    log_error("reload: the new config has %d error(s) (version %.12s from %s, first: %s); "
+              "keeping the running one (version %.12s)",
+              nerr, version, a->src.where, why, a->version);
+    metric_add(M_CONFIG_RELOADS, "result=\"refused\"", 1);
+    if (a->cluster) cluster_refused(a->cluster, version, why);
+}
+
+/* In cluster mode the coordinator moves the cameras (cluster_update): it
+ * restarts the changed ones it holds, releases the removed ones and takes
+ * new ones as leases allow. Settings of the cluster itself need a restart.
+ * False (nothing changed) when out of memory before the swap. */
+static bool apply_to_cluster(app *a, config *next, const char *version)
+{
+    const config *cur = current(a);
+    if (strcmp(next->lease_table ? next->lease_table : "", cur->lease_table) != 0 ||
+        next->lease_seconds != cur->lease_seconds || next->max_cameras != cur->max_cameras)
+        log_warn("reload: cluster settings (lease_table, lease_seconds, max_cameras) take effect "
+                 "after a restart");
+    cluster_conf cc;
+    kerr err = {0};
+    if (!cluster_view(next, version, &cc)) return false;
+    config_keeper_swap(&a->configs, next); /* the coordinator starts cameras from it */
+    if (cluster_update(a->cluster, &cc, &err) != KERR_OK) /* swapped: no way back */
+        log_error("reload: %s: the cluster keeps its camera list until the next version", err.msg);
+    free_cluster_view(&cc);
+    return true;
+}
+
+/* Validates the text as a start would (config errors, detectors that cannot
+ * load) and applies it, or refuses it and keeps the running config. */
+static void reload(app *a, const char *text)
+{
     int nerr = 0;
-    config *next = app_load_config(path, false, &nerr);
+    char why[512] = "";
+    const char *version = config_source_version(&a->src);
+    config *next = app_load_config(a->src.where, text, false, &nerr, why, sizeof why);
     /* Its detectors open before anything stops, with this run's inference
      * options: a model that cannot load refuses the reload as --validate
      * would, and the running detectors stay. */
@@ -210,12 +270,14 @@ static void reload(app *a, const char *path)
     if (next) {
         ctx.models_dir = next->models_dir;
         nerr = app_open_detectors(next, &ctx, &held);
+        if (nerr) snprintf(why, sizeof why, "%d detector(s) cannot be loaded (see the log)", nerr);
+    }
+    if (next && !nerr && a->cluster && !next->lease_table) {
+        snprintf(why, sizeof why, "cluster.lease_table removed: leaving a cluster needs a restart");
+        nerr = 1;
     }
     if (!next || nerr || !config_keeper_hold(&a->configs, next)) {
-        log_error("reload: the new config has %d error(s) (printed on stderr); keeping the "
-                  "running one",
-                  nerr);
-        metric_add(M_CONFIG_RELOADS, "result=\"refused\"", 1);
+        refuse(a, version, nerr, why[0] ? why : "out of memory");
         app_close_detectors(&held);
         config_free(next);
         return;
@@ -224,15 +286,50 @@ static void reload(app *a, const char *path)
     if (strcmp(next->device, cur->device) != 0 || next->workers != cur->workers ||
         next->batch_max != cur->batch_max || next->batch_wait_ms != cur->batch_wait_ms)
         log_warn("reload: device, workers and batch changes take effect after a restart");
-    stop_cameras(a, next);
-    config_keeper_swap(&a->configs, next); /* the API's readers keep the old one till done */
-    a->dctx.models_dir = next->models_dir;
     int started = 0;
-    for (int i = 0; i < next->ncam; i++)
-        if (!is_running(a, next->cams[i].name)) add_camera(a, next, &next->cams[i], 0), started++;
+    if (a->cluster) {
+        if (!apply_to_cluster(a, next, version)) {
+            refuse(a, version, 1, "out of memory");
+            config_keeper_release(&a->configs, next);
+            app_close_detectors(&held);
+            return;
+        }
+    } else {
+        stop_cameras(a, next);
+        config_keeper_swap(&a->configs, next); /* the API's readers keep the old one till done */
+        for (int i = 0; i < next->ncam; i++)
+            if (!is_running(a, next->cams[i].name))
+                add_camera(a, next, &next->cams[i], 0), started++;
+    }
+    a->dctx.models_dir = next->models_dir;
     app_close_detectors(&held); /* the cameras hold their own now */
+    snprintf(a->version, sizeof a->version, "%s", version);
     metric_add(M_CONFIG_RELOADS, "result=\"applied\"", 1);
-    log_info("reload: %d camera(s) running, %d (re)started", a->cams.n, started);
+    if (a->cluster)
+        log_info("reload: config version %.12s applied: %d camera(s) listed; the coordinator "
+                 "moves them",
+                 version, next->ncam);
+    else
+        log_info("reload: %d camera(s) running, %d (re)started (config version %.12s)", a->cams.n,
+                 started, version);
+}
+
+/* Asks the config's source for a new version (force: SIGHUP, reload even
+ * an unchanged one) and reloads it. */
+static void poll_config(app *a, bool force)
+{
+    char *text = NULL;
+    kerr err = {0};
+    if (config_source_fetch(&a->src, force, &text, &err) != KERR_OK) {
+        log_warn("reload: cannot read the config from %s: %s; keeping version %.12s", a->src.where,
+                 err.msg, a->version);
+        metric_add(M_CONFIG_RELOADS, "result=\"unreadable\"", 1);
+        return;
+    }
+    if (!text) return; /* unchanged */
+    log_info("config: version %.12s from %s", config_source_version(&a->src), a->src.where);
+    reload(a, text);
+    free(text);
 }
 
 static void summary(app *a, const char *where)
@@ -376,11 +473,23 @@ static bool analyse_what_was_read(app *a, sigset_t *set)
     }
 }
 
+/* An S3 config is polled always; a file only in cluster mode, where the
+ * workers share it and no one sends each a SIGHUP. */
+static bool polls(const app *a)
+{
+    return a->poll_s > 0 && (a->src.s3 || a->cluster);
+}
+
 /* Returns 0 at a signal (*signalled set) or when every source has ended. */
-static int wait_for_end(app *a, const char *path, sigset_t *set, bool *signalled)
+static int wait_for_end(app *a, sigset_t *set, bool *signalled)
 {
     int64_t next_trim = clock_mono_ns();
+    int64_t next_poll = clock_mono_ns() + (int64_t)a->poll_s * 1000000000LL;
     for (;;) {
+        if (polls(a) && clock_mono_ns() >= next_poll) {
+            poll_config(a, false);
+            next_poll = clock_mono_ns() + (int64_t)a->poll_s * 1000000000LL;
+        }
         if (clock_mono_ns() >= next_trim) { /* see heap_give_back */
             heap_give_back();
             next_trim = clock_mono_ns() + 5000000000LL;
@@ -393,8 +502,8 @@ static int wait_for_end(app *a, const char *path, sigset_t *set, bool *signalled
             return *signalled = true, 0;
         }
         if (sig == SIGHUP) {
-            log_info("SIGHUP: reloading %s", path);
-            reload(a, path);
+            log_info("SIGHUP: reloading %s", a->src.where);
+            poll_config(a, true);
         }
         if (!a->cluster && all_ended(a)) { /* a cluster worker ends on a signal only */
             if (analyse_what_was_read(a, set)) {
@@ -482,24 +591,13 @@ static bool start_cluster(app *a, kerr *err)
     a->aws = aws_shared_acquire(cfg->ca_bundle, cfg->endpoint[CFG_EP_STS], cfg->aws_region, err);
     if (!a->aws) return false;
     cluster_worker_id(cfg->worker_id, a->aws->http, a->worker_id, sizeof a->worker_id);
-    const char **names = calloc((size_t)cfg->ncam + 1, sizeof *names);
-    const char **prints = calloc((size_t)cfg->ncam + 1, sizeof *prints);
-    if (names && prints)
-        for (int i = 0; i < cfg->ncam; i++)
-            names[i] = cfg->cams[i].name, prints[i] = cfg->cams[i].fingerprint;
-    cluster_conf cc = {.table = cfg->lease_table,
-                       .worker_id = a->worker_id,
-                       .region = cfg->aws_region,
-                       .endpoint = cfg->endpoint[CFG_EP_DYNAMODB],
-                       .lease_ms = cfg->lease_seconds * 1000,
-                       .max_cameras = cfg->max_cameras,
-                       .cameras = names,
-                       .fingerprints = prints,
-                       .ncam = cfg->ncam};
+    cluster_conf cc;
+    if (!cluster_view(cfg, a->version, &cc))
+        return kerr_set(err, KERR_NOMEM, "out of memory"), false;
+    cc.worker_id = a->worker_id;
     cluster_hooks h = {a, hook_start, hook_stop, hook_wait, hook_checkpoint, hook_lease_until};
-    cluster *cl = names && prints ? cluster_start(&cc, a->aws, &h, err) : NULL;
-    if (!(names && prints)) kerr_set(err, KERR_NOMEM, "out of memory");
-    free(names), free(prints);
+    cluster *cl = cluster_start(&cc, a->aws, &h, err);
+    free_cluster_view(&cc);
     set_probed(a, cl, a->hub);
     return cl != NULL;
 }
@@ -634,7 +732,7 @@ static void drain(app *a, bool abandon)
 
 /* Starts the cameras (or the cluster's coordinator), runs until a signal or
  * the end of every source, and drains. */
-static int serve(app *a, const char *path, detector_set *held, sigset_t *set)
+static int serve(app *a, detector_set *held, sigset_t *set)
 {
     int rc = 0;
     config *cfg = current(a);
@@ -650,7 +748,7 @@ static int serve(app *a, const char *path, detector_set *held, sigset_t *set)
             add_camera(a, cfg, &cfg->cams[i], 0);
     app_close_detectors(held); /* the cameras hold their own now */
     bool signalled = false;
-    if (rc == 0) rc = wait_for_end(a, path, set, &signalled);
+    if (rc == 0) rc = wait_for_end(a, set, &signalled);
     drain(a, signalled || rc != 0);
     return rc;
 }
@@ -672,6 +770,7 @@ static void close_service(app *a, detector_set *held)
     camera_list_free(&a->cams);
     config_keeper_free(&a->configs); /* the current one and the hub's */
     if (a->aws) aws_shared_release();
+    config_source_close(&a->src);
     infer_shutdown();
     frame_convert_shutdown();
     pthread_mutex_destroy(&a->probe_mu);
@@ -689,20 +788,44 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
-int app_run(const char *path)
+/* The first version of the config, from its source; NULL (reported) when it
+ * cannot be read or is invalid. A file that cannot be read is left to
+ * config_load, which says why in the usual form. */
+static config *first_config(app *a, const char *path)
+{
+    kerr err = {0};
+    char *text = NULL;
+    if (config_source_open(&a->src, path, &err) != KERR_OK ||
+        (config_source_fetch(&a->src, true, &text, &err) != KERR_OK && a->src.s3)) {
+        fprintf(stderr, "%s: cannot read the config: %s\n", path, err.msg);
+        log_error("cannot read the config from %s: %s", path, err.msg);
+        return NULL;
+    }
+    int nerr = 0;
+    config *cfg = app_load_config(path, text, false, &nerr, NULL, 0);
+    free(text);
+    snprintf(a->version, sizeof a->version, "%s", config_source_version(&a->src));
+    return cfg;
+}
+
+int app_run(const char *path, int poll_s)
 {
     raise_fd_limit();
     decode_route_ffmpeg_logs();
     sigset_t set;
     block_signals(&set);
-    int nerr = 0;
-    config *cfg = app_load_config(path, false, &nerr);
-    if (!cfg) return 2;
     app a;
     memset(&a, 0, sizeof a);
+    a.poll_s = poll_s;
+    config *cfg = first_config(&a, path);
+    if (!cfg) {
+        config_source_close(&a.src);
+        return 2;
+    }
     /* held as the current config and for the hub, which keeps the first */
     if (!config_keeper_init(&a.configs, cfg)) {
         config_free(cfg);
+        config_source_close(&a.src);
         return 1;
     }
     camera_list_init(&a.cams);
@@ -713,7 +836,7 @@ int app_run(const char *path)
     int rc = config_keeper_hold(&a.configs, cfg) ? open_service(&a, path, &held) : 1;
     if (rc == 0) {
         log_start(&a);
-        rc = serve(&a, path, &held, &set);
+        rc = serve(&a, &held, &set);
     }
     close_service(&a, &held);
     return rc;

@@ -241,10 +241,36 @@ bool api_publishers(publish_hub *h, http_response *rs);
  * (api_clip.c); false when it is not (clip.from kvs unset): nothing sent. */
 bool api_kvs_clip(const config *cfg, const char *event_json, bool hls, http_response *rs);
 
+/* config_source.c: where the config text comes from (docs/configuration.md
+ * "Where the config lives"): a file, or an S3 object fetched with SigV4. */
+typedef struct {
+    char where[1024]; /* as given to --config */
+    bool s3;
+    char bucket[256], key[768], region[64], endpoint[512];
+    const void *aws;        /* const aws_shared * (aws.h stays out of app.h), held while open */
+    char etag[128];         /* S3: of the text last fetched */
+    int64_t mtime_ns, size; /* a file: as last read */
+    char hash[65];          /* SHA-256 of the text last fetched */
+} config_source;
+
+bool config_source_is_s3(const char *where);
+/* A file needs nothing; s3:// takes its endpoint and region from the
+ * environment and holds the process's AWS session (credentials resolved). */
+kerr_code config_source_open(config_source *s, const char *where, kerr *err);
+void config_source_close(config_source *s);
+/* *text (malloc'd, the caller's) when the text changed since the last fetch,
+ * or always with force; NULL when unchanged. */
+kerr_code config_source_fetch(config_source *s, bool force, char **text, kerr *err);
+/* The SHA-256 of the text last fetched (hex): the config's version. */
+const char *config_source_version(const config_source *s);
+
 /* validate.c */
-/* Loads and fully checks a config (structure, detectors, models); prints each
- * problem as FILE:LINE:COL: path: message on stderr. NULL when invalid. */
-config *app_load_config(const char *path, bool check_detectors, int *nerrors);
+/* Loads and fully checks a config (structure, detectors, models) from the
+ * file, or from `text` naming it path; prints each problem as
+ * FILE:LINE:COL: path: message on stderr (and the first in why, when
+ * given). NULL when invalid. */
+config *app_load_config(const char *path, const char *text, bool check_detectors, int *nerrors,
+                        char *why, size_t why_len);
 /* Detectors held open while the cameras of a config start. */
 typedef struct {
     detector **v;
@@ -257,6 +283,8 @@ typedef struct {
 int app_open_detectors(const config *cfg, const detector_ctx *ctx, detector_set *held);
 void app_close_detectors(detector_set *held);
 
-int app_run(const char *config_path);
+/* poll_s: how often the config's source is asked for a new version (0:
+ * never); an S3 config always, a file in cluster mode only. */
+int app_run(const char *config_path, int poll_s);
 
 #endif

@@ -18,11 +18,12 @@ static void load_model(const cfg_detector *dc, const detector_ctx *ctx, cfg_diag
         cfg_diag_add_pos(d, dc->line, dc->col, dc->path, "%s", err.msg);
 }
 
-config *app_load_config(const char *path, bool check_detectors, int *nerrors)
+config *app_load_config(const char *path, const char *text, bool check_detectors, int *nerrors,
+                        char *why, size_t why_len)
 {
     cfg_diags d = {.file = path};
-    config *cfg = check_detectors ? config_load_all(&app_cfg_readers, path, NULL, &d)
-                                  : config_load(&app_cfg_readers, path, NULL, &d);
+    config *cfg = check_detectors ? config_load_all(&app_cfg_readers, path, text, &d)
+                                  : config_load(&app_cfg_readers, path, text, &d);
     if (cfg) /* plugins first: they add detector types */
         for (int i = 0; i < cfg->nplugins; i++) {
             kerr err = {0};
@@ -47,6 +48,7 @@ config *app_load_config(const char *path, bool check_detectors, int *nerrors)
         char line[2048];
         cfg_diag_format(&d.items[i], line, sizeof line);
         fprintf(stderr, "%s\n", line);
+        if (i == 0 && why) snprintf(why, why_len, "%s", line);
     }
     *nerrors = (int)d.n;
     cfg_diags_free(&d);

@@ -50,6 +50,7 @@ typedef struct {
     const char *const *cameras;
     const char *const *fingerprints; /* each camera's settings as text (hashed here) */
     int ncam;
+    const char *version; /* the config's version (its SHA-256), written on this worker's leases */
 } cluster_conf;
 
 typedef struct cluster cluster;
@@ -57,6 +58,15 @@ typedef struct cluster cluster;
 /* Checks (or creates) the table and starts the coordinator thread. */
 cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cluster_hooks *hooks,
                        kerr *err);
+/* A new config version, applied on the coordinator's thread at its next
+ * tick (only cameras, fingerprints, ncam and version of conf are read):
+ * cameras it no longer lists are stopped and released, held ones whose
+ * settings changed restart here from their checkpoint (the app's current
+ * config is already the new one), new ones become leasable. */
+kerr_code cluster_update(cluster *c, const cluster_conf *conf, kerr *err);
+/* A version this worker refused and why: written on its leases until the
+ * next version is applied ("" clears it). */
+void cluster_refused(cluster *c, const char *version, const char *why);
 /* False while the lease table has never been reached (readiness). */
 bool cluster_ready(cluster *c, char *why, size_t len);
 /* Stops every camera it holds, writes their checkpoints and releases their
@@ -97,6 +107,9 @@ kerr_code lease_create(lease_table *lt, const char *camera, kerr *err);
  * moved the lease), KERR_IO when the table could not be reached. */
 typedef struct {
     const char *worker_id, *instance;
+    /* written with every take and renewal: the config version the owner
+     * runs and the last one it refused ("" none) with why */
+    const char *version, *refused;
 } lease_owner;
 /* Takes the lease seen, writing the checkpoint the new owner starts from. */
 kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, const char *hash,

@@ -10,7 +10,7 @@
  *     `---(SIGTERM)---'   `--no renew ok for lease - renew ms--> fenced: stop
  *
  *   someone else's --counter unchanged for lease ms (my clock)--> expired --take--> mine
- *   someone else's --holder above its share, same config hash--> steal --> mine
+ *   someone else's --holder above its share--> steal --> mine
  *
  * Expiry is judged only from the counter an observer has seen not moving for
  * lease_ms of its own monotonic clock, never from a time written by another
@@ -41,9 +41,8 @@ typedef struct {
     int64_t last_ok_ns; /* when our last successful write was sent */
     char fragment[64];  /* the checkpoint last written */
     int64_t start_ms;
-    bool told_hash; /* "runs elsewhere with another config" logged */
-    bool fencing;   /* being stopped: its renewals failed too long */
-    bool doubt;     /* a renewal's condition failed: the next scan says why */
+    bool fencing; /* being stopped: its renewals failed too long */
+    bool doubt;   /* a renewal's condition failed: the next scan says why */
 } owned;
 
 struct cluster {
@@ -67,6 +66,14 @@ struct cluster {
     char unowned[256]; /* under mu: a camera this worker could run runs nowhere */
     bool told_duplicate;
     int64_t next_unreachable_log_ns;
+    /* the config version run and the last refused, as the leases carry them
+     * (c->me points here; the coordinator's thread writes them) */
+    char version[72], refused[512];
+    /* under mu: a new version for the next tick (cluster_update), a refusal */
+    owned *pend;
+    int npend;
+    bool pending, refused_new;
+    char pend_version[72], pend_refused[512];
 };
 
 static void held_gauge(cluster *c)
@@ -332,20 +339,13 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
     return true;
 }
 
-static void warn_hash(owned *m, const lease *l)
-{
-    if (m->told_hash) return;
-    m->told_hash = true;
-    log_kv(LOG_WARN, LOG_CTX("camera_name", m->name),
-           "cluster: worker %s runs this camera with a different config (hash %.12s, here "
-           "%.12s): it is left there; it moves only when that worker releases it or dies",
-           l->owner, l->hash, m->hash);
-}
-
 /* Takes free and expired leases up to this worker's fair share, then steals
  * one lease from the most loaded worker if that evens things out. Only the
  * cameras this worker lists count (plan_workers): workers with other camera
- * lists on the same table neither dilute its share nor become its victims. */
+ * lists on the same table neither dilute its share nor become its victims.
+ * A camera's settings (its config hash) do not matter: while a new config
+ * rolls out, workers on either version share the cameras both list, and a
+ * stolen camera runs with the thief's settings (docs/cluster.md). */
 static void balance(cluster *c, seen_lease *s, int n)
 {
     plan_worker *w = calloc((size_t)n + 1, sizeof *w);
@@ -372,10 +372,6 @@ static void balance(cluster *c, seen_lease *s, int n)
             if (strcmp(s[i].l->owner, w[victim].owner) != 0 ||
                 strcmp(s[i].l->instance, w[victim].instance) != 0)
                 continue;
-            if (strcmp(s[i].l->hash, m->hash) != 0) {
-                warn_hash(m, s[i].l);
-                continue;
-            }
             if (!s[i].o || !plan_settled(s[i].o, s[i].l->start_ms, now, c->lease_ms)) continue;
             if (take(c, m, s[i].l, "stolen")) break;
         }
@@ -493,12 +489,14 @@ static bool pause_tick(cluster *c, int64_t ms)
     ts.tv_nsec += (ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&c->mu);
-    while (!c->stopping)
+    while (!c->stopping && !c->pending) /* a new config version is applied at once */
         if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0) break;
     bool go = !c->stopping;
     pthread_mutex_unlock(&c->mu);
     return go;
 }
+
+static void apply_update(cluster *c);
 
 static bool quitting(void *arg)
 {
@@ -520,6 +518,7 @@ static void *run(void *arg)
     }
     do {
         int64_t t0 = clock_mono_ns();
+        apply_update(c);
         renew_all(c);
         scan_and_balance(c);
         int64_t spent = (clock_mono_ns() - t0) / 1000000;
@@ -532,15 +531,42 @@ static void *run(void *arg)
     return NULL;
 }
 
+static void free_cams(owned *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i].name), free(v[i].hash);
+    free(v);
+}
+
 static void cluster_free(cluster *c)
 {
-    for (int i = 0; i < c->ncam; i++)
-        free(c->cams[i].name), free(c->cams[i].hash);
-    free(c->cams), free(c->obs);
+    free_cams(c->cams, c->ncam);
+    free_cams(c->pend, c->npend);
+    free(c->obs);
     free(c->table), free(c->worker_id), free(c->region), free(c->endpoint);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
+}
+
+/* The cameras of conf, none held; NULL when out of memory. */
+static owned *new_cams(const cluster_conf *conf, int *n)
+{
+    owned *v = calloc((size_t)conf->ncam + 1, sizeof *v);
+    *n = 0;
+    for (int i = 0; v && i < conf->ncam; i++) {
+        const char *fp = conf->fingerprints[i] ? conf->fingerprints[i] : "";
+        char hash[65];
+        aws_sha256_hex(fp, strlen(fp), hash);
+        v[i].name = kstrdup(conf->cameras[i]);
+        v[i].hash = kstrdup(hash);
+        (*n)++;
+        if (!v[i].name || !v[i].hash) {
+            free_cams(v, *n);
+            return NULL;
+        }
+    }
+    return v;
 }
 
 cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cluster_hooks *hooks,
@@ -561,22 +587,14 @@ cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cl
     c->worker_id = kstrdup(conf->worker_id);
     c->region = kstrdup(conf->region ? conf->region : "us-east-1");
     c->endpoint = conf->endpoint ? kstrdup(conf->endpoint) : NULL;
-    c->me = (lease_owner){c->worker_id, c->instance};
+    c->me = (lease_owner){c->worker_id, c->instance, c->version, c->refused};
     c->h = *hooks;
     c->lease_ms = conf->lease_ms;
     c->renew_ms = conf->lease_ms / 3;
     c->max_cameras = conf->max_cameras;
-    c->cams = calloc((size_t)conf->ncam + 1, sizeof *c->cams);
-    bool ok = c->table && c->worker_id && c->region && c->cams && (!conf->endpoint || c->endpoint);
-    for (int i = 0; ok && i < conf->ncam; i++) {
-        c->cams[i].name = kstrdup(conf->cameras[i]);
-        const char *fp = conf->fingerprints[i] ? conf->fingerprints[i] : "";
-        char hash[65];
-        aws_sha256_hex(fp, strlen(fp), hash);
-        c->cams[i].hash = kstrdup(hash);
-        c->ncam++;
-        ok = c->cams[i].name && c->cams[i].hash;
-    }
+    snprintf(c->version, sizeof c->version, "%s", conf->version ? conf->version : "");
+    bool ok = c->table && c->worker_id && c->region && (!conf->endpoint || c->endpoint) &&
+              (c->cams = new_cams(conf, &c->ncam));
     if (!ok) {
         cluster_free(c);
         return kerr_set(err, KERR_NOMEM, "out of memory"), NULL;
@@ -599,6 +617,118 @@ cluster *cluster_start(const cluster_conf *conf, const aws_shared *aws, const cl
              "lease %.1f s",
              c->worker_id, c->instance, c->ncam, c->table, c->lease_ms / 1000.0);
     return c;
+}
+
+/* ---- a new config version (cluster_update), on the coordinator's thread ---- */
+
+static owned *find_in(owned *v, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0) return &v[i];
+    return NULL;
+}
+
+/* A held camera the new version no longer lists: stopped (its events
+ * spooled) and its lease handed back with the checkpoint, so that a worker
+ * still listing it takes it at once. */
+static void release_removed(cluster *c, owned *o)
+{
+    refresh_checkpoint(c, o, c->h.wait);
+    kerr err = {0};
+    if (lease_release(&c->lt, o->name, &c->me, o->counter, o->fragment, o->start_ms, &err) ==
+        KERR_OK)
+        metric_add(M_LEASES_RELEASED, "", 1);
+    else
+        log_kv(LOG_WARN, LOG_CTX("camera_name", o->name),
+               "cluster: cannot release the lease of a camera the new config removed (%s): it "
+               "moves when it expires",
+               err.msg);
+    o->held = false;
+    log_kv(LOG_INFO, LOG_CTX("camera_name", o->name),
+           "cluster: the new config removes the camera: released");
+}
+
+static void apply_version(cluster *c, owned *next, int n, const char *version);
+
+/* Applies the version cluster_update left (apply_version), then a refusal
+ * that came after it. */
+static void apply_update(cluster *c)
+{
+    pthread_mutex_lock(&c->mu);
+    char refused[sizeof c->refused];
+    bool refused_new = c->refused_new; /* cluster_update clears it: it came after */
+    snprintf(refused, sizeof refused, "%s", c->pend_refused);
+    c->refused_new = false;
+    owned *next = c->pend;
+    int n = c->npend;
+    bool have = c->pending;
+    char version[72];
+    snprintf(version, sizeof version, "%s", c->pend_version);
+    c->pend = NULL, c->npend = 0, c->pending = false;
+    pthread_mutex_unlock(&c->mu);
+    if (have) apply_version(c, next, n, version);
+    if (refused_new) snprintf(c->refused, sizeof c->refused, "%s", refused);
+}
+
+/* Removed cameras released, changed ones restarted from their checkpoint
+ * (all asked to stop first, so that they wind down together), new ones
+ * listed for the next scan. */
+static void apply_version(cluster *c, owned *next, int n, const char *version)
+{
+    int removed = 0, restarted = 0;
+    for (int i = 0; i < c->ncam; i++) {
+        owned *o = &c->cams[i], *nx = find_in(next, n, o->name);
+        if (o->held && (!nx || strcmp(nx->hash, o->hash) != 0)) c->h.stop(c->h.user, o->name);
+    }
+    for (int i = 0; i < c->ncam; i++) {
+        owned *o = &c->cams[i], *nx = find_in(next, n, o->name);
+        if (!nx) {
+            if (o->held) release_removed(c, o), removed++;
+            continue;
+        }
+        char *hash = nx->hash;
+        bool changed = strcmp(hash, o->hash) != 0;
+        free(nx->name), free(o->hash);
+        *nx = *o; /* the lease as held, with the new settings' hash */
+        nx->hash = hash;
+        o->name = NULL, o->hash = NULL;
+        if (!nx->held || !changed) continue;
+        refresh_checkpoint(c, nx, c->h.wait);
+        c->h.start(c->h.user, nx->name, nx->start_ms); /* with the app's current (new) config */
+        c->h.lease_until(c->h.user, nx->name, fence_at(c, nx));
+        restarted++;
+    }
+    free_cams(c->cams, c->ncam);
+    c->cams = next, c->ncam = n;
+    snprintf(c->version, sizeof c->version, "%s", version);
+    c->refused[0] = 0; /* a refusal is of a version tried after the one run */
+    held_gauge(c);
+    log_info("cluster: config version %.12s applied: %d camera(s) listed, %d restarted with new "
+             "settings, %d released",
+             version, n, restarted, removed);
+}
+
+kerr_code cluster_update(cluster *c, const cluster_conf *conf, kerr *err)
+{
+    int n = 0;
+    owned *v = new_cams(conf, &n);
+    if (!v) return kerr_set(err, KERR_NOMEM, "out of memory");
+    pthread_mutex_lock(&c->mu);
+    free_cams(c->pend, c->npend); /* a version not applied yet is overtaken */
+    c->pend = v, c->npend = n, c->pending = true;
+    snprintf(c->pend_version, sizeof c->pend_version, "%s", conf->version ? conf->version : "");
+    c->refused_new = false;
+    pthread_cond_broadcast(&c->cv); /* applied now, not at the next renewal */
+    pthread_mutex_unlock(&c->mu);
+    return KERR_OK;
+}
+
+void cluster_refused(cluster *c, const char *version, const char *why)
+{
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->pend_refused, sizeof c->pend_refused, "%.12s: %s", version, why);
+    c->refused_new = true;
+    pthread_mutex_unlock(&c->mu);
 }
 
 bool cluster_ready(cluster *c, char *why, size_t len)

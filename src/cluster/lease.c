@@ -1,8 +1,10 @@
 /* The lease table's calls. Item: camera (S, the key), owner (S, the
  * worker_id, "" when free), instance (S, the owning process), counter (N),
  * fragment (S) and start_ms (N): the checkpoint, hash (S): the owner's
- * config hash. Every write but the first is conditional on the counter (and
- * owner) the writer last saw. */
+ * config hash, config_version (S): the version of the whole config the
+ * owner runs, config_refused (S): the last version it refused and why ("").
+ * Every write but the first is conditional on the counter (and owner) the
+ * writer last saw. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -171,8 +173,9 @@ kerr_code lease_create(lease_table *lt, const char *camera, kerr *err)
 static kerr_code update(lease_table *lt, const char *camera, const char *set, const char *cond,
                         bool with_hash, json_t *values, kerr *err)
 {
-    json_t *names = json_pack("{ssssssssss}", "#o", "owner", "#c", "counter", "#i", "instance",
-                              "#f", "fragment", "#t", "start_ms");
+    json_t *names =
+        json_pack("{ssssssssssssss}", "#o", "owner", "#c", "counter", "#i", "instance", "#f",
+                  "fragment", "#t", "start_ms", "#v", "config_version", "#r", "config_refused");
     if (with_hash) json_object_set_new(names, "#h", json_string("hash"));
     json_t *body =
         json_pack("{ss s{s{ss}} ss ss so so}", "TableName", lt->table, "Key", "camera", "S", camera,
@@ -188,6 +191,12 @@ static json_t *num(int64_t v)
     return json_pack("{ss}", "N", b);
 }
 
+static void set_versions(json_t *v, const lease_owner *me)
+{
+    json_object_set_new(v, ":v", json_pack("{ss}", "S", me->version ? me->version : ""));
+    json_object_set_new(v, ":r", json_pack("{ss}", "S", me->refused ? me->refused : ""));
+}
+
 kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, const char *hash,
                      const char *fragment, int64_t start_ms, kerr *err)
 {
@@ -196,8 +205,10 @@ kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, 
                           fragment ? fragment : "", ":seen", num(seen->counter));
     json_object_set_new(v, ":one", num(1));
     json_object_set_new(v, ":t", num(start_ms));
+    set_versions(v, me);
     return update(lt, seen->camera,
-                  "SET #o = :me, #i = :i, #c = #c + :one, #h = :h, #f = :f, #t = :t",
+                  "SET #o = :me, #i = :i, #c = #c + :one, #h = :h, #f = :f, #t = :t, #v = :v, "
+                  "#r = :r",
                   "#c = :seen AND #o = :was", true, v, err);
 }
 
@@ -209,7 +220,8 @@ static kerr_code own_write(lease_table *lt, const char *camera, const lease_owne
                           me->instance, ":next", "S", keep ? me->worker_id : "", ":f", "S",
                           fragment ? fragment : "", ":held", num(counter), ":one", num(1), ":t",
                           num(start_ms));
-    return update(lt, camera, "SET #o = :next, #c = #c + :one, #f = :f, #t = :t",
+    set_versions(v, me);
+    return update(lt, camera, "SET #o = :next, #c = #c + :one, #f = :f, #t = :t, #v = :v, #r = :r",
                   "#o = :me AND #i = :i AND #c = :held", false, v, err);
 }
 

@@ -80,7 +80,8 @@ static const family k_families[] = {
     {M_LEASES_RELEASED, "Leases handed back at shutdown.", KIND_COUNTER},
     {M_LEASE_RENEW_FAILURES, "Lease renewals that could not reach the lease table.", KIND_COUNTER},
     {M_CONFIG_RELOADS,
-     "SIGHUP reloads: applied, or refused (config errors, detectors that cannot load).",
+     "Reloads (SIGHUP, or a new version found by --config-poll): applied, refused (config errors, "
+     "detectors that cannot load), or unreadable (the source could not be read).",
      KIND_COUNTER},
     {M_EVENTS_FENCED,
      "Events dropped, not spooled, because this worker's lease on the camera had lapsed or was "

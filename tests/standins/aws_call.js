@@ -3,6 +3,7 @@
 //   node aws_call.js call ENDPOINT SERVICE TARGET 'JSON'      -> prints the response body
 //   node aws_call.js kinesis-dump ENDPOINT STREAM             -> one decoded record per line
 //   node aws_call.js s3-verify ENDPOINT BUCKET LIST            -> objects equal local files
+//   node aws_call.js s3-put ENDPOINT BUCKET KEY FILE           -> uploads FILE, prints the ETag
 //   node aws_call.js ddb-verify ENDPOINT TABLE IDS EVENTS      -> per event id an item equal to its event (typed), with expires_at
 // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region us-east-1.
 'use strict';
@@ -53,6 +54,28 @@ async function s3Get(endpoint, bucket, key) {
       res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks))
         : reject(new Error(`GET ${path}: ${res.statusCode} ${Buffer.concat(chunks)}`))));
     }).on('error', reject);
+  });
+}
+
+async function s3Put(endpoint, bucket, key, file) {
+  const body = require('fs').readFileSync(file);
+  const url = new URL(endpoint);
+  const path = `/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
+    region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false,
+  });
+  const hash = require('crypto').createHash('sha256').update(body).digest('hex');
+  const req = await signer.sign({ method: 'PUT', protocol: 'http:', hostname: url.hostname, port: Number(url.port),
+    path, headers: { host: url.host, 'x-amz-content-sha256': hash, 'content-length': String(body.length) }, body });
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: url.hostname, port: url.port, method: 'PUT', path, headers: req.headers }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(res.headers.etag)
+        : reject(new Error(`PUT ${path}: ${res.statusCode}`))));
+    });
+    r.on('error', reject);
+    r.end(body);
   });
 }
 
@@ -140,6 +163,7 @@ const [cmd, ...a] = process.argv.slice(2);
 (cmd === 'call' ? call(a[0], a[1], a[2], a[3]).then((t) => console.log(t))
   : cmd === 'kinesis-dump' ? kinesisDump(a[0], a[1])
   : cmd === 's3-verify' ? s3Verify(a[0], a[1], a[2])
+  : cmd === 's3-put' ? s3Put(a[0], a[1], a[2], a[3]).then((t) => console.log(t))
   : cmd === 'ddb-verify' ? ddbVerify(a[0], a[1], a[2], a[3])
   : Promise.reject(new Error('usage: aws_call.js call|kinesis-dump ...')))
   .catch((e) => { console.error(e.message); process.exit(1); });
