@@ -214,7 +214,8 @@ def run_mode(binary, work, mode, items, params, fps_limit):
 
 
 def score(items, events):
-    res = {"exact": 0, "misread": 0, "noread": 0, "false": 0, "n": len(items), "misses": []}
+    res = {"exact": 0, "misread": 0, "noread": 0, "false": 0, "n": len(items), "misses": [],
+           "conf": [], "reads": []}
     for i, (photo, want, box, _) in enumerate(items):
         evs = events.get(f"p{i:04d}", [])
         on, off = [], []
@@ -224,6 +225,10 @@ def score(items, events):
             (on if box is None or overlaps(eb, box) else off).append(e)
         res["false"] += len(off)
         texts = [e["plate"]["text"] for e in on]
+        res["reads"] += [(os.path.basename(photo), want, e["plate"]["text"],
+                          e["plate"].get("confidence", 0)) for e in on]
+        # every plate event on the labelled plate is a read a user receives
+        res["conf"] += [(e["plate"].get("confidence", 0), e["plate"]["text"] == want) for e in on]
         if want in texts:
             res["exact"] += 1
             res["false"] += len(texts) - 1  # more than one plate read on one plate
@@ -236,6 +241,18 @@ def score(items, events):
             extra = "/".join(e["plate"]["text"] for e in off)
             res["misses"].append((os.path.basename(photo), want, "-" + (" elsewhere " + extra if extra else "")))
     return res
+
+
+CONF_LEVELS = (0.9, 0.7)
+
+
+def conf_table(reads, n):
+    """Per level: (share of photos with a read at or above it, accuracy of those reads)."""
+    out = []
+    for lv in CONF_LEVELS:
+        sure = [ok for c, ok in reads if c >= lv]
+        out.append((100 * len(sure) / n if n else 0, 100 * sum(sure) / len(sure) if sure else 0))
+    return out
 
 
 def main():
@@ -294,22 +311,29 @@ def main():
             r = score(items, events)
             n = r["n"]
             ms = 1000 * cpu / analysed if analysed else 0
+            ct = conf_table(r["conf"], n)
             row = (name, mode, n, 100 * r["exact"] / n, 100 * r["noread"] / n,
-                   100 * r["misread"] / n, r["false"] / n, ms, wall)
+                   100 * r["misread"] / n, r["false"] / n, ms, wall, ct)
             table.append(row)
             log(f"{name:4} {mode:14} {n:4} photos  exact {row[3]:5.1f} %  no read {row[4]:5.1f} %  "
                 f"misread {row[5]:5.1f} %  false/image {row[6]:.3f}  {ms:6.1f} CPU ms/frame  "
                 f"({wall:.0f} s)")
+            log("     " + "  ".join(f"conf >= {lv}: {sh:5.1f} % of photos, {acc:5.1f} % right"
+                                    for lv, (sh, acc) in zip(CONF_LEVELS, ct)))
             if a.misses:
                 for photo, want, got in r["misses"]:
                     log(f"    {photo:24} {want:10} {got}")
+                for photo, want, got, conf in r["reads"]:
+                    log(f"    read {photo:24} {want:10} {got:10} {conf:.3f}")
             if mode == modes[-1]:
                 worst = min(worst, r["exact"] / n)
     log("\n| set | mode | photos | exact | no read | misread | false plates / image | "
-        "CPU ms / frame |\n|---|---|---|---|---|---|---|---|")
+        "CPU ms / frame | conf >= 0.9: share, right | conf >= 0.7: share, right |\n"
+        "|---|---|---|---|---|---|---|---|---|---|")
     for row in table:
         log(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]:.1f} % | {row[4]:.1f} % | {row[5]:.1f} % | "
-            f"{row[6]:.3f} | {row[7]:.0f} |")
+            f"{row[6]:.3f} | {row[7]:.0f} | " +
+            " | ".join(f"{sh:.1f} %, {acc:.1f} %" for sh, acc in row[9]) + " |")
     if a.min_exact >= 0 and worst < a.min_exact:
         log(f"bench-alpr: exact rate {100 * worst:.1f} % is below {100 * a.min_exact:.0f} %")
         return 1
