@@ -6,6 +6,10 @@
 
 #include "ocr.h"
 
+/* The smaller line of a two-line plate against the larger (DB's boxes, whose
+ * height grows with the characters'). */
+#define STACK_MIN_HEIGHT_RATIO 0.6f
+
 bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b)
 {
     float ab[4], bb[4];
@@ -15,6 +19,9 @@ bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b)
     float ah = ay2 - ay1, bh = by2 - by1;
     /* b starts below a's middle and ends below a: one line under the other */
     if (by1 < ay1 + ah * 0.6f || by2 <= ay2) return false;
+    /* characters of about one size: a two-line plate's lines are, while a
+     * state name or slogan over or under a number is much smaller print */
+    if (fminf(ah, bh) < STACK_MIN_HEIGHT_RATIO * fmaxf(ah, bh)) return false;
     /* not far apart: the gap is under a line's height */
     if (by1 - ay2 > fmaxf(ah, bh)) return false;
     /* they share most of the narrower line's width */
