@@ -29,6 +29,7 @@ typedef struct {
     bool require_format; /* with formats: a read that fits none is not a plate */
     bool fallback_db;    /* a frame whose plate boxes read nothing: DB over all of it */
     bool repair;         /* formats may change a read (false: only reads that fit as read) */
+    bool open_formats;   /* the home region's formats are hints, not all its plates (us) */
     char **vehicle_classes;
     int nvehicle_classes;
 } alpr_conf;
@@ -241,8 +242,8 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     c->repair = true;
     /* Where plates of formats no preset knows are common (vanity plates, fifty
      * states), a format is a hint: reads that fit none are kept. */
-    if (!cfg_read_bool(d, P, "require_format", pp, &c->require_format) && c->nformats &&
-        home_region_is_open(P))
+    c->open_formats = c->nformats && home_region_is_open(P);
+    if (!cfg_read_bool(d, P, "require_format", pp, &c->require_format) && c->open_formats)
         c->require_format = false;
     cfg_read_bool(d, P, "repair", pp, &c->repair);
     cfg_read_bool(d, P, "whole_frame_fallback", pp, &c->fallback_db);
@@ -539,11 +540,15 @@ static bool stacks_with_tall(const ocr_quad *q, int n, int i, float tallest)
 static void consider(alpr_state *s, line_read *c, float tallest, bool all, bool on_plate,
                      plate_read *reads, int *nreads, float *best)
 {
-    /* Where reads that fit no format are kept, a format fit is weak evidence:
-     * only characters the recogniser itself doubted are changed. */
+    /* Where the formats are only the common shapes (us: many per state,
+     * personalised plates), a format fit is weak evidence: only characters
+     * the recogniser itself doubted are changed. Where they are all of the
+     * region's plates (eu countries, br), a confident O read where the format
+     * has a digit is still a 0. */
     float limit = !s->conf->repair          ? 0
+                  : s->conf->open_formats   ? PLATE_REPAIR_UNSURE
                   : s->conf->require_format ? PLATE_REPAIR_MAX
-                                            : PLATE_REPAIR_UNSURE;
+                                            : PLATE_REPAIR_SOME;
     char raw[OCR_MAX_TEXT * 12 + 1] = "";
     if (log_enabled(LOG_DEBUG))
         for (int i = 0, k = 0; i < c->t.n && k < (int)sizeof raw - 12; i++)
