@@ -430,6 +430,7 @@ static kerr_code recognise(alpr_state *s, const kframe *f, const ocr_quad *q, oc
     }
     ctc_greedy(o.data, (int)o.dims[1], (int)o.dims[2], &s->dict, out);
     infer_output_release(&o);
+    ocr_trim_edge_strokes(out); /* bolts and frame sides beside the number */
     /* characters of 32 pixels and more read as well as any: the vote's weight */
     out->quality = fminf(1.f, qh / 32.f) * ocr_sharpness(crop, w, s->rec_h);
     return KERR_OK;

@@ -38,6 +38,8 @@ bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, c
     memcpy(out->conf + ta->n, tb->conf, sizeof(float) * (size_t)tb->n);
     memcpy(out->alt + ta->n, tb->alt, (size_t)tb->n);
     memcpy(out->alt_conf + ta->n, tb->alt_conf, sizeof(float) * (size_t)tb->n);
+    for (int i = 0; i < tb->n; i++) /* the second line after the first */
+        out->pos[ta->n + i] = (ta->n ? ta->pos[ta->n - 1] + 1 : 0) + tb->pos[i];
     out->n = ta->n + tb->n;
     out->text[out->n] = '\0';
     out->mean = (ta->mean * (float)ta->n + tb->mean * (float)tb->n) / (float)out->n;

@@ -70,6 +70,7 @@ typedef struct {
     float conf[OCR_MAX_TEXT];    /* per character */
     char alt[OCR_MAX_TEXT];      /* the runner-up symbol at each character, 0: none */
     float alt_conf[OCR_MAX_TEXT];
+    float pos[OCR_MAX_TEXT]; /* where each character is: its middle CTC step */
     int n;
     float mean;    /* mean character confidence, 0 when empty */
     float quality; /* how good the picture was (0..1): plate size and sharpness */
@@ -83,6 +84,13 @@ typedef struct {
  * letter or digit most likely over the same steps (what format repair tries
  * first). */
 void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *out);
+
+/* Bolts, screws and the plate frame's sides read as a narrow stroke (I or 1)
+ * at an end of the number, set apart from it: a first or last I or 1 whose
+ * gap to its neighbour is over twice the number's own character pitch (the
+ * median gap between the other characters) is dropped. Needs 5 characters or
+ * more (a pitch to compare with). Returns how many were dropped. */
+int ocr_trim_edge_strokes(ocr_text *t);
 
 /* Two-line (stacked) plates: when quad `b` lies under quad `a` and they
  * share most of their width, the plate reads a's text then b's. Writes the

@@ -255,7 +255,7 @@ static void apply(ocr_text *t, const char *s, int drop)
         if (i == drop) continue;
         r.text[r.n] = s[r.n];
         r.conf[r.n] = t->conf[i] * (s[r.n] != t->text[i] ? 0.9f : 1.f); /* a repair is less sure */
-        r.alt[r.n] = t->alt[i], r.alt_conf[r.n] = t->alt_conf[i];
+        r.alt[r.n] = t->alt[i], r.alt_conf[r.n] = t->alt_conf[i], r.pos[r.n] = t->pos[i];
         sum += r.conf[r.n++];
     }
     r.text[r.n] = '\0';

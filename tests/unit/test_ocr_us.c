@@ -4,7 +4,8 @@
  * doubted (a confident read of a personalised plate stays as it was read, an
  * unsure bolt at the edge still goes); no repair at all when it is off; and
  * the plate's confidence is its least sure character's, lowered when the
- * frames disagree. */
+ * frames disagree; bolts and frame sides read as I or 1 at an end, set apart
+ * from the number, are dropped. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,12 +120,50 @@ static void confidence_is_the_least_sure_character(void **state)
     assert_true(fabsf(best.mean - 0.96f * 0.75f) < 1e-5f);
 }
 
+/* Characters at steps: a read whose i-th character sits at pos[i]. */
+static ocr_text at(const char *s, const float *pos)
+{
+    ocr_text t = text(s, 0.95f);
+    memcpy(t.pos, pos, sizeof(float) * (size_t)t.n);
+    return t;
+}
+
+static void bolts_at_the_edges_are_dropped(void **state)
+{
+    (void)state;
+    /* a bolt 12 steps left of a number whose pitch is 4, and a frame side
+     * 10 steps right of it */
+    float p1[] = {1, 13, 17, 21, 27, 31, 35, 39, 49};
+    ocr_text t = at("IABC1234I", p1);
+    assert_int_equal(ocr_trim_edge_strokes(&t), 2);
+    assert_string_equal(t.text, "ABC1234");
+    assert_true(t.pos[0] == 13 && t.pos[6] == 39);
+    /* a number starting with 1 at the usual pitch keeps it; so does an I set
+     * apart that is no stroke-shaped edge read (an X) */
+    float p2[] = {5, 9, 13, 17, 21, 25, 29};
+    t = at("1ABC234", p2);
+    assert_int_equal(ocr_trim_edge_strokes(&t), 0);
+    assert_string_equal(t.text, "1ABC234");
+    float p3[] = {1, 13, 17, 21, 27, 31, 35, 39};
+    t = at("XABC1234", p3);
+    assert_int_equal(ocr_trim_edge_strokes(&t), 0);
+    /* the gap between a number's groups (ABC 1234) is inside: kept */
+    float p4[] = {5, 9, 13, 23, 27, 31, 35};
+    t = at("ABC1234", p4);
+    assert_int_equal(ocr_trim_edge_strokes(&t), 0);
+    /* too short to know a pitch */
+    float p5[] = {1, 13, 17, 21};
+    t = at("IABC", p5);
+    assert_int_equal(ocr_trim_edge_strokes(&t), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state_name_is_not_part_of_the_number),
         cmocka_unit_test(open_region_repairs_only_doubted_characters),
         cmocka_unit_test(confidence_is_the_least_sure_character),
+        cmocka_unit_test(bolts_at_the_edges_are_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
