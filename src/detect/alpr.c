@@ -524,6 +524,28 @@ static ocr_quad main_line_band(const detection *p, const ocr_quad *m)
     return b;
 }
 
+/* Whether DB found small print (a state name, a slogan: under 0.7 of the
+ * main line's height) wholly over or under the main line m. Only then is the
+ * box read at the main line's height: elsewhere the whole box reads the
+ * characters DB clipped at either end best (on the eu set the band alone lost
+ * four plates). */
+static bool small_print_over_or_under(const ocr_quad *q, int n, int m, float tallest)
+{
+    float mb[4], b[4], w, h;
+    quad_bounds(&q[m], mb);
+    for (int i = 0; i < n; i++) {
+        quad_size(&q[i], &w, &h);
+        if (i == m || h >= tallest * 0.7f) continue;
+        quad_bounds(&q[i], b);
+        float cy = 0.5f * (b[1] + b[3]);
+        bool beside = b[2] < mb[0] || b[0] > mb[2];
+        if (!beside &&
+            (cy < mb[1] + 0.25f * (mb[3] - mb[1]) || cy > mb[3] - 0.25f * (mb[3] - mb[1])))
+            return true;
+    }
+    return false;
+}
+
 /* Whether small line i sits over or under one of the tall ones. */
 static bool stacks_with_tall(const ocr_quad *q, int n, int i, float tallest)
 {
@@ -615,7 +637,8 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
     bool sure = *nreads && reads[0].format >= 0 && reads[0].mean >= 0.9f;
     if (rc == KERR_OK && plate && !sure) {
         line_read *l = &lines[nl];
-        l->q = top_line < 0 ? box_quad(plate) : main_line_band(plate, &quads[top_line]);
+        bool print = top_line >= 0 && small_print_over_or_under(quads, nq, top_line, tallest);
+        l->q = print ? main_line_band(plate, &quads[top_line]) : box_quad(plate);
         if ((rc = recognise(s, f, &l->q, &l->t, err)) == KERR_OK) {
             quad_size(&l->q, &qw, &qh);
             l->h = tallest > 0 ? tallest * 0.95f : qh; /* DB's own lines win ties */
