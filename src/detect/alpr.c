@@ -28,6 +28,8 @@ typedef struct {
     int min_chars, max_chars;
     bool require_format; /* with formats: a read that fits none is not a plate */
     bool fallback_db;    /* a frame whose plate boxes read nothing: DB over all of it */
+    bool repair;         /* formats may change a read (false: only reads that fit as read) */
+    bool open_formats;   /* the home region's formats are hints, not all its plates (us) */
     char **vehicle_classes;
     int nvehicle_classes;
 } alpr_conf;
@@ -54,15 +56,25 @@ typedef struct {
     uint8_t *crop;
 } alpr_state;
 
-static const char *const k_params[] = {"det_model",      "rec_model",
-                                       "dict",           "plate_model",
-                                       "vehicle_model",  "vehicle_classes",
-                                       "formats",        "det_max_side",
-                                       "det_threshold",  "box_threshold",
-                                       "unclip_ratio",   "min_chars",
-                                       "max_chars",      "region",
-                                       "require_format", "whole_frame_fallback",
-                                       "rectify",        NULL};
+static const char *const k_params[] = {"det_model",
+                                       "rec_model",
+                                       "dict",
+                                       "plate_model",
+                                       "vehicle_model",
+                                       "vehicle_classes",
+                                       "formats",
+                                       "det_max_side",
+                                       "det_threshold",
+                                       "box_threshold",
+                                       "unclip_ratio",
+                                       "min_chars",
+                                       "max_chars",
+                                       "region",
+                                       "require_format",
+                                       "whole_frame_fallback",
+                                       "rectify",
+                                       "repair",
+                                       NULL};
 
 static void free_list(char **v, int n)
 {
@@ -133,6 +145,14 @@ static void read_region_presets(alpr_conf *c, const ynode *P, const char *pp, cf
             c->format_patterns[c->nformats++] = kstrdup(p[j].pattern);
         }
     }
+}
+
+/* Whether the first region listed is one whose presets are hints. */
+static bool home_region_is_open(const ynode *P)
+{
+    const ynode *r = ynode_get(P, "region");
+    if (r && r->kind == YNODE_SEQ) r = r->n ? r->items[0] : NULL;
+    return r && r->kind == YNODE_SCALAR && plate_region_open(r->value);
 }
 
 /* formats: ['^[A-Z]{3}[0-9]{4}$', ...] or [{name: US-WA, pattern: '...'}, ...] */
@@ -219,7 +239,13 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     if (cfg_read_double(d, P, "unclip_ratio", pp, 0.5, 5, &x)) c->db.unclip_ratio = (float)x;
     if (cfg_read_int(d, P, "min_chars", pp, 1, PLATE_MAX_LEN, &v)) c->min_chars = (int)v;
     if (cfg_read_int(d, P, "max_chars", pp, 1, PLATE_MAX_LEN, &v)) c->max_chars = (int)v;
-    cfg_read_bool(d, P, "require_format", pp, &c->require_format);
+    c->repair = true;
+    /* Where plates of formats no preset knows are common (vanity plates, fifty
+     * states), a format is a hint: reads that fit none are kept. */
+    c->open_formats = c->nformats && home_region_is_open(P);
+    if (!cfg_read_bool(d, P, "require_format", pp, &c->require_format) && c->open_formats)
+        c->require_format = false;
+    cfg_read_bool(d, P, "repair", pp, &c->repair);
     cfg_read_bool(d, P, "whole_frame_fallback", pp, &c->fallback_db);
     cfg_read_bool(d, P, "rectify", pp, &c->db.quads);
     if (d->n > before) {
@@ -404,6 +430,7 @@ static kerr_code recognise(alpr_state *s, const kframe *f, const ocr_quad *q, oc
     }
     ctc_greedy(o.data, (int)o.dims[1], (int)o.dims[2], &s->dict, out);
     infer_output_release(&o);
+    ocr_trim_edge_strokes(out); /* bolts and frame sides beside the number */
     /* characters of 32 pixels and more read as well as any: the vote's weight */
     out->quality = fminf(1.f, qh / 32.f) * ocr_sharpness(crop, w, s->rec_h);
     return KERR_OK;
@@ -432,13 +459,21 @@ static float candidate_score(const alpr_state *s, const ocr_text *t, int format,
            (tallest > 0 ? height / tallest : 0);
 }
 
-static void to_read(const ocr_text *t, int format, const ocr_quad *q, plate_read *r)
+/* How far a read that fits none of the configured formats is trusted: kept
+ * (personalised plates, formats no preset knows) but less sure, so that the
+ * published confidence says so and format-fitting reads outvote it. */
+#define FORMAT_MISS_TRUST 0.8f
+
+static void to_read(const alpr_state *s, const ocr_text *t, int format, const ocr_quad *q,
+                    plate_read *r)
 {
     memset(r, 0, sizeof *r);
     r->has = true;
     r->n = t->n > PLATE_MAX_LEN ? PLATE_MAX_LEN : t->n;
     memcpy(r->text, t->text, (size_t)r->n);
-    memcpy(r->conf, t->conf, sizeof(float) * (size_t)r->n);
+    float trust = format < 0 && plate_formats_count(s->formats) ? FORMAT_MISS_TRUST : 1.f;
+    for (int i = 0; i < r->n; i++)
+        r->conf[i] = t->conf[i] * trust;
     r->mean = t->mean;
     r->format = format;
     r->quality = t->quality;
@@ -452,6 +487,10 @@ typedef struct {
     float h;
 } line_read;
 
+/* How much of DB's line height the main-line band keeps (DB grows a line by
+ * about 0.6 of its characters' height on each side). */
+#define MAIN_LINE_BAND 0.75f
+
 /* The plate box itself as a quad, a little larger: DB can clip the first or
  * last character of a plate, or find nothing on an unusual one. */
 static ocr_quad box_quad(const detection *p)
@@ -459,6 +498,52 @@ static ocr_quad box_quad(const detection *p)
     float mx = (p->x2 - p->x1) * 0.04f, my = (p->y2 - p->y1) * 0.08f;
     float x1 = p->x1 - mx, y1 = p->y1 - my, x2 = p->x2 + mx, y2 = p->y2 + my;
     return (ocr_quad){{{x1, y1}, {x2, y1}, {x2, y2}, {x1, y2}}, p->score};
+}
+
+/* The y of the line through a and b at x (a's y when the line is upright). */
+static float line_y_at(ocr_pt a, ocr_pt b, float x)
+{
+    return fabsf(b.x - a.x) < 1e-3f ? a.y : a.y + (b.y - a.y) * (x - a.x) / (b.x - a.x);
+}
+
+/* The plate box's width at the height of DB's main line `m`, which has the
+ * largest characters on the plate (the number): DB can clip its first or last
+ * character, but the whole box would also read the state name, slogan or
+ * bolts over and under it. The band follows the line's slant and is drawn a
+ * little in from DB's grown outline. */
+static ocr_quad main_line_band(const detection *p, const ocr_quad *m)
+{
+    ocr_quad b = box_quad(p);
+    float x[2] = {b.p[0].x, b.p[1].x};
+    for (int k = 0; k < 2; k++) {
+        float top = line_y_at(m->p[0], m->p[1], x[k]), bot = line_y_at(m->p[3], m->p[2], x[k]);
+        float c = 0.5f * (top + bot), half = 0.5f * (bot - top) * MAIN_LINE_BAND;
+        b.p[k].y = c - half;     /* p0 top-left, p1 top-right */
+        b.p[3 - k].y = c + half; /* p3 bottom-left, p2 bottom-right */
+    }
+    return b;
+}
+
+/* Whether DB found small print (a state name, a slogan: under 0.7 of the
+ * main line's height) wholly over or under the main line m. Only then is the
+ * box read at the main line's height: elsewhere the whole box reads the
+ * characters DB clipped at either end best (on the eu set the band alone lost
+ * four plates). */
+static bool small_print_over_or_under(const ocr_quad *q, int n, int m, float tallest)
+{
+    float mb[4], b[4], w, h;
+    quad_bounds(&q[m], mb);
+    for (int i = 0; i < n; i++) {
+        quad_size(&q[i], &w, &h);
+        if (i == m || h >= tallest * 0.7f) continue;
+        quad_bounds(&q[i], b);
+        float cy = 0.5f * (b[1] + b[3]);
+        bool beside = b[2] < mb[0] || b[0] > mb[2];
+        if (!beside &&
+            (cy < mb[1] + 0.25f * (mb[3] - mb[1]) || cy > mb[3] - 0.25f * (mb[3] - mb[1])))
+            return true;
+    }
+    return false;
 }
 
 /* Whether small line i sits over or under one of the tall ones. */
@@ -478,7 +563,15 @@ static bool stacks_with_tall(const ocr_quad *q, int n, int i, float tallest)
 static void consider(alpr_state *s, line_read *c, float tallest, bool all, bool on_plate,
                      plate_read *reads, int *nreads, float *best)
 {
-    float limit = s->conf->require_format ? PLATE_REPAIR_MAX : PLATE_REPAIR_SOME;
+    /* Where the formats are only the common shapes (us: many per state,
+     * personalised plates), a format fit is weak evidence: only characters
+     * the recogniser itself doubted are changed. Where they are all of the
+     * region's plates (eu countries, br), a confident O read where the format
+     * has a digit is still a 0. */
+    float limit = !s->conf->repair          ? 0
+                  : s->conf->open_formats   ? PLATE_REPAIR_UNSURE
+                  : s->conf->require_format ? PLATE_REPAIR_MAX
+                                            : PLATE_REPAIR_SOME;
     char raw[OCR_MAX_TEXT * 12 + 1] = "";
     if (log_enabled(LOG_DEBUG))
         for (int i = 0, k = 0; i < c->t.n && k < (int)sizeof raw - 12; i++)
@@ -489,9 +582,9 @@ static void consider(alpr_state *s, line_read *c, float tallest, bool all, bool 
     log_debug("alpr: read %s-> %s format %d score %.2f", raw, c->t.text, format, sc);
     if (sc < 0) return;
     if (all && *nreads < MAX_TEXT_BOXES)
-        to_read(&c->t, format, &c->q, &reads[(*nreads)++]);
+        to_read(s, &c->t, format, &c->q, &reads[(*nreads)++]);
     else if (!all && sc > *best)
-        *best = sc, to_read(&c->t, format, &c->q, &reads[0]), *nreads = 1;
+        *best = sc, to_read(s, &c->t, format, &c->q, &reads[0]), *nreads = 1;
 }
 
 /* Reads the plates in a region: all of them (whole frame) or the best one.
@@ -507,9 +600,10 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
     *nreads = 0;
     kerr_code rc = find_text(s, f, rx, ry, rw, rh, quads, &nq, err);
     float best = -1, tallest = 0, qw, qh;
+    int top_line = -1;
     for (int i = 0; i < nq; i++) {
         quad_size(&quads[i], &qw, &qh);
-        tallest = fmaxf(tallest, qh);
+        if (qh > tallest) tallest = qh, top_line = i;
     }
     for (int i = 0; rc == KERR_OK && i < nq && i < (all ? MAX_TEXT_BOXES : 4); i++) {
         quad_size(&quads[i], &qw, &qh);
@@ -543,7 +637,8 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
     bool sure = *nreads && reads[0].format >= 0 && reads[0].mean >= 0.9f;
     if (rc == KERR_OK && plate && !sure) {
         line_read *l = &lines[nl];
-        l->q = box_quad(plate);
+        bool print = top_line >= 0 && small_print_over_or_under(quads, nq, top_line, tallest);
+        l->q = print ? main_line_band(plate, &quads[top_line]) : box_quad(plate);
         if ((rc = recognise(s, f, &l->q, &l->t, err)) == KERR_OK) {
             quad_size(&l->q, &qw, &qh);
             l->h = tallest > 0 ? tallest * 0.95f : qh; /* DB's own lines win ties */

@@ -68,7 +68,7 @@ char ocr_sym_char(int k)
 enum { LBL_BLANK = -1, LBL_OTHER = PLATE_SYMBOLS };
 
 /* The character of the run that just ended: its best symbol and runner-up. */
-static void emit(ocr_text *out, int label, const float run[PLATE_SYMBOLS], double *sum)
+static void emit(ocr_text *out, int label, const float run[PLATE_SYMBOLS], float pos, double *sum)
 {
     if (out->n == OCR_MAX_TEXT) return;
     int alt = -1;
@@ -78,6 +78,7 @@ static void emit(ocr_text *out, int label, const float run[PLATE_SYMBOLS], doubl
     out->conf[out->n] = run[label];
     out->alt[out->n] = run[alt] > 0.001f ? ocr_sym_char(alt) : 0;
     out->alt_conf[out->n] = run[alt];
+    out->pos[out->n] = pos;
     *sum += run[label];
     out->n++;
 }
@@ -85,7 +86,7 @@ static void emit(ocr_text *out, int label, const float run[PLATE_SYMBOLS], doubl
 void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *out)
 {
     memset(out, 0, sizeof *out);
-    int prev = LBL_BLANK;
+    int prev = LBL_BLANK, start = 0;
     float run[PLATE_SYMBOLS] = {0};
     double sum = 0;
     for (int t = 0; t < T; t++) {
@@ -103,15 +104,17 @@ void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *o
         for (int k = 0; k < PLATE_SYMBOLS; k++)
             if (s[k] > best) best = s[k], label = k;
         if (other > best) label = LBL_OTHER;
-        if (label != prev && prev >= 0 && prev < PLATE_SYMBOLS) emit(out, prev, run, &sum);
+        if (label != prev && prev >= 0 && prev < PLATE_SYMBOLS)
+            emit(out, prev, run, 0.5f * (float)(start + t - 1), &sum);
         if (label >= 0 && label < PLATE_SYMBOLS) {
-            if (label != prev) memset(run, 0, sizeof run);
+            if (label != prev) memset(run, 0, sizeof run), start = t;
             for (int k = 0; k < PLATE_SYMBOLS; k++)
                 run[k] = fmaxf(run[k], s[k]);
         }
         prev = label;
     }
-    if (prev >= 0 && prev < PLATE_SYMBOLS) emit(out, prev, run, &sum);
+    if (prev >= 0 && prev < PLATE_SYMBOLS)
+        emit(out, prev, run, 0.5f * (float)(start + T - 1), &sum);
     out->text[out->n] = '\0';
     out->mean = out->n ? (float)(sum / out->n) : 0;
 }

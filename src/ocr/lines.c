@@ -6,6 +6,10 @@
 
 #include "ocr.h"
 
+/* The smaller line of a two-line plate against the larger (DB's boxes, whose
+ * height grows with the characters'). */
+#define STACK_MIN_HEIGHT_RATIO 0.6f
+
 bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b)
 {
     float ab[4], bb[4];
@@ -15,6 +19,9 @@ bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b)
     float ah = ay2 - ay1, bh = by2 - by1;
     /* b starts below a's middle and ends below a: one line under the other */
     if (by1 < ay1 + ah * 0.6f || by2 <= ay2) return false;
+    /* characters of about one size: a two-line plate's lines are, while a
+     * state name or slogan over or under a number is much smaller print */
+    if (fminf(ah, bh) < STACK_MIN_HEIGHT_RATIO * fmaxf(ah, bh)) return false;
     /* not far apart: the gap is under a line's height */
     if (by1 - ay2 > fmaxf(ah, bh)) return false;
     /* they share most of the narrower line's width */
@@ -31,6 +38,8 @@ bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, c
     memcpy(out->conf + ta->n, tb->conf, sizeof(float) * (size_t)tb->n);
     memcpy(out->alt + ta->n, tb->alt, (size_t)tb->n);
     memcpy(out->alt_conf + ta->n, tb->alt_conf, sizeof(float) * (size_t)tb->n);
+    for (int i = 0; i < tb->n; i++) /* the second line after the first */
+        out->pos[ta->n + i] = (ta->n ? ta->pos[ta->n - 1] + 1 : 0) + tb->pos[i];
     out->n = ta->n + tb->n;
     out->text[out->n] = '\0';
     out->mean = (ta->mean * (float)ta->n + tb->mean * (float)tb->n) / (float)out->n;

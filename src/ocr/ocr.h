@@ -70,6 +70,7 @@ typedef struct {
     float conf[OCR_MAX_TEXT];    /* per character */
     char alt[OCR_MAX_TEXT];      /* the runner-up symbol at each character, 0: none */
     float alt_conf[OCR_MAX_TEXT];
+    float pos[OCR_MAX_TEXT]; /* where each character is: its middle CTC step */
     int n;
     float mean;    /* mean character confidence, 0 when empty */
     float quality; /* how good the picture was (0..1): plate size and sharpness */
@@ -84,13 +85,22 @@ typedef struct {
  * first). */
 void ctc_greedy(const float *probs, int T, int C, const ocr_dict *d, ocr_text *out);
 
+/* Bolts, screws and the plate frame's sides read as a narrow stroke (I or 1)
+ * at an end of the number, set apart from it: a first or last I or 1 whose
+ * gap to its neighbour is over twice the number's own character pitch (the
+ * median gap between the other characters) is dropped. Needs 5 characters or
+ * more (a pitch to compare with). Returns how many were dropped. */
+int ocr_trim_edge_strokes(ocr_text *t);
+
 /* Two-line (stacked) plates: when quad `b` lies under quad `a` and they
  * share most of their width, the plate reads a's text then b's. Writes the
  * joined read (confidences kept per character) and returns true; false when
  * the lines are not stacked that way or the text would be too long. */
 bool ocr_stack_lines(const ocr_quad *a, const ocr_text *ta, const ocr_quad *b, const ocr_text *tb,
                      ocr_text *out);
-/* Whether quad b lies under quad a that way (before reading either). */
+/* Whether quad b lies under quad a that way (before reading either): their
+ * heights within 0.6 of each other, so small print (a state name, a slogan)
+ * is never joined to the number. */
 bool ocr_lines_stacked(const ocr_quad *a, const ocr_quad *b);
 
 /* ---- plate formats ---- */
@@ -118,6 +128,9 @@ int plate_formats_count(const plate_formats *f);
  * no format matches (text unchanged). */
 #define PLATE_REPAIR_MAX 1.2f
 #define PLATE_REPAIR_SOME 0.9f
+/* Only characters the recogniser doubted: a runner-up close to the read, or
+ * a known confusion of a character under about 0.5. */
+#define PLATE_REPAIR_UNSURE 0.35f
 int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost);
 
 /* ---- region presets: named plate formats users pick instead of writing
@@ -130,6 +143,10 @@ typedef struct {
  * up to max of them into out; returns how many the region has, or -1 when the
  * region is unknown. */
 int plate_region(const char *region, plate_preset *out, int max);
+/* Whether a region's formats are the common shapes rather than all of them
+ * ("us": many formats per state, personalised plates): a read that fits none
+ * is kept there unless require_format says otherwise. */
+bool plate_region_open(const char *region);
 /* The i-th known region's name, NULL past the end. */
 const char *plate_region_at(int i);
 /* The known region names, comma-separated, for error messages. */
@@ -151,8 +168,10 @@ void plate_votes_add(plate_votes *v, const ocr_text *t);
 /* The best combination: the length with the most quality-weighted reads,
  * then at each position the symbol with the most weighted confidence. A
  * character's confidence is that sum over the weight of this length's reads
- * (so disagreement lowers it). Returns the number of reads of the chosen
- * length, 0 when there is none. */
+ * (so disagreement lowers it). The plate's confidence (mean) is its least
+ * sure character's, times the share of the reads' weight that had this
+ * length: what a user can threshold on. Returns the number of reads of the
+ * chosen length, 0 when there is none. */
 int plate_votes_best(const plate_votes *v, ocr_text *out);
 
 /* Sharpness of a packed RGB crop as 0..1: the variance of its grey

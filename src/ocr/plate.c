@@ -255,7 +255,7 @@ static void apply(ocr_text *t, const char *s, int drop)
         if (i == drop) continue;
         r.text[r.n] = s[r.n];
         r.conf[r.n] = t->conf[i] * (s[r.n] != t->text[i] ? 0.9f : 1.f); /* a repair is less sure */
-        r.alt[r.n] = t->alt[i], r.alt_conf[r.n] = t->alt_conf[i];
+        r.alt[r.n] = t->alt[i], r.alt_conf[r.n] = t->alt_conf[i], r.pos[r.n] = t->pos[i];
         sum += r.conf[r.n++];
     }
     r.text[r.n] = '\0';
@@ -354,18 +354,24 @@ int plate_votes_best(const plate_votes *v, ocr_text *out)
     for (int l = 1; l <= PLATE_MAX_LEN; l++)
         if (v->reads[l] && (!len || v->q[l] > v->q[len])) len = l;
     if (!len) return 0;
-    float sum = 0;
     for (int i = 0; i < len; i++) {
         int best = 0;
         for (int s = 1; s < PLATE_SYMBOLS; s++)
             if (v->w[len][i][s] > v->w[len][i][best]) best = s;
         out->text[i] = ocr_sym_char(best);
         out->conf[i] = v->w[len][i][best] / v->q[len];
-        sum += out->conf[i];
     }
     out->n = len;
     out->text[len] = '\0';
-    out->mean = sum / (float)len;
+    /* The plate is as sure as its least sure character: one doubtful
+     * character makes the whole number doubtful. */
+    float all = 0;
+    for (int l = 1; l <= PLATE_MAX_LEN; l++)
+        all += v->q[l];
+    out->mean = out->conf[0];
+    for (int i = 1; i < len; i++)
+        out->mean = fminf(out->mean, out->conf[i]);
+    out->mean *= v->q[len] / all;
     return v->reads[len];
 }
 

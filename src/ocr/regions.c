@@ -97,6 +97,13 @@ int plate_region(const char *name, plate_preset *out, int max)
     return -1;
 }
 
+/* The United States: each state issues several formats and personalised
+ * plates are common, so the presets are the usual shapes, not a rule. */
+bool plate_region_open(const char *name)
+{
+    return strcmp(name, "us") == 0;
+}
+
 const char *plate_region_at(int i)
 {
     return i >= 0 && (size_t)i < sizeof regions / sizeof regions[0] ? regions[i].name : NULL;
