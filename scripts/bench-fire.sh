@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# bench-fire: fire/smoke clip recall, time to first event and false alarms per
+# hour of non-fire video of the real binary (bench/fire_eval.py) on the public
+# clips of bench/fire_sets.tsv, materialised at bench time (bench/fire_data.py:
+# from $KVS_FIRE_MIRROR, bare mirrors of the repositories, else clones), with
+# today's defaults always the first column.
+#   usage: scripts/bench-fire.sh [path/to/kvs-infer] [fire_eval.py options]
+#   KVS_FIRE_MODES: the modes (default below); KVS_FIRE_DATA: where the clips
+#   go (default build/bench-fire/data); KVS_MODELS_DIR: the models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(realpath "${1:-build/kvs-infer}")
+[ $# -gt 0 ] && shift
+work=$(dirname "$bin")/bench-fire
+data=${KVS_FIRE_DATA:-$work/data}
+models=${KVS_MODELS_DIR:-models}
+[ -f "$models/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx" ] || models=${KVS_MODELS_MIRROR:-../shared/models}
+mkdir -p "$work" "$data"
+py=/usr/bin/python3
+"$py" bench/fire_data.py "$data"
+modes=${KVS_FIRE_MODES:-"default;thr=0.7;class_thresholds={fire: 0.8, smoke: 0.5}"}
+"$py" bench/fire_eval.py "$bin" --models "$models" --data "$data" --work "$work" --modes "$modes" "$@"
