@@ -49,24 +49,11 @@ typedef struct {
     int person;          /* class index of "person" for require_person, -1 none */
 } yolo_state;
 
-static const char *const k_params[] = {"model",
-                                       "model_path",
-                                       "model_size",
-                                       "layout",
-                                       "class_names",
-                                       "classes",
-                                       "nms_iou",
-                                       "max_detections",
-                                       "input_color",
-                                       "normalize",
-                                       "letterbox",
-                                       "input_size",
-                                       "class_thresholds",
-                                       "min_area",
-                                       "confirm",
-                                       "class_map",
-                                       "require_person",
-                                       NULL};
+static const char *const k_params[] = {
+    "model",     "model_path",     "model_size",       "layout",      "class_names",
+    "classes",   "nms_iou",        "max_detections",   "input_color", "normalize",
+    "letterbox", "input_size",     "class_thresholds", "min_area",    "confirm",
+    "class_map", "require_person", "verify",           NULL};
 
 void yolo_free_conf(void *p)
 {
@@ -248,6 +235,9 @@ void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_
     snprintf(pp, sizeof pp, "%s.params", cfg->path);
     const ynode *P = cfg->params;
     cfg_check_keys(d, P, pp, k_params);
+    if (ynode_get(P, "verify") && !(defs && defs->verified))
+        cfg_diag_add(d, ynode_get(P, "verify"), pp,
+                     "verify: this detector's boxes are not verified (fire_smoke's are)");
     read_model_path(c, cfg, ctx, d, pp);
     char *layout = NULL;
     if (cfg_read_str(d, P, "layout", pp, &layout) && yolo_layout_parse(layout, &c->layout) != 0)
