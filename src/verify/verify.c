@@ -11,10 +11,11 @@ enum { CROP_PX = VERIFY_CROP * VERIFY_CROP, SHIFT = 3 };
 /* Where a part's raw measure saturates, as a mean absolute luma change per
  * pixel (0..1): below the floor is sensor and codec noise. Fitted on the
  * synthetic sequences of test_verify and the dev clips (docs/detectors.md). */
-#define FLICKER_FLOOR 0.015f
-#define FLICKER_FULL 0.08f
-#define MOTION_FLOOR 0.012f
-#define MOTION_FULL 0.05f
+#define FLICKER_FLOOR 0.01f
+#define FLICKER_FULL 0.06f
+#define MOTION_FLOOR 0.008f
+#define MOTION_FULL 0.04f
+#define SMOKE_CHANGE 0.5f
 #define GROWTH_FULL 0.5f /* the coloured area grew by half */
 
 typedef struct {
@@ -111,14 +112,21 @@ static float crop(const uint8_t *rgb, int stride, int w, int h, const detection 
     return (float)coloured / CROP_PX;
 }
 
-/* Change at the box's position: mean |now - before| (0..1). A steady lamp
- * or sign has none; fire changes brightness and shape between key frames. */
-static float raw_change(const uint8_t *a, const uint8_t *b)
+/* The 3x3 neighbourhood's lowest and highest luma of each pixel: a change
+ * within them is the box's jitter (a pixel of shift or scale), not change. */
+static void neighbourhood(const uint8_t *a, uint8_t *lo, uint8_t *hi)
 {
-    int sum = 0;
-    for (int i = 0; i < CROP_PX; i++)
-        sum += abs(a[i] - b[i]);
-    return (float)sum / CROP_PX / 255.f;
+    for (int y = 0; y < VERIFY_CROP; y++)
+        for (int x = 0; x < VERIFY_CROP; x++) {
+            int mn = 255, mx = 0;
+            for (int v = y - 1; v <= y + 1; v++)
+                for (int u = x - 1; u <= x + 1; u++) {
+                    if (u < 0 || v < 0 || u >= VERIFY_CROP || v >= VERIFY_CROP) continue;
+                    int p = a[v * VERIFY_CROP + u];
+                    mn = p < mn ? p : mn, mx = p > mx ? p : mx;
+                }
+            lo[y * VERIFY_CROP + x] = (uint8_t)mn, hi[y * VERIFY_CROP + x] = (uint8_t)mx;
+        }
 }
 
 static float mean_luma(const uint8_t *a)
@@ -129,22 +137,38 @@ static float mean_luma(const uint8_t *a)
     return (float)sum / CROP_PX;
 }
 
-/* Change no shift of the last crop explains (brightness offset removed): a
- * helmet carried across, or a lamp switching on, aligns; flames do not. */
-static float nonrigid_change(const uint8_t *now, const uint8_t *before)
+/* Mean distance (0..1) of now, offset by `offset`, to what the last crop
+ * shifted by (dx, dy) had around each pixel. */
+static float residual(const uint8_t *now, const uint8_t *lo, const uint8_t *hi, int dx, int dy,
+                      float offset)
 {
-    float ma = mean_luma(now), mb = mean_luma(before), best = 1e9f;
+    float sum = 0;
+    int n = 0;
+    for (int y = SHIFT; y < VERIFY_CROP - SHIFT; y++)
+        for (int x = SHIFT; x < VERIFY_CROP - SHIFT; x++, n++) {
+            int k = (y + dy) * VERIFY_CROP + x + dx;
+            float v = now[y * VERIFY_CROP + x] - offset;
+            sum += v > hi[k] ? v - hi[k] : v < lo[k] ? lo[k] - v : 0;
+        }
+    return sum / n / 255.f;
+}
+
+/* flicker: change at the box's position, brightness included (a steady lamp
+ * or sign has none; fire changes between key frames). motion: the change
+ * no shift of the last crop explains, its brightness offset removed (a
+ * helmet carried across, a lamp switching on align; flames do not). */
+static void changes(const uint8_t *now, const uint8_t *before, float *flicker, float *motion)
+{
+    uint8_t lo[CROP_PX], hi[CROP_PX];
+    neighbourhood(before, lo, hi);
+    *flicker = residual(now, lo, hi, 0, 0, 0);
+    float offset = mean_luma(now) - mean_luma(before), best = 1;
     for (int dy = -SHIFT; dy <= SHIFT; dy++)
         for (int dx = -SHIFT; dx <= SHIFT; dx++) {
-            float sum = 0;
-            int n = 0;
-            for (int y = SHIFT; y < VERIFY_CROP - SHIFT; y++)
-                for (int x = SHIFT; x < VERIFY_CROP - SHIFT; x++, n++)
-                    sum += fabsf((now[y * VERIFY_CROP + x] - ma) -
-                                 (before[(y + dy) * VERIFY_CROP + x + dx] - mb));
-            if (sum / n < best) best = sum / n;
+            float r = residual(now, lo, hi, dx, dy, offset);
+            best = r < best ? r : best;
         }
-    return best / 255.f;
+    *motion = best;
 }
 
 static float box_iou4(const float *a, const detection *d)
@@ -191,13 +215,16 @@ static box_evidence evidence(const verify_state *s, const slot *t)
 {
     const verify_conf *c = &s->conf;
     box_evidence e = {.has = true};
+    /* smoke is soft and low in contrast: its changes count double */
+    float soft = t->kind == VERIFY_KIND_SMOKE ? SMOKE_CHANGE : 1.f;
     int npair = 0, oldest = (t->head - t->n + VERIFY_MAX_WINDOW) % VERIFY_MAX_WINDOW;
     for (int k = 0; k < t->n; k++) {
         int i = (oldest + k) % VERIFY_MAX_WINDOW;
         e.colour += t->colour[i] / t->n;
         if (!t->pair[i]) continue;
-        e.flicker += clamp01((t->flicker[i] - FLICKER_FLOOR) / (FLICKER_FULL - FLICKER_FLOOR));
-        e.motion += clamp01((t->motion[i] - MOTION_FLOOR) / (MOTION_FULL - MOTION_FLOOR));
+        e.flicker +=
+            clamp01((t->flicker[i] / soft - FLICKER_FLOOR) / (FLICKER_FULL - FLICKER_FLOOR));
+        e.motion += clamp01((t->motion[i] / soft - MOTION_FLOOR) / (MOTION_FULL - MOTION_FLOOR));
         npair++;
     }
     if (npair) e.flicker /= npair, e.motion /= npair;
@@ -224,8 +251,7 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
     float colour = crop(rgb, stride, w, h, d, kind, luma);
     int i = t->head;
     t->pair[i] = t->used;
-    if (t->used)
-        t->flicker[i] = raw_change(luma, t->luma), t->motion[i] = nonrigid_change(luma, t->luma);
+    if (t->used) changes(luma, t->luma, &t->flicker[i], &t->motion[i]);
     t->colour[i] = colour;
     t->area[i] = colour * (d->x2 - d->x1) * (d->y2 - d->y1);
     t->head = (i + 1) % VERIFY_MAX_WINDOW;
