@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "../../src/app/app.h"
+#include "../../src/event/event.h"
 #include "../../src/verify/verify.h"
 
 enum { W = 192, H = 144, FRAMES = 10 };
@@ -333,6 +334,39 @@ static void bad_params_are_refused(void **state)
     check_params("yes", "verify", &c);
 }
 
+/* The evidence goes into the event's JSON and comes back from the spool. */
+static void evidence_round_trips(void **state)
+{
+    (void)state;
+    event *e = event_new();
+    assert_non_null(e);
+    e->camera_name = strdup("a"), e->detector = strdup("fire_smoke"), e->label = strdup("fire");
+    e->pts_ms = e->producer_ts_ms = e->server_ts_ms = -1;
+    e->evidence = (event_evidence){.has = true,
+                                   .verified = true,
+                                   .model_score = 0.61,
+                                   .colour = 0.4,
+                                   .flicker = 0.9,
+                                   .motion = 0.75,
+                                   .growth = 0.1,
+                                   .persistence = 0.5,
+                                   .score = 0.68};
+    char *json = event_to_json(e);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"evidence\":{"));
+    kerr err = {0};
+    event *back = event_from_json(json, &err);
+    if (!back) fail_msg("%s", err.msg);
+    assert_true(back->evidence.has && back->evidence.verified);
+    assert_true(fabs(back->evidence.motion - 0.75) < 1e-9 &&
+                fabs(back->evidence.score - 0.68) < 1e-9);
+    e->evidence.has = false; /* a detector that does not verify: no evidence at all */
+    char *plain = event_to_json(e);
+    assert_null(strstr(plain, "evidence"));
+    free(json), free(plain);
+    event_free(e), event_free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +377,7 @@ int main(void)
         cmocka_unit_test(drifting_grey_smoke_passes),
         cmocka_unit_test(memory_is_bounded),
         cmocka_unit_test(bad_params_are_refused),
+        cmocka_unit_test(evidence_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
