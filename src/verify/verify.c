@@ -188,20 +188,24 @@ static int staleness(const slot *t)
     return t->seen ? __builtin_ctz(t->seen) : 98;
 }
 
-/* The slot following this box: same class, most overlap (fire boxes jitter:
- * a centre inside the last box is enough); a free or the stalest slot else. */
+/* The slot following this box: same class, most overlap. Fire and smoke
+ * boxes jump between key frames (a flame's box one frame, the whole blaze
+ * the next): a centre within the last box grown by half its size on each
+ * side is enough. A free or the stalest slot else. */
 static slot *match(verify_state *s, const detection *d, const bool *taken)
 {
     slot *best = NULL;
-    float best_iou = 0;
+    float best_fit = 0;
     float cx = (d->x1 + d->x2) / 2, cy = (d->y1 + d->y2) / 2;
     for (int i = 0; i < VERIFY_MAX_BOXES; i++) {
         slot *t = &s->slots[i];
         if (!t->used || taken[i] || t->cls != d->cls) continue;
-        float iou = box_iou4(t->box, d);
-        bool inside = cx >= t->box[0] && cx <= t->box[2] && cy >= t->box[1] && cy <= t->box[3];
-        if (iou < 0.2f && !inside) continue;
-        if (iou + (inside ? 0.01f : 0) > best_iou) best = t, best_iou = iou + (inside ? 0.01f : 0);
+        float mx = (t->box[2] - t->box[0]) / 2, my = (t->box[3] - t->box[1]) / 2;
+        bool near = cx >= t->box[0] - mx && cx <= t->box[2] + mx && cy >= t->box[1] - my &&
+                    cy <= t->box[3] + my;
+        float fit = box_iou4(t->box, d) + (near ? 0.01f : 0);
+        if (fit < 0.2f && !near) continue;
+        if (fit > best_fit) best = t, best_fit = fit;
     }
     if (best) return best;
     for (int i = 0; i < VERIFY_MAX_BOXES; i++) /* the stalest: its last sighting the oldest */
@@ -264,7 +268,8 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
     d->ev.verified = t->verified;
     if (t->verified) return -1; /* an alarm stays one while its box is followed */
     if (__builtin_popcount(t->seen) < c->min_frames) return VERIFY_REJ_HISTORY;
-    if (d->ev.colour < c->min_colour) return VERIFY_REJ_COLOUR;
+    if (d->ev.colour < (kind == VERIFY_KIND_SMOKE ? c->min_grey : c->min_colour))
+        return VERIFY_REJ_COLOUR;
     if (d->ev.score < c->min_score) return VERIFY_REJ_SCORE;
     t->verified = d->ev.verified = true;
     return -1;

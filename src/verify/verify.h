@@ -24,7 +24,8 @@ typedef struct {
     bool enabled;
     int window;        /* analysed frames of history per box */
     int min_frames;    /* sightings in the window before a box may alarm */
-    double min_colour; /* share of fire- (smoke-) coloured pixels in the box */
+    double min_colour; /* share of fire-coloured pixels in a fire box */
+    double min_grey;   /* share of greyish pixels in a smoke box */
     double min_score;  /* weighted mean of the temporal parts */
     double w_flicker, w_motion, w_growth;
 } verify_conf;
