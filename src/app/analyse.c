@@ -71,6 +71,16 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
     snprintf(e->model_name, sizeof e->model_name, "%s", d->det->model.name);
     snprintf(e->model_sha256, sizeof e->model_sha256, "%s", d->det->model.sha256);
     e->decoded_mono_ns = f->decoded_mono_ns;
+    if (det->ev.has)
+        e->evidence = (event_evidence){.has = true,
+                                       .model_score = det->score,
+                                       .colour = det->ev.colour,
+                                       .flicker = det->ev.flicker,
+                                       .motion = det->ev.motion,
+                                       .growth = det->ev.growth,
+                                       .persistence = det->ev.persistence,
+                                       .score = det->ev.score,
+                                       .verified = det->ev.verified};
     if (det->plate.has) {
         e->has_plate = true;
         snprintf(e->plate_text, sizeof e->plate_text, "%s", det->plate.text);
@@ -167,6 +177,35 @@ static void add_box(frame_boxes *fb, cam_detector *d, const detection *b)
     ui_label_colour(label, u->rgb);
 }
 
+static verify_kind kind_of(void *det, int cls)
+{
+    return strstr(detector_label(det, cls), "smoke") ? VERIFY_KIND_SMOKE : VERIFY_KIND_FIRE;
+}
+
+/* The verification stage (src/verify): boxes whose evidence over the last
+ * analysed frames does not hold go no further; counted by reason. */
+static void verify_boxes(camera *c, cam_detector *d, const kframe *f, det_list *dets)
+{
+    if (!d->verify) return;
+    kerr err = {0};
+    const uint8_t *rgb = dets->n ? frame_rgb(f, &err) : NULL;
+    if (dets->n && !rgb)
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name, "detector", d->cfg->type),
+               "verify: %s", err.msg);
+    report_convert_time();
+    int64_t t0 = clock_mono_ns();
+    int rejected[VERIFY_REJ_N] = {0};
+    verify_frame(d->verify, rgb, f->stride, f->width, f->height, dets, kind_of, d->det, rejected);
+    metric_observe(M_STAGE_SECONDS, "stage=\"verify\"", (double)(clock_mono_ns() - t0) / 1e9);
+    for (int r = 0; r < VERIFY_REJ_N; r++) {
+        if (!rejected[r]) continue;
+        char labels[400];
+        mlabels(labels, sizeof labels, "camera", c->cfg->name, "detector", d->cfg->type, "reason",
+                verify_reject_name((verify_reject)r), NULL);
+        metric_add(M_VERIFY_REJECTED, labels, rejected[r]);
+    }
+}
+
 static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *dets,
                          frame_boxes *fb)
 {
@@ -180,6 +219,7 @@ static void run_detector(camera *c, cam_detector *d, const kframe *f, det_list *
     }
     metric_observe(M_INFERENCE_SECONDS, d->labels, (double)(clock_mono_ns() - t0) / 1e9);
     report_convert_time();
+    verify_boxes(c, d, f, dets);
     /* ROI: keep detections whose centre passes the camera's zones. */
     int n = dets->n;
     const char *(*zones)[EVENT_MAX_ROI] = malloc(sizeof *zones * (size_t)(n ? n : 1));

@@ -17,6 +17,7 @@
 #include "../source/source.h"
 #include "../track/track.h"
 #include "../ui/ui.h"
+#include "../verify/verify.h"
 
 typedef enum {
     CAM_CONNECTING = 0,
@@ -32,8 +33,9 @@ typedef struct {
     const cfg_detector *cfg;
     roi_filter roi;
     tracker trk;
-    track_book book;  /* what each tracked object raises */
-    char labels[256]; /* detector="..." for metrics */
+    track_book book;      /* what each tracked object raises */
+    verify_state *verify; /* NULL: its boxes are not verified */
+    char labels[256];     /* detector="..." for metrics */
 } cam_detector;
 
 /* The config readers of the registries above config/ (sources, publishers):

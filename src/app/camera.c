@@ -506,6 +506,24 @@ static void *reader_main(void *p)
     return NULL;
 }
 
+/* The verification stage of a detector whose boxes are verified (its
+ * params.verify was checked with the config: a failure here is memory). */
+static verify_state *open_verify(camera *c, const detector_ops *ops, const cfg_detector *dc)
+{
+    if (!ops || !(ops->caps & DET_VERIFY)) return NULL;
+    verify_conf vc;
+    verify_conf_default(&vc, ops->caps & DET_VERIFY_DEFAULT);
+    cfg_diags d = {0};
+    bool ok = verify_conf_read(dc->params, dc->path, &d, &vc);
+    cfg_diags_free(&d);
+    if (!ok || !vc.enabled) return NULL;
+    verify_state *v = verify_new(&vc);
+    if (!v)
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", c->cfg->name, "detector", dc->type),
+               "out of memory: boxes not verified");
+    return v;
+}
+
 static void open_detectors(camera *c, const detector_ctx *ctx)
 {
     c->dets = calloc((size_t)c->cfg->ndet + 1, sizeof *c->dets);
@@ -538,6 +556,7 @@ static void open_detectors(camera *c, const detector_ctx *ctx)
         log_kv(LOG_INFO, LOG_CTX("camera_name", c->cfg->name, "detector", dc->type),
                "detector ready: model %s sha256 %s threshold %.2f classes [%s]", d->det->model.name,
                d->det->model.sha256, d->det->threshold, d->det->model.classes);
+        d->verify = open_verify(c, ops, dc);
     }
 }
 
@@ -623,6 +642,7 @@ void camera_free(camera *c)
     metric_remove(M_CAMERA_LAG, c->cam_label);
     for (int i = 0; i < c->ndet; i++) {
         detector_close(c->dets[i].det);
+        verify_free(c->dets[i].verify);
         roi_filter_free(&c->dets[i].roi);
         tracker_free(&c->dets[i].trk);
         track_book_free(&c->dets[i].book);

@@ -26,11 +26,19 @@ typedef struct {
     float quality; /* 0..1: the plate's size and sharpness in this frame (voting) */
 } plate_read;
 
+/* Why a verified box is an alarm (src/verify): each part 0..1. */
+typedef struct {
+    bool has; /* set by the verification stage only */
+    bool verified;
+    float colour, flicker, motion, growth, persistence, score;
+} box_evidence;
+
 typedef struct {
     float x1, y1, x2, y2; /* pixels of the analysed frame */
     float score;
     int cls;
     plate_read plate;
+    box_evidence ev;
 } detection;
 
 typedef struct {
@@ -131,6 +139,10 @@ enum {
     /* Its detections carry plate reads (det.plate): a track is a plate, voted
      * over plate_reads sightings, and its event carries the plate. */
     DET_READS_PLATES = 1 << 0,
+    /* Its boxes may be verified over time (src/verify, params.verify)... */
+    DET_VERIFY = 1 << 1,
+    /* ...and are unless params.verify.enabled is false. */
+    DET_VERIFY_DEFAULT = 1 << 2,
 };
 
 typedef struct detector_ops {

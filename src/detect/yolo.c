@@ -49,24 +49,13 @@ typedef struct {
     int person;          /* class index of "person" for require_person, -1 none */
 } yolo_state;
 
-static const char *const k_params[] = {"model",
-                                       "model_path",
-                                       "model_size",
-                                       "layout",
-                                       "class_names",
-                                       "classes",
-                                       "nms_iou",
-                                       "max_detections",
-                                       "input_color",
-                                       "normalize",
-                                       "letterbox",
-                                       "input_size",
-                                       "class_thresholds",
-                                       "min_area",
-                                       "confirm",
-                                       "class_map",
-                                       "require_person",
-                                       NULL};
+#define YOLO_PARAMS                                                                                \
+    "model", "model_path", "model_size", "layout", "class_names", "classes", "nms_iou",            \
+        "max_detections", "input_color", "normalize", "letterbox", "input_size",                   \
+        "class_thresholds", "min_area", "confirm", "class_map", "require_person",
+static const char *const k_params[] = {YOLO_PARAMS NULL};
+/* fire_smoke's params.verify is the pipeline's verification stage (src/verify) */
+static const char *const k_params_verified[] = {YOLO_PARAMS "verify", NULL};
 
 void yolo_free_conf(void *p)
 {
@@ -247,7 +236,7 @@ void *yolo_configure_with(const cfg_detector *cfg, const detector_ctx *ctx, cfg_
     char pp[600];
     snprintf(pp, sizeof pp, "%s.params", cfg->path);
     const ynode *P = cfg->params;
-    cfg_check_keys(d, P, pp, k_params);
+    cfg_check_keys(d, P, pp, defs && defs->verified ? k_params_verified : k_params);
     read_model_path(c, cfg, ctx, d, pp);
     char *layout = NULL;
     if (cfg_read_str(d, P, "layout", pp, &layout) && yolo_layout_parse(layout, &c->layout) != 0)

@@ -10,6 +10,7 @@ typedef struct {
     const char *const *default_classes; /* filter used when `classes` is not given */
     bool require_default_class;         /* the model must have one of them */
     int confirm_hits, confirm_window;   /* default confirmation (0: none) */
+    bool verified;                      /* params.verify is the pipeline's (src/verify) */
     double min_area;                    /* default minimum box area, share of the frame */
     /* default label for a model class name (NULL: the name itself) */
     const char *(*default_label)(const char *class_name);

@@ -34,6 +34,14 @@ typedef struct {
     int64_t kvs_start_ms, kvs_end_ms;
 } event_clip;
 
+/* Why a verified detection is an alarm (src/verify, docs/publishing.md
+ * "evidence"): the model's score and the verification's parts, 0..1. */
+typedef struct {
+    bool has; /* only detectors that verify their boxes set it */
+    bool verified;
+    double model_score, colour, flicker, motion, growth, persistence, score;
+} event_evidence;
+
 typedef struct {
     char event_id[UUID_TEXT_LEN + 1];
     char *camera_name, *stream_name, *detector, *label;
@@ -65,6 +73,7 @@ typedef struct {
     double plate_confidence;
     char *plate_format;  /* the format that matched, NULL: none */
     double plate_box[4]; /* x1 y1 x2 y2 pixels, for the plate crop */
+    event_evidence evidence;
     event_clip clip;
     event_image clip_mp4; /* clip_ready records of the clip's owner: the MP4, not in the JSON */
 } event;

@@ -1,4 +1,5 @@
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,17 @@ static json_t *str_or_null(const char *s)
 
 /* clip: {start, end, status, path | key (with bucket) | kvs}; event_id names the
  * event whose folder holds it when the clip is shared. */
+/* evidence: the verification's parts, rounded to what an operator reads. */
+static json_t *evidence_json(const event_evidence *v)
+{
+    return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:b}", "model_score",
+                     round(v->model_score * 1000) / 1000, "colour", round(v->colour * 1000) / 1000,
+                     "flicker", round(v->flicker * 1000) / 1000, "motion",
+                     round(v->motion * 1000) / 1000, "growth", round(v->growth * 1000) / 1000,
+                     "persistence", round(v->persistence * 1000) / 1000, "score",
+                     round(v->score * 1000) / 1000, "verified", v->verified);
+}
+
 static json_t *clip_json(const event *e)
 {
     const event_clip *c = &e->clip;
@@ -110,6 +122,7 @@ char *event_to_json(const event *e)
         json_object_set_new(root, "plate",
                             json_pack("{s:s,s:f,s:o}", "text", e->plate_text, "confidence",
                                       e->plate_confidence, "format", str_or_null(e->plate_format)));
+    if (e->evidence.has) json_object_set_new(root, "evidence", evidence_json(&e->evidence));
     char *out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(13));
     json_decref(root);
     return out;
@@ -144,6 +157,20 @@ static int64_t seconds_to_ms(json_t *v)
 {
     double s = json_number_value(v) * 1000.0;
     return (int64_t)(s < 0 ? s - 0.5 : s + 0.5);
+}
+
+static void read_evidence(event_evidence *v, json_t *o)
+{
+    if (!json_is_object(o)) return;
+    v->has = true;
+    v->model_score = json_number_value(json_object_get(o, "model_score"));
+    v->colour = json_number_value(json_object_get(o, "colour"));
+    v->flicker = json_number_value(json_object_get(o, "flicker"));
+    v->motion = json_number_value(json_object_get(o, "motion"));
+    v->growth = json_number_value(json_object_get(o, "growth"));
+    v->persistence = json_number_value(json_object_get(o, "persistence"));
+    v->score = json_number_value(json_object_get(o, "score"));
+    v->verified = json_is_true(json_object_get(o, "verified"));
 }
 
 static void read_clip(event *e, json_t *o)
@@ -256,6 +283,7 @@ event *event_from_json(const char *text, kerr *err)
         e->plate_confidence = json_number_value(json_object_get(plate, "confidence"));
         e->plate_format = dup_str(json_object_get(plate, "format"));
     }
+    read_evidence(&e->evidence, json_object_get(root, "evidence"));
     json_decref(root);
     return e;
 }

@@ -51,6 +51,7 @@
 #define M_EVENTS_FENCED "kvs_infer_events_fenced_total"
 #define M_CAMERAS_UNOWNED "kvs_infer_cameras_unowned"
 #define M_CONFIG_RELOADS "kvs_infer_config_reloads_total"
+#define M_VERIFY_REJECTED "kvs_infer_verify_rejected_total"
 #define M_BUILD_INFO "kvs_infer_build_info"
 
 /* The standard process_* families (what every Prometheus client library

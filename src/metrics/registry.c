@@ -31,6 +31,10 @@ static const family k_families[] = {
      "reader fell behind real time).",
      KIND_COUNTER},
     {M_DETECTIONS, "Detections kept after thresholds, NMS and ROI.", KIND_COUNTER},
+    {M_VERIFY_REJECTED,
+     "Candidate boxes the verification stage did not pass on, by reason (history, colour, "
+     "score).",
+     KIND_COUNTER},
     {M_INFERENCE_SECONDS, "Detector time per analysed frame, pre-processing included.", KIND_HIST},
     {M_STAGE_SECONDS, "Time per pipeline stage.", KIND_HIST},
     {M_EVENTS, "Events produced (one per tracked object).", KIND_COUNTER},
