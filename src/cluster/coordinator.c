@@ -367,8 +367,12 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
     m->start_ms = l->start_ms > 0 ? l->start_ms : 0;
     count_take(how);
     held_gauge(c);
+    bool handed = is_me(c, l); /* its owner handed it over: the item names us already */
     log_kv(LOG_INFO, LOG_CTX("camera_name", m->name), "cluster: took the %s lease%s%s", how,
-           l->owner[0] ? " of " : "", l->owner);
+           l->owner[0] && !handed ? " of "
+           : handed               ? " handed over"
+                                  : "",
+           handed ? "" : l->owner);
     c->h.start(c->h.user, m->name, m->start_ms);
     c->h.lease_until(c->h.user, m->name, fence_at(c, m));
     return true;
@@ -380,11 +384,14 @@ static bool want(cluster *c, owned *m, const lease *l)
 {
     kerr err = {0};
     kerr_code rc = lease_want(&c->lt, l, &c->me, &err);
-    if (rc != KERR_OK) {
-        if (rc != KERR_AGAIN) unreachable(c, "steal", &err);
-        return false; /* AGAIN: renewed or asked for meanwhile; the next scan sees it */
-    }
+    if (rc == KERR_AGAIN) return false; /* renewed or asked for meanwhile; the next scan sees it */
+    /* Not reached: the mark may have gone through all the same, and the owner
+     * may hand the lease over; the next scan says (follow_wanted). */
     m->wanting = true;
+    if (rc != KERR_OK) {
+        unreachable(c, "steal", &err);
+        return false;
+    }
     log_kv(LOG_INFO, LOG_CTX("camera_name", m->name),
            "cluster: asked %s to hand the lease over (it holds more than its share)", l->owner);
     return true;
