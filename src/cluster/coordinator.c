@@ -192,8 +192,11 @@ static bool renew_one(cluster *c, owned *o)
 static void renew_all(cluster *c)
 {
     fence(c);
-    for (int i = 0; i < c->ncam; i++)
-        if (c->cams[i].held && !renew_one(c, &c->cams[i])) break;
+    for (int i = 0; i < c->ncam; i++) {
+        if (!c->cams[i].held) continue;
+        if (!renew_one(c, &c->cams[i])) break;
+        fence(c); /* a slow table must not hold the other deadlines up */
+    }
     fence(c);
 }
 
@@ -319,6 +322,7 @@ static void hand_over(cluster *c, owned *m, const lease *l)
         lease_hand(&c->lt, m->name, &c->me, m->counter, &to, m->fragment, m->start_ms, &err);
     c->h.lease_until(c->h.user, m->name, CLUSTER_LEASE_LOST);
     m->held = false;
+    fence(c); /* the drain and the write took time */
     count_loss("handed");
     held_gauge(c);
     if (rc == KERR_OK)
@@ -356,6 +360,7 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
     kerr err = {0};
     int64_t sent = clock_mono_ns();
     kerr_code rc = lease_take(&c->lt, l, &c->me, m->hash, l->fragment, l->start_ms, &err);
+    fence(c); /* many takes in a row on a slow table must not hold a deadline up */
     if (rc != KERR_OK) {
         if (rc != KERR_AGAIN) unreachable(c, "take", &err);
         return false; /* AGAIN: another worker moved it first */
@@ -384,6 +389,7 @@ static bool want(cluster *c, owned *m, const lease *l)
 {
     kerr err = {0};
     kerr_code rc = lease_want(&c->lt, l, &c->me, &err);
+    fence(c);
     if (rc == KERR_AGAIN) return false; /* renewed or asked for meanwhile; the next scan sees it */
     /* Not reached: the mark may have gone through all the same, and the owner
      * may hand the lease over; the next scan says (follow_wanted). */

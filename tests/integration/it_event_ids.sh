@@ -123,7 +123,7 @@ for line in open(sys.argv[1]):
     if "analysing frame" not in line: continue
     m = re.search(r"pts (-?\d+) ms, producer (-?\d+) ms", json.loads(line)["msg"])
     frames.append((int(m.group(1)), int(m.group(2))))
-if len(frames) < 10: sys.exit(f"{sys.argv[2]}: only {len(frames)} frames logged")
+if len(frames) < 5: sys.exit(f"{sys.argv[2]}: only {len(frames)} frames logged")
 bad = [(a, b) for a, b in zip(frames, frames[1:])
        if b[1] <= a[1] or (0 < b[0] - a[0] < 5000 and abs((b[1] - a[1]) - (b[0] - a[0])) > 1)]
 print(f"{sys.argv[2]}: {len(frames)} frames analysed, {len(bad)} off the timeline", file=sys.stderr)
