@@ -302,10 +302,6 @@ static void repair(cluster *c, const lease *l, observed *o)
         unreachable(c, "repair", &err);
 }
 
-/* A renewal whose condition failed, checked against the item the scan read
- * (NULL: there is none). A renewal that timed out but went through moved the
- * counter itself, and the lease is still ours (every take and repair
- * replaces owner and instance); anything else means the lease is lost. */
 /* Another worker asked for the lease (a steal): the camera stops here and
  * no longer runs before the lease names the other worker, with the
  * checkpoint of the last frame handled here; that worker starts it only once
@@ -335,6 +331,10 @@ static void hand_over(cluster *c, owned *m, const lease *l)
                l->wanted, err.msg[0] ? err.msg : "it changed meanwhile");
 }
 
+/* A renewal whose condition failed, checked against the item the scan read
+ * (NULL: there is none). A renewal that timed out but went through moved the
+ * counter itself, and the lease is still ours (every take and repair
+ * replaces owner and instance); anything else means the lease is lost. */
 static void resolve_doubt(cluster *c, owned *m, const lease *l)
 {
     m->doubt = false;
