@@ -334,7 +334,8 @@ static void hand_over(cluster *c, owned *m, const lease *l)
 /* A renewal whose condition failed, checked against the item the scan read
  * (NULL: there is none). A renewal that timed out but went through moved the
  * counter itself, and the lease is still ours (every take and repair
- * replaces owner and instance); anything else means the lease is lost. */
+ * replaces owner and instance); one still ours but marked wanted goes to
+ * the worker that asked (hand_over); anything else means the lease is lost. */
 static void resolve_doubt(cluster *c, owned *m, const lease *l)
 {
     m->doubt = false;
