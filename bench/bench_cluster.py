@@ -4,7 +4,8 @@ processes (kvs-bench-cluster: the real coordinator and lease-table calls,
 cameras that cost nothing) share the cameras through dynalite behind the
 signature-checking proxy. Measures the time to balance from a cold start,
 after adding 5 workers and after kill -9 of 5; per-camera takeover times;
-cameras with zero or two owners (from every start/stop the workers print);
+cameras with zero or two owners (from every start/stop the workers print),
+how long a steal leaves a camera with no owner;
 lease-table requests per second against docs/cluster.md's formula.
 Usage: bench_cluster.py BENCH_BIN [--cameras 1000] [--workers 20] [--lease-s 10]"""
 import argparse, json, math, os, signal, socket, statistics, subprocess, sys, tempfile, time
@@ -134,6 +135,18 @@ def owner_counts(run, t_from, t_to, step=100):
     return zero, two
 
 
+def steal_gaps(iv, t_from, t_to):
+    """ms from one owner's stop to the next owner's start, for the moves
+    between live workers (steals) that began in [t_from, t_to)"""
+    gaps = []
+    for ivs in iv.values():
+        ivs = sorted(ivs, key=lambda x: x[1])
+        for (w1, a1, b1), (w2, a2, b2) in zip(ivs, ivs[1:]):
+            if w1 != w2 and t_from <= b1 < t_to and a2 >= b1:
+                gaps.append(a2 - b1)
+    return gaps
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin")
@@ -189,6 +202,11 @@ def main():
             rows.append(("two owners of one camera (a steal until the victim's renewal)",
                          f"{len(overlaps)} times, p50 {statistics.median(overlaps) / 1000:.1f} s, "
                          f"max {max(overlaps) / 1000:.1f} s"))
+        gaps = steal_gaps(run.intervals(t_end), t_settled, t_kill)
+        if gaps:
+            rows.append(("a steal: no owner between the old owner's stop and the new one's start",
+                         f"{len(gaps)} steals, p50 {statistics.median(gaps) / 1000:.1f} s, "
+                         f"max {max(gaps) / 1000:.1f} s"))
         rows.append(("cameras with no owner: while adding workers / after the kill",
                      f"max {max(zero_live) if zero_live else 0} / max {max(zero[len(zero_live):] or [0])}"))
         z0, t0_ = owner_counts(run, t_cold, t_settled)

@@ -264,6 +264,12 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
     (void)worker, (void)user;
     camera *c = cam;
     clip_ring_analysing(c->clips, f->pts_ms, f->clip_gen); /* its pre-roll must still be kept */
+    /* Each frame's times, for following a stream's timeline (B-frames: a
+     * picture's producer time is its own, not its packet's). */
+    if (log_enabled(LOG_DEBUG))
+        log_kv(LOG_DEBUG, LOG_CTX("camera_name", c->cfg->name),
+               "analysing frame: pts %lld ms, producer %lld ms, fragment %s", (long long)f->pts_ms,
+               (long long)f->producer_ts_ms, f->fragment_number[0] ? f->fragment_number : "-");
     if (f->producer_ts_ms > 0)
         metric_observe(M_FRAME_DELAY, c->cam_label,
                        (double)(clock_wall_ms() - f->producer_ts_ms) / 1000.0);

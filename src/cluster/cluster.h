@@ -85,6 +85,9 @@ typedef struct {
     char fragment[64]; /* checkpoint */
     int64_t start_ms;
     char hash[72];
+    /* A worker that asked the owner to hand the lease over (a steal, see
+     * coordinator.c): "" when none. */
+    char wanted[160], wanted_instance[40];
     char counter_raw[48]; /* the counter as the table gave it ("" when no number) */
     bool key_fits;        /* the camera name fits `camera` (else it is left alone) */
     bool valid;           /* false: the item could not be read as a lease (logged) */
@@ -114,8 +117,17 @@ typedef struct {
 /* Takes the lease seen, writing the checkpoint the new owner starts from. */
 kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, const char *hash,
                      const char *fragment, int64_t start_ms, kerr *err);
+/* Fails (KERR_AGAIN) once another worker has asked for the lease (lease_want). */
 kerr_code lease_renew(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
                       const char *fragment, int64_t start_ms, kerr *err);
+/* Asks the live owner seen to hand the lease over to `me`: marks it wanted,
+ * conditional on owner, process and counter seen and on nobody having asked
+ * yet. The counter does not move: a dead owner's lease still expires. */
+kerr_code lease_want(lease_table *lt, const lease *seen, const lease_owner *me, kerr *err);
+/* The owner's answer to lease_want, once its camera has stopped: the lease
+ * goes to the worker that asked, with the final checkpoint. */
+kerr_code lease_hand(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
+                     const lease_owner *to, const char *fragment, int64_t start_ms, kerr *err);
 kerr_code lease_release(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
                         const char *fragment, int64_t start_ms, kerr *err);
 /* Replaces an item that is not a lease (edited by hand, another program's)

@@ -10,16 +10,25 @@
  *     `---(SIGTERM)---'   `--no renew ok for lease - renew ms--> fenced: stop
  *
  *   someone else's --counter unchanged for lease ms (my clock)--> expired --take--> mine
- *   someone else's --holder above its share--> steal --> mine
+ *   someone else's --holder above its share--> want
+ *   wanted by me --its owner hands it over--> mine (started only now)
+ *   mine, wanted --renew: condition failed--> stop, wait, hand over with checkpoint
  *
  * Expiry is judged only from the counter an observer has seen not moving for
  * lease_ms of its own monotonic clock, never from a time written by another
  * worker: clock skew cannot cause an early take. The owner fences itself: it
  * stops a camera once lease_ms - renew_ms have passed since it *sent* its
  * last successful renewal, which is before any observer can have seen that
- * renewal, so it stops before anyone else may take the lease. A steal or an
- * edit is noticed at the next renewal: two owners overlap by at most one
- * renewal period. */
+ * renewal, so it stops before anyone else may take the lease. A steal never
+ * takes a live lease: the thief marks it wanted, the owner's next renewal
+ * fails on that mark, the owner stops the camera, waits until it no longer
+ * runs and only then writes the lease over to the thief with its final
+ * checkpoint, and the thief starts the camera when its scan reads that
+ * write. So a camera never has two owners; a steal leaves it with none for
+ * up to two renewal periods plus the owner's drain. An owner that is dead or
+ * paused never answers: its counter stands still and the lease expires as
+ * any other (fencing covers a paused one). An edit of the item is noticed at
+ * the next renewal. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,6 +52,7 @@ typedef struct {
     int64_t start_ms;
     bool fencing; /* being stopped: its renewals failed too long */
     bool doubt;   /* a renewal's condition failed: the next scan says why */
+    bool wanting; /* this worker asked the owner to hand it over */
 } owned;
 
 struct cluster {
@@ -189,8 +199,11 @@ static bool renew_one(cluster *c, owned *o)
 static void renew_all(cluster *c)
 {
     fence(c);
-    for (int i = 0; i < c->ncam; i++)
-        if (c->cams[i].held && !renew_one(c, &c->cams[i])) break;
+    for (int i = 0; i < c->ncam; i++) {
+        if (!c->cams[i].held) continue;
+        if (!renew_one(c, &c->cams[i])) break;
+        fence(c); /* a slow table must not hold the other deadlines up */
+    }
     fence(c);
 }
 
@@ -296,13 +309,47 @@ static void repair(cluster *c, const lease *l, observed *o)
         unreachable(c, "repair", &err);
 }
 
+/* Another worker asked for the lease (a steal): the camera stops here and
+ * no longer runs before the lease names the other worker, with the
+ * checkpoint of the last frame handled here; that worker starts it only once
+ * it reads this write. Events the camera made while stopping go out: the
+ * lease is still ours until the write. */
+static void hand_over(cluster *c, owned *m, const lease *l)
+{
+    m->counter = l->counter;
+    c->h.stop(c->h.user, m->name);
+    refresh_checkpoint(c, m, c->h.wait);
+    lease_owner to = {.worker_id = l->wanted, .instance = l->wanted_instance};
+    kerr err = {0};
+    kerr_code rc =
+        lease_hand(&c->lt, m->name, &c->me, m->counter, &to, m->fragment, m->start_ms, &err);
+    c->h.lease_until(c->h.user, m->name, CLUSTER_LEASE_LOST);
+    m->held = false;
+    fence(c); /* the drain and the write took time */
+    count_loss("handed");
+    held_gauge(c);
+    if (rc == KERR_OK)
+        log_kv(LOG_INFO, LOG_CTX("camera_name", m->name),
+               "cluster: handed the lease over to %s, which asked for it", l->wanted);
+    else /* stopped all the same: the lease expires and moves as any other */
+        log_kv(LOG_WARN, LOG_CTX("camera_name", m->name),
+               "cluster: cannot hand the lease over to %s (%s): stopped here, it moves when it "
+               "expires",
+               l->wanted, err.msg[0] ? err.msg : "it changed meanwhile");
+}
+
 /* A renewal whose condition failed, checked against the item the scan read
  * (NULL: there is none). A renewal that timed out but went through moved the
  * counter itself, and the lease is still ours (every take and repair
- * replaces owner and instance); anything else means the lease is lost. */
+ * replaces owner and instance); one still ours but marked wanted goes to
+ * the worker that asked (hand_over); anything else means the lease is lost. */
 static void resolve_doubt(cluster *c, owned *m, const lease *l)
 {
     m->doubt = false;
+    if (l && l->valid && is_me(c, l) && l->wanted[0] && l->counter >= m->counter) {
+        hand_over(c, m, l);
+        return;
+    }
     if (l && l->valid && is_me(c, l) && l->counter > m->counter) {
         m->counter = l->counter;
         log_kv(LOG_INFO, LOG_CTX("camera_name", m->name),
@@ -321,6 +368,7 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
     kerr err = {0};
     int64_t sent = clock_mono_ns();
     kerr_code rc = lease_take(&c->lt, l, &c->me, m->hash, l->fragment, l->start_ms, &err);
+    fence(c); /* many takes in a row on a slow table must not hold a deadline up */
     if (rc != KERR_OK) {
         if (rc != KERR_AGAIN) unreachable(c, "take", &err);
         return false; /* AGAIN: another worker moved it first */
@@ -332,11 +380,47 @@ static bool take(cluster *c, owned *m, const lease *l, const char *how)
     m->start_ms = l->start_ms > 0 ? l->start_ms : 0;
     count_take(how);
     held_gauge(c);
+    bool handed = is_me(c, l); /* its owner handed it over: the item names us already */
     log_kv(LOG_INFO, LOG_CTX("camera_name", m->name), "cluster: took the %s lease%s%s", how,
-           l->owner[0] ? " of " : "", l->owner);
+           l->owner[0] && !handed ? " of "
+           : handed               ? " handed over"
+                                  : "",
+           handed ? "" : l->owner);
     c->h.start(c->h.user, m->name, m->start_ms);
     c->h.lease_until(c->h.user, m->name, fence_at(c, m));
     return true;
+}
+
+/* Asks the owner of a live lease to hand it over (see the top): true when
+ * the mark was written. */
+static bool want(cluster *c, owned *m, const lease *l)
+{
+    kerr err = {0};
+    kerr_code rc = lease_want(&c->lt, l, &c->me, &err);
+    fence(c);
+    if (rc == KERR_AGAIN) return false; /* renewed or asked for meanwhile; the next scan sees it */
+    /* Not reached: the mark may have gone through all the same, and the owner
+     * may hand the lease over; the next scan says (follow_wanted). */
+    m->wanting = true;
+    if (rc != KERR_OK) {
+        unreachable(c, "steal", &err);
+        return false;
+    }
+    log_kv(LOG_INFO, LOG_CTX("camera_name", m->name),
+           "cluster: asked %s to hand the lease over (it holds more than its share)", l->owner);
+    return true;
+}
+
+/* A lease this worker asked for, as the scan found it: handed over (it names
+ * this process) is taken and started; one that went elsewhere (expired and
+ * taken, released) is no longer waited for. */
+static void follow_wanted(cluster *c, owned *m, const lease *l)
+{
+    if (!m->wanting || m->held) return;
+    if (is_me(c, l)) {
+        if (take(c, m, l, "stolen")) m->wanting = false; /* else the next scan tries again */
+    } else if (strcmp(l->wanted, c->worker_id) != 0 || strcmp(l->wanted_instance, c->instance) != 0)
+        m->wanting = false;
 }
 
 /* Takes free and expired leases up to this worker's fair share, then steals
@@ -352,7 +436,7 @@ static void balance(cluster *c, seen_lease *s, int n)
     if (!w) return;
     int held = 0, total = 0;
     for (int i = 0; i < c->ncam; i++)
-        held += c->cams[i].held;
+        held += c->cams[i].held || c->cams[i].wanting; /* asked for: about to be handed over */
     int nw = plan_workers(s, n, c->worker_id, c->instance, w, &total);
     int fair = plan_fair(total, nw, c->max_cameras);
     bool took = false;
@@ -361,19 +445,23 @@ static void balance(cluster *c, seen_lease *s, int n)
             owned *m = mine(c, s[i].l->camera);
             if (!m || m->held || !s[i].l->valid) continue;
             if (!(pass == 0 ? s[i].vacant : s[i].expired)) continue;
-            if (take(c, m, s[i].l, pass == 0 ? "free" : "expired")) held++, took = true;
+            bool asked = m->wanting; /* already counted in held */
+            if (take(c, m, s[i].l, pass == 0 ? "free" : "expired")) {
+                m->wanting = false;
+                held += !asked, took = true;
+            }
         }
     int victim = plan_victim(w, nw, held);
     int64_t now = clock_mono_ns();
     if (!took && held < fair && victim > 0)
         for (int i = 0; i < n; i++) {
             owned *m = mine(c, s[i].l->camera);
-            if (!m || m->held || !s[i].live) continue;
+            if (!m || m->held || m->wanting || !s[i].live || s[i].l->wanted[0]) continue;
             if (strcmp(s[i].l->owner, w[victim].owner) != 0 ||
                 strcmp(s[i].l->instance, w[victim].instance) != 0)
                 continue;
             if (!s[i].o || !plan_settled(s[i].o, s[i].l->start_ms, now, c->lease_ms)) continue;
-            if (take(c, m, s[i].l, "stolen")) break;
+            if (want(c, m, s[i].l)) break;
         }
     free(w);
 }
@@ -437,6 +525,7 @@ static void scan_and_balance(cluster *c)
         owned *m = mine(c, items[i].camera);
         s[i] = (seen_lease){.l = &items[i], .o = o, .listed = m != NULL};
         if (m && m->held && m->doubt) resolve_doubt(c, m, &items[i]);
+        if (m && items[i].valid) follow_wanted(c, m, &items[i]);
         if (!o) continue;
         if (!items[i].valid) {
             plan_mark_unowned(o, false, now);

@@ -118,6 +118,9 @@ static void read_lease(json_t *item, lease *l)
     snprintf(l->instance, sizeof l->instance, "%s", item_string(item, "instance") ?: "");
     snprintf(l->fragment, sizeof l->fragment, "%s", item_string(item, "fragment") ?: "");
     snprintf(l->hash, sizeof l->hash, "%s", item_string(item, "hash") ?: "");
+    snprintf(l->wanted, sizeof l->wanted, "%s", item_string(item, "wanted") ?: "");
+    snprintf(l->wanted_instance, sizeof l->wanted_instance, "%s",
+             item_string(item, "wanted_instance") ?: "");
     if (counter && strlen(counter) < sizeof l->counter_raw)
         snprintf(l->counter_raw, sizeof l->counter_raw, "%s", counter);
     if (!lease_parse_counter(n_text(item, "start_ms"), &l->start_ms)) l->start_ms = 0;
@@ -169,14 +172,21 @@ kerr_code lease_create(lease_table *lt, const char *camera, kerr *err)
     return rc == KERR_AGAIN ? KERR_OK : rc; /* another worker made it first */
 }
 
-/* Every attribute goes by an alias: some of ours are reserved words. */
+/* Every attribute goes by an alias: some of ours are reserved words. Only
+ * the aliases the expressions use are sent: DynamoDB refuses unused ones. */
 static kerr_code update(lease_table *lt, const char *camera, const char *set, const char *cond,
-                        bool with_hash, json_t *values, kerr *err)
+                        json_t *values, kerr *err)
 {
-    json_t *names =
-        json_pack("{ssssssssssssss}", "#o", "owner", "#c", "counter", "#i", "instance", "#f",
-                  "fragment", "#t", "start_ms", "#v", "config_version", "#r", "config_refused");
-    if (with_hash) json_object_set_new(names, "#h", json_string("hash"));
+    static const char *const alias[][2] = {
+        {"#o", "owner"},          {"#c", "counter"},         {"#i", "instance"},
+        {"#f", "fragment"},       {"#t", "start_ms"},        {"#h", "hash"},
+        {"#w", "wanted"},         {"#x", "wanted_instance"}, {"#v", "config_version"},
+        {"#r", "config_refused"},
+    };
+    json_t *names = json_object();
+    for (size_t k = 0; k < sizeof alias / sizeof alias[0]; k++)
+        if (strstr(set, alias[k][0]) || strstr(cond, alias[k][0]))
+            json_object_set_new(names, alias[k][0], json_string(alias[k][1]));
     json_t *body =
         json_pack("{ss s{s{ss}} ss ss so so}", "TableName", lt->table, "Key", "camera", "S", camera,
                   "UpdateExpression", set, "ConditionExpression", cond, "ExpressionAttributeNames",
@@ -208,8 +218,8 @@ kerr_code lease_take(lease_table *lt, const lease *seen, const lease_owner *me, 
     set_versions(v, me);
     return update(lt, seen->camera,
                   "SET #o = :me, #i = :i, #c = #c + :one, #h = :h, #f = :f, #t = :t, #v = :v, "
-                  "#r = :r",
-                  "#c = :seen AND #o = :was", true, v, err);
+                  "#r = :r REMOVE #w, #x",
+                  "#c = :seen AND #o = :was", v, err);
 }
 
 static kerr_code own_write(lease_table *lt, const char *camera, const lease_owner *me,
@@ -221,14 +231,42 @@ static kerr_code own_write(lease_table *lt, const char *camera, const lease_owne
                           fragment ? fragment : "", ":held", num(counter), ":one", num(1), ":t",
                           num(start_ms));
     set_versions(v, me);
-    return update(lt, camera, "SET #o = :next, #c = #c + :one, #f = :f, #t = :t, #v = :v, #r = :r",
-                  "#o = :me AND #i = :i AND #c = :held", false, v, err);
+    /* A renewal fails once someone asked for the lease: the owner learns it
+     * there and hands it over (coordinator.c); a release frees it for all. */
+    return update(lt, camera,
+                  keep ? "SET #o = :next, #c = #c + :one, #f = :f, #t = :t, #v = :v, #r = :r"
+                       : "SET #o = :next, #c = #c + :one, #f = :f, #t = :t, #v = :v, #r = :r "
+                         "REMOVE #w, #x",
+                  keep ? "#o = :me AND #i = :i AND #c = :held AND attribute_not_exists(#w)"
+                       : "#o = :me AND #i = :i AND #c = :held",
+                  v, err);
 }
 
 kerr_code lease_renew(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
                       const char *fragment, int64_t start_ms, kerr *err)
 {
     return own_write(lt, camera, me, counter, fragment, start_ms, true, err);
+}
+
+kerr_code lease_want(lease_table *lt, const lease *seen, const lease_owner *me, kerr *err)
+{
+    json_t *v = json_pack("{s{ss}s{ss}s{ss}s{ss}so}", ":me", "S", me->worker_id, ":i", "S",
+                          me->instance, ":was", "S", seen->owner, ":wasi", "S", seen->instance,
+                          ":seen", num(seen->counter));
+    return update(lt, seen->camera, "SET #w = :me, #x = :i",
+                  "#c = :seen AND #o = :was AND #i = :wasi AND attribute_not_exists(#w)", v, err);
+}
+
+kerr_code lease_hand(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,
+                     const lease_owner *to, const char *fragment, int64_t start_ms, kerr *err)
+{
+    json_t *v = json_pack("{s{ss}s{ss}s{ss}s{ss}s{ss}so so so}", ":me", "S", me->worker_id, ":i",
+                          "S", me->instance, ":to", "S", to->worker_id, ":toi", "S", to->instance,
+                          ":f", "S", fragment ? fragment : "", ":held", num(counter), ":one",
+                          num(1), ":t", num(start_ms));
+    return update(lt, camera,
+                  "SET #o = :to, #i = :toi, #c = #c + :one, #f = :f, #t = :t REMOVE #w, #x",
+                  "#o = :me AND #i = :i AND #c = :held AND #w = :to AND #x = :toi", v, err);
 }
 
 kerr_code lease_release(lease_table *lt, const char *camera, const lease_owner *me, int64_t counter,

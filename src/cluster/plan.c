@@ -34,10 +34,10 @@ void plan_mark_unowned(observed *o, bool live, int64_t now_ns)
         o->unowned_ns = now_ns;
 }
 
-static int find(const plan_worker *w, int n, const lease *l)
+static int find(const plan_worker *w, int n, const char *owner, const char *instance)
 {
     for (int i = 0; i < n; i++)
-        if (strcmp(w[i].owner, l->owner) == 0 && strcmp(w[i].instance, l->instance) == 0) return i;
+        if (strcmp(w[i].owner, owner) == 0 && strcmp(w[i].instance, instance) == 0) return i;
     return -1;
 }
 
@@ -53,12 +53,16 @@ int plan_workers(const seen_lease *s, int n, const char *worker_id, const char *
         if (!s[i].l->valid || !s[i].listed) continue;
         (*total)++;
         if (!s[i].live) continue;
-        int k = find(w, nw, s[i].l);
+        /* a lease being handed over counts as the asking worker's already */
+        bool asked = s[i].l->wanted[0] != 0;
+        const char *owner = asked ? s[i].l->wanted : s[i].l->owner;
+        const char *instance = asked ? s[i].l->wanted_instance : s[i].l->instance;
+        int k = find(w, nw, owner, instance);
         if (k < 0) {
             k = nw++;
             memset(&w[k], 0, sizeof w[k]);
-            snprintf(w[k].owner, sizeof w[k].owner, "%s", s[i].l->owner);
-            snprintf(w[k].instance, sizeof w[k].instance, "%s", s[i].l->instance);
+            snprintf(w[k].owner, sizeof w[k].owner, "%s", owner);
+            snprintf(w[k].instance, sizeof w[k].instance, "%s", instance);
         }
         if (k > 0) w[k].count++; /* this worker's own count is what it holds */
     }

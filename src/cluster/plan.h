@@ -44,7 +44,8 @@ void plan_observe(observed *o, const lease *l, int64_t now_ns, int lease_ms);
 void plan_mark_unowned(observed *o, bool live, int64_t now_ns);
 /* The workers that share this worker's cameras: w[0] is this one, then every
  * worker holding a live lease of a camera it lists, with how many it holds
- * of them (w has room for n + 1). *total: the valid leases of the cameras it
+ * of them (w has room for n + 1); a lease being handed over counts as the
+ * asking worker's. *total: the valid leases of the cameras it
  * lists. A worker whose cameras are all other ones is left out of both: it
  * can never run these, nor these workers its cameras. Returns how many. */
 int plan_workers(const seen_lease *s, int n, const char *worker_id, const char *instance,

@@ -79,7 +79,9 @@ static const family k_families[] = {
     {M_LEASES_HELD, "Camera leases this worker holds (cluster mode).", KIND_GAUGE},
     {M_LEASES_TAKEN, "Leases taken: free, expired (a dead worker's) or stolen (rebalancing).",
      KIND_COUNTER},
-    {M_LEASES_LOST, "Leases lost: taken by another worker, or fenced (renewals failing).",
+    {M_LEASES_LOST,
+     "Leases lost: taken by another worker, handed over to one that asked (a steal), or fenced "
+     "(renewals failing).",
      KIND_COUNTER},
     {M_LEASES_RELEASED, "Leases handed back at shutdown.", KIND_COUNTER},
     {M_LEASE_RENEW_FAILURES, "Lease renewals that could not reach the lease table.", KIND_COUNTER},

@@ -5,14 +5,18 @@
 # one analysed and re-raises its events with the same ids (derived from the
 # stream, docs/cluster.md "Event ids"), and the DynamoDB table keeps one item
 # per event (conditional put). Real parts: the KVS emulator, dynalite behind
-# the signature-checking proxy, real footage.
+# the signature-checking proxy, real footage. BFRAMES=N: the footage encoded
+# with N B-frames (it_event_ids_bframes.sh): packets come in decode order, and
+# each picture's producer time is its packet's moved by the picture's own
+# pts; the frames each worker analysed must follow the stream's timeline
+# (producer time rising with pts, one for one) either way.
 . "$(dirname "$0")/lib.sh"
 MODEL=$(find_model)
 need_standins
 export AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator-secret
 unset AWS_SESSION_TOKEN AWS_PROFILE
 EPORT=$(free_port); DPORT=$(free_port); PPORT=$(free_port)
-kvs_emulator emulator "$EPORT" s1 --history-s 120
+kvs_emulator emulator "$EPORT" s1 --history-s 120 --bframes "${BFRAMES:-0}"
 standin dynalite dynamodb "$DPORT"
 sigv4_proxy proxy "$PPORT" "$DPORT" "$AWS_SECRET_ACCESS_KEY"
 wait_ready emulator dynalite proxy
@@ -35,7 +39,7 @@ defaults:
 cameras:
   - {name: c1, stream_name: s1, source: {mode: hls}}
 YAML
-  "$KVS_BIN" --config "$WORK/$1.yaml" >"$WORK/$1.log" 2>"$WORK/$1.err" &
+  "$KVS_BIN" --config "$WORK/$1.yaml" --log-level debug >"$WORK/$1.log" 2>"$WORK/$1.err" &
   WPID[$1]=$!
   PIDS+=("${WPID[$1]}")
 }
@@ -106,6 +110,26 @@ if len(ids1) != len(w1) or len(ids2) != len(w2): sys.exit("an id was given twice
 if other: sys.exit(f"re-raised with another id: {[e['event_id'] for e in other]}")
 if len(same) * 10 < len(w1) * 8: sys.exit(f"only {len(same)} of w1's {len(w1)} events re-raised with their ids")
 PYEOF
+
+# The frames each worker analysed, in order: producer times rise, and
+# between frames of one connection (pts rising by under 5 s) by exactly what
+# pts does. A picture given its packet's producer time (B-frames decode
+# out of order) breaks it.
+for w in w1 w2; do
+  $PY - "$WORK/$w.log" "$w" <<'PYEOF' || fail "$w's frames do not follow the stream's timeline"
+import json, re, sys
+frames = []
+for line in open(sys.argv[1]):
+    if "analysing frame" not in line: continue
+    m = re.search(r"pts (-?\d+) ms, producer (-?\d+) ms", json.loads(line)["msg"])
+    frames.append((int(m.group(1)), int(m.group(2))))
+if len(frames) < 5: sys.exit(f"{sys.argv[2]}: only {len(frames)} frames logged")
+bad = [(a, b) for a, b in zip(frames, frames[1:])
+       if b[1] <= a[1] or (0 < b[0] - a[0] < 5000 and abs((b[1] - a[1]) - (b[0] - a[0])) > 1)]
+print(f"{sys.argv[2]}: {len(frames)} frames analysed, {len(bad)} off the timeline", file=sys.stderr)
+if bad: sys.exit(f"off the timeline (pts, producer): {bad[:5]}")
+PYEOF
+done
 
 # One DynamoDB item per event: every event either raised is there, and no two
 # items are one event (the same frame, object and kind under two ids). w2 is

@@ -152,8 +152,11 @@ kvs_emulator() {
 # that start emulators run side by side (tests/CMakeLists.txt).
 kvs_emulator_prepare() {
   need_standins
-  node "$NODE_DIR/kvs/emulator.js" --media "$(find_media)" --prepare-only \
-    --work "${KVS_EMULATOR_CACHE:-${TMPDIR:-/tmp}/kvs-emulator-cache}"
+  local bf
+  for bf in 0 2; do # 2: it_event_ids_bframes.sh
+    node "$NODE_DIR/kvs/emulator.js" --media "$(find_media)" --prepare-only --bframes $bf \
+      --work "${KVS_EMULATOR_CACHE:-${TMPDIR:-/tmp}/kvs-emulator-cache}"
+  done
 }
 # kvs_fault PORT STREAM KIND [COUNT_OR_MS]: arms one of the emulator's fault switches.
 kvs_fault() {

@@ -3,7 +3,8 @@
  * shares count only the cameras a worker can run (issue 26, finding 15), the
  * steal victim is chosen among workers holding such cameras, a lease that
  * just moved is not stolen back (finding 17), a counter that is no int64 is
- * not a lease (finding 14), and a camera nobody runs is noticed. */
+ * not a lease (finding 14), a camera nobody runs is noticed, and a lease
+ * being handed over counts as the asking worker's (issue 28). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,6 +140,41 @@ static void steal_victim_holds_runnable_cameras(void **state)
     assert_int_equal(plan_victim(w, nw, 4), -1); /* 5 vs 4: stealing would only swap */
 }
 
+/* A steal in flight (issue 28): w2 holds c2-c5 and w3 asked for c5. c5
+ * counts as w3's already, so w1 (holding c1 and c6) finds w2 at 3, one more
+ * than it: no second steal from w2, which would leave w2 with 2 and w1 with
+ * 3. A lease w1 asked for itself is counted for no other worker (w1's own
+ * count is what it holds or asked for). */
+static void lease_being_handed_over_counts_as_the_askers(void **state)
+{
+    (void)state;
+    table t = {0};
+    put(&t, "c1", "w1", true);
+    put(&t, "c2", "w2", true);
+    put(&t, "c3", "w2", true);
+    put(&t, "c4", "w2", true);
+    put(&t, "c5", "w2", true);
+    snprintf(t.l[4].wanted, sizeof t.l[4].wanted, "w3");
+    snprintf(t.l[4].wanted_instance, sizeof t.l[4].wanted_instance, "i-w3");
+    put(&t, "c6", "w1", true);
+    plan_worker w[33];
+    int total = 0;
+    int nw = plan_workers(t.s, t.n, "w1", "i-w1", w, &total);
+    assert_int_equal(total, 6);
+    assert_int_equal(nw, 3);
+    assert_int_equal(w[worker_index(w, nw, "w2")].count, 3);
+    assert_int_equal(w[worker_index(w, nw, "w3")].count, 1);
+    assert_int_equal(plan_victim(w, nw, 2), -1);
+
+    snprintf(t.l[4].wanted, sizeof t.l[4].wanted, "w1");
+    snprintf(t.l[4].wanted_instance, sizeof t.l[4].wanted_instance, "i-w1");
+    nw = plan_workers(t.s, t.n, "w1", "i-w1", w, &total);
+    assert_int_equal(nw, 2);
+    assert_int_equal(w[0].count, 0);
+    assert_int_equal(w[1].count, 3);
+    assert_int_equal(plan_victim(w, nw, 3), -1); /* 2 held + 1 asked for: 3 vs 3 */
+}
+
 /* Invalid and expired leases count towards the total (they are to be run)
  * but their owners are no workers to share with. */
 static void dead_and_invalid_owners_are_no_workers(void **state)
@@ -225,6 +261,7 @@ int main(void)
         cmocka_unit_test(counter_strict),
         cmocka_unit_test(fair_share_counts_runnable_cameras),
         cmocka_unit_test(steal_victim_holds_runnable_cameras),
+        cmocka_unit_test(lease_being_handed_over_counts_as_the_askers),
         cmocka_unit_test(dead_and_invalid_owners_are_no_workers),
         cmocka_unit_test(just_taken_lease_is_not_stolen),
         cmocka_unit_test(unowned_after_two_lease_periods),

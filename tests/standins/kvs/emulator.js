@@ -3,7 +3,7 @@
 // only. See README.md for what it serves and where it departs from AWS.
 //   node emulator.js --port 0 --media FILE|testsrc --streams cam1,cam2 [--secret S]
 //        [--work DIR] [--fragment-ms 1000] [--fps 10] [--history-s 30] [--region us-east-1]
-//        [--getmedia-max-s 2400] [--seconds N]
+//        [--getmedia-max-s 2400] [--seconds N] [--bframes N (H.264 B-frames, default 0)]
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -24,8 +24,11 @@ const opts = {
   work: args.work || path.join(os.tmpdir(), 'kvs-emulator'), fragMs: Number(args['fragment-ms'] || 1000),
   fps: Number(args.fps || 10), historyMs: Number(args['history-s'] || 30) * 1000, region: args.region || 'us-east-1',
   getMediaMaxMs: Number(args['getmedia-max-s'] || 2400) * 1000, seconds: args.seconds ? Number(args.seconds) : 0,
+  bframes: Number(args.bframes || 0),
 };
-const rends = prepare(opts.media, opts.work, { fps: opts.fps, fragMs: opts.fragMs, seconds: opts.seconds });
+// (bframes 0 keeps the cache key of the media prepared before the option)
+const rends = prepare(opts.media, opts.work, { fps: opts.fps, fragMs: opts.fragMs, seconds: opts.seconds,
+  ...(opts.bframes ? { bframes: opts.bframes } : {}) });
 // --prepare-only: fill the media cache and exit (the test suite does it once,
 // before tests that start emulators side by side).
 if ('prepare-only' in args) process.exit(0);

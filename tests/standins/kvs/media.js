@@ -3,6 +3,8 @@
 // remuxed without re-encoding to fMP4 fragments, MPEG-TS fragments and one MKV,
 // so fragment k is the same GOP in every container. Two renditions (full and
 // half size) back the resolution-change fault. Results are cached in workDir.
+// B-frames only when asked (bframes: the encoder's -bf): then packets come in
+// decode order and a picture's time differs from its packet's.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -14,7 +16,7 @@ function ffmpeg(args) {
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-function prepareRendition(input, dir, scale, fps, fragMs, seconds) {
+function prepareRendition(input, dir, scale, fps, fragMs, seconds, bframes) {
   fs.mkdirSync(dir, { recursive: true });
   const src = input === 'testsrc'
     ? ['-f', 'lavfi', '-i', `testsrc2=size=640x360:rate=${fps}:duration=${seconds || 60}`]
@@ -23,7 +25,7 @@ function prepareRendition(input, dir, scale, fps, fragMs, seconds) {
   const enc = path.join(dir, 'enc.mp4');
   ffmpeg([...src, '-an', '-vf', `scale=iw*${scale}:ih*${scale},fps=${fps}`, '-c:v', 'libx264', '-preset', 'veryfast',
     '-profile:v', 'main', '-pix_fmt', 'yuv420p', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
-    '-bf', '0', enc]);
+    '-bf', String(bframes || 0), enc]);
   const hls = (type, ext) => ffmpeg(['-i', enc, '-c', 'copy', '-f', 'hls', '-hls_time', String(fragMs / 1000),
     '-hls_list_size', '0', '-hls_segment_type', type, ...(type === 'fmp4' ? ['-hls_fmp4_init_filename', 'init.mp4'] : []),
     '-hls_segment_filename', path.join(dir, `seg%05d.${ext}`), path.join(dir, `${ext}.m3u8`)]);
@@ -90,7 +92,7 @@ function prepare(input, workDir, opts) {
   const rends = [];
   [1, 0.5].forEach((scale, r) => {
     const dir = path.join(base, `r${r}`);
-    if (!fs.existsSync(path.join(dir, 'clip.mkv'))) prepareOnce(dir, (tmp) => prepareRendition(input, tmp, scale, opts.fps, opts.fragMs, opts.seconds));
+    if (!fs.existsSync(path.join(dir, 'clip.mkv'))) prepareOnce(dir, (tmp) => prepareRendition(input, tmp, scale, opts.fps, opts.fragMs, opts.seconds, opts.bframes));
     rends.push(loadRendition(dir));
   });
   if (rends[0].frags.length !== rends[1].frags.length) throw new Error('renditions differ in fragment count');
