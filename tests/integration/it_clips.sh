@@ -91,8 +91,15 @@ cameras:
   - name: idle
     source: {mode: url, url: "$WORK/idle.mp4", realtime: false}
 YAML
-timeout 120 "$KVS_BIN" --config "$WORK/c2.yaml" >"$WORK/log2" 2>"$WORK/err2" || fail "second run: exit $?: $(tail -3 "$WORK/err2")"
-aws_call s3-verify "$S3EP" clips "$WORK/s3list" || fail "clips in S3 after the restart"
+# A run with nothing to analyse drains for at most 10 s: on a loaded machine
+# s3rver may take longer for every clip, and what is left stays spooled for
+# the next start, so a few starts (bounded) must deliver them all.
+for try in 1 2 3 4; do
+  timeout 120 "$KVS_BIN" --config "$WORK/c2.yaml" >>"$WORK/log2" 2>>"$WORK/err2" || fail "restart $try: exit $?: $(tail -3 "$WORK/err2")"
+  aws_call s3-verify "$S3EP" clips "$WORK/s3list" && break
+  [ "$try" -lt 4 ] || fail "clips in S3 after $try restarts"
+  note "restart $try: not every clip is in S3 yet (the drain deadline passed); starting again"
+done
 [ ! -e "$WORK/spool/tmp/kvs-clip-killed" ] || fail "a leftover scratch file survived the restart"
 grep -q 'removed 1 scratch file' "$WORK/log2" "$WORK/err2" || fail "the leftover's removal is not logged"
 # DynamoDB: each event's item, its clip updated by the clip_ready record.
