@@ -326,6 +326,31 @@ static void reconnect_cuts_at_the_change(void **state)
     }
 }
 
+/* Timestamps a hostile stream can carry (far apart, either sign, in a
+ * millisecond time base): the ring judges them without overflowing (UBSan
+ * halts on one), each jump starting a new generation. */
+static void far_apart_timestamps(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    const int64_t at[] = {-4700000000000000000LL, 4700000000000000000LL, -4700000000000000000LL,
+                          INT64_MAX - 1,          INT64_MIN + 2,         0};
+    AVPacket *p = av_packet_clone(f.ft.pkts[0]); /* a key frame */
+    assert_non_null(p);
+    unsigned gen = 0;
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        p->pts = p->dts = at[i];
+        clip_ring_push(f.r, p, f.ft.par, (AVRational){1, 1000}, false, 0);
+        unsigned now = clip_ring_generation(f.r);
+        assert_true(now != gen);
+        gen = now;
+    }
+    av_packet_free(&p);
+    json_decref(close_fixture(&f));
+    remove_dir(&f);
+}
+
 /* The pending-clip journal: an entry from the moment the event is spooled
  * until its clip_ready record is; one left over (a process killed during
  * the post-roll, here put back by hand) is resolved by the next hub on that
@@ -631,6 +656,7 @@ int main(void)
         cmocka_unit_test(overlapping_events_share_one_clip),
         cmocka_unit_test(end_of_stream_cuts),
         cmocka_unit_test(reconnect_cuts_at_the_change),
+        cmocka_unit_test(far_apart_timestamps),
         cmocka_unit_test(journal_resolves_a_clip_left_pending),
         cmocka_unit_test(cap_cuts_and_bounds),
         cmocka_unit_test(ring_follows_the_analysis),
