@@ -646,6 +646,63 @@ static void full_spool_loses_the_clip_and_bounds_the_close(void **state)
     remove_dir(&f);
 }
 
+/* Entries the journal did not write as such (cut short, empty, binary, or
+ * one whose event is not the one its name says: a copy, an edit) are
+ * removed at the next start, logged, and send nothing; before, a renamed
+ * entry was sent again at every start and never removed. */
+static void journal_refuses_odd_entries(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    char id[37], entry[160], path[200];
+    push(&f, 0, 61);
+    event_at(&f, 4000, id);
+    snprintf(entry, sizeof entry, "%s/spool/clips-pending/%s.json", f.dir, id);
+    size_t len = 0;
+    char *json = read_file(entry, &len, NULL);
+    assert_non_null(json);
+    push(&f, 61, NPKT);
+    json_decref(close_fixture(&f));
+    const char *const odd[][2] = {{"renamed.json", json},
+                                  {"cut.json", "{\"event_id\": \"01"},
+                                  {"empty.json", ""},
+                                  {"binary.json", "\x01\xff\xfe{["}};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        snprintf(path, sizeof path, "%s/spool/clips-pending/%s", f.dir, odd[i][0]);
+        FILE *w = fopen(path, "w");
+        assert_non_null(w);
+        fputs(odd[i][1], w);
+        fclose(w);
+    }
+    free(json);
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
+    assert_int_equal(unlink(path), 0);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\"}\n"
+             "cameras:\n"
+             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+             "     publishers: {local_dir: \"%s/out\"}}\n",
+             f.dir, f.dir);
+    cfg_diags d = {0};
+    config *cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
+    assert_non_null(cfg);
+    cfg_diags_free(&d);
+    kerr err = {0};
+    publish_hub *h = publish_hub_new(cfg, &err);
+    assert_non_null(h);
+    publish_hub_free(h);
+    config_free(cfg);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        snprintf(path, sizeof path, "%s/spool/clips-pending/%s", f.dir, odd[i][0]);
+        assert_int_not_equal(access(path, F_OK), 0);
+    }
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
+    assert_int_not_equal(access(path, F_OK), 0); /* nothing sent */
+    remove_dir(&f);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -658,6 +715,7 @@ int main(void)
         cmocka_unit_test(reconnect_cuts_at_the_change),
         cmocka_unit_test(far_apart_timestamps),
         cmocka_unit_test(journal_resolves_a_clip_left_pending),
+        cmocka_unit_test(journal_refuses_odd_entries),
         cmocka_unit_test(cap_cuts_and_bounds),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
