@@ -646,6 +646,75 @@ static void full_spool_loses_the_clip_and_bounds_the_close(void **state)
     remove_dir(&f);
 }
 
+typedef struct {
+    const config *cfg;
+    publish_hub *h;
+    atomic_bool done;
+} hub_opener;
+
+static void *open_hub(void *arg)
+{
+    hub_opener *o = arg;
+    kerr err = {0};
+    o->h = publish_hub_new(o->cfg, &err);
+    atomic_store(&o->done, true);
+    return NULL;
+}
+
+/* A start on a full spool whose publisher is down (the outage that filled
+ * it) with a journal entry left over: the hub opens all the same, within
+ * seconds, and the entry is kept for a later start. Before, resolving it
+ * waited for room for as long as the outage lasted, before any camera ran
+ * and with SIGTERM unanswered. */
+static void journal_on_a_full_spool_does_not_hold_the_start(void **state)
+{
+    (void)state;
+    metrics_reset();
+    g_spool_max = 1 << 20;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    g_spool_max = 0;
+    char id[37], entry[160];
+    push(&f, 0, 61);
+    event_at(&f, 4000, id);
+    snprintf(entry, sizeof entry, "%s/spool/clips-pending/%s.json", f.dir, id);
+    size_t len = 0;
+    char *json = read_file(entry, &len, NULL);
+    assert_non_null(json);
+    filler fl = {.h = f.h};
+    atomic_init(&fl.stop, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fill_spool, &fl), 0);
+    for (int i = 0; i < 200 && metric_get(M_SPOOL_FULL, "") <= 0; i++) /* up to 20 s */
+        clock_sleep_ns(100000000LL);
+    assert_true(metric_get(M_SPOOL_FULL, "") > 0);
+    atomic_store(&fl.stop, true);
+    publish_hub_drain_by(f.h, clock_wall_ms());
+    pthread_join(t, NULL);
+    clip_ring_close(f.r);
+    clip_ring_free(f.r);
+    publish_hub_free(f.h);
+    FILE *w = fopen(entry, "w"); /* as a kill -9 during the post-roll leaves it */
+    assert_non_null(w);
+    assert_int_equal(fwrite(json, 1, len, w), len);
+    fclose(w);
+    free(json);
+    hub_opener o = {.cfg = f.cfg};
+    atomic_init(&o.done, false);
+    assert_int_equal(pthread_create(&t, NULL, open_hub, &o), 0);
+    for (int i = 0; i < 150 && !atomic_load(&o.done); i++) /* up to 15 s */
+        clock_sleep_ns(100000000LL);
+    if (!atomic_load(&o.done)) fail_msg("publish_hub_new still waits for room after 15 s");
+    pthread_join(t, NULL);
+    assert_non_null(o.h);
+    assert_int_equal(access(entry, F_OK), 0); /* not sent: kept for a later start */
+    publish_hub_drain_by(o.h, clock_wall_ms());
+    publish_hub_free(o.h);
+    config_free(f.cfg);
+    free_footage(&f.ft);
+    remove_dir(&f);
+}
+
 /* Entries the journal did not write as such (cut short, empty, binary, or
  * one whose event is not the one its name says: a copy, an edit) are
  * removed at the next start, logged, and send nothing; before, a renamed
@@ -716,6 +785,7 @@ int main(void)
         cmocka_unit_test(far_apart_timestamps),
         cmocka_unit_test(journal_resolves_a_clip_left_pending),
         cmocka_unit_test(journal_refuses_odd_entries),
+        cmocka_unit_test(journal_on_a_full_spool_does_not_hold_the_start),
         cmocka_unit_test(cap_cuts_and_bounds),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
