@@ -117,11 +117,16 @@ static void add_camera(app *a, config *cfg, const cfg_camera *cc, int64_t resume
         log_kv(LOG_ERROR, LOG_CTX("camera_name", cc->name), "cannot start: out of memory");
         return;
     }
+    /* models_dir from the config the camera starts with (held above): a
+     * reload frees the one before, and the coordinator starts cameras on
+     * its own thread while the main one reloads */
+    detector_ctx dctx = {
+        .config_file = a->dctx.config_file, .models_dir = cfg->models_dir, .infer = a->dctx.infer};
     camera_deps deps = {.global = cfg,
                         .cfg = cc,
                         .sched = a->sched,
                         .hub = a->hub,
-                        .dctx = &a->dctx,
+                        .dctx = &dctx,
                         .worker_id = a->worker_id,
                         .resume_ms = resume_ms};
     camera *c = camera_start(&deps, &err);
@@ -301,7 +306,6 @@ static void reload(app *a, const char *text)
             if (!is_running(a, next->cams[i].name))
                 add_camera(a, next, &next->cams[i], 0), started++;
     }
-    a->dctx.models_dir = next->models_dir;
     app_close_detectors(&held); /* the cameras hold their own now */
     snprintf(a->version, sizeof a->version, "%s", version);
     metric_add(M_CONFIG_RELOADS, "result=\"applied\"", 1);

@@ -103,10 +103,13 @@ static kerr_code s3_get(config_source *s, bool force, char **text, kerr *err)
         if (aerr.status == 304) return KERR_OK; /* unchanged since the ETag */
         return rc;
     }
-    snprintf(s->etag, sizeof s->etag, "%s", resp.etag);
-    *text = resp.body;
+    /* an empty object has no body: it is an empty config (refused as an
+     * empty file is), not "unchanged", nor a file named s3://... at start */
+    *text = resp.body ? resp.body : kstrdup("");
     resp.body = NULL;
     aws_http_response_free(&resp);
+    if (!*text) return kerr_set(err, KERR_NOMEM, "out of memory");
+    snprintf(s->etag, sizeof s->etag, "%s", resp.etag);
     return KERR_OK;
 }
 

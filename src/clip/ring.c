@@ -193,8 +193,9 @@ static int64_t to_ms(int64_t ts, AVRational tb)
 static bool continues(const clip_ring *r, const AVCodecParameters *par, int64_t dts_ms)
 {
     if (!r->have_stream || r->ended) return false;
-    if (r->last_dts_ms != INT64_MIN &&
-        (dts_ms < r->last_dts_ms - CLIP_BACK_MS || dts_ms - r->last_dts_ms > CLIP_GAP_MS))
+    int64_t step; /* a stream's timestamps can be any two numbers: a step past int64 is a jump */
+    if (r->last_dts_ms != INT64_MIN && (__builtin_sub_overflow(dts_ms, r->last_dts_ms, &step) ||
+                                        step < -CLIP_BACK_MS || step > CLIP_GAP_MS))
         return false;
     return par->extradata_size == r->par->extradata_size &&
            (!par->extradata_size ||

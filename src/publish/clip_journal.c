@@ -83,16 +83,25 @@ static bool name_archive(const config *cfg, event *e)
     return true;
 }
 
-/* The clip_ready record of a left-over entry, NULL when it cannot be read. */
-static event *resolution(const char *path, const config *cfg)
+/* The clip_ready record of a left-over entry, NULL when it cannot be read.
+ * name: the entry's file name; its event must be the one it names, as
+ * clip_journal_note wrote it (the record resolves the entry by its event's
+ * id: any other would be sent again at every start). */
+static event *resolution(const char *path, const char *name, const config *cfg)
 {
     kerr err = {0};
     char *json = read_file(path, NULL, &err);
     event *e = json ? event_from_json(json, &err) : NULL;
     free(json);
-    if (!e || !e->clip.on) {
+    size_t idlen = e ? strlen(e->event_id) : 0;
+    bool named =
+        e && idlen && strncmp(name, e->event_id, idlen) == 0 && strcmp(name + idlen, ".json") == 0;
+    if (!e || !e->clip.on || !named) {
         log_kv(LOG_ERROR, NULL, "%s: not a pending clip (%s): removed", path,
-               err.msg[0] ? err.msg : "no clip");
+               err.msg[0] ? err.msg
+               : !e       ? "unreadable"
+               : !named   ? "its event is not the one its name says"
+                          : "no clip");
         if (e) event_free(e);
         return NULL;
     }
@@ -115,7 +124,7 @@ int clip_journal_resolve(const char *dir, const config *cfg, void (*submit)(void
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) unlink(path); /* half written */
         if (len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0) continue;
-        event *e = resolution(path, cfg);
+        event *e = resolution(path, de->d_name, cfg);
         if (!e) {
             unlink(path);
             continue;

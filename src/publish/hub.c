@@ -712,11 +712,29 @@ static void *deliver_main(void *arg)
     return NULL;
 }
 
+/* How long a start waits for room in the spool for the records of the
+ * journal's left-over entries: a spool that is full because its publishers
+ * are down must not hold the start up for the whole outage (no camera runs,
+ * no signal is answered until the hub is open). Entries not spooled by then
+ * stay for a later start. */
+#define RESOLVE_WAIT_MS 3000
+
+typedef struct {
+    publish_hub *h;
+    int64_t until_ns;
+} resolving;
+
+static bool resolve_gives_up(void *arg)
+{
+    return clock_mono_ns() >= ((const resolving *)arg)->until_ns;
+}
+
 /* A pending clip's clip_ready record left unsent by an earlier process,
  * routed as its camera's events are (the camera may not be started yet). */
 static void submit_resolved(void *arg, event *e)
 {
-    publish_hub *h = arg;
+    resolving *r = arg;
+    publish_hub *h = r->h;
     for (int i = 0; i < h->cfg->ncam; i++)
         if (strcmp(h->cfg->cams[i].name, e->camera_name) == 0) {
             kerr err = {0};
@@ -724,14 +742,15 @@ static void submit_resolved(void *arg, event *e)
                 log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name), "publisher: %s", err.msg);
             break;
         }
-    submit(h, e, NULL, NULL, NULL);
+    submit(h, e, resolve_gives_up, r, NULL);
 }
 
 /* Every entry of the pending-clip journal left by a process that was killed
  * during a post-roll: a consumer waiting for its clip_ready record gets it. */
 static void resolve_pending(publish_hub *h)
 {
-    int n = clip_journal_resolve(h->pending, h->cfg, submit_resolved, h);
+    resolving r = {h, clock_mono_ns() + RESOLVE_WAIT_MS * 1000000LL};
+    int n = clip_journal_resolve(h->pending, h->cfg, submit_resolved, &r);
     if (n)
         log_kv(LOG_WARN, LOG_CTX("component", "spool"),
                "%d clip(s) were pending when an earlier run stopped: their clip_ready records "

@@ -80,16 +80,23 @@ static bool smoke_pixel(int r, int g, int b)
     return mx - mn <= 30 && y >= 70 && y <= 235;
 }
 
+/* v within lo..hi; NaN is lo (every sample index stays in the picture). */
+static float inside(float v, float lo, float hi)
+{
+    return !(v >= lo) ? lo : v > hi ? hi : v;
+}
+
 /* The box scaled to VERIFY_CROP^2 by averaging (at most 4x4 samples a cell:
  * a large box costs what a small one does); returns the share of the kind's
- * coloured pixels. */
+ * coloured pixels, and in *px the box's area within the frame. */
 static float crop(const uint8_t *rgb, int stride, int w, int h, const detection *d,
-                  verify_kind kind, uint8_t luma[CROP_PX])
+                  verify_kind kind, uint8_t luma[CROP_PX], float *px)
 {
-    float x1 = d->x1 < 0 ? 0 : d->x1, y1 = d->y1 < 0 ? 0 : d->y1;
-    float bw = (d->x2 > w ? w : d->x2) - x1, bh = (d->y2 > h ? h : d->y2) - y1;
+    float x1 = inside(d->x1, 0, (float)(w - 1)), y1 = inside(d->y1, 0, (float)(h - 1));
+    float bw = inside(d->x2, 0, (float)w) - x1, bh = inside(d->y2, 0, (float)h) - y1;
     if (bw < 1) bw = 1;
     if (bh < 1) bh = 1;
+    *px = bw * bh;
     float cw = bw / VERIFY_CROP, ch = bh / VERIFY_CROP;
     int sx = cw > 4 ? 4 : cw < 1 ? 1 : (int)cw, sy = ch > 4 ? 4 : ch < 1 ? 1 : (int)ch;
     int coloured = 0;
@@ -252,12 +259,13 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
 {
     const verify_conf *c = &s->conf;
     uint8_t luma[CROP_PX];
-    float colour = crop(rgb, stride, w, h, d, kind, luma);
+    float px;
+    float colour = crop(rgb, stride, w, h, d, kind, luma, &px);
     int i = t->head;
     t->pair[i] = t->used;
     if (t->used) changes(luma, t->luma, &t->flicker[i], &t->motion[i]);
     t->colour[i] = colour;
-    t->area[i] = colour * (d->x2 - d->x1) * (d->y2 - d->y1);
+    t->area[i] = colour * px;
     t->head = (i + 1) % VERIFY_MAX_WINDOW;
     if (t->n < c->window) t->n++;
     memcpy(t->luma, luma, sizeof luma);
@@ -285,8 +293,10 @@ void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h,
     int kept = 0;
     for (int k = 0; k < dets->n; k++) {
         detection d = dets->v[k];
-        slot *t = rgb ? match(s, &d, taken) : NULL;
-        if (!t) { /* no picture or all slots taken this frame: nothing to judge by */
+        /* a corner that is not a number (a broken model) leaves nothing to judge by */
+        bool finite = isfinite(d.x1) && isfinite(d.y1) && isfinite(d.x2) && isfinite(d.y2);
+        slot *t = rgb && w > 0 && h > 0 && finite ? match(s, &d, taken) : NULL;
+        if (!t) { /* no picture, no box, or all slots taken this frame: nothing to judge by */
             rejected[VERIFY_REJ_HISTORY]++;
             continue;
         }

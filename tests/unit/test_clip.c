@@ -326,6 +326,31 @@ static void reconnect_cuts_at_the_change(void **state)
     }
 }
 
+/* Timestamps a hostile stream can carry (far apart, either sign, in a
+ * millisecond time base): the ring judges them without overflowing (UBSan
+ * halts on one), each jump starting a new generation. */
+static void far_apart_timestamps(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    const int64_t at[] = {-4700000000000000000LL, 4700000000000000000LL, -4700000000000000000LL,
+                          INT64_MAX - 1, -4700000000000000000LL};
+    AVPacket *p = av_packet_clone(f.ft.pkts[0]); /* a key frame */
+    assert_non_null(p);
+    unsigned gen = 0;
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        p->pts = p->dts = at[i];
+        clip_ring_push(f.r, p, f.ft.par, (AVRational){1, 1000}, false, 0);
+        unsigned now = clip_ring_generation(f.r);
+        assert_true(now != gen);
+        gen = now;
+    }
+    av_packet_free(&p);
+    json_decref(close_fixture(&f));
+    remove_dir(&f);
+}
+
 /* The pending-clip journal: an entry from the moment the event is spooled
  * until its clip_ready record is; one left over (a process killed during
  * the post-roll, here put back by hand) is resolved by the next hub on that
@@ -621,6 +646,132 @@ static void full_spool_loses_the_clip_and_bounds_the_close(void **state)
     remove_dir(&f);
 }
 
+typedef struct {
+    const config *cfg;
+    publish_hub *h;
+    atomic_bool done;
+} hub_opener;
+
+static void *open_hub(void *arg)
+{
+    hub_opener *o = arg;
+    kerr err = {0};
+    o->h = publish_hub_new(o->cfg, &err);
+    atomic_store(&o->done, true);
+    return NULL;
+}
+
+/* A start on a full spool whose publisher is down (the outage that filled
+ * it) with a journal entry left over: the hub opens all the same, within
+ * seconds, and the entry is kept for a later start. Before, resolving it
+ * waited for room for as long as the outage lasted, before any camera ran
+ * and with SIGTERM unanswered. */
+static void journal_on_a_full_spool_does_not_hold_the_start(void **state)
+{
+    (void)state;
+    metrics_reset();
+    g_spool_max = 1 << 20;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    g_spool_max = 0;
+    char id[37], entry[160];
+    push(&f, 0, 61);
+    event_at(&f, 4000, id);
+    snprintf(entry, sizeof entry, "%s/spool/clips-pending/%s.json", f.dir, id);
+    size_t len = 0;
+    char *json = read_file(entry, &len, NULL);
+    assert_non_null(json);
+    filler fl = {.h = f.h};
+    atomic_init(&fl.stop, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fill_spool, &fl), 0);
+    for (int i = 0; i < 200 && metric_get(M_SPOOL_FULL, "") <= 0; i++) /* up to 20 s */
+        clock_sleep_ns(100000000LL);
+    assert_true(metric_get(M_SPOOL_FULL, "") > 0);
+    atomic_store(&fl.stop, true);
+    publish_hub_drain_by(f.h, clock_wall_ms());
+    pthread_join(t, NULL);
+    clip_ring_close(f.r);
+    clip_ring_free(f.r);
+    publish_hub_free(f.h);
+    FILE *w = fopen(entry, "w"); /* as a kill -9 during the post-roll leaves it */
+    assert_non_null(w);
+    assert_int_equal(fwrite(json, 1, len, w), len);
+    fclose(w);
+    free(json);
+    hub_opener o = {.cfg = f.cfg};
+    atomic_init(&o.done, false);
+    assert_int_equal(pthread_create(&t, NULL, open_hub, &o), 0);
+    for (int i = 0; i < 150 && !atomic_load(&o.done); i++) /* up to 15 s */
+        clock_sleep_ns(100000000LL);
+    if (!atomic_load(&o.done)) fail_msg("publish_hub_new still waits for room after 15 s");
+    pthread_join(t, NULL);
+    assert_non_null(o.h);
+    assert_int_equal(access(entry, F_OK), 0); /* not sent: kept for a later start */
+    publish_hub_drain_by(o.h, clock_wall_ms());
+    publish_hub_free(o.h);
+    config_free(f.cfg);
+    free_footage(&f.ft);
+    remove_dir(&f);
+}
+
+/* Entries the journal did not write as such (cut short, empty, binary, or
+ * one whose event is not the one its name says: a copy, an edit) are
+ * removed at the next start, logged, and send nothing; before, a renamed
+ * entry was sent again at every start and never removed. */
+static void journal_refuses_odd_entries(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    char id[37], entry[160], path[200];
+    push(&f, 0, 61);
+    event_at(&f, 4000, id);
+    snprintf(entry, sizeof entry, "%s/spool/clips-pending/%s.json", f.dir, id);
+    size_t len = 0;
+    char *json = read_file(entry, &len, NULL);
+    assert_non_null(json);
+    push(&f, 61, NPKT);
+    json_decref(close_fixture(&f));
+    const char *const odd[][2] = {{"renamed.json", json},
+                                  {"cut.json", "{\"event_id\": \"01"},
+                                  {"empty.json", ""},
+                                  {"binary.json", "\x01\xff\xfe{["}};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        snprintf(path, sizeof path, "%s/spool/clips-pending/%s", f.dir, odd[i][0]);
+        FILE *w = fopen(path, "w");
+        assert_non_null(w);
+        fputs(odd[i][1], w);
+        fclose(w);
+    }
+    free(json);
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
+    assert_int_equal(unlink(path), 0);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\"}\n"
+             "cameras:\n"
+             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+             "     publishers: {local_dir: \"%s/out\"}}\n",
+             f.dir, f.dir);
+    cfg_diags d = {0};
+    config *cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
+    assert_non_null(cfg);
+    cfg_diags_free(&d);
+    kerr err = {0};
+    publish_hub *h = publish_hub_new(cfg, &err);
+    assert_non_null(h);
+    publish_hub_free(h);
+    config_free(cfg);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        snprintf(path, sizeof path, "%s/spool/clips-pending/%s", f.dir, odd[i][0]);
+        assert_int_not_equal(access(path, F_OK), 0);
+    }
+    snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
+    assert_int_not_equal(access(path, F_OK), 0); /* nothing sent */
+    remove_dir(&f);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -631,7 +782,10 @@ int main(void)
         cmocka_unit_test(overlapping_events_share_one_clip),
         cmocka_unit_test(end_of_stream_cuts),
         cmocka_unit_test(reconnect_cuts_at_the_change),
+        cmocka_unit_test(far_apart_timestamps),
         cmocka_unit_test(journal_resolves_a_clip_left_pending),
+        cmocka_unit_test(journal_refuses_odd_entries),
+        cmocka_unit_test(journal_on_a_full_spool_does_not_hold_the_start),
         cmocka_unit_test(cap_cuts_and_bounds),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),

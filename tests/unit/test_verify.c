@@ -379,6 +379,47 @@ static void evidence_round_trips(void **state)
     event_free(e), event_free(back);
 }
 
+/* Boxes a broken model can give (not finite, far outside the frame) are
+ * judged inside the frame or not at all: nothing is read outside the picture
+ * (an exact-size buffer here, for ASan) and a box without finite corners
+ * never passes. */
+static void boxes_outside_or_not_finite(void **state)
+{
+    (void)state;
+    verify_conf c;
+    verify_conf_default(&c, true);
+    verify_state *s = verify_new(&c);
+    image *im = malloc(sizeof *im);
+    assert_non_null(s);
+    assert_non_null(im);
+    const float bad[][4] = {{NAN, 10, 50, 60},
+                            {10, NAN, 50, NAN},
+                            {-INFINITY, 0, INFINITY, 60},
+                            {1e30f, 1e30f, 2e30f, 2e30f},
+                            {-1e30f, -1e30f, -5e29f, -5e29f},
+                            {W + 50, H + 50, W + 90, H + 90}};
+    const int nbad = (int)(sizeof bad / sizeof bad[0]);
+    int rej[VERIFY_REJ_N] = {0};
+    for (int t = 0; t < FRAMES; t++) {
+        background(im, t);
+        flames(im, t, 0, 0, W, H);
+        det_list l = {0};
+        for (int k = 0; k < nbad; k++)
+            det_list_push(&l, (detection){.x1 = bad[k][0],
+                                          .y1 = bad[k][1],
+                                          .x2 = bad[k][2],
+                                          .y2 = bad[k][3],
+                                          .score = 0.9f});
+        verify_frame(s, im->px, W * 3, W, H, &l, fire_kind, NULL, rej);
+        for (int k = 0; k < l.n; k++)
+            assert_true(isfinite(l.v[k].x1) && isfinite(l.v[k].y1) && isfinite(l.v[k].x2) &&
+                        isfinite(l.v[k].y2) && isfinite(l.v[k].ev.score));
+        det_list_free(&l);
+    }
+    free(im);
+    verify_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +429,7 @@ int main(void)
         cmocka_unit_test(moving_orange_helmet_does_not),
         cmocka_unit_test(drifting_grey_smoke_passes),
         cmocka_unit_test(memory_is_bounded),
+        cmocka_unit_test(boxes_outside_or_not_finite),
         cmocka_unit_test(bad_params_are_refused),
         cmocka_unit_test(evidence_round_trips),
     };
