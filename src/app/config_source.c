@@ -95,7 +95,10 @@ static kerr_code s3_get(config_source *s, bool force, char **text, kerr *err)
                   .service = "s3",
                   .region = s->region,
                   .s3 = true,
-                  .timeout_ms = 5000};
+                  /* Once a version runs, a poll is one short try (the next poll
+                   * tries again): it runs on the thread that answers SIGTERM. */
+                  .timeout_ms = s->etag[0] ? 3000 : 5000,
+                  .max_attempts = s->etag[0] ? 1 : 0};
     aws_http_response resp;
     aws_error aerr;
     kerr_code rc = aws_signed_call_with_creds((const aws_shared *)s->aws, &c, &resp, &aerr, err);

@@ -169,6 +169,8 @@ typedef struct {
     const char *service, *region;
     bool s3;
     int timeout_ms;
+    int max_attempts; /* 0: the standard retry mode's; 1: one try (a caller that must stay
+                         responsive, e.g. a poll on the signal-handling thread) */
 } aws_call;
 
 kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call *c,

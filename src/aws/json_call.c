@@ -165,7 +165,8 @@ kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call
             cost = COST_TIMEOUT;
         }
         aerr->retries = retries;
-        if (!aerr->retryable || attempt + 1 >= MAX_ATTEMPTS || !take_quota(cost)) break;
+        int most = c->max_attempts > 0 ? c->max_attempts : MAX_ATTEMPTS;
+        if (!aerr->retryable || attempt + 1 >= most || !take_quota(cost)) break;
         aerr->retries++;
         aws_http_response_free(resp);
         clock_sleep_ns(aws_backoff_ms(attempt) * 1000000LL);
