@@ -48,9 +48,10 @@ typedef struct {
     char *media_url;
     int64_t session_ms, renew_at_ms;
     bool replay;
-    bool catching;  /* resumed from a checkpoint: ON_DEMAND while far behind */
-    bool on_demand; /* this session lists a closed range, ending in ENDLIST */
-    bool join_live; /* a LIVE session whose window must reach the last fragment read */
+    bool catching;     /* resumed from a checkpoint: ON_DEMAND while far behind */
+    bool on_demand;    /* this session lists a closed range, ending in ENDLIST */
+    bool join_live;    /* a LIVE session whose window must reach the last fragment read */
+    int session_frags; /* fragments this session added to the queue */
     /* playlist */
     hls_frag pending[PENDING_MAX];
     int npending;
@@ -142,12 +143,16 @@ static const char *mode_name(const hls_state *s)
  * fragment read, its window checked for a hole (poll_playlist). */
 static void choose_mode(hls_state *s, int64_t start, int64_t now)
 {
+    bool drained = s->on_demand && s->endlist; /* an ON_DEMAND range read to its end */
     s->on_demand = s->join_live = false;
     if (!s->catching || start < 0) return;
     double frag = s->last_dur > 0 ? s->last_dur : s->target;
-    int window = s->conf->playlist_fragments - 2;
-    int64_t reach = (int64_t)((window > 2 ? window : 2) * frag * 1000);
-    if (now - start > reach) {
+    int window = s->conf->playlist_fragments - 2, reach = window > 2 ? window : 2;
+    bool far = now - start > (int64_t)(reach * frag * 1000);
+    /* After a range, the stream says how far behind we are: a clock ahead of
+     * the producer's would keep us on ON_DEMAND sessions a fragment apiece. */
+    if (drained && s->session_frags <= reach) far = false;
+    if (far) {
         s->on_demand = true;
         return;
     }
@@ -235,6 +240,7 @@ static kerr_code start_session(hls_state *s, kerr *err)
         s->renew_at_ms = s->session_ms + (int64_t)s->conf->expires_s * 900; /* at 90 % */
         clear_pending(s);
         s->endlist = false;
+        s->session_frags = 0;
         /* Fragments are de-duplicated from the last one actually read. */
         snprintf(s->last_queued, sizeof s->last_queued, "%s", s->last_fetched);
         s->next_poll_ms = 0;
@@ -287,6 +293,7 @@ static void queue_segments(hls_state *s, const m3u8_playlist *pl)
         f->dur = g->duration;
         snprintf(s->last_queued, sizeof s->last_queued, "%s", num);
         s->last_new_ms = kvs_now_ms();
+        s->session_frags++;
     }
 }
 
