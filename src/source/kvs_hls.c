@@ -6,7 +6,10 @@
  * packet is mapped back to its fragment by byte position so it carries the
  * fragment number and a producer time from EXT-X-PROGRAM-DATE-TIME. Sessions
  * are renewed before they expire and after a 403; errors back off and retry
- * forever, reported to the camera. */
+ * forever, reported to the camera. A camera resumed from a checkpoint well
+ * behind live reads the backlog through ON_DEMAND sessions (the whole range
+ * listed at once, read at full speed) before it follows the stream with
+ * LIVE_REPLAY, which KVS lists only at real-time pace. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +48,16 @@ typedef struct {
     char *media_url;
     int64_t session_ms, renew_at_ms;
     bool replay;
+    bool catching;     /* resumed from a checkpoint: ON_DEMAND while far behind */
+    bool on_demand;    /* this session lists a closed range, ending in ENDLIST */
+    bool join_live;    /* a LIVE session whose window must reach the last fragment read */
+    int session_frags; /* fragments this session added to the queue */
     /* playlist */
     hls_frag pending[PENDING_MAX];
     int npending;
     char last_queued[64], last_fetched[64];
     int64_t last_fetched_pdt;
+    double last_dur; /* seconds, of the last fragment read */
     double target;
     int64_t next_poll_ms, last_new_ms;
     bool endlist, stalled, started;
@@ -122,6 +130,36 @@ static kerr_code describe_start(hls_state *s, int64_t *start_ms, kerr *err)
     return KERR_OK;
 }
 
+static const char *mode_name(const hls_state *s)
+{
+    return s->on_demand ? "ON_DEMAND" : s->replay && !s->join_live ? "LIVE_REPLAY" : "LIVE";
+}
+
+/* A camera resumed from a checkpoint catches up: KVS lists LIVE_REPLAY
+ * fragments only as their duration elapses, so a replay would stay behind by
+ * the takeover time. While the next fragment is further back than a LIVE
+ * playlist reaches (with a fragment to spare), an ON_DEMAND session lists the
+ * backlog up to now at once; then one LIVE session goes on from the last
+ * fragment read, its window checked for a hole (poll_playlist). */
+static void choose_mode(hls_state *s, int64_t start, int64_t now)
+{
+    bool drained = s->on_demand && s->endlist; /* an ON_DEMAND range read to its end */
+    s->on_demand = s->join_live = false;
+    if (!s->catching || start < 0) return;
+    double frag = s->last_dur > 0 ? s->last_dur : s->target;
+    int window = s->conf->playlist_fragments - 2, reach = window > 2 ? window : 2;
+    bool far = now - start > (int64_t)(reach * frag * 1000);
+    /* After a range, the stream says how far behind we are: a clock ahead of
+     * the producer's would keep us on ON_DEMAND sessions a fragment apiece. */
+    if (drained && s->session_frags <= reach) far = false;
+    if (far) {
+        s->on_demand = true;
+        return;
+    }
+    s->catching = false;                            /* near live: for good */
+    s->join_live = window >= 2 && *s->last_fetched; /* else from the checkpoint */
+}
+
 static kerr_code session_request(hls_state *s, char *body, size_t len, kerr *err)
 {
     int64_t start = -1;
@@ -136,19 +174,26 @@ static kerr_code session_request(hls_state *s, char *body, size_t len, kerr *err
         if (rc != KERR_OK) return rc;
     }
     s->replay = s->replay || start >= 0;
+    int64_t now = clock_wall_ms();
+    choose_mode(s, start, now);
     char range[160] = "";
-    if (s->replay)
+    if (s->on_demand) /* the backlog up to now; the rest comes in the next session */
+        snprintf(range, sizeof range,
+                 ",\"TimestampRange\":{\"StartTimestamp\":%.3f,\"EndTimestamp\":%.3f}",
+                 (double)start / 1000.0, (double)now / 1000.0);
+    else if (s->replay && !s->join_live)
         snprintf(range, sizeof range, ",\"TimestampRange\":{\"StartTimestamp\":%.3f}",
                  (double)start / 1000.0);
+    /* ON_DEMAND lists up to this many fragments at once: no more than we queue. */
+    int max = s->on_demand ? PENDING_MAX : s->conf->playlist_fragments;
     snprintf(body, len,
              "{\"StreamName\":\"%s\",\"PlaybackMode\":\"%s\","
              "\"HLSFragmentSelector\":{\"FragmentSelectorType\":\"PRODUCER_TIMESTAMP\"%s},"
              "\"ContainerFormat\":\"%s\",\"DiscontinuityMode\":\"ON_DISCONTINUITY\","
              "\"DisplayFragmentTimestamp\":\"ALWAYS\",\"Expires\":%d,"
              "\"MaxMediaPlaylistFragmentResults\":%d}",
-             s->kc.stream, s->replay ? "LIVE_REPLAY" : "LIVE", range,
-             s->conf->ts ? "MPEG_TS" : "FRAGMENTED_MP4", s->conf->expires_s,
-             s->conf->playlist_fragments);
+             s->kc.stream, mode_name(s), range, s->conf->ts ? "MPEG_TS" : "FRAGMENTED_MP4",
+             s->conf->expires_s, max);
     return KERR_OK;
 }
 
@@ -194,10 +239,12 @@ static kerr_code start_session(hls_state *s, kerr *err)
         s->session_ms = kvs_now_ms();
         s->renew_at_ms = s->session_ms + (int64_t)s->conf->expires_s * 900; /* at 90 % */
         clear_pending(s);
+        s->endlist = false;
+        s->session_frags = 0;
         /* Fragments are de-duplicated from the last one actually read. */
         snprintf(s->last_queued, sizeof s->last_queued, "%s", s->last_fetched);
         s->next_poll_ms = 0;
-        HLS_LOG(s, LOG_INFO, "HLS session started (%s, %s)", s->replay ? "LIVE_REPLAY" : "LIVE",
+        HLS_LOG(s, LOG_INFO, "HLS session started (%s, %s)", mode_name(s),
                 s->conf->ts ? "MPEG-TS" : "fMP4");
     }
     m3u8_free(&pl);
@@ -246,6 +293,7 @@ static void queue_segments(hls_state *s, const m3u8_playlist *pl)
         f->dur = g->duration;
         snprintf(s->last_queued, sizeof s->last_queued, "%s", num);
         s->last_new_ms = kvs_now_ms();
+        s->session_frags++;
     }
 }
 
@@ -263,6 +311,18 @@ static void watch_stall(hls_state *s, bool fresh)
         HLS_LOG(s, LOG_WARN, "no new fragment for %lld ms",
                 (long long)(kvs_now_ms() - s->last_new_ms));
     }
+}
+
+/* Whether a LIVE playlist joined after a catch-up lists the fragment after
+ * the last one read: its first fragment is that one or older (by number, or
+ * by producer time within half a fragment when it is the next). */
+static bool window_reaches(const hls_state *s, const m3u8_playlist *pl)
+{
+    if (!pl->nsegs || !*s->last_fetched) return true;
+    const m3u8_segment *g = &pl->segs[0];
+    if (!g->fragment_number || !after(g->fragment_number, s->last_fetched)) return true;
+    return g->program_date_time_ms > 0 &&
+           g->program_date_time_ms <= s->last_fetched_pdt + (int64_t)(s->last_dur * 1500);
 }
 
 /* One poll of the media playlist. KERR_OK also when nothing is new. */
@@ -297,6 +357,13 @@ static kerr_code poll_playlist(hls_state *s, kerr *err)
         kvs_count(s->env, "playlist");
         return rc;
     }
+    if (s->join_live && !window_reaches(s, &pl)) {
+        m3u8_free(&pl);
+        s->join_live = false; /* LIVE_REPLAY from the last fragment read instead */
+        HLS_LOG(s, LOG_INFO, "the live playlist starts past the last fragment read: replaying");
+        return ensure_session(s, true) ? KERR_OK : kerr_set(err, KERR_EOF, "interrupted");
+    }
+    s->join_live = false;
     int before = s->npending;
     char last[64];
     snprintf(last, sizeof last, "%s", s->last_queued);
@@ -318,8 +385,10 @@ static bool next_fragment(hls_state *s, hls_frag *out)
 {
     while (!s->npending) {
         if (interrupted(s)) return false;
-        if (s->endlist) return false;
-        if (!ensure_session(s, false)) return false;
+        /* The end of an ON_DEMAND range: a new session goes on after the last
+         * fragment read (ON_DEMAND again while still far behind). */
+        if (s->endlist && !s->on_demand) return false;
+        if (!ensure_session(s, s->endlist)) return false;
         int64_t wait = s->next_poll_ms - kvs_now_ms();
         if (wait > 0 && !kvs_sleep(&s->kc, wait)) return false;
         kerr err = {0};
@@ -475,6 +544,7 @@ static bool load_next(hls_state *s)
             add_span(s, &f, pre);
             snprintf(s->last_fetched, sizeof s->last_fetched, "%s", f.number);
             s->last_fetched_pdt = f.pdt_ms;
+            s->last_dur = f.dur;
             metric_add(M_SOURCE_FRAGMENTS, s->labels, 1);
             log_kv(LOG_DEBUG, LOG_CTX("camera_name", s->env->camera), "fragment %s done", f.number);
         }
@@ -619,7 +689,7 @@ static kerr_code hls_read(void *state, AVPacket *pkt, packet_meta *meta, kerr *e
             return KERR_OK;
         }
         if (interrupted(s)) return kerr_set(err, KERR_EOF, "interrupted");
-        if (rc == AVERROR_EOF && !s->restart && s->endlist && !s->npending)
+        if (rc == AVERROR_EOF && !s->restart && s->endlist && !s->on_demand && !s->npending)
             return kerr_set(err, KERR_EOF, "end of the playlist");
         if (!s->restart) {
             kvs_count(s->env, "demux");
@@ -663,6 +733,7 @@ static kerr_code hls_open(void **state, const cfg_camera *cam, const source_env 
     s->env = env;
     s->info = info;
     s->target = 1;
+    s->catching = env->resume_ms > 0;
     mlabels(s->labels, sizeof s->labels, "camera", env->camera, NULL);
     backoff_init(&s->bo, (int64_t)cam->reconnect_max_s * 1000);
     kerr_code rc = kvs_client_open(&s->kc, cam, env, err);
