@@ -355,6 +355,28 @@ static void far_apart_timestamps(void **state)
  * until its clip_ready record is; one left over (a process killed during
  * the post-roll, here put back by hand) is resolved by the next hub on that
  * spool: a clip_ready record saying lost and why, and the entry goes. */
+/* A start and a stop of the publishing hub over DIR's spool: what resolves the
+ * journal's entries left by an earlier run. */
+static void start_once(const char *dir)
+{
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%s/spool\"}\n"
+             "cameras:\n"
+             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+             "     publishers: {local_dir: \"%s/out\"}}\n",
+             dir, dir);
+    cfg_diags d = {0};
+    config *cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
+    assert_non_null(cfg);
+    cfg_diags_free(&d);
+    kerr err = {0};
+    publish_hub *h = publish_hub_new(cfg, &err);
+    assert_non_null(h);
+    publish_hub_free(h);
+    config_free(cfg);
+}
+
 static void journal_resolves_a_clip_left_pending(void **state)
 {
     (void)state;
@@ -382,22 +404,7 @@ static void journal_resolves_a_clip_left_pending(void **state)
     char first[200]; /* the first run's lines aside: the second run's alone remain */
     snprintf(first, sizeof first, "%s/first.jsonl", f.dir);
     assert_int_equal(rename(kept, first), 0);
-    char yaml[512];
-    snprintf(yaml, sizeof yaml,
-             "spool: {dir: \"%s/spool\"}\n"
-             "cameras:\n"
-             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
-             "     publishers: {local_dir: \"%s/out\"}}\n",
-             f.dir, f.dir);
-    cfg_diags d = {0};
-    config *cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
-    assert_non_null(cfg);
-    cfg_diags_free(&d);
-    kerr err = {0};
-    publish_hub *h = publish_hub_new(cfg, &err);
-    assert_non_null(h);
-    publish_hub_free(h);
-    config_free(cfg);
+    start_once(f.dir);
     assert_int_not_equal(access(entry, F_OK), 0);
     char *text = read_file(kept, NULL, NULL);
     assert_non_null(text);
@@ -747,22 +754,7 @@ static void journal_refuses_odd_entries(void **state)
     free(json);
     snprintf(path, sizeof path, "%s/out/events.jsonl", f.dir);
     assert_int_equal(unlink(path), 0);
-    char yaml[512];
-    snprintf(yaml, sizeof yaml,
-             "spool: {dir: \"%s/spool\"}\n"
-             "cameras:\n"
-             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
-             "     publishers: {local_dir: \"%s/out\"}}\n",
-             f.dir, f.dir);
-    cfg_diags d = {0};
-    config *cfg = config_load(&app_cfg_readers, "t.yaml", yaml, &d);
-    assert_non_null(cfg);
-    cfg_diags_free(&d);
-    kerr err = {0};
-    publish_hub *h = publish_hub_new(cfg, &err);
-    assert_non_null(h);
-    publish_hub_free(h);
-    config_free(cfg);
+    start_once(f.dir);
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
         snprintf(path, sizeof path, "%s/spool/clips-pending/%s", f.dir, odd[i][0]);
         assert_int_not_equal(access(path, F_OK), 0);
