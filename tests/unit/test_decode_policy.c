@@ -174,7 +174,8 @@ static void sampler_follows_the_stream_timeline(void **state)
 }
 
 /* A replay read faster than real time stays behind until close to live; one
- * that stops gaining (a long live latency, analysis too slow) ends too. */
+ * that stops gaining ends too: live when near (a source's live latency), else
+ * analysis too slow to gain. */
 static void catch_up_ends_when_live_or_not_gaining(void **state)
 {
     (void)state;
@@ -211,6 +212,19 @@ static void catch_up_ends_when_live_or_not_gaining(void **state)
     for (; t < 4800; t += 300)
         assert_int_equal(catch_up_frame(&k, p0 + 2400 + 2 * (t - 2400), now + t, &lag),
                          CATCH_UP_BEHIND);
+    /* gaining to 1.6 s behind, then no more (HLS: a fragment's latency): live */
+    catch_up_init(&k, true);
+    int64_t behind = 20000;
+    for (t = 0; t < 20000; t += 300) {
+        behind = behind - 900 > 1600 ? behind - 900 : 1600;
+        catch_up_state st = catch_up_frame(&k, now + t - behind, now + t, &lag);
+        if (st != CATCH_UP_BEHIND) {
+            assert_int_equal(st, CATCH_UP_LIVE);
+            break;
+        }
+    }
+    assert_int_equal(lag, 1600);
+    assert_true(t < 20000);
 }
 
 int main(void)
