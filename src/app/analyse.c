@@ -182,11 +182,33 @@ static verify_kind kind_of(void *det, int cls)
     return strstr(detector_label(det, cls), "smoke") ? VERIFY_KIND_SMOKE : VERIFY_KIND_FIRE;
 }
 
+typedef struct {
+    camera *c;
+    cam_detector *d;
+    const kframe *f;
+} trace_ctx;
+
+/* A rejected box at debug level: its evidence and why, so a camera whose
+ * fire is not raised can be tuned from its log (docs/detectors.md). */
+static void trace_reject(void *ctx, const detection *b, verify_reject why)
+{
+    const trace_ctx *t = ctx;
+    log_kv(LOG_DEBUG, LOG_CTX("camera_name", t->c->cfg->name, "detector", t->d->cfg->type),
+           "verify: %s%s at %.2f s rejected (%s): model %.2f colour %.2f flicker %.2f motion %.2f "
+           "growth %.2f persistence %.2f score %.2f",
+           detector_label(t->d->det, b->cls), b->ev.smoke ? " (judged as smoke)" : "",
+           (double)t->f->pts_ms / 1000, verify_reject_name(why), (double)b->score,
+           (double)b->ev.colour, (double)b->ev.flicker, (double)b->ev.motion, (double)b->ev.growth,
+           (double)b->ev.persistence, (double)b->ev.score);
+}
+
 /* The verification stage (src/verify): boxes whose evidence over the last
  * analysed frames does not hold go no further; counted by reason. */
 static void verify_boxes(camera *c, cam_detector *d, const kframe *f, det_list *dets)
 {
     if (!d->verify) return;
+    trace_ctx tc = {c, d, f};
+    verify_set_trace(d->verify, log_enabled(LOG_DEBUG) ? trace_reject : NULL, &tc);
     kerr err = {0};
     const uint8_t *rgb = dets->n ? frame_rgb(f, &err) : NULL;
     if (dets->n && !rgb)
@@ -196,6 +218,7 @@ static void verify_boxes(camera *c, cam_detector *d, const kframe *f, det_list *
     int64_t t0 = clock_mono_ns();
     int rejected[VERIFY_REJ_N] = {0};
     verify_frame(d->verify, rgb, f->stride, f->width, f->height, dets, kind_of, d->det, rejected);
+    verify_set_trace(d->verify, NULL, NULL); /* tc ends here */
     metric_observe(M_STAGE_SECONDS, "stage=\"verify\"", (double)(clock_mono_ns() - t0) / 1e9);
     for (int r = 0; r < VERIFY_REJ_N; r++) {
         if (!rejected[r]) continue;

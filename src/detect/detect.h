@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     bool has; /* set by the verification stage only */
     bool verified;
+    bool smoke; /* judged as smoke (greyish), whatever the model's class */
     float colour, flicker, motion, growth, persistence, score;
 } box_evidence;
 

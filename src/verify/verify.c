@@ -8,6 +8,15 @@
 
 enum { CROP_PX = VERIFY_CROP * VERIFY_CROP, SHIFT = 3 };
 
+/* Smoke is compared with an older sighting too: a distant plume drifts a
+ * pixel or two between key frames at fps_limit 2, under the noise floor,
+ * but seconds apart its outline has moved and spread. The older crop is
+ * renewed once it is SMOKE_SPAN sightings old (1..4 sightings back). */
+enum { SMOKE_SPAN = 4 };
+
+/* Fewest coloured pixels (of the 26x26 measured) a change is measured over */
+enum { MASK_MIN = 24 };
+
 /* Where a part's raw measure saturates, as a mean absolute luma change per
  * pixel (0..1): below the floor is sensor and codec noise. Fitted on the
  * synthetic sequences of test_verify and the dev clips (docs/detectors.md). */
@@ -23,17 +32,23 @@ typedef struct {
     int cls;
     verify_kind kind;
     float box[4];
-    uint8_t luma[CROP_PX]; /* the last sighting */
-    uint32_t seen;         /* bit i: sighted i analysed frames ago */
-    int n, head;           /* sightings held in the ring below, next slot */
+    uint8_t luma[CROP_PX];  /* the last sighting */
+    uint8_t older[CROP_PX]; /* a sighting 1..SMOKE_SPAN ago (smoke) */
+    int older_age;          /* sightings since older was taken */
+    uint32_t seen;          /* bit i: sighted i analysed frames ago */
+    int n, head;            /* sightings held in the ring below, next slot */
     float colour[VERIFY_MAX_WINDOW], area[VERIFY_MAX_WINDOW];
+    float grey[VERIFY_MAX_WINDOW]; /* share of smoke-coloured pixels (any class) */
     float flicker[VERIFY_MAX_WINDOW], motion[VERIFY_MAX_WINDOW]; /* vs the sighting before */
+    float slow_flicker[VERIFY_MAX_WINDOW], slow_motion[VERIFY_MAX_WINDOW]; /* vs older */
     bool pair[VERIFY_MAX_WINDOW]; /* flicker/motion measured (not the first sighting) */
 } slot;
 
 struct verify_state {
     verify_conf conf;
     slot slots[VERIFY_MAX_BOXES];
+    verify_trace_fn trace;
+    void *trace_ctx;
 };
 
 const char *verify_reject_name(verify_reject r)
@@ -52,6 +67,11 @@ verify_state *verify_new(const verify_conf *c)
 void verify_free(verify_state *s)
 {
     free(s);
+}
+
+void verify_set_trace(verify_state *s, verify_trace_fn fn, void *ctx)
+{
+    s->trace = fn, s->trace_ctx = ctx;
 }
 
 size_t verify_state_bytes(void)
@@ -87,10 +107,12 @@ static float inside(float v, float lo, float hi)
 }
 
 /* The box scaled to VERIFY_CROP^2 by averaging (at most 4x4 samples a cell:
- * a large box costs what a small one does); returns the share of the kind's
- * coloured pixels, and in *px the box's area within the frame. */
+ * a large box costs what a small one does); returns the share of fire-coloured
+ * pixels, in *grey that of smoke-coloured ones and in *px the box's area
+ * within the frame. */
 static float crop(const uint8_t *rgb, int stride, int w, int h, const detection *d,
-                  verify_kind kind, uint8_t luma[CROP_PX], float *px)
+                  uint8_t luma[CROP_PX], uint8_t fire_mask[CROP_PX], uint8_t grey_mask[CROP_PX],
+                  float *px, float *grey)
 {
     float x1 = inside(d->x1, 0, (float)(w - 1)), y1 = inside(d->y1, 0, (float)(h - 1));
     float bw = inside(d->x2, 0, (float)w) - x1, bh = inside(d->y2, 0, (float)h) - y1;
@@ -99,7 +121,7 @@ static float crop(const uint8_t *rgb, int stride, int w, int h, const detection 
     *px = bw * bh;
     float cw = bw / VERIFY_CROP, ch = bh / VERIFY_CROP;
     int sx = cw > 4 ? 4 : cw < 1 ? 1 : (int)cw, sy = ch > 4 ? 4 : ch < 1 ? 1 : (int)ch;
-    int coloured = 0;
+    int coloured = 0, greyish = 0;
     for (int j = 0; j < VERIFY_CROP; j++)
         for (int i = 0; i < VERIFY_CROP; i++) {
             int r = 0, g = 0, b = 0;
@@ -114,8 +136,11 @@ static float crop(const uint8_t *rgb, int stride, int w, int h, const detection 
             int k = sx * sy;
             r /= k, g /= k, b /= k;
             luma[j * VERIFY_CROP + i] = (uint8_t)((77 * r + 150 * g + 29 * b) >> 8);
-            coloured += kind == VERIFY_KIND_SMOKE ? smoke_pixel(r, g, b) : fire_pixel(r, g, b);
+            fire_mask[j * VERIFY_CROP + i] = fire_pixel(r, g, b);
+            grey_mask[j * VERIFY_CROP + i] = smoke_pixel(r, g, b);
+            coloured += fire_mask[j * VERIFY_CROP + i], greyish += grey_mask[j * VERIFY_CROP + i];
         }
+    *grey = (float)greyish / CROP_PX;
     return (float)coloured / CROP_PX;
 }
 
@@ -145,34 +170,52 @@ static float mean_luma(const uint8_t *a)
 }
 
 /* Mean distance (0..1) of now, offset by `offset`, to what the last crop
- * shifted by (dx, dy) had around each pixel. */
+ * shifted by (dx, dy) had around each pixel, over the pixels of mask (all
+ * when NULL). */
 static float residual(const uint8_t *now, const uint8_t *lo, const uint8_t *hi, int dx, int dy,
-                      float offset)
+                      float offset, const uint8_t *mask)
 {
     float sum = 0;
     int n = 0;
     for (int y = SHIFT; y < VERIFY_CROP - SHIFT; y++)
-        for (int x = SHIFT; x < VERIFY_CROP - SHIFT; x++, n++) {
+        for (int x = SHIFT; x < VERIFY_CROP - SHIFT; x++) {
+            if (mask && !mask[y * VERIFY_CROP + x]) continue;
+            n++;
             int k = (y + dy) * VERIFY_CROP + x + dx;
             float v = now[y * VERIFY_CROP + x] - offset;
             sum += v > hi[k] ? v - hi[k] : v < lo[k] ? lo[k] - v : 0;
         }
-    return sum / n / 255.f;
+    return n ? sum / n / 255.f : 0;
+}
+
+/* The pixels of the kind's colour, when there are enough of them to
+ * measure by: a small flame in a box of grass or sky changes a lot where it
+ * is and nothing around it, and the mean over the whole box hides it.
+ * NULL (all pixels) else. */
+static const uint8_t *enough(const uint8_t *mask)
+{
+    int n = 0;
+    for (int y = SHIFT; y < VERIFY_CROP - SHIFT; y++)
+        for (int x = SHIFT; x < VERIFY_CROP - SHIFT; x++)
+            n += mask[y * VERIFY_CROP + x];
+    return n >= MASK_MIN ? mask : NULL;
 }
 
 /* flicker: change at the box's position, brightness included (a steady lamp
  * or sign has none; fire changes between key frames). motion: the change
  * no shift of the last crop explains, its brightness offset removed (a
  * helmet carried across, a lamp switching on align; flames do not). */
-static void changes(const uint8_t *now, const uint8_t *before, float *flicker, float *motion)
+static void changes(const uint8_t *now, const uint8_t *before, const uint8_t *mask, float *flicker,
+                    float *motion)
 {
     uint8_t lo[CROP_PX], hi[CROP_PX];
     neighbourhood(before, lo, hi);
-    *flicker = residual(now, lo, hi, 0, 0, 0);
+    mask = enough(mask);
+    *flicker = residual(now, lo, hi, 0, 0, 0, mask);
     float offset = mean_luma(now) - mean_luma(before), best = 1;
     for (int dy = -SHIFT; dy <= SHIFT; dy++)
         for (int dx = -SHIFT; dx <= SHIFT; dx++) {
-            float r = residual(now, lo, hi, dx, dy, offset);
+            float r = residual(now, lo, hi, dx, dy, offset, mask);
             best = r < best ? r : best;
         }
     *motion = best;
@@ -221,26 +264,50 @@ static slot *match(verify_state *s, const detection *d, const bool *taken)
     return best;
 }
 
+/* The kind a slot is judged as: the model's, except that a "fire" box whose
+ * pixels are greyish rather than fire-coloured is judged as smoke (the
+ * model often calls a grey plume fire; a fire-coloured one stays fire). */
+static verify_kind judged_kind(const verify_state *s, const slot *t, float colour, float grey)
+{
+    if (t->kind == VERIFY_KIND_SMOKE) return VERIFY_KIND_SMOKE;
+    bool fire = colour >= s->conf.min_colour, smoky = grey >= s->conf.min_grey;
+    return !fire && smoky ? VERIFY_KIND_SMOKE : VERIFY_KIND_FIRE;
+}
+
+static float part(float raw, float soft, float floor, float full)
+{
+    return clamp01((raw / soft - floor) / (full - floor));
+}
+
 /* The evidence of a slot's sightings (the ring), as the event explains it. */
 static box_evidence evidence(const verify_state *s, const slot *t)
 {
     const verify_conf *c = &s->conf;
     box_evidence e = {.has = true};
-    /* smoke is soft and low in contrast: its changes count double */
-    float soft = t->kind == VERIFY_KIND_SMOKE ? SMOKE_CHANGE : 1.f;
     int npair = 0, oldest = (t->head - t->n + VERIFY_MAX_WINDOW) % VERIFY_MAX_WINDOW;
+    float colour = 0, grey = 0;
     for (int k = 0; k < t->n; k++) {
         int i = (oldest + k) % VERIFY_MAX_WINDOW;
-        e.colour += t->colour[i] / t->n;
+        colour += t->colour[i] / t->n, grey += t->grey[i] / t->n;
+    }
+    bool smoke = judged_kind(s, t, colour, grey) == VERIFY_KIND_SMOKE;
+    e.colour = smoke ? grey : colour;
+    /* smoke is soft and low in contrast: its changes count double, and a
+     * change seconds apart counts as much as one between key frames */
+    float soft = smoke ? SMOKE_CHANGE : 1.f;
+    for (int k = 0; k < t->n; k++) {
+        int i = (oldest + k) % VERIFY_MAX_WINDOW;
         if (!t->pair[i]) continue;
-        e.flicker +=
-            clamp01((t->flicker[i] / soft - FLICKER_FLOOR) / (FLICKER_FULL - FLICKER_FLOOR));
-        e.motion += clamp01((t->motion[i] / soft - MOTION_FLOOR) / (MOTION_FULL - MOTION_FLOOR));
+        float fl = t->flicker[i], mo = t->motion[i];
+        if (smoke) fl = fmaxf(fl, t->slow_flicker[i]), mo = fmaxf(mo, t->slow_motion[i]);
+        e.flicker += part(fl, soft, FLICKER_FLOOR, FLICKER_FULL);
+        e.motion += part(mo, soft, MOTION_FLOOR, MOTION_FULL);
         npair++;
     }
     if (npair) e.flicker /= npair, e.motion /= npair;
     int last = (t->head - 1 + VERIFY_MAX_WINDOW) % VERIFY_MAX_WINDOW;
-    float first = t->area[oldest], now = t->area[last];
+    float first = t->area[oldest] * (smoke ? t->grey[oldest] : t->colour[oldest]),
+          now = t->area[last] * (smoke ? t->grey[last] : t->colour[last]);
     e.growth = clamp01((now - first) / (first > 1 ? first : 1) / GROWTH_FULL);
     e.persistence = (float)__builtin_popcount(t->seen) / c->window;
     double wsum = c->w_flicker + c->w_motion + c->w_growth;
@@ -249,6 +316,7 @@ static box_evidence evidence(const verify_state *s, const slot *t)
             ? (float)((c->w_flicker * e.flicker + c->w_motion * e.motion + c->w_growth * e.growth) /
                       wsum)
             : 1.f;
+    e.smoke = smoke;
     return e;
 }
 
@@ -258,16 +326,23 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
                verify_kind kind)
 {
     const verify_conf *c = &s->conf;
-    uint8_t luma[CROP_PX];
-    float px;
-    float colour = crop(rgb, stride, w, h, d, kind, luma, &px);
+    uint8_t luma[CROP_PX], fire_mask[CROP_PX], grey_mask[CROP_PX];
+    float px, grey;
+    float colour = crop(rgb, stride, w, h, d, luma, fire_mask, grey_mask, &px, &grey);
     int i = t->head;
     t->pair[i] = t->used;
-    if (t->used) changes(luma, t->luma, &t->flicker[i], &t->motion[i]);
-    t->colour[i] = colour;
-    t->area[i] = colour * px;
+    if (t->used) {
+        changes(luma, t->luma, fire_mask, &t->flicker[i], &t->motion[i]);
+        changes(luma, t->older, grey_mask, &t->slow_flicker[i], &t->slow_motion[i]);
+    }
+    t->colour[i] = colour, t->grey[i] = grey;
+    t->area[i] = px;
     t->head = (i + 1) % VERIFY_MAX_WINDOW;
     if (t->n < c->window) t->n++;
+    if (!t->used || ++t->older_age >= SMOKE_SPAN) {
+        memcpy(t->older, t->used ? t->luma : luma, sizeof luma);
+        t->older_age = t->used ? 1 : 0;
+    }
     memcpy(t->luma, luma, sizeof luma);
     t->used = true, t->cls = d->cls, t->kind = kind;
     t->box[0] = d->x1, t->box[1] = d->y1, t->box[2] = d->x2, t->box[3] = d->y2;
@@ -276,8 +351,7 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
     d->ev.verified = t->verified;
     if (t->verified) return -1; /* an alarm stays one while its box is followed */
     if (__builtin_popcount(t->seen) < c->min_frames) return VERIFY_REJ_HISTORY;
-    if (d->ev.colour < (kind == VERIFY_KIND_SMOKE ? c->min_grey : c->min_colour))
-        return VERIFY_REJ_COLOUR;
+    if (d->ev.colour < (d->ev.smoke ? c->min_grey : c->min_colour)) return VERIFY_REJ_COLOUR;
     if (d->ev.score < c->min_score) return VERIFY_REJ_SCORE;
     t->verified = d->ev.verified = true;
     return -1;
@@ -304,6 +378,7 @@ void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h,
         int why = see(s, t, rgb, stride, w, h, &d, kind_of(ctx, d.cls));
         if (why >= 0) {
             rejected[why]++;
+            if (s->trace) s->trace(s->trace_ctx, &d, (verify_reject)why);
             continue;
         }
         dets->v[kept++] = d;
