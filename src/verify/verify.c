@@ -201,18 +201,18 @@ static const uint8_t *enough(const uint8_t *mask)
     return n >= MASK_MIN ? mask : NULL;
 }
 
-/* flicker: change at the box's position, brightness included (a steady lamp
- * or sign has none; fire changes between key frames). motion: the change
+/* flicker: change at the box's position, brightness included when lit (a
+ * steady lamp or sign has none; fire changes between key frames). motion: the change
  * no shift of the last crop explains, its brightness offset removed (a
  * helmet carried across, a lamp switching on align; flames do not). */
-static void changes(const uint8_t *now, const uint8_t *before, const uint8_t *mask, float *flicker,
-                    float *motion)
+static void changes(const uint8_t *now, const uint8_t *before, const uint8_t *mask, bool lit,
+                    float *flicker, float *motion)
 {
     uint8_t lo[CROP_PX], hi[CROP_PX];
     neighbourhood(before, lo, hi);
     mask = enough(mask);
-    *flicker = residual(now, lo, hi, 0, 0, 0, mask);
     float offset = mean_luma(now) - mean_luma(before), best = 1;
+    *flicker = residual(now, lo, hi, 0, 0, lit ? 0 : offset, mask);
     for (int dy = -SHIFT; dy <= SHIFT; dy++)
         for (int dx = -SHIFT; dx <= SHIFT; dx++) {
             float r = residual(now, lo, hi, dx, dy, offset, mask);
@@ -332,8 +332,10 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
     int i = t->head;
     t->pair[i] = t->used;
     if (t->used) {
-        changes(luma, t->luma, fire_mask, &t->flicker[i], &t->motion[i]);
-        changes(luma, t->older, grey_mask, &t->slow_flicker[i], &t->slow_motion[i]);
+        changes(luma, t->luma, fire_mask, true, &t->flicker[i], &t->motion[i]);
+        /* seconds apart, fog lifting or a camera's exposure changes the
+         * brightness of the whole box: smoke is what changes beyond it */
+        changes(luma, t->older, grey_mask, false, &t->slow_flicker[i], &t->slow_motion[i]);
     }
     t->colour[i] = colour, t->grey[i] = grey;
     t->area[i] = px;

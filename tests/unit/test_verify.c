@@ -109,6 +109,46 @@ static void smoke(image *im, int t, int x0, int y0)
     }
 }
 
+/* A distant plume: a low-contrast grey column whose puffs spread and drift
+ * by less than a pixel of the box's crop between key frames. */
+static void plume(image *im, int t, int x0, int y0)
+{
+    for (int k = 0; k < 4; k++) {
+        double cx = x0 + (k % 2 ? 0.6 : -0.4) * t + k * 5 + 2 * sin(k * 1.9);
+        double cy = y0 + 36 - k * 9 - 0.25 * (k + 1) * t;
+        double r = 6 + k * 1.5 + 0.3 * t;
+        for (int y = (int)(cy - r); y <= (int)(cy + r); y++)
+            for (int x = (int)(cx - r); x <= (int)(cx + r); x++) {
+                double d2 = ((x - cx) * (x - cx) + (y - cy) * (y - cy)) / (r * r);
+                if (d2 > 1) continue;
+                int v = 120 + (int)(22 * (1 - d2) + 6 * sin(x * 0.5 + k - 0.2 * t));
+                put(im, x, y, v + noise(im), v + noise(im), v + 3 + noise(im));
+            }
+    }
+}
+
+/* Fog or a grey wall: a flat greyish field, only sensor noise changing
+ * (lift > 0: brightening by that many levels a frame, as morning fog or a
+ * camera's exposure does). */
+static void fog(image *im, int x0, int y0, int w, int h, int lift)
+{
+    for (int y = y0; y < y0 + h; y++)
+        for (int x = x0; x < x0 + w; x++) {
+            int v = 130 + lift + (x / 16) % 2 * 6;
+            put(im, x, y, v + noise(im), v + noise(im), v + 4 + noise(im));
+        }
+}
+
+/* Dry grass under a small fire: a large box, the flames a sixth of it. */
+static void grass(image *im, int x0, int y0, int w, int h)
+{
+    for (int y = y0; y < y0 + h; y++)
+        for (int x = x0; x < x0 + w; x++) {
+            int v = 90 + (x * 7 + y * 3) % 11;
+            put(im, x, y, v + 10 + noise(im), v + noise(im), v - 40 + noise(im));
+        }
+}
+
 static verify_kind fire_kind(void *ctx, int cls)
 {
     (void)ctx;
@@ -116,6 +156,15 @@ static verify_kind fire_kind(void *ctx, int cls)
 }
 
 typedef void (*scene)(image *im, int t, detection *box);
+
+/* The evidence of the last box rejected (print_ev tells why a case failed). */
+static box_evidence last_rejected;
+
+static void note_rejected(void *ctx, const detection *d, verify_reject why)
+{
+    (void)ctx, (void)why;
+    last_rejected = d->ev;
+}
 
 /* Runs a scene for FRAMES analysed frames; returns the frames whose box
  * was passed on, the last evidence in *last and the rejections in rej. */
@@ -128,7 +177,8 @@ static int run(scene sc, box_evidence *last, int rej[VERIFY_REJ_N])
     image *im = malloc(sizeof *im);
     assert_non_null(im);
     int passed = 0;
-    *last = (box_evidence){0};
+    *last = last_rejected = (box_evidence){0};
+    verify_set_trace(s, note_rejected, NULL);
     memset(rej, 0, sizeof(int) * VERIFY_REJ_N);
     for (int t = 0; t < FRAMES; t++) {
         detection box = {.score = 0.6f};
@@ -181,12 +231,46 @@ static void scene_smoke(image *im, int t, detection *b)
     set_box(b, 36 + t, 24, 112 + 2 * t, 96 + t / 2, 1);
 }
 
+static void scene_slow_plume(image *im, int t, detection *b)
+{
+    plume(im, t, 74, 30);
+    set_box(b, 60, 14, 112, 76, 1);
+}
+
+static void scene_fog(image *im, int t, detection *b)
+{
+    fog(im, 30, 20, 130, 100, 0);
+    set_box(b, 40 + t % 2, 30, 150, 110 - t % 2, 1);
+}
+
+static void scene_brightening_fog(image *im, int t, detection *b)
+{
+    fog(im, 30, 20, 130, 100, 4 * t);
+    set_box(b, 40 + t % 2, 30, 150, 110 - t % 2, 1);
+}
+
+/* The model often calls a grey plume fire (class 0). */
+static void scene_smoke_as_fire(image *im, int t, detection *b)
+{
+    smoke(im, t, 50, 50);
+    set_box(b, 36 + t, 24, 112 + 2 * t, 96 + t / 2, 0);
+}
+
+static void scene_small_fire(image *im, int t, detection *b)
+{
+    grass(im, 20, 20, 150, 110);
+    flames(im, t, 80, 80, 36, 32);
+    set_box(b, 76, 76, 120, 112, 0);
+}
+
 static void print_ev(const char *name, const box_evidence *e, int passed, const int *rej)
 {
+    const box_evidence *r = &last_rejected;
     print_message("%-12s passed %d/%d colour %.2f flicker %.2f motion %.2f growth %.2f score %.2f "
-                  "rejected history %d colour %d score %d\n",
+                  "rejected history %d colour %d score %d (last: colour %.2f flicker %.2f "
+                  "motion %.2f growth %.2f score %.2f)\n",
                   name, passed, FRAMES, e->colour, e->flicker, e->motion, e->growth, e->score,
-                  rej[0], rej[1], rej[2]);
+                  rej[0], rej[1], rej[2], r->colour, r->flicker, r->motion, r->growth, r->score);
 }
 
 static void flickering_orange_blob_passes(void **state)
@@ -257,6 +341,59 @@ static void drifting_grey_smoke_passes(void **state)
     print_ev("smoke", &e, passed, rej);
     assert_true(passed >= FRAMES - c.min_frames); /* smoke may need one more sighting */
     assert_true(e.verified && e.colour >= c.min_grey);
+}
+
+/* A distant plume at fps_limit 2: each step is under the noise floor, the
+ * change over seconds is not. */
+static void slow_spreading_plume_passes(void **state)
+{
+    (void)state;
+    box_evidence e;
+    int rej[VERIFY_REJ_N];
+    int passed = run(scene_slow_plume, &e, rej);
+    print_ev("slow plume", &e, passed, rej);
+    assert_true(passed >= FRAMES - 4);
+    assert_true(e.verified && e.smoke);
+}
+
+static void steady_grey_fog_does_not(void **state)
+{
+    (void)state;
+    box_evidence e;
+    int rej[VERIFY_REJ_N];
+    verify_conf c;
+    verify_conf_default(&c, true);
+    int passed = run(scene_fog, &e, rej);
+    print_ev("fog", &e, passed, rej);
+    assert_int_equal(passed, 0);
+    assert_int_equal(rej[VERIFY_REJ_SCORE], FRAMES - (c.min_frames - 1)); /* grey, but steady */
+    passed = run(scene_brightening_fog, &e, rej);
+    print_ev("fog, lifting", &e, passed, rej);
+    assert_int_equal(passed, 0); /* changing in brightness only: nothing drifts */
+}
+
+/* A "fire" box whose pixels are grey is judged as smoke, and passes. */
+static void grey_fire_box_judged_as_smoke(void **state)
+{
+    (void)state;
+    box_evidence e;
+    int rej[VERIFY_REJ_N];
+    int passed = run(scene_smoke_as_fire, &e, rej);
+    print_ev("smoke/fire", &e, passed, rej);
+    assert_true(passed >= FRAMES - 3);
+    assert_true(e.verified && e.smoke);
+}
+
+/* A small flame in a large box of grass: its change is measured where it is. */
+static void small_fire_in_large_box_passes(void **state)
+{
+    (void)state;
+    box_evidence e;
+    int rej[VERIFY_REJ_N];
+    int passed = run(scene_small_fire, &e, rej);
+    print_ev("small fire", &e, passed, rej);
+    assert_true(passed >= FRAMES - 3);
+    assert_true(e.verified && !e.smoke);
 }
 
 /* Many boxes a frame: only VERIFY_MAX_BOXES are judged, the state does not
@@ -428,6 +565,10 @@ int main(void)
         cmocka_unit_test(steady_orange_lamp_does_not),
         cmocka_unit_test(moving_orange_helmet_does_not),
         cmocka_unit_test(drifting_grey_smoke_passes),
+        cmocka_unit_test(slow_spreading_plume_passes),
+        cmocka_unit_test(steady_grey_fog_does_not),
+        cmocka_unit_test(grey_fire_box_judged_as_smoke),
+        cmocka_unit_test(small_fire_in_large_box_passes),
         cmocka_unit_test(memory_is_bounded),
         cmocka_unit_test(boxes_outside_or_not_finite),
         cmocka_unit_test(bad_params_are_refused),
