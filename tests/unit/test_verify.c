@@ -1,7 +1,9 @@
 /* The verification stage on synthetic sequences (src/verify): a flickering
- * orange blob and a drifting grey smoke patch pass; a steady red light, a
- * steady orange lamp and an orange helmet carried across do not; memory is
- * bounded; bad params are refused with a message naming the key. */
+ * orange blob, a drifting grey smoke patch, a slow-spreading distant plume, a
+ * grey plume the model calls fire and a small flame in a box of grass pass;
+ * a steady red light, a steady orange lamp, an orange helmet carried across
+ * and steady or lifting fog do not; memory is bounded; bad params are refused
+ * with a message naming the key. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
