@@ -92,14 +92,17 @@ bool clip_attach_kvs(const cfg_camera *cam, const char *region, event *e);
 void clip_ring_close(clip_ring *r);
 void clip_ring_free(clip_ring *r);
 
-/* remux.c: packets [0, n) (decode order, starting at a key frame) as an MP4
- * with the index first (movflags +faststart), their times shifted by
- * offsets_tb[i] (stream time base) and then so the first key frame is shown
- * at 0.
- * *out is the caller's. tmp_dir: where the file is written before it is read
- * back (the fast-start pass rereads it). */
-kerr_code clip_remux(const AVCodecParameters *par, AVRational tb, AVPacket *const *pkts,
-                     const int64_t *offsets_tb, int n, const char *tmp_dir, event_image *out,
-                     kerr *err);
+/* remux.c: an MP4 written to a temporary file in tmp_dir as the packets
+ * come (decode order, the first a key frame), without re-encoding; their
+ * times shifted by offset_tb (stream time base) and then so the first key
+ * frame is shown at 0. clip_mux_finish writes the index in front (movflags
+ * +faststart: the file is read back) and hands the MP4 over (*out is the
+ * caller's); it and clip_mux_abort remove the file and free m. */
+typedef struct clip_mux clip_mux;
+kerr_code clip_mux_open(clip_mux **m, const AVCodecParameters *par, AVRational tb,
+                        const char *tmp_dir, kerr *err);
+kerr_code clip_mux_write(clip_mux *m, const AVPacket *pkt, int64_t offset_tb, kerr *err);
+kerr_code clip_mux_finish(clip_mux *m, event_image *out, kerr *err);
+void clip_mux_abort(clip_mux *m);
 
 #endif
