@@ -96,13 +96,13 @@ void clip_ring_free(clip_ring *r);
  * come (decode order, the first a key frame), without re-encoding; their
  * times shifted by offset_tb (stream time base) and then so the first key
  * frame is shown at 0. clip_mux_finish writes the index in front (movflags
- * +faststart: the file is read back) and hands the MP4 over (*out is the
- * caller's); it and clip_mux_abort remove the file and free m. */
+ * +faststart: the file is read back) and hands the file over (its path, of
+ * *len bytes: the caller removes it); clip_mux_abort removes it. Both free m. */
 typedef struct clip_mux clip_mux;
 kerr_code clip_mux_open(clip_mux **m, const AVCodecParameters *par, AVRational tb,
                         const char *tmp_dir, kerr *err);
 kerr_code clip_mux_write(clip_mux *m, const AVPacket *pkt, int64_t offset_tb, kerr *err);
-kerr_code clip_mux_finish(clip_mux *m, event_image *out, kerr *err);
+kerr_code clip_mux_finish(clip_mux *m, char *path, size_t path_cap, size_t *len, kerr *err);
 void clip_mux_abort(clip_mux *m);
 
 #endif

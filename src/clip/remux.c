@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clip_internal.h"
@@ -43,7 +44,7 @@ void clip_mux_abort(clip_mux *m)
         avformat_free_context(m->oc);
     }
     av_packet_free(&m->p);
-    unlink(m->path);
+    if (m->path[0]) unlink(m->path);
     free(m);
 }
 
@@ -118,9 +119,9 @@ kerr_code clip_mux_write(clip_mux *m, const AVPacket *pkt, int64_t offset_tb, ke
     return KERR_OK;
 }
 
-kerr_code clip_mux_finish(clip_mux *m, event_image *out, kerr *err)
+kerr_code clip_mux_finish(clip_mux *m, char *path, size_t path_cap, size_t *len, kerr *err)
 {
-    *out = (event_image){0};
+    *len = 0;
     kerr_code rc = KERR_OK;
     int w;
     if (m->packets == 0)
@@ -128,12 +129,14 @@ kerr_code clip_mux_finish(clip_mux *m, event_image *out, kerr *err)
     else if ((w = av_write_trailer(m->oc)) < 0) /* the fast-start pass rereads the file */
         rc = av_fail(err, w, "mp4 trailer");
     if (m->oc->pb) avio_closep(&m->oc->pb);
+    struct stat st;
+    if (rc == KERR_OK && stat(m->path, &st) != 0)
+        rc = kerr_set(err, KERR_IO, "clip: %s: %s", m->path, strerror(errno));
+    if (rc == KERR_OK && (size_t)snprintf(path, path_cap, "%s", m->path) >= path_cap)
+        rc = kerr_set(err, KERR_INVALID, "clip: path too long");
     if (rc == KERR_OK) {
-        size_t len = 0;
-        char *data = read_file(m->path, &len, err);
-        if (!data) rc = err && err->code ? err->code : KERR_IO;
-        out->data = (unsigned char *)data;
-        out->len = len;
+        *len = (size_t)st.st_size;
+        m->path[0] = '\0'; /* the caller's now */
     }
     clip_mux_abort(m);
     return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../metrics/metrics.h"
 #include "clip_internal.h"
@@ -131,7 +132,8 @@ static void deliver(clip_ring *r, clip_job *j)
         free(f);
         return;
     }
-    event_image mp4 = {0};
+    char mp4[4096] = "";
+    size_t mp4_len = 0;
     kerr err = {0};
     /* Past the drain deadline: the process is about to end, the fast-start
      * pass would not finish (a closing ring's bounded queue still is). */
@@ -146,7 +148,7 @@ static void deliver(clip_ring *r, clip_job *j)
         clip_mux_abort(f->mux);
     else {
         int64_t t0 = clock_mono_ns();
-        rc = clip_mux_finish(f->mux, &mp4, &err);
+        rc = clip_mux_finish(f->mux, mp4, sizeof mp4, &mp4_len, &err);
         secs += (double)(clock_mono_ns() - t0) / 1e9;
     }
     const char *status = skip ? "lost" : rc != KERR_OK ? "failed" : j->cut ? "cut" : "ready";
@@ -159,7 +161,10 @@ static void deliver(clip_ring *r, clip_job *j)
             log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip_ready: out of memory");
             continue;
         }
-        if (i == 0) e->clip_mp4 = mp4, mp4 = (event_image){0}; /* the owner holds the file */
+        if (i == 0 && rc == KERR_OK) { /* the owner's record holds the file */
+            e->clip_mp4_file = kstrdup(mp4);
+            e->clip_mp4.len = e->clip_mp4_file ? mp4_len : 0;
+        }
         kerr lost = {0};
         if (!publish_hub_submit_clip(r->hub, e, past_close, r, &lost)) {
             status = "lost"; /* the events sharing it say so too */
@@ -168,7 +173,7 @@ static void deliver(clip_ring *r, clip_job *j)
             r->lost_logged = false;
     }
     count(r, status, secs);
-    free(mp4.data);
+    if (mp4[0]) unlink(mp4); /* in the spool record now, or lost */
     free(f);
 }
 

@@ -60,6 +60,22 @@ static void w_blob(wbuf *b, const event_image *img)
     if (img->len) w_bytes(b, img->data, img->len);
 }
 
+/* The MP4 read straight from its file into the record (event.clip_mp4_file). */
+static void w_blob_file(wbuf *b, const char *path, size_t len)
+{
+    w_u32(b, (uint32_t)len);
+    if (!b->oom && b->len + len > b->cap) { /* sized for it: only long settings get here */
+        unsigned char *np = realloc(b->p, b->len + len);
+        if (np) b->p = np, b->cap = b->len + len;
+    }
+    FILE *f = b->oom ? NULL : fopen(path, "rb");
+    if (!f || b->len + len > b->cap || fread(b->p + b->len, 1, len, f) != len)
+        b->oom = true; /* the caller says the clip could not be serialised */
+    else
+        b->len += len;
+    if (f) fclose(f);
+}
+
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
 {
     char *json = event_to_json(e);
@@ -90,7 +106,10 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
     w_u32(&b, (uint32_t)e->ncrops);
     for (int i = 0; i < e->ncrops; i++)
         w_blob(&b, &e->crops[i]);
-    if (e->clip_mp4.len) w_blob(&b, &e->clip_mp4);
+    if (e->clip_mp4.len && !e->clip_mp4.data && e->clip_mp4_file)
+        w_blob_file(&b, e->clip_mp4_file, e->clip_mp4.len);
+    else if (e->clip_mp4.len)
+        w_blob(&b, &e->clip_mp4);
     if (b.oom) {
         free(b.p);
         return NULL;

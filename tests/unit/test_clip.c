@@ -556,23 +556,17 @@ static void mux_writes_packets_as_they_come(void **state)
     int64_t off = 50; /* 5 s of loop offset, in the stream's time base */
     for (int i = 10; i < NPKT; i++)
         assert_int_equal(clip_mux_write(m, ft.pkts[i], off, &err), KERR_OK);
-    event_image mp4 = {0};
-    assert_int_equal(clip_mux_finish(m, &mp4, &err), KERR_OK);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
-    assert_int_equal(system(cmd), 0); /* the temporary file is gone */
-    assert_memory_equal(mp4.data + 4, "ftyp", 4);
-    uint32_t ftyp = (uint32_t)mp4.data[0] << 24 | (uint32_t)mp4.data[1] << 16 |
-                    (uint32_t)mp4.data[2] << 8 | mp4.data[3];
-    assert_true(ftyp + 8 <= mp4.len);
-    assert_memory_equal(mp4.data + ftyp + 4, "moov", 4); /* fast start: the index first */
-    char path[64];
-    snprintf(path, sizeof path, "%s/c.mp4", dir);
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(mp4.data, 1, mp4.len, fp), mp4.len);
-    fclose(fp);
-    free(mp4.data);
+    char path[4096];
+    size_t len = 0;
+    assert_int_equal(clip_mux_finish(m, path, sizeof path, &len, &err), KERR_OK);
+    char *mp4 = read_file(path, NULL, NULL); /* the file is the caller's now */
+    assert_non_null(mp4);
+    unsigned char *b = (unsigned char *)mp4;
+    assert_memory_equal(mp4 + 4, "ftyp", 4);
+    uint32_t ftyp = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    assert_true(ftyp + 8 <= len);
+    assert_memory_equal(mp4 + ftyp + 4, "moov", 4); /* fast start: the index first */
+    free(mp4);
     AVFormatContext *ic = NULL;
     assert_int_equal(avformat_open_input(&ic, path, NULL, NULL), 0);
     assert_true(avformat_find_stream_info(ic, NULL) >= 0);
@@ -590,6 +584,9 @@ static void mux_writes_packets_as_they_come(void **state)
     av_packet_free(&p);
     avformat_close_input(&ic);
     unlink(path);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
+    assert_int_equal(system(cmd), 0); /* no other file was left */
     /* aborted: no file left behind */
     assert_int_equal(clip_mux_open(&m, ft.par, ft.tb, dir, &err), KERR_OK);
     assert_int_equal(clip_mux_write(m, ft.pkts[0], 0, &err), KERR_OK);
@@ -597,8 +594,8 @@ static void mux_writes_packets_as_they_come(void **state)
     assert_int_equal(system(cmd), 0);
     /* nothing written: no clip */
     assert_int_equal(clip_mux_open(&m, ft.par, ft.tb, dir, &err), KERR_OK);
-    assert_int_not_equal(clip_mux_finish(m, &mp4, &err), KERR_OK);
-    assert_null(mp4.data);
+    assert_int_not_equal(clip_mux_finish(m, path, sizeof path, &len, &err), KERR_OK);
+    assert_int_equal(len, 0);
     assert_int_equal(system(cmd), 0);
     free_footage(&ft);
     assert_int_equal(rmdir(dir), 0);
@@ -683,6 +680,43 @@ static void clip_survives_the_spool_record(void **state)
     event_free(back);
     event_free(e);
     cfg_publishers_free(&p);
+}
+
+/* The clip thread hands the MP4 over as its file: the spool record reads
+ * it in directly, and what comes out is the file's bytes. */
+static void spool_record_reads_the_clip_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kvs-mp4-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char body[] = "an mp4 read from its file";
+    assert_int_equal(write(fd, body, sizeof body), (ssize_t)sizeof body);
+    close(fd);
+    event *e = event_new();
+    e->camera_name = kstrdup("cam"), e->detector = kstrdup("yolo"), e->label = kstrdup("p");
+    uuid_v7(e->event_id);
+    snprintf(e->kind, sizeof e->kind, "clip_ready");
+    e->clip = (event_clip){.on = true, .start_ms = 0, .end_ms = 1000, .status = "ready"};
+    e->clip_mp4_file = kstrdup(path);
+    e->clip_mp4.len = sizeof body;
+    cfg_publishers p = {0};
+    size_t len = 0;
+    void *rec = spool_record_pack(e, &p, &len);
+    assert_non_null(rec);
+    assert_true(spool_record_has_clip(rec, len));
+    kerr err = {0};
+    event *back = spool_record_unpack(rec, len, &p, &err);
+    assert_non_null(back);
+    assert_int_equal(back->clip_mp4.len, sizeof body);
+    assert_memory_equal(back->clip_mp4.data, body, sizeof body);
+    free(rec);
+    event_free(back);
+    cfg_publishers_free(&p);
+    /* a file gone (or shorter than said): no record, the clip is lost */
+    unlink(path);
+    assert_null(spool_record_pack(e, &p, &len));
+    event_free(e);
 }
 
 /* clip.from kvs: the event names its stream's producer-time range, keeps no
@@ -943,6 +977,7 @@ int main(void)
         cmocka_unit_test(mux_writes_packets_as_they_come),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
+        cmocka_unit_test(spool_record_reads_the_clip_file),
         cmocka_unit_test(cap_below_one_gop_is_said),
         cmocka_unit_test(full_spool_loses_the_clip_and_bounds_the_close),
     };
