@@ -3,11 +3,13 @@
  * bounded ring of packet references, never decoded: the decoder and its
  * key-frame-only mode do not see it. An event confirmed on a worker names its
  * clip at once (clip_attach: a deterministic path or key, the time range,
- * status pending) and goes out without waiting; when the post-roll has been
- * read, the packets from the key frame at or before the pre-roll are remuxed
- * into a fast-start MP4 (no re-encoding: H.264, H.265 and any codec MP4
- * takes) on the camera's clip thread and follow through the spool as a
- * `clip_ready` record of the same event_id. Events of one camera whose clips
+ * status pending) and goes out without waiting. From then on the clip's
+ * packets, from the key frame at or before the pre-roll, go to the camera's
+ * clip thread as they are read, which muxes them into the clip's temporary
+ * MP4 (no re-encoding: H.264, H.265 and any codec MP4 takes): the ring keeps
+ * no post-roll. When the post-roll has been read the file gets its index in
+ * front (fast start) and follows through the spool as a `clip_ready` record
+ * of the same event_id. Events of one camera whose clips
  * overlap share one clip (one copy of the video). A clip that cannot be kept
  * whole (the ring's cap, a disconnect, the end of a file) is cut: shorter,
  * status "cut". Nothing here blocks the reader or the analysis: the MP4 is
