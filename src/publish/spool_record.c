@@ -122,6 +122,7 @@ typedef struct {
     const unsigned char *p;
     size_t len, off;
     bool bad;
+    unsigned char *own; /* the record, the reader's to free or hand over; NULL: the caller's */
 } rbuf;
 
 static uint32_t r_u32(rbuf *r)
@@ -165,6 +166,30 @@ static void r_blob(rbuf *r, event_image *img)
     }
     memcpy(img->data, r->p + r->off, n);
     img->len = n;
+    r->off += n;
+}
+
+/* The clip, the record's last blob: a record the reader owns becomes the
+ * MP4's buffer itself (moved to its front and shrunk), so a 5 MB clip is
+ * not in memory twice while it is unpacked. */
+static void r_clip(rbuf *r, event_image *img)
+{
+    if (!r->own) {
+        r_blob(r, img);
+        return;
+    }
+    uint32_t n = r_u32(r);
+    if (r->bad || n == 0) return;
+    if (r->off + n != r->len) { /* not last: written by another build; copied */
+        r->off -= 4;
+        r_blob(r, img);
+        return;
+    }
+    memmove(r->own, r->own + r->off, n);
+    unsigned char *shrunk = realloc(r->own, n);
+    img->data = shrunk ? shrunk : r->own;
+    img->len = n;
+    r->own = NULL;
     r->off += n;
 }
 
@@ -228,9 +253,25 @@ static void read_legacy(rbuf *r, uint32_t version, cfg_publishers *p)
         free(vals[i]);
 }
 
+static event *unpack(rbuf *rb, cfg_publishers *p, kerr *err);
+
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err)
 {
-    rbuf r = {data, len, 0, false};
+    rbuf r = {data, len, 0, false, NULL};
+    return unpack(&r, p, err);
+}
+
+event *spool_record_unpack_take(void *data, size_t len, cfg_publishers *p, kerr *err)
+{
+    rbuf r = {data, len, 0, false, data};
+    event *e = unpack(&r, p, err);
+    free(r.own); /* unless the clip took it */
+    return e;
+}
+
+static event *unpack(rbuf *rb, cfg_publishers *p, kerr *err)
+{
+    rbuf r = *rb;
     memset(p, 0, sizeof *p);
     uint32_t version = r_u32(&r);
     if (version < 1 || version > RECORD_VERSION || r.bad) {
@@ -254,7 +295,8 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
     if (nc > 4 || (int)nc != e->ncrops) r.bad = true;
     for (uint32_t i = 0; !r.bad && i < nc; i++)
         r_blob(&r, &e->crops[i]);
-    if (version >= 4 && !r.bad) r_blob(&r, &e->clip_mp4);
+    if (version >= 4 && !r.bad) r_clip(&r, &e->clip_mp4);
+    rb->own = r.own;
     if (r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: truncated or inconsistent");
         event_free(e);

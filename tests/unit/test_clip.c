@@ -710,7 +710,14 @@ static void spool_record_reads_the_clip_file(void **state)
     assert_non_null(back);
     assert_int_equal(back->clip_mp4.len, sizeof body);
     assert_memory_equal(back->clip_mp4.data, body, sizeof body);
-    free(rec);
+    event_free(back);
+    cfg_publishers_free(&p);
+    /* a publisher takes the record: it becomes the MP4's buffer */
+    back = spool_record_unpack_take(rec, len, &p, &err);
+    assert_non_null(back);
+    assert_int_equal(back->clip_mp4.len, sizeof body);
+    assert_memory_equal(back->clip_mp4.data, body, sizeof body);
+    assert_string_equal(back->clip.status, "ready");
     event_free(back);
     cfg_publishers_free(&p);
     /* a file gone (or shorter than said): no record, the clip is lost */
