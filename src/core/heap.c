@@ -3,7 +3,7 @@
 #include "core.h"
 
 /* Blocks this large and larger are mapped on their own (see heap_configure). */
-#define HEAP_MMAP_THRESHOLD (256 << 10)
+#define HEAP_MMAP_THRESHOLD (4 << 20)
 
 /* Neither tunes nor trims in sanitizer builds: their allocator is not
  * glibc's, and malloc_trim would then be the first call into glibc's
@@ -19,8 +19,10 @@
  * A fixed mmap threshold: glibc raises its own to the size of each mapped
  * block freed (up to 32 MB), after which a clip's MP4 and its spool record
  * (5 MB each at 4 Mbit/s) come from the arenas and their freed space stays
- * resident; mapped, they go back to the system when freed (bench-clips, 4
- * cameras: +41.5 -> +28.6 MB peak RSS per camera added by clips). */
+ * resident; mapped, they go back to the system when freed. 4 MB, above a
+ * 1080p picture (3 MB) and a model input: at 256 KB every picture and
+ * tensor was a fresh mapping, and its page faults took 5-10 times the
+ * conversion time (bench-clips, 4 cameras: docs/benchmarks.md). */
 void heap_configure(void)
 {
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
