@@ -3,11 +3,13 @@
  * bounded ring of packet references, never decoded: the decoder and its
  * key-frame-only mode do not see it. An event confirmed on a worker names its
  * clip at once (clip_attach: a deterministic path or key, the time range,
- * status pending) and goes out without waiting; when the post-roll has been
- * read, the packets from the key frame at or before the pre-roll are remuxed
- * into a fast-start MP4 (no re-encoding: H.264, H.265 and any codec MP4
- * takes) on the camera's clip thread and follow through the spool as a
- * `clip_ready` record of the same event_id. Events of one camera whose clips
+ * status pending) and goes out without waiting. From then on the clip's
+ * packets, from the key frame at or before the pre-roll, go to the camera's
+ * clip thread as they are read, which muxes them into the clip's temporary
+ * MP4 (no re-encoding: H.264, H.265 and any codec MP4 takes): the ring keeps
+ * no post-roll. When the post-roll has been read the file gets its index in
+ * front (fast start) and follows through the spool as a `clip_ready` record
+ * of the same event_id. Events of one camera whose clips
  * overlap share one clip (one copy of the video). A clip that cannot be kept
  * whole (the ring's cap, a disconnect, the end of a file) is cut: shorter,
  * status "cut". Nothing here blocks the reader or the analysis: the MP4 is
@@ -92,14 +94,17 @@ bool clip_attach_kvs(const cfg_camera *cam, const char *region, event *e);
 void clip_ring_close(clip_ring *r);
 void clip_ring_free(clip_ring *r);
 
-/* remux.c: packets [0, n) (decode order, starting at a key frame) as an MP4
- * with the index first (movflags +faststart), their times shifted by
- * offsets_tb[i] (stream time base) and then so the first key frame is shown
- * at 0.
- * *out is the caller's. tmp_dir: where the file is written before it is read
- * back (the fast-start pass rereads it). */
-kerr_code clip_remux(const AVCodecParameters *par, AVRational tb, AVPacket *const *pkts,
-                     const int64_t *offsets_tb, int n, const char *tmp_dir, event_image *out,
-                     kerr *err);
+/* remux.c: an MP4 written to a temporary file in tmp_dir as the packets
+ * come (decode order, the first a key frame), without re-encoding; their
+ * times shifted by offset_tb (stream time base) and then so the first key
+ * frame is shown at 0. clip_mux_finish writes the index in front (movflags
+ * +faststart: the file is read back) and hands the file over (its path, of
+ * *len bytes: the caller removes it); clip_mux_abort removes it. Both free m. */
+typedef struct clip_mux clip_mux;
+kerr_code clip_mux_open(clip_mux **m, const AVCodecParameters *par, AVRational tb,
+                        const char *tmp_dir, kerr *err);
+kerr_code clip_mux_write(clip_mux *m, const AVPacket *pkt, int64_t offset_tb, kerr *err);
+kerr_code clip_mux_finish(clip_mux *m, char *path, size_t path_cap, size_t *len, kerr *err);
+void clip_mux_abort(clip_mux *m);
 
 #endif

@@ -16,9 +16,12 @@ typedef struct {
     bool key;
 } clip_entry;
 
-/* A clip waiting for its post-roll. */
+/* A clip waiting for its post-roll. Its packets go to the clip thread as
+ * they are read (from its key frame on), which muxes them into the clip's
+ * file: the ring keeps no packet for it. */
 typedef struct {
-    uint64_t from_seq; /* its first packet: a key frame */
+    uint64_t id;         /* names its file on the clip thread */
+    int64_t from_pts_ms; /* its first packet's (a key frame) */
     int64_t start_ms, end_ms;
     bool cut; /* its start was no longer kept */
     char owner_id[37];
@@ -27,20 +30,35 @@ typedef struct {
     int nevents;
 } clip_open;
 
-/* A finished clip on its way to the clip thread. */
+/* What the ring tells the clip thread about clip_id, in order: its stream
+ * (open: a file is started), each of its packets, and that it is over
+ * (finish: the file is closed and spooled with the events sharing it). */
+typedef enum { CLIP_JOB_OPEN, CLIP_JOB_PACKET, CLIP_JOB_FINISH } clip_job_kind;
+
 typedef struct clip_job {
-    AVCodecParameters *par;
-    AVRational tb;
-    AVPacket **pkts;
-    int64_t *offsets;
-    int n;
-    size_t bytes;
-    int64_t start_ms, end_ms; /* what the packets cover */
-    bool cut;
-    char **events;
+    clip_job_kind kind;
+    uint64_t clip_id;
+    AVCodecParameters *par; /* open */
+    AVRational tb;          /* open */
+    AVPacket *pkt;          /* packet: a reference, shared with the ring while it keeps it */
+    int64_t offset_tb;      /* packet: the loop offset, in the stream's time base */
+    int64_t pts_ms, dur_ms; /* packet: with the loop offset */
+    size_t bytes;           /* packet: its size, counted in queued until written */
+    bool cut;               /* finish */
+    char **events;          /* finish: the JSON of each event sharing it */
     int nevents;
     struct clip_job *next;
 } clip_job;
+
+/* A clip's file on the clip thread (writer.c). */
+typedef struct clip_file {
+    uint64_t id;
+    clip_mux *mux; /* NULL: it failed, err says why */
+    kerr err;
+    int64_t start_ms, end_ms; /* what its packets cover, -1: none yet */
+    double secs;              /* spent muxing */
+    struct clip_file *next;
+} clip_file;
 
 struct clip_ring {
     pthread_mutex_t mu;
@@ -67,11 +85,13 @@ struct clip_ring {
     bool have_stream, ended;
     clip_open open[CLIP_MAX_OPEN];
     int nopen;
+    uint64_t next_id;
     /* the clip thread's queue (writer.c), under mu too */
     pthread_cond_t cv;
     clip_job *qhead, *qtail;
-    size_t queued;   /* bytes of the queued jobs' packets */
-    int unsubmitted; /* events named a clip and not yet spooled themselves */
+    size_t queued;    /* bytes of the queued jobs' packets */
+    clip_file *files; /* the clip thread's own: the open clips' files */
+    int unsubmitted;  /* events named a clip and not yet spooled themselves */
     bool stop;
     atomic_llong close_by_ms; /* wall: past it the clip thread waits for nothing; 0: open */
     bool lost_logged;         /* the clip thread logged why clips are lost (once a run) */

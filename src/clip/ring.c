@@ -41,42 +41,36 @@ static bool grow(clip_ring *r)
     return true;
 }
 
-/* The clip's packets [from_seq, upto_seq) go to the clip thread with the
+/* One packet of open clip c to the clip thread; a packet that cannot be
+ * handed over leaves a hole: the clip is cut. */
+static void send_packet(clip_ring *r, clip_open *c, const clip_entry *e)
+{
+    clip_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->pkt = av_packet_clone(e->pkt))) {
+        free(j);
+        c->cut = true;
+        return;
+    }
+    j->kind = CLIP_JOB_PACKET, j->clip_id = c->id;
+    j->offset_tb = e->offset_tb, j->pts_ms = e->pts_ms, j->dur_ms = e->dur_ms;
+    j->bytes = (size_t)e->pkt->size;
+    clip_writer_enqueue(r, j);
+}
+
+/* The clip is over: the clip thread closes its file and spools it with the
  * events that share it; the clip is no longer open. */
-static void finish(clip_ring *r, int i, uint64_t upto_seq, bool cut)
+static void finish(clip_ring *r, int i, bool cut)
 {
     clip_open *c = &r->open[i];
-    if (upto_seq > r->first_seq + (uint64_t)r->n) upto_seq = r->first_seq + (uint64_t)r->n;
-    if (c->from_seq < r->first_seq) c->from_seq = r->first_seq, cut = true; /* never here */
     clip_job *j = calloc(1, sizeof *j);
-    int n = upto_seq > c->from_seq ? (int)(upto_seq - c->from_seq) : 0;
     if (j) {
-        j->pkts = calloc((size_t)n + 1, sizeof *j->pkts);
-        j->offsets = calloc((size_t)n + 1, sizeof *j->offsets);
-        j->par = avcodec_parameters_alloc();
-    }
-    if (!j || !j->pkts || !j->offsets || !j->par || avcodec_parameters_copy(j->par, r->par) < 0) {
-        clip_job_free(j);
-        j = NULL;
-    }
-    int64_t start = -1, end = -1;
-    for (int k = 0; j && k < n; k++) {
-        clip_entry *e = at_seq(r, c->from_seq + (uint64_t)k);
-        if (!(j->pkts[j->n] = av_packet_clone(e->pkt))) continue;
-        j->offsets[j->n++] = e->offset_tb;
-        j->bytes += (size_t)e->pkt->size;
-        if (start < 0 || e->pts_ms < start) start = e->pts_ms;
-        if (e->pts_ms + e->dur_ms > end) end = e->pts_ms + e->dur_ms;
-    }
-    if (j) {
-        j->tb = r->tb;
-        j->start_ms = start, j->end_ms = end;
+        j->kind = CLIP_JOB_FINISH, j->clip_id = c->id;
         j->cut = cut || c->cut;
         j->events = c->events, j->nevents = c->nevents;
         c->events = NULL, c->nevents = 0;
         clip_writer_enqueue(r, j);
     } else {
-        log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "out of memory keeping a clip");
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "out of memory finishing a clip");
     }
     for (int k = 0; k < c->nevents; k++)
         free(c->events[k]);
@@ -90,7 +84,7 @@ static void finish_all(clip_ring *r)
 {
     while (r->nopen > 0) {
         clip_open *c = &r->open[r->nopen - 1];
-        finish(r, r->nopen - 1, r->first_seq + (uint64_t)r->n, c->end_ms > r->max_pts_ms);
+        finish(r, r->nopen - 1, c->end_ms > r->max_pts_ms);
     }
 }
 
@@ -107,15 +101,6 @@ static uint64_t next_key(clip_ring *r)
     for (int i = 1; i < r->n; i++)
         if (r->v[(r->head + i) % r->cap].key) return r->first_seq + (uint64_t)i;
     return 0;
-}
-
-/* The oldest packet an open clip still needs. */
-static uint64_t needed_from(const clip_ring *r)
-{
-    uint64_t min = UINT64_MAX;
-    for (int i = 0; i < r->nopen; i++)
-        if (r->open[i].from_seq < min) min = r->open[i].from_seq;
-    return min;
 }
 
 /* Drops the front GOP (up to the next key frame, or everything). */
@@ -141,9 +126,10 @@ static void warn_gop(clip_ring *r)
            r->max_bytes, r->bytes);
 }
 
-/* Keeps the pre-roll (plus slack) from a key frame and what open clips need;
- * over the camera's or the process's cap, the oldest GOP goes, and a clip
- * that needed it is cut now with what it has. */
+/* Keeps the pre-roll (plus slack) from a key frame (open clips have their
+ * packets already); over the camera's or the process's cap, the oldest GOP
+ * goes. A clip thread so far behind that its queue alone is over the cap
+ * (a slow disk, an event waiting for spool room) cuts the open clips. */
 static void trim(clip_ring *r, int64_t newest_ms)
 {
     /* Before the first analysis nothing is known to be history (the cap
@@ -153,17 +139,16 @@ static void trim(clip_ring *r, int64_t newest_ms)
     int64_t keep_ms = (at < newest_ms ? at : newest_ms) - r->pre_ms - r->slack_ms;
     for (;;) {
         uint64_t k = next_key(r);
-        if (!k || at_seq(r, k)->pts_ms > keep_ms || k > needed_from(r)) break;
+        if (!k || at_seq(r, k)->pts_ms > keep_ms) break;
         drop_gop(r);
     }
-    while (r->n > 0 && ((long long)(r->bytes + r->queued) > r->max_bytes ||
+    while (r->n > 0 && ((long long)r->bytes > r->max_bytes ||
                         atomic_load(&clip_total_bytes) > CLIP_TOTAL_MAX_BYTES)) {
         if (!next_key(r) && (long long)r->bytes > r->max_bytes) warn_gop(r);
-        for (int i = r->nopen - 1; i >= 0; i--)
-            if (r->open[i].from_seq == r->first_seq)
-                finish(r, i, r->first_seq + (uint64_t)r->n, true);
         drop_gop(r);
     }
+    while (r->nopen > 0 && (long long)r->queued > r->max_bytes)
+        finish(r, r->nopen - 1, true);
 }
 
 /* A new stream or connection: what is kept belongs to the old one. */
@@ -231,11 +216,12 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
          * (B-frames) have all arrived, so the clip has no hole. */
         if (e.pts_ms > r->max_pts_ms)
             for (int i = r->nopen - 1; i >= 0; i--)
-                if (e.dts_ms > r->open[i].end_ms)
-                    finish(r, i, r->first_seq + (uint64_t)r->n, false);
+                if (e.dts_ms > r->open[i].end_ms) finish(r, i, false);
         if (e.pts_ms > r->max_pts_ms) r->max_pts_ms = e.pts_ms;
         r->v[(r->head + r->n) % r->cap] = e;
         r->n++;
+        for (int i = 0; i < r->nopen; i++)
+            send_packet(r, &r->open[i], &e);
         r->bytes += (size_t)pkt->size;
         atomic_fetch_add(&clip_total_bytes, pkt->size);
         trim(r, e.pts_ms);
@@ -288,7 +274,7 @@ static int shared_clip(clip_ring *r, int64_t start_ms, int64_t end_ms)
         int64_t end = end_ms > c->end_ms ? end_ms : c->end_ms;
         int64_t max = CLIP_SHARE_MAX_FACTOR * (r->pre_ms + r->post_ms);
         /* never one starting later than this event asks for */
-        bool covers = at_seq(r, c->from_seq)->pts_ms <= start_ms;
+        bool covers = c->from_pts_ms <= start_ms;
         if (covers && start_ms <= c->end_ms && end - c->start_ms <= max) return i;
     }
     return -1;
@@ -304,15 +290,34 @@ static bool add_event(clip_open *c, const event *e)
     return true;
 }
 
+/* The clip thread starts the clip's file with the stream's parameters and
+ * gets the packets kept from its key frame on; the rest follow as read. */
+static void start_file(clip_ring *r, clip_open *c, uint64_t from_seq)
+{
+    clip_job *j = calloc(1, sizeof *j);
+    if (j && (j->par = avcodec_parameters_alloc()) &&
+        avcodec_parameters_copy(j->par, r->par) >= 0) {
+        j->kind = CLIP_JOB_OPEN, j->clip_id = c->id, j->tb = r->tb;
+        clip_writer_enqueue(r, j);
+    } else {
+        clip_job_free(j); /* the clip thread knows no such file: the clip "failed" */
+        return;
+    }
+    for (uint64_t s = from_seq; s < r->first_seq + (uint64_t)r->n; s++)
+        send_packet(r, c, at_seq(r, s));
+}
+
 static int open_clip(clip_ring *r, const event *e, int64_t start_ms, int64_t end_ms)
 {
-    if (r->nopen == CLIP_MAX_OPEN) /* the oldest goes now, cut: memory stays bounded */
-        finish(r, 0, r->first_seq + (uint64_t)r->n, true);
+    if (r->nopen == CLIP_MAX_OPEN) /* the oldest goes now, cut: files stay bounded */
+        finish(r, 0, true);
     clip_open *c = &r->open[r->nopen];
-    *c = (clip_open){.start_ms = start_ms, .end_ms = end_ms};
-    c->from_seq = start_key(r, start_ms, &c->cut);
+    *c = (clip_open){.id = ++r->next_id, .start_ms = start_ms, .end_ms = end_ms};
+    uint64_t from = start_key(r, start_ms, &c->cut);
+    c->from_pts_ms = at_seq(r, from)->pts_ms;
     snprintf(c->owner_id, sizeof c->owner_id, "%s", e->event_id);
     c->owner_at_ms = e->detected_at_ms;
+    start_file(r, c, from);
     return r->nopen++;
 }
 
@@ -341,7 +346,7 @@ bool clip_attach(clip_ring *r, event *e)
                "out of memory: no clip_ready record for this event");
     r->unsubmitted++; /* its clip_ready waits until it is spooled */
     /* The source has ended: no more post-roll will come. */
-    if (r->ended) finish(r, i, r->first_seq + (uint64_t)r->n, end > r->max_pts_ms);
+    if (r->ended) finish(r, i, end > r->max_pts_ms);
     pthread_mutex_unlock(&r->mu);
     return true;
 }

@@ -1,6 +1,7 @@
-/* The camera's clip thread: remuxes each finished clip and hands it to the
- * spool as clip_ready records (one per event sharing the clip; the first,
- * the clip's owner, carries the MP4). The MP4 never waits for spool room and
+/* The camera's clip thread: muxes each open clip's packets into its file as
+ * the ring hands them over, and when the clip is over, closes the file and
+ * hands it to the spool as clip_ready records (one per event sharing the
+ * clip; the first, the clip's owner, carries the MP4). The MP4 never waits for spool room and
  * stays within the clips' share of it (publish_hub_submit_clip): otherwise
  * the clip is "lost". Only the small records wait, like events, and for at
  * most CLIP_CLOSE_MAX_MS once the ring closes. Also the ring's life cycle
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../metrics/metrics.h"
 #include "clip_internal.h"
@@ -16,10 +18,7 @@
 void clip_job_free(clip_job *j)
 {
     if (!j) return;
-    for (int i = 0; j->pkts && i < j->n; i++)
-        av_packet_free(&j->pkts[i]);
-    free(j->pkts);
-    free(j->offsets);
+    av_packet_free(&j->pkt);
     avcodec_parameters_free(&j->par);
     for (int i = 0; i < j->nevents; i++)
         free(j->events[i]);
@@ -40,13 +39,13 @@ void clip_writer_enqueue(clip_ring *r, clip_job *j)
 }
 
 /* The clip_ready record of one event sharing the clip. */
-static event *ready_event(const char *json, const clip_job *j, const char *status)
+static event *ready_event(const char *json, const clip_file *f, const char *status)
 {
     kerr err = {0};
     event *e = event_from_json(json, &err);
     if (!e) return NULL;
     snprintf(e->kind, sizeof e->kind, "clip_ready");
-    if (j->start_ms >= 0) e->clip.start_ms = j->start_ms, e->clip.end_ms = j->end_ms;
+    if (f && f->start_ms >= 0) e->clip.start_ms = f->start_ms, e->clip.end_ms = f->end_ms;
     snprintf(e->clip.status, sizeof e->clip.status, "%s", status);
     return e;
 }
@@ -80,45 +79,92 @@ static void log_lost(clip_ring *r, const char *why)
            why);
 }
 
-/* The job's packets, let go as soon as the remux is over: while its MP4 is
- * packed into a spool record they would be a third copy of the clip. */
-static void release_packets(clip_ring *r, clip_job *j)
+static clip_file *find_file(clip_ring *r, uint64_t id, bool unlink)
 {
-    for (int i = 0; i < j->n; i++)
-        av_packet_free(&j->pkts[i]);
-    j->n = 0;
-    pthread_mutex_lock(&r->mu);
-    r->queued -= j->bytes;
-    pthread_mutex_unlock(&r->mu);
-    atomic_fetch_sub(&clip_total_bytes, (long long)j->bytes);
-    j->bytes = 0;
+    for (clip_file **p = &r->files; *p; p = &(*p)->next) {
+        clip_file *f = *p;
+        if (f->id != id) continue;
+        if (unlink) *p = f->next;
+        return f;
+    }
+    return NULL;
 }
 
+static void open_file(clip_ring *r, clip_job *j)
+{
+    clip_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "out of memory starting a clip");
+        return; /* its finish finds no file: "failed" */
+    }
+    f->id = j->clip_id;
+    f->start_ms = f->end_ms = -1;
+    int64_t t0 = clock_mono_ns();
+    clip_mux_open(&f->mux, j->par, j->tb, publish_hub_scratch_dir(r->hub), &f->err);
+    f->secs += (double)(clock_mono_ns() - t0) / 1e9;
+    f->next = r->files;
+    r->files = f;
+}
+
+/* One packet into its clip's file; past the drain deadline nothing more is
+ * written (the clip goes out "lost"). */
+static void write_packet(clip_ring *r, clip_job *j)
+{
+    clip_file *f = find_file(r, j->clip_id, false);
+    if (!f || !f->mux || publish_hub_past_drain(r->hub)) return;
+    int64_t t0 = clock_mono_ns();
+    if (clip_mux_write(f->mux, j->pkt, j->offset_tb, &f->err) != KERR_OK) {
+        clip_mux_abort(f->mux); /* a file with a hole is no clip */
+        f->mux = NULL;
+    }
+    f->secs += (double)(clock_mono_ns() - t0) / 1e9;
+    if (f->start_ms < 0 || j->pts_ms < f->start_ms) f->start_ms = j->pts_ms;
+    if (j->pts_ms + j->dur_ms > f->end_ms) f->end_ms = j->pts_ms + j->dur_ms;
+}
+
+/* The clip is over: its file closed (the fast-start pass) and read, and a
+ * clip_ready record for each event sharing it. */
 static void deliver(clip_ring *r, clip_job *j)
 {
-    if (j->nevents == 0) return;
-    event_image mp4 = {0};
+    clip_file *f = find_file(r, j->clip_id, true);
+    if (j->nevents == 0) { /* nobody to tell (out of memory naming them) */
+        if (f) clip_mux_abort(f->mux);
+        free(f);
+        return;
+    }
+    char mp4[4096] = "";
+    size_t mp4_len = 0;
     kerr err = {0};
-    int64_t t0 = clock_mono_ns();
-    /* Past the drain deadline: the process is about to end, a remux would
-     * not finish (a closing ring's bounded queue may still be remuxed). */
+    /* Past the drain deadline: the process is about to end, the fast-start
+     * pass would not finish (a closing ring's bounded queue still is). */
     bool skip = publish_hub_past_drain(r->hub);
-    kerr_code rc = skip ? KERR_AGAIN
-                        : clip_remux(j->par, j->tb, j->pkts, j->offsets, j->n,
-                                     publish_hub_scratch_dir(r->hub), &mp4, &err);
-    double secs = skip ? 0 : (double)(clock_mono_ns() - t0) / 1e9;
-    release_packets(r, j); /* the MP4 holds the video now: not both at once */
+    kerr_code rc = KERR_AGAIN;
+    double secs = f ? f->secs : 0;
+    if (!f)
+        rc = kerr_set(&err, KERR_NOMEM, "out of memory");
+    else if (!f->mux)
+        rc = f->err.code ? f->err.code : KERR_IO, err = f->err;
+    else if (skip)
+        clip_mux_abort(f->mux);
+    else {
+        int64_t t0 = clock_mono_ns();
+        rc = clip_mux_finish(f->mux, mp4, sizeof mp4, &mp4_len, &err);
+        secs += (double)(clock_mono_ns() - t0) / 1e9;
+    }
     const char *status = skip ? "lost" : rc != KERR_OK ? "failed" : j->cut ? "cut" : "ready";
     if (skip) log_lost(r, "stopping: past the drain deadline, no time left to write it");
     if (rc != KERR_OK && !skip)
         log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip not written: %s", err.msg);
     for (int i = 0; i < j->nevents; i++) {
-        event *e = ready_event(j->events[i], j, status);
+        event *e = ready_event(j->events[i], f, status);
         if (!e) {
             log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip_ready: out of memory");
             continue;
         }
-        if (i == 0) e->clip_mp4 = mp4, mp4 = (event_image){0}; /* the owner holds the file */
+        if (i == 0 && rc == KERR_OK) { /* the owner's record holds the file */
+            e->clip_mp4_file = kstrdup(mp4);
+            e->clip_mp4.len = e->clip_mp4_file ? mp4_len : 0;
+        }
         kerr lost = {0};
         if (!publish_hub_submit_clip(r->hub, e, past_close, r, &lost)) {
             status = "lost"; /* the events sharing it say so too */
@@ -127,7 +173,18 @@ static void deliver(clip_ring *r, clip_job *j)
             r->lost_logged = false;
     }
     count(r, status, secs);
-    free(mp4.data);
+    if (mp4[0]) unlink(mp4); /* in the spool record now, or lost */
+    free(f);
+}
+
+static void run_job(clip_ring *r, clip_job *j)
+{
+    if (j->kind == CLIP_JOB_OPEN)
+        open_file(r, j);
+    else if (j->kind == CLIP_JOB_PACKET)
+        write_packet(r, j);
+    else
+        deliver(r, j);
 }
 
 static void *writer_main(void *p)
@@ -137,21 +194,31 @@ static void *writer_main(void *p)
     for (;;) {
         /* A clip_ready record never overtakes its event: with one camera
          * analysed by one worker at a time, none unsubmitted means every
-         * event of the queued clips is in the spool. */
-        while ((!r->qhead && !r->stop) || (r->qhead && r->unsubmitted > 0))
+         * event of the finished clips is in the spool. Packets go to their
+         * files meanwhile, but not past a finish waiting for that. */
+        while ((!r->qhead && !r->stop) ||
+               (r->qhead && r->qhead->kind == CLIP_JOB_FINISH && r->unsubmitted > 0))
             pthread_cond_wait(&r->cv, &r->mu);
         clip_job *j = r->qhead;
         if (!j) break; /* stopping, and nothing is left */
         r->qhead = j->next;
         if (!r->qhead) r->qtail = NULL;
         pthread_mutex_unlock(&r->mu);
-        deliver(r, j);
+        run_job(r, j);
         pthread_mutex_lock(&r->mu);
         r->queued -= j->bytes;
         atomic_fetch_sub(&clip_total_bytes, (long long)j->bytes);
         clip_job_free(j);
     }
     pthread_mutex_unlock(&r->mu);
+    /* every open clip was finished before the stop: none is left but one
+     * whose finish could not be queued (out of memory) */
+    while (r->files) {
+        clip_file *f = r->files;
+        r->files = f->next;
+        clip_mux_abort(f->mux);
+        free(f);
+    }
     return NULL;
 }
 

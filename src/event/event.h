@@ -76,6 +76,10 @@ typedef struct {
     event_evidence evidence;
     event_clip clip;
     event_image clip_mp4; /* clip_ready records of the clip's owner: the MP4, not in the JSON */
+    /* On its way to the spool, the MP4 is this file instead (clip_mp4.len its
+     * size, .data NULL): the spool record reads it in, with no copy in memory
+     * before; its maker removes the file. */
+    char *clip_mp4_file;
 } event;
 
 /* The id of e from what identifies it on the stream: camera, the producer

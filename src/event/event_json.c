@@ -25,7 +25,7 @@ void event_free(event *e)
         free(e->crop_refs[i]), free(e->crops[i].data);
     free(e->snapshot.data);
     free(e->plate_format);
-    free(e->clip.ref), free(e->clip_mp4.data);
+    free(e->clip.ref), free(e->clip_mp4.data), free(e->clip_mp4_file);
     free(e);
 }
 

@@ -562,8 +562,7 @@ static int collect(deliverer *d, camera_gate *g, batch_item *b, int max, int fir
             *spool_error = true;
             break;
         }
-        it.e = spool_record_unpack(data, len, &it.p, &err);
-        free(data);
+        it.e = spool_record_unpack_take(data, len, &it.p, &err); /* data is freed */
         if (!it.e) { /* checksummed, so only a bug writes this: keep going, loudly */
             log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
                    "spool record %llu is unreadable and skipped: %s", (unsigned long long)it.seq,

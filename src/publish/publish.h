@@ -148,6 +148,8 @@ bool pub_secret_find(const char *id, char *out, size_t len);
 /* Spool records (spool_record.c). */
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len);
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err);
+/* The same, taking data (malloc'd): freed, or become the clip's MP4. */
+event *spool_record_unpack_take(void *data, size_t len, cfg_publishers *p, kerr *err);
 /* Whether a packed record carries a clip's MP4 (the spool's bulk records). */
 bool spool_record_has_clip(const void *data, size_t len);
 

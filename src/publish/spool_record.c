@@ -60,6 +60,22 @@ static void w_blob(wbuf *b, const event_image *img)
     if (img->len) w_bytes(b, img->data, img->len);
 }
 
+/* The MP4 read straight from its file into the record (event.clip_mp4_file). */
+static void w_blob_file(wbuf *b, const char *path, size_t len)
+{
+    w_u32(b, (uint32_t)len);
+    if (!b->oom && b->len + len > b->cap) { /* sized for it: only long settings get here */
+        unsigned char *np = realloc(b->p, b->len + len);
+        if (np) b->p = np, b->cap = b->len + len;
+    }
+    FILE *f = b->oom ? NULL : fopen(path, "rb");
+    if (!f || b->len + len > b->cap || fread(b->p + b->len, 1, len, f) != len)
+        b->oom = true; /* the caller says the clip could not be serialised */
+    else
+        b->len += len;
+    if (f) fclose(f);
+}
+
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
 {
     char *json = event_to_json(e);
@@ -90,7 +106,10 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
     w_u32(&b, (uint32_t)e->ncrops);
     for (int i = 0; i < e->ncrops; i++)
         w_blob(&b, &e->crops[i]);
-    if (e->clip_mp4.len) w_blob(&b, &e->clip_mp4);
+    if (e->clip_mp4.len && !e->clip_mp4.data && e->clip_mp4_file)
+        w_blob_file(&b, e->clip_mp4_file, e->clip_mp4.len);
+    else if (e->clip_mp4.len)
+        w_blob(&b, &e->clip_mp4);
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -103,6 +122,7 @@ typedef struct {
     const unsigned char *p;
     size_t len, off;
     bool bad;
+    unsigned char *own; /* the record, the reader's to free or hand over; NULL: the caller's */
 } rbuf;
 
 static uint32_t r_u32(rbuf *r)
@@ -146,6 +166,30 @@ static void r_blob(rbuf *r, event_image *img)
     }
     memcpy(img->data, r->p + r->off, n);
     img->len = n;
+    r->off += n;
+}
+
+/* The clip, the record's last blob: a record the reader owns becomes the
+ * MP4's buffer itself (moved to its front and shrunk), so a 5 MB clip is
+ * not in memory twice while it is unpacked. */
+static void r_clip(rbuf *r, event_image *img)
+{
+    if (!r->own) {
+        r_blob(r, img);
+        return;
+    }
+    uint32_t n = r_u32(r);
+    if (r->bad || n == 0) return;
+    if (r->off + n != r->len) { /* not last: written by another build; copied */
+        r->off -= 4;
+        r_blob(r, img);
+        return;
+    }
+    memmove(r->own, r->own + r->off, n);
+    unsigned char *shrunk = realloc(r->own, n);
+    img->data = shrunk ? shrunk : r->own;
+    img->len = n;
+    r->own = NULL;
     r->off += n;
 }
 
@@ -209,9 +253,25 @@ static void read_legacy(rbuf *r, uint32_t version, cfg_publishers *p)
         free(vals[i]);
 }
 
+static event *unpack(rbuf *rb, cfg_publishers *p, kerr *err);
+
 event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr *err)
 {
-    rbuf r = {data, len, 0, false};
+    rbuf r = {data, len, 0, false, NULL};
+    return unpack(&r, p, err);
+}
+
+event *spool_record_unpack_take(void *data, size_t len, cfg_publishers *p, kerr *err)
+{
+    rbuf r = {data, len, 0, false, data};
+    event *e = unpack(&r, p, err);
+    free(r.own); /* unless the clip took it */
+    return e;
+}
+
+static event *unpack(rbuf *rb, cfg_publishers *p, kerr *err)
+{
+    rbuf r = *rb;
     memset(p, 0, sizeof *p);
     uint32_t version = r_u32(&r);
     if (version < 1 || version > RECORD_VERSION || r.bad) {
@@ -235,7 +295,8 @@ event *spool_record_unpack(const void *data, size_t len, cfg_publishers *p, kerr
     if (nc > 4 || (int)nc != e->ncrops) r.bad = true;
     for (uint32_t i = 0; !r.bad && i < nc; i++)
         r_blob(&r, &e->crops[i]);
-    if (version >= 4 && !r.bad) r_blob(&r, &e->clip_mp4);
+    if (version >= 4 && !r.bad) r_clip(&r, &e->clip_mp4);
+    rb->own = r.own;
     if (r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: truncated or inconsistent");
         event_free(e);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <libavformat/avformat.h>
 
 #include "../../src/app/app.h"
 #include "../../src/clip/clip_internal.h"
@@ -420,29 +421,184 @@ static void journal_resolves_a_clip_left_pending(void **state)
     remove_dir(&f);
 }
 
-/* Over the camera's cap the oldest GOP goes: a clip needing it goes out at
- * once with what it has, cut, and the ring stays under the cap. */
-static void cap_cuts_and_bounds(void **state)
+/* Waits until the clip thread has written every packet handed to it. */
+static void drain(fixture *f)
+{
+    for (int i = 0; i < 5000; i++) {
+        pthread_mutex_lock(&f->r->mu);
+        size_t q = f->r->queued;
+        pthread_mutex_unlock(&f->r->mu);
+        if (q == 0) return;
+        usleep(1000);
+    }
+    fail_msg("the clip thread does not drain its queue");
+}
+
+/* Pushes like push, the analysis following the reader (a live camera). */
+static void push_live(fixture *f, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        clip_ring_push(f->r, f->ft.pkts[i], f->ft.par, f->ft.tb, false, 0);
+        clip_ring_analysing(f->r, i * 1000 / FPS, clip_ring_generation(f->r));
+        drain(f);
+    }
+}
+
+/* Over the camera's cap the oldest GOP goes and the ring stays under it;
+ * an open clip's post-roll is in its file, not in the ring, so a clip
+ * longer than the cap still comes out whole. */
+static void cap_bounds_the_ring_not_the_clip(void **state)
 {
     (void)state;
     fixture f;
-    open_fixture(&f, "{pre_seconds: 1, post_seconds: 8}");
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 6}");
     size_t gop_bytes = 0;
     for (int i = 0; i < GOP; i++)
         gop_bytes += (size_t)f.ft.pkts[i]->size;
     f.r->max_bytes = (long long)(gop_bytes * 3); /* about three seconds */
     char id[37];
     push(&f, 0, 21);
-    event_at(&f, 2000, id);
-    push(&f, 21, NPKT);
-    assert_true((long long)(f.r->bytes) <= f.r->max_bytes);
+    event_at(&f, 2000, id); /* asks for 1.0 .. 8.0 */
+    for (int i = 21; i < NPKT; i++) {
+        push(&f, i, i + 1);
+        drain(&f);
+        assert_true((long long)(f.r->bytes) <= f.r->max_bytes);
+    }
+    json_t *lines = close_fixture(&f);
+    json_t *clip = ready_of(lines, id);
+    assert_non_null(clip);
+    assert_string_equal(str(clip, "status"), "ready");
+    assert_true(num(clip, "start") == 1.0);
+    assert_true(num(clip, "end") >= 8.0 && num(clip, "end") <= 8.2);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* A clip thread held up (here: a finished clip waits for its event to be
+ * spooled) while packets keep coming: once its queue is over the cap, the
+ * open clip is cut, so memory stays bounded. */
+static void queue_over_the_cap_cuts(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 3}");
+    size_t gop_bytes = 0;
+    for (int i = 0; i < GOP; i++)
+        gop_bytes += (size_t)f.ft.pkts[i]->size;
+    f.r->max_bytes = (long long)(gop_bytes * 3);
+    push(&f, 0, 21);
+    event *held = event_new();
+    held->camera_name = kstrdup("cam"), held->detector = kstrdup("yolo");
+    held->label = kstrdup("person");
+    snprintf(held->kind, sizeof held->kind, "object");
+    uuid_v7(held->event_id);
+    held->pts_ms = 2000;
+    held->detected_at_ms = clock_wall_ms();
+    assert_true(clip_attach(f.r, held)); /* not submitted yet: its clip_ready waits */
+    push(&f, 21, 52); /* its clip (1.0 .. 5.0) is over: the finish waits at the head */
+    char id[37];
+    event_at(&f, 5500, id); /* asks for 4.5 .. 8.5: its packets pile up behind */
+    f.r->max_bytes = (long long)(gop_bytes * 3 / 2);
+    push(&f, 52, NPKT);
+    assert_int_equal(f.r->nopen, 0); /* cut before its post-roll */
+    publish_hub_submit(f.h, held);
+    clip_submitted(f.r);
     json_t *lines = close_fixture(&f);
     json_t *clip = ready_of(lines, id);
     assert_non_null(clip);
     assert_string_equal(str(clip, "status"), "cut");
-    assert_true(num(clip, "end") < 10.0);
+    assert_true(num(clip, "start") == 4.0);
+    assert_true(num(clip, "end") < 8.0);
     json_decref(lines);
     remove_dir(&f);
+}
+
+/* While a clip waits for its post-roll the ring still keeps only the
+ * pre-roll and slack of the frame in analysis, from a key frame: the
+ * post-roll goes to the clip's file as it is read. */
+static void post_roll_is_not_kept_in_memory(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "{pre_seconds: 1, post_seconds: 5}");
+    char id[37];
+    push_live(&f, 0, 31);
+    event_at(&f, 3000, id); /* asks for 2.0 .. 8.0 */
+    push_live(&f, 31, 78);
+    assert_int_equal(f.r->nopen, 1); /* still waiting for its post-roll */
+    int64_t now = 7700, oldest = f.r->v[f.r->head].pts_ms;
+    assert_true(oldest >= now - 1000 - f.r->slack_ms - GOP * 1000 / FPS);
+    push_live(&f, 78, NPKT);
+    json_t *lines = close_fixture(&f);
+    json_t *clip = ready_of(lines, id);
+    assert_non_null(clip);
+    assert_string_equal(str(clip, "status"), "ready");
+    assert_true(num(clip, "start") == 2.0);
+    assert_true(num(clip, "end") >= 8.0 && num(clip, "end") <= 8.2);
+    json_decref(lines);
+    remove_dir(&f);
+}
+
+/* The incremental writer on its own: packets written one by one make an MP4
+ * with all of them, the first key frame at 0, the index first; its
+ * temporary file is gone after finish and after abort. */
+static void mux_writes_packets_as_they_come(void **state)
+{
+    (void)state;
+    char dir[32];
+    snprintf(dir, sizeof dir, "/tmp/kvs-mux-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    footage ft;
+    make_footage(&ft);
+    clip_mux *m = NULL;
+    kerr err = {0};
+    assert_int_equal(clip_mux_open(&m, ft.par, ft.tb, dir, &err), KERR_OK);
+    int64_t off = 50; /* 5 s of loop offset, in the stream's time base */
+    for (int i = 10; i < NPKT; i++)
+        assert_int_equal(clip_mux_write(m, ft.pkts[i], off, &err), KERR_OK);
+    char path[4096];
+    size_t len = 0;
+    assert_int_equal(clip_mux_finish(m, path, sizeof path, &len, &err), KERR_OK);
+    char *mp4 = read_file(path, NULL, NULL); /* the file is the caller's now */
+    assert_non_null(mp4);
+    unsigned char *b = (unsigned char *)mp4;
+    assert_memory_equal(mp4 + 4, "ftyp", 4);
+    uint32_t ftyp = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    assert_true(ftyp + 8 <= len);
+    assert_memory_equal(mp4 + ftyp + 4, "moov", 4); /* fast start: the index first */
+    free(mp4);
+    AVFormatContext *ic = NULL;
+    assert_int_equal(avformat_open_input(&ic, path, NULL, NULL), 0);
+    assert_true(avformat_find_stream_info(ic, NULL) >= 0);
+    AVPacket *p = av_packet_alloc();
+    int n = 0;
+    int64_t first_pts = AV_NOPTS_VALUE;
+    while (av_read_frame(ic, p) == 0) {
+        if (first_pts == AV_NOPTS_VALUE) first_pts = p->pts;
+        n++;
+        av_packet_unref(p);
+    }
+    assert_int_equal(n, NPKT - 10);
+    assert_int_equal(first_pts, 0);
+    assert_true(ic->duration >= 8900000 && ic->duration <= 9100000);
+    av_packet_free(&p);
+    avformat_close_input(&ic);
+    unlink(path);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
+    assert_int_equal(system(cmd), 0); /* no other file was left */
+    /* aborted: no file left behind */
+    assert_int_equal(clip_mux_open(&m, ft.par, ft.tb, dir, &err), KERR_OK);
+    assert_int_equal(clip_mux_write(m, ft.pkts[0], 0, &err), KERR_OK);
+    clip_mux_abort(m);
+    assert_int_equal(system(cmd), 0);
+    /* nothing written: no clip */
+    assert_int_equal(clip_mux_open(&m, ft.par, ft.tb, dir, &err), KERR_OK);
+    assert_int_not_equal(clip_mux_finish(m, path, sizeof path, &len, &err), KERR_OK);
+    assert_int_equal(len, 0);
+    assert_int_equal(system(cmd), 0);
+    free_footage(&ft);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 /* The ring keeps the pre-roll (plus slack) of the frame in analysis from a
@@ -524,6 +680,50 @@ static void clip_survives_the_spool_record(void **state)
     event_free(back);
     event_free(e);
     cfg_publishers_free(&p);
+}
+
+/* The clip thread hands the MP4 over as its file: the spool record reads
+ * it in directly, and what comes out is the file's bytes. */
+static void spool_record_reads_the_clip_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kvs-mp4-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char body[] = "an mp4 read from its file";
+    assert_int_equal(write(fd, body, sizeof body), (ssize_t)sizeof body);
+    close(fd);
+    event *e = event_new();
+    e->camera_name = kstrdup("cam"), e->detector = kstrdup("yolo"), e->label = kstrdup("p");
+    uuid_v7(e->event_id);
+    snprintf(e->kind, sizeof e->kind, "clip_ready");
+    e->clip = (event_clip){.on = true, .start_ms = 0, .end_ms = 1000, .status = "ready"};
+    e->clip_mp4_file = kstrdup(path);
+    e->clip_mp4.len = sizeof body;
+    cfg_publishers p = {0};
+    size_t len = 0;
+    void *rec = spool_record_pack(e, &p, &len);
+    assert_non_null(rec);
+    assert_true(spool_record_has_clip(rec, len));
+    kerr err = {0};
+    event *back = spool_record_unpack(rec, len, &p, &err);
+    assert_non_null(back);
+    assert_int_equal(back->clip_mp4.len, sizeof body);
+    assert_memory_equal(back->clip_mp4.data, body, sizeof body);
+    event_free(back);
+    cfg_publishers_free(&p);
+    /* a publisher takes the record: it becomes the MP4's buffer */
+    back = spool_record_unpack_take(rec, len, &p, &err);
+    assert_non_null(back);
+    assert_int_equal(back->clip_mp4.len, sizeof body);
+    assert_memory_equal(back->clip_mp4.data, body, sizeof body);
+    assert_string_equal(back->clip.status, "ready");
+    event_free(back);
+    cfg_publishers_free(&p);
+    /* a file gone (or shorter than said): no record, the clip is lost */
+    unlink(path);
+    assert_null(spool_record_pack(e, &p, &len));
+    event_free(e);
 }
 
 /* clip.from kvs: the event names its stream's producer-time range, keeps no
@@ -778,9 +978,13 @@ int main(void)
         cmocka_unit_test(journal_resolves_a_clip_left_pending),
         cmocka_unit_test(journal_refuses_odd_entries),
         cmocka_unit_test(journal_on_a_full_spool_does_not_hold_the_start),
-        cmocka_unit_test(cap_cuts_and_bounds),
+        cmocka_unit_test(cap_bounds_the_ring_not_the_clip),
+        cmocka_unit_test(queue_over_the_cap_cuts),
+        cmocka_unit_test(post_roll_is_not_kept_in_memory),
+        cmocka_unit_test(mux_writes_packets_as_they_come),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
+        cmocka_unit_test(spool_record_reads_the_clip_file),
         cmocka_unit_test(cap_below_one_gop_is_said),
         cmocka_unit_test(full_spool_loses_the_clip_and_bounds_the_close),
     };
