@@ -199,7 +199,10 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
               restart_stream(r, par, tb);
     bool key = pkt->flags & AV_PKT_FLAG_KEY;
     if (ok) r->last_dts_ms = to_ms(dts, tb) + offset_ms;
-    if (!ok || (r->n == 0 && !key) || !grow(r)) { /* a clip starts at a key frame */
+    /* The ring starts at a key frame; an open clip takes every packet (its
+     * file has them all before: a hole would not play). */
+    bool keep = ok && (r->n > 0 || key) && grow(r);
+    if (!keep && (!ok || r->nopen == 0)) {
         pthread_mutex_unlock(&r->mu);
         return;
     }
@@ -218,14 +221,21 @@ void clip_ring_push(clip_ring *r, const AVPacket *pkt, const AVCodecParameters *
             for (int i = r->nopen - 1; i >= 0; i--)
                 if (e.dts_ms > r->open[i].end_ms) finish(r, i, false);
         if (e.pts_ms > r->max_pts_ms) r->max_pts_ms = e.pts_ms;
-        r->v[(r->head + r->n) % r->cap] = e;
-        r->n++;
         for (int i = 0; i < r->nopen; i++)
             send_packet(r, &r->open[i], &e);
-        r->bytes += (size_t)pkt->size;
-        atomic_fetch_add(&clip_total_bytes, pkt->size);
+        if (keep) {
+            r->v[(r->head + r->n) % r->cap] = e;
+            r->n++;
+            r->bytes += (size_t)pkt->size;
+            atomic_fetch_add(&clip_total_bytes, pkt->size);
+        } else {
+            av_packet_free(&e.pkt);
+        }
         trim(r, e.pts_ms);
         metric_set(M_CLIP_RING_BYTES, r->cam_label, (double)r->bytes);
+    } else {
+        for (int i = 0; i < r->nopen; i++)
+            r->open[i].cut = true; /* a packet they do not get: a hole */
     }
     pthread_mutex_unlock(&r->mu);
 }

@@ -299,9 +299,21 @@ static bool spool_clip(publish_hub *h, event *e, const cfg_publishers *pub, kerr
 {
     size_t len = 0;
     uint64_t seq;
-    void *rec = spool_record_pack(e, pub, &len);
-    kerr_code rc = rec ? spool_append_bulk(h->sp, rec, len, clip_budget(h), &seq, lost)
-                       : kerr_set(lost, KERR_NOMEM, "cannot serialise the clip");
+    /* Checked before the MP4 is read into the record: a clip is not bounded
+     * by clip.max_bytes (its post-roll is on disk), and one over the share or
+     * a record's limit would be read whole only to be refused. */
+    int64_t budget = clip_budget(h);
+    void *rec = NULL;
+    kerr_code rc;
+    if ((int64_t)e->clip_mp4.len > budget || e->clip_mp4.len > SPOOL_MAX_RECORD)
+        rc = kerr_set(lost, KERR_UNSUPPORTED,
+                      "the clip (%zu bytes) is over its share of the spool (%lld bytes) or a "
+                      "record's limit",
+                      e->clip_mp4.len, (long long)budget);
+    else if (!(rec = spool_record_pack(e, pub, &len)))
+        rc = kerr_set(lost, KERR_NOMEM, "cannot serialise the clip");
+    else
+        rc = spool_append_bulk(h->sp, rec, len, budget, &seq, lost);
     free(rec);
     if (rc == KERR_OK) return true;
     free(e->clip_mp4.data);

@@ -17,7 +17,7 @@
 enum {
     REC_MAGIC = 0x5253564b /* "KVSR" */,
     HDR = 28,
-    MAX_RECORD = 64 << 20,
+    MAX_RECORD = SPOOL_MAX_RECORD,
     ROTATE_DELIVERED_BYTES = 1 << 20,
 };
 

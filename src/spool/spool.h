@@ -61,7 +61,8 @@
 
 typedef enum { SPOOL_FSYNC_BATCH = 0, SPOOL_FSYNC_ALWAYS, SPOOL_FSYNC_NEVER } spool_fsync;
 
-enum { SPOOL_MAX_CONSUMERS = 16 }; /* a bit each in a record's uint16_t masks */
+enum { SPOOL_MAX_CONSUMERS = 16 };    /* a bit each in a record's uint16_t masks */
+enum { SPOOL_MAX_RECORD = 64 << 20 }; /* a record's payload, at most */
 
 typedef struct {
     const char *dir;
