@@ -240,6 +240,7 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
     r->max_bytes = cam->clip.max_bytes;
     r->slack_ms = CLIP_SLACK_MS + (cam->fps_limit > 0 ? (int64_t)(2000 / cam->fps_limit) : 0);
     atomic_init(&r->analysing_ms, LLONG_MIN);
+    atomic_init(&r->hold_ms, LLONG_MAX);
     atomic_init(&r->close_by_ms, 0);
     atomic_init(&r->gen, 0);
     atomic_init(&r->analysing_gen, 0);
