@@ -601,29 +601,43 @@ static void mux_writes_packets_as_they_come(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
-/* The ring keeps the pre-roll (plus slack) of the frame in analysis from a
- * key frame, whatever the reader has read since; before any analysis it
- * keeps everything (up to the cap). */
+/* The ring keeps, from a key frame, the pre-roll of the frame in analysis
+ * and of the oldest frame a track not yet reported holds (clip_ring_hold),
+ * but never more than the slack before the frame in analysis, whatever the
+ * reader has read since; before any analysis it keeps everything (up to the
+ * cap). */
 static void ring_follows_the_analysis(void **state)
 {
     (void)state;
-    fixture f;
-    open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
-    push(&f, 0, 60);
-    assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
-    clip_ring_analysing(f.r, 8000, clip_ring_generation(f.r));
-    push(&f, 60, NPKT);
-    /* 8.0 - 1 s pre-roll - 2 s slack = 5.0: the key frame there is the oldest kept */
-    assert_int_equal(f.r->v[f.r->head].pts_ms, 5000);
-    assert_true(f.r->v[f.r->head].key);
-    char id[37];
-    event_at(&f, 6500, id);
-    json_t *lines = close_fixture(&f);
-    json_t *clip = ready_of(lines, id);
-    assert_non_null(clip);
-    assert_true(num(clip, "start") == 5.0);
-    json_decref(lines);
-    remove_dir(&f);
+    /* hold (ms, -1: none) -> the oldest packet kept with the frame in
+     * analysis at 8.0 s, pre-roll 1 s, slack 2 s (no fps_limit), GOP 1 s */
+    const struct {
+        int64_t hold, oldest, event, start;
+    } cases[] = {
+        {-1, 7000, 7500, 7000},   /* nothing held: the pre-roll of 8.0 only */
+        {7200, 6000, 7200, 6000}, /* a track's frame at 7.2: its pre-roll 6.2 */
+        {1000, 5000, 6500, 5000}, /* held far back: the slack bounds it (8 - 1 - 2) */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture f;
+        open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
+        push(&f, 0, 60);
+        assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
+        clip_ring_analysing(f.r, 8000, clip_ring_generation(f.r));
+        clip_ring_hold(f.r, cases[i].hold < 0 ? INT64_MAX : cases[i].hold,
+                       clip_ring_generation(f.r));
+        push(&f, 60, NPKT);
+        assert_int_equal(f.r->v[f.r->head].pts_ms, cases[i].oldest);
+        assert_true(f.r->v[f.r->head].key);
+        char id[37];
+        event_at(&f, cases[i].event, id);
+        json_t *lines = close_fixture(&f);
+        json_t *clip = ready_of(lines, id);
+        assert_non_null(clip);
+        assert_true(num(clip, "start") * 1000 == (double)cases[i].start);
+        json_decref(lines);
+        remove_dir(&f);
+    }
 }
 
 /* The clip's fields and the MP4 survive the spool record. */
