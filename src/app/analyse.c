@@ -298,8 +298,13 @@ void camera_analyse(void *cam, kframe *f, int worker, void *user)
                        (double)(clock_wall_ms() - f->producer_ts_ms) / 1000.0);
     det_list dets = {0};
     frame_boxes fb = {.want = view_watched(c->view)};
-    for (int i = 0; i < c->ndet; i++)
+    int64_t hold = INT64_MAX; /* the oldest frame a later event may still name */
+    for (int i = 0; i < c->ndet; i++) {
         if (c->dets[i].det) run_detector(c, &c->dets[i], f, &dets, &fb);
+        int64_t o = track_book_oldest_pending(&c->dets[i].book);
+        if (o < hold) hold = o;
+    }
+    clip_ring_hold(c->clips, hold, f->clip_gen);
     det_list_free(&dets);
     view_offer(c->view, f, fb.v, fb.n);
     /* its events are spooled now: a new owner may resume from its fragment */

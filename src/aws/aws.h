@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../core/core.h"
 
@@ -73,6 +74,9 @@ kerr_code sigv4_presign(const char *method, const char *host, const char *path,
 char *aws_uri_encode(const char *s, size_t len, bool keep_slash);
 /* Lower-case hex SHA-256 and HMAC-SHA256. */
 void aws_sha256_hex(const void *data, size_t len, char out[65]);
+/* The SHA-256 of the rest of f, read through a small buffer; false on a read
+ * error. f is left at its end. */
+bool aws_sha256_file_hex(FILE *f, char out[65]);
 void aws_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                      unsigned char out[32]);
 
@@ -99,6 +103,11 @@ void aws_http_cancel_when(bool (*cancel)(void *arg), void *arg);
 kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aws_header *headers,
                       int nheaders, const void *body, size_t body_len, int timeout_ms,
                       aws_http_response *resp, kerr *err);
+/* The same with the body read from upload (body_len bytes from its current
+ * position) as it is sent: a large object never in memory. */
+kerr_code aws_http_do_file(aws_http *h, const char *method, const char *url,
+                           const aws_header *headers, int nheaders, FILE *upload, size_t body_len,
+                           int timeout_ms, aws_http_response *resp, kerr *err);
 void aws_http_response_free(aws_http_response *r);
 
 /* ---- credentials: the standard provider chain (credentials.c) ---- */
@@ -165,6 +174,7 @@ typedef struct {
     int nheaders;
     const void *body;
     size_t body_len;
+    FILE *body_file; /* instead of body: body_len bytes from its start (payload_hash needed) */
     const char *payload_hash; /* NULL: SHA-256 of body */
     const char *service, *region;
     bool s3;

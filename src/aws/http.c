@@ -173,9 +173,29 @@ void aws_http_free(aws_http *h)
     free(h);
 }
 
+static kerr_code do_request(aws_http *h, const char *method, const char *url,
+                            const aws_header *headers, int nheaders, const void *body, FILE *upload,
+                            size_t body_len, int timeout_ms, aws_http_response *resp, kerr *err);
+
 kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aws_header *headers,
                       int nheaders, const void *body, size_t body_len, int timeout_ms,
                       aws_http_response *resp, kerr *err)
+{
+    return do_request(h, method, url, headers, nheaders, body, NULL, body_len, timeout_ms, resp,
+                      err);
+}
+
+kerr_code aws_http_do_file(aws_http *h, const char *method, const char *url,
+                           const aws_header *headers, int nheaders, FILE *upload, size_t body_len,
+                           int timeout_ms, aws_http_response *resp, kerr *err)
+{
+    return do_request(h, method, url, headers, nheaders, NULL, upload, body_len, timeout_ms, resp,
+                      err);
+}
+
+static kerr_code do_request(aws_http *h, const char *method, const char *url,
+                            const aws_header *headers, int nheaders, const void *body, FILE *upload,
+                            size_t body_len, int timeout_ms, aws_http_response *resp, kerr *err)
 {
     memset(resp, 0, sizeof *resp);
     http_req r;
@@ -192,7 +212,11 @@ kerr_code aws_http_do(aws_http *h, const char *method, const char *url, const aw
     curl_easy_setopt(r.easy, CURLOPT_URL, url);
     curl_easy_setopt(r.easy, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(r.easy, CURLOPT_HTTPHEADER, r.hdrs);
-    if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+    if (upload) { /* curl's default read function: fread from READDATA */
+        curl_easy_setopt(r.easy, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(r.easy, CURLOPT_READDATA, upload);
+        curl_easy_setopt(r.easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_len);
+    } else if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
         curl_easy_setopt(r.easy, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt(r.easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }

@@ -146,8 +146,14 @@ kerr_code aws_signed_call(aws_http *http, const aws_creds *creds, const aws_call
         h[nh++] = (aws_header){"X-Amz-Date", sig.amz_date};
         h[nh++] = (aws_header){"Authorization", sig.authorization};
         if (cr.session_token) h[nh++] = (aws_header){"X-Amz-Security-Token", cr.session_token};
-        rc = aws_http_do(http, c->method, c->url, h, nh, c->body, c->body_len,
-                         c->timeout_ms ? c->timeout_ms : 10000, resp, err);
+        int ms = c->timeout_ms ? c->timeout_ms : 10000;
+        if (c->body_file && fseek(c->body_file, 0, SEEK_SET) != 0)
+            rc = kerr_set(err, KERR_IO, "%s: cannot rewind the body", c->service);
+        else if (c->body_file)
+            rc = aws_http_do_file(http, c->method, c->url, h, nh, c->body_file, c->body_len, ms,
+                                  resp, err);
+        else
+            rc = aws_http_do(http, c->method, c->url, h, nh, c->body, c->body_len, ms, resp, err);
         aws_signature_free(&sig);
         int cost = COST_RETRY;
         if (rc == KERR_OK && resp->status >= 200 && resp->status < 300) {

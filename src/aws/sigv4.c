@@ -48,6 +48,21 @@ void aws_sha256_hex(const void *data, size_t len, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+bool aws_sha256_file_hex(FILE *f, char out[65])
+{
+    unsigned char md[32], buf[64 << 10];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    for (size_t got; ok && (got = fread(buf, 1, sizeof buf, f)) > 0;)
+        ok = EVP_DigestUpdate(ctx, buf, got) == 1;
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &n) == 1;
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; ok && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return ok;
+}
+
 void aws_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                      unsigned char out[32])
 {

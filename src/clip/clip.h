@@ -35,9 +35,12 @@
  * times pre_seconds + post_seconds long: longer clips would keep their
  * packets in memory until the last post-roll. */
 #define CLIP_SHARE_MAX_FACTOR 2
-/* Packets kept beyond the pre-roll of the frame in analysis: this, plus two
- * sampling intervals (fps_limit), since an event's frame is its object's
- * best sighting, which may be a frame or two older than the one confirming it. */
+/* Packets kept beyond the pre-roll of the frame in analysis: the pre-roll of
+ * the oldest frame a track not yet reported holds (clip_ring_hold: an
+ * event's frame is its object's best sighting, older than the frame
+ * confirming it), but never more than this plus two sampling intervals
+ * (fps_limit) before the frame in analysis (a plate's voted frame can be
+ * older: its clip then starts later, cut, as before). */
 #define CLIP_SLACK_MS 2000
 /* After clip_ring_close, the clip thread waits for spool room this long at
  * most (a camera_join in cluster mode renews no lease while it waits); a
@@ -76,6 +79,11 @@ void clip_ring_cut(clip_ring *r);
  * pre-roll of the frames being analysed, however far the reader is ahead
  * (a batch input's queue, key frames only). NULL ring: nothing. */
 void clip_ring_analysing(clip_ring *r, int64_t pts_ms, unsigned gen);
+/* Worker thread, after each frame's analysis: the oldest frame an event
+ * raised later may name (track_book_oldest_pending over the camera's
+ * detectors; INT64_MAX: none). The ring keeps its pre-roll, within the
+ * slack. NULL ring: nothing. */
+void clip_ring_hold(clip_ring *r, int64_t pts_ms, unsigned gen);
 /* Worker thread, before the event is submitted: names its clip (e->clip) and
  * books it. Only `object` events with a media time get one, and only while
  * the frame in analysis is of the ring's generation (an older connection's

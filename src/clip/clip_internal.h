@@ -66,7 +66,8 @@ struct clip_ring {
     char cam_label[200];
     publish_hub *hub;
     int64_t pre_ms, post_ms;
-    int64_t slack_ms; /* kept before the pre-roll of the frame in analysis (CLIP_SLACK_MS) */
+    int64_t
+        slack_ms; /* kept at most before the pre-roll of the frame in analysis (CLIP_SLACK_MS) */
     long long max_bytes;
     /* the packets, oldest first, in a circular array; seq numbers them */
     clip_entry *v;
@@ -78,8 +79,9 @@ struct clip_ring {
     atomic_uint gen;           /* the generation: one per connection (clip_ring_generation) */
     atomic_uint analysing_gen; /* of the frame in analysis */
     atomic_llong
-        analysing_ms; /* the frame in analysis (clip_ring_analysing), LLONG_MIN: none yet */
-    bool dropped;     /* packets of this stream were dropped: an older start is gone */
+        analysing_ms;     /* the frame in analysis (clip_ring_analysing), LLONG_MIN: none yet */
+    atomic_llong hold_ms; /* clip_ring_hold, LLONG_MAX: nothing held */
+    bool dropped;         /* packets of this stream were dropped: an older start is gone */
     AVCodecParameters *par;
     AVRational tb;
     bool have_stream, ended;

@@ -134,9 +134,15 @@ static void trim(clip_ring *r, int64_t newest_ms)
 {
     /* Before the first analysis nothing is known to be history (the cap
      * still holds). */
-    long long at = atomic_load(&r->analysing_ms);
-    if (at == LLONG_MIN) at = LLONG_MIN + r->pre_ms + r->slack_ms;
-    int64_t keep_ms = (at < newest_ms ? at : newest_ms) - r->pre_ms - r->slack_ms;
+    long long at = atomic_load(&r->analysing_ms), hold = atomic_load(&r->hold_ms);
+    int64_t keep_ms = LLONG_MIN;
+    if (at != LLONG_MIN) {
+        int64_t from = at < newest_ms ? at : newest_ms;
+        /* a track not yet reported may name an older frame: its pre-roll
+         * too, within the slack (no more than before it was measured) */
+        if (hold < from) from = hold > from - r->slack_ms ? hold : from - r->slack_ms;
+        keep_ms = from - r->pre_ms;
+    }
     for (;;) {
         uint64_t k = next_key(r);
         if (!k || at_seq(r, k)->pts_ms > keep_ms) break;
@@ -162,6 +168,7 @@ static bool restart_stream(clip_ring *r, const AVCodecParameters *par, AVRationa
     r->tb = tb;
     r->max_pts_ms = r->last_dts_ms = INT64_MIN;
     atomic_store(&r->analysing_ms, LLONG_MIN);
+    atomic_store(&r->hold_ms, LLONG_MAX);
     atomic_fetch_add(&r->gen, 1);
     r->have_stream = true;
     return true;
@@ -251,6 +258,12 @@ void clip_ring_analysing(clip_ring *r, int64_t pts_ms, unsigned gen)
     atomic_store(&r->analysing_gen, gen);
     /* an older connection's time says nothing about what to keep of this one's */
     if (gen == atomic_load(&r->gen)) atomic_store(&r->analysing_ms, pts_ms);
+}
+
+void clip_ring_hold(clip_ring *r, int64_t pts_ms, unsigned gen)
+{
+    if (!r || gen != atomic_load(&r->gen)) return;
+    atomic_store(&r->hold_ms, pts_ms == INT64_MAX ? LLONG_MAX : pts_ms);
 }
 
 void clip_ring_cut(clip_ring *r)

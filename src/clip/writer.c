@@ -155,15 +155,17 @@ static void deliver(clip_ring *r, clip_job *j)
     if (skip) log_lost(r, "stopping: past the drain deadline, no time left to write it");
     if (rc != KERR_OK && !skip)
         log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip not written: %s", err.msg);
+    bool handed = false; /* the MP4 file went to the hub with the owner's record */
     for (int i = 0; i < j->nevents; i++) {
         event *e = ready_event(j->events[i], f, status);
         if (!e) {
             log_kv(LOG_ERROR, LOG_CTX("camera_name", r->camera), "clip_ready: out of memory");
             continue;
         }
-        if (i == 0 && rc == KERR_OK) { /* the owner's record holds the file */
+        if (i == 0 && rc == KERR_OK) { /* the owner's record takes the file */
             e->clip_mp4_file = kstrdup(mp4);
             e->clip_mp4.len = e->clip_mp4_file ? mp4_len : 0;
+            handed = e->clip_mp4_file != NULL;
         }
         kerr lost = {0};
         if (!publish_hub_submit_clip(r->hub, e, past_close, r, &lost)) {
@@ -173,7 +175,7 @@ static void deliver(clip_ring *r, clip_job *j)
             r->lost_logged = false;
     }
     count(r, status, secs);
-    if (mp4[0]) unlink(mp4); /* in the spool record now, or lost */
+    if (mp4[0] && !handed) unlink(mp4); /* else moved into the spool, or removed, by the hub */
     free(f);
 }
 
@@ -238,6 +240,7 @@ clip_ring *clip_ring_new(const cfg_camera *cam, publish_hub *hub, kerr *err)
     r->max_bytes = cam->clip.max_bytes;
     r->slack_ms = CLIP_SLACK_MS + (cam->fps_limit > 0 ? (int64_t)(2000 / cam->fps_limit) : 0);
     atomic_init(&r->analysing_ms, LLONG_MIN);
+    atomic_init(&r->hold_ms, LLONG_MAX);
     atomic_init(&r->close_by_ms, 0);
     atomic_init(&r->gen, 0);
     atomic_init(&r->analysing_gen, 0);

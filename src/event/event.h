@@ -76,9 +76,10 @@ typedef struct {
     event_evidence evidence;
     event_clip clip;
     event_image clip_mp4; /* clip_ready records of the clip's owner: the MP4, not in the JSON */
-    /* On its way to the spool, the MP4 is this file instead (clip_mp4.len its
-     * size, .data NULL): the spool record reads it in, with no copy in memory
-     * before; its maker removes the file. */
+    /* Or the MP4 is this file (clip_mp4.len its size, .data NULL), never in
+     * memory: on its way to the spool, the clip thread's temporary file, which
+     * the hub moves into the spool (spool_append_file) or removes; read back
+     * from the spool, the record's file there, which publishers only read. */
     char *clip_mp4_file;
 } event;
 

@@ -294,32 +294,48 @@ static int64_t clip_budget(const publish_hub *h)
 
 /* A clip's MP4 is spooled now, within the clips' share, or never: waiting
  * would hold up the clip thread and, through a full spool, every producer.
- * Without it the record says "lost" and goes on as a small one. */
+ * Without it the record says "lost" and goes on as a small one. An MP4 in a
+ * file (the clip thread's) moves into the spool as the record's file: no
+ * copy of it in memory; one not taken is removed here. */
 static bool spool_clip(publish_hub *h, event *e, const cfg_publishers *pub, kerr *lost)
 {
     size_t len = 0;
     uint64_t seq;
-    /* Checked before the MP4 is read into the record: a clip is not bounded
-     * by clip.max_bytes (its post-roll is on disk), and one over the share or
-     * a record's limit would be read whole only to be refused. */
+    bool in_file = !e->clip_mp4.data && e->clip_mp4_file;
+    /* Checked before the record is made: a clip is not bounded by
+     * clip.max_bytes (its post-roll is on disk). */
     int64_t budget = clip_budget(h);
     void *rec = NULL;
     kerr_code rc;
-    if ((int64_t)e->clip_mp4.len > budget || e->clip_mp4.len > SPOOL_MAX_RECORD)
+    if ((int64_t)e->clip_mp4.len > budget || (!in_file && e->clip_mp4.len > SPOOL_MAX_RECORD))
         rc = kerr_set(lost, KERR_UNSUPPORTED,
                       "the clip (%zu bytes) is over its share of the spool (%lld bytes) or a "
                       "record's limit",
                       e->clip_mp4.len, (long long)budget);
     else if (!(rec = spool_record_pack(e, pub, &len)))
         rc = kerr_set(lost, KERR_NOMEM, "cannot serialise the clip");
+    else if (in_file)
+        rc = spool_append_file(h->sp, rec, len, e->clip_mp4_file, budget, &seq, lost);
     else
         rc = spool_append_bulk(h->sp, rec, len, budget, &seq, lost);
     free(rec);
+    if (in_file) {
+        if (rc != KERR_OK) unlink(e->clip_mp4_file);
+        free(e->clip_mp4_file);
+        e->clip_mp4_file = NULL;
+    }
     if (rc == KERR_OK) return true;
     free(e->clip_mp4.data);
     e->clip_mp4 = (event_image){0};
     snprintf(e->clip.status, sizeof e->clip.status, "lost");
     return false;
+}
+
+/* A submitted event that still names the clip thread's file did not get to
+ * spool_clip: the file is the hub's to remove. */
+static void drop_clip_file(event *e)
+{
+    if (e->clip_mp4_file && !e->clip_mp4.data) unlink(e->clip_mp4_file);
 }
 
 /* Counted per publisher and reason; such an event is not spooled for it. */
@@ -382,6 +398,7 @@ static bool submit(publish_hub *h, event *e, bool (*give_up)(void *), void *arg,
                "event: %s %.2f track %lld, taken by none of the camera's publishers", e->label,
                e->confidence, (long long)e->track_id);
         cfg_publishers_free(&pub);
+        drop_clip_file(e);
         event_free(e);
         return true;
     }
@@ -399,6 +416,7 @@ static bool submit(publish_hub *h, event *e, bool (*give_up)(void *), void *arg,
     if (pending ? !spooled : spooled && strcmp(e->kind, "clip_ready") == 0)
         clip_journal_done(h->pending, e->event_id);
     if (!spooled) {
+        drop_clip_file(e);
         event_free(e);
         return kept;
     }
@@ -581,6 +599,11 @@ static int collect(deliverer *d, camera_gate *g, batch_item *b, int max, int fir
                    err.msg);
             spool_ack(h->sp, d->index, it.seq, NULL);
             continue;
+        }
+        if (it.e->clip_mp4.len && !it.e->clip_mp4.data) { /* the record's file (v5) */
+            char path[4400];
+            spool_file_path(h->sp, it.seq, path, sizeof path);
+            if (!(it.e->clip_mp4_file = kstrdup(path))) it.e->clip_mp4.len = 0;
         }
         it.s = cfg_publishers_find(&it.p, d->ops->name);
         it.bytes = len + 256;

@@ -141,6 +141,52 @@ static kerr_code make_parent(const char *path, kerr *err)
     return mkdir_p(dir, err) == KERR_OK ? KERR_OK : KERR_IO;
 }
 
+/* from copied to tmp, file to file through a small buffer (another file
+ * system than the spool's: no link). */
+static kerr_code copy_file(const char *from, const char *tmp, kerr *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return kerr_set(err, KERR_IO, "%s: %s", from, strerror(errno));
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        close(in);
+        return kerr_set(err, KERR_IO, "%s: %s", tmp, strerror(errno));
+    }
+    char buf[64 << 10];
+    ssize_t n;
+    int e = 0;
+    while (!e && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            e = errno;
+            break;
+        }
+        for (ssize_t off = 0, w; !e && off < n; off += w)
+            if ((w = write(out, buf + off, (size_t)(n - off))) <= 0) e = w < 0 ? errno : ENOSPC;
+    }
+    close(in);
+    if (close(out) != 0 && !e) e = errno;
+    if (e) unlink(tmp);
+    return e ? kerr_set(err, KERR_IO, "%s: %s", tmp, strerror(e)) : KERR_OK;
+}
+
+/* The MP4 in the spool's file (event.clip_mp4_file) at path: a hard link
+ * when both are on one file system (no byte copied; the spool only drops its
+ * own name later), else a copy. Through tmp and a rename either way, so a
+ * reader never sees half a clip. */
+static kerr_code place_file(const char *from, const char *path, kerr *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unlink(tmp); /* left by a crash: link() does not replace */
+    if (link(from, tmp) != 0 && copy_file(from, tmp, err) != KERR_OK) return KERR_IO;
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return kerr_set(err, KERR_IO, "%s: %s", path, strerror(e));
+    }
+    return KERR_OK;
+}
+
 /* A clip_ready record of the clip's owner: clip.mp4 in that event's folder. */
 static kerr_code write_clip(const cfg_pub *p, const event *e, kerr *err)
 {
@@ -148,6 +194,7 @@ static kerr_code write_clip(const cfg_pub *p, const event *e, kerr *err)
     event_clip_key(e, "", key, sizeof key);
     snprintf(path, sizeof path, "%s/%s", cfg_pub_get(p, "local_dir"), key);
     if (make_parent(path, err) != KERR_OK) return KERR_IO;
+    if (!e->clip_mp4.data) return place_file(e->clip_mp4_file, path, err);
     return write_file(path, &e->clip_mp4, err);
 }
 
@@ -155,7 +202,8 @@ static kerr_code write_clip(const cfg_pub *p, const event *e, kerr *err)
  * S3 copies), at the same layout. */
 static kerr_code write_images(const cfg_pub *p, const event *e, kerr *err)
 {
-    if (e->clip_mp4.data && write_clip(p, e, err) != KERR_OK) return KERR_IO;
+    bool clip = e->clip_mp4.data || (e->clip_mp4.len && e->clip_mp4_file);
+    if (clip && write_clip(p, e, err) != KERR_OK) return KERR_IO;
     if (!e->snapshot.data) return KERR_OK;
     char path[4096];
     local_image_ref(p, e, "frame.jpg", path, sizeof path);

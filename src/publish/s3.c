@@ -2,9 +2,11 @@
  * frame.jpg and crop-N.jpg, and clip.mp4 from the clip's clip_ready record
  * (docs/publishing.md). Uploaded before any publisher that
  * names them sends the event (the hub orders that). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../aws/aws.h"
 #include "../metrics/metrics.h"
@@ -59,8 +61,10 @@ static void s3_image_ref(const cfg_pub *p, const event *e, const char *name, cha
     snprintf(out, len, "s3://%s/%s", cfg_pub_get(p, "s3_bucket"), key);
 }
 
+/* img's bytes, or (file set, img NULL) the file's, sent as they are read:
+ * its length from fstat, its SigV4 payload hash computed over the file. */
 static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, const char *type,
-                            const event_image *img, int *retries, kerr *err)
+                            const event_image *img, FILE *file, int *retries, kerr *err)
 {
     char *ekey = aws_uri_encode(key, strlen(key), true);
     if (!ekey) return kerr_set(err, KERR_NOMEM, "out of memory");
@@ -78,7 +82,14 @@ static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, cons
     }
     free(ekey);
     snprintf(url, sizeof url, "%s%s", base, path);
-    aws_sha256_hex(img->data, img->len, hash);
+    size_t len = img ? img->len : 0;
+    if (file) {
+        struct stat st;
+        if (fstat(fileno(file), &st) != 0 || !aws_sha256_file_hex(file, hash))
+            return kerr_set(err, KERR_IO, "s3 %s: cannot read the file: %s", key, strerror(errno));
+        len = (size_t)st.st_size;
+    } else
+        aws_sha256_hex(img->data, img->len, hash);
     aws_header h[5] = {{"Host", host}, {"Content-Type", type}, {"x-amz-content-sha256", hash}};
     int nh = 3;
     const char *sse = cfg_pub_get(p, "s3_sse"), *kms = cfg_pub_get(p, "s3_kms_key_id");
@@ -89,8 +100,9 @@ static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, cons
                   .path = path,
                   .headers = h,
                   .nheaders = nh,
-                  .body = img->data,
-                  .body_len = img->len,
+                  .body = img ? img->data : NULL,
+                  .body_len = len,
+                  .body_file = file,
                   .payload_hash = hash,
                   .service = "s3",
                   .region = s->dest.region,
@@ -104,6 +116,21 @@ static kerr_code put_object(s3_state *s, const cfg_pub *p, const char *key, cons
     return rc == KERR_INVALID ? KERR_AGAIN : rc; /* a missing bucket may be created: retry */
 }
 
+/* The clip's MP4: from the spool's file (event.clip_mp4_file) when it is
+ * one, never read into memory whole. */
+static kerr_code put_clip(s3_state *s, const cfg_pub *p, const char *key, const event *e,
+                          int *retries, kerr *err)
+{
+    if (e->clip_mp4.data)
+        return put_object(s, p, key, "video/mp4", &e->clip_mp4, NULL, retries, err);
+    FILE *f = fopen(e->clip_mp4_file, "rb");
+    if (!f) /* the spool's own file gone: a retry cannot bring it back */
+        return kerr_set(err, KERR_UNSUPPORTED, "%s: %s", e->clip_mp4_file, strerror(errno));
+    kerr_code rc = put_object(s, p, key, "video/mp4", NULL, f, retries, err);
+    fclose(f);
+    return rc;
+}
+
 static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr *err)
 {
     s3_state *s = state;
@@ -113,17 +140,17 @@ static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr
     char key[2048];
     if (e->snapshot.data) {
         event_object_key(e, prefix, "frame.jpg", key, sizeof key);
-        rc = put_object(s, p, key, "image/jpeg", &e->snapshot, &retries, err);
+        rc = put_object(s, p, key, "image/jpeg", &e->snapshot, NULL, &retries, err);
     }
-    if (rc == KERR_OK && e->clip_mp4.data) {
+    if (rc == KERR_OK && (e->clip_mp4.data || (e->clip_mp4.len && e->clip_mp4_file))) {
         event_clip_key(e, prefix, key, sizeof key);
-        rc = put_object(s, p, key, "video/mp4", &e->clip_mp4, &retries, err);
+        rc = put_clip(s, p, key, e, &retries, err);
     }
     for (int i = 0; rc == KERR_OK && i < e->ncrops; i++) {
         char name[32];
         snprintf(name, sizeof name, "crop-%d.jpg", i);
         event_object_key(e, prefix, name, key, sizeof key);
-        rc = put_object(s, p, key, "image/jpeg", &e->crops[i], &retries, err);
+        rc = put_object(s, p, key, "image/jpeg", &e->crops[i], NULL, &retries, err);
     }
     if (retries) metric_add(M_PUBLISHER_RETRIES, "publisher=\"s3\"", retries);
     return rc;

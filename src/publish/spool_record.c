@@ -5,6 +5,9 @@
  * v4: [4][json][n publishers]{[name][n keys]{[key][value]}}[snapshot][n crops]{[crop]}[clip]
  * (clip: the MP4 of a clip_ready record; a record without one is written as
  * v3, which has no [clip], so a build rolled back to v3 still reads it)
+ * v5: as v4, but [clip] is only its length: the MP4 is the record's file in
+ * the spool (spool_append_file), never in memory (event.clip_mp4_file). v4 is
+ * still read (records of an earlier build) and written for an MP4 in memory.
  * The settings are the publishers' own text (settings.c): this format never
  * changes for a new publisher. v1 and v2 (fixed fields of the four publishers
  * of the time) are still read, through the publishers' own readers. */
@@ -14,7 +17,7 @@
 
 #include "publish.h"
 
-enum { RECORD_VERSION = 4, NO_STRING = 0xffffffffu, MAX_ENTRIES = 256 };
+enum { RECORD_VERSION = 5, CLIP_IN_RECORD = 4, NO_STRING = 0xffffffffu, MAX_ENTRIES = 256 };
 
 typedef struct {
     unsigned char *p;
@@ -60,29 +63,14 @@ static void w_blob(wbuf *b, const event_image *img)
     if (img->len) w_bytes(b, img->data, img->len);
 }
 
-/* The MP4 read straight from its file into the record (event.clip_mp4_file). */
-static void w_blob_file(wbuf *b, const char *path, size_t len)
-{
-    w_u32(b, (uint32_t)len);
-    if (!b->oom && b->len + len > b->cap) { /* sized for it: only long settings get here */
-        unsigned char *np = realloc(b->p, b->len + len);
-        if (np) b->p = np, b->cap = b->len + len;
-    }
-    FILE *f = b->oom ? NULL : fopen(path, "rb");
-    if (!f || b->len + len > b->cap || fread(b->p + b->len, 1, len, f) != len)
-        b->oom = true; /* the caller says the clip could not be serialised */
-    else
-        b->len += len;
-    if (f) fclose(f);
-}
-
 void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
 {
     char *json = event_to_json(e);
     if (!json) return NULL;
     /* Sized for the images and the clip at once: a clip of megabytes grown
      * by doubling would take twice its size at the peak. */
-    size_t blobs = e->snapshot.len + e->clip_mp4.len + 4096;
+    bool in_file = e->clip_mp4.len && !e->clip_mp4.data;
+    size_t blobs = e->snapshot.len + (in_file ? 0 : e->clip_mp4.len) + 4096;
     for (int i = 0; i < e->ncrops; i++)
         blobs += e->crops[i].len;
     wbuf b = {.p = malloc(strlen(json) + blobs), .cap = strlen(json) + blobs};
@@ -92,7 +80,7 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
     }
     /* v3 unless a clip rides along: a build rolled back to v3 reads every
      * other record (it skips, and acknowledges, a version it does not know) */
-    w_u32(&b, e->clip_mp4.len ? RECORD_VERSION : 3);
+    w_u32(&b, in_file ? RECORD_VERSION : e->clip_mp4.len ? CLIP_IN_RECORD : 3);
     w_str(&b, json);
     free(json);
     w_u32(&b, (uint32_t)p->n);
@@ -106,8 +94,8 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
     w_u32(&b, (uint32_t)e->ncrops);
     for (int i = 0; i < e->ncrops; i++)
         w_blob(&b, &e->crops[i]);
-    if (e->clip_mp4.len && !e->clip_mp4.data && e->clip_mp4_file)
-        w_blob_file(&b, e->clip_mp4_file, e->clip_mp4.len);
+    if (in_file)
+        w_u32(&b, (uint32_t)e->clip_mp4.len); /* the bytes are the record's file */
     else if (e->clip_mp4.len)
         w_blob(&b, &e->clip_mp4);
     if (b.oom) {
@@ -295,7 +283,9 @@ static event *unpack(rbuf *rb, cfg_publishers *p, kerr *err)
     if (nc > 4 || (int)nc != e->ncrops) r.bad = true;
     for (uint32_t i = 0; !r.bad && i < nc; i++)
         r_blob(&r, &e->crops[i]);
-    if (version >= 4 && !r.bad) r_clip(&r, &e->clip_mp4);
+    if (version == CLIP_IN_RECORD && !r.bad) r_clip(&r, &e->clip_mp4);
+    if (version == RECORD_VERSION && !r.bad) /* the reader names the file (spool_file_path) */
+        e->clip_mp4.len = r_u32(&r);
     rb->own = r.own;
     if (r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: truncated or inconsistent");
@@ -310,5 +300,5 @@ bool spool_record_has_clip(const void *data, size_t len)
 {
     uint32_t version = 0;
     if (len >= 4) memcpy(&version, data, 4);
-    return version == 4; /* written as v4 only when a clip rides along */
+    return version >= CLIP_IN_RECORD; /* written as v4 or v5 only when a clip rides along */
 }

@@ -24,7 +24,8 @@ enum {
 typedef struct {
     uint64_t first_seq, last_seq;
     int64_t bytes;
-    int64_t bulk_bytes; /* of its bulk records (spool_append_bulk) */
+    int64_t bulk_bytes; /* of its bulk records (spool_append_bulk), their files included */
+    int64_t file_bytes; /* of its records' files (spool_append_file): not in the segment */
     int rfd;            /* kept open for reading: records stay readable if the folder is deleted */
     char path[4096];
 } segment;
@@ -385,11 +386,71 @@ static kerr_code new_segment(spool *s, kerr *err)
     return KERR_OK;
 }
 
+/* A record's file: {dir}/files/<seq, 20 digits>.bin. */
+static void file_path(const spool *s, uint64_t seq, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/files/%020llu.bin", s->dir, (unsigned long long)seq);
+}
+
+/* The files of the records in [from, to] (a segment being deleted). The
+ * folder holds the clips in flight only, so a scan is cheap. */
+static void remove_files(spool *s, uint64_t from, uint64_t to)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/files", s->dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *de; (de = readdir(d));) {
+        unsigned long long seq;
+        char tail[8], path[4400];
+        if (sscanf(de->d_name, "%20llu.%4s", &seq, tail) != 2 || strcmp(tail, "bin") != 0 ||
+            seq < from || seq > to)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+/* On open, after the segments are indexed: each record's file counts toward
+ * its segment (and the cap); a file without a record (a crash between the
+ * file's arrival and its record's write, or a torn record) is removed. */
+static void load_files(spool *s)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/files", s->dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    int orphans = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        unsigned long long seq;
+        char tail[8], path[4400];
+        if (de->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        bool named = sscanf(de->d_name, "%20llu.%4s", &seq, tail) == 2 && !strcmp(tail, "bin");
+        size_t i = named ? find_seq(s, seq) : 0;
+        if (!named || i == s->head + s->n || s->recs[i].seq != seq || stat(path, &st) != 0) {
+            orphans += unlink(path) == 0;
+            continue;
+        }
+        segment *g = seg_by_id(s, s->recs[i].seg_id);
+        g->file_bytes += st.st_size, g->bulk_bytes += st.st_size;
+        s->bytes += st.st_size, s->bulk_bytes += st.st_size;
+    }
+    closedir(d);
+    if (orphans)
+        log_kv(LOG_WARN, LOG_CTX("component", "spool"),
+               "%s: removed %d file(s) without a record (a crash before the record was written)",
+               dir, orphans);
+}
+
 static void drop_first_segment(spool *s)
 {
     unlink(s->segs[0].path);
+    if (s->segs[0].file_bytes) remove_files(s, s->segs[0].first_seq, s->segs[0].last_seq);
     if (s->segs[0].rfd >= 0) close(s->segs[0].rfd);
-    s->bytes -= s->segs[0].bytes;
+    s->bytes -= s->segs[0].bytes + s->segs[0].file_bytes;
     s->bulk_bytes -= s->segs[0].bulk_bytes;
     memmove(s->segs, s->segs + 1, (size_t)(s->nsegs - 1) * sizeof *s->segs);
     s->nsegs--;
@@ -473,6 +534,7 @@ spool *spool_open(const spool_opts *o, kerr *err)
         spool_close(s);
         return NULL;
     }
+    load_files(s);
     reclaim(s);
     return s;
 }
@@ -551,12 +613,14 @@ static int write_record(spool *s, segment *g, const void *data, size_t len, uint
     return e;
 }
 
-/* Room under max_bytes and a segment to write to; KERR_AGAIN past dl. */
-static kerr_code make_room(spool *s, int64_t need, const struct timespec *dl, kerr *err)
+/* Room under max_bytes for the record (need) and its file (extra), and a
+ * segment to write to; KERR_AGAIN past dl. */
+static kerr_code make_room(spool *s, int64_t need, int64_t extra, const struct timespec *dl,
+                           kerr *err)
 {
     if (check_active(s, err) != KERR_OK) return KERR_IO;
-    if (s->bytes + need > s->o.max_bytes) rotate_if_delivered(s, ROTATE_DELIVERED_BYTES);
-    while (s->bytes + need > s->o.max_bytes && !s->closing)
+    if (s->bytes + need + extra > s->o.max_bytes) rotate_if_delivered(s, ROTATE_DELIVERED_BYTES);
+    while (s->bytes + need + extra > s->o.max_bytes && !s->closing)
         if (wait_space(s, dl, 0) == ETIMEDOUT)
             return kerr_set(err, KERR_AGAIN, "spool full (%lld of %lld bytes)", (long long)s->bytes,
                             (long long)s->o.max_bytes);
@@ -565,10 +629,26 @@ static kerr_code make_room(spool *s, int64_t need, const struct timespec *dl, ke
     return KERR_OK;
 }
 
+/* The file of the record about to be written as seq q moves into the spool
+ * before the record (a crash in between leaves a file without a record,
+ * which the next open removes: load_files). */
+static kerr_code take_file(spool *s, const char *file, uint64_t q, char *dst, size_t cap, kerr *err)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/files", s->dir);
+    if (mkdir_p(dir, err) != KERR_OK) return KERR_IO;
+    file_path(s, q, dst, cap);
+    if (rename(file, dst) != 0)
+        return kerr_set(err, KERR_IO, "%s -> %s: %s", file, dst, strerror(errno));
+    return KERR_OK;
+}
+
 /* bulk_max < 0: an ordinary record; else a bulk one, refused (KERR_AGAIN)
- * when the bulk records on disk would pass bulk_max. */
+ * when the bulk records on disk would pass bulk_max. file (bulk only): moved
+ * into the spool as the record's file, of fbytes bytes; left where it was
+ * when the record is not written. */
 static kerr_code append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
-                        int64_t bulk_max, kerr *err)
+                        int64_t bulk_max, const char *file, int64_t fbytes, kerr *err)
 {
     /* UNSUPPORTED, like a record over max_bytes: waiting never helps, and the
      * hub then drops the clip or the images instead of retrying for ever */
@@ -576,23 +656,27 @@ static kerr_code append(spool *s, const void *data, size_t len, uint64_t *seq, i
         return kerr_set(err, KERR_UNSUPPORTED,
                         "a spool record of %zu bytes is over the %d-byte limit", len, MAX_RECORD);
     int64_t need = HDR + (int64_t)len;
-    if (need > s->o.max_bytes) /* waiting could never make room */
+    if (need + fbytes > s->o.max_bytes) /* waiting could never make room */
         return kerr_set(err, KERR_UNSUPPORTED,
                         "a record of %zu bytes can never fit in spool.max_bytes (%lld)", len,
                         (long long)s->o.max_bytes);
     struct timespec dl;
     deadline_in(&dl, timeout_ms);
     pthread_mutex_lock(&s->mu);
-    if (bulk_max >= 0 && s->bulk_bytes + need > bulk_max) {
+    if (bulk_max >= 0 && s->bulk_bytes + need + fbytes > bulk_max) {
         kerr_set(err, KERR_AGAIN, "its share of the spool is full (%lld of %lld bytes)",
                  (long long)s->bulk_bytes, (long long)bulk_max);
         pthread_mutex_unlock(&s->mu);
         return KERR_AGAIN;
     }
     int64_t now;
+    char moved[4400] = "";
     for (;;) {
-        kerr_code rc = make_room(s, need, &dl, err);
+        kerr_code rc = make_room(s, need, fbytes, &dl, err);
+        if (rc == KERR_OK && file && !moved[0])
+            rc = take_file(s, file, s->next_seq, moved, sizeof moved, err);
         if (rc != KERR_OK) {
+            if (moved[0] && rename(moved, file) != 0) unlink(moved);
             pthread_mutex_unlock(&s->mu);
             return rc;
         }
@@ -602,6 +686,7 @@ static kerr_code append(spool *s, const void *data, size_t len, uint64_t *seq, i
         /* A full disk is back-pressure like a full spool: wait for reclaim
          * (or anyone) to free room, retrying every 100 ms. */
         if ((e != ENOSPC && e != EDQUOT) || s->closing || wait_space(s, &dl, 100) == ETIMEDOUT) {
+            if (moved[0] && rename(moved, file) != 0) unlink(moved);
             pthread_mutex_unlock(&s->mu);
             return kerr_set(err, e == ENOSPC || e == EDQUOT ? KERR_AGAIN : KERR_IO,
                             "spool write: %s", strerror(e));
@@ -622,8 +707,9 @@ static kerr_code append(spool *s, const void *data, size_t len, uint64_t *seq, i
     }
     g->bytes += need;
     g->last_seq = q;
-    s->bytes += need;
-    if (bulk_max >= 0) g->bulk_bytes += need, s->bulk_bytes += need;
+    g->file_bytes += fbytes;
+    s->bytes += need + fbytes;
+    if (bulk_max >= 0) g->bulk_bytes += need + fbytes, s->bulk_bytes += need + fbytes;
     s->next_seq++;
     *seq = q;
     pthread_cond_broadcast(&s->data);
@@ -634,13 +720,26 @@ static kerr_code append(spool *s, const void *data, size_t len, uint64_t *seq, i
 kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, int timeout_ms,
                        kerr *err)
 {
-    return append(s, data, len, seq, timeout_ms, -1, err);
+    return append(s, data, len, seq, timeout_ms, -1, NULL, 0, err);
 }
 
 kerr_code spool_append_bulk(spool *s, const void *data, size_t len, int64_t bulk_max, uint64_t *seq,
                             kerr *err)
 {
-    return append(s, data, len, seq, 0, bulk_max < 0 ? 0 : bulk_max, err);
+    return append(s, data, len, seq, 0, bulk_max < 0 ? 0 : bulk_max, NULL, 0, err);
+}
+
+kerr_code spool_append_file(spool *s, const void *data, size_t len, const char *file,
+                            int64_t bulk_max, uint64_t *seq, kerr *err)
+{
+    struct stat st;
+    if (stat(file, &st) != 0) return kerr_set(err, KERR_IO, "%s: %s", file, strerror(errno));
+    return append(s, data, len, seq, 0, bulk_max < 0 ? 0 : bulk_max, file, st.st_size, err);
+}
+
+void spool_file_path(const spool *s, uint64_t seq, char *out, size_t cap)
+{
+    file_path(s, seq, out, cap);
 }
 
 static record *next_for(spool *s, int c)

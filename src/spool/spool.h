@@ -21,6 +21,12 @@
  *   within the caller's share of the folder, so they can never fill it for
  *   the ordinary records. A deleted segment frees its bulk bytes; on open,
  *   opts.is_bulk tells the reloaded ones apart.
+ * - A bulk record may have a file (spool_append_file: a clip's MP4), moved
+ *   into {dir}/files/<seq, 20 digits>.bin before its record is written and
+ *   deleted with the record's segment; its bytes count toward max_bytes and
+ *   the bulk share like the record's. On open a file whose record does not
+ *   exist (a crash between the two steps, a torn record) is removed, so a
+ *   kill at any point loses no file a record names and leaks none.
  * - One process per folder: spool_open takes an flock on {dir}/lock (the
  *   holder's pid written in it) and fails with KERR_BUSY naming the holder.
  * - On open, each segment is checked record by record. A bad record (magic,
@@ -98,6 +104,15 @@ kerr_code spool_append(spool *s, const void *data, size_t len, uint64_t *seq, in
  * (with its 28-byte header), would be over bulk_max bytes. */
 kerr_code spool_append_bulk(spool *s, const void *data, size_t len, int64_t bulk_max, uint64_t *seq,
                             kerr *err);
+/* spool_append_bulk whose bytes are mostly in a file (file: on the spool's
+ * file system, e.g. in a folder under dir): moved into the spool as the
+ * record's file (spool_file_path) when the record is written; left where it
+ * was on any error. The bulk share and the cap count the file's size too. */
+kerr_code spool_append_file(spool *s, const void *data, size_t len, const char *file,
+                            int64_t bulk_max, uint64_t *seq, kerr *err);
+/* The file of record seq (spool_append_file): valid while the record is
+ * not acknowledged by every consumer. */
+void spool_file_path(const spool *s, uint64_t seq, char *out, size_t cap);
 /* The consumer's next record not yet handed to it (in append order), waiting
  * up to timeout_ms. KERR_AGAIN when none arrived; caller frees *data. */
 kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t *len,

@@ -99,5 +99,9 @@ int track_book_end(track_book *b, const tracker *t, bool all, track_event *out, 
  * go of its older frame (a full-size frame per such track was most of a
  * camera's memory); its next sighting becomes its best. Not for plates. */
 void track_book_frame_done(track_book *b, int64_t now_ms);
+/* The media time of the oldest frame a track not yet reported holds (its
+ * event's frame, if it is reported later), INT64_MAX when none: what the
+ * camera's clip ring must still keep the pre-roll of. */
+int64_t track_book_oldest_pending(const track_book *b);
 
 #endif

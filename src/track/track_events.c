@@ -178,6 +178,17 @@ void track_book_frame_done(track_book *b, int64_t now_ms)
     }
 }
 
+int64_t track_book_oldest_pending(const track_book *b)
+{
+    int64_t oldest = INT64_MAX;
+    for (int i = 0; i < b->n; i++) {
+        const track_rec *r = &b->v[i];
+        if (!r->emitted && r->best_frame && r->best_frame->pts_ms < oldest)
+            oldest = r->best_frame->pts_ms;
+    }
+    return oldest;
+}
+
 int track_book_end(track_book *b, const tracker *t, bool all, track_event *out, int cap)
 {
     int n = 0;

@@ -601,29 +601,43 @@ static void mux_writes_packets_as_they_come(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
-/* The ring keeps the pre-roll (plus slack) of the frame in analysis from a
- * key frame, whatever the reader has read since; before any analysis it
- * keeps everything (up to the cap). */
+/* The ring keeps, from a key frame, the pre-roll of the frame in analysis
+ * and of the oldest frame a track not yet reported holds (clip_ring_hold),
+ * but never more than the slack before the frame in analysis, whatever the
+ * reader has read since; before any analysis it keeps everything (up to the
+ * cap). */
 static void ring_follows_the_analysis(void **state)
 {
     (void)state;
-    fixture f;
-    open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
-    push(&f, 0, 60);
-    assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
-    clip_ring_analysing(f.r, 8000, clip_ring_generation(f.r));
-    push(&f, 60, NPKT);
-    /* 8.0 - 1 s pre-roll - 2 s slack = 5.0: the key frame there is the oldest kept */
-    assert_int_equal(f.r->v[f.r->head].pts_ms, 5000);
-    assert_true(f.r->v[f.r->head].key);
-    char id[37];
-    event_at(&f, 6500, id);
-    json_t *lines = close_fixture(&f);
-    json_t *clip = ready_of(lines, id);
-    assert_non_null(clip);
-    assert_true(num(clip, "start") == 5.0);
-    json_decref(lines);
-    remove_dir(&f);
+    /* hold (ms, -1: none) -> the oldest packet kept with the frame in
+     * analysis at 8.0 s, pre-roll 1 s, slack 2 s (no fps_limit), GOP 1 s */
+    const struct {
+        int64_t hold, oldest, event, start;
+    } cases[] = {
+        {-1, 7000, 7500, 7000},   /* nothing held: the pre-roll of 8.0 only */
+        {7200, 6000, 7200, 6000}, /* a track's frame at 7.2: its pre-roll 6.2 */
+        {1000, 5000, 6500, 5000}, /* held far back: the slack bounds it (8 - 1 - 2) */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture f;
+        open_fixture(&f, "{pre_seconds: 1, post_seconds: 1}");
+        push(&f, 0, 60);
+        assert_int_equal(f.r->first_seq, 0); /* nothing analysed yet: all kept */
+        clip_ring_analysing(f.r, 8000, clip_ring_generation(f.r));
+        clip_ring_hold(f.r, cases[i].hold < 0 ? INT64_MAX : cases[i].hold,
+                       clip_ring_generation(f.r));
+        push(&f, 60, NPKT);
+        assert_int_equal(f.r->v[f.r->head].pts_ms, cases[i].oldest);
+        assert_true(f.r->v[f.r->head].key);
+        char id[37];
+        event_at(&f, cases[i].event, id);
+        json_t *lines = close_fixture(&f);
+        json_t *clip = ready_of(lines, id);
+        assert_non_null(clip);
+        assert_true(num(clip, "start") * 1000 == (double)cases[i].start);
+        json_decref(lines);
+        remove_dir(&f);
+    }
 }
 
 /* The clip's fields and the MP4 survive the spool record. */
@@ -682,47 +696,36 @@ static void clip_survives_the_spool_record(void **state)
     cfg_publishers_free(&p);
 }
 
-/* The clip thread hands the MP4 over as its file: the spool record reads
- * it in directly, and what comes out is the file's bytes. */
-static void spool_record_reads_the_clip_file(void **state)
+/* The clip thread hands the MP4 over as its file: the spool record (v5)
+ * holds only its length (the bytes are the record's file in the spool), and
+ * what comes back names no data: the hub names the spool's file. */
+static void spool_record_names_the_clip_file(void **state)
 {
     (void)state;
-    char path[] = "/tmp/kvs-mp4-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    const char body[] = "an mp4 read from its file";
-    assert_int_equal(write(fd, body, sizeof body), (ssize_t)sizeof body);
-    close(fd);
+    const char body[] = "an mp4 that stays in its file";
     event *e = event_new();
     e->camera_name = kstrdup("cam"), e->detector = kstrdup("yolo"), e->label = kstrdup("p");
     uuid_v7(e->event_id);
     snprintf(e->kind, sizeof e->kind, "clip_ready");
     e->clip = (event_clip){.on = true, .start_ms = 0, .end_ms = 1000, .status = "ready"};
-    e->clip_mp4_file = kstrdup(path);
+    e->clip_mp4_file = kstrdup("/nonexistent/clip.mp4"); /* never opened here */
     e->clip_mp4.len = sizeof body;
     cfg_publishers p = {0};
     size_t len = 0;
     void *rec = spool_record_pack(e, &p, &len);
     assert_non_null(rec);
+    assert_int_equal(((unsigned char *)rec)[0], 5);
     assert_true(spool_record_has_clip(rec, len));
+    assert_null(memmem(rec, len, body, sizeof body - 1));
     kerr err = {0};
-    event *back = spool_record_unpack(rec, len, &p, &err);
+    event *back = spool_record_unpack_take(rec, len, &p, &err);
     assert_non_null(back);
     assert_int_equal(back->clip_mp4.len, sizeof body);
-    assert_memory_equal(back->clip_mp4.data, body, sizeof body);
-    event_free(back);
-    cfg_publishers_free(&p);
-    /* a publisher takes the record: it becomes the MP4's buffer */
-    back = spool_record_unpack_take(rec, len, &p, &err);
-    assert_non_null(back);
-    assert_int_equal(back->clip_mp4.len, sizeof body);
-    assert_memory_equal(back->clip_mp4.data, body, sizeof body);
+    assert_null(back->clip_mp4.data);
+    assert_null(back->clip_mp4_file);
     assert_string_equal(back->clip.status, "ready");
     event_free(back);
     cfg_publishers_free(&p);
-    /* a file gone (or shorter than said): no record, the clip is lost */
-    unlink(path);
-    assert_null(spool_record_pack(e, &p, &len));
     event_free(e);
 }
 
@@ -1066,7 +1069,7 @@ int main(void)
         cmocka_unit_test(mux_writes_packets_as_they_come),
         cmocka_unit_test(ring_follows_the_analysis),
         cmocka_unit_test(clip_survives_the_spool_record),
-        cmocka_unit_test(spool_record_reads_the_clip_file),
+        cmocka_unit_test(spool_record_names_the_clip_file),
         cmocka_unit_test(cap_below_one_gop_is_said),
         cmocka_unit_test(emptied_ring_leaves_no_hole_in_an_open_clip),
         cmocka_unit_test(full_spool_loses_the_clip_and_bounds_the_close),

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -384,6 +385,68 @@ static void clips_stay_within_their_share_of_the_spool(void **state)
     fixture_close(&f);
 }
 
+/* A clip_ready event whose MP4 is a file of n bytes in the hub's scratch
+ * folder (as the clip thread hands it over). */
+static event *clip_file_event(fixture *f, const char *id, size_t n, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/clip-XXXXXX", publish_hub_scratch_dir(f->h));
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(write(fd, &(char){(char)('a' + i % 26)}, 1), 1);
+    close(fd);
+    event *e = person("cam");
+    snprintf(e->kind, sizeof e->kind, "clip_ready");
+    snprintf(e->event_id, sizeof e->event_id, "%s", id);
+    e->detected_at_ms = 1765000000000LL;
+    e->clip.on = true;
+    snprintf(e->clip.status, sizeof e->clip.status, "ready");
+    snprintf(e->clip.owner_id, sizeof e->clip.owner_id, "%s", id);
+    e->clip.owner_at_ms = e->detected_at_ms;
+    e->clip_mp4_file = kstrdup(path);
+    e->clip_mp4.len = n;
+    return e;
+}
+
+/* Issue 23 (clips off the heap): the clip thread's file moves into the
+ * spool (no copy), the local sink stores it as clip.mp4 byte for byte, and
+ * a clip the spool does not take has its file removed (none leaks). */
+static void clip_file_goes_through_the_spool_as_a_file(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\", max_bytes: 4194304}\n"
+                     "cameras:\n"
+                     "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+                     "     publishers: {local_dir: \"%1$s/out\"}}\n");
+    kerr err = {0};
+    assert_int_equal(publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err), KERR_OK);
+    char tmp[4200], big[4200];
+    const char *id = "00000000-0000-4000-8000-000000000031";
+    event *e = clip_file_event(&f, id, 3000, tmp, sizeof tmp);
+    char key[1024], out[4300];
+    event_clip_key(e, "", key, sizeof key);
+    snprintf(out, sizeof out, "%s/out/%s", f.dir, key);
+    kerr why = {0};
+    assert_true(publish_hub_submit_clip(f.h, e, NULL, NULL, &why));
+    assert_int_equal(access(tmp, F_OK), -1); /* moved into the spool */
+    /* over the clips' share (1 MiB of 4): lost, and its file removed */
+    e = clip_file_event(&f, "00000000-0000-4000-8000-000000000032", 2 << 20, big, sizeof big);
+    assert_false(publish_hub_submit_clip(f.h, e, NULL, NULL, &why));
+    assert_int_equal(access(big, F_OK), -1);
+    struct stat st;
+    for (int i = 0; i < 100 && stat(out, &st) != 0; i++)
+        clock_sleep_ns(50000000LL);
+    assert_int_equal(stat(out, &st), 0);
+    assert_int_equal(st.st_size, 3000);
+    FILE *fp = fopen(out, "rb");
+    assert_non_null(fp);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(fgetc(fp), 'a' + i % 26);
+    fclose(fp);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +457,7 @@ int main(void)
         cmocka_unit_test(event_the_spool_cannot_take_at_shutdown_is_kept),
         cmocka_unit_test(lost_event_is_logged_whole_without_a_dead_letter_folder),
         cmocka_unit_test(clips_stay_within_their_share_of_the_spool),
+        cmocka_unit_test(clip_file_goes_through_the_spool_as_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

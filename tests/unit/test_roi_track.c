@@ -199,19 +199,25 @@ static void tracks_let_go_of_frames_they_no_longer_need(void **state)
     track_book b;
     track_book_init(&b, &p);
     kframe *f1 = frame_new(320, 240), *f2 = frame_new(320, 240), *f3 = frame_new(320, 240);
+    f1->pts_ms = 0, f2->pts_ms = 2000, f3->pts_ms = 4000;
     track_event ev[4];
+    assert_true(track_book_oldest_pending(&b) == INT64_MAX); /* no track: nothing held */
     assert_int_equal(see(&b, 1, false, DET(10, 10, 50, 90, 0.9f, 0), f1, 0, ev), 0);
     track_book_frame_done(&b, 0);
-    assert_int_equal(atomic_load(&f1->refs), 2);                     /* seen in it: kept */
+    assert_int_equal(atomic_load(&f1->refs), 2); /* seen in it: kept */
+    /* the clip ring keeps the pre-roll of the frame an unreported track holds */
+    assert_true(track_book_oldest_pending(&b) == 0);
     see(&b, 2, false, DET(100, 10, 150, 90, 0.5f, 0), f2, 2000, ev); /* another object only */
     track_book_frame_done(&b, 2000);
-    assert_int_equal(atomic_load(&f1->refs), 1); /* track 1 unseen in f2: lets go of f1 */
+    assert_int_equal(atomic_load(&f1->refs), 1);        /* track 1 unseen in f2: lets go of f1 */
+    assert_true(track_book_oldest_pending(&b) == 2000); /* only track 2's f2 is held now */
     /* Seen again, less surely: its event takes this sighting, frame and box together. */
     assert_int_equal(see(&b, 1, true, DET(20, 10, 60, 90, 0.6f, 0), f3, 4000, ev), 1);
     assert_ptr_equal(ev[0].frame, f3);
     assert_true(ev[0].det.x1 == 20 && ev[0].det.score < 0.61f);
     release(ev, 1);
     assert_int_equal(atomic_load(&f3->refs), 1); /* reported, no updates or summary: let go */
+    assert_true(track_book_oldest_pending(&b) == 2000); /* track 1 reported: not held */
     track_book_free(&b);
     frame_unref(f1), frame_unref(f2), frame_unref(f3);
 }

@@ -643,6 +643,114 @@ static void bulk_records_stay_within_their_share(void **state)
     spool_close(s);
 }
 
+/* A file of n bytes at g_dir/name (a clip thread's temporary MP4). */
+static void make_file(const char *name, size_t n, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++)
+        fputc('a' + (int)(i % 26), f);
+    fclose(f);
+}
+
+static int count_spool_files(void)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/files", g_dir);
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Issue 23 (clips off the heap): a bulk record whose bytes are a file moved
+ * into the spool, readable while the record lives, counted toward the cap
+ * and the bulk share, deleted with its segment. */
+static void record_file_moves_in_and_goes_with_its_segment(void **state)
+{
+    (void)state;
+    spool_opts o = {.dir = g_dir,
+                    .max_bytes = 100000,
+                    .segment_bytes = 300,
+                    .consumers = {"kinesis", "s3"},
+                    .nconsumers = 2,
+                    .is_bulk = starts_with_b};
+    spool *s = spool_open(&o, NULL);
+    assert_non_null(s);
+    char tmp[128], in_spool[4400];
+    make_file("clip-a", 5000, tmp, sizeof tmp);
+    uint64_t seq;
+    kerr err = {0};
+    /* over the bulk share: refused, and the file stays the caller's */
+    assert_int_equal(spool_append_file(s, "B", 1, tmp, 4000, &seq, &err), KERR_AGAIN);
+    assert_int_equal(access(tmp, F_OK), 0);
+    assert_int_equal(count_spool_files(), 0);
+    assert_int_equal(spool_append_file(s, "B", 1, tmp, 10000, &seq, &err), KERR_OK);
+    assert_int_equal(access(tmp, F_OK), -1); /* moved, not copied */
+    spool_file_path(s, seq, in_spool, sizeof in_spool);
+    struct stat st;
+    assert_int_equal(stat(in_spool, &st), 0);
+    assert_int_equal(st.st_size, 5000);
+    spool_stats ss;
+    spool_get_stats(s, &ss);
+    assert_int_equal(ss.bulk_bytes, 29 + 5000);
+    assert_true(ss.bytes >= 29 + 5000);
+    /* a second file over the share with the first: refused */
+    make_file("clip-b", 5000, tmp, sizeof tmp);
+    assert_int_equal(spool_append_file(s, "B", 1, tmp, 10000, &seq, &err), KERR_AGAIN);
+    unlink(tmp);
+    spool_close(s);
+    s = spool_open(&o, NULL); /* a restart: the file is its record's again, counted */
+    spool_get_stats(s, &ss);
+    assert_int_equal(ss.bulk_bytes, 29 + 5000);
+    assert_int_equal(stat(in_spool, &st), 0);
+    append_n(s, 0, 20); /* later segments, so the file's can go */
+    drain(s, 0, true, NULL);
+    assert_int_equal(count_spool_files(), 1); /* one consumer still needs it */
+    drain(s, 1, true, NULL);
+    append_n(s, 20, 1);
+    assert_int_equal(count_spool_files(), 0);
+    spool_get_stats(s, &ss);
+    assert_int_equal(ss.bulk_bytes, 0);
+    spool_close(s);
+}
+
+/* kill -9 between the file's arrival and its record's write (the file is
+ * moved first): the next open removes the file without a record and keeps
+ * the one with a record. */
+static void file_without_record_is_removed_at_open(void **state)
+{
+    (void)state;
+    spool_opts o = {.dir = g_dir,
+                    .max_bytes = 100000,
+                    .consumers = {"kinesis"},
+                    .nconsumers = 1,
+                    .is_bulk = starts_with_b};
+    spool *s = spool_open(&o, NULL);
+    assert_non_null(s);
+    char tmp[128], kept[4400], orphan[4400];
+    make_file("clip", 1000, tmp, sizeof tmp);
+    uint64_t seq;
+    assert_int_equal(spool_append_file(s, "B", 1, tmp, 10000, &seq, NULL), KERR_OK);
+    spool_file_path(s, seq, kept, sizeof kept);
+    spool_file_path(s, seq + 1, orphan, sizeof orphan); /* the next record's, never written */
+    spool_close(s);
+    make_file("x", 700, tmp, sizeof tmp);
+    assert_int_equal(rename(tmp, orphan), 0);
+    s = spool_open(&o, NULL);
+    assert_non_null(s);
+    assert_int_equal(access(kept, F_OK), 0);
+    assert_int_equal(access(orphan, F_OK), -1);
+    spool_stats ss;
+    spool_get_stats(s, &ss);
+    assert_int_equal(ss.bulk_bytes, 29 + 1000);
+    spool_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -663,6 +771,8 @@ int main(void)
         T(deleted_folder_keeps_records_and_recovers),
         T(stats_follow_acks),
         T(bulk_records_stay_within_their_share),
+        T(record_file_moves_in_and_goes_with_its_segment),
+        T(file_without_record_is_removed_at_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
