@@ -169,6 +169,24 @@ static kerr_code copy_file(const char *from, const char *tmp, kerr *err)
     return e ? kerr_set(err, KERR_IO, "%s: %s", tmp, strerror(e)) : KERR_OK;
 }
 
+/* from linked as tmp, with the mode write_file gives a new file (0644 less
+ * the umask, read off a file made for it: umask() cannot be read without
+ * being set). The clip thread's file is mkstemp's 0600, which a hard link
+ * keeps: clip.mp4 would be unreadable to whoever reads frame.jpg. The
+ * spool's own name for the file shares the mode; it only reads it. */
+static bool link_file(const char *from, const char *tmp)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    struct stat st;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    if (!ok || link(from, tmp) != 0) return false;
+    if (chmod(tmp, st.st_mode & 0777) == 0) return true;
+    unlink(tmp);
+    return false;
+}
+
 /* The MP4 in the spool's file (event.clip_mp4_file) at path: a hard link
  * when both are on one file system (no byte copied; the spool only drops its
  * own name later), else a copy. Through tmp and a rename either way, so a
@@ -177,8 +195,12 @@ static kerr_code place_file(const char *from, const char *path, kerr *err)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* gone (the spool folder removed under its records): a retry cannot
+     * bring it back, and would hold back the camera's later events for ever */
+    if (access(from, F_OK) != 0 && errno == ENOENT)
+        return kerr_set(err, KERR_UNSUPPORTED, "%s: %s", from, strerror(errno));
     unlink(tmp); /* left by a crash: link() does not replace */
-    if (link(from, tmp) != 0 && copy_file(from, tmp, err) != KERR_OK) return KERR_IO;
+    if (!link_file(from, tmp) && copy_file(from, tmp, err) != KERR_OK) return KERR_IO;
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -203,7 +225,8 @@ static kerr_code write_clip(const cfg_pub *p, const event *e, kerr *err)
 static kerr_code write_images(const cfg_pub *p, const event *e, kerr *err)
 {
     bool clip = e->clip_mp4.data || (e->clip_mp4.len && e->clip_mp4_file);
-    if (clip && write_clip(p, e, err) != KERR_OK) return KERR_IO;
+    kerr_code rc = clip ? write_clip(p, e, err) : KERR_OK;
+    if (rc != KERR_OK) return rc; /* KERR_UNSUPPORTED: its file is gone */
     if (!e->snapshot.data) return KERR_OK;
     char path[4096];
     local_image_ref(p, e, "frame.jpg", path, sizeof path);
@@ -224,7 +247,9 @@ static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr
     const char *why = NULL;
     if (!cfg_camera_name_ok(e->camera_name, &why)) /* never a path outside local_dir */
         return kerr_set(err, KERR_UNSUPPORTED, "camera name %s: no file is written for it", why);
-    if (ensure_current(s, err) != KERR_OK || write_images(p, e, err) != KERR_OK) return KERR_IO;
+    if (ensure_current(s, err) != KERR_OK) return KERR_IO;
+    kerr_code rc = write_images(p, e, err);
+    if (rc != KERR_OK) return rc;
     char *json = event_to_json(e);
     if (!json) return kerr_set(err, KERR_NOMEM, "cannot serialise event %s", e->event_id);
     size_t n = strlen(json);
@@ -235,7 +260,7 @@ static kerr_code publish_one(void *state, const cfg_pub *p, const event *e, kerr
     }
     line[n] = '\n';
     line[n + 1] = '\0';
-    kerr_code rc = append_line(s->fd, line, n + 1, err);
+    rc = append_line(s->fd, line, n + 1, err);
     free(line);
     return rc;
 }

@@ -269,6 +269,70 @@ static void local_sink_reopens_a_moved_or_removed_file(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A clip_ready event whose MP4 is the spool's file (a v5 record): bytes
+ * written to a new file, 0600 as mkstemp makes the clip thread's. */
+static event *clip_file_event(const char *dir, char *file, size_t cap)
+{
+    snprintf(file, cap, "%s/spool-XXXXXX", dir);
+    int fd = mkstemp(file);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "mp4 bytes", 9), 9);
+    close(fd);
+    event *e = sample();
+    free(e->camera_name);
+    e->camera_name = kstrdup("cam");
+    snprintf(e->kind, sizeof e->kind, "clip_ready");
+    e->clip.on = true;
+    snprintf(e->clip.status, sizeof e->clip.status, "ready");
+    snprintf(e->clip.owner_id, sizeof e->clip.owner_id, "%s", e->event_id);
+    e->clip.owner_at_ms = e->detected_at_ms;
+    e->clip_mp4_file = kstrdup(file);
+    e->clip_mp4.len = 9;
+    return e;
+}
+
+/* Issue 23 review: clip.mp4 from the spool's file is readable like
+ * frame.jpg (a hard link kept the clip thread's 0600), and a record whose
+ * file is gone (the spool folder removed under it) is refused for good, as
+ * S3 refuses it, instead of being retried for ever, holding back every
+ * later event of its camera. */
+static void local_sink_stores_a_spool_file_clip(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kvs-sink-XXXXXX", out[600], file[700], clip[2048], cmd[800];
+    assert_non_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/out", dir);
+    mode_t old = umask(022);
+    const publisher_ops *local = publisher_find("local");
+    cfg_publishers ps = {0};
+    cfg_pub *p = cfg_publishers_add(&ps, "local");
+    assert_true(p && cfg_pub_set(p, "local_dir", out));
+    void *st = NULL;
+    assert_int_equal(local->open(p, NULL, &st, NULL), KERR_OK);
+    event *e = clip_file_event(dir, file, sizeof file);
+    char key[1024];
+    event_clip_key(e, "", key, sizeof key);
+    snprintf(clip, sizeof clip, "%s/%s", out, key);
+    assert_int_equal(publish1(local, st, p, e), KERR_OK);
+    struct stat sb;
+    assert_int_equal(stat(clip, &sb), 0);
+    assert_int_equal(sb.st_size, 9);
+    assert_int_equal(sb.st_mode & 0777, 0644);
+    assert_int_equal(publish1(local, st, p, e), KERR_OK); /* sent again after a restart */
+    assert_int_equal(stat(clip, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644);
+    event_free(e);
+    e = clip_file_event(dir, file, sizeof file);
+    unlink(file); /* the spool's file is gone */
+    assert_int_equal(publish1(local, st, p, e), KERR_UNSUPPORTED);
+    event_free(e);
+    local->close(st);
+    cfg_publishers_free(&ps);
+    umask(old);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void append_line_never_leaves_a_torn_line(void **state)
 {
     (void)state;
@@ -314,6 +378,7 @@ int main(void)
         cmocka_unit_test(jpeg_from_a_yuv_picture),
         cmocka_unit_test(local_sink_writes_lines_and_images),
         cmocka_unit_test(local_sink_reopens_a_moved_or_removed_file),
+        cmocka_unit_test(local_sink_stores_a_spool_file_clip),
         cmocka_unit_test(append_line_never_leaves_a_torn_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
