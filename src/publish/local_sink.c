@@ -206,6 +206,9 @@ static kerr_code place_file(const char *from, const char *path, kerr *err)
         unlink(tmp);
         return kerr_set(err, KERR_IO, "%s: %s", path, strerror(e));
     }
+    /* path already the spool's file (the record sent again after a restart):
+     * a rename between two names of one file does nothing, tmp stays */
+    unlink(tmp);
     return KERR_OK;
 }
 

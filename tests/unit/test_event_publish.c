@@ -321,6 +321,9 @@ static void local_sink_stores_a_spool_file_clip(void **state)
     assert_int_equal(publish1(local, st, p, e), KERR_OK); /* sent again after a restart */
     assert_int_equal(stat(clip, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0644);
+    char tmp[2100]; /* a rename between two names of one file does nothing */
+    snprintf(tmp, sizeof tmp, "%s.tmp", clip);
+    assert_int_equal(access(tmp, F_OK), -1);
     event_free(e);
     e = clip_file_event(dir, file, sizeof file);
     unlink(file); /* the spool's file is gone */
