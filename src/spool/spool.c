@@ -640,6 +640,10 @@ static kerr_code take_file(spool *s, const char *file, uint64_t q, char *dst, si
     file_path(s, q, dst, cap);
     if (rename(file, dst) != 0)
         return kerr_set(err, KERR_IO, "%s -> %s: %s", file, dst, strerror(errno));
+    if (s->o.fsync == SPOOL_FSYNC_ALWAYS) { /* the name, before the record naming it is synced */
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) fsync(fd), close(fd);
+    }
     return KERR_OK;
 }
 
@@ -734,6 +738,11 @@ kerr_code spool_append_file(spool *s, const void *data, size_t len, const char *
 {
     struct stat st;
     if (stat(file, &st) != 0) return kerr_set(err, KERR_IO, "%s: %s", file, strerror(errno));
+    /* The file's bytes are not in the record the policy syncs: synced here,
+     * outside the lock, or a power loss could leave a synced record naming
+     * an empty file (which S3 would upload as the clip). */
+    int fd = s->o.fsync == SPOOL_FSYNC_NEVER ? -1 : open(file, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) fdatasync(fd), close(fd);
     return append(s, data, len, seq, 0, bulk_max < 0 ? 0 : bulk_max, file, st.st_size, err);
 }
 
