@@ -153,7 +153,8 @@ def pct(xs, q):
 
 def score(items, events):
     r = {"fire": 0, "found": 0, "ttfe": [], "none_s": 0.0, "false": 0, "false_clips": 0,
-         "video_s": 0.0, "missed": [], "alarms": [], "contained": 0, "contained_hit": 0}
+         "video_s": 0.0, "missed": [], "alarms": [], "contained": 0, "contained_hit": 0,
+         "contained_alarms": []}
     for i, (clip, label, vis, dur) in enumerate(items):
         evs = events.get(f"c{i:03d}", [])
         r["video_s"] += dur
@@ -169,6 +170,8 @@ def score(items, events):
         if label == "contained":
             r["contained"] += 1
             r["contained_hit"] += 1 if evs else 0
+            r["contained_alarms"] += [f"{name} {e['label']} {e['confidence']:.2f} "
+                                      f"at {e['frame']['pts']:.1f} s" for e in evs]
             continue
         r["fire"] += 1
         pts = [e["frame"]["pts"] for e in evs if e["frame"].get("pts") is not None
@@ -240,6 +243,8 @@ def main():
                     log(f"    missed   {m}")
                 for al in r["alarms"]:
                     log(f"    false    {al}")
+                for al in r["contained_alarms"]:
+                    log(f"    contained {al}")
     log("\n| set | mode | fire/smoke found | first event median / p90 (video s) | "
         "false alarms / h (events, clips) | CPU s / camera-s | contained flames alarmed "
         "(clips) |\n|---|---|---|---|---|---|---|")
