@@ -19,7 +19,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPENCV_DOC = "/usr/share/doc/opencv-doc/examples/data"
-LABELS = ("fire", "smoke", "both", "none")
+# contained: a real flame where it belongs (fireplace, candle, stove), scored apart
+# from both fires and false alarms (docs/benchmarks.md, "How it counts").
+LABELS = ("fire", "smoke", "both", "none", "contained")
 
 
 def read_sets(path):
@@ -146,10 +148,11 @@ def main():
             f.write("file\tlabel\tvisible_from_s\tduration_s\tsource\n")
             for name, label, vis, dur, src in rows:
                 f.write(f"{name}\t{label}\t{vis:g}\t{dur:.2f}\t{src}\n")
-        fire = sum(1 for r in rows if r[1] != "none")
+        fire = sum(1 for r in rows if r[1] in ("fire", "smoke", "both"))
+        cont = sum(1 for r in rows if r[1] == "contained")
         none_s = sum(r[3] for r in rows if r[1] == "none")
-        print(f"fire_data: {split}: {fire} fire/smoke clips, {len(rows) - fire} non-fire clips "
-              f"({none_s / 60:.1f} min)")
+        print(f"fire_data: {split}: {fire} fire/smoke clips, {len(rows) - fire - cont} non-fire "
+              f"clips ({none_s / 60:.1f} min), {cont} contained-flame clips")
     if missing:
         print(f"fire_data: {missing} clip(s) skipped", file=sys.stderr)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-fire's pieces: the clip list is well formed and its dev/heldout splits
 # share no source repository; fire_eval.py scores a real run of the binary (a
-# fire/smoke clip found, a blank clip without alarms, the table printed).
+# fire/smoke clip found, a blank clip without alarms, the table printed; the
+# same fire labelled `contained` counted apart, not as a fire or a false alarm).
 source "$(dirname "$0")/lib.sh"
 
 $PY - "$KVS_SOURCE_DIR/bench/fire_sets.tsv" <<'EOF' || fail "bench/fire_sets.tsv is malformed"
@@ -35,7 +36,8 @@ mkdir -p "$WORK/data/dev"
 ffmpeg -v error -f lavfi -i "color=c=gray:s=320x240:r=10:d=6" -c:v libx264 -pix_fmt yuv420p \
   "$WORK/data/dev/blank.mp4" || fail "ffmpeg could not make the blank clip"
 cp "$FIRE" "$WORK/data/dev/fire.mp4"
-printf 'file\tlabel\tvisible_from_s\tduration_s\tsource\nfire.mp4\tboth\t0\t16.5\tmedia\nblank.mp4\tnone\t0\t6\tlavfi\n' \
+cp "$FIRE" "$WORK/data/dev/hearth.mp4"
+printf 'file\tlabel\tvisible_from_s\tduration_s\tsource\nfire.mp4\tboth\t0\t16.5\tmedia\nblank.mp4\tnone\t0\t6\tlavfi\nhearth.mp4\tcontained\t0\t16.5\tmedia\n' \
   >"$WORK/data/dev/labels.tsv"
 $PY "$KVS_SOURCE_DIR/bench/fire_eval.py" "$KVS_BIN" --models "$(dirname "$(dirname "$MODEL")")" \
   --data "$WORK/data" --splits dev --work "$WORK/bench" >"$WORK/out" 2>&1 ||
@@ -43,4 +45,5 @@ $PY "$KVS_SOURCE_DIR/bench/fire_eval.py" "$KVS_BIN" --models "$(dirname "$(dirna
 cat "$WORK/out" >&2
 grep -q '^| dev | default | 1/1 (100.0 %) | ' "$WORK/out" || fail "the drone fire clip was not found"
 grep -Eq '^\| dev \| default \| .* \| 0\.0 \(0, 0/1\) \|' "$WORK/out" || fail "alarms on the blank clip"
-note "clip list well formed, splits disjoint; fire_eval found the fire clip, no alarm on the blank one"
+grep -Eq '^\| dev \| default \| .* \| 1/1 \|$' "$WORK/out" || fail "the contained fire was not counted apart"
+note "clip list well formed, splits disjoint; fire_eval found the fire clip, no alarm on the blank one, the contained one apart"
