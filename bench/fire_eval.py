@@ -197,6 +197,8 @@ def main():
     ap.add_argument("--chunk", type=int, default=8, help="cameras per kvs-infer process")
     ap.add_argument("--work", default=os.path.join(os.getcwd(), "bench-fire"))
     ap.add_argument("--detail", action="store_true", help="list misses and false alarms")
+    ap.add_argument("--no-default", action="store_true",
+                    help="leave out today's pipeline (when another run gives it)")
     ap.add_argument("--log-level", help="kvs-infer's --log-level (debug: verify's rejected boxes "
                     "and their evidence, in WORK/run-*/N/log)")
     a = ap.parse_args()
@@ -204,7 +206,7 @@ def main():
         log(f"bench-fire: SKIP: model {DEFAULT_MODEL} not found under {a.models}")
         return 0
     modes = [m.strip() for m in a.modes.split(";") if m.strip()]
-    if "default" not in modes:
+    if "default" not in modes and not a.no_default:
         modes.insert(0, "default")  # today's pipeline is always a column
     table = []
     for split in [s for s in a.splits.split(",") if s]:
