@@ -124,6 +124,8 @@ def run_chunk(binary, mdir, cams, lines, fps_limit, log_level):
             if e.get("event_type", "object") != "object":
                 continue  # updates and summaries of an alarm already counted
             events.setdefault(e["camera_name"], []).append(e)
+    if os.path.exists(ev_path):  # kept for a second look at every alarm's evidence
+        shutil.copy(ev_path, os.path.join(mdir, "events.jsonl"))
     shutil.rmtree(os.path.join(mdir, "out"), ignore_errors=True)  # snapshots
     shutil.rmtree(os.path.join(mdir, "spool"), ignore_errors=True)
     return events, (int(m.group(1)), int(m.group(2))) if m else (0, 0)
