@@ -3,6 +3,7 @@
 
     fire_eval.py KVS_INFER --models DIR --data DIR [--modes "default;thr=0.7"]
                  [--splits dev,heldout] [--fps-limit 2] [--chunk 8] [--work DIR]
+                 [--detail] [--log-level debug]
 
 The clips are those of bench/fire_sets.tsv, materialised by bench/fire_data.py
 into DATA/{dev,heldout}/ with a labels.tsv (fire, smoke, both or none, and the
@@ -100,14 +101,18 @@ def write_config(path, work, cams, lines, fps_limit):
         f.write("\n".join(out) + "\n")
 
 
-def run_chunk(binary, mdir, cams, lines, fps_limit):
+def run_chunk(binary, mdir, cams, lines, fps_limit, log_level):
     shutil.rmtree(mdir, ignore_errors=True)
     os.makedirs(mdir)
     cfg = os.path.join(mdir, "c.yaml")
     write_config(cfg, mdir, cams, lines, fps_limit)
+    argv = [binary, "--config", cfg] + (["--log-level", log_level] if log_level else [])
+    # the log (stdout) is kept only when asked for: at debug it holds every rejected box
+    out = open(os.path.join(mdir, "log"), "w") if log_level else subprocess.DEVNULL
     with open(os.path.join(mdir, "stderr"), "w") as err:
-        r = subprocess.run([binary, "--config", cfg], stdout=subprocess.DEVNULL, stderr=err,
-                           timeout=3600)
+        r = subprocess.run(argv, stdout=out, stderr=err, timeout=3600)
+    if log_level:
+        out.close()
     stderr = open(os.path.join(mdir, "stderr")).read()
     if r.returncode:
         raise SystemExit(f"bench-fire: kvs-infer exited {r.returncode} ({mdir}):\n"
@@ -121,12 +126,14 @@ def run_chunk(binary, mdir, cams, lines, fps_limit):
             if e.get("event_type", "object") != "object":
                 continue  # updates and summaries of an alarm already counted
             events.setdefault(e["camera_name"], []).append(e)
+    if os.path.exists(ev_path):  # kept for a second look at every alarm's evidence
+        shutil.copy(ev_path, os.path.join(mdir, "events.jsonl"))
     shutil.rmtree(os.path.join(mdir, "out"), ignore_errors=True)  # snapshots
     shutil.rmtree(os.path.join(mdir, "spool"), ignore_errors=True)
     return events, (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
-def run_mode(binary, work, tag, items, lines, fps_limit, chunk):
+def run_mode(binary, work, tag, items, lines, fps_limit, chunk, log_level=None):
     cams = [(f"c{i:03d}", clip) for i, (clip, _, _, _) in enumerate(items)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
@@ -134,7 +141,7 @@ def run_mode(binary, work, tag, items, lines, fps_limit, chunk):
     safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", tag)
     for k in range(0, len(cams), chunk):
         ev, (n, s) = run_chunk(binary, os.path.join(work, f"run-{safe}", str(k // chunk)),
-                               cams[k:k + chunk], lines, fps_limit)
+                               cams[k:k + chunk], lines, fps_limit, log_level)
         events.update(ev)
         analysed += n
         stale += s
@@ -164,8 +171,10 @@ def score(items, events):
             r["false"] += len(evs)
             r["false_clips"] += 1 if evs else 0
             for e in evs:
+                ev = e.get("evidence") or {}
+                why = " ".join(f"{k} {v:.2f}" for k, v in ev.items() if isinstance(v, float))
                 r["alarms"].append(f"{name} {e['label']} {e['confidence']:.2f} "
-                                   f"at {e['frame']['pts']:.1f} s")
+                                   f"at {e['frame']['pts']:.1f} s {why}".rstrip())
             continue
         if label == "contained":
             r["contained"] += 1
@@ -199,12 +208,16 @@ def main():
     ap.add_argument("--chunk", type=int, default=8, help="cameras per kvs-infer process")
     ap.add_argument("--work", default=os.path.join(os.getcwd(), "bench-fire"))
     ap.add_argument("--detail", action="store_true", help="list misses and false alarms")
+    ap.add_argument("--no-default", action="store_true",
+                    help="leave out today's pipeline (when another run gives it)")
+    ap.add_argument("--log-level", help="kvs-infer's --log-level (debug: verify's rejected boxes "
+                    "and their evidence, in WORK/run-*/N/log)")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(a.models, DEFAULT_MODEL)):
         log(f"bench-fire: SKIP: model {DEFAULT_MODEL} not found under {a.models}")
         return 0
     modes = [m.strip() for m in a.modes.split(";") if m.strip()]
-    if "default" not in modes:
+    if "default" not in modes and not a.no_default:
         modes.insert(0, "default")  # today's pipeline is always a column
     table = []
     for split in [s for s in a.splits.split(",") if s]:
@@ -220,7 +233,8 @@ def main():
         for mode in modes:
             lines = parse_mode(mode, a.models)
             events, cpu, wall, analysed, stale = run_mode(
-                a.binary, a.work, f"{split}-{mode}", items, lines, a.fps_limit, a.chunk)
+                a.binary, a.work, f"{split}-{mode}", items, lines, a.fps_limit, a.chunk,
+                a.log_level)
             r = score(items, events)
             hours = r["none_s"] / 3600
             row = {"split": split, "mode": mode, "found": r["found"], "fire": r["fire"],

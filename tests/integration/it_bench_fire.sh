@@ -2,7 +2,9 @@
 # bench-fire's pieces: the clip list is well formed and its dev/heldout splits
 # share no source repository; fire_eval.py scores a real run of the binary (a
 # fire/smoke clip found, a blank clip without alarms, the table printed; the
-# same fire labelled `contained` counted apart, not as a fire or a false alarm).
+# same fire labelled `contained` counted apart, not as a fire or a false alarm)
+# and, at --log-level debug, keeps each process's log (verify's rejected boxes)
+# and events.
 source "$(dirname "$0")/lib.sh"
 
 $PY - "$KVS_SOURCE_DIR/bench/fire_sets.tsv" <<'EOF' || fail "bench/fire_sets.tsv is malformed"
@@ -40,10 +42,13 @@ cp "$FIRE" "$WORK/data/dev/hearth.mp4"
 printf 'file\tlabel\tvisible_from_s\tduration_s\tsource\nfire.mp4\tboth\t0\t16.5\tmedia\nblank.mp4\tnone\t0\t6\tlavfi\nhearth.mp4\tcontained\t0\t16.5\tmedia\n' \
   >"$WORK/data/dev/labels.tsv"
 $PY "$KVS_SOURCE_DIR/bench/fire_eval.py" "$KVS_BIN" --models "$(dirname "$(dirname "$MODEL")")" \
-  --data "$WORK/data" --splits dev --work "$WORK/bench" >"$WORK/out" 2>&1 ||
+  --data "$WORK/data" --splits dev --work "$WORK/bench" --log-level debug >"$WORK/out" 2>&1 ||
   { cat "$WORK/out" >&2; fail "fire_eval.py failed"; }
 cat "$WORK/out" >&2
 grep -q '^| dev | default | 1/1 (100.0 %) | ' "$WORK/out" || fail "the drone fire clip was not found"
 grep -Eq '^\| dev \| default \| .* \| 0\.0 \(0, 0/1\) \|' "$WORK/out" || fail "alarms on the blank clip"
 grep -Eq '^\| dev \| default \| .* \| 1/1 \|$' "$WORK/out" || fail "the contained fire was not counted apart"
-note "clip list well formed, splits disjoint; fire_eval found the fire clip, no alarm on the blank one, the contained one apart"
+RUN="$WORK/bench/run-dev-default/0"
+grep -q '"msg":"verify: .* rejected (' "$RUN/log" || fail "no rejected box in the debug log ($RUN/log)"
+grep -q '"evidence":' "$RUN/events.jsonl" || fail "the events were not kept with their evidence"
+note "clip list well formed, splits disjoint; fire_eval found the fire clip, no alarm on the blank one, the contained one apart; log and events kept"
