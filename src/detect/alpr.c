@@ -360,23 +360,10 @@ static kerr_code find_text(alpr_state *s, const kframe *f, int rx, int ry, int r
     if (tw < 32) tw = 32;
     if (th < 32) th = 32;
     if (!reserve(s, 3 * (size_t)tw * (size_t)th)) return kerr_set(err, KERR_NOMEM, "out of memory");
-    /* Sampled bilinearly: a small plate blown up pixel by pixel is blocks
-     * whose edges DB does not take for strokes, and it found no line at all
-     * on many plates under about 60 pixels wide. */
     uint8_t *rgb = realloc(s->crop, plane_bytes(tw, th));
     if (!rgb) return kerr_set(err, KERR_NOMEM, "out of memory");
     s->crop = rgb;
-    ocr_quad area = {{{(float)rx, (float)ry},
-                      {(float)(rx + rw), (float)ry},
-                      {(float)(rx + rw), (float)(ry + rh)},
-                      {(float)rx, (float)(ry + rh)}},
-                     1};
-    quad_crop(f->rgb, f->stride, f->width, f->height, &area, rgb, tw, th);
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
-    size_t plane = (size_t)tw * (size_t)th;
-    for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++) /* PaddleOCR feeds BGR with these means */
-            s->buf[(size_t)c * plane + i] = ((float)rgb[i * 3 + 2 - c] / 255.f - mean[c]) / sd[c];
+    db_input(f->rgb, f->stride, f->width, f->height, rx, ry, rw, rh, rgb, s->buf, tw, th);
     int64_t shape[4] = {1, 3, th, tw};
     infer_output o;
     kerr_code rc = model_run(s->det, s->buf, shape, 4, &o, err);
