@@ -343,6 +343,11 @@ static kerr_code lite_run(alpr_state *s, yolo_lite *y, const kframe *f, float th
 
 /* ---- DB text detection on a region ---- */
 
+static size_t plane_bytes(int w, int h)
+{
+    return (size_t)w * (size_t)h * 3;
+}
+
 /* Region (x, y, w, h) of the frame -> text quads in frame pixels. */
 static kerr_code find_text(alpr_state *s, const kframe *f, int rx, int ry, int rw, int rh,
                            ocr_quad *quads, int *nq, kerr *err)
@@ -355,20 +360,10 @@ static kerr_code find_text(alpr_state *s, const kframe *f, int rx, int ry, int r
     if (tw < 32) tw = 32;
     if (th < 32) th = 32;
     if (!reserve(s, 3 * (size_t)tw * (size_t)th)) return kerr_set(err, KERR_NOMEM, "out of memory");
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
-    size_t plane = (size_t)tw * (size_t)th;
-    for (int y = 0; y < th; y++) {
-        float sy = ry + ((float)y + 0.5f) * (float)rh / (float)th - 0.5f;
-        int iy = (int)fminf(fmaxf(sy, 0), (float)f->height - 1);
-        for (int x = 0; x < tw; x++) {
-            float sx = rx + ((float)x + 0.5f) * (float)rw / (float)tw - 0.5f;
-            int ix = (int)fminf(fmaxf(sx, 0), (float)f->width - 1);
-            const uint8_t *px = f->rgb + (size_t)iy * f->stride + (size_t)ix * 3;
-            for (int c = 0; c < 3; c++) /* PaddleOCR feeds BGR with these means */
-                s->buf[(size_t)c * plane + (size_t)y * tw + x] =
-                    ((float)px[2 - c] / 255.f - mean[c]) / sd[c];
-        }
-    }
+    uint8_t *rgb = realloc(s->crop, plane_bytes(tw, th));
+    if (!rgb) return kerr_set(err, KERR_NOMEM, "out of memory");
+    s->crop = rgb;
+    db_input(f->rgb, f->stride, f->width, f->height, rx, ry, rw, rh, rgb, s->buf, tw, th);
     int64_t shape[4] = {1, 3, th, tw};
     infer_output o;
     kerr_code rc = model_run(s->det, s->buf, shape, 4, &o, err);

@@ -36,6 +36,10 @@ void db_params_default(db_params *p);
 /* DB post-processing of a [h, w] probability map. Writes up to max boxes,
  * largest first; returns how many. */
 int db_boxes(const float *prob, int w, int h, const db_params *p, ocr_quad *out, int max);
+/* DB's input tensor [3, th, tw] from the region (rx, ry, rw, rh) of a packed
+ * RGB image, resampled bilinearly; scratch holds tw * th * 3 bytes. */
+void db_input(const uint8_t *rgb, int stride, int iw, int ih, int rx, int ry, int rw, int rh,
+              uint8_t *scratch, float *out, int tw, int th);
 /* Width and height of a rotated box (its sides). */
 void quad_size(const ocr_quad *q, float *w, float *h);
 /* The axis-aligned bounds of a quad: x1 y1 x2 y2. */

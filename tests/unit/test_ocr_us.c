@@ -5,7 +5,8 @@
  * unsure bolt at the edge still goes); no repair at all when it is off; and
  * the plate's confidence is its least sure character's, lowered when the
  * frames disagree; bolts and frame sides read as I or 1 at an end, set apart
- * from the number, are dropped. */
+ * from the number, are dropped; a small plate blown up for DB is resampled
+ * bilinearly (pixel by pixel, DB found no line on it). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +158,38 @@ static void bolts_at_the_edges_are_dropped(void **state)
     assert_int_equal(ocr_trim_edge_strokes(&t), 0);
 }
 
+/* Found, no read: a plate some 50 pixels wide is blown up five times for DB.
+ * Pixel by pixel (nearest) its strokes became blocks and DB found no line on
+ * it; resampled bilinearly, an edge is a ramp. A black | white step, 4 x 2
+ * pixels, blown up to 20 x 10: the grey goes up across the step through
+ * values between black and white, in more than two steps. */
+static void small_plate_blown_up_smoothly_for_db(void **state)
+{
+    (void)state;
+    uint8_t rgb[2 * 4 * 3] = {0};
+    for (int y = 0; y < 2; y++)
+        for (int x = 2; x < 4; x++)
+            for (int c = 0; c < 3; c++)
+                rgb[(y * 4 + x) * 3 + c] = 255;
+    uint8_t scratch[20 * 10 * 3];
+    float out[3 * 20 * 10];
+    db_input(rgb, 4 * 3, 4, 2, 0, 0, 4, 2, scratch, out, 20, 10);
+    /* the blue plane comes first (BGR); back to 0..255 */
+    float prev = -1;
+    int levels = 0, between = 0;
+    for (int x = 0; x < 20; x++) {
+        float v = (out[5 * 20 + x] * 0.229f + 0.485f) * 255.f;
+        assert_true(v >= prev - 0.5f); /* never down */
+        if (v > prev + 0.5f) levels++;
+        if (v > 10 && v < 245) between++;
+        prev = v;
+    }
+    assert_true(out[5 * 20] * 0.229f + 0.485f < 0.02f);      /* black at the left */
+    assert_true(out[5 * 20 + 19] * 0.229f + 0.485f > 0.98f); /* white at the right */
+    assert_true(levels > 3);
+    assert_true(between >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +197,7 @@ int main(void)
         cmocka_unit_test(open_region_repairs_only_doubted_characters),
         cmocka_unit_test(confidence_is_the_least_sure_character),
         cmocka_unit_test(bolts_at_the_edges_are_dropped),
+        cmocka_unit_test(small_plate_blown_up_smoothly_for_db),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
