@@ -49,8 +49,22 @@ find_media() {
   need "vtest.avi is missing: run scripts/fetch-media.sh"
 }
 
+# A port free now and not handed out before in this test: the kernel may give
+# the same free port to two calls in a row (it_aws_credentials once got one
+# port for its proxy and its credentials server, and the proxy's requests
+# were answered 401 by the other). Called as $(free_port): the ports handed
+# out are kept in a file, not a variable.
 free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  local p _
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    p=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+    grep -qx "$p" "$WORK/.ports" 2>/dev/null && continue
+    echo "$p" >>"$WORK/.ports"
+    echo "$p"
+    return 0
+  done
+  echo "free_port: no new free port in 10 tries" >&2
+  return 1
 }
 
 # Polls a URL until it answers (bounded); prints the body.
