@@ -175,18 +175,28 @@ static kerr_code publish1(const publisher_ops *ops, void *st, const cfg_pub *p, 
     return res.code;
 }
 
+/* The local sink opened on folder DIR: its state, its config in PS and *P
+ * (the caller closes and frees them). */
+static void *open_local(const char *dir, cfg_publishers *ps, cfg_pub **p)
+{
+    const publisher_ops *local = publisher_find("local");
+    assert_non_null(local);
+    *p = cfg_publishers_add(ps, "local");
+    assert_true(*p && cfg_pub_set(*p, "local_dir", dir));
+    void *st = NULL;
+    assert_int_equal(local->open(*p, NULL, &st, NULL), KERR_OK);
+    return st;
+}
+
 static void local_sink_writes_lines_and_images(void **state)
 {
     (void)state;
     char dir[] = "/tmp/kvs-sink-XXXXXX";
     assert_non_null(mkdtemp(dir));
     const publisher_ops *local = publisher_find("local");
-    assert_non_null(local);
     cfg_publishers ps = {0};
-    cfg_pub *p = cfg_publishers_add(&ps, "local");
-    assert_true(p && cfg_pub_set(p, "local_dir", dir));
-    void *st = NULL;
-    assert_int_equal(local->open(p, NULL, &st, NULL), KERR_OK);
+    cfg_pub *p = NULL;
+    void *st = open_local(dir, &ps, &p);
     kframe *f = frame_new(64, 48);
     memset(f->rgb, 128, (size_t)f->stride * 48);
     event *bad = sample(); /* issue 9.5: a name that would leave local_dir is refused */
@@ -245,10 +255,8 @@ static void local_sink_reopens_a_moved_or_removed_file(void **state)
     snprintf(moved, sizeof moved, "%s/events.jsonl.1", out);
     const publisher_ops *local = publisher_find("local");
     cfg_publishers ps = {0};
-    cfg_pub *p = cfg_publishers_add(&ps, "local");
-    assert_true(p && cfg_pub_set(p, "local_dir", out));
-    void *st = NULL;
-    assert_int_equal(local->open(p, NULL, &st, NULL), KERR_OK);
+    cfg_pub *p = NULL;
+    void *st = open_local(out, &ps, &p);
     event *e = sample();
     free(e->camera_name);
     e->camera_name = kstrdup("cam");
@@ -305,10 +313,8 @@ static void local_sink_stores_a_spool_file_clip(void **state)
     mode_t old = umask(022);
     const publisher_ops *local = publisher_find("local");
     cfg_publishers ps = {0};
-    cfg_pub *p = cfg_publishers_add(&ps, "local");
-    assert_true(p && cfg_pub_set(p, "local_dir", out));
-    void *st = NULL;
-    assert_int_equal(local->open(p, NULL, &st, NULL), KERR_OK);
+    cfg_pub *p = NULL;
+    void *st = open_local(out, &ps, &p);
     event *e = clip_file_event(dir, file, sizeof file);
     char key[1024];
     event_clip_key(e, "", key, sizeof key);

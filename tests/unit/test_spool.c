@@ -596,18 +596,24 @@ static bool starts_with_b(const void *payload, size_t len)
     return len > 0 && *(const char *)payload == 'B';
 }
 
+/* Two consumers, small segments, records starting with 'B' bulk. */
+static spool_opts bulk_opts(int64_t max_bytes)
+{
+    return (spool_opts){.dir = g_dir,
+                        .max_bytes = max_bytes,
+                        .segment_bytes = 300,
+                        .consumers = {"kinesis", "s3"},
+                        .nconsumers = 2,
+                        .is_bulk = starts_with_b};
+}
+
 /* Review (clips fill the spool): bulk records never wait and stay within
  * their share of the folder, whether the consumers keep up or not; their
  * bytes are known again after a restart and freed with their segments. */
 static void bulk_records_stay_within_their_share(void **state)
 {
     (void)state;
-    spool_opts o = {.dir = g_dir,
-                    .max_bytes = 4000,
-                    .segment_bytes = 300,
-                    .consumers = {"kinesis", "s3"},
-                    .nconsumers = 2,
-                    .is_bulk = starts_with_b};
+    spool_opts o = bulk_opts(4000);
     spool *s = spool_open(&o, NULL);
     assert_non_null(s);
     char bulk[172] = "B"; /* 200 bytes with its header */
@@ -673,12 +679,7 @@ static int count_spool_files(void)
 static void record_file_moves_in_and_goes_with_its_segment(void **state)
 {
     (void)state;
-    spool_opts o = {.dir = g_dir,
-                    .max_bytes = 100000,
-                    .segment_bytes = 300,
-                    .consumers = {"kinesis", "s3"},
-                    .nconsumers = 2,
-                    .is_bulk = starts_with_b};
+    spool_opts o = bulk_opts(100000);
     spool *s = spool_open(&o, NULL);
     assert_non_null(s);
     char tmp[128], in_spool[4400];
