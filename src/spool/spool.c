@@ -27,6 +27,12 @@ typedef struct {
     int64_t bulk_bytes; /* of its bulk records (spool_append_bulk), their files included */
     int64_t file_bytes; /* of its records' files (spool_append_file): not in the segment */
     int rfd;            /* kept open for reading: records stay readable if the folder is deleted */
+    /* Not read whole at open (cannot be opened or mapped, out of memory while
+     * indexing): its records past last_seq are unknown, so it is never
+     * deleted or cut, its files [first_seq, owns_to] are kept, and no
+     * watermark passes last_seq, until a later start reads it. */
+    bool unread;
+    uint64_t owns_to;
     char path[4096];
 } segment;
 
@@ -298,6 +304,7 @@ static void index_records(spool *s, int id, const unsigned char *p, int64_t size
             log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
                    "%s: out of memory indexing offset %lld: the rest is not replayed", g->path,
                    (long long)off);
+            g->unread = true;
             *end = size;
             return;
         }
@@ -309,11 +316,25 @@ static void index_records(spool *s, int id, const unsigned char *p, int64_t size
     *end = off;
 }
 
+/* A segment that cannot be opened (or is not a file) counts at its size. */
+static void scan_unopened(spool *s, segment *g)
+{
+    int e = errno;
+    struct stat st;
+    g->bytes = stat(g->path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+    s->bytes += g->bytes;
+    g->unread = true;
+    log_kv(LOG_ERROR, LOG_CTX("component", "spool"), "%s: cannot open: %s", g->path, strerror(e));
+}
+
 static void scan_segment(spool *s, int id)
 {
     segment *g = seg_by_id(s, id);
     int fd = open(g->path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+        scan_unopened(s, g);
+        return;
+    }
     struct stat st;
     int64_t size = fstat(fd, &st) == 0 ? st.st_size : 0, end = 0;
     void *map = size > 0 ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
@@ -321,9 +342,10 @@ static void scan_segment(spool *s, int id)
         index_records(s, id, map, size, &end);
         munmap(map, (size_t)size);
     } else if (size > 0) {
-        log_kv(LOG_ERROR, LOG_CTX("component", "spool"), "%s: cannot read: %s", g->path,
+        log_kv(LOG_ERROR, LOG_CTX("component", "spool"), "%s: cannot map: %s", g->path,
                strerror(errno));
-        end = size; /* left alone: its records are not replayed, not destroyed either */
+        g->unread = true;
+        end = size;
     }
     if (end < size && ftruncate(fd, end) != 0)
         log_kv(LOG_ERROR, LOG_CTX("component", "spool"), "%s: cannot cut: %s", g->path,
@@ -332,6 +354,26 @@ static void scan_segment(spool *s, int id)
     s->bytes += end;
     s->bulk_bytes += g->bulk_bytes;
     close(fd);
+}
+
+/* The seqs an unread segment may hold: up to the next segment's first, or,
+ * for the last, one record per header's worth of bytes (a record is at least
+ * HDR bytes; an unknown size counts as a full segment of the largest
+ * records). New records are numbered above them, so no seq or file name is
+ * ever given twice. */
+static void bound_unread(spool *s, int i)
+{
+    segment *g = &s->segs[i];
+    int64_t size = g->bytes > 0 ? g->bytes : s->o.segment_bytes + HDR + MAX_RECORD;
+    g->owns_to = g->first_seq + (uint64_t)(size / HDR);
+    if (i + 1 < s->nsegs && s->segs[i + 1].first_seq - 1 < g->owns_to)
+        g->owns_to = s->segs[i + 1].first_seq - 1;
+    if (g->owns_to < g->last_seq) g->owns_to = g->last_seq;
+    if (s->next_seq <= g->owns_to) s->next_seq = g->owns_to + 1;
+    log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
+           "%s: not read whole: records above seq %llu are not replayed this run; the segment "
+           "and the files of seqs up to %llu are kept for a start that can read it",
+           g->path, (unsigned long long)g->last_seq, (unsigned long long)g->owns_to);
 }
 
 static kerr_code load_segments(spool *s, kerr *err)
@@ -360,6 +402,8 @@ static kerr_code load_segments(spool *s, kerr *err)
         scan_segment(s, s->seg_base + s->nsegs - 1);
     }
     free(ids);
+    for (int i = 0; i < s->nsegs; i++)
+        if (s->segs[i].unread) bound_unread(s, i);
     return KERR_OK;
 }
 
@@ -412,9 +456,19 @@ static void remove_files(spool *s, uint64_t from, uint64_t to)
     closedir(d);
 }
 
+/* The unread segment whose records may include seq, or NULL. */
+static segment *unread_owner(spool *s, uint64_t seq)
+{
+    for (int i = 0; i < s->nsegs; i++)
+        if (s->segs[i].unread && seq >= s->segs[i].first_seq && seq <= s->segs[i].owns_to)
+            return &s->segs[i];
+    return NULL;
+}
+
 /* On open, after the segments are indexed: each record's file counts toward
  * its segment (and the cap); a file without a record (a crash between the
- * file's arrival and its record's write, or a torn record) is removed. */
+ * file's arrival and its record's write, or a torn record) is removed. A
+ * file that a segment not read whole may own is kept. */
 static void load_files(spool *s)
 {
     char dir[4200];
@@ -430,11 +484,13 @@ static void load_files(spool *s)
         struct stat st;
         bool named = sscanf(de->d_name, "%20llu.%4s", &seq, tail) == 2 && !strcmp(tail, "bin");
         size_t i = named ? find_seq(s, seq) : 0;
-        if (!named || i == s->head + s->n || s->recs[i].seq != seq || stat(path, &st) != 0) {
+        segment *g = named ? unread_owner(s, seq) : NULL;
+        if (!g && named && i < s->head + s->n && s->recs[i].seq == seq)
+            g = seg_by_id(s, s->recs[i].seg_id);
+        if (!g || stat(path, &st) != 0) {
             orphans += unlink(path) == 0;
             continue;
         }
-        segment *g = seg_by_id(s, s->recs[i].seg_id);
         g->file_bytes += st.st_size, g->bulk_bytes += st.st_size;
         s->bytes += st.st_size, s->bulk_bytes += st.st_size;
     }
@@ -465,11 +521,11 @@ static void reclaim(spool *s)
         if (s->watermark[c] < min) min = s->watermark[c];
     while (s->n > 0 && s->recs[s->head].seq <= min)
         s->head++, s->n--;
-    while (s->nsegs > 1 && s->segs[0].last_seq <= min &&
+    while (s->nsegs > 1 && !s->segs[0].unread && s->segs[0].last_seq <= min &&
            s->segs[0].last_seq >= s->segs[0].first_seq)
         drop_first_segment(s);
     /* Empty old segments (all records cut as corrupt, or none written). */
-    while (s->nsegs > 1 && s->segs[0].last_seq < s->segs[0].first_seq)
+    while (s->nsegs > 1 && !s->segs[0].unread && s->segs[0].last_seq < s->segs[0].first_seq)
         drop_first_segment(s);
     pthread_cond_broadcast(&s->space);
 }
@@ -798,6 +854,18 @@ kerr_code spool_next(spool *s, int consumer, uint64_t *seq, void **data, size_t 
     return KERR_OK;
 }
 
+/* How far the consumer's watermark may go: not past the records of a
+ * segment not read whole (unknown, so not acknowledged), unless an earlier
+ * run's watermark had passed them already. */
+static uint64_t watermark_cap(const spool *s, int consumer)
+{
+    uint64_t w = s->watermark[consumer];
+    for (int i = 0; i < s->nsegs; i++)
+        if (s->segs[i].unread && s->segs[i].owns_to > w)
+            return s->segs[i].last_seq > w ? s->segs[i].last_seq : w;
+    return UINT64_MAX;
+}
+
 kerr_code spool_ack(spool *s, int consumer, uint64_t seq, kerr *err)
 {
     uint16_t bit = (uint16_t)(1u << consumer);
@@ -813,9 +881,9 @@ kerr_code spool_ack(spool *s, int consumer, uint64_t seq, kerr *err)
         s->pending[consumer]--;
         if ((found->acked & all_bits(s)) == all_bits(s)) s->unacked--;
     }
-    uint64_t w = s->watermark[consumer];
+    uint64_t w = s->watermark[consumer], cap = watermark_cap(s, consumer);
     for (size_t i = find_seq(s, w + 1); i < s->head + s->n; i++) {
-        if (!(s->recs[i].acked & bit)) break;
+        if (!(s->recs[i].acked & bit) || s->recs[i].seq > cap) break;
         w = s->recs[i].seq;
     }
     if (w != s->watermark[consumer]) {

@@ -27,6 +27,11 @@
  *   the bulk share like the record's. On open a file whose record does not
  *   exist (a crash between the two steps, a torn record) is removed, so a
  *   kill at any point loses no file a record names and leaks none.
+ * - A segment that cannot be read whole on open (it cannot be opened or
+ *   mapped, or memory runs out while indexing it) is kept as it is, with
+ *   every file whose seq it may hold; no watermark passes its unread
+ *   records, new records are numbered above any seq it may hold, and nothing
+ *   from it onwards is deleted, until a start that reads it delivers them.
  * - One process per folder: spool_open takes an flock on {dir}/lock (the
  *   holder's pid written in it) and fails with KERR_BUSY naming the holder.
  * - On open, each segment is checked record by record. A bad record (magic,

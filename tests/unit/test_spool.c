@@ -752,6 +752,82 @@ static void file_without_record_is_removed_at_open(void **state)
     spool_close(s);
 }
 
+/* One consumer, a segment per clip record (records starting with 'B' bulk). */
+static spool_opts one_per_segment(void)
+{
+    return (spool_opts){.dir = g_dir,
+                        .segment_bytes = 40,
+                        .consumers = {"kinesis"},
+                        .nconsumers = 1,
+                        .is_bulk = starts_with_b};
+}
+
+/* Appends a clip record of n bytes in its file; its seq. */
+static uint64_t append_clip(spool *s, size_t n)
+{
+    char tmp[128];
+    uint64_t seq = 0;
+    make_file("clip", n, tmp, sizeof tmp);
+    assert_int_equal(spool_append_file(s, "B", 1, tmp, INT64_MAX, &seq, NULL), KERR_OK);
+    return seq;
+}
+
+static bool file_of(spool *s, uint64_t seq, off_t size)
+{
+    char path[4400];
+    struct stat st;
+    spool_file_path(s, seq, path, sizeof path);
+    return stat(path, &st) == 0 && st.st_size == size;
+}
+
+/* Issue 23 follow-up: a segment that cannot be read at open (here a folder
+ * in its place) is kept with its records' files, no acknowledgement passes
+ * its records and no seq is given twice; once it reads again, its record is
+ * delivered with its clip. */
+static void unreadable_segment_keeps_its_files(void **state)
+{
+    (void)state;
+    spool_opts o = one_per_segment();
+    spool *s = spool_open(&o, NULL);
+    assert_non_null(s);
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(append_clip(s, 100u * (size_t)i), (uint64_t)i);
+    spool_close(s);
+    char seg1[128], aside[128];
+    snprintf(seg1, sizeof seg1, "%s/seg-%020d.log", g_dir, 1);
+    snprintf(aside, sizeof aside, "%s/aside", g_dir);
+    assert_int_equal(rename(seg1, aside), 0);
+    assert_int_equal(mkdir(seg1, 0755), 0);
+    kerr err = {0};
+    s = spool_open(&o, &err);
+    if (!s) fail_msg("%s", err.msg);
+    assert_true(file_of(s, 1, 100)); /* its record is only unread, not gone */
+    assert_int_equal(drain(s, 0, true, NULL), 2);
+    uint64_t q = append_clip(s, 400);
+    assert_true(q > 3);
+    append_n(s, 0, 3); /* later segments: the unread one must still not go */
+    assert_true(file_of(s, 1, 100));
+    assert_int_equal(access(seg1, F_OK), 0);
+    spool_close(s);
+    assert_int_equal(rmdir(seg1), 0); /* the disk is back */
+    assert_int_equal(rename(aside, seg1), 0);
+    s = spool_open(&o, NULL);
+    assert_non_null(s);
+    uint64_t seq;
+    void *data;
+    size_t len;
+    assert_int_equal(spool_next(s, 0, &seq, &data, &len, 0, NULL), KERR_OK);
+    free(data);
+    assert_int_equal(seq, 1); /* not acknowledged in passing */
+    assert_true(file_of(s, 1, 100));
+    assert_true(file_of(s, q, 400));
+    spool_rewind(s, 0);
+    drain(s, 0, true, NULL);
+    append_n(s, 3, 1);
+    assert_int_equal(count_spool_files(), 0); /* delivered: gone with their segments */
+    spool_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -774,6 +850,7 @@ int main(void)
         T(bulk_records_stay_within_their_share),
         T(record_file_moves_in_and_goes_with_its_segment),
         T(file_without_record_is_removed_at_open),
+        T(unreadable_segment_keeps_its_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
