@@ -40,7 +40,11 @@ typedef struct {
     int64_t failing_since_ms; /* 0 when healthy; under h->mu */
     int64_t last_success_ms;  /* wall; 0: none yet; under h->mu */
     uint64_t dead_letters;    /* refused for good since start; under h->mu */
-    char latency_label[64];   /* publisher="..." */
+    /* Records of a newer build's format, held unacknowledged: how many, and
+     * the highest seq (each is logged once, not at every rewind). The
+     * delivery thread's own. */
+    uint64_t newer_held, newer_seen_to;
+    char latency_label[64]; /* publisher="..." */
     char last_error[256];
 } deliverer;
 
@@ -55,6 +59,7 @@ struct publish_hub {
     deliverer types[MAX_TYPES];
     int ntypes;
     atomic_bool stopping;        /* publish_hub_free: deliver what is left, then end */
+    atomic_ullong newer_logged;  /* highest seq of a newer build's record logged (hold_newer) */
     atomic_llong drain_deadline; /* wall ms after which nothing waits any more; 0: none */
     char scratch[4200];          /* {spool.dir}/tmp (publish_hub_scratch_dir) */
     char pending[4200];          /* {spool.dir}/clips-pending (clip_journal.h) */
@@ -566,6 +571,26 @@ static take_what consider(deliverer *d, camera_gate *g, batch_item *it, const ba
     return TAKE;
 }
 
+/* A record written by a newer build (a rollback) is never acknowledged: it
+ * stays in the spool, which cannot reclaim past it, for a build that reads
+ * it. Logged once per record, by the first publisher to meet it. */
+static void hold_newer(deliverer *d, uint64_t seq, const kerr *why)
+{
+    if (seq <= d->newer_seen_to) return; /* handed again after a rewind */
+    d->newer_seen_to = seq;
+    d->newer_held++;
+    unsigned long long logged = atomic_load(&d->h->newer_logged);
+    while (logged < seq)
+        if (atomic_compare_exchange_weak(&d->h->newer_logged, &logged, seq)) {
+            log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
+                   "spool record %llu is kept, unacknowledged by every publisher: %s. A build "
+                   "that reads it delivers it; until then the spool keeps it and every record "
+                   "after it (see \"Upgrades and rollbacks\" in docs/operations.md)",
+                   (unsigned long long)seq, why->msg);
+            break;
+        }
+}
+
 /* Takes spooled events for one destination, at most one per camera, until
  * the batch is full or has lingered 50 ms (a batch of one for publishers
  * that do not batch). *held: a record was left for the next batch (it comes
@@ -593,6 +618,10 @@ static int collect(deliverer *d, camera_gate *g, batch_item *b, int max, int fir
             break;
         }
         it.e = spool_record_unpack_take(data, len, &it.p, &err); /* data is freed */
+        if (!it.e && err.code == KERR_UNSUPPORTED) {
+            hold_newer(d, it.seq, &err);
+            continue;
+        }
         if (!it.e) { /* checksummed, so only a bug writes this: keep going, loudly */
             log_kv(LOG_ERROR, LOG_CTX("publisher", d->ops->name),
                    "spool record %llu is unreadable and skipped: %s", (unsigned long long)it.seq,
@@ -716,8 +745,8 @@ static void deliver_loop(deliverer *d, camera_gate *g)
             spool_stats st;
             spool_get_stats(h->sp, &st);
             bool stopping = atomic_load(&h->stopping);
-            if (stopping && (past_deadline(h) || (!spool_error && st.pending[d->index] == 0)))
-                break;
+            bool drained = st.pending[d->index] <= d->newer_held; /* those wait for a newer build */
+            if (stopping && (past_deadline(h) || (!spool_error && drained))) break;
             if (spool_error) hub_sleep(h, 500), spool_rewind(h->sp, d->index);
             continue;
         }

@@ -8,6 +8,10 @@
  * v5: as v4, but [clip] is only its length: the MP4 is the record's file in
  * the spool (spool_append_file), never in memory (event.clip_mp4_file). v4 is
  * still read (records of an earlier build) and written for an MP4 in memory.
+ * A version above RECORD_VERSION (a newer build's, after a rollback) is
+ * refused with KERR_UNSUPPORTED, which the hub keeps unacknowledged in the
+ * spool for a build that reads it (docs/operations.md, "Upgrades and
+ * rollbacks"); builds before this one acknowledged it unread.
  * The settings are the publishers' own text (settings.c): this format never
  * changes for a new publisher. v1 and v2 (fixed fields of the four publishers
  * of the time) are still read, through the publishers' own readers. */
@@ -79,7 +83,8 @@ void *spool_record_pack(const event *e, const cfg_publishers *p, size_t *len)
         return NULL;
     }
     /* v3 unless a clip rides along: a build rolled back to v3 reads every
-     * other record (it skips, and acknowledges, a version it does not know) */
+     * other record (it skips, and acknowledges, a version it does not know:
+     * the clip is lost there, hence the rollback rule in docs/operations.md) */
     w_u32(&b, in_file ? RECORD_VERSION : e->clip_mp4.len ? CLIP_IN_RECORD : 3);
     w_str(&b, json);
     free(json);
@@ -262,7 +267,13 @@ static event *unpack(rbuf *rb, cfg_publishers *p, kerr *err)
     rbuf r = *rb;
     memset(p, 0, sizeof *p);
     uint32_t version = r_u32(&r);
-    if (version < 1 || version > RECORD_VERSION || r.bad) {
+    if (version > RECORD_VERSION && !r.bad) { /* a newer build's: never taken as damage */
+        kerr_set(err, KERR_UNSUPPORTED,
+                 "spool record: format version %u is newer than this build reads (up to %d)",
+                 version, RECORD_VERSION);
+        return NULL;
+    }
+    if (version < 1 || r.bad) {
         kerr_set(err, KERR_INVALID, "spool record: unknown version");
         return NULL;
     }
