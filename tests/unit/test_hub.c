@@ -526,6 +526,42 @@ static void record_of_a_newer_build_is_kept(void **state)
     fixture_close(&f);
 }
 
+/* A clip_ready event refused for good kept only its JSON: the MP4 (the
+ * spool's file) went with the record's segment, so the dead letter could
+ * not be replayed with its clip. It is kept beside the dead letter. */
+static void refused_clip_keeps_its_mp4_in_the_dead_letter_folder(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, "spool: {dir: \"%1$s/spool\"}\n"
+                     "cameras:\n"
+                     "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+                     "     publishers: {local_dir: \"%1$s/out\"}}\n");
+    kerr err = {0};
+    /* a name the local sink cannot store (it bypassed the config check) */
+    assert_int_equal(publish_hub_add_camera(f.h, "../escape", &f.cfg->cams[0].pub, &err), KERR_OK);
+    char tmp[4200], kept[200];
+    const char *id = "00000000-0000-4000-8000-000000000041";
+    event *e = clip_file_event(&f, id, 3000, tmp, sizeof tmp);
+    free(e->camera_name);
+    e->camera_name = kstrdup("../escape");
+    assert_true(publish_hub_submit_clip(f.h, e, NULL, NULL, &err));
+    publish_hub_free(f.h); /* drains: refused, the record acknowledged */
+    f.h = NULL;
+    snprintf(kept, sizeof kept, "%s/spool/dead-letter/local-clips/%s.mp4", f.dir, id);
+    struct stat st;
+    assert_int_equal(stat(kept, &st), 0);
+    assert_int_equal(st.st_size, 3000);
+    char lines[100];
+    snprintf(lines, sizeof lines, "%s/spool/dead-letter/local.jsonl", f.dir);
+    char *dead = read_file(lines, NULL, NULL);
+    assert_non_null(dead);
+    assert_non_null(strstr(dead, "\"clip_file\":"));
+    assert_non_null(strstr(dead, "local-clips"));
+    free(dead);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -538,6 +574,7 @@ int main(void)
         cmocka_unit_test(clips_stay_within_their_share_of_the_spool),
         cmocka_unit_test(clip_file_goes_through_the_spool_as_a_file),
         cmocka_unit_test(record_of_a_newer_build_is_kept),
+        cmocka_unit_test(refused_clip_keeps_its_mp4_in_the_dead_letter_folder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
