@@ -33,6 +33,7 @@ typedef struct {
      * watermark passes last_seq, until a later start reads it. */
     bool unread;
     uint64_t owns_to;
+    bool damaged; /* bad bytes found in it at open: its records' orphan files go aside */
     char path[4096];
 } segment;
 
@@ -291,6 +292,7 @@ static void index_records(spool *s, int id, const unsigned char *p, int64_t size
     while (off < size) {
         if (!frame_ok(p, size, off, 0)) {
             int64_t next = resync(p, size, off + 1, last);
+            g->damaged = true;
             report_bad(s, g, p, off, next, next == size);
             if (next == size) break;
             off = next;
@@ -465,6 +467,25 @@ static segment *unread_owner(spool *s, uint64_t seq)
     return NULL;
 }
 
+/* An orphan file whose record may have been among a segment's bad bytes
+ * (copied to corrupt/ for an operator) goes there too, as
+ * seg-<first>-file-<seq>.bin: the clip of a record lost to a flipped bit is
+ * not destroyed with it. False when it is not such a file or cannot move. */
+static bool put_aside(spool *s, uint64_t seq, const char *path)
+{
+    int i = 0;
+    while (i < s->nsegs && !(s->segs[i].damaged && seq >= s->segs[i].first_seq &&
+                             (i + 1 == s->nsegs || seq < s->segs[i + 1].first_seq)))
+        i++;
+    char dir[4200], to[4400];
+    snprintf(dir, sizeof dir, "%s/corrupt", s->dir);
+    kerr err = {0};
+    if (i == s->nsegs || mkdir_p(dir, &err) != KERR_OK) return false;
+    snprintf(to, sizeof to, "%s/seg-%020llu-file-%020llu.bin", dir,
+             (unsigned long long)s->segs[i].first_seq, (unsigned long long)seq);
+    return rename(path, to) == 0;
+}
+
 /* On open, after the segments are indexed: each record's file counts toward
  * its segment (and the cap); a file without a record (a crash between the
  * file's arrival and its record's write, or a torn record) is removed. A
@@ -475,7 +496,7 @@ static void load_files(spool *s)
     snprintf(dir, sizeof dir, "%s/files", s->dir);
     DIR *d = opendir(dir);
     if (!d) return;
-    int orphans = 0;
+    int orphans = 0, aside = 0;
     for (struct dirent *de; (de = readdir(d));) {
         unsigned long long seq;
         char tail[8], path[4400];
@@ -488,7 +509,10 @@ static void load_files(spool *s)
         if (!g && named && i < s->head + s->n && s->recs[i].seq == seq)
             g = seg_by_id(s, s->recs[i].seg_id);
         if (!g || stat(path, &st) != 0) {
-            orphans += unlink(path) == 0;
+            if (named && put_aside(s, seq, path))
+                aside++;
+            else
+                orphans += unlink(path) == 0;
             continue;
         }
         g->file_bytes += st.st_size, g->bulk_bytes += st.st_size;
@@ -499,6 +523,10 @@ static void load_files(spool *s)
         log_kv(LOG_WARN, LOG_CTX("component", "spool"),
                "%s: removed %d file(s) without a record (a crash before the record was written)",
                dir, orphans);
+    if (aside)
+        log_kv(LOG_ERROR, LOG_CTX("component", "spool"),
+               "%s: %d file(s) of records lost to corrupt bytes moved to %s/corrupt", dir, aside,
+               s->dir);
 }
 
 static void drop_first_segment(spool *s)

@@ -41,7 +41,9 @@
  *   (no valid record after it: a torn last write) is cut off. Either way the
  *   bad bytes are counted, logged with segment and offset and copied to
  *   {dir}/corrupt/seg-<first>-at-<offset>.bad (once: a copy that exists means
- *   an earlier start reported it).
+ *   an earlier start reported it). A file whose record may have been among
+ *   a segment's bad bytes goes to {dir}/corrupt/seg-<first>-file-<seq>.bin
+ *   instead of being removed as one without a record.
  *
  * Record format (every integer little-endian, whatever the host):
  *

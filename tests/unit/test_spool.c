@@ -828,6 +828,38 @@ static void unreadable_segment_keeps_its_files(void **state)
     spool_close(s);
 }
 
+/* A clip record lost to a flipped bit: its bytes were copied to corrupt/ but
+ * its MP4 was removed as a file without a record. It goes to corrupt/ too;
+ * the clips of the intact records stay theirs. */
+static void corrupt_record_file_goes_aside(void **state)
+{
+    (void)state;
+    spool_opts o = one_per_segment();
+    o.segment_bytes = 0; /* the three records in one segment */
+    spool *s = spool_open(&o, NULL);
+    assert_non_null(s);
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(append_clip(s, 100u * (size_t)i), (uint64_t)i);
+    spool_close(s);
+    char seg[128];
+    snprintf(seg, sizeof seg, "%s/seg-%020d.log", g_dir, 1);
+    int fd = open(seg, O_WRONLY);
+    assert_int_equal(pwrite(fd, "X", 1, 29 + 28), 1); /* record 2's payload */
+    close(fd);
+    s = spool_open(&o, NULL);
+    assert_non_null(s);
+    assert_true(file_of(s, 1, 100));
+    assert_false(file_of(s, 2, 200));
+    assert_true(file_of(s, 3, 300));
+    char aside[200];
+    snprintf(aside, sizeof aside, "%s/corrupt/seg-%020d-file-%020d.bin", g_dir, 1, 2);
+    struct stat st;
+    assert_int_equal(stat(aside, &st), 0);
+    assert_int_equal(st.st_size, 200);
+    assert_int_equal(drain(s, 0, true, NULL), 2);
+    spool_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -851,6 +883,7 @@ int main(void)
         T(record_file_moves_in_and_goes_with_its_segment),
         T(file_without_record_is_removed_at_open),
         T(unreadable_segment_keeps_its_files),
+        T(corrupt_record_file_goes_aside),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
