@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CROP_PX = VERIFY_CROP * VERIFY_CROP, SHIFT = 3 };
+enum { CROP_PX = VERIFY_CROP * VERIFY_CROP, SHIFT = 3, HOLDS = -2 };
 
 /* Smoke is compared with an older sighting too: a distant plume drifts a
  * pixel or two between key frames at fps_limit 2, under the noise floor,
@@ -292,6 +292,7 @@ static box_evidence evidence(const verify_state *s, const slot *t)
     }
     bool smoke = judged_kind(s, t, colour, grey) == VERIFY_KIND_SMOKE;
     e.colour = smoke ? grey : colour;
+    e.fire_share = colour, e.grey_share = grey;
     /* smoke is soft and low in contrast: its changes count double, and a
      * change seconds apart counts as much as one between key frames */
     float soft = smoke ? SMOKE_CHANGE : 1.f;
@@ -320,8 +321,9 @@ static box_evidence evidence(const verify_state *s, const slot *t)
     return e;
 }
 
-/* Records this sighting in the slot and judges it; returns -1 when the box
- * holds, else the reason it does not. */
+/* Records this sighting in the slot and judges it; returns HOLDS when the
+ * box is an alarm already, VERIFY_VERIFIED when it becomes one now, else the
+ * reason it does not. */
 static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, int h, detection *d,
                verify_kind kind)
 {
@@ -351,12 +353,12 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
     t->seen |= 1u;
     d->ev = evidence(s, t);
     d->ev.verified = t->verified;
-    if (t->verified) return -1; /* an alarm stays one while its box is followed */
+    if (t->verified) return HOLDS; /* an alarm stays one while its box is followed */
     if (__builtin_popcount(t->seen) < c->min_frames) return VERIFY_REJ_HISTORY;
     if (d->ev.colour < (d->ev.smoke ? c->min_grey : c->min_colour)) return VERIFY_REJ_COLOUR;
     if (d->ev.score < c->min_score) return VERIFY_REJ_SCORE;
     t->verified = d->ev.verified = true;
-    return -1;
+    return VERIFY_VERIFIED;
 }
 
 void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h, det_list *dets,
@@ -380,9 +382,10 @@ void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h,
         int why = see(s, t, rgb, stride, w, h, &d, kind_of(ctx, d.cls));
         if (why >= 0) {
             rejected[why]++;
-            if (s->trace) s->trace(s->trace_ctx, &d, (verify_reject)why);
+            if (s->trace) s->trace(s->trace_ctx, &d, why);
             continue;
         }
+        if (why == VERIFY_VERIFIED && s->trace) s->trace(s->trace_ctx, &d, why);
         dets->v[kept++] = d;
     }
     dets->n = kept;

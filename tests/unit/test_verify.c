@@ -162,10 +162,10 @@ typedef void (*scene)(image *im, int t, detection *box);
 /* The evidence of the last box rejected (print_ev tells why a case failed). */
 static box_evidence last_rejected;
 
-static void note_rejected(void *ctx, const detection *d, verify_reject why)
+static void note_rejected(void *ctx, const detection *d, int why)
 {
-    (void)ctx, (void)why;
-    last_rejected = d->ev;
+    (void)ctx;
+    if (why != VERIFY_VERIFIED) last_rejected = d->ev;
 }
 
 /* Runs a scene for FRAMES analysed frames; returns the frames whose box
@@ -501,7 +501,10 @@ static void evidence_round_trips(void **state)
                                    .motion = 0.75,
                                    .growth = 0.1,
                                    .persistence = 0.5,
-                                   .score = 0.68};
+                                   .score = 0.68,
+                                   .fire_share = 0.12,
+                                   .grey_share = 0.21,
+                                   .smoke = true};
     char *json = event_to_json(e);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"evidence\":{"));
@@ -511,6 +514,10 @@ static void evidence_round_trips(void **state)
     assert_true(back->evidence.has && back->evidence.verified);
     assert_true(fabs(back->evidence.motion - 0.75) < 1e-9 &&
                 fabs(back->evidence.score - 0.68) < 1e-9);
+    /* why a fire box was judged as smoke: its shares of each colour */
+    assert_non_null(strstr(json, "\"judged\":\"smoke\""));
+    assert_true(back->evidence.smoke && fabs(back->evidence.fire_share - 0.12) < 1e-9 &&
+                fabs(back->evidence.grey_share - 0.21) < 1e-9);
     e->evidence.has = false; /* a detector that does not verify: no evidence at all */
     char *plain = event_to_json(e);
     assert_null(strstr(plain, "evidence"));
