@@ -22,11 +22,13 @@ enum { VERIFY_CROP = 32, VERIFY_MAX_WINDOW = 16, VERIFY_MAX_BOXES = 16 };
 
 typedef struct {
     bool enabled;
-    int window;        /* analysed frames of history per box */
-    int min_frames;    /* sightings in the window before a box may alarm */
-    double min_colour; /* share of fire-coloured pixels in a fire box */
-    double min_grey;   /* share of greyish pixels in a smoke box */
-    double min_score;  /* weighted mean of the temporal parts */
+    int window;          /* analysed frames of history per box */
+    int min_frames;      /* sightings in the window before a box may alarm */
+    double min_colour;   /* share of fire-coloured pixels in a fire box */
+    double min_grey;     /* share of greyish pixels in a smoke box */
+    double rejudge_grey; /* a fire box this greyish (and next to no fire colour)
+                          * is smoke without the model's smoke near it */
+    double min_score;    /* weighted mean of the temporal parts */
     double w_flicker, w_motion, w_growth;
 } verify_conf;
 
