@@ -396,11 +396,14 @@ void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h,
         s->slots[i].seen = (s->slots[i].seen << 1) & mask;
         s->slots[i].smoke_near = (s->slots[i].smoke_near << 1) & mask;
     }
-    /* judged before any box is removed: the smoke boxes are all still there */
-    bool near[dets->n > 0 ? dets->n : 1];
-    for (int k = 0; k < dets->n; k++)
-        near[k] = kind_of(ctx, dets->v[k].cls) == VERIFY_KIND_FIRE &&
-                  smoke_box_near(dets, &dets->v[k], kind_of, ctx);
+    /* judged before any box is removed: the smoke boxes are all still there
+     * (bit k: box k has one near; past the 64th, too many boxes to get a
+     * slot anyway, none) */
+    uint64_t near = 0;
+    for (int k = 0; k < dets->n && k < 64; k++)
+        if (kind_of(ctx, dets->v[k].cls) == VERIFY_KIND_FIRE &&
+            smoke_box_near(dets, &dets->v[k], kind_of, ctx))
+            near |= 1ull << k;
     bool taken[VERIFY_MAX_BOXES] = {0};
     int kept = 0;
     for (int k = 0; k < dets->n; k++) {
@@ -413,7 +416,7 @@ void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h,
             continue;
         }
         taken[t - s->slots] = true;
-        int why = see(s, t, rgb, stride, w, h, &d, kind_of(ctx, d.cls), near[k]);
+        int why = see(s, t, rgb, stride, w, h, &d, kind_of(ctx, d.cls), k < 64 && (near >> k & 1));
         if (why >= 0) {
             rejected[why]++;
             if (s->trace) s->trace(s->trace_ctx, &d, why);
