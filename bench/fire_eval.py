@@ -173,6 +173,7 @@ def score(items, events):
             for e in evs:
                 ev = e.get("evidence") or {}
                 why = " ".join(f"{k} {v:.2f}" for k, v in ev.items() if isinstance(v, float))
+                why += f" judged {ev['judged']}" if "judged" in ev else ""
                 r["alarms"].append(f"{name} {e['label']} {e['confidence']:.2f} "
                                    f"at {e['frame']['pts']:.1f} s {why}".rstrip())
             continue

@@ -80,7 +80,10 @@ static event *make_event(camera *c, cam_detector *d, const track_event *te)
                                        .growth = det->ev.growth,
                                        .persistence = det->ev.persistence,
                                        .score = det->ev.score,
-                                       .verified = det->ev.verified};
+                                       .verified = det->ev.verified,
+                                       .fire_share = det->ev.fire_share,
+                                       .grey_share = det->ev.grey_share,
+                                       .smoke = det->ev.smoke};
     if (det->plate.has) {
         e->has_plate = true;
         snprintf(e->plate_text, sizeof e->plate_text, "%s", det->plate.text);
@@ -188,18 +191,25 @@ typedef struct {
     const kframe *f;
 } trace_ctx;
 
-/* A rejected box at debug level: its evidence and why, so a camera whose
- * fire is not raised can be tuned from its log (docs/detectors.md). */
-static void trace_reject(void *ctx, const detection *b, verify_reject why)
+/* A box verification rejected, or one it turned into an alarm, at debug
+ * level: its evidence and why, so a camera whose fire is (not) raised can be
+ * tuned from its log (docs/detectors.md). */
+static void trace_verdict(void *ctx, const detection *b, int why)
 {
     const trace_ctx *t = ctx;
+    char verdict[40];
+    if (why == VERIFY_VERIFIED)
+        snprintf(verdict, sizeof verdict, "verified");
+    else
+        snprintf(verdict, sizeof verdict, "rejected (%s)", verify_reject_name(why));
     log_kv(LOG_DEBUG, LOG_CTX("camera_name", t->c->cfg->name, "detector", t->d->cfg->type),
-           "verify: %s%s at %.2f s rejected (%s): model %.2f colour %.2f flicker %.2f motion %.2f "
-           "growth %.2f persistence %.2f score %.2f",
+           "verify: %s%s at %.2f s %s: model %.2f colour %.2f flicker %.2f motion %.2f "
+           "growth %.2f persistence %.2f score %.2f fire %.2f grey %.2f box %.0f,%.0f-%.0f,%.0f",
            detector_label(t->d->det, b->cls), b->ev.smoke ? " (judged as smoke)" : "",
-           (double)t->f->pts_ms / 1000, verify_reject_name(why), (double)b->score,
-           (double)b->ev.colour, (double)b->ev.flicker, (double)b->ev.motion, (double)b->ev.growth,
-           (double)b->ev.persistence, (double)b->ev.score);
+           (double)t->f->pts_ms / 1000, verdict, (double)b->score, (double)b->ev.colour,
+           (double)b->ev.flicker, (double)b->ev.motion, (double)b->ev.growth,
+           (double)b->ev.persistence, (double)b->ev.score, (double)b->ev.fire_share,
+           (double)b->ev.grey_share, (double)b->x1, (double)b->y1, (double)b->x2, (double)b->y2);
 }
 
 /* The verification stage (src/verify): boxes whose evidence over the last
@@ -208,7 +218,7 @@ static void verify_boxes(camera *c, cam_detector *d, const kframe *f, det_list *
 {
     if (!d->verify) return;
     trace_ctx tc = {c, d, f};
-    verify_set_trace(d->verify, log_enabled(LOG_DEBUG) ? trace_reject : NULL, &tc);
+    verify_set_trace(d->verify, log_enabled(LOG_DEBUG) ? trace_verdict : NULL, &tc);
     kerr err = {0};
     const uint8_t *rgb = dets->n ? frame_rgb(f, &err) : NULL;
     if (dets->n && !rgb)

@@ -32,6 +32,9 @@ typedef struct {
     bool verified;
     bool smoke; /* judged as smoke (greyish), whatever the model's class */
     float colour, flicker, motion, growth, persistence, score;
+    /* the box's shares of fire-coloured and greyish pixels (window means),
+     * whatever it is judged as: why a fire box was judged as smoke */
+    float fire_share, grey_share;
 } box_evidence;
 
 typedef struct {

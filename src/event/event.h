@@ -40,6 +40,8 @@ typedef struct {
     bool has; /* only detectors that verify their boxes set it */
     bool verified;
     double model_score, colour, flicker, motion, growth, persistence, score;
+    double fire_share, grey_share; /* the box's fire-coloured and greyish pixels */
+    bool smoke;                    /* judged as smoke (a fire box's greyish pixels) */
 } event_evidence;
 
 typedef struct {

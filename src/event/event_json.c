@@ -47,12 +47,14 @@ static json_t *str_or_null(const char *s)
 /* evidence: the verification's parts, rounded to what an operator reads. */
 static json_t *evidence_json(const event_evidence *v)
 {
-    return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:b}", "model_score",
+    return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:b,s:f,s:f,s:s}", "model_score",
                      round(v->model_score * 1000) / 1000, "colour", round(v->colour * 1000) / 1000,
                      "flicker", round(v->flicker * 1000) / 1000, "motion",
                      round(v->motion * 1000) / 1000, "growth", round(v->growth * 1000) / 1000,
                      "persistence", round(v->persistence * 1000) / 1000, "score",
-                     round(v->score * 1000) / 1000, "verified", v->verified);
+                     round(v->score * 1000) / 1000, "verified", v->verified, "fire_share",
+                     round(v->fire_share * 1000) / 1000, "grey_share",
+                     round(v->grey_share * 1000) / 1000, "judged", v->smoke ? "smoke" : "fire");
 }
 
 static json_t *clip_json(const event *e)
@@ -171,6 +173,10 @@ static void read_evidence(event_evidence *v, json_t *o)
     v->persistence = json_number_value(json_object_get(o, "persistence"));
     v->score = json_number_value(json_object_get(o, "score"));
     v->verified = json_is_true(json_object_get(o, "verified"));
+    v->fire_share = json_number_value(json_object_get(o, "fire_share"));
+    v->grey_share = json_number_value(json_object_get(o, "grey_share"));
+    const char *judged = json_string_value(json_object_get(o, "judged"));
+    v->smoke = judged && strcmp(judged, "smoke") == 0;
 }
 
 static void read_clip(event *e, json_t *o)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CROP_PX = VERIFY_CROP * VERIFY_CROP, SHIFT = 3 };
+enum { CROP_PX = VERIFY_CROP * VERIFY_CROP, SHIFT = 3, HOLDS = -2 };
 
 /* Smoke is compared with an older sighting too: a distant plume drifts a
  * pixel or two between key frames at fps_limit 2, under the noise floor,
@@ -36,6 +36,7 @@ typedef struct {
     uint8_t older[CROP_PX]; /* a sighting 1..SMOKE_SPAN ago (smoke) */
     int older_age;          /* sightings since older was taken */
     uint32_t seen;          /* bit i: sighted i analysed frames ago */
+    uint32_t smoke_near;    /* bit i: the model's smoke class was near it then */
     int n, head;            /* sightings held in the ring below, next slot */
     float colour[VERIFY_MAX_WINDOW], area[VERIFY_MAX_WINDOW];
     float grey[VERIFY_MAX_WINDOW]; /* share of smoke-coloured pixels (any class) */
@@ -265,13 +266,21 @@ static slot *match(verify_state *s, const detection *d, const bool *taken)
 }
 
 /* The kind a slot is judged as: the model's, except that a "fire" box whose
- * pixels are greyish rather than fire-coloured is judged as smoke (the
- * model often calls a grey plume fire; a fire-coloured one stays fire). */
+ * pixels are greyish rather than fire-coloured may be judged as smoke (the
+ * model often calls a grey plume fire; a fire-coloured box stays fire), when
+ * the evidence says smoke: its pixels alone (mostly grey, rejudge_grey, with
+ * next to no fire colour, a fifth of min_colour), or the model itself saw
+ * smoke around it in the window (a fire at the foot of its plume, boxed with
+ * some of it). A box with a little grey and a little fire colour (people,
+ * bicycles and street lamps at dusk, lit shop fronts, warm clothes on grey
+ * pavement) is neither: it stays fire and fails the colour gate. */
 static verify_kind judged_kind(const verify_state *s, const slot *t, float colour, float grey)
 {
+    const verify_conf *c = &s->conf;
     if (t->kind == VERIFY_KIND_SMOKE) return VERIFY_KIND_SMOKE;
-    bool fire = colour >= s->conf.min_colour, smoky = grey >= s->conf.min_grey;
-    return !fire && smoky ? VERIFY_KIND_SMOKE : VERIFY_KIND_FIRE;
+    if (colour >= c->min_colour || grey < c->min_grey) return VERIFY_KIND_FIRE;
+    bool grey_alone = grey >= c->rejudge_grey && colour < c->min_colour / 5;
+    return grey_alone || t->smoke_near ? VERIFY_KIND_SMOKE : VERIFY_KIND_FIRE;
 }
 
 static float part(float raw, float soft, float floor, float full)
@@ -292,6 +301,7 @@ static box_evidence evidence(const verify_state *s, const slot *t)
     }
     bool smoke = judged_kind(s, t, colour, grey) == VERIFY_KIND_SMOKE;
     e.colour = smoke ? grey : colour;
+    e.fire_share = colour, e.grey_share = grey;
     /* smoke is soft and low in contrast: its changes count double, and a
      * change seconds apart counts as much as one between key frames */
     float soft = smoke ? SMOKE_CHANGE : 1.f;
@@ -320,10 +330,11 @@ static box_evidence evidence(const verify_state *s, const slot *t)
     return e;
 }
 
-/* Records this sighting in the slot and judges it; returns -1 when the box
- * holds, else the reason it does not. */
+/* Records this sighting in the slot and judges it; returns HOLDS when the
+ * box is an alarm already, VERIFY_VERIFIED when it becomes one now, else the
+ * reason it does not. */
 static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, int h, detection *d,
-               verify_kind kind)
+               verify_kind kind, bool smoke_near)
 {
     const verify_conf *c = &s->conf;
     uint8_t luma[CROP_PX], fire_mask[CROP_PX], grey_mask[CROP_PX];
@@ -349,22 +360,50 @@ static int see(verify_state *s, slot *t, const uint8_t *rgb, int stride, int w, 
     t->used = true, t->cls = d->cls, t->kind = kind;
     t->box[0] = d->x1, t->box[1] = d->y1, t->box[2] = d->x2, t->box[3] = d->y2;
     t->seen |= 1u;
+    t->smoke_near |= smoke_near ? 1u : 0u;
     d->ev = evidence(s, t);
     d->ev.verified = t->verified;
-    if (t->verified) return -1; /* an alarm stays one while its box is followed */
+    if (t->verified) return HOLDS; /* an alarm stays one while its box is followed */
     if (__builtin_popcount(t->seen) < c->min_frames) return VERIFY_REJ_HISTORY;
     if (d->ev.colour < (d->ev.smoke ? c->min_grey : c->min_colour)) return VERIFY_REJ_COLOUR;
     if (d->ev.score < c->min_score) return VERIFY_REJ_SCORE;
     t->verified = d->ev.verified = true;
-    return -1;
+    return VERIFY_VERIFIED;
+}
+
+/* Whether a box of the model's smoke class is near d this frame: its box,
+ * grown by half its size on each side, holds d's centre (a fire sits at the
+ * foot of its plume, the boxes need not overlap). */
+static bool smoke_box_near(const det_list *dets, const detection *d,
+                           verify_kind (*kind_of)(void *ctx, int cls), void *ctx)
+{
+    float cx = (d->x1 + d->x2) / 2, cy = (d->y1 + d->y2) / 2;
+    for (int k = 0; k < dets->n; k++) {
+        const detection *o = &dets->v[k];
+        if (kind_of(ctx, o->cls) != VERIFY_KIND_SMOKE) continue;
+        float mx = (o->x2 - o->x1) / 2, my = (o->y2 - o->y1) / 2;
+        if (cx >= o->x1 - mx && cx <= o->x2 + mx && cy >= o->y1 - my && cy <= o->y2 + my)
+            return true;
+    }
+    return false;
 }
 
 void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h, det_list *dets,
                   verify_kind (*kind_of)(void *ctx, int cls), void *ctx, int rejected[VERIFY_REJ_N])
 {
     uint32_t mask = s->conf.window >= 32 ? 0xFFFFFFFFu : (1u << s->conf.window) - 1;
-    for (int i = 0; i < VERIFY_MAX_BOXES; i++)
+    for (int i = 0; i < VERIFY_MAX_BOXES; i++) {
         s->slots[i].seen = (s->slots[i].seen << 1) & mask;
+        s->slots[i].smoke_near = (s->slots[i].smoke_near << 1) & mask;
+    }
+    /* judged before any box is removed: the smoke boxes are all still there
+     * (bit k: box k has one near; past the 64th, too many boxes to get a
+     * slot anyway, none) */
+    uint64_t near = 0;
+    for (int k = 0; k < dets->n && k < 64; k++)
+        if (kind_of(ctx, dets->v[k].cls) == VERIFY_KIND_FIRE &&
+            smoke_box_near(dets, &dets->v[k], kind_of, ctx))
+            near |= 1ull << k;
     bool taken[VERIFY_MAX_BOXES] = {0};
     int kept = 0;
     for (int k = 0; k < dets->n; k++) {
@@ -377,12 +416,13 @@ void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h,
             continue;
         }
         taken[t - s->slots] = true;
-        int why = see(s, t, rgb, stride, w, h, &d, kind_of(ctx, d.cls));
+        int why = see(s, t, rgb, stride, w, h, &d, kind_of(ctx, d.cls), k < 64 && (near >> k & 1));
         if (why >= 0) {
             rejected[why]++;
-            if (s->trace) s->trace(s->trace_ctx, &d, (verify_reject)why);
+            if (s->trace) s->trace(s->trace_ctx, &d, why);
             continue;
         }
+        if (why == VERIFY_VERIFIED && s->trace) s->trace(s->trace_ctx, &d, why);
         dets->v[kept++] = d;
     }
     dets->n = kept;

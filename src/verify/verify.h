@@ -22,11 +22,13 @@ enum { VERIFY_CROP = 32, VERIFY_MAX_WINDOW = 16, VERIFY_MAX_BOXES = 16 };
 
 typedef struct {
     bool enabled;
-    int window;        /* analysed frames of history per box */
-    int min_frames;    /* sightings in the window before a box may alarm */
-    double min_colour; /* share of fire-coloured pixels in a fire box */
-    double min_grey;   /* share of greyish pixels in a smoke box */
-    double min_score;  /* weighted mean of the temporal parts */
+    int window;          /* analysed frames of history per box */
+    int min_frames;      /* sightings in the window before a box may alarm */
+    double min_colour;   /* share of fire-coloured pixels in a fire box */
+    double min_grey;     /* share of greyish pixels in a smoke box */
+    double rejudge_grey; /* a fire box this greyish (and next to no fire colour)
+                          * is smoke without the model's smoke near it */
+    double min_score;    /* weighted mean of the temporal parts */
     double w_flicker, w_motion, w_growth;
 } verify_conf;
 
@@ -59,10 +61,12 @@ size_t verify_state_bytes(void);
  * detector's boxes. Boxes that hold are kept in place with their evidence
  * (det.ev) set; the others are removed and counted by reason in rejected.
  * kind_of: whether a class is fire or smoke. */
-/* Called for each box that does not hold, with its evidence and the reason
- * (the debug log that tells an operator why a camera's fire was not raised);
+/* Called for each box that does not hold, with its evidence and the reason,
+ * and for each box when it becomes an alarm, with VERIFY_VERIFIED (the debug
+ * log that tells an operator why a camera's fire was or was not raised);
  * NULL (the default) calls nothing. */
-typedef void (*verify_trace_fn)(void *ctx, const detection *d, verify_reject why);
+enum { VERIFY_VERIFIED = -1 };
+typedef void (*verify_trace_fn)(void *ctx, const detection *d, int why);
 void verify_set_trace(verify_state *s, verify_trace_fn fn, void *ctx);
 
 void verify_frame(verify_state *s, const uint8_t *rgb, int stride, int w, int h, det_list *dets,

@@ -10,14 +10,16 @@ void verify_conf_default(verify_conf *c, bool enabled)
                        .min_frames = 2,
                        .min_colour = 0.25,
                        .min_grey = 0.10,
+                       .rejudge_grey = 0.45,
                        .min_score = 0.35,
                        .w_flicker = 1.0,
                        .w_motion = 1.0,
                        .w_growth = 0.5};
 }
 
-static const char *const k_keys[] = {"enabled",   "window",  "min_frames", "min_colour", "min_grey",
-                                     "min_score", "flicker", "motion",     "growth",     NULL};
+static const char *const k_keys[] = {"enabled",  "window",       "min_frames", "min_colour",
+                                     "min_grey", "rejudge_grey", "min_score",  "flicker",
+                                     "motion",   "growth",       NULL};
 
 bool verify_conf_read(const ynode *params, const char *path, cfg_diags *d, verify_conf *c)
 {
@@ -38,6 +40,7 @@ bool verify_conf_read(const ynode *params, const char *path, cfg_diags *d, verif
     c->window = (int)w, c->min_frames = (int)m;
     cfg_read_double(d, v, "min_colour", pp, 0.0, 1.0, &c->min_colour);
     cfg_read_double(d, v, "min_grey", pp, 0.0, 1.0, &c->min_grey);
+    cfg_read_double(d, v, "rejudge_grey", pp, 0.0, 1.0, &c->rejudge_grey);
     cfg_read_double(d, v, "min_score", pp, 0.0, 1.0, &c->min_score);
     /* weights of the temporal parts; 0 leaves a part out */
     cfg_read_double(d, v, "flicker", pp, 0.0, 10.0, &c->w_flicker);

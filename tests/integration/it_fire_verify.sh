@@ -49,8 +49,12 @@ if sys.argv[2] == "yes":
     fire = [e for e in obj if e["camera_name"] == "wildfire"]
     assert fire, "the wildfire clip raised no verified alarm"
     ev0 = fire[0]["evidence"]
-    for k in ("model_score", "colour", "flicker", "motion", "growth", "persistence", "score"):
+    for k in ("model_score", "colour", "flicker", "motion", "growth", "persistence", "score",
+              "fire_share", "grey_share"):
         assert 0 <= ev0[k] <= 1, (k, ev0)
+    # the share the alarm was judged on is that of the kind it was judged as
+    judged = ev0["judged"]
+    assert ev0["colour"] == ev0["grey_share" if judged == "smoke" else "fire_share"], ev0
     assert ev0["verified"] is True and abs(ev0["model_score"] - fire[0]["confidence"]) < 0.001, ev0
     print("wildfire evidence:", ev0)
 else:
