@@ -136,8 +136,13 @@ sys.exit(0 if any(k != "track_end" and time.time() - t < 3 for k, t in tracks.va
 PYEOF
 }
 wait_for 90 open_track || fail "w1 had no open track to pause with"
-T_STOP=$(ms)
 kill -STOP "${WPID[w1]}"
+# The pause starts when the kernel has stopped it, not when the signal was
+# sent: until then it holds its leases and may publish (seen under load: an
+# event stamped 11 ms after a clock read just before the kill).
+stopped() { [ "$(cut -d' ' -f3 "/proc/${WPID[w1]}/stat")" = T ]; }
+wait_for 10 stopped || fail "w1 did not stop on SIGSTOP"
+T_STOP=$(ms)
 wait_for 30 holds w2 3 || fail "w2 did not take w1's cameras: $(held w2)"
 sleep 2 # w2 analyses them
 T_CONT=$(ms)
