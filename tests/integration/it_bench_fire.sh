@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-fire's pieces: the clip list is well formed and its dev/heldout splits
-# share no source repository; fire_eval.py scores a real run of the binary (a
+# share no source repository; the other models' list is well formed and a model
+# is written only when it matches its sha256; fire_eval.py scores a real run of the binary (a
 # fire/smoke clip found, a blank clip without alarms, the table printed; the
 # same fire labelled `contained` counted apart, not as a fire or a false alarm)
 # and, at --log-level debug, keeps each process's log (verify's rejected boxes)
@@ -27,6 +28,38 @@ for split in ("dev", "heldout"):
 print(f"{len(rows)} clips, {len(side)} repositories, splits disjoint")
 EOF
 
+# bench/fire_models.tsv is well formed, and fire_models.py writes a model only when its
+# bytes at the pinned commit match the sha256 (from a mirror laid out as $KVS_FIRE_MIRROR's)
+command -v git >/dev/null || need git
+mkdir -p "$WORK/mirror/someone+models"
+git init -q "$WORK/mirror/someone+models/repo" || fail "git init"
+printf 'not really onnx\n' >"$WORK/mirror/someone+models/repo/m.onnx"
+git -C "$WORK/mirror/someone+models/repo" add m.onnx
+git -C "$WORK/mirror/someone+models/repo" -c user.name=t -c user.email=t@t commit -qm m || fail "git commit"
+COMMIT=$(git -C "$WORK/mirror/someone+models/repo" rev-parse HEAD)
+SHA=$(sha256sum "$WORK/mirror/someone+models/repo/m.onnx" | cut -d' ' -f1)
+printf 'good.onnx\tsomeone/models\t%s\tm.onnx\t%s\tnote\nbad.onnx\tsomeone/models\t%s\tm.onnx\t%s\tnote\n' \
+  "$COMMIT" "$SHA" "$COMMIT" "${SHA//[0-9]/0}" >"$WORK/models.tsv"
+$PY - "$KVS_SOURCE_DIR/bench" "$WORK" <<'EOF' || fail "bench/fire_models.tsv is malformed or fire_models.py fetched wrongly"
+import os, re, subprocess, sys
+bench, work = sys.argv[1:3]
+sys.path.insert(0, bench)
+from fire_models import read_list
+names = set()
+for name, repo, commit, path, sha in read_list(os.path.join(bench, "fire_models.tsv")):
+    assert name.endswith(".onnx") and name not in names and "/" not in name, name
+    assert re.fullmatch(r"[0-9a-f]{40}", commit) and re.fullmatch(r"[0-9a-f]{64}", sha), name
+    names.add(name)
+r = subprocess.run([sys.executable, os.path.join(bench, "fire_models.py"), f"{work}/fm",
+                    "--list", f"{work}/models.tsv", "--mirror", f"{work}/mirror"],
+                   capture_output=True, text=True)
+assert r.stdout.split() == [f"{work}/fm/good.onnx"], (r.stdout, r.stderr)
+assert "bad.onnx" in r.stderr and "sha256" in r.stderr, r.stderr
+assert open(f"{work}/fm/good.onnx").read() == "not really onnx\n"
+assert not os.path.exists(f"{work}/fm/bad.onnx")
+print(f"{len(names)} other model(s) listed; fetch checks the sha256")
+EOF
+
 MODEL="${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/models}/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"
 [ -f "$MODEL" ] || MODEL="$KVS_SOURCE_DIR/models/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"
 [ -f "$MODEL" ] || need "the fire model (scripts/fetch-models.sh or KVS_MODELS_MIRROR)"
@@ -51,4 +84,4 @@ grep -Eq '^\| dev \| default \| .* \| 1/1 \|$' "$WORK/out" || fail "the containe
 RUN="$WORK/bench/run-dev-default/0"
 grep -q '"msg":"verify: .* rejected (' "$RUN/log" || fail "no rejected box in the debug log ($RUN/log)"
 grep -q '"evidence":' "$RUN/events.jsonl" || fail "the events were not kept with their evidence"
-note "clip list well formed, splits disjoint; fire_eval found the fire clip, no alarm on the blank one, the contained one apart; log and events kept"
+note "clip list well formed, splits disjoint; other models checked; fire_eval found the fire clip, no alarm on the blank one, the contained one apart; log and events kept"
