@@ -2,10 +2,12 @@
 """Fetch the other fire/smoke models bench-fire compares (bench/fire_models.tsv).
 
 Each model is read from a public repository at a pinned commit (a bare mirror
-under $KVS_FIRE_MIRROR, else a clone from GitHub when online), checked against
-its sha256 and written to OUT/NAME. A model that cannot be had is skipped with
-a message; the bench runs without it. Prints the paths written, one a line,
-so that scripts/bench-fire.sh can add a `model=` mode for each.
+under $KVS_FIRE_MIRROR, else a clone from GitHub when online) and checked
+against its sha256; a row whose input size differs from the export's is
+re-sized (bench/fire_model_resize.py, python3-onnx). The result goes to
+OUT/NAME. A model that cannot be had is skipped with a message; the bench
+runs without it. Prints the paths written, one a line, so that
+scripts/bench-fire.sh can add a `model=` mode for each.
 
   usage: bench/fire_models.py OUT [--list bench/fire_models.tsv]
 """
@@ -19,27 +21,22 @@ from fire_data import HERE, git_dir
 
 
 def read_list(path):
-    """[(name, repo, commit, path, sha256)] of the list; comments skipped."""
+    """[(name, repo, commit, path, sha256, size)] of the list; comments skipped."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip() or line.startswith("#"):
                 continue
             cols = line.rstrip("\n").split("\t")
-            if len(cols) < 5:
-                raise SystemExit(f"{path}:{n}: expected 6 tab-separated columns")
-            rows.append(tuple(cols[:5]))
+            if len(cols) < 6 or not cols[5].isdigit():
+                raise SystemExit(f"{path}:{n}: expected 7 tab-separated columns, the 6th a size")
+            rows.append(tuple(cols[:5]) + (int(cols[5]),))
     return rows
 
 
-def fetch(row, out, mirror, cache):
-    """OUT/NAME once its bytes match the pinned sha256, else (None, why)."""
-    name, repo, commit, rel, sha = row
-    dest = os.path.join(out, name)
-    if os.path.exists(dest):
-        with open(dest, "rb") as f:
-            if hashlib.sha256(f.read()).hexdigest() == sha:
-                return dest, None
+def source(row, mirror, cache):
+    """The model's bytes at the pinned commit once they match the sha256, else (None, why)."""
+    name, repo, commit, rel, sha, _ = row
     gd = git_dir(repo, mirror, cache)
     if gd is None:
         return None, f"no mirror of {repo} and no clone"
@@ -48,9 +45,38 @@ def fetch(row, out, mirror, cache):
         return None, f"{rel} is not at {commit[:10]} (absent from the mirror?)"
     if hashlib.sha256(r.stdout).hexdigest() != sha:
         return None, f"{rel} at {commit[:10]} does not match its sha256"
-    with open(dest + ".part", "wb") as f:
-        f.write(r.stdout)
-    os.replace(dest + ".part", dest)
+    return r.stdout, None
+
+
+def input_size(path):
+    """The export's square input size (python3-onnx), or None."""
+    import onnx
+    dims = [d.dim_value for d in onnx.load(path).graph.input[0].type.tensor_type.shape.dim]
+    return dims[2] if len(dims) == 4 else None
+
+
+def fetch(row, out, mirror, cache):
+    """OUT/NAME (fetched, checked, re-sized when asked), or (None, why)."""
+    dest = os.path.join(out, row[0])
+    if os.path.exists(dest):
+        return dest, None
+    data, why = source(row, mirror, cache)
+    if data is None:
+        return None, why
+    part = dest + ".part"
+    with open(part, "wb") as f:
+        f.write(data)
+    try:
+        if input_size(part) != row[5]:
+            import onnx
+            from fire_model_resize import resize
+            m = onnx.load(part)
+            resize(m, row[5])
+            onnx.save(m, part)
+    except Exception as e:  # no python3-onnx, not ONNX, not a YOLOv8/YOLO11 export
+        os.unlink(part)
+        return None, f"cannot read or re-size it to {row[5]}: {e}"
+    os.replace(part, dest)
     return dest, None
 
 
