@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench-fire's pieces: the clip list is well formed and its dev/heldout splits
-# share no source repository; fire_eval.py scores a real run of the binary (a
+# share no source repository; the other models' list is well formed and a model
+# is written only when it matches its sha256; a YOLO11 export re-sizes to
+# other inputs; fire_eval.py scores a real run of the binary (a
 # fire/smoke clip found, a blank clip without alarms, the table printed; the
 # same fire labelled `contained` counted apart, not as a fire or a false alarm)
 # and, at --log-level debug, keeps each process's log (verify's rejected boxes)
@@ -27,6 +29,87 @@ for split in ("dev", "heldout"):
 print(f"{len(rows)} clips, {len(side)} repositories, splits disjoint")
 EOF
 
+# bench/fire_models.tsv is well formed, and fire_models.py writes a model only when its
+# bytes at the pinned commit match the sha256 (from a mirror laid out as $KVS_FIRE_MIRROR's)
+# and, asked for another input size, only when it can re-size it
+command -v git >/dev/null || need git
+mkdir -p "$WORK/mirror/someone+models"
+git init -q "$WORK/mirror/someone+models/repo" || fail "git init"
+$PY - "$WORK/mirror/someone+models/repo/m.onnx" <<'EOF' || fail "python3-onnx could not write a model"
+import sys, onnx
+from onnx import helper, TensorProto
+io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 32, 32]) for n in ("images", "out")]
+g = helper.make_graph([helper.make_node("Identity", ["images"], ["out"])], "m", io[:1], io[1:])
+onnx.save(helper.make_model(g), sys.argv[1])
+EOF
+git -C "$WORK/mirror/someone+models/repo" add m.onnx
+git -C "$WORK/mirror/someone+models/repo" -c user.name=t -c user.email=t@t commit -qm m || fail "git commit"
+COMMIT=$(git -C "$WORK/mirror/someone+models/repo" rev-parse HEAD)
+SHA=$(sha256sum "$WORK/mirror/someone+models/repo/m.onnx" | cut -d' ' -f1)
+printf '%s\tsomeone/models\t%s\tm.onnx\t%s\t%s\tnote\n' good.onnx "$COMMIT" "$SHA" 32 \
+  bad.onnx "$COMMIT" "${SHA//[0-9]/0}" 32 notyolo.onnx "$COMMIT" "$SHA" 64 >"$WORK/models.tsv"
+$PY - "$KVS_SOURCE_DIR/bench" "$WORK" <<'EOF' || fail "bench/fire_models.tsv is malformed or fire_models.py fetched wrongly"
+import os, re, subprocess, sys
+bench, work = sys.argv[1:3]
+sys.path.insert(0, bench)
+from fire_models import read_list
+names = set()
+for name, repo, commit, path, sha, size in read_list(os.path.join(bench, "fire_models.tsv")):
+    assert name.endswith(".onnx") and name not in names and "/" not in name, name
+    assert re.fullmatch(r"[0-9a-f]{40}", commit) and re.fullmatch(r"[0-9a-f]{64}", sha), name
+    names.add(name)
+r = subprocess.run([sys.executable, os.path.join(bench, "fire_models.py"), f"{work}/fm",
+                    "--list", f"{work}/models.tsv", "--mirror", f"{work}/mirror"],
+                   capture_output=True, text=True)
+assert r.stdout.split() == [f"{work}/fm/good.onnx"], (r.stdout, r.stderr)
+assert "bad.onnx" in r.stderr and "sha256" in r.stderr, r.stderr
+assert "notyolo.onnx" in r.stderr and "re-size" in r.stderr, r.stderr
+assert open(f"{work}/fm/good.onnx", "rb").read() == open(f"{work}/mirror/someone+models/repo/m.onnx", "rb").read()
+assert not os.path.exists(f"{work}/fm/bad.onnx") and not os.path.exists(f"{work}/fm/notyolo.onnx")
+print(f"{len(names)} other model(s) listed; fetch checks the sha256")
+EOF
+
+# fire_model_resize.py re-sizes a YOLO11 export (the COCO one of the model mirror, 320 ->
+# 416 and 640) so that ONNX's strict shape inference agrees with every reshape (a copy
+# with only its input changed does not), and refuses a model that is not one (YOLOX)
+COCO="${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/models}/coco"
+if [ -f "$COCO/yolo11n_int8_320.onnx" ]; then
+  $PY - "$KVS_SOURCE_DIR/bench" "$COCO" <<'EOF' || fail "fire_model_resize.py re-sized wrongly"
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import onnx
+from onnx import shape_inference
+from fire_model_resize import resize
+src = os.path.join(sys.argv[2], "yolo11n_int8_320.onnx")
+def out_shape(m):
+    m = shape_inference.infer_shapes(m, strict_mode=True)
+    return [d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim]
+for size, n in ((416, 3549), (640, 8400)):
+    m = onnx.load(src)
+    resize(m, size)
+    assert out_shape(m) == [1, 84, n], (size, out_shape(m))
+m = onnx.load(src)
+for d in m.graph.input[0].type.tensor_type.shape.dim:
+    d.dim_value = 416 if d.dim_value == 320 else d.dim_value
+del m.graph.value_info[:]
+try:
+    out_shape(m)
+    raise SystemExit("shape inference accepted a copy with only its input changed")
+except onnx.shape_inference.InferenceError:
+    pass
+yolox = os.path.join(sys.argv[2], "yolox_nano.onnx")
+if os.path.exists(yolox):
+    try:
+        resize(onnx.load(yolox), 320)
+        raise SystemExit("YOLOX was re-sized")
+    except ValueError:
+        pass
+print("YOLO11 re-sized to 416 and 640; shapes agree")
+EOF
+else
+  note "no coco/yolo11n_int8_320.onnx in the model mirror: re-sizing not checked"
+fi
+
 MODEL="${KVS_MODELS_MIRROR:-$KVS_SOURCE_DIR/models}/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"
 [ -f "$MODEL" ] || MODEL="$KVS_SOURCE_DIR/models/fire/yolov8n_fire_smoke_int8_416_fixedout.onnx"
 [ -f "$MODEL" ] || need "the fire model (scripts/fetch-models.sh or KVS_MODELS_MIRROR)"
@@ -51,4 +134,4 @@ grep -Eq '^\| dev \| default \| .* \| 1/1 \|$' "$WORK/out" || fail "the containe
 RUN="$WORK/bench/run-dev-default/0"
 grep -q '"msg":"verify: .* rejected (' "$RUN/log" || fail "no rejected box in the debug log ($RUN/log)"
 grep -q '"evidence":' "$RUN/events.jsonl" || fail "the events were not kept with their evidence"
-note "clip list well formed, splits disjoint; fire_eval found the fire clip, no alarm on the blank one, the contained one apart; log and events kept"
+note "clip list well formed, splits disjoint; other models checked, re-sizing checked; fire_eval found the fire clip, no alarm on the blank one, the contained one apart; log and events kept"
