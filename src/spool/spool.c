@@ -531,14 +531,26 @@ static void load_files(spool *s)
 
 static void drop_first_segment(spool *s)
 {
-    unlink(s->segs[0].path);
-    if (s->segs[0].file_bytes) remove_files(s, s->segs[0].first_seq, s->segs[0].last_seq);
+    const segment *g = &s->segs[0];
+    unlink(g->path);
+    if (g->file_bytes) remove_files(s, g->first_seq, g->unread ? g->owns_to : g->last_seq);
     if (s->segs[0].rfd >= 0) close(s->segs[0].rfd);
     s->bytes -= s->segs[0].bytes + s->segs[0].file_bytes;
     s->bulk_bytes -= s->segs[0].bulk_bytes;
     memmove(s->segs, s->segs + 1, (size_t)(s->nsegs - 1) * sizeof *s->segs);
     s->nsegs--;
     s->seg_base++;
+}
+
+/* Whether a segment may go: every record in it acknowledged by every
+ * consumer (min: the lowest watermark), or none in it (all cut as corrupt,
+ * or none written). An unread segment goes only once every seq it may hold
+ * was acknowledged (by an earlier run: a kill before it was deleted), or it
+ * and every segment after it would stay until the spool is full. */
+static bool segment_done(const segment *g, uint64_t min)
+{
+    if (g->unread) return g->owns_to <= min;
+    return g->last_seq < g->first_seq || g->last_seq <= min;
 }
 
 /* Drops records every consumer acknowledged and deletes their segments. */
@@ -549,11 +561,7 @@ static void reclaim(spool *s)
         if (s->watermark[c] < min) min = s->watermark[c];
     while (s->n > 0 && s->recs[s->head].seq <= min)
         s->head++, s->n--;
-    while (s->nsegs > 1 && !s->segs[0].unread && s->segs[0].last_seq <= min &&
-           s->segs[0].last_seq >= s->segs[0].first_seq)
-        drop_first_segment(s);
-    /* Empty old segments (all records cut as corrupt, or none written). */
-    while (s->nsegs > 1 && !s->segs[0].unread && s->segs[0].last_seq < s->segs[0].first_seq)
+    while (s->nsegs > 1 && segment_done(&s->segs[0], min))
         drop_first_segment(s);
     pthread_cond_broadcast(&s->space);
 }
