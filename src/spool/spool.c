@@ -481,9 +481,19 @@ static bool put_aside(spool *s, uint64_t seq, const char *path)
     snprintf(dir, sizeof dir, "%s/corrupt", s->dir);
     kerr err = {0};
     if (i == s->nsegs || mkdir_p(dir, &err) != KERR_OK) return false;
-    snprintf(to, sizeof to, "%s/seg-%020llu-file-%020llu.bin", dir,
-             (unsigned long long)s->segs[i].first_seq, (unsigned long long)seq);
-    return rename(path, to) == 0;
+    /* A cut tail's seq is given again, and may be cut again: an earlier
+     * copy is never replaced (link fails on an existing name). */
+    for (int n = 1; n < 100; n++) {
+        int w = snprintf(to, sizeof to, "%s/seg-%020llu-file-%020llu", dir,
+                         (unsigned long long)s->segs[i].first_seq, (unsigned long long)seq);
+        snprintf(to + w, sizeof to - (size_t)w, n > 1 ? "-%d.bin" : ".bin", n);
+        if (link(path, to) == 0) {
+            (void)unlink(path);
+            return true;
+        }
+        if (errno != EEXIST) return false;
+    }
+    return false;
 }
 
 /* On open, after the segments are indexed: each record's file counts toward
@@ -622,11 +632,17 @@ spool *spool_open(const spool_opts *o, kerr *err)
     read_acks(s);
     for (int c = 0; c < o->nconsumers; c++)
         if (s->watermark[c] >= s->next_seq) s->next_seq = s->watermark[c] + 1;
-    if (load_segments(s, err) != KERR_OK || new_segment(s, err) != KERR_OK) {
+    if (load_segments(s, err) != KERR_OK) {
         spool_close(s);
         return NULL;
     }
+    /* Before the new segment: a damaged last segment owns every orphan
+     * above its first seq (its cut tail's seq is the new segment's first) */
     load_files(s);
+    if (new_segment(s, err) != KERR_OK) {
+        spool_close(s);
+        return NULL;
+    }
     reclaim(s);
     return s;
 }
