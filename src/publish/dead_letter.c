@@ -54,13 +54,13 @@ static bool keep_clip(const char *dir, const char *publisher, const event *e, ch
 }
 
 kerr_code dead_letter_write(const char *spool_dir, const char *publisher, const event *e,
-                            const char *why, kerr *err)
+                            bool with_clip, const char *why, kerr *err)
 {
     char dir[4200], path[4400], when[32], clip[4800];
     snprintf(dir, sizeof dir, "%s/dead-letter", spool_dir);
     if (mkdir_p(dir, err) != KERR_OK) return KERR_IO;
     snprintf(path, sizeof path, "%s/%s.jsonl", dir, publisher);
-    bool has_clip = e->clip_mp4.len && (e->clip_mp4.data || e->clip_mp4_file);
+    bool has_clip = with_clip && e->clip_mp4.len && (e->clip_mp4.data || e->clip_mp4_file);
     clip[0] = '\0';
     if (has_clip && !keep_clip(dir, publisher, e, clip, sizeof clip)) {
         log_kv(LOG_ERROR, LOG_CTX("event_id", e->event_id, "publisher", publisher),

@@ -230,7 +230,7 @@ static void lose_event(publish_hub *h, const event *e, kerr_code rc, const char 
     mlabels(labels, sizeof labels, "why", rc == KERR_AGAIN ? "spool_full" : "spool_error", NULL);
     metric_add(M_EVENTS_LOST, labels, 1);
     kerr err = {0};
-    if (dead_letter_write(h->cfg->spool_dir, "unspooled", e, why, &err) == KERR_OK) {
+    if (dead_letter_write(h->cfg->spool_dir, "unspooled", e, true, why, &err) == KERR_OK) {
         log_kv(LOG_ERROR, LOG_CTX("camera_name", e->camera_name, "event_id", e->event_id),
                "event lost: the spool could not take it before its deadline (%s); "
                "kept without images in the dead-letter folder (unspooled.jsonl)",
@@ -482,7 +482,13 @@ static void refuse(deliverer *d, const event *e, const char *why)
 {
     char labels[256];
     kerr err = {0};
-    bool kept = dead_letter_write(d->h->cfg->spool_dir, d->ops->name, e, why, &err) == KERR_OK;
+    /* only a publisher that stores clips needs the MP4 to replay the event:
+     * the others' refusals (a webhook answering 404 to every event) would
+     * keep a copy of every clip, outside spool.max_bytes, until the disk is
+     * full */
+    bool clip = d->ops->caps & PUB_STORES_CLIPS;
+    bool kept =
+        dead_letter_write(d->h->cfg->spool_dir, d->ops->name, e, clip, why, &err) == KERR_OK;
     log_kv(
         LOG_ERROR,
         LOG_CTX("camera_name", e->camera_name, "publisher", d->ops->name, "event_id", e->event_id),

@@ -281,7 +281,7 @@ static void local_close(void *state)
 const publisher_ops publisher_local = {
     .name = "local",
     .keys = k_keys,
-    .caps = PUB_STORES_IMAGES | PUB_DEFAULT,
+    .caps = PUB_STORES_IMAGES | PUB_STORES_CLIPS | PUB_DEFAULT,
     .image_rank = 1,
     .read = local_read,
     .key = local_key,

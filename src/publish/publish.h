@@ -22,6 +22,7 @@ enum {
     PUB_WAITS_FOR_IMAGES = 1 << 1, /* sends an event only once its images are stored */
     PUB_NEEDS_REGION = 1 << 2,     /* an AWS service: needs a region */
     PUB_DEFAULT = 1 << 3,          /* used with its defaults when a camera names none */
+    PUB_STORES_CLIPS = 1 << 4,     /* keeps a clip_ready event's MP4 (its dead letters too) */
 };
 
 typedef struct publisher_ops {
@@ -156,9 +157,10 @@ bool spool_record_has_clip(const void *data, size_t len);
 /* The local sink's line writer, exposed for its tests: appends one line with a
  * single write(2); on a short write the file is cut back so no torn line stays. */
 kerr_code append_line(int fd, const char *line, size_t len, kerr *err);
-/* An event a publisher refused for good, kept with the reason (dead_letter.c). */
+/* An event a publisher refused for good, kept with the reason (dead_letter.c);
+ * with_clip: its MP4 too (a publisher that stores clips, or none took it). */
 kerr_code dead_letter_write(const char *spool_dir, const char *publisher, const event *e,
-                            const char *why, kerr *err);
+                            bool with_clip, const char *why, kerr *err);
 
 /* The publishers' reader of a camera's `publishers:` (a cfg_readers member):
  * every registered publisher reads its keys (pubs NULL when absent); unknown

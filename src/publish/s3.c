@@ -167,7 +167,7 @@ static void s3_close(void *state)
 const publisher_ops publisher_s3 = {
     .name = "s3",
     .keys = k_keys,
-    .caps = PUB_STORES_IMAGES | PUB_NEEDS_REGION,
+    .caps = PUB_STORES_IMAGES | PUB_STORES_CLIPS | PUB_NEEDS_REGION,
     .image_rank = 0,
     .read = s3_read,
     .key = s3_key,

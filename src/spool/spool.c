@@ -481,9 +481,19 @@ static bool put_aside(spool *s, uint64_t seq, const char *path)
     snprintf(dir, sizeof dir, "%s/corrupt", s->dir);
     kerr err = {0};
     if (i == s->nsegs || mkdir_p(dir, &err) != KERR_OK) return false;
-    snprintf(to, sizeof to, "%s/seg-%020llu-file-%020llu.bin", dir,
-             (unsigned long long)s->segs[i].first_seq, (unsigned long long)seq);
-    return rename(path, to) == 0;
+    /* A cut tail's seq is given again, and may be cut again: an earlier
+     * copy is never replaced (link fails on an existing name). */
+    for (int n = 1; n < 100; n++) {
+        int w = snprintf(to, sizeof to, "%s/seg-%020llu-file-%020llu", dir,
+                         (unsigned long long)s->segs[i].first_seq, (unsigned long long)seq);
+        snprintf(to + w, sizeof to - (size_t)w, n > 1 ? "-%d.bin" : ".bin", n);
+        if (link(path, to) == 0) {
+            (void)unlink(path);
+            return true;
+        }
+        if (errno != EEXIST) return false;
+    }
+    return false;
 }
 
 /* On open, after the segments are indexed: each record's file counts toward
@@ -531,14 +541,26 @@ static void load_files(spool *s)
 
 static void drop_first_segment(spool *s)
 {
-    unlink(s->segs[0].path);
-    if (s->segs[0].file_bytes) remove_files(s, s->segs[0].first_seq, s->segs[0].last_seq);
+    const segment *g = &s->segs[0];
+    unlink(g->path);
+    if (g->file_bytes) remove_files(s, g->first_seq, g->unread ? g->owns_to : g->last_seq);
     if (s->segs[0].rfd >= 0) close(s->segs[0].rfd);
     s->bytes -= s->segs[0].bytes + s->segs[0].file_bytes;
     s->bulk_bytes -= s->segs[0].bulk_bytes;
     memmove(s->segs, s->segs + 1, (size_t)(s->nsegs - 1) * sizeof *s->segs);
     s->nsegs--;
     s->seg_base++;
+}
+
+/* Whether a segment may go: every record in it acknowledged by every
+ * consumer (min: the lowest watermark), or none in it (all cut as corrupt,
+ * or none written). An unread segment goes only once every seq it may hold
+ * was acknowledged (by an earlier run: a kill before it was deleted), or it
+ * and every segment after it would stay until the spool is full. */
+static bool segment_done(const segment *g, uint64_t min)
+{
+    if (g->unread) return g->owns_to <= min;
+    return g->last_seq < g->first_seq || g->last_seq <= min;
 }
 
 /* Drops records every consumer acknowledged and deletes their segments. */
@@ -549,11 +571,7 @@ static void reclaim(spool *s)
         if (s->watermark[c] < min) min = s->watermark[c];
     while (s->n > 0 && s->recs[s->head].seq <= min)
         s->head++, s->n--;
-    while (s->nsegs > 1 && !s->segs[0].unread && s->segs[0].last_seq <= min &&
-           s->segs[0].last_seq >= s->segs[0].first_seq)
-        drop_first_segment(s);
-    /* Empty old segments (all records cut as corrupt, or none written). */
-    while (s->nsegs > 1 && !s->segs[0].unread && s->segs[0].last_seq < s->segs[0].first_seq)
+    while (s->nsegs > 1 && segment_done(&s->segs[0], min))
         drop_first_segment(s);
     pthread_cond_broadcast(&s->space);
 }
@@ -614,11 +632,17 @@ spool *spool_open(const spool_opts *o, kerr *err)
     read_acks(s);
     for (int c = 0; c < o->nconsumers; c++)
         if (s->watermark[c] >= s->next_seq) s->next_seq = s->watermark[c] + 1;
-    if (load_segments(s, err) != KERR_OK || new_segment(s, err) != KERR_OK) {
+    if (load_segments(s, err) != KERR_OK) {
         spool_close(s);
         return NULL;
     }
+    /* Before the new segment: a damaged last segment owns every orphan
+     * above its first seq (its cut tail's seq is the new segment's first) */
     load_files(s);
+    if (new_segment(s, err) != KERR_OK) {
+        spool_close(s);
+        return NULL;
+    }
     reclaim(s);
     return s;
 }

@@ -31,7 +31,9 @@
  *   mapped, or memory runs out while indexing it) is kept as it is, with
  *   every file whose seq it may hold; no watermark passes its unread
  *   records, new records are numbered above any seq it may hold, and nothing
- *   from it onwards is deleted, until a start that reads it delivers them.
+ *   from it onwards is deleted, until a start that reads it delivers them
+ *   (or every seq it may hold is below every watermark: an earlier run
+ *   delivered it, and it goes).
  * - One process per folder: spool_open takes an flock on {dir}/lock (the
  *   holder's pid written in it) and fails with KERR_BUSY naming the holder.
  * - On open, each segment is checked record by record. A bad record (magic,
@@ -43,7 +45,8 @@
  *   {dir}/corrupt/seg-<first>-at-<offset>.bad (once: a copy that exists means
  *   an earlier start reported it). A file whose record may have been among
  *   a segment's bad bytes goes to {dir}/corrupt/seg-<first>-file-<seq>.bin
- *   instead of being removed as one without a record.
+ *   (-2, -3... before .bin when that name exists: a cut tail's seq is given
+ *   again) instead of being removed as one without a record.
  *
  * Record format (every integer little-endian, whatever the host):
  *

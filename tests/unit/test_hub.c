@@ -562,6 +562,66 @@ static void refused_clip_keeps_its_mp4_in_the_dead_letter_folder(void **state)
     fixture_close(&f);
 }
 
+/* Answers every HTTP request on the listening socket with 404 until it is
+ * shut down. */
+static void *answer_404(void *arg)
+{
+    int srv = *(int *)arg;
+    for (int c; (c = accept(srv, NULL, NULL)) >= 0; close(c)) {
+        char buf[8192];
+        (void)!recv(c, buf, sizeof buf, 0);
+        static const char no[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                                 "Connection: close\r\n\r\n";
+        (void)!send(c, no, sizeof no - 1, MSG_NOSIGNAL);
+    }
+    return NULL;
+}
+
+/* Review: a publisher that never carries the MP4 (a webhook answering 404)
+ * dead-letters the clip_ready event's line only: the clip is stored by the
+ * publisher that stores it, and a copy per refusal would fill the disk
+ * outside spool.max_bytes while the webhook stays misconfigured. */
+static void refused_by_a_publisher_without_clips_keeps_no_mp4(void **state)
+{
+    (void)state;
+    int srv = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(srv, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(srv, 8), 0);
+    assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &alen), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, answer_404, &srv), 0);
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "spool: {dir: \"%%1$s/spool\"}\n"
+             "cameras:\n"
+             "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
+             "     publishers: {local_dir: \"%%1$s/out\",\n"
+             "                  webhook: {url: \"http://127.0.0.1:%d/hook\"}}}\n",
+             ntohs(a.sin_port));
+    fixture f;
+    fixture_open(&f, yaml);
+    kerr err = {0};
+    assert_int_equal(publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err), KERR_OK);
+    char tmp[4200], path[200];
+    const char *id = "00000000-0000-4000-8000-000000000042";
+    event *e = clip_file_event(&f, id, 3000, tmp, sizeof tmp);
+    assert_true(publish_hub_submit_clip(f.h, e, NULL, NULL, &err));
+    snprintf(path, sizeof path, "%s/spool/dead-letter/webhook.jsonl", f.dir);
+    for (int i = 0; i < 200 && access(path, F_OK) != 0; i++)
+        clock_sleep_ns(50000000LL);
+    assert_int_equal(access(path, F_OK), 0); /* refused for good */
+    publish_hub_free(f.h);
+    f.h = NULL;
+    shutdown(srv, SHUT_RDWR);
+    pthread_join(t, NULL);
+    close(srv);
+    snprintf(path, sizeof path, "%s/spool/dead-letter/webhook-clips/%s.mp4", f.dir, id);
+    assert_int_equal(access(path, F_OK), -1);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +635,7 @@ int main(void)
         cmocka_unit_test(clip_file_goes_through_the_spool_as_a_file),
         cmocka_unit_test(record_of_a_newer_build_is_kept),
         cmocka_unit_test(refused_clip_keeps_its_mp4_in_the_dead_letter_folder),
+        cmocka_unit_test(refused_by_a_publisher_without_clips_keeps_no_mp4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
