@@ -352,7 +352,9 @@ static void clips_stay_within_their_share_of_the_spool(void **state)
     kerr err = {0};
     publish_hub_add_camera(f.h, "cam", &f.cfg->cams[0].pub, &err);
     int kept = 0, lost = 0;
-    int64_t t0 = clock_mono_ns();
+    /* Any wait for room in the spool adds to this counter: measured so, not by
+     * the wall clock, which a loaded machine stretches */
+    double waited = metric_get(M_SPOOL_FULL, "");
     for (int i = 0; i < 6; i++) { /* 300 KiB each: 3 fit in the 1 MiB share */
         event *e = person("cam");
         snprintf(e->kind, sizeof e->kind, "clip_ready");
@@ -369,10 +371,9 @@ static void clips_stay_within_their_share_of_the_spool(void **state)
         else
             lost++, assert_non_null(strstr(why.msg, "share of the spool is full"));
     }
-    assert_true(clock_mono_ns() - t0 < 1000000000LL); /* the clips never waited */
+    assert_true(metric_get(M_SPOOL_FULL, "") == waited); /* the clips never waited */
     assert_int_equal(kept, 3);
     assert_int_equal(lost, 3);
-    t0 = clock_mono_ns();
     for (int i = 0; i < 25;
          i++) { /* 2.5 MiB: more than the spool would have left with every clip */
         event *e = person("cam");
@@ -381,8 +382,8 @@ static void clips_stay_within_their_share_of_the_spool(void **state)
         assert_non_null(e->snapshot.data);
         publish_hub_submit(f.h, e);
     }
-    assert_true(clock_mono_ns() - t0 < 1000000000LL); /* no event waited for room */
-    publish_hub_drain_by(f.h, clock_wall_ms() + 300); /* everything stays spooled */
+    assert_true(metric_get(M_SPOOL_FULL, "") == waited); /* no event waited for room */
+    publish_hub_drain_by(f.h, clock_wall_ms() + 300);    /* everything stays spooled */
     fixture_close(&f);
 }
 
