@@ -288,12 +288,23 @@ def find_plates(work, name, items, models, fps_limit):
     """Whether the plate model boxes each photo's plate (photo index -> bool),
     run once per set over the photos; it tells a plate not found from a plate
     found but not read."""
+    # The plate model and the photos do not change between runs of one work
+    # folder: kept by photo, reused (a us pass costs minutes).
+    cache = os.path.join(work, f"found-{name}.json")
+    keys = [os.path.basename(photo) for photo, _, _, _ in items]
+    known = json.load(open(cache)) if os.path.exists(cache) else {}
+    if all(k in known for k in keys):
+        return {i: known[k] for i, k in enumerate(keys)}
     params = [f'model: "{os.path.join(models, "plates", "plate_yolo11_int8_640.onnx")}"']
     events, _, _, _, _ = run_mode_plain(work, f"{name}-find", items, params, fps_limit)
     found = {}
     for i, (_, _, box, _) in enumerate(items):
         evs = events.get(f"p{i:04d}", [])
         found[i] = any(box is None or overlaps(event_box(e), box) for e in evs)
+    known.update({k: found[i] for i, k in enumerate(keys)})
+    with open(cache + ".part", "w") as f:
+        json.dump(known, f)
+    os.replace(cache + ".part", cache)
     return found
 
 
