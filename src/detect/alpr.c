@@ -197,7 +197,7 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     c->det_max_side = 960;
     c->min_chars = 4;
     c->max_chars = 10;
-    c->line_pad = 0.2f;
+    c->line_pad = 0; /* on eu 0.2 read two plates fewer (an I at the end read as L) */
     c->require_format = true;
     if (!P) {
         cfg_diag_add_pos(d, cfg->line, cfg->col, cfg->path,
