@@ -37,8 +37,7 @@ void db_params_default(db_params *p);
  * largest first; returns how many. */
 int db_boxes(const float *prob, int w, int h, const db_params *p, ocr_quad *out, int max);
 /* DB's input tensor [3, th, tw] from the region (rx, ry, rw, rh) of a packed
- * RGB image, resampled bilinearly where it is enlarged 3 times or more, else
- * nearest; scratch holds tw * th * 3 bytes. */
+ * RGB image, resampled bilinearly; scratch holds tw * th * 3 bytes. */
 void db_input(const uint8_t *rgb, int stride, int iw, int ih, int rx, int ry, int rw, int rh,
               uint8_t *scratch, float *out, int tw, int th);
 /* The quad made longer at both ends, along its own direction, by share of its
