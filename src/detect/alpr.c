@@ -30,7 +30,6 @@ typedef struct {
     bool fallback_db;    /* a frame whose plate boxes read nothing: DB over all of it */
     bool repair;         /* formats may change a read (false: only reads that fit as read) */
     bool open_formats;   /* the home region's formats are hints, not all its plates (us) */
-    float line_pad;      /* DB's lines on a plate read this share of their height longer */
     char **vehicle_classes;
     int nvehicle_classes;
 } alpr_conf;
@@ -57,12 +56,25 @@ typedef struct {
     uint8_t *crop;
 } alpr_state;
 
-static const char *const k_params[] = {
-    "det_model",     "rec_model",       "dict",           "plate_model",
-    "vehicle_model", "vehicle_classes", "formats",        "det_max_side",
-    "det_threshold", "box_threshold",   "unclip_ratio",   "min_chars",
-    "max_chars",     "region",          "require_format", "whole_frame_fallback",
-    "rectify",       "repair",          "line_pad",       NULL};
+static const char *const k_params[] = {"det_model",
+                                       "rec_model",
+                                       "dict",
+                                       "plate_model",
+                                       "vehicle_model",
+                                       "vehicle_classes",
+                                       "formats",
+                                       "det_max_side",
+                                       "det_threshold",
+                                       "box_threshold",
+                                       "unclip_ratio",
+                                       "min_chars",
+                                       "max_chars",
+                                       "region",
+                                       "require_format",
+                                       "whole_frame_fallback",
+                                       "rectify",
+                                       "repair",
+                                       NULL};
 
 static void free_list(char **v, int n)
 {
@@ -197,7 +209,6 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     c->det_max_side = 960;
     c->min_chars = 4;
     c->max_chars = 10;
-    c->line_pad = 0; /* on eu 0.2 read two plates fewer (an I at the end read as L) */
     c->require_format = true;
     if (!P) {
         cfg_diag_add_pos(d, cfg->line, cfg->col, cfg->path,
@@ -226,7 +237,6 @@ static void *alpr_configure(const cfg_detector *cfg, const detector_ctx *ctx, cf
     if (cfg_read_double(d, P, "det_threshold", pp, 0.01, 0.99, &x)) c->db.bin_thresh = (float)x;
     if (cfg_read_double(d, P, "box_threshold", pp, 0.01, 0.99, &x)) c->db.box_thresh = (float)x;
     if (cfg_read_double(d, P, "unclip_ratio", pp, 0.5, 5, &x)) c->db.unclip_ratio = (float)x;
-    if (cfg_read_double(d, P, "line_pad", pp, 0, 1, &x)) c->line_pad = (float)x;
     if (cfg_read_int(d, P, "min_chars", pp, 1, PLATE_MAX_LEN, &v)) c->min_chars = (int)v;
     if (cfg_read_int(d, P, "max_chars", pp, 1, PLATE_MAX_LEN, &v)) c->max_chars = (int)v;
     c->repair = true;
@@ -598,10 +608,7 @@ static kerr_code read_region(alpr_state *s, const kframe *f, int rx, int ry, int
             continue;
         line_read *l = &lines[nl];
         l->q = quads[i], l->h = qh;
-        /* on a plate, read a little past DB's ends: its line can end inside
-         * the first or last character (lost at an edge) */
-        ocr_quad rq = plate ? quad_pad_ends(&l->q, s->conf->line_pad) : l->q;
-        if ((rc = recognise(s, f, &rq, &l->t, err)) != KERR_OK) break;
+        if ((rc = recognise(s, f, &l->q, &l->t, err)) != KERR_OK) break;
         nl++;
     }
     int ndb = nl;

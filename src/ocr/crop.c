@@ -61,18 +61,3 @@ void quad_crop(const uint8_t *rgb, int stride, int iw, int ih, const ocr_quad *q
             sample(rgb, stride, iw, ih, sx, sy, dst + ((size_t)y * (size_t)dw + (size_t)x) * 3);
         }
 }
-
-ocr_quad quad_pad_ends(const ocr_quad *q, float share)
-{
-    /* along the line: from the left side's middle to the right side's */
-    float dx = 0.5f * ((q->p[1].x + q->p[2].x) - (q->p[0].x + q->p[3].x));
-    float dy = 0.5f * ((q->p[1].y + q->p[2].y) - (q->p[0].y + q->p[3].y));
-    float len = sqrtf(dx * dx + dy * dy), w, h;
-    ocr_quad o = *q;
-    if (len < 1e-3f || share <= 0) return o;
-    quad_size(q, &w, &h);
-    float ux = dx / len * share * h, uy = dy / len * share * h;
-    o.p[0].x -= ux, o.p[0].y -= uy, o.p[3].x -= ux, o.p[3].y -= uy;
-    o.p[1].x += ux, o.p[1].y += uy, o.p[2].x += ux, o.p[2].y += uy;
-    return o;
-}

@@ -40,9 +40,6 @@ int db_boxes(const float *prob, int w, int h, const db_params *p, ocr_quad *out,
  * RGB image, resampled bilinearly; scratch holds tw * th * 3 bytes. */
 void db_input(const uint8_t *rgb, int stride, int iw, int ih, int rx, int ry, int rw, int rh,
               uint8_t *scratch, float *out, int tw, int th);
-/* The quad made longer at both ends, along its own direction, by share of its
- * height each (DB's line can end inside the first or last character). */
-ocr_quad quad_pad_ends(const ocr_quad *q, float share);
 /* Width and height of a rotated box (its sides). */
 void quad_size(const ocr_quad *q, float *w, float *h);
 /* The axis-aligned bounds of a quad: x1 y1 x2 y2. */

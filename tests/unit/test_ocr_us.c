@@ -190,30 +190,6 @@ static void small_plate_blown_up_smoothly_for_db(void **state)
     assert_true(between >= 3);
 }
 
-/* Lost at an edge: DB's line box ended inside the first or last character.
- * The line read for it is longer at both ends by a share of its height,
- * along its slant, and no taller. */
-static void line_read_past_its_ends(void **state)
-{
-    (void)state;
-    ocr_quad q = {{{10, 20}, {110, 20}, {110, 40}, {10, 40}}, 1}; /* 100 x 20 */
-    ocr_quad o = quad_pad_ends(&q, 0.25f);
-    assert_float_equal(o.p[0].x, 5, 1e-4), assert_float_equal(o.p[3].x, 5, 1e-4);
-    assert_float_equal(o.p[1].x, 115, 1e-4), assert_float_equal(o.p[2].x, 115, 1e-4);
-    assert_float_equal(o.p[0].y, 20, 1e-4), assert_float_equal(o.p[2].y, 40, 1e-4);
-    /* a slanted line grows along its slant: 3-4-5, 50 long and 10 high */
-    ocr_quad s = {{{0, 0}, {40, 30}, {34, 38}, {-6, 8}}, 1};
-    o = quad_pad_ends(&s, 0.5f); /* 5 more at each end */
-    assert_float_equal(o.p[1].x, 44, 1e-3), assert_float_equal(o.p[1].y, 33, 1e-3);
-    assert_float_equal(o.p[3].x, -10, 1e-3), assert_float_equal(o.p[3].y, 5, 1e-3);
-    float w, h;
-    quad_size(&o, &w, &h);
-    assert_float_equal(w, 60, 1e-2), assert_float_equal(h, 10, 1e-2);
-    /* share 0: as it was */
-    o = quad_pad_ends(&q, 0);
-    assert_memory_equal(&o, &q, sizeof q);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,7 +198,6 @@ int main(void)
         cmocka_unit_test(confidence_is_the_least_sure_character),
         cmocka_unit_test(bolts_at_the_edges_are_dropped),
         cmocka_unit_test(small_plate_blown_up_smoothly_for_db),
-        cmocka_unit_test(line_read_past_its_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
