@@ -199,9 +199,17 @@ def run_chunk(binary, mdir, cams, params, fps_limit, debug=False, detector="alpr
     write_config(cfg, mdir, cams, params, fps_limit, detector)
     cmd = [binary, "--config", cfg] + (["--log-level", "debug"] if debug else [])
     out_path = os.path.join(mdir, "stdout")
-    with open(os.path.join(mdir, "stderr"), "w") as err, open(out_path, "w") as out:
-        r = subprocess.run(cmd, stdout=out if debug else subprocess.DEVNULL, stderr=err,
-                           timeout=1800)
+    for attempt in range(2):
+        # A drain that overruns its limit ends the process with 1 (app.c): on
+        # cores shared with other work it did, now and then; tried once more.
+        shutil.rmtree(os.path.join(mdir, "out"), ignore_errors=True)
+        shutil.rmtree(os.path.join(mdir, "spool"), ignore_errors=True)
+        with open(os.path.join(mdir, "stderr"), "w") as err, open(out_path, "w") as out:
+            r = subprocess.run(cmd, stdout=out if debug else subprocess.DEVNULL, stderr=err,
+                               timeout=1800)
+        if r.returncode == 0:
+            break
+        log(f"bench-alpr: kvs-infer exited {r.returncode} ({mdir}): once more")
     stderr = open(os.path.join(mdir, "stderr")).read()
     if r.returncode:
         raise SystemExit(f"bench-alpr: kvs-infer exited {r.returncode} ({mdir}):\n"
@@ -288,12 +296,23 @@ def find_plates(work, name, items, models, fps_limit):
     """Whether the plate model boxes each photo's plate (photo index -> bool),
     run once per set over the photos; it tells a plate not found from a plate
     found but not read."""
+    # The plate model and the photos do not change between runs of one work
+    # folder: kept by photo, reused (a us pass costs minutes).
+    cache = os.path.join(work, f"found-{name}.json")
+    keys = [os.path.basename(photo) for photo, _, _, _ in items]
+    known = json.load(open(cache)) if os.path.exists(cache) else {}
+    if all(k in known for k in keys):
+        return {i: known[k] for i, k in enumerate(keys)}
     params = [f'model: "{os.path.join(models, "plates", "plate_yolo11_int8_640.onnx")}"']
     events, _, _, _, _ = run_mode_plain(work, f"{name}-find", items, params, fps_limit)
     found = {}
     for i, (_, _, box, _) in enumerate(items):
         evs = events.get(f"p{i:04d}", [])
         found[i] = any(box is None or overlaps(event_box(e), box) for e in evs)
+    known.update({k: found[i] for i, k in enumerate(keys)})
+    with open(cache + ".part", "w") as f:
+        json.dump(known, f)
+    os.replace(cache + ".part", cache)
     return found
 
 
