@@ -177,6 +177,19 @@ static void event_larger_than_the_spool_goes_without_images(void **state)
     fixture_close(&f);
 }
 
+/* A socket listening on a free port of 127.0.0.1, its port in *port. */
+static int listen_loopback(int *port)
+{
+    int srv = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(srv, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(srv, 8), 0);
+    assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &alen), 0);
+    *port = ntohs(a.sin_port);
+    return srv;
+}
+
 static void *add_kinesis_camera(void *arg)
 {
     fixture *f = arg;
@@ -193,14 +206,9 @@ static void *add_kinesis_camera(void *arg)
 static void opening_a_destination_does_not_block_the_hub(void **state)
 {
     (void)state;
-    int srv = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(srv, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(srv, 8), 0); /* accepted by the kernel, never answered */
-    assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &alen), 0);
+    int port, srv = listen_loopback(&port); /* accepted by the kernel, never answered */
     char uri[100];
-    snprintf(uri, sizeof uri, "http://127.0.0.1:%d/creds", ntohs(a.sin_port));
+    snprintf(uri, sizeof uri, "http://127.0.0.1:%d/creds", port);
     static const char *const unset[] = {"AWS_ACCESS_KEY_ID",           "AWS_SECRET_ACCESS_KEY",
                                         "AWS_SESSION_TOKEN",           "AWS_PROFILE",
                                         "AWS_WEB_IDENTITY_TOKEN_FILE", NULL};
@@ -585,12 +593,7 @@ static void *answer_404(void *arg)
 static void refused_by_a_publisher_without_clips_keeps_no_mp4(void **state)
 {
     (void)state;
-    int srv = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(srv, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(srv, 8), 0);
-    assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &alen), 0);
+    int port, srv = listen_loopback(&port);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, answer_404, &srv), 0);
     char yaml[1024];
@@ -600,7 +603,7 @@ static void refused_by_a_publisher_without_clips_keeps_no_mp4(void **state)
              "  - {name: cam, source: {mode: url, url: x.mp4}, detectors: [{type: yolo}],\n"
              "     publishers: {local_dir: \"%%1$s/out\",\n"
              "                  webhook: {url: \"http://127.0.0.1:%d/hook\"}}}\n",
-             ntohs(a.sin_port));
+             port);
     fixture f;
     fixture_open(&f, yaml);
     kerr err = {0};

@@ -828,6 +828,21 @@ static void unreadable_segment_keeps_its_files(void **state)
     spool_close(s);
 }
 
+/* Writes 'X' over the byte at off of segment id (a flipped bit the checksum
+ * finds) and opens the spool again. */
+static spool *damage_and_reopen(const spool_opts *o, int id, off_t off)
+{
+    char seg[128];
+    snprintf(seg, sizeof seg, "%s/seg-%020d.log", g_dir, id);
+    int fd = open(seg, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "X", 1, off), 1);
+    close(fd);
+    spool *s = spool_open(o, NULL);
+    assert_non_null(s);
+    return s;
+}
+
 /* A clip record lost to a flipped bit: its bytes were copied to corrupt/ but
  * its MP4 was removed as a file without a record. It goes to corrupt/ too;
  * the clips of the intact records stay theirs. */
@@ -841,13 +856,7 @@ static void corrupt_record_file_goes_aside(void **state)
     for (int i = 1; i <= 3; i++)
         assert_int_equal(append_clip(s, 100u * (size_t)i), (uint64_t)i);
     spool_close(s);
-    char seg[128];
-    snprintf(seg, sizeof seg, "%s/seg-%020d.log", g_dir, 1);
-    int fd = open(seg, O_WRONLY);
-    assert_int_equal(pwrite(fd, "X", 1, 29 + 28), 1); /* record 2's payload */
-    close(fd);
-    s = spool_open(&o, NULL);
-    assert_non_null(s);
+    s = damage_and_reopen(&o, 1, 29 + 28); /* record 2's payload */
     assert_true(file_of(s, 1, 100));
     assert_false(file_of(s, 2, 200));
     assert_true(file_of(s, 3, 300));
@@ -873,13 +882,8 @@ static void corrupt_last_record_file_goes_aside(void **state)
     for (int i = 1; i <= 3; i++)
         assert_int_equal(append_clip(s, 100u * (size_t)i), (uint64_t)i);
     spool_close(s);
-    char seg[128], aside[200], again[200];
-    snprintf(seg, sizeof seg, "%s/seg-%020d.log", g_dir, 1);
-    int fd = open(seg, O_WRONLY);
-    assert_int_equal(pwrite(fd, "X", 1, 29 * 2 + 28), 1); /* record 3's payload */
-    close(fd);
-    s = spool_open(&o, NULL);
-    assert_non_null(s);
+    char aside[200], again[200];
+    s = damage_and_reopen(&o, 1, 29 * 2 + 28); /* record 3's payload */
     assert_true(file_of(s, 1, 100));
     assert_true(file_of(s, 2, 200));
     snprintf(aside, sizeof aside, "%s/corrupt/seg-%020d-file-%020d.bin", g_dir, 1, 3);
@@ -889,12 +893,7 @@ static void corrupt_last_record_file_goes_aside(void **state)
     /* the seq is given again; that record is cut too: both clips are kept */
     assert_int_equal(append_clip(s, 400), 3);
     spool_close(s);
-    snprintf(seg, sizeof seg, "%s/seg-%020d.log", g_dir, 3);
-    fd = open(seg, O_WRONLY);
-    assert_int_equal(pwrite(fd, "X", 1, 28), 1);
-    close(fd);
-    s = spool_open(&o, NULL);
-    assert_non_null(s);
+    s = damage_and_reopen(&o, 3, 28);
     assert_int_equal(stat(aside, &st), 0);
     assert_int_equal(st.st_size, 300);
     snprintf(again, sizeof again, "%s/corrupt/seg-%020d-file-%020d.bin", g_dir, 3, 3);
@@ -904,11 +903,7 @@ static void corrupt_last_record_file_goes_aside(void **state)
      * 3, in the segment of the same name, keeps the second's clip */
     assert_int_equal(append_clip(s, 500), 3);
     spool_close(s);
-    fd = open(seg, O_WRONLY);
-    assert_int_equal(pwrite(fd, "X", 1, 28), 1);
-    close(fd);
-    s = spool_open(&o, NULL);
-    assert_non_null(s);
+    s = damage_and_reopen(&o, 3, 28);
     assert_int_equal(stat(again, &st), 0);
     assert_int_equal(st.st_size, 400);
     snprintf(again, sizeof again, "%s/corrupt/seg-%020d-file-%020d-2.bin", g_dir, 3, 3);
