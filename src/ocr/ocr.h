@@ -137,8 +137,9 @@ int plate_formats_count(const plate_formats *f);
 #define PLATE_REPAIR_UNSURE 0.35f
 int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost);
 /* Where a font draws O like 0 and I like 1 (California's serials: 4COV126),
- * the recogniser is sure of the wrong one as often as not: swaps of those
- * alone, at any confidence, fewest first, that make a read fit a format.
+ * the recogniser is often sure of the digit: a 0 read as O and a 1 as I
+ * (never the other way), at any confidence, fewest first, where those swaps
+ * alone make a read fit a format.
  * Only for a read that fits no format as it is; returns the format (text
  * updated) or -1 (text unchanged: a personalised plate stays as read). */
 int plate_formats_match_lookalikes(const plate_formats *f, ocr_text *t);

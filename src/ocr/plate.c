@@ -334,13 +334,14 @@ int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost)
     return -1;
 }
 
-/* The character a font may draw exactly like c (O and 0, I and 1), or 0. */
+/* The letter a font may draw exactly like digit c (0 and O, 1 and I), or 0.
+ * Only that way: personalised plates are mostly letters, and a letter O or I
+ * turned digit rewrote three of them into a preset's shape on the us set
+ * (COOPAH as NJ's C00PAH, ELVISV and SHEILL as Florida's LLLNLL). */
 static char lookalike(char c)
 {
     switch (c) {
-    case 'O': return '0';
     case '0': return 'O';
-    case 'I': return '1';
     case '1': return 'I';
     default: return 0;
     }

@@ -120,10 +120,10 @@ static void california_o_read_as_zero_is_swapped(void **state)
     t = text("4R0W485", 0.95f);
     assert_true(us_repair(f, &t) >= 0);
     assert_string_equal(t.text, "4ROW485");
-    /* and I for 1 the same way */
-    t = text("IABC123", 0.95f);
+    /* and 1 for I the same way */
+    t = text("5J1U305", 0.95f);
     assert_true(us_repair(f, &t) >= 0);
-    assert_string_equal(t.text, "1ABC123");
+    assert_string_equal(t.text, "5JIU305");
     plate_formats_free(f);
 }
 
@@ -137,6 +137,14 @@ static void lookalike_swaps_never_force_a_format(void **state)
         ocr_text t = text(vanity[i], 0.95f);
         assert_int_equal(us_repair(f, &t), -1);
         assert_string_equal(t.text, vanity[i]);
+    }
+    /* letters are never made digits: these personalised plates are one O or
+     * I away from NJ's LNNLLL or Florida's LLLNLL */
+    const char *words[] = {"COOPAH", "ELVISV", "SHEILL", "IABC123"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        ocr_text t = text(words[i], 0.95f);
+        assert_int_equal(us_repair(f, &t), -1);
+        assert_string_equal(t.text, words[i]);
     }
     /* right reads that fit as read are not touched, whatever O/0 or I/1
      * they hold */
