@@ -573,6 +573,11 @@ static void consider(alpr_state *s, line_read *c, float tallest, bool all, bool 
             k += snprintf(raw + k, sizeof raw - (size_t)k, "%c%.2f/%c%.2f ", c->t.text[i],
                           c->t.conf[i], c->t.alt[i] ? c->t.alt[i] : '-', c->t.alt_conf[i]);
     int format = plate_formats_match(s->formats, &c->t, limit);
+    /* ...but a 0 or 1 where the format has a letter (O and I, which some
+     * states' fonts draw alike) is swapped at any confidence when that alone
+     * makes the read fit (us only). */
+    if (format < 0 && s->conf->repair && s->conf->open_formats)
+        format = plate_formats_match_lookalikes(s->formats, &c->t);
     float sc = candidate_score(s, &c->t, format, c->h, tallest, on_plate);
     log_debug("alpr: read %s-> %s format %d score %.2f", raw, c->t.text, format, sc);
     if (sc < 0) return;

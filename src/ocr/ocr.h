@@ -136,6 +136,13 @@ int plate_formats_count(const plate_formats *f);
  * a known confusion of a character under about 0.5. */
 #define PLATE_REPAIR_UNSURE 0.35f
 int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost);
+/* Where a font draws O like 0 and I like 1 (California's serials: 4COV126),
+ * the recogniser is often sure of the digit: a 0 read as O and a 1 as I
+ * (never the other way), at any confidence, fewest first, where those swaps
+ * alone make a read fit a format.
+ * Only for a read that fits no format as it is; returns the format (text
+ * updated) or -1 (text unchanged: a personalised plate stays as read). */
+int plate_formats_match_lookalikes(const plate_formats *f, ocr_text *t);
 
 /* ---- region presets: named plate formats users pick instead of writing
  * regular expressions (ocr/regions.c) ---- */

@@ -334,6 +334,53 @@ int plate_formats_match(const plate_formats *f, ocr_text *t, float max_cost)
     return -1;
 }
 
+/* The letter a font may draw exactly like digit c (0 and O, 1 and I), or 0.
+ * Only that way: personalised plates are mostly letters, and a letter O or I
+ * turned digit rewrote three of them into a preset's shape on the us set
+ * (COOPAH as NJ's C00PAH, ELVISV and SHEILL as Florida's LLLNLL). */
+static char lookalike(char c)
+{
+    switch (c) {
+    case '0': return 'O';
+    case '1': return 'I';
+    default: return 0;
+    }
+}
+
+/* Swaps of lookalikes alone that make t fit template p (out: the text);
+ * -1 when some other character does not fit. */
+static int lookalike_swaps(const ocr_text *t, const plate_template *p, char *out)
+{
+    int n = 0;
+    for (int i = 0; i < t->n; i++) {
+        char c = t->text[i], l = lookalike(c);
+        if (ocr_sym(c) >= 0 && (p->pos[i] >> ocr_sym(c) & 1))
+            out[i] = c;
+        else if (l && (p->pos[i] >> ocr_sym(l) & 1))
+            out[i] = l, n++;
+        else
+            return -1;
+    }
+    out[t->n] = '\0';
+    return n;
+}
+
+int plate_formats_match_lookalikes(const plate_formats *f, ocr_text *t)
+{
+    if (!f || !t->n || matches(f, t->text) >= 0) return -1;
+    int best = -1, fmt = -1;
+    char s[OCR_MAX_TEXT + 1], keep[OCR_MAX_TEXT + 1];
+    for (int k = 0; k < f->ntpl; k++) { /* templates are in format order: ties go earlier */
+        const plate_template *p = &f->tpl[k];
+        if (p->len != t->n) continue;
+        int n = lookalike_swaps(t, p, s);
+        if (n > 0 && (best < 0 || n < best) && regexec(&f->re[p->format], s, 0, NULL, 0) == 0)
+            best = n, fmt = p->format, memcpy(keep, s, sizeof s);
+    }
+    if (fmt >= 0) apply(t, keep, -1);
+    return fmt;
+}
+
 void plate_votes_add(plate_votes *v, const ocr_text *t)
 {
     if (t->n < 1 || t->n > PLATE_MAX_LEN) return;

@@ -99,6 +99,66 @@ static void open_region_repairs_only_doubted_characters(void **state)
     plate_formats_free(f);
 }
 
+/* What consider() does on `us`: repair of doubted characters, then O/0 and
+ * I/1 swaps at any confidence where those alone make the read fit. */
+static int us_repair(const plate_formats *f, ocr_text *t)
+{
+    int m = plate_formats_match(f, t, PLATE_REPAIR_UNSURE);
+    return m >= 0 ? m : plate_formats_match_lookalikes(f, t);
+}
+
+static void california_o_read_as_zero_is_swapped(void **state)
+{
+    (void)state;
+    plate_formats *f = us_formats();
+    /* California's font draws O and 0 alike: the recogniser is sure of 0 */
+    ocr_text t = text("4C0V126", 0.97f);
+    assert_int_equal(plate_formats_match(f, &t, PLATE_REPAIR_UNSURE), -1);
+    assert_true(plate_formats_match_lookalikes(f, &t) >= 0);
+    assert_string_equal(t.text, "4COV126");
+    assert_true(t.conf[2] < 0.97f); /* a repair is less sure */
+    t = text("4R0W485", 0.95f);
+    assert_true(us_repair(f, &t) >= 0);
+    assert_string_equal(t.text, "4ROW485");
+    /* and 1 for I the same way */
+    t = text("5J1U305", 0.95f);
+    assert_true(us_repair(f, &t) >= 0);
+    assert_string_equal(t.text, "5JIU305");
+    plate_formats_free(f);
+}
+
+static void lookalike_swaps_never_force_a_format(void **state)
+{
+    (void)state;
+    plate_formats *f = us_formats();
+    /* a personalised plate that fits no format after the swaps stays as read */
+    const char *vanity[] = {"C00LDUD", "RIDE0N", "L0VE1T", "ABC1Z34"};
+    for (size_t i = 0; i < sizeof vanity / sizeof vanity[0]; i++) {
+        ocr_text t = text(vanity[i], 0.95f);
+        assert_int_equal(us_repair(f, &t), -1);
+        assert_string_equal(t.text, vanity[i]);
+    }
+    /* letters are never made digits: these personalised plates are one O or
+     * I away from NJ's LNNLLL or Florida's LLLNLL */
+    const char *words[] = {"COOPAH", "ELVISV", "SHEILL", "IABC123"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        ocr_text t = text(words[i], 0.95f);
+        assert_int_equal(us_repair(f, &t), -1);
+        assert_string_equal(t.text, words[i]);
+    }
+    /* right reads that fit as read are not touched, whatever O/0 or I/1
+     * they hold */
+    const char *right[] = {"4COV126", "ABC1234", "7IOK100", "OIL1234"};
+    for (size_t i = 0; i < sizeof right / sizeof right[0]; i++) {
+        ocr_text t = text(right[i], 0.95f);
+        assert_true(us_repair(f, &t) >= 0);
+        assert_string_equal(t.text, right[i]);
+        assert_int_equal(plate_formats_match_lookalikes(f, &t), -1);
+        assert_string_equal(t.text, right[i]);
+    }
+    plate_formats_free(f);
+}
+
 static void confidence_is_the_least_sure_character(void **state)
 {
     (void)state;
@@ -195,6 +255,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state_name_is_not_part_of_the_number),
         cmocka_unit_test(open_region_repairs_only_doubted_characters),
+        cmocka_unit_test(california_o_read_as_zero_is_swapped),
+        cmocka_unit_test(lookalike_swaps_never_force_a_format),
         cmocka_unit_test(confidence_is_the_least_sure_character),
         cmocka_unit_test(bolts_at_the_edges_are_dropped),
         cmocka_unit_test(small_plate_blown_up_smoothly_for_db),
