@@ -843,6 +843,16 @@ static spool *damage_and_reopen(const spool_opts *o, int id, off_t off)
     return s;
 }
 
+/* The size of the clip of seq that segment seg's cut put aside in corrupt/
+ * (suffix: "-2" and on for a later cut of the same seq), or -1: none. */
+static off_t aside_size(int seg, int seq, const char *suffix)
+{
+    char path[200];
+    snprintf(path, sizeof path, "%s/corrupt/seg-%020d-file-%020d%s.bin", g_dir, seg, seq, suffix);
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
 /* A clip record lost to a flipped bit: its bytes were copied to corrupt/ but
  * its MP4 was removed as a file without a record. It goes to corrupt/ too;
  * the clips of the intact records stay theirs. */
@@ -860,11 +870,7 @@ static void corrupt_record_file_goes_aside(void **state)
     assert_true(file_of(s, 1, 100));
     assert_false(file_of(s, 2, 200));
     assert_true(file_of(s, 3, 300));
-    char aside[200];
-    snprintf(aside, sizeof aside, "%s/corrupt/seg-%020d-file-%020d.bin", g_dir, 1, 2);
-    struct stat st;
-    assert_int_equal(stat(aside, &st), 0);
-    assert_int_equal(st.st_size, 200);
+    assert_int_equal(aside_size(1, 2, ""), 200);
     assert_int_equal(drain(s, 0, true, NULL), 2);
     spool_close(s);
 }
@@ -882,33 +888,23 @@ static void corrupt_last_record_file_goes_aside(void **state)
     for (int i = 1; i <= 3; i++)
         assert_int_equal(append_clip(s, 100u * (size_t)i), (uint64_t)i);
     spool_close(s);
-    char aside[200], again[200];
     s = damage_and_reopen(&o, 1, 29 * 2 + 28); /* record 3's payload */
     assert_true(file_of(s, 1, 100));
     assert_true(file_of(s, 2, 200));
-    snprintf(aside, sizeof aside, "%s/corrupt/seg-%020d-file-%020d.bin", g_dir, 1, 3);
-    struct stat st;
-    assert_int_equal(stat(aside, &st), 0);
-    assert_int_equal(st.st_size, 300);
+    assert_int_equal(aside_size(1, 3, ""), 300);
     /* the seq is given again; that record is cut too: both clips are kept */
     assert_int_equal(append_clip(s, 400), 3);
     spool_close(s);
     s = damage_and_reopen(&o, 3, 28);
-    assert_int_equal(stat(aside, &st), 0);
-    assert_int_equal(st.st_size, 300);
-    snprintf(again, sizeof again, "%s/corrupt/seg-%020d-file-%020d.bin", g_dir, 3, 3);
-    assert_int_equal(stat(again, &st), 0);
-    assert_int_equal(st.st_size, 400);
+    assert_int_equal(aside_size(1, 3, ""), 300);
+    assert_int_equal(aside_size(3, 3, ""), 400);
     /* seg 3 is empty now and written again from seq 3: a third cut of seq
      * 3, in the segment of the same name, keeps the second's clip */
     assert_int_equal(append_clip(s, 500), 3);
     spool_close(s);
     s = damage_and_reopen(&o, 3, 28);
-    assert_int_equal(stat(again, &st), 0);
-    assert_int_equal(st.st_size, 400);
-    snprintf(again, sizeof again, "%s/corrupt/seg-%020d-file-%020d-2.bin", g_dir, 3, 3);
-    assert_int_equal(stat(again, &st), 0);
-    assert_int_equal(st.st_size, 500);
+    assert_int_equal(aside_size(3, 3, ""), 400);
+    assert_int_equal(aside_size(3, 3, "-2"), 500);
     spool_close(s);
 }
 
