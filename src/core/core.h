@@ -83,6 +83,8 @@ bool uuid_v8_name(const void *name, size_t len, char out[UUID_TEXT_LEN + 1]);
 /* ---- small helpers with single owners ---- */
 char *kstrdup(const char *s);
 int mkdir_p(const char *path, kerr *err);
+/* Copies the file from to to (0644); to is removed on error. */
+kerr_code copy_file(const char *from, const char *to, kerr *err);
 /* Reads a whole file into a NUL-terminated buffer; caller frees. */
 char *read_file(const char *path, size_t *len, kerr *err);
 int cpu_count(void);

@@ -1,6 +1,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,4 +79,32 @@ int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+/* from copied to to (mode 0644), file to file through a small buffer: where
+ * no hard link can be made (another file system). to is removed on error. */
+kerr_code copy_file(const char *from, const char *to, kerr *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return kerr_set(err, KERR_IO, "%s: %s", from, strerror(errno));
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        close(in);
+        return kerr_set(err, KERR_IO, "%s: %s", to, strerror(errno));
+    }
+    char buf[64 << 10];
+    ssize_t n;
+    int e = 0;
+    while (!e && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            e = errno;
+            break;
+        }
+        for (ssize_t off = 0, w; !e && off < n; off += w)
+            if ((w = write(out, buf + off, (size_t)(n - off))) <= 0) e = w < 0 ? errno : ENOSPC;
+    }
+    close(in);
+    if (close(out) != 0 && !e) e = errno;
+    if (e) unlink(to);
+    return e ? kerr_set(err, KERR_IO, "%s: %s", to, strerror(e)) : KERR_OK;
 }

@@ -14,22 +14,6 @@
 
 #include "publish.h"
 
-/* Copies the file at from to to (when no hard link can be made). */
-static bool copy_to(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[65536];
-    size_t n;
-    bool ok = out != NULL;
-    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        ok = fwrite(buf, 1, n, out) == n;
-    ok = ok && !ferror(in);
-    if (out) ok = fclose(out) == 0 && ok;
-    if (in) fclose(in);
-    if (!ok) unlink(to);
-    return ok;
-}
-
 /* A clip_ready event's MP4 goes with it, to {dir}/{publisher}-clips/{event
  * id}.mp4: the spool deletes its own copy once every publisher is done with
  * the record, and an operator replaying the event needs the clip. A hard link
@@ -50,7 +34,7 @@ static bool keep_clip(const char *dir, const char *publisher, const event *e, ch
         return ok;
     }
     unlink(path); /* refused again after a restart: link() does not replace */
-    return link(e->clip_mp4_file, path) == 0 || copy_to(e->clip_mp4_file, path);
+    return link(e->clip_mp4_file, path) == 0 || copy_file(e->clip_mp4_file, path, &err) == KERR_OK;
 }
 
 kerr_code dead_letter_write(const char *spool_dir, const char *publisher, const event *e,

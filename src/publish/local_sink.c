@@ -141,34 +141,6 @@ static kerr_code make_parent(const char *path, kerr *err)
     return mkdir_p(dir, err) == KERR_OK ? KERR_OK : KERR_IO;
 }
 
-/* from copied to tmp, file to file through a small buffer (another file
- * system than the spool's: no link). */
-static kerr_code copy_file(const char *from, const char *tmp, kerr *err)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return kerr_set(err, KERR_IO, "%s: %s", from, strerror(errno));
-    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) {
-        close(in);
-        return kerr_set(err, KERR_IO, "%s: %s", tmp, strerror(errno));
-    }
-    char buf[64 << 10];
-    ssize_t n;
-    int e = 0;
-    while (!e && (n = read(in, buf, sizeof buf)) != 0) {
-        if (n < 0) {
-            e = errno;
-            break;
-        }
-        for (ssize_t off = 0, w; !e && off < n; off += w)
-            if ((w = write(out, buf + off, (size_t)(n - off))) <= 0) e = w < 0 ? errno : ENOSPC;
-    }
-    close(in);
-    if (close(out) != 0 && !e) e = errno;
-    if (e) unlink(tmp);
-    return e ? kerr_set(err, KERR_IO, "%s: %s", tmp, strerror(e)) : KERR_OK;
-}
-
 /* from linked as tmp, with the mode write_file gives a new file (0644 less
  * the umask, read off a file made for it: umask() cannot be read without
  * being set). The clip thread's file is mkstemp's 0600, which a hard link
